@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Options configure Open. The zero value is not the default: use
+// DefaultOptions and change what you need.
+type Options struct {
+	ReadOnly           bool
+	CreateIfMissing    bool   // default true
+	SessionID          string // "" = a fresh UUID
+	MaxConcurrentScans int    // <= 0 = 64
+	NodeID             int    // 0..1023, the Snowflake node id of _seq
+	Recover            bool   // rebuild rocksdb/ from storage/ when rocksdb/ is missing (DESIGN §2.2 step 5)
+	// Allocator is used for every Arrow buffer the engine hands out. nil means
+	// mallocator (C memory), which the C ABI requires.
+	Allocator memory.Allocator
+}
+
+// DefaultOptions returns the options of a plain read-write open.
+func DefaultOptions() Options {
+	return Options{CreateIfMissing: true, MaxConcurrentScans: 64}
+}
+
+// TableInfo describes a table. It is a snapshot: the catalog does not change it
+// after it is returned.
+type TableInfo struct {
+	Namespace     string
+	Name          string
+	Type          string // "shared", "user" or "system"
+	Schema        *arrow.Schema
+	Options       map[string]string
+	CreatedAt     int64 // Unix ms
+	SchemaVersion int64
+	PrimaryKey    []string // empty: the key is _seq (or user column, _seq)
+	UserColumn    string   // user tables only
+}
+
+// QualifiedName returns "namespace.table".
+func (t *TableInfo) QualifiedName() string { return t.Namespace + "." + t.Name }
+
+// ScanRequest is what a scan asks for (DESIGN §4).
+type ScanRequest struct {
+	// Columns projects by name. nil means the default projection (user
+	// columns; for segment scans user columns plus _seq and _deleted). A
+	// non-nil empty slice asks for no columns (row counts only).
+	Columns     []string
+	Filter      string // "" = none
+	Limit       int64  // < 0 = none
+	BatchRows   int64  // <= 0 = 65536
+	AsOfVersion int64  // <= 0 = latest
+	SQL         string // label for system.live_queries; "" = generated
+}
+
+// Stream is an open scan. Next returns (nil, nil) at the end; the caller owns
+// (and must Release) each record it gets. Close may be called from any
+// goroutine at any time, more than once; it unregisters the live query and
+// unpins the snapshot. Cancel makes a pending or later Next fail with a
+// kerr.Cancelled error.
+type Stream interface {
+	Schema() *arrow.Schema
+	Next() (arrow.RecordBatch, error)
+	Cancel()
+	Close()
+}

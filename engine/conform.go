@@ -1,0 +1,268 @@
+package engine
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+// conformer maps input batches onto a target schema by column name
+// (DESIGN §3): unknown input columns are an error (reported first), missing
+// nullable columns become nulls, missing non-nullable columns are an error,
+// and only lossless casts are applied.
+type conformer struct {
+	target *arrow.Schema
+	what   string // "append to app.events", for messages
+	mem    memory.Allocator
+}
+
+// conform returns a record with exactly target's fields. The caller releases it.
+func (c *conformer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	in := rec.Schema()
+	byName := make(map[string]int, in.NumFields())
+	for i, f := range in.Fields() {
+		if _, dup := byName[f.Name]; dup {
+			return nil, kerr.New(kerr.InvalidArgument, "%s: input has column %q twice", c.what, f.Name)
+		}
+		byName[f.Name] = i
+	}
+	for _, f := range in.Fields() {
+		if !c.target.HasField(f.Name) {
+			return nil, kerr.New(kerr.InvalidArgument, "%s: unknown column %q", c.what, f.Name)
+		}
+	}
+	n := int(rec.NumRows())
+	cols := make([]arrow.Array, c.target.NumFields())
+	release := func() {
+		for _, a := range cols {
+			if a != nil {
+				a.Release()
+			}
+		}
+	}
+	for i, f := range c.target.Fields() {
+		j, ok := byName[f.Name]
+		if !ok {
+			if !f.Nullable {
+				release()
+				return nil, kerr.New(kerr.InvalidArgument, "%s: missing non-nullable column %q", c.what, f.Name)
+			}
+			cols[i] = array.MakeArrayOfNull(c.mem, f.Type, n)
+			continue
+		}
+		a, err := castLossless(rec.Column(j), f.Type, c.mem)
+		if err != nil {
+			release()
+			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q: %v", c.what, f.Name, err)
+		}
+		if !f.Nullable && a.NullN() > 0 {
+			a.Release()
+			release()
+			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q is non-nullable but has %d nulls", c.what, f.Name, a.NullN())
+		}
+		cols[i] = a
+	}
+	out := array.NewRecordBatch(c.target, cols, int64(n))
+	release()
+	return out, nil
+}
+
+type castError struct{ from, to arrow.DataType }
+
+func (e castError) Error() string {
+	return "cannot cast " + e.from.String() + " to " + e.to.String() + " losslessly"
+}
+
+// castLossless returns arr as type `to` (retained when already that type).
+// Supported: utf8 ⇄ large_utf8 ⇄ utf8_view, binary ⇄ large_binary ⇄
+// binary_view, list ⇄ large_list (recursively), dictionary → its value type.
+func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.Array, error) {
+	from := arr.DataType()
+	if arrow.TypeEqual(from, to) {
+		arr.Retain()
+		return arr, nil
+	}
+	if d, ok := arr.(*array.Dictionary); ok {
+		dense, err := decodeDictionary(d, mem)
+		if err != nil {
+			return nil, err
+		}
+		defer dense.Release()
+		return castLossless(dense, to, mem)
+	}
+	switch {
+	case isStringLike(from) && isStringLike(to), isBinaryLike(from) && isBinaryLike(to):
+		return castBytes(arr, to, mem)
+	case isListLike(from) && isListLike(to):
+		return castList(arr, to, mem)
+	}
+	return nil, castError{from, to}
+}
+
+func isStringLike(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
+		return true
+	}
+	return false
+}
+
+func isBinaryLike(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.BINARY, arrow.LARGE_BINARY, arrow.BINARY_VIEW:
+		return true
+	}
+	return false
+}
+
+func isListLike(t arrow.DataType) bool {
+	return t.ID() == arrow.LIST || t.ID() == arrow.LARGE_LIST
+}
+
+func byteValue(arr arrow.Array, i int) []byte {
+	switch a := arr.(type) {
+	case *array.String:
+		return []byte(a.Value(i))
+	case *array.LargeString:
+		return []byte(a.Value(i))
+	case *array.StringView:
+		return []byte(a.Value(i))
+	case *array.Binary:
+		return a.Value(i)
+	case *array.LargeBinary:
+		return a.Value(i)
+	case *array.BinaryView:
+		return a.Value(i)
+	}
+	panic("byteValue: unsupported " + arr.DataType().String())
+}
+
+func castBytes(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.Array, error) {
+	b := array.NewBuilder(mem, to)
+	defer b.Release()
+	b.Reserve(arr.Len())
+	type appender interface{ Append([]byte) }
+	for i := 0; i < arr.Len(); i++ {
+		if arr.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		v := byteValue(arr, i)
+		switch bb := b.(type) {
+		case *array.StringBuilder:
+			bb.Append(string(v))
+		case *array.LargeStringBuilder:
+			bb.Append(string(v))
+		case *array.StringViewBuilder:
+			bb.Append(string(v))
+		case appender:
+			bb.Append(v)
+		default:
+			return nil, castError{arr.DataType(), to}
+		}
+	}
+	return b.NewArray(), nil
+}
+
+func castList(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.Array, error) {
+	var toElem arrow.DataType
+	switch lt := to.(type) {
+	case *arrow.ListType:
+		toElem = lt.Elem()
+	case *arrow.LargeListType:
+		toElem = lt.Elem()
+	}
+	la := arr.(array.ListLike)
+	// Rebuild offsets relative to a compacted child so both widths are easy.
+	n := arr.Len()
+	start, _ := la.ValueOffsets(0)
+	_, end := la.ValueOffsets(n - 1)
+	if n == 0 {
+		start, end = 0, 0
+	}
+	childSlice := array.NewSlice(la.ListValues(), start, end)
+	defer childSlice.Release()
+	child, err := castLossless(childSlice, toElem, mem)
+	if err != nil {
+		return nil, err
+	}
+	defer child.Release()
+	var offBuf *memory.Buffer
+	if to.ID() == arrow.LARGE_LIST {
+		offs := make([]int64, n+1)
+		for i := 0; i < n; i++ {
+			s, e := la.ValueOffsets(i)
+			offs[i], offs[i+1] = s-start, e-start
+		}
+		offBuf = memory.NewResizableBuffer(mem)
+		offBuf.Resize(8 * (n + 1))
+		copy(arrow.Int64Traits.CastFromBytes(offBuf.Bytes()), offs)
+	} else {
+		if end-start > 1<<31-1 {
+			return nil, castError{arr.DataType(), to}
+		}
+		offs := make([]int32, n+1)
+		for i := 0; i < n; i++ {
+			s, e := la.ValueOffsets(i)
+			offs[i], offs[i+1] = int32(s-start), int32(e-start)
+		}
+		offBuf = memory.NewResizableBuffer(mem)
+		offBuf.Resize(4 * (n + 1))
+		copy(arrow.Int32Traits.CastFromBytes(offBuf.Bytes()), offs)
+	}
+	defer offBuf.Release()
+	var valid *memory.Buffer
+	if arr.NullN() > 0 {
+		valid = memory.NewResizableBuffer(mem)
+		valid.Resize(int(bitutil.BytesForBits(int64(n))))
+		vb := valid.Bytes()
+		for i := range vb {
+			vb[i] = 0
+		}
+		for i := 0; i < n; i++ {
+			if arr.IsValid(i) {
+				vb[i/8] |= 1 << (i % 8)
+			}
+		}
+		defer valid.Release()
+	}
+	data := array.NewData(to, n, []*memory.Buffer{valid, offBuf}, []arrow.ArrayData{child.Data()}, arr.NullN(), 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// decodeDictionary turns a dictionary array into its dense value array.
+func decodeDictionary(d *array.Dictionary, mem memory.Allocator) (arrow.Array, error) {
+	dict := d.Dictionary()
+	n := d.Len()
+	if n == 0 {
+		return array.MakeArrayOfNull(mem, dict.DataType(), 0), nil
+	}
+	parts := make([]arrow.Array, 0, n)
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	var null arrow.Array
+	for i := 0; i < n; i++ {
+		if d.IsNull(i) {
+			if null == nil {
+				null = array.MakeArrayOfNull(mem, dict.DataType(), 1)
+				defer null.Release()
+			}
+			null.Retain()
+			parts = append(parts, null)
+			continue
+		}
+		k := d.GetValueIndex(i)
+		if k < 0 || k >= dict.Len() {
+			return nil, kerr.New(kerr.InvalidArgument, "dictionary index %d out of range at row %d", k, i)
+		}
+		parts = append(parts, array.NewSlice(dict, int64(k), int64(k+1)))
+	}
+	return array.Concatenate(parts, mem)
+}

@@ -1,0 +1,702 @@
+package engine
+
+import (
+	"bytes"
+	"container/heap"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/linxGnu/grocksdb"
+
+	"github.com/kalamdb/libkalam/engine/filter"
+	"github.com/kalamdb/libkalam/engine/keyenc"
+	"github.com/kalamdb/libkalam/engine/rowcodec"
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+// source is one stage of a scan pipeline: next returns a batch the caller
+// owns, or nil at the end; close releases everything and may be called at
+// any point.
+type source interface {
+	next() (arrow.RecordBatch, error)
+	close()
+}
+
+// ---- inputs -------------------------------------------------------------
+
+// hotSource reads the newest hot version of each key in the scan bounds.
+type hotSource struct {
+	ro      *grocksdb.ReadOptions
+	it      *grocksdb.Iterator
+	dec     *rowcodec.Decoder
+	rb      *array.RecordBuilder
+	nUser   int
+	batch   int
+	lastKey []byte
+	started bool
+}
+
+func (p *plan) newHotSource() (*hotSource, error) {
+	var want []int
+	for _, f := range p.work.Fields() {
+		if f.Name == colSeq || f.Name == colDeleted {
+			continue
+		}
+		want = append(want, p.t.schema.FieldIndices(f.Name)[0])
+	}
+	dec, err := rowcodec.NewDecoder(p.t.schema, want)
+	if err != nil {
+		return nil, err
+	}
+	ro := p.hotReadOptions()
+	return &hotSource{ro: ro, it: p.st.rdb.NewIteratorCF(ro, p.st.cfData), dec: dec,
+		rb: array.NewRecordBuilder(p.st.mem, p.work), nUser: len(want), batch: int(min(p.batch, 64*1024))}, nil
+}
+
+func (h *hotSource) next() (arrow.RecordBatch, error) {
+	if h.it == nil {
+		return nil, nil
+	}
+	if !h.started {
+		h.it.SeekToFirst()
+		h.started = true
+	}
+	fields := h.rb.Fields()
+	userB := fields[:h.nUser]
+	seqB := fields[h.nUser].(*array.Int64Builder)
+	delB := fields[h.nUser+1].(*array.BooleanBuilder)
+	n := 0
+	for ; h.it.Valid() && n < h.batch; h.it.Next() {
+		key, seq := splitHotKey(h.it.Key().Data())
+		if h.lastKey != nil && bytes.Equal(key, h.lastKey) {
+			continue
+		}
+		h.lastKey = append(h.lastKey[:0], key...)
+		v := h.it.Value().Data()
+		if len(v) == 0 {
+			return nil, kerr.New(kerr.Corruption, "empty hot row value")
+		}
+		if err := h.dec.DecodeRow(v[1:], userB); err != nil {
+			return nil, err
+		}
+		seqB.Append(seq)
+		delB.Append(v[0] == flagTombstone)
+		n++
+	}
+	if err := h.it.Err(); err != nil {
+		return nil, kerr.Wrap(kerr.IO, err, "read hot rows")
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	return h.rb.NewRecordBatch(), nil
+}
+
+func (h *hotSource) close() {
+	if h.it != nil {
+		h.it.Close()
+		h.ro.Destroy()
+		h.rb.Release()
+		h.it = nil
+	}
+}
+
+// segSource reads the work columns of one segment.
+type segSource struct {
+	r    *segReader
+	file *segFile
+	want *arrow.Schema
+}
+
+func (p *plan) newSegSource(in *planInput) (*segSource, error) {
+	if in.file == nil {
+		sf, err := openSegment(segmentAbsPath(p.t, in.seg.Path), p.st.mem)
+		if err != nil {
+			return nil, err
+		}
+		in.file = sf
+	}
+	names := make([]string, p.work.NumFields())
+	for i, f := range p.work.Fields() {
+		names[i] = f.Name
+	}
+	r, err := in.file.reader(names, in.rowGroups, min(p.batch, 64*1024))
+	if err != nil {
+		return nil, err
+	}
+	sf := in.file
+	in.file = nil // owned by the source now
+	return &segSource{r: r, file: sf, want: p.work}, nil
+}
+
+func (s *segSource) next() (arrow.RecordBatch, error) {
+	rec, err := s.r.next()
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	// Type drift between file and table would corrupt results silently.
+	for i, f := range s.want.Fields() {
+		if !arrow.TypeEqual(rec.Column(i).DataType(), f.Type) {
+			rec.Release()
+			return nil, kerr.New(kerr.Corruption, "segment %s: column %q has type %s, table says %s",
+				s.r.path, f.Name, rec.Column(i).DataType(), f.Type)
+		}
+	}
+	out := array.NewRecordBatch(s.want, rec.Columns(), rec.NumRows())
+	rec.Release()
+	return out, nil
+}
+
+func (s *segSource) close() {
+	if s.r != nil {
+		s.r.close()
+		s.file.close()
+		s.r = nil
+	}
+}
+
+// memSource replays records (system tables).
+type memSource struct{ recs []arrow.RecordBatch }
+
+func (m *memSource) next() (arrow.RecordBatch, error) {
+	if len(m.recs) == 0 {
+		return nil, nil
+	}
+	r := m.recs[0]
+	m.recs = m.recs[1:]
+	return r, nil
+}
+
+func (m *memSource) close() {
+	for _, r := range m.recs {
+		r.Release()
+	}
+	m.recs = nil
+}
+
+// ---- row selection --------------------------------------------------------
+
+// runs collects row ranges of records and assembles them into one record.
+type runs struct {
+	schema *arrow.Schema
+	mem    memory.Allocator
+	parts  []run
+	rows   int64
+}
+
+type run struct {
+	rec        arrow.RecordBatch
+	start, end int64
+}
+
+func (r *runs) add(rec arrow.RecordBatch, start, end int64) {
+	if n := len(r.parts); n > 0 && r.parts[n-1].rec == rec && r.parts[n-1].end == start {
+		r.parts[n-1].end = end
+	} else {
+		rec.Retain()
+		r.parts = append(r.parts, run{rec, start, end})
+	}
+	r.rows += end - start
+}
+
+// build returns the assembled record (nil when empty) and resets r. With
+// copy set the result always lives in fresh buffers from r.mem.
+func (r *runs) build(copyAlways bool) (arrow.RecordBatch, error) {
+	defer r.reset()
+	if r.rows == 0 {
+		return nil, nil
+	}
+	if len(r.parts) == 1 && !copyAlways {
+		p := r.parts[0]
+		return p.rec.NewSlice(p.start, p.end), nil
+	}
+	cols := make([]arrow.Array, r.schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	pieces := make([]arrow.Array, len(r.parts))
+	for c := range cols {
+		for i, p := range r.parts {
+			pieces[i] = array.NewSlice(p.rec.Column(c), p.start, p.end)
+		}
+		out, err := array.Concatenate(pieces, r.mem)
+		for _, pc := range pieces {
+			pc.Release()
+		}
+		if err != nil {
+			return nil, kerr.Wrap(kerr.Internal, err, "assemble column %q", r.schema.Field(c).Name)
+		}
+		cols[c] = out
+	}
+	return array.NewRecordBatch(r.schema, cols, r.rows), nil
+}
+
+func (r *runs) reset() {
+	for _, p := range r.parts {
+		p.rec.Release()
+	}
+	r.parts = r.parts[:0]
+	r.rows = 0
+}
+
+// filterSource keeps the rows of live versions that satisfy pred (nil: all
+// live rows). It is applied to an isolated input or after a merge.
+type filterSource struct {
+	in          source
+	pred        *filter.Predicate
+	del         int // index of _deleted in the work schema
+	keepDeleted bool
+	r           runs
+}
+
+func newFilterSource(in source, pred *filter.Predicate, work *arrow.Schema, mem memory.Allocator) *filterSource {
+	del := -1
+	if idx := work.FieldIndices(colDeleted); len(idx) == 1 {
+		del = idx[0]
+	}
+	return &filterSource{in: in, pred: pred, del: del, keepDeleted: del < 0, r: runs{schema: work, mem: mem}}
+}
+
+func (f *filterSource) next() (arrow.RecordBatch, error) {
+	for {
+		rec, err := f.in.next()
+		if err != nil || rec == nil {
+			return nil, err
+		}
+		out, err := f.apply(rec)
+		rec.Release()
+		if err != nil {
+			return nil, err
+		}
+		if out != nil {
+			return out, nil
+		}
+	}
+}
+
+func (f *filterSource) apply(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	n := int(rec.NumRows())
+	var sel []bool
+	if f.pred != nil {
+		var err error
+		if sel, err = f.pred.Eval(rec); err != nil {
+			return nil, err
+		}
+	}
+	var del *array.Boolean
+	if !f.keepDeleted {
+		del = rec.Column(f.del).(*array.Boolean)
+	}
+	if sel == nil && (del == nil || allFalse(del)) {
+		rec.Retain()
+		return rec, nil
+	}
+	start := -1
+	for i := 0; i <= n; i++ {
+		keep := i < n && (del == nil || !del.Value(i)) && (sel == nil || sel[i])
+		if keep && start < 0 {
+			start = i
+		} else if !keep && start >= 0 {
+			f.r.add(rec, int64(start), int64(i))
+			start = -1
+		}
+	}
+	return f.r.build(false)
+}
+
+func allFalse(b *array.Boolean) bool {
+	for i := 0; i < b.Len(); i++ {
+		if b.Value(i) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *filterSource) close() {
+	f.in.close()
+	f.r.reset()
+}
+
+// ---- merge ----------------------------------------------------------------
+
+// keyer computes the encoded key of each row of a work record.
+type keyer struct {
+	keyIdx []int // work-schema indices of key columns
+	seqIdx int
+	hasSeq bool
+}
+
+func (p *plan) newKeyer() *keyer {
+	k := &keyer{seqIdx: p.work.FieldIndices(colSeq)[0], hasSeq: p.t.keyHasSeq}
+	for _, kc := range p.t.keyCols {
+		k.keyIdx = append(k.keyIdx, p.work.FieldIndices(p.t.schema.Field(kc).Name)[0])
+	}
+	return k
+}
+
+func (k *keyer) keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [][]byte, error) {
+	n := int(rec.NumRows())
+	var enc *keyenc.RowEncoder
+	if len(k.keyIdx) > 0 {
+		cols := make([]arrow.Array, len(k.keyIdx))
+		for i, c := range k.keyIdx {
+			cols[i] = rec.Column(c)
+		}
+		var err error
+		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
+			return nil, nil, err
+		}
+	}
+	seqs := rec.Column(k.seqIdx).(*array.Int64).Int64Values()
+	buf, out = buf[:0], out[:0]
+	offs := make([]int, 0, n+1)
+	for i := 0; i < n; i++ {
+		offs = append(offs, len(buf))
+		if enc != nil {
+			buf = enc.Append(buf, i)
+		}
+		if k.hasSeq {
+			buf = keyenc.AppendInt64(buf, seqs[i])
+		}
+	}
+	offs = append(offs, len(buf))
+	for i := 0; i < n; i++ {
+		out = append(out, buf[offs[i]:offs[i+1]:offs[i+1]])
+	}
+	return buf, out, nil
+}
+
+type cursor struct {
+	src  source
+	rec  arrow.RecordBatch
+	keys [][]byte
+	kbuf []byte
+	seqs []int64
+	dels *array.Boolean
+	pos  int
+}
+
+func (c *cursor) key() []byte   { return c.keys[c.pos] }
+func (c *cursor) seq() int64    { return c.seqs[c.pos] }
+func (c *cursor) deleted() bool { return c.dels.Value(c.pos) }
+
+type cursorHeap []*cursor
+
+func (h cursorHeap) Len() int { return len(h) }
+func (h cursorHeap) Less(i, j int) bool {
+	if c := bytes.Compare(h[i].key(), h[j].key()); c != 0 {
+		return c < 0
+	}
+	if h[i].seq() != h[j].seq() {
+		return h[i].seq() > h[j].seq()
+	}
+	return h[i].deleted() && !h[j].deleted()
+}
+func (h cursorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)   { *h = append(*h, x.(*cursor)) }
+func (h *cursorHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
+}
+
+// mergeSource merges inputs whose key ranges overlap: per key, the version
+// with the highest _seq wins (a tombstone wins a tie). Tombstones are kept in
+// the output; the filter stage after it drops them.
+type mergeSource struct {
+	cursors []*cursor
+	h       cursorHeap
+	k       *keyer
+	batch   int64
+	r       runs
+	started bool
+	delIdx  int
+}
+
+func (p *plan) newMergeSource(srcs []source) *mergeSource {
+	m := &mergeSource{k: p.newKeyer(), batch: p.batch, r: runs{schema: p.work, mem: p.st.mem},
+		delIdx: p.work.FieldIndices(colDeleted)[0]}
+	for _, s := range srcs {
+		m.cursors = append(m.cursors, &cursor{src: s})
+	}
+	return m
+}
+
+// load moves c to its next non-empty batch; false at the end of its input.
+func (m *mergeSource) load(c *cursor) (bool, error) {
+	if c.rec != nil {
+		c.rec.Release()
+		c.rec = nil
+	}
+	for {
+		rec, err := c.src.next()
+		if err != nil {
+			return false, err
+		}
+		if rec == nil {
+			return false, nil
+		}
+		if rec.NumRows() == 0 {
+			rec.Release()
+			continue
+		}
+		c.rec = rec
+		c.kbuf, c.keys, err = m.k.keys(rec, c.kbuf, c.keys)
+		if err != nil {
+			return false, err
+		}
+		c.seqs = rec.Column(m.k.seqIdx).(*array.Int64).Int64Values()
+		c.dels = rec.Column(m.delIdx).(*array.Boolean)
+		c.pos = 0
+		return true, nil
+	}
+}
+
+func (m *mergeSource) advance(c *cursor) (bool, error) {
+	c.pos++
+	if c.pos < len(c.keys) {
+		return true, nil
+	}
+	return m.load(c)
+}
+
+func (m *mergeSource) next() (arrow.RecordBatch, error) {
+	if !m.started {
+		m.started = true
+		for _, c := range m.cursors {
+			ok, err := m.load(c)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				m.h = append(m.h, c)
+			}
+		}
+		heap.Init(&m.h)
+	}
+	for m.h.Len() > 0 && m.r.rows < m.batch {
+		win := m.h[0]
+		key := append([]byte(nil), win.key()...)
+		m.r.add(win.rec, int64(win.pos), int64(win.pos+1))
+		// Advance every cursor positioned on this key (the winner first).
+		for m.h.Len() > 0 && bytes.Equal(m.h[0].key(), key) {
+			c := m.h[0]
+			ok, err := m.advance(c)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				heap.Fix(&m.h, 0)
+			} else {
+				heap.Pop(&m.h)
+			}
+		}
+	}
+	return m.r.build(false)
+}
+
+func (m *mergeSource) close() {
+	m.r.reset()
+	for _, c := range m.cursors {
+		if c.rec != nil {
+			c.rec.Release()
+			c.rec = nil
+		}
+		c.src.close()
+	}
+	m.cursors = nil
+	m.h = nil
+}
+
+// ---- concatenation, projection, limit, re-chunking --------------------------
+
+// chainSource reads its sources one after the other, opening each lazily.
+type chainSource struct {
+	open []func() (source, error)
+	cur  source
+}
+
+func (c *chainSource) next() (arrow.RecordBatch, error) {
+	for {
+		if c.cur == nil {
+			if len(c.open) == 0 {
+				return nil, nil
+			}
+			s, err := c.open[0]()
+			c.open = c.open[1:]
+			if err != nil {
+				return nil, err
+			}
+			c.cur = s
+		}
+		rec, err := c.cur.next()
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil {
+			return rec, nil
+		}
+		c.cur.close()
+		c.cur = nil
+	}
+}
+
+func (c *chainSource) close() {
+	if c.cur != nil {
+		c.cur.close()
+		c.cur = nil
+	}
+	c.open = nil
+}
+
+// outputSource projects work records onto the output schema, applies the
+// limit and re-chunks to exactly batch rows (the last batch may be short).
+// Every batch it returns is freshly assembled in the store's allocator, so
+// exported buffers are always C memory when that allocator is mallocator.
+type outputSource struct {
+	in      source
+	out     *arrow.Schema
+	idx     []int // work index of each output column
+	limit   int64 // < 0: none
+	batch   int64
+	emitted int64
+	r       runs
+	pending []arrow.RecordBatch
+	done    bool
+}
+
+func newOutputSource(in source, work, out *arrow.Schema, limit, batch int64, mem memory.Allocator) *outputSource {
+	o := &outputSource{in: in, out: out, limit: limit, batch: batch, r: runs{schema: out, mem: mem}}
+	for _, f := range out.Fields() {
+		o.idx = append(o.idx, work.FieldIndices(f.Name)[0])
+	}
+	return o
+}
+
+func (o *outputSource) next() (arrow.RecordBatch, error) {
+	for !o.done && o.r.rows < o.batch {
+		if o.limit >= 0 && o.emitted+o.r.rows >= o.limit {
+			o.done = true
+			break
+		}
+		rec, err := o.in.next()
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			o.done = true
+			break
+		}
+		cols := make([]arrow.Array, len(o.idx))
+		for i, j := range o.idx {
+			cols[i] = rec.Column(j)
+		}
+		proj := array.NewRecordBatch(o.out, cols, rec.NumRows())
+		rec.Release()
+		o.pending = append(o.pending, proj)
+		n := proj.NumRows()
+		if o.limit >= 0 {
+			n = min(n, o.limit-o.emitted-o.r.rows)
+		}
+		o.r.add(proj, 0, n)
+		proj.Release()
+		o.pending = o.pending[:0]
+	}
+	if o.r.rows == 0 {
+		return nil, nil
+	}
+	if o.r.rows <= o.batch {
+		out, err := o.assemble()
+		return out, err
+	}
+	// More than a batch is buffered: emit exactly batch rows, keep the rest.
+	var head runs = runs{schema: o.out, mem: o.r.mem}
+	var tail runs = runs{schema: o.out, mem: o.r.mem}
+	need := o.batch
+	for _, p := range o.r.parts {
+		n := p.end - p.start
+		switch {
+		case need >= n:
+			head.add(p.rec, p.start, p.end)
+			need -= n
+		case need > 0:
+			head.add(p.rec, p.start, p.start+need)
+			tail.add(p.rec, p.start+need, p.end)
+			need = 0
+		default:
+			tail.add(p.rec, p.start, p.end)
+		}
+	}
+	o.r.reset()
+	o.r = tail
+	out, err := head.build(true)
+	if out != nil {
+		o.emitted += out.NumRows()
+	}
+	return out, err
+}
+
+func (o *outputSource) assemble() (arrow.RecordBatch, error) {
+	if o.out.NumFields() == 0 {
+		n := o.r.rows
+		o.r.reset()
+		o.emitted += n
+		return array.NewRecordBatch(o.out, nil, n), nil
+	}
+	out, err := o.r.build(true)
+	if out != nil {
+		o.emitted += out.NumRows()
+	}
+	return out, err
+}
+
+func (o *outputSource) close() {
+	o.in.close()
+	o.r.reset()
+}
+
+// ---- pipeline ---------------------------------------------------------------
+
+// pipeline builds the source of a planned table scan.
+func (p *plan) pipeline() source {
+	var opens []func() (source, error)
+	for _, cl := range p.clusters {
+		cl := cl
+		opens = append(opens, func() (source, error) {
+			srcs := make([]source, 0, len(cl))
+			fail := func(err error) (source, error) {
+				for _, s := range srcs {
+					s.close()
+				}
+				return nil, err
+			}
+			for _, in := range cl {
+				var s source
+				var err error
+				if in.seg == nil {
+					s, err = p.newHotSource()
+				} else {
+					s, err = p.newSegSource(in)
+				}
+				if err != nil {
+					return fail(err)
+				}
+				srcs = append(srcs, s)
+			}
+			if len(srcs) == 1 {
+				// An isolated input: the whole predicate may run before any merge.
+				return newFilterSource(srcs[0], p.pred, p.work, p.st.mem), nil
+			}
+			return newFilterSource(p.newMergeSource(srcs), p.pred, p.work, p.st.mem), nil
+		})
+	}
+	chain := &chainSource{open: opens}
+	return newOutputSource(chain, p.work, p.out, p.req.Limit, p.batch, p.st.mem)
+}

@@ -1,0 +1,670 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/linxGnu/grocksdb"
+
+	"github.com/kalamdb/libkalam/engine/filter"
+	"github.com/kalamdb/libkalam/engine/keyenc"
+	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/manifest"
+)
+
+const defaultBatchRows = 64 * 1024
+
+// Prune reasons of explain (DESIGN §4; fixed names).
+const (
+	pruneKeyRange      = "key_range"
+	pruneColumnStats   = "column_stats"
+	pruneRowGroupStats = "row_group_stats"
+)
+
+// plan is a planned table scan: its snapshot, inputs and how they combine.
+type plan struct {
+	st   *store
+	t    *table
+	snap *snapshot
+	req  ScanRequest
+	pred *filter.Predicate
+
+	work     *arrow.Schema // columns every input produces: needed user columns, _seq, _deleted
+	outNames []string
+	out      *arrow.Schema
+	batch    int64
+
+	keyLo, keyHi []byte // encoded key bounds, Hi exclusive; nil = unbounded
+	empty        bool   // the filter admits no key at all
+
+	hot      *planInput
+	inputs   []*planInput // after pruning, ordered by min key
+	pruned   []prunedSeg
+	clusters [][]*planInput
+}
+
+type planInput struct {
+	seg       *manifest.SegmentMetadata // nil for hot rows
+	minKey    []byte
+	maxKey    []byte
+	rowGroups []int // nil = all
+	file      *segFile
+	isolated  bool
+}
+
+type prunedSeg struct {
+	SegmentID string `json:"segment_id"`
+	Path      string `json:"path"`
+	Reason    string `json:"reason"`
+}
+
+// filterSchema is what a table's filter may reference: its columns and _seq.
+func (t *table) filterSchema() *arrow.Schema {
+	fields := append(append([]arrow.Field(nil), t.schema.Fields()...),
+		arrow.Field{Name: colSeq, Type: arrow.PrimitiveTypes.Int64},
+		arrow.Field{Name: colDeleted, Type: arrow.FixedWidthTypes.Boolean})
+	return arrow.NewSchema(fields, nil)
+}
+
+// resolveColumns maps requested names onto the table (exact, then
+// case-insensitive) and returns the output schema.
+func resolveColumns(full *arrow.Schema, requested []string, def []string, what string) ([]string, *arrow.Schema, error) {
+	names := requested
+	if names == nil {
+		names = def
+	}
+	fields := make([]arrow.Field, 0, len(names))
+	out := make([]string, 0, len(names))
+	seen := map[string]bool{}
+	for _, n := range names {
+		idx := full.FieldIndices(n)
+		if len(idx) == 0 {
+			for i, f := range full.Fields() {
+				if strings.EqualFold(f.Name, n) {
+					idx = []int{i}
+					break
+				}
+			}
+		}
+		if len(idx) == 0 {
+			return nil, nil, kerr.New(kerr.InvalidArgument, "%s: unknown column %q", what, n)
+		}
+		f := full.Field(idx[0])
+		if seen[f.Name] {
+			return nil, nil, kerr.New(kerr.InvalidArgument, "%s: column %q requested twice", what, n)
+		}
+		seen[f.Name] = true
+		fields = append(fields, f)
+		out = append(out, f.Name)
+	}
+	return out, arrow.NewSchema(fields, nil), nil
+}
+
+func userColumnNames(s *arrow.Schema) []string {
+	out := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		out[i] = f.Name
+	}
+	return out
+}
+
+// planScan plans a scan of t. The caller releases p.snap (and closes files)
+// through p.close unless it hands them to a stream.
+func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
+	p = &plan{st: st, t: t, req: req, batch: req.BatchRows}
+	if p.batch <= 0 {
+		p.batch = defaultBatchRows
+	}
+	fs := t.filterSchema()
+	what := "scan " + t.qname
+	outFull := t.filterSchema() // user columns plus _seq, _deleted when named
+	if p.outNames, p.out, err = resolveColumns(outFull, req.Columns, userColumnNames(t.schema), what); err != nil {
+		return nil, err
+	}
+	// Output fields keep the table's nullability (segments store non-key
+	// columns as nullable only to hold tombstones, which never reach output).
+	if p.pred, err = filter.Compile(req.Filter, fs); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	needed := map[string]bool{}
+	for _, n := range p.outNames {
+		needed[n] = true
+	}
+	if p.pred != nil {
+		for _, c := range p.pred.Columns() {
+			needed[c] = true
+		}
+	}
+	for _, k := range t.keyCols {
+		needed[t.schema.Field(k).Name] = true
+	}
+	segSchema := t.segmentSchema()
+	var wf []arrow.Field
+	for _, f := range segSchema.Fields() {
+		if needed[f.Name] || f.Name == colSeq || f.Name == colDeleted {
+			wf = append(wf, f)
+		}
+	}
+	p.work = arrow.NewSchema(wf, nil)
+
+	if req.AsOfVersion > 0 {
+		m, err := st.loadManifestVersion(t, uint64(req.AsOfVersion))
+		if err != nil {
+			return nil, err
+		}
+		if err := st.checkVersionReadable(t, m); err != nil {
+			return nil, err
+		}
+		p.snap = &snapshot{man: m}
+		st.pinSegments(t, p.snap)
+	} else {
+		p.snap = st.takeSnapshot(t)
+	}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	p.deriveKeyRange()
+	if err := p.chooseInputs(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkVersionReadable fails when vacuum already removed a file the
+// version needs.
+func (st *store) checkVersionReadable(t *table, m *manifest.Manifest) error {
+	cur := t.currentManifest()
+	for _, s := range m.LiveSegments() {
+		if _, ok := cur.Segment(s.ID); !ok {
+			return kerr.New(kerr.NotFound, "table %s: manifest version %d was vacuumed (oldest available version is %d)",
+				t.qname, m.Version, st.oldestVersion(t))
+		}
+	}
+	return nil
+}
+
+func (p *plan) close() {
+	for _, in := range p.inputs {
+		if in.file != nil {
+			in.file.close()
+			in.file = nil
+		}
+	}
+	p.snap.release(p.st)
+}
+
+// keyColumns are the key's components in order, as (name, type).
+func (t *table) keyColumns() []arrow.Field {
+	var out []arrow.Field
+	for _, k := range t.keyCols {
+		out = append(out, t.schema.Field(k))
+	}
+	if t.keyHasSeq {
+		out = append(out, arrow.Field{Name: colSeq, Type: arrow.PrimitiveTypes.Int64})
+	}
+	return out
+}
+
+// deriveKeyRange turns the filter's per-column ranges on the key columns
+// into encoded key bounds: equality on a key prefix extends the prefix, the
+// first range column bounds it.
+func (p *plan) deriveKeyRange() {
+	if p.pred == nil {
+		return
+	}
+	var prefix []byte
+	for _, kc := range p.t.keyColumns() {
+		iv := p.pred.Range(kc.Name)
+		if iv.Empty || (!iv.Null && !iv.NonNull) {
+			p.empty = true
+			return
+		}
+		if iv.Null && !iv.NonNull {
+			prefix = keyenc.AppendNull(prefix)
+			continue
+		}
+		if !iv.Null && !iv.LoUnbounded && !iv.HiUnbounded && iv.LoInclusive && iv.HiInclusive &&
+			filter.Compare(kc.Type, iv.Lo, iv.Hi) == 0 {
+			enc, err := keyenc.AppendGo(prefix, kc.Type, iv.Lo)
+			if err != nil {
+				break
+			}
+			prefix = enc
+			continue
+		}
+		lo := append([]byte(nil), prefix...)
+		if !iv.Null && !iv.LoUnbounded {
+			if enc, err := keyenc.AppendGo(append([]byte(nil), prefix...), kc.Type, iv.Lo); err == nil {
+				lo = enc
+				if !iv.LoInclusive {
+					lo = keyenc.PrefixEnd(enc)
+				}
+			}
+		}
+		hi := keyenc.PrefixEnd(prefix)
+		if !iv.HiUnbounded {
+			if enc, err := keyenc.AppendGo(append([]byte(nil), prefix...), kc.Type, iv.Hi); err == nil {
+				hi = enc
+				if iv.HiInclusive {
+					hi = keyenc.PrefixEnd(enc)
+				}
+			}
+		}
+		p.setRange(lo, hi)
+		return
+	}
+	p.setRange(prefix, keyenc.PrefixEnd(prefix))
+}
+
+func (p *plan) setRange(lo, hi []byte) {
+	if len(lo) > 0 {
+		p.keyLo = lo
+	}
+	p.keyHi = hi
+	if lo != nil && hi != nil && bytes.Compare(lo, hi) >= 0 {
+		p.empty = true
+	}
+}
+
+func (p *plan) keyRange() manifest.KeyRange {
+	return manifest.KeyRange{Lo: p.keyLo, Hi: p.keyHi}
+}
+
+// clip narrows [min, max] to the scan's key bounds (for overlap decisions).
+func (p *plan) clip(min, max []byte) ([]byte, []byte) {
+	if p.keyLo != nil && bytes.Compare(min, p.keyLo) < 0 {
+		min = p.keyLo
+	}
+	if p.keyHi != nil && bytes.Compare(max, p.keyHi) >= 0 {
+		max = p.keyHi // exclusive bound used as an inclusive one: conservative
+	}
+	return min, max
+}
+
+func (p *plan) chooseInputs() error {
+	man := p.snap.man
+	if p.empty {
+		for _, s := range man.LiveSegments() {
+			p.pruned = append(p.pruned, prunedSeg{s.ID, s.Path, pruneKeyRange})
+		}
+		return nil
+	}
+	kr := p.keyRange()
+	var cands []*planInput
+	segs := man.LiveSegments()
+	for i := range segs {
+		s := &segs[i]
+		if s.RowCount == 0 || !s.Overlaps(kr) {
+			p.pruned = append(p.pruned, prunedSeg{s.ID, s.Path, pruneKeyRange})
+			continue
+		}
+		mn, mx := p.clip(s.MinKey, s.MaxKey)
+		cands = append(cands, &planInput{seg: s, minKey: mn, maxKey: mx})
+	}
+	if p.snap.rsnap != nil {
+		if mn, mx, ok, err := p.hotBounds(); err != nil {
+			return err
+		} else if ok {
+			p.hot = &planInput{minKey: mn, maxKey: mx}
+			cands = append(cands, p.hot)
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return bytes.Compare(cands[i].minKey, cands[j].minKey) < 0 })
+	// Connected components of overlapping key ranges.
+	var clusters [][]*planInput
+	var curMax []byte
+	for _, c := range cands {
+		if len(clusters) > 0 && bytes.Compare(c.minKey, curMax) <= 0 {
+			clusters[len(clusters)-1] = append(clusters[len(clusters)-1], c)
+			if bytes.Compare(c.maxKey, curMax) > 0 {
+				curMax = c.maxKey
+			}
+			continue
+		}
+		clusters = append(clusters, []*planInput{c})
+		curMax = c.maxKey
+	}
+	for _, cl := range clusters {
+		if len(cl) == 1 {
+			cl[0].isolated = true
+		}
+	}
+	// Statistics pruning: key-column statistics prune any input; statistics
+	// of other columns only an isolated one (DESIGN §4 pushdown rule).
+	var kept [][]*planInput
+	for _, cl := range clusters {
+		var keep []*planInput
+		for _, in := range cl {
+			if in.seg == nil {
+				keep = append(keep, in)
+				continue
+			}
+			reason, err := p.pruneByStats(in)
+			if err != nil {
+				return err
+			}
+			if reason != "" {
+				p.pruned = append(p.pruned, prunedSeg{in.seg.ID, in.seg.Path, reason})
+				if in.file != nil {
+					in.file.close()
+					in.file = nil
+				}
+				continue
+			}
+			keep = append(keep, in)
+		}
+		if len(keep) > 0 {
+			kept = append(kept, keep)
+			p.inputs = append(p.inputs, keep...)
+		}
+	}
+	p.clusters = kept
+	return nil
+}
+
+func (p *plan) isKeyColumn(name string) bool {
+	for _, kc := range p.t.keyColumns() {
+		if kc.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// pruneByStats returns a prune reason, or "" when the input must be read. It
+// opens the segment's footer and fills in.rowGroups.
+func (p *plan) pruneByStats(in *planInput) (string, error) {
+	if p.pred == nil {
+		return "", nil
+	}
+	segStats := func(keyOnly bool) func(string) (filter.ColumnStats, bool) {
+		return func(col string) (filter.ColumnStats, bool) {
+			if keyOnly && !p.isKeyColumn(col) {
+				return filter.ColumnStats{}, false
+			}
+			cs, ok := in.seg.ColumnStats[col]
+			if !ok {
+				return filter.ColumnStats{}, false
+			}
+			f, ok := p.t.schema.FieldsByName(col)
+			if !ok {
+				return filter.ColumnStats{}, false
+			}
+			mn, ok1 := statValue(f[0].Type, cs.Min)
+			mx, ok2 := statValue(f[0].Type, cs.Max)
+			return filter.ColumnStats{Min: mn, Max: mx, HasMinMax: ok1 && ok2, NullCount: int64(cs.NullCount),
+				HasNullCount: true, RowCount: int64(in.seg.RowCount)}, true
+		}
+	}
+	if !p.pred.MayMatch(segStats(!in.isolated)) {
+		return pruneColumnStats, nil
+	}
+	sf, err := openSegment(segmentAbsPath(p.t, in.seg.Path), p.st.mem)
+	if err != nil {
+		return "", err
+	}
+	in.file = sf
+	md := sf.pf.MetaData()
+	nrg := md.NumRowGroups()
+	var rgs []int
+	for rg := 0; rg < nrg; rg++ {
+		stats := func(col string) (filter.ColumnStats, bool) {
+			if !in.isolated && !p.isKeyColumn(col) {
+				return filter.ColumnStats{}, false
+			}
+			return rowGroupStats(sf, md, rg, col, p.t.filterSchema())
+		}
+		if p.pred.MayMatch(stats) {
+			rgs = append(rgs, rg)
+		}
+	}
+	if len(rgs) == 0 {
+		return pruneRowGroupStats, nil
+	}
+	if len(rgs) < nrg {
+		in.rowGroups = rgs
+	}
+	return "", nil
+}
+
+// statValue converts a manifest column_stats JSON value (number, string,
+// bool) to a filter Value of type t.
+func statValue(t arrow.DataType, v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, false
+	case string:
+		if t.ID() == arrow.STRING || t.ID() == arrow.LARGE_STRING {
+			return x, true
+		}
+	case bool:
+		if t.ID() == arrow.BOOL {
+			return x, true
+		}
+	case int64:
+		return numStat(t, float64(x), x, uint64(x), true)
+	case uint64:
+		return numStat(t, float64(x), int64(x), x, x <= 1<<63-1)
+	case float64:
+		return numStat(t, x, int64(x), uint64(x), x == float64(int64(x)))
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return numStat(t, float64(i), i, uint64(i), i >= 0 || !isUnsigned(t))
+		}
+		if f, err := x.Float64(); err == nil {
+			return numStat(t, f, int64(f), uint64(f), false)
+		}
+	}
+	return nil, false
+}
+
+func isUnsigned(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+		return true
+	}
+	return false
+}
+
+func numStat(t arrow.DataType, f float64, i int64, u uint64, exact bool) (any, bool) {
+	switch t.ID() {
+	case arrow.FLOAT32, arrow.FLOAT64:
+		return f, true
+	case arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+		return u, exact
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.DATE32, arrow.DATE64,
+		arrow.TIMESTAMP, arrow.TIME32, arrow.TIME64, arrow.DURATION:
+		return i, exact
+	}
+	return nil, false
+}
+
+// rowGroupStats reads Parquet row-group statistics of a top-level primitive
+// column as filter statistics (types whose Parquet stats map exactly).
+func rowGroupStats(sf *segFile, md *metadata.FileMetaData, rg int, col string, fs *arrow.Schema) (filter.ColumnStats, bool) {
+	fields, ok := fs.FieldsByName(col)
+	if !ok {
+		return filter.ColumnStats{}, false
+	}
+	typ := fields[0].Type
+	leaves, err := sf.leaves([]string{col})
+	if err != nil || len(leaves) != 1 {
+		return filter.ColumnStats{}, false
+	}
+	rgm := md.RowGroup(rg)
+	cc, err := rgm.ColumnChunk(leaves[0])
+	if err != nil {
+		return filter.ColumnStats{}, false
+	}
+	st, err := cc.Statistics()
+	if err != nil || st == nil {
+		return filter.ColumnStats{}, false
+	}
+	out := filter.ColumnStats{RowCount: rgm.NumRows(), NullCount: st.NullCount(), HasNullCount: st.HasNullCount()}
+	if !st.HasMinMax() {
+		return out, true
+	}
+	switch s := st.(type) {
+	case *metadata.Int32Statistics:
+		switch typ.ID() {
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.DATE32, arrow.TIME32:
+			out.Min, out.Max, out.HasMinMax = int64(s.Min()), int64(s.Max()), true
+		}
+	case *metadata.Int64Statistics:
+		switch typ.ID() {
+		case arrow.INT64, arrow.TIME64, arrow.DURATION:
+			out.Min, out.Max, out.HasMinMax = s.Min(), s.Max(), true
+		case arrow.TIMESTAMP:
+			if typ.(*arrow.TimestampType).Unit != arrow.Second {
+				out.Min, out.Max, out.HasMinMax = s.Min(), s.Max(), true
+			}
+		}
+	case *metadata.Float32Statistics:
+		if typ.ID() == arrow.FLOAT32 {
+			out.Min, out.Max, out.HasMinMax = float64(s.Min()), float64(s.Max()), true
+		}
+	case *metadata.Float64Statistics:
+		if typ.ID() == arrow.FLOAT64 {
+			out.Min, out.Max, out.HasMinMax = s.Min(), s.Max(), true
+		}
+	case *metadata.ByteArrayStatistics:
+		if typ.ID() == arrow.STRING || typ.ID() == arrow.LARGE_STRING {
+			out.Min, out.Max, out.HasMinMax = string(s.Min()), string(s.Max()), true
+		}
+	case *metadata.BooleanStatistics:
+		if typ.ID() == arrow.BOOL {
+			out.Min, out.Max, out.HasMinMax = s.Min(), s.Max(), true
+		}
+	}
+	return out, true
+}
+
+// hotBounds finds the smallest and largest hot key inside the scan bounds.
+func (p *plan) hotBounds() (mn, mx []byte, ok bool, err error) {
+	ro := p.hotReadOptions()
+	defer ro.Destroy()
+	it := p.st.rdb.NewIteratorCF(ro, p.st.cfData)
+	defer it.Close()
+	it.SeekToFirst()
+	if !it.Valid() {
+		return nil, nil, false, it.Err()
+	}
+	k, _ := splitHotKey(it.Key().Data())
+	mn = append([]byte(nil), k...)
+	it.SeekToLast()
+	if !it.Valid() {
+		return nil, nil, false, it.Err()
+	}
+	k, _ = splitHotKey(it.Key().Data())
+	mx = append([]byte(nil), k...)
+	return mn, mx, true, nil
+}
+
+func (p *plan) hotReadOptions() *grocksdb.ReadOptions {
+	ro := grocksdb.NewDefaultReadOptions()
+	ro.SetSnapshot(p.snap.rsnap)
+	lo := append(u64be(p.t.uid), p.keyLo...)
+	hi := u64be(p.t.uid + 1)
+	if p.keyHi != nil {
+		hi = append(u64be(p.t.uid), p.keyHi...)
+	}
+	ro.SetIterateLowerBound(lo)
+	ro.SetIterateUpperBound(hi)
+	return ro
+}
+
+// explainJSON renders the plan as DESIGN §4's explain document.
+func (p *plan) explainJSON() ([]byte, error) {
+	type readEntry struct {
+		SegmentID string `json:"segment_id"`
+		Path      string `json:"path"`
+		RowGroups []int  `json:"row_groups"`
+		Rows      uint64 `json:"row_count"`
+	}
+	read := []readEntry{}
+	for _, in := range p.inputs {
+		if in.seg == nil {
+			continue
+		}
+		rgs := in.rowGroups
+		if rgs == nil && in.file != nil {
+			for i := 0; i < in.file.pf.NumRowGroups(); i++ {
+				rgs = append(rgs, i)
+			}
+		}
+		if rgs == nil {
+			rgs = []int{}
+		}
+		read = append(read, readEntry{in.seg.ID, in.seg.Path, rgs, in.seg.RowCount})
+	}
+	pruned := p.pruned
+	if pruned == nil {
+		pruned = []prunedSeg{}
+	}
+	merge := "concat"
+	for _, cl := range p.clusters {
+		if len(cl) > 1 {
+			merge = "newest_wins"
+		}
+	}
+	keyRange := map[string]any{"lo": hexOrNil(p.keyLo), "hi": hexOrNil(p.keyHi), "hi_inclusive": false, "empty": p.empty}
+	doc := map[string]any{
+		"table":      p.t.qname,
+		"version":    p.snap.man.Version,
+		"filter":     p.req.Filter,
+		"key_range":  keyRange,
+		"hot":        p.hot != nil,
+		"read":       read,
+		"pruned":     pruned,
+		"merge":      merge,
+		"columns":    p.outNames,
+		"batch_rows": p.batch,
+	}
+	if p.pred != nil {
+		doc["filter"] = p.pred.String()
+	}
+	if p.req.Limit >= 0 {
+		doc["limit"] = p.req.Limit
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func hexOrNil(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return fmt.Sprintf("%x", b)
+}
+
+// Explain plans a scan without running it and returns the JSON of DESIGN §4.
+func (db *DB) Explain(table string, req ScanRequest) ([]byte, error) {
+	if err := db.check(false); err != nil {
+		return nil, err
+	}
+	if _, ok := lookupSystemTable(table); ok {
+		return nil, kerr.New(kerr.InvalidArgument, "explain %q: system tables are computed, there is no plan to show", table)
+	}
+	t, err := db.st.lookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	p, err := db.st.planScan(t, req)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	return p.explainJSON()
+}

@@ -1,0 +1,326 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/manifest"
+)
+
+// segmentSchema is the Arrow schema of a segment file: the table's columns
+// (non-key columns nullable, since tombstones carry only their key) followed
+// by _seq and _deleted.
+func (t *table) segmentSchema() *arrow.Schema {
+	fields := make([]arrow.Field, 0, t.schema.NumFields()+2)
+	for i, f := range t.schema.Fields() {
+		isKey := false
+		for _, k := range t.keyCols {
+			isKey = isKey || k == i
+		}
+		if !isKey {
+			f.Nullable = true
+		}
+		f.Metadata = arrow.Metadata{}
+		fields = append(fields, f)
+	}
+	fields = append(fields,
+		arrow.Field{Name: colSeq, Type: arrow.PrimitiveTypes.Int64},
+		arrow.Field{Name: colDeleted, Type: arrow.FixedWidthTypes.Boolean})
+	return arrow.NewSchema(fields, nil)
+}
+
+func codecOf(name string) compress.Compression {
+	switch name {
+	case "snappy":
+		return compress.Codecs.Snappy
+	case "none":
+		return compress.Codecs.Uncompressed
+	}
+	return compress.Codecs.Zstd
+}
+
+// segWriter writes one segment file by step 1 of the commit protocol:
+// segment_N.parquet.tmp, fsync, rename, fsync the directory.
+type segWriter struct {
+	st     *store
+	t      *table
+	final  string
+	tmp    string
+	f      *os.File
+	w      *pqarrow.FileWriter
+	rgRows int64
+	inRG   int64
+	meta   manifest.SegmentMetadata
+	stats  *statsCollector
+	done   bool
+}
+
+func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
+	rel := manifest.SegmentPath(seqNo)
+	final := filepath.Join(t.dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return nil, kerr.Wrap(kerr.IO, err, "segment %s", final)
+	}
+	tmp := final + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, kerr.Wrap(kerr.IO, err, "create %s", tmp)
+	}
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(codecOf(t.compression)),
+		parquet.WithAllocator(st.mem),
+		parquet.WithMaxRowGroupLength(t.rowGroupRows),
+		parquet.WithStats(true),
+		parquet.WithCreatedBy("libkalam"),
+	)
+	schema := t.segmentSchema()
+	// pqarrow closes an io.Closer it writes to; the file must stay open for fsync.
+	w, err := pqarrow.NewFileWriter(schema, struct{ io.Writer }{f}, props, pqarrow.NewArrowWriterProperties(
+		pqarrow.WithStoreSchema(), pqarrow.WithAllocator(st.mem)))
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, kerr.Wrap(kerr.Internal, err, "parquet writer for %s", tmp)
+	}
+	sw := &segWriter{st: st, t: t, final: final, tmp: tmp, f: f, w: w, rgRows: t.rowGroupRows,
+		stats: newStatsCollector(schema)}
+	sw.meta.Path = rel
+	return sw, nil
+}
+
+// write appends a record (segment schema) whose rows are in key order and
+// follow every row written before; keys are the rows' encoded keys.
+func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) error {
+	n := rec.NumRows()
+	if n == 0 {
+		return nil
+	}
+	if sw.meta.RowCount == 0 {
+		sw.meta.MinKey = append([]byte{}, keys[0]...)
+		sw.meta.MinSeq = seqs[0]
+		sw.meta.MaxSeq = seqs[0]
+	}
+	sw.meta.MaxKey = append(sw.meta.MaxKey[:0], keys[len(keys)-1]...)
+	for _, s := range seqs {
+		if s < sw.meta.MinSeq {
+			sw.meta.MinSeq = s
+		}
+		if s > sw.meta.MaxSeq {
+			sw.meta.MaxSeq = s
+		}
+	}
+	sw.meta.RowCount += uint64(n)
+	sw.stats.add(rec)
+	var off int64
+	for off < n {
+		room := sw.rgRows - sw.inRG
+		if room <= 0 {
+			sw.w.NewBufferedRowGroup()
+			sw.inRG = 0
+			room = sw.rgRows
+		}
+		take := min(room, n-off)
+		part := rec
+		if off != 0 || take != n {
+			part = rec.NewSlice(off, off+take)
+		}
+		err := sw.w.WriteBuffered(part)
+		if part != rec {
+			part.Release()
+		}
+		if err != nil {
+			return kerr.Wrap(kerr.IO, err, "write %s", sw.tmp)
+		}
+		sw.inRG += take
+		off += take
+	}
+	return nil
+}
+
+// finish closes the writer and publishes the file under its final name.
+func (sw *segWriter) finish() (*manifest.SegmentMetadata, error) {
+	if err := sw.w.Close(); err != nil {
+		sw.abort()
+		return nil, kerr.Wrap(kerr.IO, err, "close %s", sw.tmp)
+	}
+	if err := sw.st.hit("segment_written"); err != nil {
+		sw.abort()
+		return nil, err
+	}
+	if err := sw.f.Sync(); err != nil {
+		sw.abort()
+		return nil, kerr.Wrap(kerr.IO, err, "fsync %s", sw.tmp)
+	}
+	info, err := sw.f.Stat()
+	if err != nil {
+		sw.abort()
+		return nil, kerr.Wrap(kerr.IO, err, "stat %s", sw.tmp)
+	}
+	sw.f.Close()
+	if err := os.Rename(sw.tmp, sw.final); err != nil {
+		os.Remove(sw.tmp)
+		return nil, kerr.Wrap(kerr.IO, err, "rename %s", sw.tmp)
+	}
+	if err := manifest.SyncDir(filepath.Dir(sw.final)); err != nil {
+		return nil, kerr.Wrap(kerr.IO, err, "fsync dir of %s", sw.final)
+	}
+	sw.done = true
+	sw.meta.SizeBytes = uint64(info.Size())
+	sw.meta.CreatedAt = nowMs()
+	sw.meta.SchemaVersion = sw.t.def.SchemaVersion
+	sw.meta.ColumnStats = sw.stats.result()
+	return &sw.meta, nil
+}
+
+// abort removes the partial file; safe after finish (no-op).
+func (sw *segWriter) abort() {
+	if sw.done {
+		return
+	}
+	sw.done = true
+	sw.w.Close()
+	sw.f.Close()
+	os.Remove(sw.tmp)
+}
+
+// segFile is an open segment for reading.
+type segFile struct {
+	path string
+	pf   *file.Reader
+	fr   *pqarrow.FileReader
+	sch  *arrow.Schema
+}
+
+func openSegment(path string, mem memory.Allocator) (*segFile, error) {
+	props := parquet.NewReaderProperties(mem)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 1 << 20
+	pf, err := file.OpenParquetFile(path, false, file.WithReadProps(props))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, kerr.Wrap(kerr.Corruption, err, "segment file %s is missing", path)
+		}
+		return nil, kerr.Wrap(kerr.Corruption, err, "open segment %s", path)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 * 1024}, mem)
+	if err != nil {
+		pf.Close()
+		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", path)
+	}
+	sch, err := fr.Schema()
+	if err != nil {
+		pf.Close()
+		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", path)
+	}
+	return &segFile{path: path, pf: pf, fr: fr, sch: sch}, nil
+}
+
+func (sf *segFile) close() { sf.pf.Close() }
+
+// leaves returns the Parquet leaf column indices of the named top-level fields.
+func (sf *segFile) leaves(names []string) ([]int, error) {
+	var out []int
+	for _, n := range names {
+		idx := sf.sch.FieldIndices(n)
+		if len(idx) != 1 {
+			return nil, kerr.New(kerr.Corruption, "segment %s has no column %q", sf.path, n)
+		}
+		var walk func(f *pqarrow.SchemaField)
+		walk = func(f *pqarrow.SchemaField) {
+			if f.IsLeaf() {
+				out = append(out, f.ColIndex)
+			}
+			for i := range f.Children {
+				walk(&f.Children[i])
+			}
+		}
+		walk(&sf.fr.Manifest.Fields[idx[0]])
+	}
+	return out, nil
+}
+
+// reader streams the named columns of the given row groups (nil = all) in
+// batches of batchRows; output columns come in the order of names.
+func (sf *segFile) reader(names []string, rowGroups []int, batchRows int64) (*segReader, error) {
+	if rowGroups != nil && len(rowGroups) == 0 {
+		return &segReader{done: true}, nil
+	}
+	leaves, err := sf.leaves(names)
+	if err != nil {
+		return nil, err
+	}
+	sf.fr.Props.BatchSize = batchRows
+	rr, err := sf.fr.GetRecordReader(context.Background(), leaves, rowGroups)
+	if err != nil {
+		return nil, kerr.Wrap(kerr.Corruption, err, "read segment %s", sf.path)
+	}
+	order := make([]int, len(names))
+	for i, n := range names {
+		idx := rr.Schema().FieldIndices(n)
+		if len(idx) != 1 {
+			rr.Release()
+			return nil, kerr.New(kerr.Corruption, "segment %s: column %q not in reader schema", sf.path, n)
+		}
+		order[i] = idx[0]
+	}
+	fields := make([]arrow.Field, len(names))
+	for i, o := range order {
+		fields[i] = rr.Schema().Field(o)
+	}
+	return &segReader{rr: rr, order: order, schema: arrow.NewSchema(fields, nil), path: sf.path}, nil
+}
+
+// segReader adapts a pqarrow record reader to a (RecordBatch, error) pull.
+type segReader struct {
+	rr     pqarrow.RecordReader
+	order  []int
+	schema *arrow.Schema
+	path   string
+	done   bool
+}
+
+// next returns the next batch (owned by the caller) or nil at the end.
+func (r *segReader) next() (arrow.RecordBatch, error) {
+	if r.done {
+		return nil, nil
+	}
+	if !r.rr.Next() {
+		r.done = true
+		if err := r.rr.Err(); err != nil {
+			return nil, kerr.Wrap(kerr.Corruption, err, "read segment %s", r.path)
+		}
+		return nil, nil
+	}
+	rec := r.rr.RecordBatch()
+	cols := make([]arrow.Array, len(r.order))
+	for i, o := range r.order {
+		cols[i] = rec.Column(o)
+	}
+	return array.NewRecordBatch(r.schema, cols, rec.NumRows()), nil
+}
+
+func (r *segReader) close() {
+	if r.rr != nil {
+		r.rr.Release()
+		r.rr = nil
+	}
+	r.done = true
+}
+
+func segmentAbsPath(t *table, rel string) string {
+	return filepath.Join(t.dir, filepath.FromSlash(rel))
+}
+
+var _ = fmt.Sprintf

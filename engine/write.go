@@ -1,0 +1,350 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/linxGnu/grocksdb"
+
+	"github.com/kalamdb/libkalam/engine/keyenc"
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+// Hot-row value flags (first byte of a default-family value).
+const (
+	flagLive      = 0
+	flagTombstone = 1
+)
+
+// hotKey builds {table uid, 8 bytes}{key}{^_seq, 8 bytes} (DESIGN §3).
+func hotKey(dst []byte, uid uint64, key []byte, seq int64) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, uid)
+	dst = append(dst, key...)
+	return binary.BigEndian.AppendUint64(dst, ^uint64(seq))
+}
+
+// splitHotKey returns the key part and _seq of a hot-row key.
+func splitHotKey(k []byte) (key []byte, seq int64) {
+	return k[8 : len(k)-8], int64(^binary.BigEndian.Uint64(k[len(k)-8:]))
+}
+
+// rowKeys computes the row key of every row of rec (a record with the
+// table's schema). seqs gives _seq for tables whose key includes it.
+func (t *table) rowKeys(rec arrow.RecordBatch, seqs []int64) ([][]byte, error) {
+	n := int(rec.NumRows())
+	var enc *keyenc.RowEncoder
+	if len(t.keyCols) > 0 {
+		cols := make([]arrow.Array, len(t.keyCols))
+		for i, k := range t.keyCols {
+			cols[i] = rec.Column(k)
+		}
+		var err error
+		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
+			return nil, err
+		}
+	}
+	keys := make([][]byte, n)
+	buf := make([]byte, 0, n*16)
+	for i := 0; i < n; i++ {
+		start := len(buf)
+		if enc != nil {
+			buf = enc.Append(buf, i)
+		}
+		if t.keyHasSeq {
+			buf = keyenc.AppendInt64(buf, seqs[i])
+		}
+		keys[i] = buf[start:len(buf):len(buf)]
+	}
+	return keys, nil
+}
+
+// Append writes every batch of rdr to the table's hot rows and returns the
+// number of rows written. Each input batch is committed atomically; on an
+// error, batches already committed stay written (their count is returned).
+func (db *DB) Append(table string, rdr array.RecordReader) (int64, error) {
+	if err := db.check(true); err != nil {
+		return 0, err
+	}
+	if rdr == nil {
+		return 0, kerr.New(kerr.InvalidArgument, "append to %q: nil input", table)
+	}
+	t, err := db.st.lookupTable(table)
+	if err != nil {
+		return 0, err
+	}
+	c := &conformer{target: t.schema, what: "append to " + t.qname, mem: db.st.mem}
+	var total int64
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		if rec.NumRows() == 0 {
+			continue
+		}
+		conf, err := c.conform(rec)
+		if err != nil {
+			return total, err
+		}
+		n, err := db.st.appendBatch(t, conf)
+		conf.Release()
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	if err := rdr.Err(); err != nil {
+		return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "append to %s: reading input", t.qname)
+	}
+	if err := db.st.maybeAutoFlush(t); err != nil {
+		return total, err
+	}
+	return total, nil
+}
+
+// AppendRecord appends one record batch.
+func (db *DB) AppendRecord(table string, rec arrow.RecordBatch) (int64, error) {
+	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
+	if err != nil {
+		return 0, kerr.Wrap(kerr.InvalidArgument, err, "append to %q", table)
+	}
+	defer rdr.Release()
+	return db.Append(table, rdr)
+}
+
+func (st *store) appendBatch(t *table, rec arrow.RecordBatch) (int64, error) {
+	n := int(rec.NumRows())
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	if t.dropped.Load() {
+		return 0, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
+	}
+	seqs := st.seq.next(n, make([]int64, 0, n))
+	keys, err := t.rowKeys(rec, seqs)
+	if err != nil {
+		return 0, fmt.Errorf("append to %s: %w", t.qname, err)
+	}
+	cols := rec.Columns()
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	var kbuf, vbuf []byte
+	for i := 0; i < n; i++ {
+		kbuf = hotKey(kbuf[:0], t.uid, keys[i], seqs[i])
+		vbuf = append(vbuf[:0], flagLive)
+		vbuf = t.enc.AppendRow(vbuf, cols, i)
+		wb.PutCF(st.cfData, kbuf, vbuf)
+	}
+	wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(uint64(seqs[n-1])))
+	if err := st.hit("append"); err != nil {
+		return 0, err
+	}
+	if err := st.rdb.Write(st.asyncWO, wb); err != nil {
+		return 0, kerr.Wrap(kerr.IO, err, "append to %s", t.qname)
+	}
+	t.hotRows.Add(int64(n))
+	return int64(n), nil
+}
+
+func (st *store) maybeAutoFlush(t *table) error {
+	if t.flushRows <= 0 || t.hotRows.Load() < t.flushRows {
+		return nil
+	}
+	if _, err := st.flush(t); err != nil {
+		return fmt.Errorf("automatic flush (flush_rows=%d): %w", t.flushRows, err)
+	}
+	return nil
+}
+
+// Delete writes a tombstone for every key of rdr that has a live row and
+// returns how many did. rdr carries the key columns (the user column and
+// primary-key columns; _seq for tables without a primary key).
+func (db *DB) Delete(table string, rdr array.RecordReader) (int64, error) {
+	if err := db.check(true); err != nil {
+		return 0, err
+	}
+	if rdr == nil {
+		return 0, kerr.New(kerr.InvalidArgument, "delete from %q: nil input", table)
+	}
+	t, err := db.st.lookupTable(table)
+	if err != nil {
+		return 0, err
+	}
+	keySchema := t.keySchema()
+	c := &conformer{target: keySchema, what: "delete from " + t.qname, mem: db.st.mem}
+	var total int64
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		if rec.NumRows() == 0 {
+			continue
+		}
+		conf, err := c.conform(rec)
+		if err != nil {
+			return total, err
+		}
+		n, err := db.st.deleteBatch(t, conf)
+		conf.Release()
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	if err := rdr.Err(); err != nil {
+		return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "delete from %s: reading input", t.qname)
+	}
+	if err := db.st.maybeAutoFlush(t); err != nil {
+		return total, err
+	}
+	return total, nil
+}
+
+// keySchema is the schema a delete input must match: key columns, all
+// required (a key column may only be null when the table column is nullable).
+func (t *table) keySchema() *arrow.Schema {
+	var fields []arrow.Field
+	for _, k := range t.keyCols {
+		fields = append(fields, t.schema.Field(k))
+	}
+	if t.keyHasSeq {
+		fields = append(fields, arrow.Field{Name: colSeq, Type: arrow.PrimitiveTypes.Int64})
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) {
+	n := int(keyRec.NumRows())
+	// A full-schema record: key columns from the input, nulls elsewhere.
+	cols := make([]arrow.Array, t.schema.NumFields())
+	for i, f := range t.schema.Fields() {
+		cols[i] = nil
+		for j, k := range t.keyCols {
+			if k == i {
+				cols[i] = keyRec.Column(j)
+				cols[i].Retain()
+			}
+		}
+		if cols[i] == nil {
+			cols[i] = array.MakeArrayOfNull(st.mem, f.Type, n)
+		}
+	}
+	full := array.NewRecordBatch(t.schema, cols, int64(n))
+	for _, a := range cols {
+		a.Release()
+	}
+	defer full.Release()
+	var keySeqs []int64
+	if t.keyHasSeq {
+		keySeqs = keyRec.Column(int(keyRec.NumCols()) - 1).(*array.Int64).Int64Values()
+	}
+	keys, err := t.rowKeys(full, keySeqs)
+	if err != nil {
+		return 0, fmt.Errorf("delete from %s: %w", t.qname, err)
+	}
+
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	if t.dropped.Load() {
+		return 0, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
+	}
+	live, err := st.liveKeys(t, keys)
+	if err != nil {
+		return 0, fmt.Errorf("delete from %s: %w", t.qname, err)
+	}
+	var count int
+	seen := make(map[string]bool, n)
+	for i := range keys {
+		if live[i] && !seen[string(keys[i])] {
+			seen[string(keys[i])] = true
+			count++
+		}
+	}
+	if count == 0 {
+		return 0, nil
+	}
+	var seqs []int64
+	if !t.keyHasSeq {
+		seqs = st.seq.next(count, make([]int64, 0, count))
+	}
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	var kbuf, vbuf []byte
+	fcols := full.Columns()
+	j := 0
+	var hw int64
+	for i := range keys {
+		if !seen[string(keys[i])] {
+			continue
+		}
+		delete(seen, string(keys[i]))
+		// A table keyed by _seq keeps the tombstone at the row's own _seq:
+		// the key is the version, and a tombstone wins a _seq tie.
+		seq := int64(0)
+		if t.keyHasSeq {
+			seq = keySeqs[i]
+		} else {
+			seq = seqs[j]
+			j++
+			hw = seq
+		}
+		kbuf = hotKey(kbuf[:0], t.uid, keys[i], seq)
+		vbuf = append(vbuf[:0], flagTombstone)
+		vbuf = t.enc.AppendRow(vbuf, fcols, i)
+		wb.PutCF(st.cfData, kbuf, vbuf)
+	}
+	if hw > 0 {
+		wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(uint64(hw)))
+	}
+	if err := st.rdb.Write(st.asyncWO, wb); err != nil {
+		return 0, kerr.Wrap(kerr.IO, err, "delete from %s", t.qname)
+	}
+	t.hotRows.Add(int64(count))
+	return int64(count), nil
+}
+
+// liveKeys reports, per key, whether its newest version is a live row.
+// The caller holds t.writeMu, so no write of the table races with it.
+func (st *store) liveKeys(t *table, keys [][]byte) ([]bool, error) {
+	snap := st.takeSnapshot(t)
+	defer snap.release(st)
+	live := make([]bool, len(keys))
+	pending := map[string][]int{}
+	ro := grocksdb.NewDefaultReadOptions()
+	ro.SetSnapshot(snap.rsnap)
+	defer ro.Destroy()
+	it := st.rdb.NewIteratorCF(ro, st.cfData)
+	defer it.Close()
+	var kbuf []byte
+	for i, k := range keys {
+		kbuf = binary.BigEndian.AppendUint64(kbuf[:0], t.uid)
+		kbuf = append(kbuf, k...)
+		it.Seek(kbuf)
+		if it.Valid() {
+			hk := it.Key().Data()
+			if len(hk) == len(kbuf)+8 && bytes.HasPrefix(hk, kbuf) {
+				live[i] = it.Value().Data()[0] == flagLive
+				continue
+			}
+		}
+		pending[string(k)] = append(pending[string(k)], i)
+	}
+	if err := it.Err(); err != nil {
+		return nil, kerr.Wrap(kerr.IO, err, "read hot rows")
+	}
+	if len(pending) == 0 {
+		return live, nil
+	}
+	found, err := st.lookupSegments(t, snap.man, pending)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range found {
+		if !v.deleted {
+			for _, i := range pending[k] {
+				live[i] = true
+			}
+		}
+	}
+	return live, nil
+}
+
+// CodeOfOr is declared in kerr; this alias keeps the call sites short.
+var _ = kerr.CodeOf
