@@ -430,3 +430,28 @@ func (st *store) lookupTable(name string) (*table, error) {
 
 // ensure imported packages are used even before every file lands
 var _ = rowcodec.Supported
+
+// ManifestJSON returns the table's current manifest, encoded exactly as
+// manifest.json holds it.
+func (db *DB) ManifestJSON(table string) ([]byte, error) {
+	if err := db.check(false); err != nil {
+		return nil, err
+	}
+	t, err := db.st.lookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.Encode(t.currentManifest())
+}
+
+// Manifest returns a copy of the table's current manifest.
+func (db *DB) Manifest(table string) (*manifest.Manifest, error) {
+	if err := db.check(false); err != nil {
+		return nil, err
+	}
+	t, err := db.st.lookupTable(table)
+	if err != nil {
+		return nil, err
+	}
+	return t.currentManifest().Clone(), nil
+}

@@ -76,7 +76,7 @@ func goValue(a arrow.Array, i int) any {
 	case *array.Float64:
 		return x.Value(i)
 	case *array.String:
-		return x.Value(i)
+		return strings.Clone(x.Value(i)) // Value aliases the Arrow buffer
 	case *array.Boolean:
 		return x.Value(i)
 	case *array.Timestamp:
