@@ -104,9 +104,10 @@ func (h *hotSource) close() {
 
 // segSource reads the work columns of one segment.
 type segSource struct {
-	r    *segReader
-	file *segFile
-	want *arrow.Schema
+	r      *segReader
+	file   *segFile
+	want   *arrow.Schema
+	retype bool
 }
 
 func (p *plan) newSegSource(in *planInput) (*segSource, error) {
@@ -127,13 +128,18 @@ func (p *plan) newSegSource(in *planInput) (*segSource, error) {
 	}
 	sf := in.file
 	in.file = nil // owned by the source now
-	return &segSource{r: r, file: sf, want: p.work}, nil
+	return &segSource{r: r, file: sf, want: p.work, retype: !r.schema.Equal(p.work)}, nil
 }
 
 func (s *segSource) next() (arrow.RecordBatch, error) {
 	rec, err := s.r.next()
 	if err != nil || rec == nil {
 		return nil, err
+	}
+	if s.retype {
+		r := retypeRecord(rec, s.want)
+		rec.Release()
+		rec = r
 	}
 	// Type drift between file and table would corrupt results silently.
 	for i, f := range s.want.Fields() {

@@ -137,4 +137,3 @@ func TestNameRules(t *testing.T) {
 		t.Fatal("stream type accepted")
 	}
 }
-

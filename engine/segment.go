@@ -64,6 +64,7 @@ type segWriter struct {
 	inRG   int64
 	meta   manifest.SegmentMetadata
 	stats  *statsCollector
+	stored *arrow.Schema
 	done   bool
 }
 
@@ -86,8 +87,9 @@ func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
 		parquet.WithCreatedBy("libkalam"),
 	)
 	schema := t.segmentSchema()
+	stored := storageSchema(schema)
 	// pqarrow closes an io.Closer it writes to; the file must stay open for fsync.
-	w, err := pqarrow.NewFileWriter(schema, struct{ io.Writer }{f}, props, pqarrow.NewArrowWriterProperties(
+	w, err := pqarrow.NewFileWriter(stored, struct{ io.Writer }{f}, props, pqarrow.NewArrowWriterProperties(
 		pqarrow.WithStoreSchema(), pqarrow.WithAllocator(st.mem)))
 	if err != nil {
 		f.Close()
@@ -95,7 +97,7 @@ func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
 		return nil, kerr.Wrap(kerr.Internal, err, "parquet writer for %s", tmp)
 	}
 	sw := &segWriter{st: st, t: t, final: final, tmp: tmp, f: f, w: w, rgRows: t.rowGroupRows,
-		stats: newStatsCollector(schema)}
+		stats: newStatsCollector(schema), stored: stored}
 	sw.meta.Path = rel
 	return sw, nil
 }
@@ -123,6 +125,8 @@ func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) e
 	}
 	sw.meta.RowCount += uint64(n)
 	sw.stats.add(rec)
+	rec = retypeRecord(rec, sw.stored)
+	defer rec.Release()
 	var off int64
 	for off < n {
 		room := sw.rgRows - sw.inRG
