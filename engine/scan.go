@@ -400,7 +400,7 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 			mn, ok1 := statValue(f[0].Type, cs.Min)
 			mx, ok2 := statValue(f[0].Type, cs.Max)
 			return filter.ColumnStats{Min: mn, Max: mx, HasMinMax: ok1 && ok2, NullCount: int64(cs.NullCount),
-				HasNullCount: true, RowCount: int64(in.seg.RowCount)}, true
+				HasNullCount: true, RowCount: int64(in.seg.RowCount), NaNFree: true}, true
 		}
 	}
 	if !p.pred.MayMatch(segStats(!in.isolated)) {
@@ -419,7 +419,13 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 			if !in.isolated && !p.isKeyColumn(col) {
 				return filter.ColumnStats{}, false
 			}
-			return rowGroupStats(sf, md, rg, col, p.t.filterSchema())
+			cs, ok := rowGroupStats(sf, md, rg, col, p.t.filterSchema())
+			// Parquet leaves NaN out of min/max; the segment's own statistics
+			// have min/max only when the column holds no NaN at all.
+			if seg, has := in.seg.ColumnStats[col]; has && seg.Min != nil && seg.Max != nil {
+				cs.NaNFree = true
+			}
+			return cs, ok
 		}
 		if p.pred.MayMatch(stats) {
 			rgs = append(rgs, rg)

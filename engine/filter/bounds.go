@@ -39,6 +39,10 @@ type ColumnStats struct {
 	NullCount    int64
 	HasNullCount bool
 	RowCount     int64
+	// NaNFree says Max is the true maximum of a float column: no NaN hides
+	// above it. The engine's own segment statistics drop min/max when a NaN
+	// is present, so they set it; Parquet statistics do not.
+	NaNFree bool
 }
 
 // findCol returns the index of col among p's columns: exact name first, then
@@ -296,7 +300,7 @@ func (p *Predicate) mayMatch(nd node, stats func(string) (ColumnStats, bool)) bo
 			return false // every row is null: the comparison is unknown
 		case t.op == opTrueNN:
 			return true
-		case c.kind == kFloat && (t.op == OpNe || t.op == OpGt || t.op == OpGe):
+		case c.kind == kFloat && !st.NaNFree && (t.op == OpNe || t.op == OpGt || t.op == OpGe):
 			return true // a NaN above Max satisfies these
 		}
 		lo, hi, ok := minMax(c.kind, st)
@@ -331,7 +335,7 @@ func (p *Predicate) mayMatch(nd node, stats func(string) (ColumnStats, bool)) bo
 			return true
 		case st.HasNullCount && st.NullCount >= st.RowCount:
 			return false
-		case t.neg && c.kind == kFloat:
+		case t.neg && c.kind == kFloat && !st.NaNFree:
 			return true // NaN is in no list
 		}
 		lo, hi, ok := minMax(c.kind, st)
