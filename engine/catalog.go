@@ -338,6 +338,7 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	wb.PutCF(st.cfCat, []byte(catTablePrefix+qn), defJSON)
 	wb.PutCF(st.cfMan, manifestKey(ns, tname), manJSON)
 	wb.PutCF(st.cfMan, versionKey(ns, tname, man.Version), manJSON)
+	st.putHistory(wb, t, HistoryEntry{Version: 1, Time: def.CreatedAt, Operation: opCreate})
 	if err := st.rdb.Write(st.syncWO, wb); err != nil {
 		return nil, kerr.Wrap(kerr.IO, err, "create table %q", qn)
 	}
@@ -371,6 +372,8 @@ func (db *DB) DropTable(name string) error {
 	prefix := versionKey(t.ns, t.name, 0)[:len(t.ns)+len(t.name)+2]
 	wb.DeleteRangeCF(st.cfMan, prefix, keyenc.PrefixEnd(prefix))
 	wb.DeleteRangeCF(st.cfData, u64be(t.uid), u64be(t.uid+1))
+	hp := historyPrefix(t.qname)
+	wb.DeleteRangeCF(st.cfCat, hp, keyenc.PrefixEnd(hp))
 	if err := st.rdb.Write(st.syncWO, wb); err != nil {
 		return kerr.Wrap(kerr.IO, err, "drop table %s", t.qname)
 	}

@@ -119,8 +119,8 @@ func TestCommitProtocolFailpoints(t *testing.T) {
 
 const crashChildEnv = "KALAM_CRASH_CHILD_DIR"
 
-// TestCrashChild is the child process of TestSIGKILLDuringWrites: it appends
-// and flushes forever, printing "ack <lo> <hi>" after each acknowledged append.
+// TestCrashChild is the child process of TestSIGKILLDuringWrites: it appends,
+// flushes, compacts and vacuums forever, printing "ack <lo> <hi>" after each acknowledged append.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashChildEnv)
 	if dir == "" {
@@ -155,18 +155,25 @@ func TestCrashChild(t *testing.T) {
 		fmt.Fprintf(out, "ack %d %d\n", next, next+int64(n)-1)
 		out.Flush()
 		next += int64(n)
-		if i%7 == 3 {
-			if _, err := db.Flush("t"); err != nil {
-				fmt.Fprintln(out, "error", err)
-				out.Flush()
-				os.Exit(2)
-			}
+		var err error
+		switch {
+		case i%7 == 3:
+			_, err = db.Flush("t")
+		case i%11 == 5:
+			_, err = db.Compact("t", CompactOptions{TargetRows: 2000})
+		case i%13 == 6:
+			_, err = db.Vacuum("t", 0, false)
+		}
+		if err != nil {
+			fmt.Fprintln(out, "error", err)
+			out.Flush()
+			os.Exit(2)
 		}
 	}
 }
 
-// TestSIGKILLDuringWrites kills a writer process at random moments, many
-// times, and checks after each kill that every acknowledged row is there
+// TestSIGKILLDuringWrites kills a writer process (appends, flushes,
+// compactions and vacuums) at random moments, many times, and checks after each kill that every acknowledged row is there
 // with its values and that every file the manifest references exists.
 func TestSIGKILLDuringWrites(t *testing.T) {
 	if testing.Short() {
@@ -259,6 +266,19 @@ func TestSIGKILLDuringWrites(t *testing.T) {
 	}
 	if acked < 1000 {
 		t.Fatalf("only %d rows acknowledged over all rounds; the test did not exercise writes", acked)
+	}
+	db, _ := openAtNoCleanup(t, dir)
+	defer db.Close()
+	h, err := db.History("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	for _, e := range h {
+		ops[e.Operation]++
+	}
+	if ops["flush"] == 0 || ops["compact"] == 0 || ops["vacuum"] == 0 {
+		t.Fatalf("the children did not exercise every operation: %v", ops)
 	}
 }
 

@@ -30,7 +30,11 @@ func (db *DB) Flush(table string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return db.st.flush(t)
+	id, err := db.st.flush(t)
+	if err != nil || id == "" {
+		return id, err
+	}
+	return id, db.st.maybeAutoCompact(t)
 }
 
 func (st *store) flush(t *table) (id string, err error) {
@@ -146,6 +150,7 @@ func (st *store) flush(t *table) (id string, err error) {
 	next.UpdatedAt = nowMs()
 	next.LastSequenceNumber = seqNo
 	next.Segments = append(next.Segments, *meta)
+	st.putHistory(wb, t, HistoryEntry{Version: next.Version, Time: next.UpdatedAt, Operation: opFlush, SegmentsAdded: 1})
 	if err := st.commitManifest(t, prev, next, wb); err != nil {
 		return "", fmt.Errorf("flush %s: %w", t.qname, err)
 	}

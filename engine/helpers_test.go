@@ -104,3 +104,12 @@ func sortedRowsString(rows []map[string]any, cols ...string) string {
 	sort.Strings(s)
 	return strings.Join(s, ";")
 }
+
+func recordReader(t *testing.T, rec arrow.RecordBatch) array.RecordReader {
+	t.Helper()
+	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rdr
+}

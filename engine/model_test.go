@@ -10,6 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/kerr"
 )
 
 // The model-based test drives the engine and a plain map with the same random
@@ -239,11 +241,11 @@ func TestModelBased(t *testing.T) {
 		seeds = seeds[:1]
 	}
 	for _, seed := range seeds {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runModel(t, seed, 120) })
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runModel(t, seed, 120, seed%2 == 0) })
 	}
 }
 
-func runModel(t *testing.T, seed int64, steps int) {
+func runModel(t *testing.T, seed int64, steps int, maintenance bool) {
 	r := rand.New(rand.NewSource(seed))
 	dir := t.TempDir()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -265,6 +267,9 @@ func runModel(t *testing.T, seed int64, steps int) {
 		t.Fatal(err)
 	}
 	model := map[int64]mrow{}
+	segModel := map[int64]mrow{}
+	versions := map[int64]map[int64]mrow{1: {}}
+	lastVacuum := int64(0)
 	for step := 0; step < steps; step++ {
 		switch op := r.Intn(10); {
 		case op < 4: // append (upserts included)
@@ -313,17 +318,75 @@ func runModel(t *testing.T, seed int64, steps int) {
 			if _, err := db.Flush("m"); err != nil {
 				t.Fatalf("step %d flush: %v", step, err)
 			}
+			segModel = cloneModel(model)
+			versions[currentVersion(t, db)] = segModel
+		case op < 9 && maintenance:
+			if r.Intn(2) == 0 {
+				rep, err := db.Compact("m", CompactOptions{TargetRows: int64(1 + r.Intn(80))})
+				if err != nil {
+					t.Fatalf("step %d compact: %v", step, err)
+				}
+				if !rep.Skipped && rep.TombstonesDropped+rep.RowsWritten+rep.VersionsDropped != rep.RowsRead {
+					t.Fatalf("step %d compact report does not add up: %+v", step, rep)
+				}
+			} else {
+				if _, err := db.Vacuum("m", 0, false); err != nil {
+					t.Fatalf("step %d vacuum: %v", step, err)
+				}
+				lastVacuum = currentVersion(t, db)
+			}
+			versions[currentVersion(t, db)] = segModel
 		default:
 			db.Close()
 			db = open()
 		}
 		for q := 0; q < 3; q++ {
-			checkModelScan(t, r, db, model, step)
+			checkModelScan(t, r, db, model, step, 0)
+		}
+		if maintenance && len(versions) > 0 {
+			// A scan at a random earlier version reads exactly that version's
+			// segments, or is NOT_FOUND because a vacuum removed its files.
+			var vs []int64
+			for v := range versions {
+				vs = append(vs, v)
+			}
+			sort.Slice(vs, func(i, j int) bool { return vs[i] < vs[j] })
+			v := vs[r.Intn(len(vs))]
+			if err := tryModelScanAt(t, r, db, versions[v], step, v); err != nil {
+				if !kerr.Is(err, kerr.NotFound) || lastVacuum <= v {
+					t.Fatalf("step %d scan at version %d: %v", step, v, err)
+				}
+			}
 		}
 	}
 }
 
-func checkModelScan(t *testing.T, r *rand.Rand, db *DB, model map[int64]mrow, step int) {
+func currentVersion(t *testing.T, db *DB) int64 {
+	m, err := db.Manifest("m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(m.Version)
+}
+
+func cloneModel(m map[int64]mrow) map[int64]mrow {
+	out := make(map[int64]mrow, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func checkModelScan(t *testing.T, r *rand.Rand, db *DB, model map[int64]mrow, step int, version int64) {
+	t.Helper()
+	if err := tryModelScanAt(t, r, db, model, step, version); err != nil {
+		t.Fatalf("step %d scan: %v", step, err)
+	}
+}
+
+// tryModelScanAt runs a random scan (at version, 0 = latest) and compares it
+// with model; errors from the engine are returned, mismatches fail the test.
+func tryModelScanAt(t *testing.T, r *rand.Rand, db *DB, model map[int64]mrow, step int, version int64) error {
 	t.Helper()
 	all := []string{"id", "v", "s"}
 	cols := all
@@ -348,7 +411,7 @@ func checkModelScan(t *testing.T, r *rand.Rand, db *DB, model map[int64]mrow, st
 		limit = int64(r.Intn(50))
 	}
 	batch := int64(1 + r.Intn(40))
-	req := ScanRequest{Columns: cols, Limit: limit, BatchRows: batch}
+	req := ScanRequest{Columns: cols, Limit: limit, BatchRows: batch, AsOfVersion: version}
 	if e != nil {
 		req.Filter = e.sql
 	}
@@ -369,13 +432,14 @@ func checkModelScan(t *testing.T, r *rand.Rand, db *DB, model map[int64]mrow, st
 	}
 	s, err := db.Scan("m", req)
 	if err != nil {
-		t.Fatalf("step %d scan %+v: %v", step, req, err)
+		return err
 	}
 	var got []string
 	for {
 		rec, err := s.Next()
 		if err != nil {
-			t.Fatalf("step %d scan %+v: %v", step, req, err)
+			s.Close()
+			return err
 		}
 		if rec == nil {
 			break
@@ -409,6 +473,7 @@ func checkModelScan(t *testing.T, r *rand.Rand, db *DB, model map[int64]mrow, st
 	s.Close()
 	if strings.Join(got, ";") != strings.Join(want, ";") {
 		plan, _ := db.Explain("m", req)
-		t.Fatalf("step %d scan cols=%v filter=%q limit=%d:\n got  %v\n want %v\nplan %s", step, cols, req.Filter, limit, got, want, plan)
+		t.Fatalf("step %d scan version=%d cols=%v filter=%q limit=%d:\n got  %v\n want %v\nplan %s", step, version, cols, req.Filter, limit, got, want, plan)
 	}
+	return nil
 }

@@ -152,7 +152,7 @@ func (st *store) maybeAutoFlush(t *table) error {
 	if _, err := st.flush(t); err != nil {
 		return fmt.Errorf("automatic flush (flush_rows=%d): %w", t.flushRows, err)
 	}
-	return nil
+	return st.maybeAutoCompact(t)
 }
 
 // Delete writes a tombstone for every key of rdr that has a live row and

@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+func TestCompactVacuumWithPinnedScan(t *testing.T) {
+	db, mem, dir := testDB(t)
+	db.CreateTable("c", "", eventsSchema, map[string]string{"primary_key": "id"})
+	appendEvents(t, db, mem, "c", 1, 2, 3, 4)
+	db.Flush("c")
+	appendEvents(t, db, mem, "c", 3, 5) // overlaps segment 1
+	db.Flush("c")
+	delRec := keyBatch(mem, []int64{4})
+	rdr := recordReader(t, delRec)
+	if n, err := db.Delete("c", rdr); err != nil || n != 1 {
+		t.Fatalf("delete: %d %v", n, err)
+	}
+	rdr.Release()
+	delRec.Release()
+	db.Flush("c") // segment 3 holds the tombstone of 4
+	// A scan opened now must keep reading its snapshot across compaction and vacuum.
+	held, err := db.Scan("c", ScanRequest{Columns: []string{"id"}, Limit: -1, BatchRows: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := held.Next()
+	first.Release()
+
+	rep, err := db.Compact("c", CompactOptions{TargetRows: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.InputSegments) != 3 || len(rep.OutputSegments) != 2 || rep.RowsRead != 7 || rep.RowsWritten != 4 ||
+		rep.TombstonesDropped != 1 || rep.VersionsDropped != 2 {
+		t.Fatalf("report: %+v", rep)
+	}
+	m, _ := db.Manifest("c")
+	if len(m.LiveSegments()) != 2 || len(m.Segments) != 5 || m.Version != 5 {
+		t.Fatalf("manifest after compaction: v%d %d segs", m.Version, len(m.Segments))
+	}
+	for _, s := range m.Segments[:3] {
+		if !s.Tombstone || s.TombstonedAt == nil {
+			t.Fatalf("input not tombstoned: %+v", s)
+		}
+	}
+	// Vacuum with the scan still open deletes nothing it reads.
+	removed, err := db.Vacuum("c", 0, false)
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("vacuum with a pinned scan removed %v (%v)", removed, err)
+	}
+	if got := rowsString(collect(t, held), "id"); got != "2;3;5" {
+		t.Fatalf("held scan: %s", got)
+	}
+	// Now the files can go; dry run first.
+	dry, err := db.Vacuum("c", 0, true)
+	if err != nil || strings.Join(dry, ",") != "data/segment_001.parquet,data/segment_002.parquet,data/segment_003.parquet" {
+		t.Fatalf("dry run: %v %v", dry, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "storage/default/c/data/segment_001.parquet")); err != nil {
+		t.Fatal("dry run deleted a file")
+	}
+	// A long retention keeps them.
+	if kept, _ := db.Vacuum("c", DefaultVacuumRetentionMs, false); len(kept) != 0 {
+		t.Fatalf("retention ignored: %v", kept)
+	}
+	removed, err = db.Vacuum("c", 0, false)
+	if err != nil || len(removed) != 3 {
+		t.Fatalf("vacuum: %v %v", removed, err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "storage/default/c/data"))
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, ",") != "segment_004.parquet,segment_005.parquet" {
+		t.Fatalf("files after vacuum: %v", names)
+	}
+	s, _ := db.Scan("c", ScanRequest{Columns: []string{"id", "kind"}, Limit: -1})
+	if got := rowsString(collect(t, s), "id", "kind"); got != "1,k1;2,k2;3,k3;5,k5" {
+		t.Fatalf("rows after compaction and vacuum: %s", got)
+	}
+	// Versions that needed the vacuumed files are gone, with a clear error.
+	_, err = db.Scan("c", ScanRequest{AsOfVersion: 3, Limit: -1})
+	if !kerr.Is(err, kerr.NotFound) || !strings.Contains(err.Error(), "oldest available version") {
+		t.Fatalf("vacuumed version: %v", err)
+	}
+	s, err = db.Scan("c", ScanRequest{AsOfVersion: 5, Columns: []string{"id"}, Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rowsString(collect(t, s), "id"); got != "1;2;3;5" {
+		t.Fatalf("version 5: %s", got)
+	}
+	h, _ := db.History("c")
+	var ops []string
+	for _, e := range h {
+		ops = append(ops, fmt.Sprintf("%d:%s+%d-%d", e.Version, e.Operation, e.SegmentsAdded, e.SegmentsRemoved))
+	}
+	if got := strings.Join(ops, " "); got != "1:create+0-0 2:flush+1-0 3:flush+1-0 4:flush+1-0 5:compact+2-3 6:vacuum+0-3" {
+		t.Fatalf("history: %s", got)
+	}
+	// min_segments skips small tables.
+	rep, _ = db.Compact("c", CompactOptions{MinSegments: 5})
+	if !rep.Skipped {
+		t.Fatalf("min_segments: %+v", rep)
+	}
+}
+
+func TestAutoCompact(t *testing.T) {
+	db, mem, _ := testDB(t)
+	db.CreateTable("ac", "", eventsSchema, map[string]string{"primary_key": "id", "auto_compact_segments": "3"})
+	for i := int64(0); i < 3; i++ {
+		appendEvents(t, db, mem, "ac", i)
+		if _, err := db.Flush("ac"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _ := db.Manifest("ac")
+	if len(m.LiveSegments()) != 1 || m.LiveSegments()[0].RowCount != 3 {
+		t.Fatalf("auto compaction: %+v", m.LiveSegments())
+	}
+}
+
+// TestVacuumCrashBeforeDelete: a failure after the vacuum commit leaves
+// unreferenced files, which the next open deletes.
+func TestVacuumCrashBeforeDelete(t *testing.T) {
+	dir := t.TempDir()
+	db, mem := openAt(t, dir)
+	db.CreateTable("v", "", eventsSchema, map[string]string{"primary_key": "id"})
+	appendEvents(t, db, mem, "v", 1)
+	db.Flush("v")
+	appendEvents(t, db, mem, "v", 2)
+	db.Flush("v")
+	if _, err := db.Compact("v", CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db.st.failpoint = func(s string) error {
+		if s == "vacuum_before_delete" {
+			return errors.New("injected")
+		}
+		return nil
+	}
+	if _, err := db.Vacuum("v", 0, false); err == nil {
+		t.Fatal("vacuum with injected failure succeeded")
+	}
+	db.st.failpoint = nil
+	data := filepath.Join(dir, "storage/default/v/data")
+	if ents, _ := os.ReadDir(data); len(ents) != 3 {
+		t.Fatalf("files before recovery: %d", len(ents))
+	}
+	db.Close()
+	db2, _ := openAt(t, dir)
+	ents, _ := os.ReadDir(data)
+	if len(ents) != 1 || ents[0].Name() != "segment_003.parquet" {
+		t.Fatalf("files after recovery: %v", ents)
+	}
+	if got := fmt.Sprint(scanIDs(t, db2, "v")); got != "[1 2]" {
+		t.Fatalf("rows: %s", got)
+	}
+}
