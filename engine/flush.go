@@ -18,6 +18,30 @@ import (
 // flushBatchRows bounds the rows held in memory while a flush builds a segment.
 const flushBatchRows = 64 * 1024
 
+// pointDeleteLimit bounds the point deletes a flush stages while it reads
+// (the common case needs none: see the range deletion at commit).
+const pointDeleteLimit = 1 << 20
+
+// deleteFlushed stages point deletes for the hot versions in snap past the
+// first `skip` (those are already in wb).
+func (st *store) deleteFlushed(t *table, snap *snapshot, wb *grocksdb.WriteBatch, skip int64) error {
+	ro := grocksdb.NewDefaultReadOptions()
+	defer ro.Destroy()
+	ro.SetSnapshot(snap.rsnap)
+	ro.SetFillCache(false)
+	ro.SetIterateUpperBound(u64be(t.uid + 1))
+	it := st.rdb.NewIteratorCF(ro, st.cfData)
+	defer it.Close()
+	var n int64
+	for it.Seek(u64be(t.uid)); it.Valid(); it.Next() {
+		if n >= skip {
+			wb.DeleteCF(st.cfData, it.Key().Data())
+		}
+		n++
+	}
+	return it.Err()
+}
+
 // Flush turns the table's hot versions into one segment sorted by key (the
 // newest version of each key, tombstones included) by the commit protocol of
 // DESIGN §2.2. It returns the new segment's id, or "" when there was nothing
@@ -103,7 +127,9 @@ func (st *store) flush(t *table) (id string, err error) {
 	}
 	for ; it.Valid(); it.Next() {
 		k := it.Key().Data()
-		wb.DeleteCF(st.cfData, k)
+		if entries < pointDeleteLimit {
+			wb.DeleteCF(st.cfData, k)
+		}
 		entries++
 		key, seq := splitHotKey(k)
 		if lastKey != nil && string(key) == string(lastKey) {
@@ -151,7 +177,27 @@ func (st *store) flush(t *table) (id string, err error) {
 	next.LastSequenceNumber = seqNo
 	next.Segments = append(next.Segments, *meta)
 	st.putHistory(wb, t, HistoryEntry{Version: next.Version, Time: next.UpdatedAt, Operation: opFlush, SegmentsAdded: 1})
-	if err := st.commitManifest(t, prev, next, wb); err != nil {
+	// Holding writeMu across the commit lets the flush tell whether rows
+	// arrived since its snapshot. If none did, one range deletion replaces
+	// the point deletes: iterators skip a range tombstone at once, while a
+	// million point tombstones slow every later scan of hot rows until
+	// RocksDB compacts them away.
+	t.writeMu.Lock()
+	if t.hotRows.Load() == entries {
+		wb.Clear()
+		wb.DeleteRangeCF(st.cfData, lo, hi)
+		st.putHistory(wb, t, HistoryEntry{Version: next.Version, Time: next.UpdatedAt, Operation: opFlush, SegmentsAdded: 1})
+	} else if entries > pointDeleteLimit {
+		t.writeMu.Unlock()
+		// Rows arrived during a huge flush: delete the flushed versions key by key.
+		if err := st.deleteFlushed(t, snap, wb, pointDeleteLimit); err != nil {
+			return "", fmt.Errorf("flush %s: %w", t.qname, err)
+		}
+		t.writeMu.Lock()
+	}
+	err = st.commitManifest(t, prev, next, wb)
+	t.writeMu.Unlock()
+	if err != nil {
 		return "", fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	committed = true

@@ -218,7 +218,7 @@ func openSegment(path string, mem memory.Allocator) (*segFile, error) {
 		}
 		return nil, kerr.Wrap(kerr.Corruption, err, "open segment %s", path)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 * 1024}, mem)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 * 1024, Parallel: true}, mem)
 	if err != nil {
 		pf.Close()
 		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", path)

@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+var benchSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	{Name: "category", Type: arrow.BinaryTypes.String},
+	{Name: "value", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "n", Type: arrow.PrimitiveTypes.Int32},
+}, nil)
+
+func benchBatch(mem memory.Allocator, start, n int) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, benchSchema)
+	defer b.Release()
+	cats := []string{"alpha", "beta", "gamma", "delta", "epsilon"}
+	for i := start; i < start+n; i++ {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(1714521600000000 + int64(i)*1000))
+		b.Field(2).(*array.StringBuilder).Append(cats[i%5])
+		b.Field(3).(*array.Float64Builder).Append(float64(i) * 0.5)
+		b.Field(4).(*array.Int32Builder).Append(int32(i % 1000))
+	}
+	return b.NewRecordBatch()
+}
+
+// BenchmarkScanFlushed measures a full scan of one million flushed rows
+// (go test -bench ScanFlushed -run ^$ ./engine/). Performance is reported,
+// never asserted.
+func BenchmarkScanFlushed(b *testing.B) {
+	dir := b.TempDir()
+	db, err := Open(dir, DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.CreateTable("b", "", benchSchema, map[string]string{"primary_key": "id"})
+	const rows = 1_000_000
+	t0 := time.Now()
+	for s := 0; s < rows; s += 250_000 {
+		rec := benchBatch(memory.DefaultAllocator, s, 250_000)
+		if _, err := db.AppendRecord("b", rec); err != nil {
+			b.Fatal(err)
+		}
+		rec.Release()
+	}
+	ingest := time.Since(t0)
+	t0 = time.Now()
+	if _, err := db.Flush("b"); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Printf("ingest %.0f rows/s, flush %v\n", rows/ingest.Seconds(), time.Since(t0))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := db.Scan("b", ScanRequest{Limit: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := int64(0)
+		for {
+			rec, err := s.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if rec == nil {
+				break
+			}
+			n += rec.NumRows()
+			rec.Release()
+		}
+		s.Close()
+		if n != rows {
+			b.Fatalf("%d rows", n)
+		}
+	}
+	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
