@@ -79,13 +79,20 @@ func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
 	if err != nil {
 		return nil, kerr.Wrap(kerr.IO, err, "create %s", tmp)
 	}
-	props := parquet.NewWriterProperties(
+	wopts := []parquet.WriterProperty{
 		parquet.WithCompression(codecOf(t.compression)),
 		parquet.WithAllocator(st.mem),
 		parquet.WithMaxRowGroupLength(t.rowGroupRows),
 		parquet.WithStats(true),
 		parquet.WithCreatedBy("libkalam"),
-	)
+		// _seq is unique per row: a dictionary only costs hashing time.
+		parquet.WithDictionaryFor(colSeq, false),
+	}
+	if len(t.keyCols) == 1 && !t.keyHasSeq {
+		// A single-column key is unique within a segment too.
+		wopts = append(wopts, parquet.WithDictionaryFor(t.schema.Field(t.keyCols[0]).Name, false))
+	}
+	props := parquet.NewWriterProperties(wopts...)
 	schema := t.segmentSchema()
 	stored := storageSchema(schema)
 	// pqarrow closes an io.Closer it writes to; the file must stay open for fsync.
