@@ -8,8 +8,9 @@ import (
 // Parquet (as pqarrow writes it) cannot hold every Arrow type a table can.
 // Such columns are stored as a type with the same memory layout and
 // re-typed on read, without copying: duration, date64 and timestamp[s] →
-// int64 (pqarrow has no duration, writes date64 as date32 days, which drops
-// any time of day, and timestamp[s] as milliseconds). List element fields
+// int64, time32[s] → int32 (pqarrow has no duration, writes date64 as
+// date32 days, which drops any time of day, and timestamp[s] and time32[s]
+// as milliseconds). List element fields
 // come back named "element"; re-typing restores the table's field names.
 
 // storageType returns the type a column of type t has in segment files.
@@ -20,6 +21,11 @@ func storageType(t arrow.DataType) arrow.DataType {
 	case *arrow.TimestampType:
 		if tt.Unit == arrow.Second {
 			return arrow.PrimitiveTypes.Int64
+		}
+		return t
+	case *arrow.Time32Type:
+		if tt.Unit == arrow.Second {
+			return arrow.PrimitiveTypes.Int32
 		}
 		return t
 	case *arrow.ListType:

@@ -30,6 +30,7 @@ var allTypesSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "d32", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
 	{Name: "d64", Type: arrow.FixedWidthTypes.Date64, Nullable: true},
 	{Name: "t32", Type: arrow.FixedWidthTypes.Time32ms, Nullable: true},
+	{Name: "t32s", Type: arrow.FixedWidthTypes.Time32s, Nullable: true},
 	{Name: "t64", Type: arrow.FixedWidthTypes.Time64us, Nullable: true},
 	{Name: "ts_s", Type: &arrow.TimestampType{Unit: arrow.Second}, Nullable: true},
 	{Name: "ts_ms", Type: &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}, Nullable: true},
@@ -71,18 +72,19 @@ func allTypesBatch(t *testing.T, mem memory.Allocator, n int) arrow.RecordBatch 
 		b.Field(16).(*array.Date32Builder).Append(arrow.Date32(19000 + i))
 		b.Field(17).(*array.Date64Builder).Append(arrow.Date64((19000 + int64(i)) * 86400000))
 		b.Field(18).(*array.Time32Builder).Append(arrow.Time32(i * 1000))
-		b.Field(19).(*array.Time64Builder).Append(arrow.Time64(i * 1000000))
-		b.Field(20).(*array.TimestampBuilder).Append(arrow.Timestamp(1700000000 + i))
-		b.Field(21).(*array.TimestampBuilder).Append(arrow.Timestamp(1700000000000 + int64(i)))
-		b.Field(22).(*array.TimestampBuilder).Append(arrow.Timestamp(1700000000000000 + int64(i)))
-		b.Field(23).(*array.TimestampBuilder).Append(arrow.Timestamp(1700000000000000000 + int64(i)))
-		b.Field(24).(*array.DurationBuilder).Append(arrow.Duration(i))
-		lb := b.Field(25).(*array.ListBuilder)
+		b.Field(19).(*array.Time32Builder).Append(arrow.Time32(3600 + i))
+		b.Field(20).(*array.Time64Builder).Append(arrow.Time64(i * 1000000))
+		b.Field(21).(*array.TimestampBuilder).Append(arrow.Timestamp(1700000000 + i))
+		b.Field(22).(*array.TimestampBuilder).Append(arrow.Timestamp(1700000000000 + int64(i)))
+		b.Field(23).(*array.TimestampBuilder).Append(arrow.Timestamp(1700000000000000 + int64(i)))
+		b.Field(24).(*array.TimestampBuilder).Append(arrow.Timestamp(1700000000000000000 + int64(i)))
+		b.Field(25).(*array.DurationBuilder).Append(arrow.Duration(i))
+		lb := b.Field(26).(*array.ListBuilder)
 		lb.Append(true)
 		for j := 0; j < i%4; j++ {
 			lb.ValueBuilder().(*array.Int32Builder).Append(int32(j))
 		}
-		sb := b.Field(26).(*array.StructBuilder)
+		sb := b.Field(27).(*array.StructBuilder)
 		sb.Append(true)
 		sb.FieldBuilder(0).(*array.Int64Builder).Append(int64(i))
 		if i%2 == 0 {
