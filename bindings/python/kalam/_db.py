@@ -1,0 +1,495 @@
+"""Database and Table: the catalog and write API over libkalam's C ABI."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import threading
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import pyarrow as pa
+
+from . import _ffi
+from ._convert import DataLike, SchemaLike, as_reader, as_schema, keys_as_reader
+from ._scan import Scan
+from .errors import Closed, InvalidArgument, NotFound
+
+__all__ = ["open", "Database", "Table"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _sql_string(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def qualify(name: str) -> str:
+    """The qualified form of a table name: lower-cased, ``default.`` added to
+    a bare name. The library validates the parts."""
+    if not isinstance(name, str):
+        raise TypeError(f"table name must be a str, not {type(name).__name__}")
+    n = name.lower()
+    return n if "." in n else "default." + n
+
+
+def _system_name(name: str) -> str:
+    n = name.lower()
+    return n if n.startswith("system.") else "system." + n
+
+
+def open(
+    path: PathLike,
+    read_only: bool = False,
+    session_id: Optional[str] = None,
+    **options: Any,
+) -> "Database":
+    """Opens (creating it if missing) the store at directory ``path``.
+
+    ``options`` are the other kalam_open options: ``create_if_missing``
+    (default True), ``max_concurrent_scans``, ``node_id``, ``recover``. The
+    returned :class:`Database` is a context manager that closes on exit.
+    """
+    return Database(path, read_only=read_only, session_id=session_id, **options)
+
+
+class Database:
+    """An open libkalam store. Thread-safe: any method may be called from
+    several threads at once. Use :func:`kalam.open` to create one."""
+
+    def __init__(
+        self,
+        path: PathLike,
+        read_only: bool = False,
+        session_id: Optional[str] = None,
+        **options: Any,
+    ) -> None:
+        L = _ffi.lib()
+        self._ptr: Optional[int] = None
+        self._lock = threading.Lock()
+        #: The store's root directory, as given.
+        self.path: str = os.fspath(path)
+        #: True when opened read-only.
+        self.read_only: bool = bool(read_only)
+        opts: Dict[str, Any] = dict(options)
+        if read_only:
+            opts["read_only"] = True
+        if session_id is not None:
+            opts["session_id"] = session_id
+        #: The session id given to open (None: a UUID chosen by the library).
+        self.session_id: Optional[str] = session_id
+        text = json.dumps(opts).encode() if opts else None
+        out = ctypes.c_void_p()
+        root = _ffi.encode(self.path)
+        _ffi.check(lambda err: L.kalam_open(root, text, ctypes.byref(out), err))
+        self._ptr = out.value
+
+    # ---- lifecycle -----------------------------------------------------------
+
+    def _handle(self) -> int:
+        ptr = self._ptr
+        if ptr is None:
+            raise Closed(f"database {self.path!r} is closed")
+        return ptr
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._ptr is None
+
+    def close(self) -> None:
+        """Closes the store. Idempotent. Scans still open fail with
+        :class:`kalam.Closed` on their next read; every later call on this
+        object or its tables raises :class:`kalam.Closed`."""
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            L = _ffi.lib()
+            _ffi.check(lambda err: L.kalam_close(ptr, err))
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # An abandoned handle would keep the store's RocksDB lock until exit.
+        try:
+            if getattr(self, "_ptr", None) is not None:
+                self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("read-only" if self.read_only else "open")
+        return f"<kalam.Database {self.path!r} {state}>"
+
+    # ---- catalog -------------------------------------------------------------
+
+    def create_namespace(self, name: str) -> None:
+        """Creates namespace ``name``; :class:`kalam.AlreadyExists` if it exists."""
+        L = _ffi.lib()
+        h = self._handle()
+        ns = _ffi.encode(name)
+        _ffi.check(lambda err: L.kalam_create_namespace(h, ns, err))
+
+    def namespaces(self) -> List[str]:
+        """Names of every namespace, ``default`` included."""
+        return sorted(self.system("namespaces").column("namespace").to_pylist())
+
+    def create_table(
+        self,
+        name: str,
+        schema: SchemaLike,
+        type: str = "shared",
+        primary_key: Optional[Union[str, Sequence[str]]] = None,
+        options: Optional[Mapping[str, Any]] = None,
+    ) -> "Table":
+        """Creates table ``name`` ("ns.table" or "table" in namespace default).
+
+        ``schema`` is a pyarrow Schema (or anything with
+        ``__arrow_c_schema__``, a dict of name → type, a list of fields).
+        ``type`` is "shared" or "user". ``primary_key`` (a column name or a
+        list) becomes the ``primary_key`` option; ``options`` are the other
+        table options (values turned into strings). Returns the new Table.
+        """
+        L = _ffi.lib()
+        h = self._handle()
+        sch = as_schema(schema)
+        opts: Dict[str, str] = {}
+        for k, v in (options or {}).items():
+            opts[str(k)] = v if isinstance(v, str) else json.dumps(v) if isinstance(v, bool) else str(v)
+        if primary_key is not None:
+            pk = primary_key if isinstance(primary_key, str) else ",".join(primary_key)
+            if "primary_key" in opts and opts["primary_key"] != pk:
+                raise InvalidArgument(
+                    f"primary_key={pk!r} conflicts with options['primary_key']={opts['primary_key']!r}"
+                )
+            opts["primary_key"] = pk
+        c_schema = _ffi.ArrowSchema()
+        sch._export_to_c(ctypes.addressof(c_schema))
+        tname = _ffi.encode(name)
+        ttype = _ffi.encode(type)
+        text = json.dumps(opts).encode() if opts else None
+        try:
+            _ffi.check(lambda err: L.kalam_create_table(h, tname, ttype, ctypes.byref(c_schema), text, err))
+        finally:
+            if c_schema.release:  # consumed by contract; never leak if it was not
+                _ffi.SCHEMA_RELEASE(c_schema.release)(ctypes.byref(c_schema))
+        return Table(self, qualify(name))
+
+    def table(self, name: str) -> "Table":
+        """The table ``name``; :class:`kalam.NotFound` (a KeyError) if missing."""
+        t = Table(self, qualify(name))
+        t.schema  # raises NotFound for an unknown table
+        return t
+
+    def __getitem__(self, name: str) -> "Table":
+        return self.table(name)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        return qualify(name) in self.tables()
+
+    def drop_table(self, name: str) -> None:
+        """Drops a user table and its files."""
+        L = _ffi.lib()
+        h = self._handle()
+        tname = _ffi.encode(name)
+        _ffi.check(lambda err: L.kalam_drop_table(h, tname, err))
+
+    def tables(self) -> List[str]:
+        """Qualified names of every user table, sorted: ``["app.events", ...]``."""
+        t = self.system("tables", filter="type != 'system'", columns=["namespace", "table_name"])
+        return sorted(f"{ns}.{n}" for ns, n in zip(t.column("namespace").to_pylist(), t.column("table_name").to_pylist()))
+
+    def system(
+        self,
+        name: str,
+        columns: Optional[Sequence[str]] = None,
+        filter: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> pa.Table:
+        """A system table (``"tables"`` or ``"system.tables"``, ``live_queries``,
+        ``namespaces``, ``manifests``, ``segments``) as a pyarrow Table;
+        projection, filter and limit apply as for any scan."""
+        return self.scan_system(name, columns=columns, filter=filter, limit=limit).to_table()
+
+    def scan_system(
+        self,
+        name: str,
+        columns: Optional[Sequence[str]] = None,
+        filter: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> Scan:
+        """A :class:`Scan` of a system table (each consumption re-reads it)."""
+        return Scan(self, _system_name(name), columns=columns, filter=filter, limit=limit)
+
+    def scan(self, table: str, **kwargs: Any) -> Scan:
+        """Shorthand for ``db.table(table).scan(**kwargs)`` (also for system tables)."""
+        if qualify(table).startswith("system."):
+            return Scan(self, qualify(table), **kwargs)
+        return self.table(table).scan(**kwargs)
+
+
+class Table:
+    """A user table. Obtained from :meth:`Database.table` or
+    :meth:`Database.create_table`; every method goes to the library, so a
+    Table object stays valid across writes by others."""
+
+    def __init__(self, db: Database, qualified_name: str) -> None:
+        self._db = db
+        self._qname = qualified_name
+        ns, _, name = qualified_name.partition(".")
+        self._namespace = ns
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"<kalam.Table {self._qname}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Table) and other._db is self._db and other._qname == self._qname
+
+    def __hash__(self) -> int:
+        return hash((id(self._db), self._qname))
+
+    @property
+    def db(self) -> Database:
+        """The Database this table belongs to."""
+        return self._db
+
+    @property
+    def name(self) -> str:
+        """The table's name without namespace."""
+        return self._name
+
+    @property
+    def namespace(self) -> str:
+        """The table's namespace."""
+        return self._namespace
+
+    @property
+    def qualified_name(self) -> str:
+        """``namespace.name``."""
+        return self._qname
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The user columns' Arrow schema."""
+        L = _ffi.lib()
+        h = self._db._handle()
+        out = _ffi.ArrowSchema()
+        tname = _ffi.encode(self._qname)
+        _ffi.check(lambda err: L.kalam_table_schema(h, tname, ctypes.byref(out), err))
+        return pa.Schema._import_from_c(ctypes.addressof(out))
+
+    def _catalog_row(self) -> Dict[str, Any]:
+        rows = self._db.system(
+            "tables",
+            filter=f"namespace = {_sql_string(self._namespace)} AND table_name = {_sql_string(self._name)}",
+        ).to_pylist()
+        if not rows:
+            raise NotFound(f"table {self._qname!r} not found")
+        return rows[0]
+
+    @property
+    def type(self) -> str:
+        """``"shared"`` or ``"user"``."""
+        return self._catalog_row()["type"]
+
+    @property
+    def options(self) -> Dict[str, str]:
+        """The table options (``primary_key``, ``compression``, …) as strings."""
+        return json.loads(self._catalog_row()["options"] or "{}")
+
+    @property
+    def created_at(self) -> Any:
+        """Creation time (a timezone-aware datetime)."""
+        return self._catalog_row()["created_at"]
+
+    @property
+    def primary_key(self) -> List[str]:
+        """The primary-key columns (empty when the table has none)."""
+        pk = self.options.get("primary_key", "")
+        return [c.strip() for c in pk.split(",") if c.strip()]
+
+    @property
+    def key_columns(self) -> List[str]:
+        """The columns a delete takes: the user column (user tables), then the
+        primary key, or ``_seq`` when there is no primary key."""
+        row = self._catalog_row()
+        opts = json.loads(row["options"] or "{}")
+        pk = [c.strip() for c in opts.get("primary_key", "").split(",") if c.strip()]
+        cols: List[str] = []
+        if row["type"] == "user":
+            cols.append(opts.get("user_column", "user_id"))
+        return cols + (pk if pk else ["_seq"])
+
+    @property
+    def version(self) -> int:
+        """The current manifest version (1 on create, +1 per commit)."""
+        return int(self.manifest()["version"])
+
+    # ---- writes ----------------------------------------------------------------
+
+    def append(self, data: DataLike) -> int:
+        """Appends (upserts) rows; returns the number written.
+
+        ``data``: pyarrow Table/RecordBatch/RecordBatchReader, pandas or
+        Polars DataFrame, any ``__arrow_c_stream__``/``__arrow_c_array__``
+        object. Columns match by name. A reader is streamed to the library
+        batch by batch, never materialised.
+        """
+        return self._write("kalam_append", as_reader(data))
+
+    def delete(self, keys: Any) -> int:
+        """Deletes the rows with the given keys; returns how many had a live row.
+
+        ``keys``: tabular data holding the key columns (see
+        :attr:`key_columns`; extra columns are dropped), or a list of key
+        values (tuples for a composite key).
+        """
+        cols = self.key_columns
+        schema = self.schema
+        fields = []
+        for c in cols:
+            if c == "_seq":
+                fields.append(pa.field("_seq", pa.int64()))
+            else:
+                fields.append(schema.field(c))
+        return self._write("kalam_delete", keys_as_reader(keys, fields))
+
+    def _write(self, fname: str, reader: pa.RecordBatchReader) -> int:
+        L = _ffi.lib()
+        h = self._db._handle()
+        stream = _ffi.ArrowArrayStream()
+        reader._export_to_c(ctypes.addressof(stream))
+        rows = ctypes.c_int64(0)
+        tname = _ffi.encode(self._qname)
+        fn = getattr(L, fname)
+        try:
+            _ffi.check(lambda err: fn(h, tname, ctypes.byref(stream), ctypes.byref(rows), err))
+        finally:
+            if stream.release:  # consumed by contract; never leak if it was not
+                _ffi.STREAM_RELEASE(stream.release)(ctypes.byref(stream))
+        return int(rows.value)
+
+    def flush(self) -> Optional[str]:
+        """Writes the hot rows to a new Parquet segment; returns its id, or
+        None when there was nothing to flush."""
+        L = _ffi.lib()
+        h = self._db._handle()
+        out = ctypes.c_void_p()
+        tname = _ffi.encode(self._qname)
+        _ffi.check(lambda err: L.kalam_flush(h, tname, ctypes.byref(out), err))
+        return L.take_string(out)
+
+    # ---- reads -------------------------------------------------------------------
+
+    def scan(
+        self,
+        columns: Optional[Sequence[str]] = None,
+        filter: Optional[str] = None,
+        limit: Optional[int] = None,
+        batch_rows: Optional[int] = None,
+        version: Optional[int] = None,
+        sql: Optional[str] = None,
+    ) -> Scan:
+        """A scan of the table: projection by name (``_seq``/``_deleted`` on
+        request), ``filter`` in the store's predicate language, ``limit``,
+        ``batch_rows`` per batch, ``version`` for time travel (segments of that
+        manifest version only), ``sql`` as the label in system.live_queries."""
+        return Scan(
+            self._db,
+            self._qname,
+            columns=columns,
+            filter=filter,
+            limit=limit,
+            batch_rows=batch_rows,
+            version=version,
+            sql=sql,
+        )
+
+    def scan_segment(
+        self, segment_id: str, columns: Optional[Sequence[str]] = None, batch_rows: Optional[int] = None
+    ) -> Scan:
+        """A scan of one segment file as stored: every version and tombstone,
+        with ``_seq`` and ``_deleted`` by default."""
+        return Scan(self._db, self._qname, columns=columns, batch_rows=batch_rows, segment_id=segment_id)
+
+    def count_rows(self, filter: Optional[str] = None) -> int:
+        """Number of live rows (matching ``filter``)."""
+        return self.scan(filter=filter).count_rows()
+
+    def segments(self) -> pa.Table:
+        """This table's rows of ``system.segments`` (tombstoned ones included)."""
+        return self._db.system(
+            "segments",
+            filter=f"namespace = {_sql_string(self._namespace)} AND table_name = {_sql_string(self._name)}",
+        )
+
+    def manifest(self) -> Dict[str, Any]:
+        """The table's current manifest (the content of manifest.json)."""
+        L = _ffi.lib()
+        h = self._db._handle()
+        out = ctypes.c_void_p()
+        tname = _ffi.encode(self._qname)
+        _ffi.check(lambda err: L.kalam_manifest_json(h, tname, ctypes.byref(out), err))
+        text = L.take_string(out)
+        return json.loads(text) if text else {}
+
+    @property
+    def storage_path(self) -> str:
+        """The table's directory: ``{root}/storage/{namespace}/{table}``."""
+        return os.path.join(self._db.path, "storage", self._namespace, self._name)
+
+    def to_pyarrow_dataset(self) -> "Any":
+        """A :mod:`pyarrow.dataset` over the table's live segment files, for
+        engines that read Parquet themselves (DuckDB, DataFusion) with
+        filter and projection pushdown.
+
+        Exact only when every row lives in live segments whose key ranges do
+        not overlap, with no hot rows and no delete tombstones; otherwise
+        raises :class:`kalam.InvalidArgument` saying which condition fails
+        (flush, or compact, first). The dataset reads the files directly: a
+        later flush or compaction is not seen, and vacuum may remove them.
+        """
+        import pyarrow.dataset as ds
+
+        man = self.manifest()
+        live = [s for s in man.get("segments", []) if not s.get("tombstone")]
+        plan = self.scan().explain()
+        if plan.get("hot"):
+            raise InvalidArgument(
+                f"table {self._qname!r} has hot rows that are in no segment; flush it before to_pyarrow_dataset()"
+            )
+        ranges = sorted(
+            (bytes(s["min_key"]), bytes(s["max_key"]), s["path"])
+            for s in live
+            if s.get("min_key") is not None and s.get("max_key") is not None
+        )
+        for (lo1, hi1, p1), (lo2, hi2, p2) in zip(ranges, ranges[1:]):
+            if lo2 <= hi1:
+                raise InvalidArgument(
+                    f"table {self._qname!r}: segments {p1} and {p2} have overlapping key ranges, so a key may "
+                    "have several versions; compact the table before to_pyarrow_dataset()"
+                )
+        files = [os.path.join(self.storage_path, s["path"]) for s in live]
+        for s, f in zip(live, files):
+            deleted = self._segment_deletes(s["id"])
+            if deleted:
+                raise InvalidArgument(
+                    f"table {self._qname!r}: segment {s['path']} holds {deleted} delete tombstone(s) that "
+                    "a Parquet reader would not apply; compact the table before to_pyarrow_dataset()"
+                )
+        schema = self.schema
+        return ds.dataset(files, schema=schema, format="parquet")
+
+    def _segment_deletes(self, segment_id: str) -> int:
+        t = self.scan_segment(segment_id, columns=["_deleted"]).to_table()
+        col = t.column("_deleted")
+        import pyarrow.compute as pc
+
+        return int(pc.sum(pc.cast(col, pa.int64())).as_py() or 0)

@@ -1,0 +1,159 @@
+"""Every libkalam status maps to its exception class and keeps the library's message."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import threading
+import time
+
+import pyarrow as pa
+import pytest
+
+import kalam
+from kalam.errors import STATUS_CLASSES, error_for_status
+from conftest import events_rows
+
+HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "include", "kalam.h")
+
+EXPECTED = {
+    "KALAM_INVALID_ARGUMENT": kalam.InvalidArgument,
+    "KALAM_NOT_FOUND": kalam.NotFound,
+    "KALAM_ALREADY_EXISTS": kalam.AlreadyExists,
+    "KALAM_IO": kalam.StorageError,
+    "KALAM_CORRUPTION": kalam.Corruption,
+    "KALAM_CANCELLED": kalam.Cancelled,
+    "KALAM_CLOSED": kalam.Closed,
+    "KALAM_READ_ONLY": kalam.ReadOnly,
+    "KALAM_BUSY": kalam.Busy,
+    "KALAM_INTERNAL": kalam.InternalError,
+}
+
+
+def test_status_map_matches_the_header():
+    with open(HEADER) as f:
+        codes = dict(re.findall(r"#define (KALAM_[A-Z_]+) (\d+)", f.read()))
+    for name, cls in EXPECTED.items():
+        code = int(codes[name])
+        assert STATUS_CLASSES[code] is cls, name
+        err = error_for_status(code, f"message of {name}")
+        assert type(err) is cls and err.code == code and str(err) == f"message of {name}"
+        assert isinstance(err, kalam.Error)
+    assert set(STATUS_CLASSES) == {int(codes[n]) for n in EXPECTED}
+    assert type(error_for_status(1234, "")) is kalam.InternalError
+
+
+def test_python_base_classes():
+    assert issubclass(kalam.NotFound, KeyError)
+    assert issubclass(kalam.InvalidArgument, ValueError)
+    assert issubclass(kalam.StorageError, OSError)
+    assert str(kalam.NotFound('table "x" not found')) == 'table "x" not found'
+
+
+def test_invalid_argument(events):
+    with pytest.raises(kalam.InvalidArgument) as ei:
+        events.scan(filter="nope = 1").to_table()
+    assert ei.value.code == 1
+    assert str(ei.value) == "scan app.events: filter: unknown column `nope`"
+
+
+def test_not_found(db):
+    with pytest.raises(kalam.NotFound) as ei:
+        db.table("app.missing")
+    assert ei.value.code == 2 and "app.missing" in str(ei.value)
+
+
+def test_already_exists(db):
+    with pytest.raises(kalam.AlreadyExists) as ei:
+        db.create_namespace("default")
+    assert ei.value.code == 3 and str(ei.value) == 'namespace "default" already exists'
+
+
+def test_storage_error(tmp_path):
+    f = tmp_path / "a_file"
+    f.write_text("not a directory")
+    with pytest.raises(kalam.StorageError) as ei:
+        kalam.open(str(f))
+    assert ei.value.code == 4 and isinstance(ei.value, OSError)
+    assert str(f) in str(ei.value) and "Not a directory" in str(ei.value)
+
+
+def test_corruption(events):
+    events.append(events_rows(list(range(100))))
+    events.flush()
+    (path,) = glob.glob(os.path.join(events.storage_path, "data", "*.parquet"))
+    size = os.path.getsize(path)
+    with open(path, "r+b") as fh:
+        fh.seek(size - 64)
+        fh.write(b"\xff" * 64)  # the footer
+    with pytest.raises(kalam.Corruption) as ei:
+        events.scan().to_table()
+    assert ei.value.code == 5 and "segment_001.parquet" in str(ei.value)
+
+
+def test_cancelled_when_a_queued_scan_is_released(store_path):
+    with kalam.open(store_path, max_concurrent_scans=1) as db:
+        t = db.create_table("t", {"id": pa.int64()})
+        t.append({"id": list(range(100))})
+        holder = t.scan(batch_rows=10)._start()
+        assert holder.next().num_rows == 10  # holds the only slot
+        waiting = t.scan()._start()
+        result = {}
+
+        def read():
+            try:
+                result["batch"] = waiting.next()
+            except kalam.Error as e:
+                result["error"] = e
+
+        th = threading.Thread(target=read)
+        th.start()
+        time.sleep(0.2)
+        states = sorted(r["state"] for r in db.system("live_queries").to_pylist())
+        assert states == ["Queued", "Running", "Running"]  # the holder, the waiter, this query
+        waiting.release()
+        th.join(10)
+        assert not th.is_alive()
+        assert isinstance(result.get("error"), kalam.Cancelled), result
+        assert result["error"].code == 6 and "cancel" in str(result["error"])
+        holder.release()
+
+
+def test_closed(store_path):
+    db = kalam.open(store_path)
+    t = db.create_table("t", {"id": pa.int64()})
+    db.close()
+    for call in (t.scan().to_table, lambda: t.append({"id": [1]}), lambda: db.table("t"), db.tables):
+        with pytest.raises(kalam.Closed) as ei:
+            call()
+        assert ei.value.code == 7 and store_path in str(ei.value)
+
+
+def test_read_only(store_path):
+    kalam.open(store_path).close()
+    with kalam.open(store_path, read_only=True) as ro:
+        with pytest.raises(kalam.ReadOnly) as ei:
+            ro.create_table("t", {"id": pa.int64()})
+        assert ei.value.code == 8 and "read-only" in str(ei.value)
+
+
+def test_busy(store_path):
+    kalam.open(store_path).close()
+    with kalam.open(store_path, read_only=True):
+        with pytest.raises(kalam.Busy) as ei:
+            kalam.open(store_path)
+        assert ei.value.code == 9 and store_path in str(ei.value)
+
+
+def test_stream_errors_carry_status_and_message(events):
+    """A failure inside get_next is raised with the library's status (via
+    kalam_stream_error), not a bare errno."""
+    events.append(events_rows(list(range(50))))
+    events.flush()
+    (path,) = glob.glob(os.path.join(events.storage_path, "data", "*.parquet"))
+    with open(path, "r+b") as fh:
+        fh.seek(4)
+        fh.write(b"\x00" * 512)  # a data page, not the footer: fails while reading
+    with pytest.raises(kalam.Corruption, match="segment_001.parquet"):
+        list(events.scan(batch_rows=5))

@@ -1,0 +1,111 @@
+"""What append and delete accept, and that readers are streamed through."""
+
+from __future__ import annotations
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import kalam
+from conftest import EVENTS_SCHEMA, events_rows
+
+
+class StreamOnly:
+    """Exposes only the Arrow PyCapsule stream protocol."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self._t = table
+        self.calls = 0
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        self.calls += 1
+        return self._t.__arrow_c_stream__(requested_schema)
+
+
+class ArrayOnly:
+    """Exposes only the Arrow PyCapsule array protocol (a struct array)."""
+
+    def __init__(self, batch: pa.RecordBatch) -> None:
+        self._b = batch
+
+    def __arrow_c_array__(self, requested_schema=None):
+        return self._b.__arrow_c_array__(requested_schema)
+
+
+def _ids(t: kalam.Table) -> list:
+    return t.scan(columns=["id"]).to_table().column("id").to_pylist()
+
+
+def test_append_accepts_every_input_kind(events):
+    n = 0
+    inputs = [
+        events_rows([0, 1]),
+        events_rows([2]).to_batches()[0],
+        events_rows([3, 4]).to_reader(),
+        pd.DataFrame({"id": [5, 6], "v": ["p5", "p6"], "x": [2.5, 3.0]}),
+        pd.DataFrame({"id": [7], "v": ["p7"], "x": [3.5]}).set_index("id"),  # a named index is a column
+        pd.DataFrame({"id": [8, 99], "v": ["p8", "x"], "x": [4.0, 0.0]}).iloc[:1],  # an unnamed index is not
+        pl.DataFrame({"id": [9], "v": ["pl9"], "x": [4.5]}),
+        pl.DataFrame({"id": [10], "v": ["lazy"], "x": [5.0]}).lazy(),
+        StreamOnly(events_rows([11])),
+        ArrayOnly(events_rows([12]).to_batches()[0]),
+        {"id": [13], "v": ["dict"], "x": [6.5]},
+        [{"id": 14, "v": "row", "x": 7.0}],
+    ]
+    for data in inputs:
+        n += events.append(data)
+    assert n == 15
+    assert _ids(events) == list(range(15))
+    assert events.scan(filter="id = 9").to_table().column("v").to_pylist() == ["pl9"]
+    assert events.scan().to_table().schema == EVENTS_SCHEMA
+
+
+def test_string_views_and_large_strings_are_cast(events):
+    events.append(pa.table({"id": [1], "v": pa.array(["large"], pa.large_utf8())}))
+    events.append(pa.table({"id": [2], "v": pa.array(["view"], pa.string_view())}))
+    events.append(pa.table({"id": [3], "v": pa.array(["dict"]).dictionary_encode()}))
+    assert events.scan(columns=["v"]).to_table().column("v").to_pylist() == ["large", "view", "dict"]
+
+
+def test_a_reader_is_streamed_not_materialised(events):
+    produced = []
+
+    def batches():
+        for i in range(20):
+            produced.append(i)
+            yield events_rows(list(range(i * 1000, (i + 1) * 1000))).to_batches()[0]
+
+    reader = pa.RecordBatchReader.from_batches(EVENTS_SCHEMA, batches())
+    assert produced == []  # nothing read before the library pulls
+    assert events.append(reader) == 20_000
+    assert produced == list(range(20))
+    assert events.count_rows() == 20_000
+
+
+def test_a_failing_input_stream_is_reported_with_its_message(events):
+    def batches():
+        yield events_rows([1]).to_batches()[0]
+        raise RuntimeError("generator exploded")
+
+    with pytest.raises(kalam.Error, match="generator exploded"):
+        events.append(pa.RecordBatchReader.from_batches(EVENTS_SCHEMA, batches()))
+
+
+def test_unsupported_inputs_raise_type_error(events):
+    with pytest.raises(TypeError, match="cannot read rows"):
+        events.append(42)
+    with pytest.raises(TypeError):
+        events.append("id,v\n1,a")
+
+
+def test_delete_accepts_the_same_inputs(events):
+    events.append(events_rows(list(range(10))))
+    assert events.delete(pd.DataFrame({"id": [0]})) == 1
+    assert events.delete(pl.DataFrame({"id": [1]})) == 1
+    assert events.delete(StreamOnly(pa.table({"id": pa.array([2], pa.int64())}))) == 1
+    assert events.delete(pa.record_batch({"id": pa.array([3], pa.int64())})) == 1
+    assert events.delete({"id": [4]}) == 1
+    assert events.delete((5, 6)) == 2
+    assert events.delete(events_rows([7, 8])) == 2  # extra columns are dropped
+    assert _ids(events) == [9]
