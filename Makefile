@@ -1,0 +1,135 @@
+# libkalam build. `make` builds build/libkalam.so and build/kalam.pc.
+# See README.md and DESIGN.md §8.
+
+GO      ?= go
+CC      ?= cc
+CXX     ?= c++
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+SONAME  := libkalam.so.0
+
+BUILD   := build
+LIB     := $(BUILD)/libkalam.so
+PC      := $(BUILD)/kalam.pc
+PYPKG   := bindings/python/kalam
+VENV_PY := .venv/bin/python
+
+# The library depends on every Go, C and header file outside build outputs.
+LIB_SRC := go.mod go.sum include/kalam.h \
+	$(shell find . \( -path ./build -o -path ./.venv -o -path ./bindings -o -path ./tests \
+	   -o -path ./examples -o -path ./.git \) -prune -o \
+	   \( -name '*.go' -o -name '*.c' -o -name '*.h' \) -not -name '*_test.go' -print)
+GOFLAGS_LIB := -buildmode=c-shared -trimpath
+LDFLAGS_LIB := -s -w -extldflags -Wl,-soname,$(SONAME)
+
+CTEST_SRC  := $(wildcard tests/c/test_*.c)
+CTEST_BIN  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(CTEST_SRC))
+CTEST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -gdwarf-4 -O1 -Wall -Wextra -Werror -Iinclude -pthread
+# RUNPATH (not RPATH) so that LD_LIBRARY_PATH can swap in the cgocheck2 build.
+CTEST_LDFLAGS := -L$(BUILD) -Wl,--enable-new-dtags,-rpath,$(abspath $(BUILD)) -lkalam -pthread
+CHECK2_LIB := $(BUILD)/cgocheck2/libkalam.so
+VALGRIND_LIB := $(BUILD)/valgrind/libkalam.so
+
+EX_PREFIX := $(abspath $(BUILD)/examples/prefix)
+
+.PHONY: all lib install test test-go test-c test-c-plain test-c-cgocheck2 test-c-valgrind \
+	test-python bootstrap demo examples clean
+
+all: lib
+
+lib: $(LIB) $(PC)
+
+$(LIB): $(LIB_SRC)
+	@mkdir -p $(BUILD)
+	$(GO) build $(GOFLAGS_LIB) -ldflags "$(LDFLAGS_LIB)" -o $@ ./capi
+	@rm -f $(BUILD)/libkalam.h   # cgo's generated header is not the ABI: include/kalam.h is
+	ln -sf libkalam.so $(BUILD)/$(SONAME)
+	@if [ -d $(PYPKG) ]; then cp $@ $(PYPKG)/libkalam.so && echo "copied $@ to $(PYPKG)/"; fi
+
+$(PC): kalam.pc.in Makefile
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+install: $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libkalam.so
+	install -m 0644 include/kalam.h $(DESTDIR)$(PREFIX)/include/kalam.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' kalam.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/kalam.pc
+
+bootstrap:
+	bash scripts/bootstrap.sh
+
+# ---- tests -------------------------------------------------------------------
+
+test: bootstrap
+	$(MAKE) test-go
+	$(MAKE) test-c
+	$(MAKE) test-python
+
+test-go:
+	$(GO) test ./...
+
+$(BUILD)/tests/%: tests/c/%.c tests/c/harness.h include/kalam.h $(LIB)
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CTEST_CFLAGS) -o $@ $< $(CTEST_LDFLAGS)
+
+$(CHECK2_LIB): $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	GOEXPERIMENT=cgocheck2 $(GO) build -buildmode=c-shared -o $@ ./capi
+	@rm -f $(dir $@)libkalam.h
+	ln -sf libkalam.so $(dir $@)$(SONAME)
+
+# -tags valgrind: the Go runtime describes its heap and stacks to valgrind.
+# DWARF 4 (Go and C parts): Debian's valgrind 3.19 cannot read DWARF 5.
+$(VALGRIND_LIB): $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	GOEXPERIMENT=nodwarf5 CGO_CFLAGS="-O2 -g -gdwarf-4" $(GO) build -tags valgrind -buildmode=c-shared -o $@ ./capi
+	@rm -f $(dir $@)libkalam.h
+	ln -sf libkalam.so $(dir $@)$(SONAME)
+
+# Every C test program three times: plainly (with GOGC=1 so that the
+# collector runs constantly), against a GOEXPERIMENT=cgocheck2 build (checks
+# every cgo pointer rule), and under valgrind.
+test-c: test-c-plain test-c-cgocheck2 test-c-valgrind
+
+test-c-plain: $(CTEST_BIN)
+	@bash tests/c/run.sh plain $(CTEST_BIN)
+
+test-c-cgocheck2: $(CTEST_BIN) $(CHECK2_LIB)
+	@bash tests/c/run.sh cgocheck2 $(CTEST_BIN)
+
+test-c-valgrind: $(CTEST_BIN) $(VALGRIND_LIB)
+	@bash tests/c/run.sh valgrind $(CTEST_BIN)
+
+test-python: lib
+	@if ls tests/python/test_*.py >/dev/null 2>&1; then \
+		$(VENV_PY) -m pytest -q tests/python; \
+	else \
+		echo "test-python: no tests in tests/python"; \
+	fi
+
+demo: bootstrap lib
+	$(VENV_PY) examples/python/demo.py ./demo-data
+
+# ---- examples: built against an installed copy, through pkg-config ---------
+
+examples: $(LIB)
+	$(MAKE) install PREFIX=$(EX_PREFIX)
+	@mkdir -p $(BUILD)/examples
+	PKG_CONFIG_PATH=$(EX_PREFIX)/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	for ex in scan_table system_tables; do \
+		$(CC) -std=c11 -Wall -Wextra -Werror -o $(BUILD)/examples/$$ex examples/c/$$ex.c \
+			$$(pkg-config --cflags --libs kalam) -Wl,-rpath,$(EX_PREFIX)/lib || exit 1; \
+	done; \
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -o $(BUILD)/examples/scan_cpp examples/cpp/scan.cpp \
+		$$(pkg-config --cflags --libs kalam) -Wl,-rpath,$(EX_PREFIX)/lib
+	rm -rf $(BUILD)/examples/store
+	$(BUILD)/examples/scan_cpp $(BUILD)/examples/store
+	$(BUILD)/examples/scan_table $(BUILD)/examples/store demo.readings "value > 20"
+	$(BUILD)/examples/system_tables $(BUILD)/examples/store
+
+clean:
+	rm -rf $(BUILD)
+	rm -f $(PYPKG)/libkalam.so

@@ -1,0 +1,263 @@
+package arrowexport
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "bridge.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/cdata"
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+// ImportSchema consumes the host's struct ArrowSchema at in (a record batch
+// schema: a struct type whose children are the columns) and returns it as an
+// arrow.Schema. The host's struct is released whether or not the call
+// succeeds. A NULL or released schema, a malformed struct or an unknown
+// format string is kerr.InvalidArgument naming the field.
+func ImportSchema(in unsafe.Pointer) (*arrow.Schema, error) {
+	if in == nil {
+		return nil, kerr.New(kerr.InvalidArgument, "schema is NULL")
+	}
+	host := (*C.struct_ArrowSchema)(in)
+	if host.release == nil {
+		return nil, kerr.New(kerr.InvalidArgument, "schema is already released")
+	}
+	schema, err := importOwnedSchema(host)
+	C.kx_schema_release_host(host)
+	return schema, err
+}
+
+// importOwnedSchema copies a (not yet released) host schema into our own
+// structs and imports the copy; the caller releases the host's struct.
+func importOwnedSchema(host *C.struct_ArrowSchema) (schema *arrow.Schema, err error) {
+	var errbuf [512]C.char
+	cp := C.kx_schema_copy(host, &errbuf[0], C.size_t(len(errbuf)))
+	if cp == nil {
+		return nil, kerr.New(kerr.InvalidArgument, "invalid schema: %s", C.GoString(&errbuf[0]))
+	}
+	defer C.free(unsafe.Pointer(cp))
+	err = callSafely(func() error {
+		var ierr error
+		schema, ierr = cdata.ImportCArrowSchema((*cdata.CArrowSchema)(unsafe.Pointer(cp)))
+		return ierr
+	})
+	// ImportCArrowSchema releases cp on every path but a panic.
+	C.kx_schema_release_host(cp)
+	if err != nil {
+		if !isPanic(err) {
+			err = kerr.Wrap(kerr.InvalidArgument, err, "invalid schema")
+		}
+		return nil, err
+	}
+	return schema, nil
+}
+
+func isPanic(err error) bool {
+	var p *recovered
+	return errors.As(err, &p)
+}
+
+// ImportStream consumes the host's struct ArrowArrayStream at in and returns
+// a reader over its batches. The host's struct is marked released
+// (release = NULL) whether or not the call succeeds; the library calls the
+// producer's release exactly once, when the reader is released (or at once,
+// on error).
+//
+// Every batch is checked before use: the C structs' lengths, offsets, null
+// counts, buffer and child counts against the schema's types, NULL buffers,
+// and then array.ValidateFull. A malformed batch is a kerr.InvalidArgument
+// error naming the column; a non-zero errno from the host's get_next is a
+// kerr.IO error carrying the host's get_last_error text. A NULL or released
+// stream is kerr.InvalidArgument.
+func ImportStream(in unsafe.Pointer) (array.RecordReader, error) {
+	if in == nil {
+		return nil, kerr.New(kerr.InvalidArgument, "input stream is NULL")
+	}
+	host := (*C.struct_ArrowArrayStream)(in)
+	if host.release == nil {
+		return nil, kerr.New(kerr.InvalidArgument, "input stream is already released")
+	}
+	s := C.kx_stream_take(host)
+	if s == nil {
+		C.kx_stream_release_free(host)
+		return nil, kerr.Wrap(kerr.Internal, errOutOfMemory, "importing input stream")
+	}
+	r := &importedReader{stream: s}
+	r.refs.Store(1)
+	if s.get_schema == nil || s.get_next == nil {
+		r.Release()
+		return nil, kerr.New(kerr.InvalidArgument, "input stream has a NULL get_schema or get_next callback")
+	}
+	var err error
+	if cerr := callSafely(func() error { err = r.readSchema(); return nil }); cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Release()
+		return nil, err
+	}
+	return r, nil
+}
+
+// importedReader is an array.RecordReader over a host stream. It is not safe
+// for concurrent use (neither is any RecordReader); Retain/Release are.
+type importedReader struct {
+	refs   atomic.Int64
+	stream *C.struct_ArrowArrayStream
+	schema *arrow.Schema
+	cur    arrow.RecordBatch
+	err    error
+	done   bool
+	batch  int64
+}
+
+func (r *importedReader) hostError(op string, rc C.int) error {
+	text := ""
+	if msg := C.kx_stream_last_error(r.stream); msg != nil {
+		text = C.GoStringN(msg, C.int(C.strnlen(msg, 4096)))
+	}
+	if text == "" {
+		text = "no error message"
+	}
+	return kerr.New(kerr.IO, "input stream %s failed (errno %d): %s", op, int(rc), text)
+}
+
+func (r *importedReader) readSchema() error {
+	sc := (*C.struct_ArrowSchema)(C.calloc(1, C.sizeof_struct_ArrowSchema))
+	if sc == nil {
+		return kerr.Wrap(kerr.Internal, errOutOfMemory, "reading input stream schema")
+	}
+	defer C.kx_schema_release_free(sc)
+	if rc := C.kx_stream_get_schema(r.stream, sc); rc != 0 {
+		return r.hostError("get_schema", rc)
+	}
+	if sc.release == nil {
+		return kerr.New(kerr.InvalidArgument, "input stream get_schema returned a released schema")
+	}
+	schema, err := importOwnedSchema(sc)
+	if err != nil {
+		return fmt.Errorf("input stream: %w", err)
+	}
+	r.schema = schema
+	return nil
+}
+
+// Retain adds a reference.
+func (r *importedReader) Retain() { r.refs.Add(1) }
+
+// Release drops a reference; the last one releases the current batch and the
+// host's stream.
+func (r *importedReader) Release() {
+	if r.refs.Add(-1) != 0 {
+		return
+	}
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if r.stream != nil {
+		_ = callSafely(func() error { C.kx_stream_release_free(r.stream); return nil })
+		r.stream = nil
+	}
+}
+
+// Schema returns the stream's schema.
+func (r *importedReader) Schema() *arrow.Schema { return r.schema }
+
+// RecordBatch returns the current batch, valid until the next call to Next.
+func (r *importedReader) RecordBatch() arrow.RecordBatch { return r.cur }
+
+// Record returns the current batch.
+//
+// Deprecated: use RecordBatch.
+func (r *importedReader) Record() arrow.RecordBatch { return r.cur }
+
+// Err returns the error that ended the stream, nil at a clean end.
+func (r *importedReader) Err() error { return r.err }
+
+// Next moves to the next batch.
+func (r *importedReader) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if r.done || r.err != nil || r.stream == nil {
+		return false
+	}
+	var rec arrow.RecordBatch
+	err := callSafely(func() error {
+		var e error
+		rec, e = r.next()
+		return e
+	})
+	if err != nil {
+		r.err = err
+		return false
+	}
+	if rec == nil {
+		r.done = true
+		return false
+	}
+	r.cur = rec
+	r.batch++
+	return true
+}
+
+func (r *importedReader) next() (arrow.RecordBatch, error) {
+	arr := C.kx_array_new()
+	if arr == nil {
+		return nil, kerr.Wrap(kerr.Internal, errOutOfMemory, "reading input stream")
+	}
+	if rc := C.kx_stream_get_next(r.stream, arr); rc != 0 {
+		// On error the producer's output is not a valid array: free only our struct.
+		C.free(unsafe.Pointer(arr))
+		return nil, r.hostError("get_next", rc)
+	}
+	if arr.release == nil {
+		C.free(unsafe.Pointer(arr))
+		return nil, nil
+	}
+	if err := validateBatch(arr, r.schema); err != nil {
+		C.kx_array_release_free(arr)
+		return nil, kerr.Wrap(kerr.InvalidArgument, err, "input batch %d", r.batch)
+	}
+	w := C.kx_array_wrap(arr)
+	C.free(unsafe.Pointer(arr)) // moved into w's holder
+	if w == nil {
+		return nil, kerr.Wrap(kerr.Internal, errOutOfMemory, "reading input stream")
+	}
+	var rec arrow.RecordBatch
+	err := callSafely(func() error {
+		var e error
+		rec, e = cdata.ImportCRecordBatchWithSchema((*cdata.CArrowArray)(unsafe.Pointer(w)), r.schema)
+		return e
+	})
+	// The importer moved w (or released it on error); only the struct is left.
+	C.kx_array_release_free(w)
+	if err != nil {
+		if !isPanic(err) {
+			err = kerr.Wrap(kerr.InvalidArgument, err, "input batch %d", r.batch)
+		}
+		return nil, err
+	}
+	for i, f := range r.schema.Fields() {
+		col := rec.Column(i)
+		verr := callSafely(func() error { return array.ValidateFull(col) })
+		if verr != nil {
+			rec.Release()
+			return nil, kerr.New(kerr.InvalidArgument, "input batch %d: column %q: invalid data: %v",
+				r.batch, f.Name, verr)
+		}
+	}
+	return rec, nil
+}

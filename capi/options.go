@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kalamdb/libkalam/engine"
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+// parseObject decodes a JSON object, keeping each value raw so that errors
+// can name the key. Empty or whitespace-only text and JSON null mean "no
+// options".
+func parseObject(what, text string) (map[string]json.RawMessage, []string, error) {
+	trimmed := strings.TrimSpace(text)
+	if trimmed == "" || trimmed == "null" {
+		return nil, nil, nil
+	}
+	if trimmed[0] != '{' {
+		return nil, nil, kerr.New(kerr.InvalidArgument, "%s: must be a JSON object, got %.40q", what, trimmed)
+	}
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var raw map[string]json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, nil, kerr.New(kerr.InvalidArgument, "%s: invalid JSON: %v", what, err)
+	}
+	if dec.More() {
+		return nil, nil, kerr.New(kerr.InvalidArgument, "%s: trailing data after the JSON object", what)
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return raw, keys, nil
+}
+
+// openOptions turns kalam_open's options_json into engine options.
+func openOptions(text string) (engine.Options, error) {
+	opts := engine.DefaultOptions()
+	raw, keys, err := parseObject("options_json", text)
+	if err != nil {
+		return opts, err
+	}
+	for _, k := range keys {
+		v := raw[k]
+		var err error
+		switch k {
+		case "read_only":
+			opts.ReadOnly, err = jsonBool(v)
+		case "create_if_missing":
+			opts.CreateIfMissing, err = jsonBool(v)
+		case "recover":
+			opts.Recover, err = jsonBool(v)
+		case "session_id":
+			err = json.Unmarshal(v, &opts.SessionID)
+			if err != nil || opts.SessionID == "" {
+				err = fmt.Errorf("must be a non-empty string")
+			}
+		case "max_concurrent_scans":
+			var n int64
+			n, err = jsonInt(v, 1, math.MaxInt32)
+			opts.MaxConcurrentScans = int(n)
+		case "node_id":
+			var n int64
+			n, err = jsonInt(v, 0, 1023)
+			opts.NodeID = int(n)
+		default:
+			return opts, kerr.New(kerr.InvalidArgument,
+				"options_json: unknown key %q (known: read_only, create_if_missing, session_id, max_concurrent_scans, node_id, recover)", k)
+		}
+		if err != nil {
+			return opts, kerr.New(kerr.InvalidArgument, "options_json: key %q: %v", k, err)
+		}
+	}
+	return opts, nil
+}
+
+func jsonBool(v json.RawMessage) (bool, error) {
+	var b bool
+	// Unmarshal accepts null for a bool and leaves it unchanged; an option
+	// set to null is a mistake worth reporting.
+	if err := json.Unmarshal(v, &b); err != nil || string(bytes.TrimSpace(v)) == "null" {
+		return false, fmt.Errorf("must be true or false, got %s", v)
+	}
+	return b, nil
+}
+
+func jsonInt(v json.RawMessage, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("must be an integer, got %s", v)
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("must be between %d and %d, got %d", lo, hi, n)
+	}
+	return n, nil
+}
+
+// tableOptions turns kalam_create_table's options_json into the table's
+// option map: values are strings; numbers and booleans are kept as written.
+func tableOptions(text string) (map[string]string, error) {
+	raw, keys, err := parseObject("options_json", text)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		if k == "" {
+			return nil, kerr.New(kerr.InvalidArgument, "options_json: empty key")
+		}
+		v := bytes.TrimSpace(raw[k])
+		switch {
+		case len(v) > 0 && v[0] == '"':
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return nil, kerr.New(kerr.InvalidArgument, "options_json: key %q: %v", k, err)
+			}
+			out[k] = s
+		case string(v) == "true" || string(v) == "false":
+			out[k] = string(v)
+		case len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9'):
+			out[k] = string(v)
+		default:
+			return nil, kerr.New(kerr.InvalidArgument,
+				"options_json: key %q: must be a string, number or boolean, got %s", k, v)
+		}
+	}
+	return out, nil
+}

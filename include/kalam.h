@@ -1,0 +1,272 @@
+/*
+ * kalam.h — the C interface of libkalam.
+ *
+ * libkalam is an embeddable table store: hot rows in RocksDB, cold Parquet
+ * segments tracked by a manifest, and every read handed to the host as an
+ * Arrow C stream (struct ArrowArrayStream). Build a program with
+ *
+ *     cc app.c $(pkg-config --cflags --libs kalam)
+ *
+ * CONVENTIONS
+ *   - Every function returns a kalam_status (KALAM_OK == 0) and, when `err`
+ *     is not NULL, fills *err: on failure with the code and a message, on
+ *     success with a zeroed error. Release a filled error with
+ *     kalam_error_release before reusing the struct.
+ *   - Strings the library returns (char** outputs) are malloc'ed; free them
+ *     with kalam_free. Strings the host passes are NUL-terminated UTF-8 and
+ *     are only read during the call.
+ *   - An argument marked "consumed" is moved into the library, which marks
+ *     the host's struct released (release = NULL) whether the call succeeds
+ *     or fails.
+ *   - Output structs (struct ArrowArrayStream*, struct ArrowSchema*) may hold
+ *     junk on entry; on failure they are left released (release == NULL).
+ *   - Table names are "namespace.table" or "table" (namespace "default").
+ *     Names match [a-z_][a-z0-9_]{0,63} after lower-casing.
+ *   - A closed or unknown kalam_db* is KALAM_CLOSED; NULL or malformed
+ *     arguments are KALAM_INVALID_ARGUMENT. Bad input never crashes the
+ *     process (a wild pointer cannot be defended against).
+ *
+ * THREAD SAFETY
+ *   - kalam_db: every function may be called concurrently on one handle
+ *     from any thread.
+ *   - struct ArrowArrayStream from this library: one thread at a time calls
+ *     get_schema/get_next/get_last_error; release may be called from any
+ *     thread at any time (before or after the end, during a get_next on
+ *     another thread, which it cancels).
+ *   - kalam_error: owned by the caller; not shared.
+ *
+ * PROCESS RULES
+ *   - libkalam embeds a Go runtime: load at most one Go-built shared library
+ *     per process.
+ *   - Never dlclose libkalam.
+ *   - After fork(), the child must not call libkalam (Python
+ *     multiprocessing: use the "spawn" or "forkserver" start method).
+ *
+ * STREAM ERRORS (errno values returned by get_schema / get_next)
+ *   0           success; get_next returns 0 with a released array
+ *               (release == NULL) at the end of the stream
+ *   EINVAL      invalid argument, unknown name, database closed
+ *               (kalam_close), stream already released
+ *   ECANCELED   scan cancelled
+ *   ENOMEM      out of memory
+ *   ENOSYS      a type or feature the library does not implement
+ *   EIO         I/O error, corruption, busy, internal error
+ *   get_last_error's text is owned by the stream and valid until the next
+ *   call on the stream or its release; kalam_stream_error gives the
+ *   kalam_status of the failure.
+ */
+#ifndef KALAM_H
+#define KALAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Versions ------------------------------------------------------------ */
+
+#define KALAM_VERSION_MAJOR 0
+#define KALAM_VERSION_MINOR 1
+#define KALAM_VERSION_PATCH 0
+#define KALAM_VERSION_NUMBER \
+  (KALAM_VERSION_MAJOR * 10000 + KALAM_VERSION_MINOR * 100 + KALAM_VERSION_PATCH)
+/* Bumped on any incompatible change of this header's types or functions. */
+#define KALAM_ABI_VERSION 1
+
+/* ---- Arrow C data and stream interfaces ---------------------------------- */
+/* The standard definitions (https://arrow.apache.org/docs/format/CDataInterface.html),
+ * guarded so that another copy (arrow/c/abi.h, nanoarrow.h, adbc.h) may come first. */
+
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+
+#define ARROW_FLAG_DICTIONARY_ORDERED 1
+#define ARROW_FLAG_NULLABLE 2
+#define ARROW_FLAG_MAP_KEYS_SORTED 4
+
+struct ArrowSchema {
+  const char* format;
+  const char* name;
+  const char* metadata;
+  int64_t flags;
+  int64_t n_children;
+  struct ArrowSchema** children;
+  struct ArrowSchema* dictionary;
+  void (*release)(struct ArrowSchema*);
+  void* private_data;
+};
+
+struct ArrowArray {
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void** buffers;
+  struct ArrowArray** children;
+  struct ArrowArray* dictionary;
+  void (*release)(struct ArrowArray*);
+  void* private_data;
+};
+
+#endif /* ARROW_C_DATA_INTERFACE */
+
+#ifndef ARROW_C_STREAM_INTERFACE
+#define ARROW_C_STREAM_INTERFACE
+
+struct ArrowArrayStream {
+  int (*get_schema)(struct ArrowArrayStream*, struct ArrowSchema* out);
+  int (*get_next)(struct ArrowArrayStream*, struct ArrowArray* out);
+  const char* (*get_last_error)(struct ArrowArrayStream*);
+  void (*release)(struct ArrowArrayStream*);
+  void* private_data;
+};
+
+#endif /* ARROW_C_STREAM_INTERFACE */
+
+/* ---- Status codes and errors --------------------------------------------- */
+
+typedef int32_t kalam_status;
+#define KALAM_OK 0
+#define KALAM_INVALID_ARGUMENT 1 /* bad input; the message names it */
+#define KALAM_NOT_FOUND 2        /* unknown table, segment, system table, version */
+#define KALAM_ALREADY_EXISTS 3
+#define KALAM_IO 4               /* file system or RocksDB error */
+#define KALAM_CORRUPTION 5       /* on-disk data fails validation */
+#define KALAM_CANCELLED 6
+#define KALAM_CLOSED 7           /* closed or unknown kalam_db */
+#define KALAM_READ_ONLY 8        /* write on a read-only handle */
+#define KALAM_BUSY 9
+#define KALAM_INTERNAL 10        /* a bug in libkalam; the message says where */
+
+/* Error details. The caller owns the struct (zero it before first use);
+ * the library owns `message` until release. */
+typedef struct kalam_error {
+  kalam_status code;
+  char* message;                         /* NUL-terminated, owned by the error */
+  void (*release)(struct kalam_error*);
+  void* private_data;
+} kalam_error;
+
+/* Frees err's message and zeroes it. Safe on NULL, zeroed and released errors. */
+void kalam_error_release(kalam_error* err);
+
+/* Frees a string returned by libkalam. kalam_free(NULL) does nothing. */
+void kalam_free(void* p);
+
+/* The library version, e.g. "0.1.0". Static storage; never freed. */
+const char* kalam_version_string(void);
+
+/* The ABI version the library implements; compare with KALAM_ABI_VERSION. */
+int32_t kalam_abi_version(void);
+
+/* ---- Databases ----------------------------------------------------------- */
+
+/* An open handle on a store. Opaque. */
+typedef struct kalam_db kalam_db;
+
+/* Opens (or creates) the store at directory `root` and sets *out.
+ * options_json: NULL or {"read_only":bool, "create_if_missing":bool (true),
+ *   "session_id":str, "max_concurrent_scans":int, "node_id":int, "recover":bool};
+ *   an unknown key or a wrong type is KALAM_INVALID_ARGUMENT naming the key.
+ * On failure *out is NULL. */
+kalam_status kalam_open(const char* root, const char* options_json, kalam_db** out, kalam_error* err);
+
+/* Closes the handle: later calls on it are KALAM_CLOSED, and get_next on its
+ * open streams fails (EINVAL, kalam_stream_error KALAM_CLOSED). The handle's
+ * memory is never freed under the host; streams may still be released. */
+kalam_status kalam_close(kalam_db* db, kalam_error* err);
+
+/* ---- Catalog --------------------------------------------------------------- */
+
+/* Creates namespace `ns`. KALAM_ALREADY_EXISTS if it exists. */
+kalam_status kalam_create_namespace(kalam_db* db, const char* ns, kalam_error* err);
+
+/* Creates `table` of type `type` ("shared" when NULL, or "user") with the
+ * columns of `schema` (a struct whose children are the columns; consumed).
+ * options_json: NULL or a JSON object whose values are strings (numbers and
+ * booleans are converted): "primary_key" ("a,b"), "user_column",
+ * "compression", "row_group_rows", "flush_rows", others kept as given. */
+kalam_status kalam_create_table(kalam_db* db, const char* table, const char* type,
+                                struct ArrowSchema* schema, const char* options_json,
+                                kalam_error* err);
+
+/* Drops a user table and its files. */
+kalam_status kalam_drop_table(kalam_db* db, const char* table, kalam_error* err);
+
+/* Writes the table's user-column schema to *out (released by the host). */
+kalam_status kalam_table_schema(kalam_db* db, const char* table, struct ArrowSchema* out,
+                                kalam_error* err);
+
+/* ---- Writes ----------------------------------------------------------------- */
+
+/* Appends (upserts) every row of stream `in` (consumed); columns match by
+ * name. Each batch is committed atomically: on an error, batches already
+ * committed stay written. *rows_written (may be NULL) gets the rows written,
+ * on failure too. A malformed batch or a column the table cannot take is
+ * KALAM_INVALID_ARGUMENT naming the column; a failing get_next of `in` is
+ * KALAM_IO with the stream's get_last_error text. */
+kalam_status kalam_append(kalam_db* db, const char* table, struct ArrowArrayStream* in,
+                          int64_t* rows_written, kalam_error* err);
+
+/* Deletes the rows whose keys are in stream `keys` (consumed; the key
+ * columns only). *rows_deleted (may be NULL) counts keys that had a live row. */
+kalam_status kalam_delete(kalam_db* db, const char* table, struct ArrowArrayStream* keys,
+                          int64_t* rows_deleted, kalam_error* err);
+
+/* Writes the table's hot rows into a new Parquet segment. *segment_id (may be
+ * NULL) gets its id (kalam_free), or NULL if there was nothing to flush. */
+kalam_status kalam_flush(kalam_db* db, const char* table, char** segment_id, kalam_error* err);
+
+/* ---- Scans -------------------------------------------------------------------- */
+
+typedef struct kalam_scan_options {
+  uint32_t struct_size;                            /* sizeof(kalam_scan_options) */
+  const char* const* columns; int64_t n_columns;   /* n_columns < 0: all user columns */
+  const char* filter;                              /* NULL: none */
+  int64_t limit;                                   /* < 0: none */
+  int64_t batch_rows;                              /* <= 0: default (65536) */
+  int64_t as_of_version;                           /* <= 0: latest */
+  const char* sql;                                 /* label for system.live_queries; NULL: generated */
+} kalam_scan_options;
+
+/* Initialiser with every default: kalam_scan_options o = KALAM_SCAN_OPTIONS_INIT; */
+#define KALAM_SCAN_OPTIONS_INIT {sizeof(kalam_scan_options), NULL, -1, NULL, -1, 0, 0, NULL}
+
+/* Starts a scan of `table` (a user or system table) and writes the stream to
+ * *out. opts may be NULL (defaults). Never blocks: a scan waiting for a slot
+ * (max_concurrent_scans) waits in its first get_next, cancellably. The
+ * stream keeps its kalam_db alive until released. */
+kalam_status kalam_scan(kalam_db* db, const char* table, const kalam_scan_options* opts,
+                        struct ArrowArrayStream* out, kalam_error* err);
+
+/* Reads one segment file of `table` as stored (all versions and tombstones;
+ * default columns: user columns, _seq, _deleted). */
+kalam_status kalam_scan_segment(kalam_db* db, const char* table, const char* segment_id,
+                                const kalam_scan_options* opts, struct ArrowArrayStream* out,
+                                kalam_error* err);
+
+/* Full scan of a system table: name is "system.tables" or "tables" (also
+ * live_queries, namespaces, manifests, segments). */
+kalam_status kalam_system_table(kalam_db* db, const char* name, struct ArrowArrayStream* out,
+                                kalam_error* err);
+
+/* Plans a scan without running it; *plan_json (kalam_free) gets the plan. */
+kalam_status kalam_explain(kalam_db* db, const char* table, const kalam_scan_options* opts,
+                           char** plan_json, kalam_error* err);
+
+/* The table's current manifest.json; *json is freed with kalam_free. */
+kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, kalam_error* err);
+
+/* Returns (and writes to *err) the status of the last failed get_schema or
+ * get_next of `stream`, KALAM_OK if none failed. KALAM_INVALID_ARGUMENT if
+ * stream is NULL, released, or not a stream of this library. */
+kalam_status kalam_stream_error(struct ArrowArrayStream* stream, kalam_error* err);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* KALAM_H */
