@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// peakAllocator records the high-water mark of bytes outstanding.
+type peakAllocator struct {
+	memory.Allocator
+	mu        sync.Mutex
+	cur, peak int64
+}
+
+func newPeakAllocator() *peakAllocator {
+	return &peakAllocator{Allocator: memory.NewGoAllocator()}
+}
+
+func (p *peakAllocator) track(delta int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cur += delta
+	if p.cur > p.peak {
+		p.peak = p.cur
+	}
+}
+
+func (p *peakAllocator) Allocate(n int) []byte {
+	b := p.Allocator.Allocate(n)
+	p.track(int64(n))
+	return b
+}
+
+func (p *peakAllocator) Reallocate(n int, b []byte) []byte {
+	old := len(b)
+	nb := p.Allocator.Reallocate(n, b)
+	p.track(int64(n-old))
+	return nb
+}
+
+func (p *peakAllocator) Free(b []byte) {
+	p.track(-int64(len(b)))
+	p.Allocator.Free(b)
+}
+
+func (p *peakAllocator) resetPeak() {
+	p.mu.Lock()
+	p.peak = p.cur
+	p.mu.Unlock()
+}
+
+// TestScanMemoryIsBounded scans tables ten times apart in size and checks
+// that the peak of Arrow memory during the scan does not grow with them:
+// streams hold a few batches per input, never the table.
+func TestScanMemoryIsBounded(t *testing.T) {
+	peaks := map[int]int64{}
+	for _, rows := range []int{20_000, 200_000} {
+		dir := t.TempDir()
+		pa := newPeakAllocator()
+		opts := DefaultOptions()
+		opts.Allocator = pa
+		db, err := Open(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.CreateTable("m", "", benchSchema, map[string]string{"primary_key": "id", "row_group_rows": "8192"})
+		// Two overlapping flushed halves plus hot rows: concat and merge paths.
+		for _, part := range [][2]int{{0, rows / 2}, {rows / 4, rows / 2}} {
+			rec := benchBatch(pa, part[0], part[1])
+			db.AppendRecord("m", rec)
+			rec.Release()
+			db.Flush("m")
+		}
+		rec := benchBatch(pa, rows-1000, 1000)
+		db.AppendRecord("m", rec)
+		rec.Release()
+		pa.resetPeak()
+		base := pa.cur
+		s, err := db.Scan("m", ScanRequest{Limit: -1, BatchRows: 1024})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := int64(0)
+		for {
+			r, err := s.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r == nil {
+				break
+			}
+			n += r.NumRows()
+			r.Release()
+		}
+		s.Close()
+		// Segments [0, rows/2) and [rows/4, 3rows/4) overlap; the hot tail adds 1000.
+		if want := int64(rows*3/4 + 1000); n != want {
+			t.Fatalf("%d rows: scanned %d, want %d", rows, n, want)
+		}
+		peaks[rows] = pa.peak - base
+		db.Close()
+		t.Logf("%d rows: scanned %d, peak %d bytes during the scan", rows, n, peaks[rows])
+	}
+	if peaks[200_000] > 2*peaks[20_000]+(1<<20) {
+		t.Fatalf("scan memory grows with the table: peak %d bytes at 20k rows, %d at 200k", peaks[20_000], peaks[200_000])
+	}
+}
