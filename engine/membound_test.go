@@ -36,7 +36,7 @@ func (p *peakAllocator) Allocate(n int) []byte {
 func (p *peakAllocator) Reallocate(n int, b []byte) []byte {
 	old := len(b)
 	nb := p.Allocator.Reallocate(n, b)
-	p.track(int64(n-old))
+	p.track(int64(n - old))
 	return nb
 }
 
