@@ -9,6 +9,7 @@ environment variable, ``libkalam.so`` next to this file, the repository's
 from __future__ import annotations
 
 import ctypes
+import errno
 import ctypes.util
 import os
 import sys
@@ -211,10 +212,6 @@ _PROTOTYPES = {
     ),
     "kalam_manifest_json": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p]),
     "kalam_stream_error": (_c_status, [ctypes.POINTER(ArrowArrayStream), _c_err_p]),
-}
-
-# Present only in libraries built with the table-maintenance work.
-_OPTIONAL_PROTOTYPES = {
     "kalam_compact": (
         _c_status,
         [_c_db_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p],
@@ -223,6 +220,12 @@ _OPTIONAL_PROTOTYPES = {
         _c_status,
         [_c_db_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64), _c_err_p],
     ),
+    # libkalam extensions of the design's ABI (see kalam.h).
+    "kalam_vacuum_dry_run": (
+        _c_status,
+        [_c_db_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p), _c_err_p],
+    ),
+    "kalam_table_history": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p]),
 }
 
 
@@ -250,20 +253,6 @@ class _Library:
             fn.restype = restype
             fn.argtypes = argtypes
             setattr(self, fname, fn)
-        self.optional = set()
-        for fname, (restype, argtypes) in _OPTIONAL_PROTOTYPES.items():
-            try:
-                fn = getattr(cdll, fname)
-            except AttributeError:
-                continue
-            fn.restype = restype
-            fn.argtypes = argtypes
-            setattr(self, fname, fn)
-            self.optional.add(fname)
-
-    def has(self, fname: str) -> bool:
-        """True when the library exports the optional function ``fname``."""
-        return fname in self.optional
 
     def take_string(self, ptr: ctypes.c_void_p) -> Optional[str]:
         """Decodes and frees (kalam_free) a string the library returned."""
@@ -373,7 +362,15 @@ def stream_error(stream: ArrowArrayStream, rc: int) -> Error:
     err = KalamError()
     status = L.kalam_stream_error(ctypes.byref(stream), ctypes.byref(err))
     if status != 0:
-        return _consume_error(err, status)
+        e = _consume_error(err, status)
+        # A release on another thread may land between get_next and this
+        # call; kalam_stream_error then reports the released stream, not the
+        # failure. ECANCELED (KALAM_CANCELLED = 6) is authoritative then.
+        if not stream.release or (rc == errno.ECANCELED and e.code != 6):
+            return error_for_errno(rc, f"{os.strerror(rc)} (the stream was released)")
+        return e
+    if not stream.release:
+        return error_for_errno(rc, f"{os.strerror(rc)} (the stream was released)")
     text = ""
     if stream.get_last_error:
         raw = GET_LAST_ERROR(stream.get_last_error)(ctypes.byref(stream))
