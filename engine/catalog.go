@@ -17,7 +17,6 @@ import (
 	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/engine/keyenc"
-	"github.com/kalamdb/libkalam/engine/rowcodec"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 )
@@ -291,11 +290,9 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	if def.Schema, err = encodeSchema(schema); err != nil {
 		return nil, kerr.Wrap(kerr.InvalidArgument, err, "create table %q: schema", name)
 	}
-	probe, err := st0(db).newTable(def)
-	if err != nil {
+	if _, err := db.st.newTable(def); err != nil {
 		return nil, kerr.Wrap(kerr.CodeOf(err), err, "create table %q", name)
 	}
-	_ = probe
 	st := db.st
 	st.catMu.Lock()
 	defer st.catMu.Unlock()
@@ -348,8 +345,6 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	st.tables[qn] = t
 	return t.info(), nil
 }
-
-func st0(db *DB) *store { return db.st }
 
 // DropTable drops a user table, its hot rows, manifests and files.
 func (db *DB) DropTable(name string) error {
@@ -430,9 +425,6 @@ func (st *store) lookupTable(name string) (*table, error) {
 	}
 	return t, nil
 }
-
-// ensure imported packages are used even before every file lands
-var _ = rowcodec.Supported
 
 // ManifestJSON returns the table's current manifest, encoded exactly as
 // manifest.json holds it.

@@ -1,11 +1,9 @@
 package engine
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/google/uuid"
 	"github.com/linxGnu/grocksdb"
@@ -258,8 +256,3 @@ func (st *store) countHotRows(t *table) (int64, error) {
 	}
 	return n, it.Err()
 }
-
-var (
-	_ = binary.BigEndian
-	_ arrow.DataType
-)

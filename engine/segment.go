@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -333,5 +332,3 @@ func (r *segReader) close() {
 func segmentAbsPath(t *table, rel string) string {
 	return filepath.Join(t.dir, filepath.FromSlash(rel))
 }
-
-var _ = fmt.Sprintf

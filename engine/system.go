@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/engine/filter"
 	"github.com/kalamdb/libkalam/kerr"
@@ -307,5 +306,3 @@ func appendKey(b *array.BinaryBuilder, k []byte) {
 	}
 	b.Append(k)
 }
-
-var _ memory.Allocator

@@ -345,6 +345,3 @@ func (st *store) liveKeys(t *table, keys [][]byte) ([]bool, error) {
 	}
 	return live, nil
 }
-
-// CodeOfOr is declared in kerr; this alias keeps the call sites short.
-var _ = kerr.CodeOf
