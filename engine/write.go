@@ -64,18 +64,26 @@ func (t *table) rowKeys(rec arrow.RecordBatch, seqs []int64) ([][]byte, error) {
 // Append writes every batch of rdr to the table's hot rows and returns the
 // number of rows written. Each input batch is committed atomically; on an
 // error, batches already committed stay written (their count is returned).
-func (db *DB) Append(table string, rdr array.RecordReader) (int64, error) {
+func (db *DB) Append(name string, rdr array.RecordReader) (int64, error) {
+	return db.write("append to", name, rdr, (*table).inputSchema, (*store).appendBatch)
+}
+
+// write runs an append or a delete: every batch of rdr is conformed to the
+// table's input schema and committed by apply; the flush_rows trigger is
+// checked once at the end.
+func (db *DB) write(verb, name string, rdr array.RecordReader, input func(*table) *arrow.Schema,
+	apply func(*store, *table, arrow.RecordBatch) (int64, error)) (int64, error) {
 	if err := db.check(true); err != nil {
 		return 0, err
 	}
 	if rdr == nil {
-		return 0, kerr.New(kerr.InvalidArgument, "append to %q: nil input", table)
+		return 0, kerr.New(kerr.InvalidArgument, "%s %q: nil input", verb, name)
 	}
-	t, err := db.st.lookupTable(table)
+	t, err := db.st.lookupTable(name)
 	if err != nil {
 		return 0, err
 	}
-	c := &conformer{target: t.schema, what: "append to " + t.qname, mem: db.st.mem}
+	c := &conformer{target: input(t), what: verb + " " + t.qname, mem: db.st.mem}
 	var total int64
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
@@ -86,7 +94,7 @@ func (db *DB) Append(table string, rdr array.RecordReader) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		n, err := db.st.appendBatch(t, conf)
+		n, err := apply(db.st, t, conf)
 		conf.Release()
 		total += n
 		if err != nil {
@@ -94,12 +102,9 @@ func (db *DB) Append(table string, rdr array.RecordReader) (int64, error) {
 		}
 	}
 	if err := rdr.Err(); err != nil {
-		return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "append to %s: reading input", t.qname)
+		return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "%s %s: reading input", verb, t.qname)
 	}
-	if err := db.st.maybeAutoFlush(t); err != nil {
-		return total, err
-	}
-	return total, nil
+	return total, db.st.maybeAutoFlush(t)
 }
 
 // AppendRecord appends one record batch.
@@ -158,43 +163,8 @@ func (st *store) maybeAutoFlush(t *table) error {
 // Delete writes a tombstone for every key of rdr that has a live row and
 // returns how many did. rdr carries the key columns (the user column and
 // primary-key columns; _seq for tables without a primary key).
-func (db *DB) Delete(table string, rdr array.RecordReader) (int64, error) {
-	if err := db.check(true); err != nil {
-		return 0, err
-	}
-	if rdr == nil {
-		return 0, kerr.New(kerr.InvalidArgument, "delete from %q: nil input", table)
-	}
-	t, err := db.st.lookupTable(table)
-	if err != nil {
-		return 0, err
-	}
-	keySchema := t.keySchema()
-	c := &conformer{target: keySchema, what: "delete from " + t.qname, mem: db.st.mem}
-	var total int64
-	for rdr.Next() {
-		rec := rdr.RecordBatch()
-		if rec.NumRows() == 0 {
-			continue
-		}
-		conf, err := c.conform(rec)
-		if err != nil {
-			return total, err
-		}
-		n, err := db.st.deleteBatch(t, conf)
-		conf.Release()
-		total += n
-		if err != nil {
-			return total, err
-		}
-	}
-	if err := rdr.Err(); err != nil {
-		return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "delete from %s: reading input", t.qname)
-	}
-	if err := db.st.maybeAutoFlush(t); err != nil {
-		return total, err
-	}
-	return total, nil
+func (db *DB) Delete(name string, rdr array.RecordReader) (int64, error) {
+	return db.write("delete from", name, rdr, (*table).keySchema, (*store).deleteBatch)
 }
 
 // keySchema is the schema a delete input must match: key columns, all
@@ -345,3 +315,6 @@ func (st *store) liveKeys(t *table, keys [][]byte) ([]bool, error) {
 	}
 	return live, nil
 }
+
+// inputSchema is the schema an append input is conformed to.
+func (t *table) inputSchema() *arrow.Schema { return t.schema }
