@@ -25,6 +25,9 @@
  *   - A closed or unknown kalam_db* is KALAM_CLOSED; NULL or malformed
  *     arguments are KALAM_INVALID_ARGUMENT. Bad input never crashes the
  *     process (a wild pointer cannot be defended against).
+ *   - Functions documented as "libkalam extension" (kalam_vacuum_dry_run,
+ *     kalam_table_history) are additions to the ABI of the design contract;
+ *     other implementations of kalam.h need not provide them.
  *
  * THREAD SAFETY
  *   - kalam_db: every function may be called concurrently on one handle
@@ -264,6 +267,65 @@ kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, k
  * get_next of `stream`, KALAM_OK if none failed. KALAM_INVALID_ARGUMENT if
  * stream is NULL, released, or not a stream of this library. */
 kalam_status kalam_stream_error(struct ArrowArrayStream* stream, kalam_error* err);
+
+/* ---- Maintenance ----------------------------------------------------------------- */
+/* Compaction rewrites a table's live segments; the segments it replaces stay
+ * on disk, tombstoned in the manifest, so that older versions (as_of_version)
+ * and scans already open keep reading them, until kalam_vacuum deletes them.
+ * Each call that changes the table commits one new manifest version.
+ * Thread safety: like every kalam_db function, callable from any thread;
+ * flush, compaction and vacuum of one table run one at a time (a second
+ * call waits for the first), while appends, deletes and scans proceed
+ * concurrently. An open stream is never disturbed: it keeps reading the
+ * segments of its snapshot, and vacuum skips the files an open stream reads.
+ * Errors: KALAM_NOT_FOUND for an unknown table, KALAM_READ_ONLY on a
+ * read-only handle (every function here but the dry run and the history),
+ * KALAM_IO when a file cannot be written or removed. */
+
+/* Merges every live segment of `table` into new segments holding only the
+ * newest version of each key; delete tombstones are dropped (no older
+ * segment outside the input remains to be masked).
+ * options_json: NULL or {"target_rows":int (>= 1; default 1000000: rows per
+ *   output segment), "min_segments":int (>= 0: do nothing when the table has
+ *   fewer live segments)}; an unknown key or a wrong type or range is
+ *   KALAM_INVALID_ARGUMENT naming the key.
+ * *report_json (may be NULL; kalam_free) gets the report, a JSON object:
+ *   {"table":"ns.t", "skipped":bool, "reason":str (only when skipped),
+ *    "version":uint (manifest version after the call), "input_segments":[ids],
+ *    "output_segments":[ids], "rows_read", "rows_written",
+ *    "tombstones_dropped", "versions_dropped" (older versions of keys
+ *    replaced by newer ones), "bytes_read", "bytes_written": uint}.
+ *   A skipped compaction (no live segment, or fewer than min_segments)
+ *   changes nothing and succeeds. */
+kalam_status kalam_compact(kalam_db* db, const char* table, const char* options_json, char** report_json,
+                           kalam_error* err);
+
+/* Deletes the files of `table`'s tombstoned segments that were replaced at
+ * least retention_ms milliseconds ago (0: all of them) and that no open
+ * stream reads, removes them from the manifest, and forgets the manifest
+ * versions that needed them: a scan with such an as_of_version is then
+ * KALAM_NOT_FOUND, naming the oldest version still readable.
+ * retention_ms < 0 is KALAM_INVALID_ARGUMENT. *files_removed (may be NULL)
+ * gets the number of files deleted (0 on failure). */
+kalam_status kalam_vacuum(kalam_db* db, const char* table, int64_t retention_ms, int64_t* files_removed,
+                          kalam_error* err);
+
+/* libkalam extension (not in the design's minimal ABI): what kalam_vacuum
+ * with the same arguments would delete now, without changing anything.
+ * *paths_json (required; kalam_free) gets a JSON array of the files' paths
+ * relative to the table directory, sorted: ["data/segment_001.parquet", ...].
+ * Allowed on a read-only handle. */
+kalam_status kalam_vacuum_dry_run(kalam_db* db, const char* table, int64_t retention_ms, char** paths_json,
+                                  kalam_error* err);
+
+/* libkalam extension: the table's manifest versions, oldest first.
+ * *history_json (required; kalam_free) gets a JSON array of
+ *   {"version":uint, "time":int (Unix ms of the commit),
+ *    "operation":"create"|"flush"|"compact"|"vacuum",
+ *    "segments_added":uint, "segments_removed":uint}.
+ * Entries are kept after vacuum (they describe commits, not readable
+ * versions). Allowed on a read-only handle. */
+kalam_status kalam_table_history(kalam_db* db, const char* table, char** history_json, kalam_error* err);
 
 #ifdef __cplusplus
 } /* extern "C" */

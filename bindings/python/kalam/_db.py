@@ -13,11 +13,15 @@ import pyarrow as pa
 from . import _ffi
 from ._convert import DataLike, SchemaLike, as_reader, as_schema, keys_as_reader
 from ._scan import Scan
+from ._stats import history_table, segment_stats_columns
 from .errors import Closed, InvalidArgument, NotFound
 
 __all__ = ["open", "Database", "Table"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+#: Default retention of :meth:`Table.vacuum`: 7 days, in milliseconds.
+DEFAULT_VACUUM_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 
 def _sql_string(s: str) -> str:
@@ -424,11 +428,32 @@ class Table:
         return self.scan(filter=filter).count_rows()
 
     def segments(self) -> pa.Table:
-        """This table's rows of ``system.segments`` (tombstoned ones included)."""
-        return self._db.system(
+        """This table's rows of ``system.segments`` (tombstoned ones included),
+        followed by the segments' column statistics from the manifest.
+
+        The first columns are those of ``system.segments``, unchanged. Then,
+        for each user column that has statistics (orderable types: numbers,
+        strings, booleans, dates, times, timestamps, durations), in schema
+        order: ``<col>_min`` and ``<col>_max``, typed as the column when the
+        statistic converts exactly (else utf8 holding its JSON text), and
+        ``<col>_null_count`` (uint64). A segment without statistics for the
+        column (e.g. one whose float values include NaN has no min/max) gets
+        nulls.
+        """
+        # Manifest first: a commit between the two reads adds segments the
+        # manifest does not know (their statistics are null) but never shows
+        # statistics of a segment that system.segments lacks.
+        man = self.manifest()
+        base = self._db.system(
             "segments",
             filter=f"namespace = {_sql_string(self._namespace)} AND table_name = {_sql_string(self._name)}",
         )
+        ids = base.column("id").to_pylist()
+        # No system.segments column ends in _min, _max or _null_count, so
+        # the added names never clash with the first columns.
+        for name, arr in segment_stats_columns(self.schema, ids, man):
+            base = base.append_column(name, arr)
+        return base
 
     def manifest(self) -> Dict[str, Any]:
         """The table's current manifest (the content of manifest.json)."""
@@ -439,6 +464,81 @@ class Table:
         _ffi.check(lambda err: L.kalam_manifest_json(h, tname, ctypes.byref(out), err))
         text = L.take_string(out)
         return json.loads(text) if text else {}
+
+    # ---- maintenance --------------------------------------------------------------
+
+    def compact(self, target_rows: Optional[int] = None, min_segments: Optional[int] = None) -> Dict[str, Any]:
+        """Merges every live segment into new segments holding only the newest
+        version of each key, dropping delete tombstones; returns the report.
+
+        ``target_rows`` (>= 1) splits the output into segments of at most that
+        many rows (default 1 000 000); ``min_segments`` skips the work when
+        fewer live segments exist. Hot rows are not touched (flush first).
+        The replaced segments stay readable by older versions and open scans
+        until :meth:`vacuum`. The report is a dict: ``table``, ``skipped``,
+        ``reason`` (when skipped), ``version`` (after the compaction),
+        ``input_segments``, ``output_segments`` (ids), ``rows_read``,
+        ``rows_written``, ``tombstones_dropped``, ``versions_dropped``,
+        ``bytes_read``, ``bytes_written``.
+        """
+        opts: Dict[str, int] = {}
+        for key, value in (("target_rows", target_rows), ("min_segments", min_segments)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{key} must be an int, not {type(value).__name__}")
+            opts[key] = value
+        L = _ffi.lib()
+        h = self._db._handle()
+        tname = _ffi.encode(self._qname)
+        text = json.dumps(opts).encode() if opts else None
+        out = ctypes.c_void_p()
+        _ffi.check(lambda err: L.kalam_compact(h, tname, text, ctypes.byref(out), err))
+        report = L.take_string(out)
+        return json.loads(report) if report else {}
+
+    def vacuum(
+        self, retention_ms: int = DEFAULT_VACUUM_RETENTION_MS, dry_run: bool = False
+    ) -> Union[int, List[str]]:
+        """Deletes the files of segments replaced (by compaction) at least
+        ``retention_ms`` milliseconds ago (0: all) that no open scan reads.
+
+        Returns the number of files deleted, or with ``dry_run=True`` the
+        paths (relative to :attr:`storage_path`) that would be, deleting
+        nothing. Versions that needed a deleted file can no longer be read:
+        ``scan(version=...)`` then raises :class:`kalam.NotFound` naming the
+        oldest version left. A negative retention is
+        :class:`kalam.InvalidArgument`.
+        """
+        if isinstance(retention_ms, bool) or not isinstance(retention_ms, int):
+            raise TypeError(f"retention_ms must be an int, not {type(retention_ms).__name__}")
+        if not -(2**63) <= retention_ms < 2**63:
+            raise InvalidArgument(f"retention_ms {retention_ms} does not fit in 64 bits")
+        L = _ffi.lib()
+        h = self._db._handle()
+        tname = _ffi.encode(self._qname)
+        if dry_run:
+            out = ctypes.c_void_p()
+            _ffi.check(lambda err: L.kalam_vacuum_dry_run(h, tname, retention_ms, ctypes.byref(out), err))
+            text = L.take_string(out)
+            return [str(p) for p in json.loads(text)] if text else []
+        removed = ctypes.c_int64(0)
+        _ffi.check(lambda err: L.kalam_vacuum(h, tname, retention_ms, ctypes.byref(removed), err))
+        return int(removed.value)
+
+    def history(self) -> pa.Table:
+        """One row per commit of the table, oldest first: ``version`` (uint64),
+        ``time`` (timestamp[ms, UTC]), ``operation`` (``"create"``,
+        ``"flush"``, ``"compact"``, ``"vacuum"``), ``segments_added`` and
+        ``segments_removed`` (uint64). Rows stay after vacuum, which only
+        makes old versions unreadable."""
+        L = _ffi.lib()
+        h = self._db._handle()
+        tname = _ffi.encode(self._qname)
+        out = ctypes.c_void_p()
+        _ffi.check(lambda err: L.kalam_table_history(h, tname, ctypes.byref(out), err))
+        text = L.take_string(out)
+        return history_table(json.loads(text) if text else [])
 
     @property
     def storage_path(self) -> str:
