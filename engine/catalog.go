@@ -184,25 +184,43 @@ func (st *store) loadManifestVersion(t *table, version uint64) (*manifest.Manife
 	}
 	defer s.Free()
 	if !s.Exists() {
-		oldest := st.oldestVersion(t)
-		return nil, kerr.New(kerr.NotFound, "table %s: manifest version %d not found (oldest available version is %d)",
-			t.qname, version, oldest)
+		return nil, st.versionNotFound(t, version)
 	}
 	return manifest.Decode(s.Data())
 }
 
+// versionNotFound names the oldest version still readable and, when the
+// requested one lies between kept versions, the next one after it (the empty
+// version 1 survives every vacuum, so "oldest" alone can mislead).
+func (st *store) versionNotFound(t *table, version uint64) error {
+	oldest, next := st.versionsAround(t, version)
+	msg := fmt.Sprintf("table %s: manifest version %d not found (oldest available version is %d", t.qname, version, oldest)
+	if next > oldest {
+		msg += fmt.Sprintf("; the first available after %d is %d", version, next)
+	}
+	return kerr.New(kerr.NotFound, "%s)", msg)
+}
+
 func (st *store) oldestVersion(t *table) uint64 {
+	oldest, _ := st.versionsAround(t, 0)
+	return oldest
+}
+
+// versionsAround returns the oldest kept manifest version of t and the
+// first kept version after `after` (0 when none).
+func (st *store) versionsAround(t *table, after uint64) (oldest, next uint64) {
 	prefix := []byte(t.ns + "." + t.name + "\x00")
 	it := st.rdb.NewIteratorCF(st.readOpts, st.cfMan)
 	defer it.Close()
 	it.Seek(prefix)
-	if it.ValidForPrefix(prefix) {
-		k := it.Key().Data()
-		if len(k) == len(prefix)+8 {
-			return binary.BigEndian.Uint64(k[len(prefix):])
-		}
+	if it.ValidForPrefix(prefix) && len(it.Key().Data()) == len(prefix)+8 {
+		oldest = binary.BigEndian.Uint64(it.Key().Data()[len(prefix):])
 	}
-	return 0
+	it.Seek(versionKey(t.ns, t.name, after+1))
+	if it.ValidForPrefix(prefix) && len(it.Key().Data()) == len(prefix)+8 {
+		next = binary.BigEndian.Uint64(it.Key().Data()[len(prefix):])
+	}
+	return oldest, next
 }
 
 // CreateNamespace creates a namespace; kerr.AlreadyExists if it exists.

@@ -166,3 +166,21 @@ func TestVacuumCrashBeforeDelete(t *testing.T) {
 		t.Fatalf("rows: %s", got)
 	}
 }
+
+func TestVacuumedVersionMessage(t *testing.T) {
+	db, mem, _ := testDB(t)
+	db.CreateTable("vm", "", eventsSchema, map[string]string{"primary_key": "id"})
+	appendEvents(t, db, mem, "vm", 1)
+	db.Flush("vm") // v2
+	appendEvents(t, db, mem, "vm", 2)
+	db.Flush("vm")                                       // v3
+	db.Compact("vm", CompactOptions{})                   // v4
+	if _, err := db.Vacuum("vm", 0, false); err != nil { // v5 drops v2, v3
+		t.Fatal(err)
+	}
+	_, err := db.Scan("vm", ScanRequest{AsOfVersion: 2, Limit: -1})
+	want := "manifest version 2 not found (oldest available version is 1; the first available after 2 is 4)"
+	if !kerr.Is(err, kerr.NotFound) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}

@@ -183,8 +183,7 @@ func (st *store) checkVersionReadable(t *table, m *manifest.Manifest) error {
 	cur := t.currentManifest()
 	for _, s := range m.LiveSegments() {
 		if _, ok := cur.Segment(s.ID); !ok {
-			return kerr.New(kerr.NotFound, "table %s: manifest version %d was vacuumed (oldest available version is %d)",
-				t.qname, m.Version, st.oldestVersion(t))
+			return st.versionNotFound(t, m.Version)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import datetime
 import math
 import os
 import random
+import re
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -136,9 +137,12 @@ def test_compact_and_vacuum_keep_every_readable_version_exact(events):
     for version in range(2, 7):
         with pytest.raises(kalam.NotFound, match=rf"version {version}\b.*oldest available version is \d+") as ei:
             t.scan(version=version).to_table()
-        oldest = int(str(ei.value).rsplit("oldest available version is ", 1)[1].rstrip(")"))
-        assert oldest not in range(2, 7)
+        msg = str(ei.value)
+        oldest = int(re.search(r"oldest available version is (\d+)", msg).group(1))
+        first_after = int(re.search(rf"the first available after {version} is (\d+)", msg).group(1))
+        assert oldest not in range(2, 7) and first_after == 7
         assert _state(t, oldest) == expected[oldest]
+        assert _state(t, first_after) == expected[first_after]
     for version in (1, 7, 8, None):
         assert _state(t, version) == (expected[version] if version else model)
     assert t.vacuum(0) == 0
