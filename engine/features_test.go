@@ -627,3 +627,20 @@ func TestAppendValidation(t *testing.T) {
 		t.Fatalf("unknown projection: %v", err)
 	}
 }
+
+func TestOpenWithoutRecoverRefusesOrphanedStorage(t *testing.T) {
+	dir := t.TempDir()
+	db, mem := openAt(t, dir)
+	db.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"})
+	appendEvents(t, db, mem, "t", 1)
+	db.Flush("t")
+	db.Close()
+	os.RemoveAll(filepath.Join(dir, "rocksdb"))
+	_, err := Open(dir, DefaultOptions())
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "recover") {
+		t.Fatalf("open over orphaned storage: %v", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "rocksdb")); !os.IsNotExist(statErr) {
+		t.Fatal("a refused open created rocksdb/")
+	}
+}

@@ -168,6 +168,13 @@ func openStore(root string, opts Options) (*store, error) {
 		if !opts.CreateIfMissing && !opts.Recover {
 			return nil, kerr.New(kerr.NotFound, "open %q: no store there and create_if_missing is false", root)
 		}
+		// A fresh catalog over existing table files would orphan them for good.
+		if !opts.Recover {
+			if m, _ := filepath.Glob(filepath.Join(root, "storage", "*", "*", "manifest.json")); len(m) > 0 {
+				return nil, kerr.New(kerr.Corruption,
+					"open %q: rocksdb/ is missing but storage/ holds %d tables; open with recover to rebuild the catalog from them", root, len(m))
+			}
+		}
 		if err := os.MkdirAll(filepath.Join(root, "storage"), 0o755); err != nil {
 			return nil, kerr.Wrap(kerr.IO, err, "open %q", root)
 		}
