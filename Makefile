@@ -33,7 +33,7 @@ VALGRIND_LIB := $(BUILD)/valgrind/libkalam.so
 EX_PREFIX := $(abspath $(BUILD)/examples/prefix)
 
 .PHONY: all lib install test test-go test-c test-c-plain test-c-cgocheck2 test-c-valgrind \
-	test-python bootstrap demo examples clean
+	test-python bootstrap demo examples clean bench bench-smoke
 
 all: lib
 
@@ -44,7 +44,9 @@ $(LIB): $(LIB_SRC)
 	$(GO) build $(GOFLAGS_LIB) -ldflags "$(LDFLAGS_LIB)" -o $@ ./capi
 	@rm -f $(BUILD)/libkalam.h   # cgo's generated header is not the ABI: include/kalam.h is
 	ln -sf libkalam.so $(BUILD)/$(SONAME)
-	@if [ -d $(PYPKG) ]; then cp $@ $(PYPKG)/libkalam.so && echo "copied $@ to $(PYPKG)/"; fi
+	@# Copy then rename: overwriting a loaded .so in place crashes the processes using it.
+	@if [ -d $(PYPKG) ]; then cp $@ $(PYPKG)/.libkalam.so.tmp && mv -f $(PYPKG)/.libkalam.so.tmp $(PYPKG)/libkalam.so \
+		&& echo "copied $@ to $(PYPKG)/"; fi
 
 $(PC): kalam.pc.in Makefile
 	@mkdir -p $(BUILD)
@@ -67,6 +69,7 @@ test: bootstrap
 	$(MAKE) test-go
 	$(MAKE) test-c
 	$(MAKE) test-python
+	$(MAKE) bench-smoke
 
 test-go:
 	$(GO) test ./...
@@ -109,6 +112,17 @@ test-python: lib
 	else \
 		echo "test-python: no tests in tests/python"; \
 	fi
+
+# ---- benchmarks (bench/bench.py; not part of `make test`) ---------------------
+
+# Writes bench/RESULTS.md and bench/results.json (about 10 minutes on 2 cores).
+bench: bootstrap lib
+	$(VENV_PY) bench/bench.py
+
+# The same script at tiny sizes, one run, into a temporary directory: checks
+# that every section still produces numbers (seconds; run by `make test`).
+bench-smoke: lib
+	$(VENV_PY) bench/bench.py --smoke
 
 demo: bootstrap lib
 	$(VENV_PY) examples/python/demo.py ./demo-data

@@ -1,0 +1,165 @@
+// Command profile runs scans of a libkalam store under the Go CPU profiler,
+// so that bench/RESULTS.md can say what dominates a scan's time from a
+// measurement rather than a guess. bench/bench.py runs it on the store it
+// built; by hand:
+//
+//	go run ./bench/profile -store /tmp/store -table bench.scan10 -cpuprofile scan.pprof
+//	go tool pprof -top scan.pprof
+//
+// Without -export the batches are drained in Go straight from the engine's
+// Stream (the scan path alone). With -export every stream goes through
+// arrowexport into a C struct ArrowArrayStream and a C loop calls get_next and
+// release on each batch, as a C host or pyarrow does (scan path + hand-off,
+// minus the host's import).
+package main
+
+/*
+#include <stdlib.h>
+#include "../../arrowexport/abi.h"
+
+// drain reads every batch of the stream as a C host would, releasing each
+// one, then releases the stream. Returns the number of rows (and batches in
+// *batches), or -errno.
+static int64_t drain(struct ArrowArrayStream* s, int64_t* batches) {
+	int64_t rows = 0;
+	*batches = 0;
+	for (;;) {
+		struct ArrowArray a;
+		int rc = s->get_next(s, &a);
+		if (rc != 0) {
+			s->release(s);
+			return -rc;
+		}
+		if (a.release == NULL) break;
+		rows += a.length;
+		(*batches)++;
+		a.release(&a);
+	}
+	s->release(s);
+	return rows;
+}
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/kalamdb/libkalam/arrowexport"
+	"github.com/kalamdb/libkalam/engine"
+)
+
+func main() {
+	var (
+		store     = flag.String("store", "", "store root directory (required)")
+		table     = flag.String("table", "", "qualified table name (required)")
+		runs      = flag.Int("runs", 3, "number of full scans")
+		cpu       = flag.String("cpuprofile", "", "write a CPU profile here")
+		columns   = flag.String("columns", "", "comma-separated projection (default: all user columns)")
+		batchRows = flag.Int64("batch-rows", 0, "rows per batch (0: engine default)")
+		limit     = flag.Int64("limit", -1, "row limit (-1: none)")
+		export    = flag.Bool("export", false, "drain through an exported C ArrowArrayStream")
+		filter    = flag.String("filter", "", "scan filter")
+	)
+	flag.Parse()
+	if *store == "" || *table == "" {
+		fmt.Fprintln(os.Stderr, "profile: -store and -table are required")
+		os.Exit(2)
+	}
+	if err := run(*store, *table, *runs, *cpu, *columns, *batchRows, *limit, *export, *filter); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		os.Exit(1)
+	}
+}
+
+func run(store, table string, runs int, cpu, columns string, batchRows, limit int64, export bool, filter string) error {
+	opts := engine.DefaultOptions()
+	opts.ReadOnly = true
+	opts.CreateIfMissing = false
+	db, err := engine.Open(store, opts)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", store, err)
+	}
+	defer db.Close()
+	req := engine.ScanRequest{Limit: limit, BatchRows: batchRows, Filter: filter}
+	if columns != "" {
+		req.Columns = strings.Split(columns, ",")
+	}
+	if cpu != "" {
+		f, err := os.Create(cpu)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", cpu, err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var rows, batches int64
+	start := time.Now()
+	for i := 0; i < runs; i++ {
+		n, b, err := scanOnce(db, table, req, export)
+		if err != nil {
+			return fmt.Errorf("scan %d of %s: %w", i+1, table, err)
+		}
+		rows += n
+		batches += b
+	}
+	el := time.Since(start)
+	mode := "engine stream"
+	if export {
+		mode = "C stream export"
+	}
+	usPerBatch := float64(el.Nanoseconds()) / 1e3 / float64(max(batches, 1))
+	fmt.Printf("%s: %d scans, %d rows, %d batches in %.3f s = %.1f M rows/s, %.2f µs/batch (%s)\n",
+		table, runs, rows, batches, el.Seconds(), float64(rows)/el.Seconds()/1e6, usPerBatch, mode)
+	// The last line is for bench/bench.py.
+	out, err := json.Marshal(map[string]any{"table": table, "runs": runs, "rows": rows, "batches": batches,
+		"seconds": el.Seconds(), "us_per_batch": usPerBatch, "mode": mode})
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	fmt.Println(string(out))
+	return nil
+}
+
+// scanOnce drains one scan and returns its rows and batches.
+func scanOnce(db *engine.DB, table string, req engine.ScanRequest, export bool) (rows, batches int64, err error) {
+	s, err := db.Scan(table, req)
+	if err != nil {
+		return 0, 0, err
+	}
+	if export {
+		cs := C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_ArrowArrayStream{})))
+		defer C.free(cs)
+		if err := arrowexport.ExportStream(s, cs); err != nil {
+			return 0, 0, err
+		}
+		var nb C.int64_t
+		n := int64(C.drain((*C.struct_ArrowArrayStream)(cs), &nb))
+		if n < 0 {
+			return 0, 0, fmt.Errorf("get_next failed with errno %d", -n)
+		}
+		return n, int64(nb), nil
+	}
+	defer s.Close()
+	for {
+		rec, err := s.Next()
+		if err != nil {
+			return rows, batches, err
+		}
+		if rec == nil {
+			return rows, batches, nil
+		}
+		rows += rec.NumRows()
+		batches++
+		rec.Release()
+	}
+}
