@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"container/heap"
+	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -31,27 +32,38 @@ type hotSource struct {
 	it      *grocksdb.Iterator
 	dec     *rowcodec.Decoder
 	rb      *array.RecordBuilder
-	nUser   int
+	userB   []array.Builder       // builders of the user columns, in decoder order
+	seqB    *array.Int64Builder   // nil when the work schema has no _seq
+	delB    *array.BooleanBuilder // nil when it has no _deleted
 	batch   int
 	lastKey []byte
 	started bool
 }
 
-func (p *plan) newHotSource() (*hotSource, error) {
+func (p *plan) newHotSource(work *arrow.Schema) (*hotSource, error) {
+	rb := array.NewRecordBuilder(p.st.mem, work)
+	h := &hotSource{rb: rb, batch: int(min(p.batch, 64*1024))}
 	var want []int
-	for _, f := range p.work.Fields() {
-		if f.Name == colSeq || f.Name == colDeleted {
-			continue
+	for i, f := range work.Fields() {
+		switch f.Name {
+		case colSeq:
+			h.seqB = rb.Field(i).(*array.Int64Builder)
+		case colDeleted:
+			h.delB = rb.Field(i).(*array.BooleanBuilder)
+		default:
+			want = append(want, p.t.schema.FieldIndices(f.Name)[0])
+			h.userB = append(h.userB, rb.Field(i))
 		}
-		want = append(want, p.t.schema.FieldIndices(f.Name)[0])
 	}
 	dec, err := rowcodec.NewDecoder(p.t.schema, want)
 	if err != nil {
+		rb.Release()
 		return nil, err
 	}
-	ro := p.hotReadOptions()
-	return &hotSource{ro: ro, it: p.st.rdb.NewIteratorCF(ro, p.st.cfData), dec: dec,
-		rb: array.NewRecordBuilder(p.st.mem, p.work), nUser: len(want), batch: int(min(p.batch, 64*1024))}, nil
+	h.dec = dec
+	h.ro = p.hotReadOptions()
+	h.it = p.st.rdb.NewIteratorCF(h.ro, p.st.cfData)
+	return h, nil
 }
 
 func (h *hotSource) next() (arrow.RecordBatch, error) {
@@ -62,10 +74,6 @@ func (h *hotSource) next() (arrow.RecordBatch, error) {
 		h.it.SeekToFirst()
 		h.started = true
 	}
-	fields := h.rb.Fields()
-	userB := fields[:h.nUser]
-	seqB := fields[h.nUser].(*array.Int64Builder)
-	delB := fields[h.nUser+1].(*array.BooleanBuilder)
 	n := 0
 	for ; h.it.Valid() && n < h.batch; h.it.Next() {
 		key, seq := splitHotKey(h.it.Key().Data())
@@ -77,11 +85,15 @@ func (h *hotSource) next() (arrow.RecordBatch, error) {
 		if len(v) == 0 {
 			return nil, kerr.New(kerr.Corruption, "empty hot row value")
 		}
-		if err := h.dec.DecodeRow(v[1:], userB); err != nil {
+		if err := h.dec.DecodeRow(v[1:], h.userB); err != nil {
 			return nil, err
 		}
-		seqB.Append(seq)
-		delB.Append(v[0] == flagTombstone)
+		if h.seqB != nil {
+			h.seqB.Append(seq)
+		}
+		if h.delB != nil {
+			h.delB.Append(v[0] == flagTombstone)
+		}
 		n++
 	}
 	if err := h.it.Err(); err != nil {
@@ -110,7 +122,10 @@ type segSource struct {
 	retype bool
 }
 
-func (p *plan) newSegSource(in *planInput) (*segSource, error) {
+// newSegSource reads the columns of work from in's segment. With
+// dropNoTombstones, _deleted is left out when the file's statistics show it
+// holds no tombstone (the filter stage then keeps every row).
+func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones bool) (*segSource, error) {
 	if in.file == nil {
 		sf, err := openSegment(segmentAbsPath(p.t, in.seg.Path), p.st.mem)
 		if err != nil {
@@ -118,8 +133,11 @@ func (p *plan) newSegSource(in *planInput) (*segSource, error) {
 		}
 		in.file = sf
 	}
-	names := make([]string, p.work.NumFields())
-	for i, f := range p.work.Fields() {
+	if dropNoTombstones && !in.file.mayHoldTombstones(in.rowGroups) {
+		work = withoutField(work, colDeleted)
+	}
+	names := make([]string, work.NumFields())
+	for i, f := range work.Fields() {
 		names[i] = f.Name
 	}
 	r, err := in.file.reader(names, in.rowGroups, min(p.batch, 64*1024))
@@ -128,7 +146,17 @@ func (p *plan) newSegSource(in *planInput) (*segSource, error) {
 	}
 	sf := in.file
 	in.file = nil // owned by the source now
-	return &segSource{r: r, file: sf, want: p.work, retype: !r.schema.Equal(p.work)}, nil
+	return &segSource{r: r, file: sf, want: work, retype: !r.schema.Equal(work)}, nil
+}
+
+func withoutField(s *arrow.Schema, name string) *arrow.Schema {
+	var fields []arrow.Field
+	for _, f := range s.Fields() {
+		if f.Name != name {
+			fields = append(fields, f)
+		}
+	}
+	return arrow.NewSchema(fields, nil)
 }
 
 func (s *segSource) next() (arrow.RecordBatch, error) {
@@ -217,29 +245,23 @@ func (r *runs) build(copyAlways bool) (arrow.RecordBatch, error) {
 		p := r.parts[0]
 		return p.rec.NewSlice(p.start, p.end), nil
 	}
-	cols := make([]arrow.Array, r.schema.NumFields())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	pieces := make([]arrow.Array, len(r.parts))
+	schema := r.parts[0].rec.Schema()
+	cols := make([]arrow.Array, schema.NumFields())
 	for c := range cols {
-		for i, p := range r.parts {
-			pieces[i] = array.NewSlice(p.rec.Column(c), p.start, p.end)
-		}
-		out, err := array.Concatenate(pieces, r.mem)
-		for _, pc := range pieces {
-			pc.Release()
-		}
+		out, err := gatherRuns(r.parts, c, r.rows, r.mem)
 		if err != nil {
-			return nil, kerr.Wrap(kerr.Internal, err, "assemble column %q", r.schema.Field(c).Name)
+			for _, done := range cols[:c] {
+				done.Release()
+			}
+			return nil, fmt.Errorf("column %q: %w", schema.Field(c).Name, err)
 		}
 		cols[c] = out
 	}
-	return array.NewRecordBatch(r.schema, cols, r.rows), nil
+	rec := array.NewRecordBatch(schema, cols, r.rows)
+	for _, col := range cols {
+		col.Release()
+	}
+	return rec, nil
 }
 
 func (r *runs) reset() {
@@ -255,17 +277,12 @@ func (r *runs) reset() {
 type filterSource struct {
 	in          source
 	pred        *filter.Predicate
-	del         int // index of _deleted in the work schema
-	keepDeleted bool
+	keepDeleted bool // segment scans return tombstones as stored
 	r           runs
 }
 
 func newFilterSource(in source, pred *filter.Predicate, work *arrow.Schema, mem memory.Allocator) *filterSource {
-	del := -1
-	if idx := work.FieldIndices(colDeleted); len(idx) == 1 {
-		del = idx[0]
-	}
-	return &filterSource{in: in, pred: pred, del: del, keepDeleted: del < 0, r: runs{schema: work, mem: mem}}
+	return &filterSource{in: in, pred: pred, r: runs{schema: work, mem: mem}}
 }
 
 func (f *filterSource) next() (arrow.RecordBatch, error) {
@@ -296,7 +313,11 @@ func (f *filterSource) apply(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	}
 	var del *array.Boolean
 	if !f.keepDeleted {
-		del = rec.Column(f.del).(*array.Boolean)
+		// Looked up per batch: a source may leave out _deleted when its
+		// file holds no tombstone.
+		if idx := rec.Schema().FieldIndices(colDeleted); len(idx) == 1 {
+			del = rec.Column(idx[0]).(*array.Boolean)
+		}
 	}
 	if sel == nil && (del == nil || allFalse(del)) {
 		rec.Retain()
@@ -569,8 +590,9 @@ func (c *chainSource) close() {
 type outputSource struct {
 	in      source
 	out     *arrow.Schema
-	idx     []int // work index of each output column
-	limit   int64 // < 0: none
+	idx     []int         // input index of each output column, for inSch
+	inSch   *arrow.Schema // the input schema idx was computed for
+	limit   int64         // < 0: none
 	batch   int64
 	emitted int64
 	r       runs
@@ -578,12 +600,25 @@ type outputSource struct {
 	done    bool
 }
 
-func newOutputSource(in source, work, out *arrow.Schema, limit, batch int64, mem memory.Allocator) *outputSource {
-	o := &outputSource{in: in, out: out, limit: limit, batch: batch, r: runs{schema: out, mem: mem}}
-	for _, f := range out.Fields() {
-		o.idx = append(o.idx, work.FieldIndices(f.Name)[0])
+func newOutputSource(in source, out *arrow.Schema, limit, batch int64, mem memory.Allocator) *outputSource {
+	return &outputSource{in: in, out: out, limit: limit, batch: batch, r: runs{schema: out, mem: mem}}
+}
+
+// project picks the output columns of rec by name (inputs of one scan may
+// carry different column sets).
+func (o *outputSource) project(rec arrow.RecordBatch) arrow.RecordBatch {
+	if sch := rec.Schema(); sch != o.inSch {
+		o.inSch = sch
+		o.idx = o.idx[:0]
+		for _, f := range o.out.Fields() {
+			o.idx = append(o.idx, sch.FieldIndices(f.Name)[0])
+		}
 	}
-	return o
+	cols := make([]arrow.Array, len(o.idx))
+	for i, j := range o.idx {
+		cols[i] = rec.Column(j)
+	}
+	return array.NewRecordBatch(o.out, cols, rec.NumRows())
 }
 
 func (o *outputSource) next() (arrow.RecordBatch, error) {
@@ -600,11 +635,7 @@ func (o *outputSource) next() (arrow.RecordBatch, error) {
 			o.done = true
 			break
 		}
-		cols := make([]arrow.Array, len(o.idx))
-		for i, j := range o.idx {
-			cols[i] = rec.Column(j)
-		}
-		proj := array.NewRecordBatch(o.out, cols, rec.NumRows())
+		proj := o.project(rec)
 		rec.Release()
 		o.pending = append(o.pending, proj)
 		n := proj.NumRows()
@@ -683,26 +714,32 @@ func (p *plan) pipeline() source {
 				}
 				return nil, err
 			}
+			// An isolated input needs no key or _seq (nothing to merge) and
+			// takes the whole predicate before any merge.
+			isolated := len(cl) == 1
+			work := p.work
+			if isolated {
+				work = p.isoWork
+			}
 			for _, in := range cl {
 				var s source
 				var err error
 				if in.seg == nil {
-					s, err = p.newHotSource()
+					s, err = p.newHotSource(work)
 				} else {
-					s, err = p.newSegSource(in)
+					s, err = p.newSegSource(in, work, isolated)
 				}
 				if err != nil {
 					return fail(err)
 				}
 				srcs = append(srcs, s)
 			}
-			if len(srcs) == 1 {
-				// An isolated input: the whole predicate may run before any merge.
-				return newFilterSource(srcs[0], p.pred, p.work, p.st.mem), nil
+			if isolated {
+				return newFilterSource(srcs[0], p.pred, work, p.st.mem), nil
 			}
 			return newFilterSource(p.newMergeSource(srcs), p.pred, p.work, p.st.mem), nil
 		})
 	}
 	chain := &chainSource{open: opens}
-	return newOutputSource(chain, p.work, p.out, p.req.Limit, p.batch, p.st.mem)
+	return newOutputSource(chain, p.out, p.req.Limit, p.batch, p.st.mem)
 }

@@ -34,7 +34,8 @@ type plan struct {
 	req  ScanRequest
 	pred *filter.Predicate
 
-	work     *arrow.Schema // columns every input produces: needed user columns, _seq, _deleted
+	work     *arrow.Schema // columns merged inputs produce: needed and key columns, _seq, _deleted
+	isoWork  *arrow.Schema // columns an isolated input produces: output and filter columns, _deleted
 	outNames []string
 	out      *arrow.Schema
 	batch    int64
@@ -140,10 +141,20 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 			needed[c] = true
 		}
 	}
+	// An isolated input (nothing to merge with) reads only what the output
+	// and the filter name, plus _deleted to drop tombstones.
+	segSchema := t.segmentSchema()
+	var isoFields []arrow.Field
+	for _, f := range segSchema.Fields() {
+		if needed[f.Name] || f.Name == colDeleted {
+			isoFields = append(isoFields, f)
+		}
+	}
+	p.isoWork = arrow.NewSchema(isoFields, nil)
+	// Merged inputs also need the key columns and _seq.
 	for _, k := range t.keyCols {
 		needed[t.schema.Field(k).Name] = true
 	}
-	segSchema := t.segmentSchema()
 	var wf []arrow.Field
 	for _, f := range segSchema.Fields() {
 		if needed[f.Name] || f.Name == colSeq || f.Name == colDeleted {

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/kalamdb/libkalam/kerr"
@@ -86,6 +87,14 @@ func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
 		parquet.WithCreatedBy("libkalam"),
 		// _seq is unique per row: a dictionary only costs hashing time.
 		parquet.WithDictionaryFor(colSeq, false),
+	}
+	// Floats and timestamps rarely repeat: a dictionary page only adds a
+	// hash on write and a gather on every read.
+	for _, f := range t.schema.Fields() {
+		switch f.Type.ID() {
+		case arrow.FLOAT32, arrow.FLOAT64, arrow.TIMESTAMP, arrow.TIME32, arrow.TIME64, arrow.DURATION:
+			wopts = append(wopts, parquet.WithDictionaryFor(f.Name, false))
+		}
 	}
 	if len(t.keyCols) == 1 && !t.keyHasSeq {
 		// A single-column key is unique within a segment too.
@@ -272,6 +281,9 @@ func (sf *segFile) reader(names []string, rowGroups []int, batchRows int64) (*se
 		return nil, err
 	}
 	sf.fr.Props.BatchSize = batchRows
+	// Parallel decoding starts a goroutine per column for every batch: worth
+	// it for large batches, a fixed cost that dominates small ones.
+	sf.fr.Props.Parallel = batchRows >= 8192 && len(names) > 1
 	rr, err := sf.fr.GetRecordReader(context.Background(), leaves, rowGroups)
 	if err != nil {
 		return nil, kerr.Wrap(kerr.Corruption, err, "read segment %s", sf.path)
@@ -331,4 +343,40 @@ func (r *segReader) close() {
 
 func segmentAbsPath(t *table, rel string) string {
 	return filepath.Join(t.dir, filepath.FromSlash(rel))
+}
+
+// mayHoldTombstones reports whether the given row groups (nil: all) can
+// hold a row with _deleted = true, by the column's Parquet statistics.
+func (sf *segFile) mayHoldTombstones(rowGroups []int) bool {
+	leaves, err := sf.leaves([]string{colDeleted})
+	if err != nil || len(leaves) != 1 {
+		return true
+	}
+	md := sf.pf.MetaData()
+	check := func(rg int) bool {
+		cc, err := md.RowGroup(rg).ColumnChunk(leaves[0])
+		if err != nil {
+			return true
+		}
+		st, err := cc.Statistics()
+		if err != nil || st == nil || !st.HasMinMax() {
+			return true
+		}
+		bs, ok := st.(*metadata.BooleanStatistics)
+		return !ok || bs.Max()
+	}
+	if rowGroups == nil {
+		for rg := 0; rg < md.NumRowGroups(); rg++ {
+			if check(rg) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, rg := range rowGroups {
+		if check(rg) {
+			return true
+		}
+	}
+	return false
 }

@@ -68,14 +68,14 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 		p.batch = defaultBatchRows
 	}
 	in := &planInput{seg: seg}
-	segSrc, err := p.newSegSource(in)
+	segSrc, err := p.newSegSource(in, p.work, false)
 	if err != nil {
 		snap.release(db.st)
 		return nil, err
 	}
 	fs := newFilterSource(segSrc, pred, p.work, db.st.mem)
 	fs.keepDeleted = true
-	src := newOutputSource(fs, p.work, out, req.Limit, p.batch, db.st.mem)
+	src := newOutputSource(fs, out, req.Limit, p.batch, db.st.mem)
 	sql := req.SQL
 	if sql == "" {
 		sql = generatedSQL(names, t.qname, pred, req.Limit, fmt.Sprintf(" SEGMENT '%s'", segmentID))

@@ -121,7 +121,7 @@ func (db *DB) scanSystem(sys *systemTable, req ScanRequest) (Stream, error) {
 		}
 		rec := rb.NewRecordBatch()
 		fs := newFilterSource(&memSource{recs: []arrow.RecordBatch{rec}}, pred, sys.schema, mem)
-		return newOutputSource(fs, sys.schema, out, req.Limit, batch, mem), nil
+		return newOutputSource(fs, out, req.Limit, batch, mem), nil
 	}}
 	sql := req.SQL
 	if sql == "" {
