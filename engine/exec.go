@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"fmt"
+	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -510,6 +511,23 @@ func (m *mergeSource) next() (arrow.RecordBatch, error) {
 	}
 	for m.h.Len() > 0 && m.r.rows < m.batch {
 		win := m.h[0]
+		// Fast path: every key of the winner below the smallest key of the
+		// other cursors is unique to it, so that whole run goes out at once
+		// (one binary search instead of a heap operation per row).
+		if end := m.runEnd(win); end > win.pos+1 {
+			m.r.add(win.rec, int64(win.pos), int64(end))
+			win.pos = end - 1
+			ok, err := m.advance(win)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				heap.Fix(&m.h, 0)
+			} else {
+				heap.Pop(&m.h)
+			}
+			continue
+		}
 		key := append([]byte(nil), win.key()...)
 		m.r.add(win.rec, int64(win.pos), int64(win.pos+1))
 		// Advance every cursor positioned on this key (the winner first).
@@ -527,6 +545,26 @@ func (m *mergeSource) next() (arrow.RecordBatch, error) {
 		}
 	}
 	return m.r.build(false)
+}
+
+// runEnd returns the end of the run of win's current batch whose keys are
+// all below every other cursor's current key, capped by the batch size.
+func (m *mergeSource) runEnd(win *cursor) int {
+	var bound []byte
+	for i := 1; i <= 2 && i < len(m.h); i++ {
+		if k := m.h[i].key(); bound == nil || bytes.Compare(k, bound) < 0 {
+			bound = k
+		}
+	}
+	limit := min(len(win.keys), win.pos+int(m.batch-m.r.rows))
+	if bound == nil {
+		return limit
+	}
+	if bytes.Compare(win.key(), bound) >= 0 {
+		return win.pos // the same key is elsewhere too: the slow path decides
+	}
+	n := sort.Search(limit-win.pos, func(i int) bool { return bytes.Compare(win.keys[win.pos+i], bound) >= 0 })
+	return win.pos + n
 }
 
 func (m *mergeSource) close() {
