@@ -700,7 +700,7 @@ PPROF_CATEGORIES = (
     ("  dictionary-page decoding", ("~github.com/apache/arrow-go/v18/parquet/internal/encoding.(*dictDecoder[", ").decodeSpaced")),
     ("  utf8 column building (BinaryBuilder.Append)", ("github.com/apache/arrow-go/v18/arrow/array.(*BinaryBuilder).Append",)),
     ("engine k-way merge (mergeSource.next)", ("github.com/kalamdb/libkalam/engine.(*mergeSource).next",)),
-    ("  output built from runs (runs.build: slice + concatenate)", ("github.com/kalamdb/libkalam/engine.(*runs).build",)),
+    ("  output built from runs (runs.build: gatherRuns copies)", ("github.com/kalamdb/libkalam/engine.(*runs).build",)),
     ("engine output assembly (outputSource.assemble)", ("github.com/kalamdb/libkalam/engine.(*outputSource).assemble",)),
     ("engine Stream.Next (on the caller's goroutine; pqarrow's column goroutines count above)", ("github.com/kalamdb/libkalam/engine.(*stream).Next",)),
     ("C → Go callbacks (runtime.cgocallback)", ("runtime.cgocallback",)),
@@ -913,9 +913,11 @@ def verdicts(r: Dict[str, Any], every: bool = False) -> List[str]:
                              "pyarrow and DuckDB's own), not libkalam's scan pipeline or the hand-off.")
             dict_cols = [c for c, enc in r["full_scan"].get("encodings", {}).items() if "RLE_DICTIONARY" in enc or "PLAIN_DICTIONARY" in enc]
             if dict_cols:
-                text += (f" The segment writer dictionary-encodes {', '.join('`' + c + '`' for c in dict_cols)}; for the "
-                         "high-cardinality ones (`value`, `ts`) that costs a dictionary decode and a gather per value "
-                         "for no space saved.")
+                high = [c for c in dict_cols if c in ("value", "ts")]
+                text += f" The segment writer dictionary-encodes {', '.join('`' + c + '`' for c in dict_cols)}"
+                text += (f"; for the high-cardinality {', '.join('`' + c + '`' for c in high)} that costs a dictionary "
+                         "decode and a gather per value for no space saved." if high else
+                         " (low-cardinality columns; floats and timestamps are written without a dictionary).")
             out.append(text)
         elif name.startswith("1% key-range"):
             s = r["selective"]
@@ -928,15 +930,15 @@ def verdicts(r: Dict[str, Any], every: bool = False) -> List[str]:
             sh = prof.get("merge_scan", {}).get("shares")
             if sh:
                 text += (f" Profile `merge_scan`: the k-way merge is {share(sh, 'engine k-way'):.0f}% of the CPU, of which "
-                         f"building the output from runs (`runs.build`: `array.NewSlice` per run and column, then "
-                         f"`array.Concatenate`) is {share(sh, 'output built'):.0f}%; the garbage collector takes "
+                         f"building the output from runs (`runs.build`: one copy per run and column, `gatherRuns`) "
+                         f"is {share(sh, 'output built'):.0f}%; the garbage collector takes "
                          f"{share(sh, 'garbage'):.0f}% and Parquet decoding {share(sh, 'Parquet decoding'):.0f}% (it reads "
                          f"{mg['updated_rows'] / mg['rows']:.0%} more rows than the non-overlapping table).")
                 if share(sh, "output built") >= share(sh, "Parquet decoding"):
                     text += (f" With {mg['updated_rows'] / mg['rows']:.0%} of the keys updated at random, a run of rows "
                              f"from one source lasts about {mg['rows'] / max(mg['updated_rows'], 1):.0f} rows before the "
                              "overlapping segment takes over, so each 65 536-row batch is glued together from thousands "
-                             "of tiny slices: per-run slicing, not key comparison (the heap), is what costs.")
+                             "of short runs: copying run by run, not key comparison (the heap), is what costs.")
             out.append(text)
         elif name.startswith("system.segments"):
             out.append(f"**system.segments: missed** — {t['shown']} against < 200 ms.")
