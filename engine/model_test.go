@@ -411,6 +411,9 @@ func tryModelScanAt(t *testing.T, r *rand.Rand, db *DB, model map[int64]mrow, st
 		limit = int64(r.Intn(50))
 	}
 	batch := int64(1 + r.Intn(40))
+	if r.Intn(4) == 0 {
+		batch = 5000 // and sometimes larger than the inputs' own batches
+	}
 	req := ScanRequest{Columns: cols, Limit: limit, BatchRows: batch, AsOfVersion: version}
 	if e != nil {
 		req.Filter = e.sql
