@@ -17,6 +17,8 @@ import (
 	"runtime/debug"
 	"unsafe"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/kalamdb/libkalam/arrowexport"
 	"github.com/kalamdb/libkalam/engine"
 	"github.com/kalamdb/libkalam/kerr"
@@ -272,10 +274,26 @@ func kalam_append(db *C.kalam_db, table *C.kalam_cchar, in *C.struct_ArrowArrayS
 	cerr *C.kalam_error) (status C.kalam_status) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard("kalam_append", &status, cerr)
-	if rowsWritten != nil {
-		*rowsWritten = 0
+	return writeStream("append to", db, table, in, rowsWritten, cerr, (*engine.DB).Append)
+}
+
+//export kalam_delete
+func kalam_delete(db *C.kalam_db, table *C.kalam_cchar, keys *C.struct_ArrowArrayStream, rowsDeleted *C.int64_t,
+	cerr *C.kalam_error) (status C.kalam_status) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard("kalam_delete", &status, cerr)
+	return writeStream("delete from", db, table, keys, rowsDeleted, cerr, (*engine.DB).Delete)
+}
+
+// writeStream is the body of kalam_append and kalam_delete: the host stream
+// is consumed on every path, so it is imported first; then the table, then
+// the write, whose row count is reported even on failure (batches commit
+// one by one).
+func writeStream(verb string, db *C.kalam_db, table *C.kalam_cchar, in *C.struct_ArrowArrayStream, count *C.int64_t,
+	cerr *C.kalam_error, write func(*engine.DB, string, array.RecordReader) (int64, error)) C.kalam_status {
+	if count != nil {
+		*count = 0
 	}
-	// The stream is consumed on every path, so it is taken first.
 	rdr, ierr := arrowexport.ImportStream(unsafe.Pointer(in))
 	if rdr != nil {
 		defer rdr.Release()
@@ -289,41 +307,11 @@ func kalam_append(db *C.kalam_db, table *C.kalam_cchar, in *C.struct_ArrowArrayS
 		return finish(cerr, err)
 	}
 	if ierr != nil {
-		return finish(cerr, fmt.Errorf("append to %q: %w", name, ierr))
+		return finish(cerr, fmt.Errorf("%s %q: %w", verb, name, ierr))
 	}
-	n, err := d.Append(name, rdr)
-	if rowsWritten != nil {
-		*rowsWritten = C.int64_t(n)
-	}
-	return finish(cerr, err)
-}
-
-//export kalam_delete
-func kalam_delete(db *C.kalam_db, table *C.kalam_cchar, keys *C.struct_ArrowArrayStream, rowsDeleted *C.int64_t,
-	cerr *C.kalam_error) (status C.kalam_status) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard("kalam_delete", &status, cerr)
-	if rowsDeleted != nil {
-		*rowsDeleted = 0
-	}
-	rdr, ierr := arrowexport.ImportStream(unsafe.Pointer(keys))
-	if rdr != nil {
-		defer rdr.Release()
-	}
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	if ierr != nil {
-		return finish(cerr, fmt.Errorf("delete from %q: %w", name, ierr))
-	}
-	n, err := d.Delete(name, rdr)
-	if rowsDeleted != nil {
-		*rowsDeleted = C.int64_t(n)
+	n, err := write(d, name, rdr)
+	if count != nil {
+		*count = C.int64_t(n)
 	}
 	return finish(cerr, err)
 }
