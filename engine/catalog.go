@@ -201,11 +201,6 @@ func (st *store) versionNotFound(t *table, version uint64) error {
 	return kerr.New(kerr.NotFound, "%s)", msg)
 }
 
-func (st *store) oldestVersion(t *table) uint64 {
-	oldest, _ := st.versionsAround(t, 0)
-	return oldest
-}
-
 // versionsAround returns the oldest kept manifest version of t and the
 // first kept version after `after` (0 when none).
 func (st *store) versionsAround(t *table, after uint64) (oldest, next uint64) {

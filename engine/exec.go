@@ -634,7 +634,6 @@ type outputSource struct {
 	batch   int64
 	emitted int64
 	r       runs
-	pending []arrow.RecordBatch
 	done    bool
 }
 
@@ -675,14 +674,12 @@ func (o *outputSource) next() (arrow.RecordBatch, error) {
 		}
 		proj := o.project(rec)
 		rec.Release()
-		o.pending = append(o.pending, proj)
 		n := proj.NumRows()
 		if o.limit >= 0 {
 			n = min(n, o.limit-o.emitted-o.r.rows)
 		}
 		o.r.add(proj, 0, n)
 		proj.Release()
-		o.pending = o.pending[:0]
 	}
 	if o.r.rows == 0 {
 		return nil, nil

@@ -53,14 +53,6 @@ func prunedReasons(doc map[string]any) map[string]string {
 	return out
 }
 
-func readPaths(doc map[string]any) []string {
-	var out []string
-	for _, p := range doc["read"].([]any) {
-		out = append(out, p.(map[string]any)["path"].(string))
-	}
-	return out
-}
-
 func TestPruningThroughExplain(t *testing.T) {
 	db, mem, _ := testDB(t)
 	if _, err := db.CreateTable("p", "", eventsSchema, map[string]string{"primary_key": "id", "row_group_rows": "10"}); err != nil {

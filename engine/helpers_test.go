@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 
@@ -97,12 +96,6 @@ func rowsString(rows []map[string]any, cols ...string) string {
 		out = append(out, strings.Join(parts, ","))
 	}
 	return strings.Join(out, ";")
-}
-
-func sortedRowsString(rows []map[string]any, cols ...string) string {
-	s := strings.Split(rowsString(rows, cols...), ";")
-	sort.Strings(s)
-	return strings.Join(s, ";")
 }
 
 func recordReader(t *testing.T, rec arrow.RecordBatch) array.RecordReader {

@@ -178,15 +178,3 @@ func (t *table) currentManifest() *manifest.Manifest {
 	defer t.mu.Unlock()
 	return t.man
 }
-
-// keyColumnNames are the columns a delete must supply.
-func (t *table) keyColumnNames() []string {
-	var out []string
-	for _, k := range t.keyCols {
-		out = append(out, t.schema.Field(k).Name)
-	}
-	if t.keyHasSeq {
-		out = append(out, colSeq)
-	}
-	return out
-}

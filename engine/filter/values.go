@@ -2,6 +2,7 @@ package filter
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -457,22 +458,22 @@ func parseTimeOfDay(s string) (int64, error) {
 func parseClock(s string) (int64, string, error) {
 	const want = "want HH:MM:SS[.fffffffff]"
 	if len(s) < 5 || s[2] != ':' {
-		return 0, "", fmt.Errorf(want)
+		return 0, "", errors.New(want)
 	}
 	h, ok1 := atoiN(s[0:2], 2)
 	mi, ok2 := atoiN(s[3:5], 2)
 	if !ok1 || !ok2 {
-		return 0, "", fmt.Errorf(want)
+		return 0, "", errors.New(want)
 	}
 	sec, frac := 0, int64(0)
 	rest := s[5:]
 	if len(rest) > 0 && rest[0] == ':' {
 		var ok bool
 		if len(rest) < 3 {
-			return 0, "", fmt.Errorf(want)
+			return 0, "", errors.New(want)
 		}
 		if sec, ok = atoiN(rest[1:3], 2); !ok {
-			return 0, "", fmt.Errorf(want)
+			return 0, "", errors.New(want)
 		}
 		rest = rest[3:]
 		if len(rest) > 0 && rest[0] == '.' {

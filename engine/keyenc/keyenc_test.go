@@ -33,8 +33,6 @@ var keyTypes = []arrow.DataType{
 	&arrow.Decimal128Type{Precision: 38, Scale: 4}, &arrow.Decimal128Type{Precision: 9, Scale: 0},
 }
 
-func intWidth(t arrow.DataType) int { return specOf(t).width }
-
 // genValue returns a random Go value of type t, biased towards edge values;
 // nulls are generated about one time in twelve.
 func genValue(r *rand.Rand, t arrow.DataType) any {
