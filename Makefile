@@ -68,6 +68,7 @@ bootstrap:
 test: bootstrap
 	$(MAKE) test-go
 	$(MAKE) test-c
+	$(MAKE) examples
 	$(MAKE) test-python
 	$(MAKE) bench-smoke
 
