@@ -16,13 +16,9 @@ import (
 // flushBatchRows bounds the rows held in memory while a flush builds a segment.
 const flushBatchRows = 64 * 1024
 
-// pointDeleteLimit bounds the point deletes a flush stages while it reads
-// (the common case needs none: see the range deletion at commit).
-const pointDeleteLimit = 1 << 20
-
-// deleteFlushed stages point deletes for the hot versions in snap past the
-// first `skip` (those are already in wb).
-func (st *store) deleteFlushed(t *table, snap *snapshot, wb *grocksdb.WriteBatch, skip int64) error {
+// deleteFlushed stages a point delete for every hot version in snap (used
+// when writes raced the flush, so a range deletion would take them too).
+func (st *store) deleteFlushed(t *table, snap *snapshot, wb *grocksdb.WriteBatch) error {
 	ro := grocksdb.NewDefaultReadOptions()
 	defer ro.Destroy()
 	ro.SetSnapshot(snap.rsnap)
@@ -30,12 +26,8 @@ func (st *store) deleteFlushed(t *table, snap *snapshot, wb *grocksdb.WriteBatch
 	ro.SetIterateUpperBound(u64be(t.uid + 1))
 	it := st.rdb.NewIteratorCF(ro, st.cfData)
 	defer it.Close()
-	var n int64
 	for it.Seek(u64be(t.uid)); it.Valid(); it.Next() {
-		if n >= skip {
-			wb.DeleteCF(st.cfData, it.Key().Data())
-		}
-		n++
+		wb.DeleteCF(st.cfData, it.Key().Data())
 	}
 	return it.Err()
 }
@@ -125,9 +117,6 @@ func (st *store) flush(t *table) (id string, err error) {
 	}
 	for ; it.Valid(); it.Next() {
 		k := it.Key().Data()
-		if entries < pointDeleteLimit {
-			wb.DeleteCF(st.cfData, k)
-		}
 		entries++
 		key, seq := splitHotKey(k)
 		if lastKey != nil && string(key) == string(lastKey) {
@@ -176,19 +165,17 @@ func (st *store) flush(t *table) (id string, err error) {
 	next.Segments = append(next.Segments, *meta)
 	st.putHistory(wb, t, HistoryEntry{Version: next.Version, Time: next.UpdatedAt, Operation: opFlush, SegmentsAdded: 1})
 	// Holding writeMu across the commit lets the flush tell whether rows
-	// arrived since its snapshot. If none did, one range deletion replaces
-	// the point deletes: iterators skip a range tombstone at once, while a
-	// million point tombstones slow every later scan of hot rows until
-	// RocksDB compacts them away.
+	// arrived since its snapshot. If none did, one range deletion removes
+	// every flushed version: iterators skip a range tombstone at once, while
+	// a million point tombstones would slow every later scan of hot rows
+	// until RocksDB compacts them away. Otherwise the flushed versions are
+	// deleted key by key (a second pass over the snapshot, outside the lock).
 	t.writeMu.Lock()
 	if t.hotRows.Load() == entries {
-		wb.Clear()
 		wb.DeleteRangeCF(st.cfData, lo, hi)
-		st.putHistory(wb, t, HistoryEntry{Version: next.Version, Time: next.UpdatedAt, Operation: opFlush, SegmentsAdded: 1})
-	} else if entries > pointDeleteLimit {
+	} else {
 		t.writeMu.Unlock()
-		// Rows arrived during a huge flush: delete the flushed versions key by key.
-		if err := st.deleteFlushed(t, snap, wb, pointDeleteLimit); err != nil {
+		if err := st.deleteFlushed(t, snap, wb); err != nil {
 			return "", fmt.Errorf("flush %s: %w", t.qname, err)
 		}
 		t.writeMu.Lock()
