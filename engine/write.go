@@ -215,16 +215,21 @@ func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) 
 	if t.dropped.Load() {
 		return 0, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
 	}
-	live, err := st.liveKeys(t, keys)
+	live, hot, err := st.liveKeys(t, keys)
 	if err != nil {
 		return 0, fmt.Errorf("delete from %s: %w", t.qname, err)
 	}
-	var count int
+	var count, overwritten int
 	seen := make(map[string]bool, n)
 	for i := range keys {
 		if live[i] && !seen[string(keys[i])] {
 			seen[string(keys[i])] = true
 			count++
+			if t.keyHasSeq && hot[i] {
+				// The tombstone reuses the row's own hot key: it replaces
+				// the entry instead of adding one.
+				overwritten++
+			}
 		}
 	}
 	if count == 0 {
@@ -266,16 +271,18 @@ func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) 
 	if err := st.rdb.Write(st.asyncWO, wb); err != nil {
 		return 0, kerr.Wrap(kerr.IO, err, "delete from %s", t.qname)
 	}
-	t.hotRows.Add(int64(count))
+	t.hotRows.Add(int64(count - overwritten))
 	return int64(count), nil
 }
 
-// liveKeys reports, per key, whether its newest version is a live row.
+// liveKeys reports, per key, whether its newest version is a live row, and
+// whether that version is a hot row.
 // The caller holds t.writeMu, so no write of the table races with it.
-func (st *store) liveKeys(t *table, keys [][]byte) ([]bool, error) {
+func (st *store) liveKeys(t *table, keys [][]byte) (live, hot []bool, err error) {
 	snap := st.takeSnapshot(t)
 	defer snap.release(st)
-	live := make([]bool, len(keys))
+	live = make([]bool, len(keys))
+	hot = make([]bool, len(keys))
 	pending := map[string][]int{}
 	ro := grocksdb.NewDefaultReadOptions()
 	ro.SetSnapshot(snap.rsnap)
@@ -291,20 +298,21 @@ func (st *store) liveKeys(t *table, keys [][]byte) ([]bool, error) {
 			hk := it.Key().Data()
 			if len(hk) == len(kbuf)+8 && bytes.HasPrefix(hk, kbuf) {
 				live[i] = it.Value().Data()[0] == flagLive
+				hot[i] = true
 				continue
 			}
 		}
 		pending[string(k)] = append(pending[string(k)], i)
 	}
 	if err := it.Err(); err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "read hot rows")
+		return nil, nil, kerr.Wrap(kerr.IO, err, "read hot rows")
 	}
 	if len(pending) == 0 {
-		return live, nil
+		return live, hot, nil
 	}
 	found, err := st.lookupSegments(t, snap.man, pending)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for k, v := range found {
 		if !v.deleted {
@@ -313,7 +321,7 @@ func (st *store) liveKeys(t *table, keys [][]byte) ([]bool, error) {
 			}
 		}
 	}
-	return live, nil
+	return live, hot, nil
 }
 
 // inputSchema is the schema an append input is conformed to.
