@@ -28,6 +28,7 @@ const (
 var codeNames = [...]string{"OK", "INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "IO",
 	"CORRUPTION", "CANCELLED", "CLOSED", "READ_ONLY", "BUSY", "INTERNAL"}
 
+// String returns the status name as kalam.h spells it without KALAM_.
 func (c Code) String() string {
 	if c >= 0 && int(c) < len(codeNames) {
 		return codeNames[c]
@@ -43,6 +44,7 @@ type Error struct {
 	Err  error // optional cause
 }
 
+// Error returns the message, followed by the cause when there is one.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		if e.Msg == "" {
@@ -53,6 +55,7 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
 
 // New returns an error with code c and a formatted message.
