@@ -103,7 +103,7 @@ func (h *hotSource) next() (arrow.RecordBatch, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	return h.rb.NewRecordBatch(), nil
+	return owned{h.rb.NewRecordBatch()}, nil
 }
 
 func (h *hotSource) close() {
@@ -242,9 +242,14 @@ func (r *runs) build(copyAlways bool) (arrow.RecordBatch, error) {
 	if r.rows == 0 {
 		return nil, nil
 	}
-	if len(r.parts) == 1 && !copyAlways {
+	if len(r.parts) == 1 {
 		p := r.parts[0]
-		return p.rec.NewSlice(p.start, p.end), nil
+		if isOwned(p.rec) {
+			return owned{p.rec.NewSlice(p.start, p.end)}, nil
+		}
+		if !copyAlways {
+			return p.rec.NewSlice(p.start, p.end), nil
+		}
 	}
 	schema := r.parts[0].rec.Schema()
 	cols := make([]arrow.Array, schema.NumFields())
@@ -262,7 +267,24 @@ func (r *runs) build(copyAlways bool) (arrow.RecordBatch, error) {
 	for _, col := range cols {
 		col.Release()
 	}
-	return rec, nil
+	for _, f := range schema.Fields() {
+		if !gatherCopies(f.Type) {
+			return rec, nil // may share input buffers: not owned
+		}
+	}
+	return owned{rec}, nil
+}
+
+// owned marks a record whose buffers were all allocated from the store's
+// allocator by this scan (gathered runs, hot rows built by builders), and
+// slices and projections of one. It can be exported without a copy;
+// anything else (Parquet reader output, whose narrow types pqarrow builds
+// on the Go heap) is copied before it leaves the engine.
+type owned struct{ arrow.RecordBatch }
+
+func isOwned(rec arrow.RecordBatch) bool {
+	_, ok := rec.(owned)
+	return ok
 }
 
 func (r *runs) reset() {
@@ -623,8 +645,9 @@ func (c *chainSource) close() {
 
 // outputSource projects work records onto the output schema, applies the
 // limit and re-chunks to exactly batch rows (the last batch may be short).
-// Every batch it returns is freshly assembled in the store's allocator, so
-// exported buffers are always C memory when that allocator is mallocator.
+// Every batch it returns lives in buffers of the store's allocator (owned
+// records as they are, anything else copied), so exported buffers are always
+// C memory when that allocator is mallocator.
 type outputSource struct {
 	in      source
 	out     *arrow.Schema
@@ -655,7 +678,11 @@ func (o *outputSource) project(rec arrow.RecordBatch) arrow.RecordBatch {
 	for i, j := range o.idx {
 		cols[i] = rec.Column(j)
 	}
-	return array.NewRecordBatch(o.out, cols, rec.NumRows())
+	out := array.NewRecordBatch(o.out, cols, rec.NumRows())
+	if isOwned(rec) {
+		return owned{out}
+	}
+	return out
 }
 
 func (o *outputSource) next() (arrow.RecordBatch, error) {

@@ -155,3 +155,20 @@ func finish(dt arrow.DataType, rows int64, bufs []*memory.Buffer, nulls int) arr
 	defer data.Release()
 	return array.MakeFromData(data)
 }
+
+// gatherCopies reports whether gatherRuns output of type t holds only new
+// buffers. array.Concatenate (the nested-type path) reuses the data buffers
+// of view types and the dictionaries of dictionary types.
+func gatherCopies(t arrow.DataType) bool {
+	switch tt := t.(type) {
+	case arrow.BinaryViewDataType, *arrow.DictionaryType, arrow.ExtensionType:
+		return false
+	case arrow.NestedType:
+		for _, f := range tt.Fields() {
+			if !gatherCopies(f.Type) {
+				return false
+			}
+		}
+	}
+	return true
+}

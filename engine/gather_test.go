@@ -62,3 +62,22 @@ func TestGatherRunsMatchesConcatenate(t *testing.T) {
 		}
 	}
 }
+
+func TestGatherCopies(t *testing.T) {
+	for _, c := range []struct {
+		t    arrow.DataType
+		want bool
+	}{
+		{arrow.PrimitiveTypes.Int64, true},
+		{arrow.BinaryTypes.String, true},
+		{arrow.ListOf(arrow.BinaryTypes.String), true},
+		{arrow.BinaryTypes.StringView, false},
+		{arrow.ListOf(arrow.BinaryTypes.BinaryView), false},
+		{arrow.StructOf(arrow.Field{Name: "a", Type: arrow.BinaryTypes.StringView}), false},
+		{&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}, false},
+	} {
+		if got := gatherCopies(c.t); got != c.want {
+			t.Errorf("gatherCopies(%s) = %v, want %v", c.t, got, c.want)
+		}
+	}
+}
