@@ -204,11 +204,7 @@ func kalam_create_table(db *C.kalam_db, table *C.kalam_cchar, typ *C.kalam_cchar
 	defer guard("kalam_create_table", &status, cerr)
 	// The schema is consumed on every path, so it is taken first.
 	sc, serr := arrowexport.ImportSchema(unsafe.Pointer(schema))
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}
@@ -235,11 +231,7 @@ func kalam_create_table(db *C.kalam_db, table *C.kalam_cchar, typ *C.kalam_cchar
 func kalam_drop_table(db *C.kalam_db, table *C.kalam_cchar, cerr *C.kalam_error) (status C.kalam_status) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard("kalam_drop_table", &status, cerr)
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}
@@ -254,11 +246,7 @@ func kalam_table_schema(db *C.kalam_db, table *C.kalam_cchar, out *C.struct_Arro
 		return finish(cerr, kerr.New(kerr.InvalidArgument, "out is NULL"))
 	}
 	C.kc_schema_zero(out)
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}
@@ -298,11 +286,7 @@ func writeStream(verb string, db *C.kalam_db, table *C.kalam_cchar, in *C.struct
 	if rdr != nil {
 		defer rdr.Release()
 	}
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}
@@ -323,11 +307,7 @@ func kalam_flush(db *C.kalam_db, table *C.kalam_cchar, segmentID **C.char, cerr 
 	if segmentID != nil {
 		*segmentID = nil
 	}
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}
@@ -339,6 +319,20 @@ func kalam_flush(db *C.kalam_db, table *C.kalam_cchar, segmentID **C.char, cerr 
 		*segmentID = cString(id)
 	}
 	return finish(cerr, nil)
+}
+
+// tableArg resolves the handle and the table name every table call takes,
+// in the order their errors are reported.
+func tableArg(db *C.kalam_db, table *C.kalam_cchar) (*engine.DB, string, error) {
+	d, err := handles.get(db)
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := requiredString("table", table)
+	if err != nil {
+		return nil, "", err
+	}
+	return d, name, nil
 }
 
 // exportStream hands an engine stream to the host's out struct.
@@ -358,11 +352,7 @@ func kalam_scan(db *C.kalam_db, table *C.kalam_cchar, opts *C.kalam_cscan_option
 		return finish(cerr, kerr.New(kerr.InvalidArgument, "out is NULL"))
 	}
 	C.kc_stream_zero(out)
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}
@@ -383,11 +373,7 @@ func kalam_scan_segment(db *C.kalam_db, table *C.kalam_cchar, segmentID *C.kalam
 		return finish(cerr, kerr.New(kerr.InvalidArgument, "out is NULL"))
 	}
 	C.kc_stream_zero(out)
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}
@@ -432,11 +418,7 @@ func kalam_explain(db *C.kalam_db, table *C.kalam_cchar, opts *C.kalam_cscan_opt
 		return finish(cerr, kerr.New(kerr.InvalidArgument, "plan_json is NULL"))
 	}
 	*planJSON = nil
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}
@@ -460,11 +442,7 @@ func kalam_manifest_json(db *C.kalam_db, table *C.kalam_cchar, out **C.char, cer
 		return finish(cerr, kerr.New(kerr.InvalidArgument, "json is NULL"))
 	}
 	*out = nil
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}

@@ -65,11 +65,7 @@ func kalam_compact(db *C.kalam_db, table *C.kalam_cchar, optionsJSON *C.kalam_cc
 	if reportJSON != nil {
 		*reportJSON = nil
 	}
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}
@@ -170,11 +166,7 @@ func kalam_table_history(db *C.kalam_db, table *C.kalam_cchar, historyJSON **C.c
 		return finish(cerr, kerr.New(kerr.InvalidArgument, "history_json is NULL"))
 	}
 	*historyJSON = nil
-	d, err := handles.get(db)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	name, err := requiredString("table", table)
+	d, name, err := tableArg(db, table)
 	if err != nil {
 		return finish(cerr, err)
 	}

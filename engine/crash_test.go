@@ -124,7 +124,7 @@ const crashChildEnv = "KALAM_CRASH_CHILD_DIR"
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashChildEnv)
 	if dir == "" {
-		t.Skip("child process of TestSIGKILLDuringWrites only")
+		t.Skip("not a test on its own: the writer process TestSIGKILLDuringWrites starts and kills (it sets " + crashChildEnv + ")")
 	}
 	opts := DefaultOptions()
 	db, err := Open(dir, opts)
@@ -177,7 +177,7 @@ func TestCrashChild(t *testing.T) {
 // with its values and that every file the manifest references exists.
 func TestSIGKILLDuringWrites(t *testing.T) {
 	if testing.Short() {
-		t.Skip("spawns processes; skipped with -short")
+		t.Skip("spawns and kills 12 writer processes (about 5 s); -short leaves it out, make test runs it")
 	}
 	dir := t.TempDir()
 	r := rand.New(rand.NewSource(7))

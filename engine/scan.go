@@ -34,6 +34,9 @@ type plan struct {
 	req  ScanRequest
 	pred *filter.Predicate
 
+	fs       *arrow.Schema   // what the filter may name: user columns, _seq, _deleted
+	keyNames map[string]bool // the key's components
+
 	work     *arrow.Schema // columns merged inputs produce: needed and key columns, _seq, _deleted
 	isoWork  *arrow.Schema // columns an isolated input produces: output and filter columns, _deleted
 	outNames []string
@@ -121,10 +124,14 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	if p.batch <= 0 {
 		p.batch = defaultBatchRows
 	}
-	fs := t.filterSchema()
+	fs := t.filterSchema() // user columns plus _seq and _deleted
+	p.fs = fs
+	p.keyNames = map[string]bool{}
+	for _, kc := range t.keyColumns() {
+		p.keyNames[kc.Name] = true
+	}
 	what := "scan " + t.qname
-	outFull := t.filterSchema() // user columns plus _seq, _deleted when named
-	if p.outNames, p.out, err = resolveColumns(outFull, req.Columns, userColumnNames(t.schema), what); err != nil {
+	if p.outNames, p.out, err = resolveColumns(fs, req.Columns, userColumnNames(t.schema), what); err != nil {
 		return nil, err
 	}
 	// Output fields keep the table's nullability (segments store non-key
@@ -379,14 +386,7 @@ func (p *plan) chooseInputs() error {
 	return nil
 }
 
-func (p *plan) isKeyColumn(name string) bool {
-	for _, kc := range p.t.keyColumns() {
-		if kc.Name == name {
-			return true
-		}
-	}
-	return false
-}
+func (p *plan) isKeyColumn(name string) bool { return p.keyNames[name] }
 
 // pruneByStats returns a prune reason, or "" when the input must be read. It
 // opens the segment's footer and fills in.rowGroups.
@@ -429,7 +429,7 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 			if !in.isolated && !p.isKeyColumn(col) {
 				return filter.ColumnStats{}, false
 			}
-			cs, ok := rowGroupStats(sf, md, rg, col, p.t.filterSchema())
+			cs, ok := rowGroupStats(sf, md, rg, col, p.fs)
 			// Parquet leaves NaN out of min/max; the segment's own statistics
 			// have min/max only when the column holds no NaN at all.
 			if seg, has := in.seg.ColumnStats[col]; has && seg.Min != nil && seg.Max != nil {

@@ -111,4 +111,11 @@ def test_register_datafusion_reads_through_libkalam(db, two_segments):
     assert ctx.sql('select k from "default".later').to_pydict() == {"k": [7]}
     segs = ctx.sql("select count(*) as n from system.segments where table_name = 'events'").to_pydict()
     assert segs == {"n": [2]}
+    # The registered schemas are read-only views: tables come and go through the Database.
+    app = ctx.catalog().schema("app")
+    with pytest.raises(kalam.ReadOnly, match="Database.create_table"):
+        app.register_table("x", None)
+    with pytest.raises(kalam.ReadOnly, match="Database.drop_table"):
+        app.deregister_table("events", False)
+    assert db.tables().count("app.events") == 1
     assert open_scans(db) == []

@@ -93,7 +93,7 @@ def _one_cycle(t: kalam.Table, i: int) -> None:
         assert s.count_rows() == 4000 - i * 10
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RSS from /proc/self/status (Linux only)")
 def test_no_leaks_over_200_scan_cycles(filled, db):
     for i in range(50):  # warm up allocators and caches
         _one_cycle(filled, i)

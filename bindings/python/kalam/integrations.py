@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, List, Optional, Set
 
+from .errors import ReadOnly
 
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,13 +61,15 @@ def _make_schema_provider(db: "Database", namespace: str) -> Any:
         def table_exist(self, name: str) -> bool:
             return name.lower() in self.table_names()
 
+        # The registered schemas are read-only views of the store: tables are
+        # created and dropped through the Database, never through SQL.
         def register_table(self, name: str, table: Any) -> None:
-            raise NotImplementedError(
+            raise ReadOnly(
                 f"cannot register {name!r} in {namespace!r}: libkalam tables are created with Database.create_table"
             )
 
         def deregister_table(self, name: str, cascade: bool) -> None:
-            raise NotImplementedError(f"cannot drop {namespace}.{name} through DataFusion; use Database.drop_table")
+            raise ReadOnly(f"cannot drop {namespace}.{name} through DataFusion; use Database.drop_table")
 
     return KalamSchemaProvider()
 
