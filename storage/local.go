@@ -1,0 +1,279 @@
+package storage
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/vfs"
+)
+
+// TmpSuffix marks an object being written on a local root; a crash can
+// leave one behind, and the store's open removes them (DESIGN §2.2 step 4).
+const TmpSuffix = ".tmp"
+
+// LocalStorage is a storage root in a local directory. Each commit step of
+// DESIGN §2.2 is the file-system one: write name.tmp, fsync, rename, fsync
+// the directory.
+type LocalStorage struct {
+	root string
+	fs   vfs.FS
+}
+
+// NewLocal returns the storage rooted at dir (created when missing) on fsys
+// (nil: the operating system's).
+func NewLocal(dir string, fsys vfs.FS) (*LocalStorage, error) {
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, kerr.Wrap(kerr.InvalidArgument, err, "storage %q", dir)
+	}
+	if err := fsys.MkdirAll(abs, 0o755); err != nil {
+		return nil, kerr.Wrap(kerr.IO, err, "storage %q", dir)
+	}
+	return &LocalStorage{root: abs, fs: fsys}, nil
+}
+
+// String is the root directory.
+func (l *LocalStorage) String() string { return l.root }
+
+// Local is true.
+func (l *LocalStorage) Local() bool { return true }
+
+// FS is the file system the root is on.
+func (l *LocalStorage) FS() vfs.FS { return l.fs }
+
+// LocalPath is the file path of an object.
+func (l *LocalStorage) LocalPath(name string) (string, error) {
+	clean, err := CheckName(name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(l.root, filepath.FromSlash(clean)), nil
+}
+
+func ioErr(err error, format string, args ...any) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return kerr.Wrap(kerr.NotFound, err, format, args...)
+	}
+	return kerr.Wrap(kerr.IO, err, format, args...)
+}
+
+// Create writes name.tmp; Commit fsyncs it, renames it to name and fsyncs
+// the directory.
+func (l *LocalStorage) Create(_ context.Context, name string) (Writer, error) {
+	p, err := l.LocalPath(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.fs.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, ioErr(err, "create %s", p)
+	}
+	tmp := p + TmpSuffix
+	f, err := l.fs.Create(tmp)
+	if err != nil {
+		return nil, ioErr(err, "create %s", tmp)
+	}
+	return &localWriter{l: l, f: f, bw: bufio.NewWriterSize(f, 1<<20), tmp: tmp, final: p}, nil
+}
+
+type localWriter struct {
+	l          *LocalStorage
+	f          vfs.File
+	bw         *bufio.Writer
+	tmp, final string
+	n          int64
+	done       bool
+	err        error
+}
+
+func (w *localWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.bw.Write(p)
+	w.n += int64(n)
+	if err != nil {
+		w.err = kerr.Wrap(kerr.IO, err, "write %s", w.tmp)
+		return n, w.err
+	}
+	return n, nil
+}
+
+func (w *localWriter) Commit() (int64, error) {
+	if w.done {
+		return 0, kerr.New(kerr.Internal, "commit %s: writer already finished", w.final)
+	}
+	fail := func(err error) (int64, error) {
+		w.Abort()
+		return 0, err
+	}
+	if w.err != nil {
+		return fail(w.err)
+	}
+	if err := w.bw.Flush(); err != nil {
+		return fail(kerr.Wrap(kerr.IO, err, "write %s", w.tmp))
+	}
+	if err := w.f.Sync(); err != nil {
+		return fail(kerr.Wrap(kerr.IO, err, "fsync %s", w.tmp))
+	}
+	err := w.f.Close()
+	w.f = nil
+	if err != nil {
+		return fail(kerr.Wrap(kerr.IO, err, "close %s", w.tmp))
+	}
+	if err := w.l.fs.Rename(w.tmp, w.final); err != nil {
+		return fail(kerr.Wrap(kerr.IO, err, "rename %s", w.tmp))
+	}
+	w.done = true
+	if err := w.l.fs.SyncDir(filepath.Dir(w.final)); err != nil {
+		// The object is in place but its name may not survive a power loss:
+		// report the failure and take the name back, so that the caller's
+		// error leaves nothing behind.
+		_ = w.l.fs.Remove(w.final)
+		return 0, kerr.Wrap(kerr.IO, err, "fsync directory of %s", w.final)
+	}
+	return w.n, nil
+}
+
+func (w *localWriter) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	_ = w.l.fs.Remove(w.tmp)
+}
+
+// Open opens the file for reads at offsets.
+func (l *LocalStorage) Open(_ context.Context, name string) (Reader, error) {
+	p, err := l.LocalPath(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := l.fs.Open(p)
+	if err != nil {
+		return nil, ioErr(err, "open %s", p)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, ioErr(err, "stat %s", p)
+	}
+	return &localReader{File: f, size: st.Size()}, nil
+}
+
+type localReader struct {
+	vfs.File
+	size int64
+}
+
+func (r *localReader) Size() int64 { return r.size }
+
+// ReadFile reads a whole file.
+func (l *LocalStorage) ReadFile(ctx context.Context, name string) ([]byte, error) {
+	r, err := l.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	buf := make([]byte, r.Size())
+	n, err := r.ReadAt(buf, 0)
+	if n == len(buf) {
+		err = nil // io.ReaderAt may report io.EOF with the last byte
+	}
+	if err != nil {
+		return nil, ioErr(err, "read %s", name)
+	}
+	return buf, nil
+}
+
+// WriteFile writes name.tmp, fsyncs, renames and fsyncs the directory.
+func (l *LocalStorage) WriteFile(ctx context.Context, name string, data []byte) error {
+	w, err := l.Create(ctx, name)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return err
+	}
+	_, err = w.Commit()
+	return err
+}
+
+// Remove deletes a file and fsyncs its directory.
+func (l *LocalStorage) Remove(_ context.Context, name string) error {
+	p, err := l.LocalPath(name)
+	if err != nil {
+		return err
+	}
+	if err := l.fs.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return kerr.Wrap(kerr.IO, err, "remove %s", p)
+	}
+	if err := l.fs.SyncDir(filepath.Dir(p)); err != nil {
+		return kerr.Wrap(kerr.IO, err, "fsync directory of %s", p)
+	}
+	return nil
+}
+
+// RemoveAll deletes a directory tree.
+func (l *LocalStorage) RemoveAll(_ context.Context, dir string) error {
+	p, err := l.LocalPath(dir)
+	if err != nil {
+		return err
+	}
+	if err := l.fs.RemoveAll(p); err != nil {
+		return kerr.Wrap(kerr.IO, err, "remove %s", p)
+	}
+	if err := l.fs.SyncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return kerr.Wrap(kerr.IO, err, "fsync directory of %s", p)
+	}
+	return nil
+}
+
+// List lists a directory.
+func (l *LocalStorage) List(_ context.Context, dir string) ([]Entry, error) {
+	p := l.root
+	if dir != "" {
+		var err error
+		if p, err = l.LocalPath(dir); err != nil {
+			return nil, err
+		}
+	}
+	ents, err := l.fs.ReadDir(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, kerr.Wrap(kerr.IO, err, "list %s", p)
+	}
+	out := make([]Entry, 0, len(ents))
+	for _, e := range ents {
+		ent := Entry{Name: e.Name(), IsDir: e.IsDir()}
+		if !e.IsDir() {
+			if info, err := e.Info(); err == nil {
+				ent.Size = info.Size()
+			}
+		}
+		out = append(out, ent)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// IsTmp reports whether a listed name is a local write in progress.
+func IsTmp(name string) bool { return strings.HasSuffix(name, TmpSuffix) }
