@@ -160,7 +160,7 @@ func kalam_open(root *C.kalam_cchar, optionsJSON *C.kalam_cchar, out **C.kalam_d
 	}
 	db, err := engine.Open(path, opts)
 	if err != nil {
-		return finish(cerr, fmt.Errorf("open %q: %w", path, err))
+		return finish(cerr, err) // engine errors name the root
 	}
 	h, err := handles.add(db)
 	if err != nil {

@@ -3,6 +3,9 @@ package engine
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/storage"
+	"github.com/kalamdb/libkalam/vfs"
 )
 
 // Options configure Open. The zero value is not the default: use
@@ -17,6 +20,12 @@ type Options struct {
 	// Allocator is used for every Arrow buffer the engine hands out. nil means
 	// mallocator (C memory), which the C ABI requires.
 	Allocator memory.Allocator
+	// Storage is where storage/ lives (DESIGN §10): "" means {root}/storage.
+	Storage        string
+	StorageOptions storage.Options
+	// FS is the file system of a local storage root (nil: the operating
+	// system's); tests put a fault-injecting one here.
+	FS vfs.FS
 }
 
 // DefaultOptions returns the options of a plain read-write open.
@@ -36,6 +45,25 @@ type TableInfo struct {
 	SchemaVersion int64
 	PrimaryKey    []string // empty: the key is _seq (or user column, _seq)
 	UserColumn    string   // user tables only
+	// KeyColumns are the components of the row key in order: the user
+	// column (user tables), then the primary key, or _seq without one.
+	KeyColumns []string
+	Version    uint64 // current manifest version (0 for system tables)
+	HotRows    int64  // unflushed row versions, tombstones included
+	Columns    []ColumnInfo
+	// BackgroundError is the last failure of an automatic flush or
+	// compaction of the table ("" when none): such a failure never turns the
+	// write that triggered it into an error.
+	BackgroundError string
+}
+
+// ColumnInfo describes one user column.
+type ColumnInfo struct {
+	Name     string
+	FieldID  int32 // stable id, never reused (DESIGN §3.2)
+	Type     arrow.DataType
+	Nullable bool
+	Key      bool // a component of the row key
 }
 
 // QualifiedName returns "namespace.table".

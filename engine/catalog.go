@@ -2,11 +2,10 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -21,13 +20,24 @@ import (
 	"github.com/kalamdb/libkalam/manifest"
 )
 
-// Catalog keys in the catalog column family.
+// Keys of the catalog column family.
 const (
 	catNamespacePrefix = "ns\x00"
 	catTablePrefix     = "tbl\x00"
 	catTableUID        = "ctr\x00table_uid"
-	catSeqHighWater    = "ctr\x00seq_hwm"
+	// catSeqHighWater is the _seq high-water mark of dropped tables and of
+	// stores written before per-table marks; open takes the maximum of it,
+	// every table's mark and every segment's max_seq.
+	catSeqHighWater = "ctr\x00seq_hwm"
+	catTableHWM     = "hwm\x00"    // + uid: a table's _seq high-water mark
+	catHotLo        = "hotlo\x00"  // + uid: the table's lowest unflushed generation
+	catDropped      = "drop\x00"   // + uid: a dropped table whose files may remain
+	catQuarantine   = "quar\x00"   // + "ns.table": storage recover could not read
+	catFormat       = "fmt\x00hot" // hot-row key layout version
 )
+
+// hotFormat is the hot-row key layout: 2 = {uid}{generation}{key}{^_seq}.
+const hotFormat = "2"
 
 // tableDef is the persisted table definition (catalog value and the
 // storage/{ns}/{table}/table.json mirror used by recover).
@@ -40,6 +50,25 @@ type tableDef struct {
 	Options       map[string]string `json:"options"`
 	CreatedAt     int64             `json:"created_at"`
 	SchemaVersion int64             `json:"schema_version"`
+	// FieldIDs are the columns' stable ids, in schema order (DESIGN §3.2);
+	// definitions written before they existed number the columns from 1.
+	FieldIDs []int32 `json:"field_ids,omitempty"`
+}
+
+// fieldIDs returns the id of every column in schema order.
+func (d *tableDef) fieldIDs() []int32 {
+	if len(d.FieldIDs) > 0 {
+		return d.FieldIDs
+	}
+	s, err := decodeSchema(d.Schema)
+	if err != nil {
+		return nil
+	}
+	ids := make([]int32, s.NumFields())
+	for i := range ids {
+		ids[i] = int32(i + 1)
+	}
+	return ids
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }
@@ -62,33 +91,78 @@ func decodeSchema(b []byte) (*arrow.Schema, error) {
 	return r.Schema(), nil
 }
 
+func u64be(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func uidKey(prefix string, uid uint64) []byte { return append([]byte(prefix), u64be(uid)...) }
+
+// manifestKey is the manifests-family key of a table's current manifest;
+// versionKey that of one version (DESIGN §2).
+func manifestKey(ns, table string) []byte { return []byte(ns + "." + table) }
+
+func versionKey(ns, table string, version uint64) []byte {
+	return append([]byte(ns+"."+table+"\x00"), u64be(version)...)
+}
+
+func versionPrefix(ns, table string) []byte { return []byte(ns + "." + table + "\x00") }
+
+func (st *store) putNamespace(wb *grocksdb.WriteBatch, ns string, createdAt int64) {
+	val, _ := json.Marshal(map[string]int64{"created_at": createdAt})
+	wb.PutCF(st.cfCat, []byte(catNamespacePrefix+ns), val)
+}
+
 func (st *store) ensureDefaultNamespace() error {
 	st.catMu.Lock()
 	defer st.catMu.Unlock()
 	if _, ok := st.namespaces[defaultNamespace]; ok {
 		return nil
 	}
-	return st.putNamespaceLocked(defaultNamespace)
-}
-
-func (st *store) putNamespaceLocked(ns string) error {
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
 	now := nowMs()
-	val, _ := json.Marshal(map[string]int64{"created_at": now})
-	if err := st.rdb.PutCF(st.syncWO, st.cfCat, []byte(catNamespacePrefix+ns), val); err != nil {
-		return kerr.Wrap(kerr.IO, err, "create namespace %q", ns)
+	st.putNamespace(wb, defaultNamespace, now)
+	if err := st.writeSync(wb, "create namespace default"); err != nil {
+		return err
 	}
-	st.namespaces[ns] = now
+	st.namespaces[defaultNamespace] = now
 	return nil
 }
 
+// getCat reads a catalog value (nil when missing).
+func (st *store) getCat(key []byte) ([]byte, error) {
+	s, err := st.rdb.GetCF(st.readOpts, st.cfCat, key)
+	if err != nil {
+		return nil, kerr.Wrap(kerr.IO, err, "read catalog %q", key)
+	}
+	defer s.Free()
+	if !s.Exists() {
+		return nil, nil
+	}
+	return append([]byte{}, s.Data()...), nil
+}
+
+func (st *store) getUint64(key []byte) (uint64, error) {
+	v, err := st.getCat(key)
+	if err != nil || v == nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, kerr.New(kerr.Corruption, "catalog %q: %d bytes, want 8", key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// loadCatalog reads namespaces, tables and their current manifests, and
+// each table's hot generations, hot-row count and _seq mark.
 func (st *store) loadCatalog() error {
 	it := st.rdb.NewIteratorCF(st.readOpts, st.cfCat)
 	defer it.Close()
 	for it.SeekToFirst(); it.Valid(); it.Next() {
 		k := string(it.Key().Data())
 		v := append([]byte(nil), it.Value().Data()...)
-		it.Key().Free()
-		it.Value().Free()
 		switch {
 		case strings.HasPrefix(k, catNamespacePrefix):
 			var m map[string]int64
@@ -116,48 +190,97 @@ func (st *store) loadCatalog() error {
 	if err := it.Err(); err != nil {
 		return kerr.Wrap(kerr.IO, err, "read catalog")
 	}
+	if err := st.migrateHotFormat(); err != nil {
+		return err
+	}
 	for _, t := range st.tables {
-		n, err := st.countHotRows(t)
-		if err != nil {
-			return err
+		if err := st.loadHotState(t); err != nil {
+			return fmt.Errorf("table %s: %w", t.qname, err)
 		}
-		t.hotRows.Store(n)
 	}
 	return nil
 }
 
-func (st *store) getUint64(key string) (uint64, error) {
-	s, err := st.rdb.GetCF(st.readOpts, st.cfCat, []byte(key))
+// loadHotState reads the table's generations, counts its hot versions (for
+// the flush_rows trigger and kalam_table_info) and its _seq mark.
+func (st *store) loadHotState(t *table) error {
+	lo, err := st.getUint64(uidKey(catHotLo, t.uid))
 	if err != nil {
-		return 0, kerr.Wrap(kerr.IO, err, "read catalog %q", key)
+		return err
 	}
-	defer s.Free()
-	if !s.Exists() {
-		return 0, nil
+	t.hotLo = max(lo, 1)
+	hwm, err := st.getUint64(uidKey(catTableHWM, t.uid))
+	if err != nil {
+		return err
 	}
-	if s.Size() != 8 {
-		return 0, kerr.New(kerr.Corruption, "catalog %q: %d bytes, want 8", key, s.Size())
+	t.hwm = int64(hwm)
+	ro := grocksdb.NewDefaultReadOptions()
+	defer ro.Destroy()
+	ro.SetIterateLowerBound(hotGenPrefix(t.uid, t.hotLo))
+	ro.SetIterateUpperBound(u64be(t.uid + 1))
+	ro.SetFillCache(false)
+	it := st.rdb.NewIteratorCF(ro, st.cfData)
+	defer it.Close()
+	var n int64
+	t.gen = t.hotLo
+	for it.SeekToFirst(); it.Valid(); it.Next() {
+		n++
+		k := it.Key().Data()
+		if len(k) < 24 {
+			return kerr.New(kerr.Corruption, "hot row key of %d bytes", len(k))
+		}
+		if g := binary.BigEndian.Uint64(k[8:16]); g > t.gen {
+			t.gen = g
+		}
+		_, seq := splitHotKey(k)
+		t.hwm = max(t.hwm, seq)
 	}
-	return binary.BigEndian.Uint64(s.Data()), nil
+	if err := it.Err(); err != nil {
+		return kerr.Wrap(kerr.IO, err, "count hot rows")
+	}
+	t.hotRows.Store(n)
+	for _, s := range t.man.Segments {
+		t.hwm = max(t.hwm, s.MaxSeq)
+	}
+	return nil
 }
 
-func (st *store) loadSeqHighWater() (int64, error) {
-	v, err := st.getUint64(catSeqHighWater)
-	return int64(v), err
-}
-
-func u64be(v uint64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], v)
-	return b[:]
-}
-
-// manifestKey is the manifests-family key of a table's current manifest;
-// versionKey that of one version (DESIGN §2).
-func manifestKey(ns, table string) []byte { return []byte(ns + "." + table) }
-
-func versionKey(ns, table string, version uint64) []byte {
-	return append([]byte(ns+"."+table+"\x00"), u64be(version)...)
+// migrateHotFormat rewrites hot rows written before generations existed
+// ({uid}{key}{^_seq}) into generation 1, in one batch with the format
+// marker, so a crash leaves either layout but never a mix.
+func (st *store) migrateHotFormat() error {
+	v, err := st.getCat([]byte(catFormat))
+	if err != nil || string(v) == hotFormat {
+		return err
+	}
+	if st.readOnly {
+		if len(st.tables) == 0 {
+			return nil
+		}
+		return kerr.New(kerr.Busy, "the store's hot rows use an older layout; open it read-write once to convert them")
+	}
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	ro := grocksdb.NewDefaultReadOptions()
+	defer ro.Destroy()
+	ro.SetFillCache(false)
+	it := st.rdb.NewIteratorCF(ro, st.cfData)
+	defer it.Close()
+	wb.DeleteRangeCF(st.cfData, u64be(0), bytes.Repeat([]byte{0xff}, 9))
+	var k2 []byte
+	for it.SeekToFirst(); it.Valid(); it.Next() {
+		k := it.Key().Data()
+		if len(k) < 16 {
+			return kerr.New(kerr.Corruption, "hot row key of %d bytes", len(k))
+		}
+		k2 = append(append(append(k2[:0], k[:8]...), u64be(1)...), k[8:]...)
+		wb.PutCF(st.cfData, k2, it.Value().Data())
+	}
+	if err := it.Err(); err != nil {
+		return kerr.Wrap(kerr.IO, err, "convert hot rows")
+	}
+	wb.PutCF(st.cfCat, []byte(catFormat), []byte(hotFormat))
+	return st.writeSync(wb, "convert hot rows to generations")
 }
 
 func (st *store) loadCurrentManifest(t *table) (*manifest.Manifest, error) {
@@ -171,12 +294,12 @@ func (st *store) loadCurrentManifest(t *table) (*manifest.Manifest, error) {
 	}
 	m, err := manifest.Decode(s.Data())
 	if err != nil {
-		return nil, fmt.Errorf("manifest of %s: %w", t.qname, err)
+		return nil, kerr.Wrap(kerr.Corruption, err, "manifest of %s", t.qname)
 	}
 	return m, nil
 }
 
-// loadManifestVersion reads an older manifest version (time travel).
+// loadManifestVersion reads a kept manifest version (time travel).
 func (st *store) loadManifestVersion(t *table, version uint64) (*manifest.Manifest, error) {
 	s, err := st.rdb.GetCF(st.readOpts, st.cfMan, versionKey(t.ns, t.name, version))
 	if err != nil {
@@ -186,7 +309,11 @@ func (st *store) loadManifestVersion(t *table, version uint64) (*manifest.Manife
 	if !s.Exists() {
 		return nil, st.versionNotFound(t, version)
 	}
-	return manifest.Decode(s.Data())
+	m, err := manifest.Decode(s.Data())
+	if err != nil {
+		return nil, kerr.Wrap(kerr.Corruption, err, "manifest version %d of %s", version, t.qname)
+	}
+	return m, nil
 }
 
 // versionNotFound names the oldest version still readable and, when the
@@ -204,7 +331,7 @@ func (st *store) versionNotFound(t *table, version uint64) error {
 // versionsAround returns the oldest kept manifest version of t and the
 // first kept version after `after` (0 when none).
 func (st *store) versionsAround(t *table, after uint64) (oldest, next uint64) {
-	prefix := []byte(t.ns + "." + t.name + "\x00")
+	prefix := versionPrefix(t.ns, t.name)
 	it := st.rdb.NewIteratorCF(st.readOpts, st.cfMan)
 	defer it.Close()
 	it.Seek(prefix)
@@ -218,11 +345,43 @@ func (st *store) versionsAround(t *table, after uint64) (oldest, next uint64) {
 	return oldest, next
 }
 
+// keptVersions lists the manifest versions RocksDB keeps for t.
+func (st *store) keptVersions(t *table) ([]*manifest.Manifest, error) {
+	prefix := versionPrefix(t.ns, t.name)
+	it := st.rdb.NewIteratorCF(st.readOpts, st.cfMan)
+	defer it.Close()
+	var out []*manifest.Manifest
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		m, err := manifest.Decode(it.Value().Data())
+		if err != nil {
+			return nil, kerr.Wrap(kerr.Corruption, err, "manifest version of %s", t.qname)
+		}
+		out = append(out, m)
+	}
+	if err := it.Err(); err != nil {
+		return nil, kerr.Wrap(kerr.IO, err, "read manifest versions of %s", t.qname)
+	}
+	return out, nil
+}
+
+// writeSync commits a batch durably (DESIGN §2.2 step 2, and DDL).
+func (st *store) writeSync(wb *grocksdb.WriteBatch, what string) error {
+	if err := st.checkSpace(int64(len(wb.Data()))); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := st.rdb.Write(st.syncWO, wb); err != nil {
+		return st.writeError(err, what)
+	}
+	return nil
+}
+
 // CreateNamespace creates a namespace; kerr.AlreadyExists if it exists.
 func (db *DB) CreateNamespace(name string) error {
-	if err := db.check(true); err != nil {
+	exit, err := db.enter(true)
+	if err != nil {
 		return err
 	}
+	defer exit()
 	ns, err := normalizeName("namespace", name)
 	if err != nil {
 		return err
@@ -236,7 +395,15 @@ func (db *DB) CreateNamespace(name string) error {
 	if _, ok := st.namespaces[ns]; ok {
 		return kerr.New(kerr.AlreadyExists, "namespace %q already exists", ns)
 	}
-	return st.putNamespaceLocked(ns)
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	now := nowMs()
+	st.putNamespace(wb, ns, now)
+	if err := st.writeSync(wb, fmt.Sprintf("create namespace %q", ns)); err != nil {
+		return err
+	}
+	st.namespaces[ns] = now
+	return nil
 }
 
 // NamespaceInfo describes a namespace.
@@ -267,11 +434,14 @@ var validTypes = map[string]bool{"shared": true, "user": true}
 
 // CreateTable creates "ns.table" (or "table" in namespace default). typ "" is
 // "shared". Options are kept as given; primary_key, user_column, compression,
-// row_group_rows and flush_rows are understood (DESIGN §3).
+// row_group_rows, flush_rows and auto_compact_segments are understood and
+// checked (DESIGN §3).
 func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[string]string) (*TableInfo, error) {
-	if err := db.check(true); err != nil {
+	exit, err := db.enter(true)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	ns, tname, err := splitTableName(name)
 	if err != nil {
 		return nil, err
@@ -299,10 +469,13 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	// Schema metadata is dropped: a table's schema is its columns.
 	schema = arrow.NewSchema(schema.Fields(), nil)
 	def := &tableDef{Namespace: ns, Name: tname, Type: typ, Options: opts, CreatedAt: nowMs(), SchemaVersion: 1}
-	// Validate by building the runtime table before anything is written.
+	for i := range schema.Fields() {
+		def.FieldIDs = append(def.FieldIDs, int32(i+1))
+	}
 	if def.Schema, err = encodeSchema(schema); err != nil {
 		return nil, kerr.Wrap(kerr.InvalidArgument, err, "create table %q: schema", name)
 	}
+	// Validate by building the runtime table before anything is written.
 	if _, err := db.st.newTable(def); err != nil {
 		return nil, kerr.Wrap(kerr.CodeOf(err), err, "create table %q", name)
 	}
@@ -316,7 +489,13 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	if _, ok := st.tables[qn]; ok {
 		return nil, kerr.New(kerr.AlreadyExists, "table %q already exists", qn)
 	}
-	uid, err := st.getUint64(catTableUID)
+	if q, err := st.getCat([]byte(catQuarantine + qn)); err != nil {
+		return nil, err
+	} else if q != nil {
+		return nil, kerr.New(kerr.AlreadyExists,
+			"create table %q: storage holds a table of that name that recover could not read (%s); fix or remove its directory first", qn, q)
+	}
+	uid, err := st.getUint64([]byte(catTableUID))
 	if err != nil {
 		return nil, err
 	}
@@ -328,42 +507,45 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	}
 	man := manifest.New(ns, tname, def.CreatedAt)
 	t.man = man
+	t.hotLo, t.gen = 1, 1
 	defJSON, _ := json.Marshal(def)
 	manJSON, err := manifest.Encode(man)
 	if err != nil {
 		return nil, kerr.Wrap(kerr.Internal, err, "create table %q: encode manifest", qn)
 	}
-	// Files first (they are derived and harmless if the commit fails), then
-	// one synced batch that makes the table exist.
-	dir := st.storageDir(ns, tname)
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "create table %q", qn)
+	ctx := context.Background()
+	// Leftovers under the name belong to no table of the catalog (an
+	// earlier drop whose file removal failed): they must not become this
+	// table's files. Then table.json, harmless if the commit fails.
+	if err := st.storage.RemoveAll(ctx, t.prefix); err != nil {
+		return nil, fmt.Errorf("create table %q: %w", qn, err)
 	}
-	if err := manifest.WriteFileAtomic(filepath.Join(dir, "table.json"), defJSON, 0o644); err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "create table %q", qn)
+	if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
+		return nil, fmt.Errorf("create table %q: %w", qn, err)
 	}
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	wb.PutCF(st.cfCat, []byte(catTableUID), u64be(uid))
 	wb.PutCF(st.cfCat, []byte(catTablePrefix+qn), defJSON)
+	wb.PutCF(st.cfCat, uidKey(catHotLo, uid), u64be(1))
 	wb.PutCF(st.cfMan, manifestKey(ns, tname), manJSON)
 	wb.PutCF(st.cfMan, versionKey(ns, tname, man.Version), manJSON)
 	st.putHistory(wb, t, HistoryEntry{Version: 1, Time: def.CreatedAt, Operation: opCreate})
-	if err := st.rdb.Write(st.syncWO, wb); err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "create table %q", qn)
-	}
-	if err := manifest.WriteManifestFile(dir, man); err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "create table %q: mirror manifest.json", qn)
+	if err := st.writeSync(wb, fmt.Sprintf("create table %q", qn)); err != nil {
+		return nil, err
 	}
 	st.tables[qn] = t
+	st.mirrorManifest(t, man)
 	return t.info(), nil
 }
 
 // DropTable drops a user table, its hot rows, manifests and files.
 func (db *DB) DropTable(name string) error {
-	if err := db.check(true); err != nil {
+	exit, err := db.enter(true)
+	if err != nil {
 		return err
 	}
+	defer exit()
 	t, err := db.st.lookupTable(name)
 	if err != nil {
 		return err
@@ -373,35 +555,62 @@ func (db *DB) DropTable(name string) error {
 	defer t.flushMu.Unlock()
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
+	st.catMu.Lock()
+	defer st.catMu.Unlock()
+	if t.dropped.Load() {
+		return kerr.New(kerr.NotFound, "table %q not found", name)
+	}
+	global, err := st.getUint64([]byte(catSeqHighWater))
+	if err != nil {
+		return err
+	}
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	wb.DeleteCF(st.cfCat, []byte(catTablePrefix+t.qname))
 	wb.DeleteCF(st.cfMan, manifestKey(t.ns, t.name))
-	prefix := versionKey(t.ns, t.name, 0)[:len(t.ns)+len(t.name)+2]
+	prefix := versionPrefix(t.ns, t.name)
 	wb.DeleteRangeCF(st.cfMan, prefix, keyenc.PrefixEnd(prefix))
 	wb.DeleteRangeCF(st.cfData, u64be(t.uid), u64be(t.uid+1))
 	hp := historyPrefix(t.qname)
 	wb.DeleteRangeCF(st.cfCat, hp, keyenc.PrefixEnd(hp))
-	if err := st.rdb.Write(st.syncWO, wb); err != nil {
-		return kerr.Wrap(kerr.IO, err, "drop table %s", t.qname)
+	wb.DeleteCF(st.cfCat, uidKey(catHotLo, t.uid))
+	wb.DeleteCF(st.cfCat, uidKey(catTableHWM, t.uid))
+	// _seq stays increasing across the drop; the record lets open finish
+	// removing the files if this process dies before it does.
+	wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(max(global, uint64(t.hwm))))
+	wb.PutCF(st.cfCat, uidKey(catDropped, t.uid), []byte(t.qname))
+	if err := st.writeSync(wb, "drop table "+t.qname); err != nil {
+		return err
 	}
-	st.catMu.Lock()
 	delete(st.tables, t.qname)
-	st.catMu.Unlock()
 	t.dropped.Store(true)
-	// Files of a dropped table are removed after the commit; open scans keep
-	// their open file descriptors, so reads in flight finish.
-	if err := os.RemoveAll(t.dir); err != nil {
-		return kerr.Wrap(kerr.IO, err, "drop table %s: remove files (table is dropped)", t.qname)
+	// Files go after the commit; open scans keep their open files, so reads
+	// in flight finish.
+	if err := st.removeDroppedFiles(t.uid, t.prefix); err != nil {
+		return fmt.Errorf("drop table %s: remove files (the table is dropped; the next open retries): %w", t.qname, err)
 	}
 	return nil
 }
 
+// removeDroppedFiles deletes a dropped table's storage and then its drop
+// record.
+func (st *store) removeDroppedFiles(uid uint64, prefix string) error {
+	if err := st.storage.RemoveAll(context.Background(), prefix); err != nil {
+		return err
+	}
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	wb.DeleteCF(st.cfCat, uidKey(catDropped, uid))
+	return st.writeSync(wb, "forget dropped table")
+}
+
 // Table returns a table's description, system tables included.
 func (db *DB) Table(name string) (*TableInfo, error) {
-	if err := db.check(false); err != nil {
+	exit, err := db.enter(false)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	if sys, ok := lookupSystemTable(name); ok {
 		return sys.info(), nil
 	}
@@ -414,14 +623,10 @@ func (db *DB) Table(name string) (*TableInfo, error) {
 
 // Tables lists user tables sorted by qualified name.
 func (db *DB) Tables() []*TableInfo {
-	st := db.st
-	st.catMu.RLock()
-	out := make([]*TableInfo, 0, len(st.tables))
-	for _, t := range st.tables {
+	out := []*TableInfo{}
+	for _, t := range db.st.sortedTables() {
 		out = append(out, t.info())
 	}
-	st.catMu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].QualifiedName() < out[j].QualifiedName() })
 	return out
 }
 
@@ -442,9 +647,11 @@ func (st *store) lookupTable(name string) (*table, error) {
 // ManifestJSON returns the table's current manifest, encoded exactly as
 // manifest.json holds it.
 func (db *DB) ManifestJSON(table string) ([]byte, error) {
-	if err := db.check(false); err != nil {
+	exit, err := db.enter(false)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	t, err := db.st.lookupTable(table)
 	if err != nil {
 		return nil, err
@@ -454,9 +661,11 @@ func (db *DB) ManifestJSON(table string) ([]byte, error) {
 
 // Manifest returns a copy of the table's current manifest.
 func (db *DB) Manifest(table string) (*manifest.Manifest, error) {
-	if err := db.check(false); err != nil {
+	exit, err := db.enter(false)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	t, err := db.st.lookupTable(table)
 	if err != nil {
 		return nil, err

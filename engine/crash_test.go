@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/kalamdb/libkalam/manifest"
 )
 
 func scanIDs(t *testing.T, db *DB, table string) []int64 {
@@ -85,7 +83,7 @@ func TestCommitProtocolFailpoints(t *testing.T) {
 			if got := fmt.Sprint(scanIDs(t, db2, "t")); got != "[1 2 3]" {
 				t.Fatalf("rows after reopen: %s", got)
 			}
-			onDisk, err := manifest.ReadManifestFile(tdir)
+			onDisk, err := readManifestFile(tdir)
 			if err != nil || onDisk.Version != wantVersion {
 				t.Fatalf("manifest.json after recovery: %v %v", onDisk, err)
 			}

@@ -9,7 +9,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/engine/filter"
 	"github.com/kalamdb/libkalam/engine/keyenc"
@@ -27,21 +26,24 @@ type source interface {
 
 // ---- inputs -------------------------------------------------------------
 
-// hotSource reads the newest hot version of each key in the scan bounds.
+// hotSource reads the newest hot version of each key of one generation (or
+// several, merged by hotIter) in the scan bounds.
 type hotSource struct {
-	ro      *grocksdb.ReadOptions
-	it      *grocksdb.Iterator
+	it      *hotIter
 	dec     *rowcodec.Decoder
 	rb      *array.RecordBuilder
 	userB   []array.Builder       // builders of the user columns, in decoder order
 	seqB    *array.Int64Builder   // nil when the work schema has no _seq
 	delB    *array.BooleanBuilder // nil when it has no _deleted
 	batch   int
-	lastKey []byte
 	started bool
 }
 
-func (p *plan) newHotSource(work *arrow.Schema) (*hotSource, error) {
+func (p *plan) newHotSource(work *arrow.Schema, gens []uint64) (*hotSource, error) {
+	hv, ok := p.rs.hot(p.st)
+	if !ok {
+		return nil, kerr.New(kerr.Internal, "hot rows planned for a read without them")
+	}
 	rb := array.NewRecordBuilder(p.st.mem, work)
 	h := &hotSource{rb: rb, batch: int(min(p.batch, 64*1024))}
 	var want []int
@@ -62,8 +64,7 @@ func (p *plan) newHotSource(work *arrow.Schema) (*hotSource, error) {
 		return nil, err
 	}
 	h.dec = dec
-	h.ro = p.hotReadOptions()
-	h.it = p.st.rdb.NewIteratorCF(h.ro, p.st.cfData)
+	h.it = hv.iter(gens, p.keyLo, p.keyHi)
 	return h, nil
 }
 
@@ -72,17 +73,12 @@ func (h *hotSource) next() (arrow.RecordBatch, error) {
 		return nil, nil
 	}
 	if !h.started {
-		h.it.SeekToFirst()
+		h.it.First()
 		h.started = true
 	}
 	n := 0
-	for ; h.it.Valid() && n < h.batch; h.it.Next() {
-		key, seq := splitHotKey(h.it.Key().Data())
-		if h.lastKey != nil && bytes.Equal(key, h.lastKey) {
-			continue
-		}
-		h.lastKey = append(h.lastKey[:0], key...)
-		v := h.it.Value().Data()
+	for ; h.it.Valid() && n < h.batch; h.it.NextKey() {
+		_, seq, v, _ := h.it.Entry()
 		if len(v) == 0 {
 			return nil, kerr.New(kerr.Corruption, "empty hot row value")
 		}
@@ -98,7 +94,7 @@ func (h *hotSource) next() (arrow.RecordBatch, error) {
 		n++
 	}
 	if err := h.it.Err(); err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "read hot rows")
+		return nil, err
 	}
 	if n == 0 {
 		return nil, nil
@@ -109,7 +105,6 @@ func (h *hotSource) next() (arrow.RecordBatch, error) {
 func (h *hotSource) close() {
 	if h.it != nil {
 		h.it.Close()
-		h.ro.Destroy()
 		h.rb.Release()
 		h.it = nil
 	}
@@ -128,7 +123,7 @@ type segSource struct {
 // holds no tombstone (the filter stage then keeps every row).
 func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones bool) (*segSource, error) {
 	if in.file == nil {
-		sf, err := openSegment(segmentAbsPath(p.t, in.seg.Path), p.st.mem)
+		sf, err := p.st.openSegment(p.t, in.seg.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -787,7 +782,7 @@ func (p *plan) pipeline() source {
 				var s source
 				var err error
 				if in.seg == nil {
-					s, err = p.newHotSource(work)
+					s, err = p.newHotSource(work, []uint64{in.gen})
 				} else {
 					s, err = p.newSegSource(in, work, isolated)
 				}

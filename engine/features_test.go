@@ -661,7 +661,7 @@ func TestHotRowCountStaysExact(t *testing.T) {
 	if got, want := tb.hotRows.Load(), int64(3); got != want {
 		t.Fatalf("hot rows %d, want %d", got, want)
 	}
-	n, err := db.st.countHotRows(tb)
+	n, err := countHotEntries(db.st, tb)
 	if err != nil || n != 3 {
 		t.Fatalf("entries in rocksdb %d (%v)", n, err)
 	}

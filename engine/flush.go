@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/google/uuid"
@@ -16,30 +15,17 @@ import (
 // flushBatchRows bounds the rows held in memory while a flush builds a segment.
 const flushBatchRows = 64 * 1024
 
-// deleteFlushed stages a point delete for every hot version in snap (used
-// when writes raced the flush, so a range deletion would take them too).
-func (st *store) deleteFlushed(t *table, snap *snapshot, wb *grocksdb.WriteBatch) error {
-	ro := grocksdb.NewDefaultReadOptions()
-	defer ro.Destroy()
-	ro.SetSnapshot(snap.rsnap)
-	ro.SetFillCache(false)
-	ro.SetIterateUpperBound(u64be(t.uid + 1))
-	it := st.rdb.NewIteratorCF(ro, st.cfData)
-	defer it.Close()
-	for it.Seek(u64be(t.uid)); it.Valid(); it.Next() {
-		wb.DeleteCF(st.cfData, it.Key().Data())
-	}
-	return it.Err()
-}
-
 // Flush turns the table's hot versions into one segment sorted by key (the
 // newest version of each key, tombstones included) by the commit protocol of
 // DESIGN §2.2. It returns the new segment's id, or "" when there was nothing
-// to flush.
+// to flush. An automatic compaction after it (auto_compact_segments) never
+// turns the committed flush into an error.
 func (db *DB) Flush(table string) (string, error) {
-	if err := db.check(true); err != nil {
+	exit, err := db.enter(true)
+	if err != nil {
 		return "", err
 	}
+	defer exit()
 	t, err := db.st.lookupTable(table)
 	if err != nil {
 		return "", err
@@ -48,7 +34,8 @@ func (db *DB) Flush(table string) (string, error) {
 	if err != nil || id == "" {
 		return id, err
 	}
-	return id, db.st.maybeAutoCompact(t)
+	db.st.maybeAutoCompact(t)
+	return id, nil
 }
 
 func (st *store) flush(t *table) (id string, err error) {
@@ -57,24 +44,38 @@ func (st *store) flush(t *table) (id string, err error) {
 	if t.dropped.Load() {
 		return "", kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
 	}
-	snap := st.takeSnapshot(t)
-	defer snap.release(st)
-
-	ro := grocksdb.NewDefaultReadOptions()
-	defer ro.Destroy()
-	ro.SetSnapshot(snap.rsnap)
-	ro.SetFillCache(false)
-	lo, hi := u64be(t.uid), u64be(t.uid+1)
-	ro.SetIterateLowerBound(lo)
-	ro.SetIterateUpperBound(hi)
-	it := st.rdb.NewIteratorCF(ro, st.cfData)
-	defer it.Close()
-	it.Seek(lo)
-	if !it.Valid() {
-		return "", it.Err()
+	if err := st.checkSpace(0); err != nil {
+		return "", fmt.Errorf("flush %s: %w", t.qname, err)
 	}
+	// Freeze the generations written so far: writes from now on go to the
+	// next one, so what this flush reads is exactly what its commit removes.
+	t.writeMu.Lock()
+	hi := t.gen
+	t.gen++
+	rs, err := st.acquire(t, 0)
+	t.writeMu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	defer rs.release(st)
+	hv, _ := rs.hot(st)
+	all, err := hv.gens()
+	if err != nil {
+		return "", fmt.Errorf("flush %s: %w", t.qname, err)
+	}
+	var gens []uint64
+	for _, g := range all {
+		if g <= hi {
+			gens = append(gens, g)
+		}
+	}
+	if len(gens) == 0 {
+		return "", nil
+	}
+	it := hv.iter(gens, nil, nil)
+	defer it.Close()
 
-	prev := snap.man
+	prev := rs.man
 	seqNo := prev.LastSequenceNumber + 1
 	sw, err := st.newSegWriter(t, seqNo)
 	if err != nil {
@@ -83,11 +84,11 @@ func (st *store) flush(t *table) (id string, err error) {
 	defer sw.abort()
 
 	segSchema := t.segmentSchema()
-	all := make([]int, t.schema.NumFields())
-	for i := range all {
-		all[i] = i
+	all2 := make([]int, t.schema.NumFields())
+	for i := range all2 {
+		all2[i] = i
 	}
-	dec, err := rowcodec.NewDecoder(t.schema, all)
+	dec, err := rowcodec.NewDecoder(t.schema, all2)
 	if err != nil {
 		return "", fmt.Errorf("flush %s: %w", t.qname, err)
 	}
@@ -97,13 +98,9 @@ func (st *store) flush(t *table) (id string, err error) {
 	seqB := rb.Field(t.schema.NumFields()).(*array.Int64Builder)
 	delB := rb.Field(t.schema.NumFields() + 1).(*array.BooleanBuilder)
 
-	wb := grocksdb.NewWriteBatch()
-	defer wb.Destroy()
 	var (
-		keys    [][]byte
-		seqs    []int64
-		lastKey []byte
-		entries int64
+		keys [][]byte
+		seqs []int64
 	)
 	emit := func() error {
 		if len(keys) == 0 {
@@ -115,15 +112,8 @@ func (st *store) flush(t *table) (id string, err error) {
 		keys, seqs = keys[:0], seqs[:0]
 		return err
 	}
-	for ; it.Valid(); it.Next() {
-		k := it.Key().Data()
-		entries++
-		key, seq := splitHotKey(k)
-		if lastKey != nil && string(key) == string(lastKey) {
-			continue // an older version of the key just written
-		}
-		lastKey = append([]byte(nil), key...)
-		v := it.Value().Data()
+	for it.First(); it.Valid(); it.NextKey() {
+		key, seq, v, _ := it.Entry()
 		if len(v) == 0 {
 			return "", kerr.New(kerr.Corruption, "flush %s: empty hot row value", t.qname)
 		}
@@ -132,7 +122,7 @@ func (st *store) flush(t *table) (id string, err error) {
 		}
 		seqB.Append(seq)
 		delB.Append(v[0] == flagTombstone)
-		keys = append(keys, lastKey)
+		keys = append(keys, append([]byte(nil), key...))
 		seqs = append(seqs, seq)
 		if len(keys) >= flushBatchRows {
 			if err := emit(); err != nil {
@@ -141,7 +131,7 @@ func (st *store) flush(t *table) (id string, err error) {
 		}
 	}
 	if err := it.Err(); err != nil {
-		return "", kerr.Wrap(kerr.IO, err, "flush %s: read hot rows", t.qname)
+		return "", fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	if err := emit(); err != nil {
 		return "", fmt.Errorf("flush %s: %w", t.qname, err)
@@ -150,11 +140,10 @@ func (st *store) flush(t *table) (id string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("flush %s: %w", t.qname, err)
 	}
-	segPath := sw.final
 	committed := false
 	defer func() {
 		if !committed {
-			os.Remove(segPath) // an orphan otherwise; recovery would delete it too
+			sw.discard() // an orphan otherwise; open would delete it too
 		}
 	}()
 	meta.ID = uuid.NewString()
@@ -163,38 +152,27 @@ func (st *store) flush(t *table) (id string, err error) {
 	next.UpdatedAt = nowMs()
 	next.LastSequenceNumber = seqNo
 	next.Segments = append(next.Segments, *meta)
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
 	st.putHistory(wb, t, HistoryEntry{Version: next.Version, Time: next.UpdatedAt, Operation: opFlush, SegmentsAdded: 1})
-	// Holding writeMu across the commit lets the flush tell whether rows
-	// arrived since its snapshot. If none did, one range deletion removes
-	// every flushed version: iterators skip a range tombstone at once, while
-	// a million point tombstones would slow every later scan of hot rows
-	// until RocksDB compacts them away. Otherwise the flushed versions are
-	// deleted key by key (a second pass over the snapshot, outside the lock).
-	t.writeMu.Lock()
-	if t.hotRows.Load() == entries {
-		wb.DeleteRangeCF(st.cfData, lo, hi)
-	} else {
-		t.writeMu.Unlock()
-		if err := st.deleteFlushed(t, snap, wb); err != nil {
-			return "", fmt.Errorf("flush %s: %w", t.qname, err)
-		}
-		t.writeMu.Lock()
-	}
-	err = st.commitManifest(t, prev, next, wb)
-	t.writeMu.Unlock()
-	if err != nil {
+	// The generations read are frozen: one range deletion removes exactly
+	// the versions the segment now holds, and later scans seek past it.
+	wb.DeleteRangeCF(st.cfData, hotGenPrefix(t.uid, gens[0]), hotGenPrefix(t.uid, hi+1))
+	wb.PutCF(st.cfCat, uidKey(catHotLo, t.uid), u64be(hi+1))
+	if err := st.commitManifest(t, prev, next, wb, hi+1); err != nil {
 		return "", fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	committed = true
-	t.hotRows.Add(-entries)
+	t.hotRows.Add(-it.visited)
 	st.mirrorManifest(t, next)
 	return meta.ID, nil
 }
 
 // commitManifest is step 2 of the commit protocol: one synced WriteBatch
 // with the new manifest (current and versioned) plus whatever the caller put
-// in wb. On success the new manifest is published to readers.
-func (st *store) commitManifest(t *table, prev, next *manifest.Manifest, wb *grocksdb.WriteBatch) error {
+// in wb. On success the new manifest (and hotLo, when it moves) is
+// published to readers.
+func (st *store) commitManifest(t *table, prev, next *manifest.Manifest, wb *grocksdb.WriteBatch, hotLo uint64) error {
 	if err := manifest.ValidateSuccessor(prev, next); err != nil {
 		return kerr.Wrap(kerr.Internal, err, "new manifest")
 	}
@@ -210,36 +188,9 @@ func (st *store) commitManifest(t *table, prev, next *manifest.Manifest, wb *gro
 	if err := st.hit("before_commit"); err != nil {
 		return err
 	}
-	if err := st.rdb.Write(st.syncWO, wb); err != nil {
-		return kerr.Wrap(kerr.IO, err, "commit manifest version %d", next.Version)
+	if err := st.writeSync(wb, fmt.Sprintf("commit manifest version %d", next.Version)); err != nil {
+		return err
 	}
-	t.mu.Lock()
-	t.man = next
-	t.mu.Unlock()
+	t.publish(next, hotLo)
 	return nil
-}
-
-// mirrorManifest is step 3: manifest.json follows RocksDB. A failure here
-// does not undo the commit; the next open rewrites the file (step 4).
-func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
-	if err := st.hit("before_mirror"); err != nil {
-		return
-	}
-	_ = manifest.WriteManifestFile(t.dir, m)
-}
-
-// countHotRows counts a table's hot versions (used once at open for the
-// flush_rows trigger).
-func (st *store) countHotRows(t *table) (int64, error) {
-	ro := grocksdb.NewDefaultReadOptions()
-	defer ro.Destroy()
-	ro.SetIterateUpperBound(u64be(t.uid + 1))
-	ro.SetFillCache(false)
-	it := st.rdb.NewIteratorCF(ro, st.cfData)
-	defer it.Close()
-	var n int64
-	for it.Seek(u64be(t.uid)); it.Valid(); it.Next() {
-		n++
-	}
-	return n, it.Err()
 }

@@ -2,12 +2,16 @@ package engine
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/manifest"
 )
 
 // testDB opens a store in a temp dir with a checked allocator that must be
@@ -105,4 +109,34 @@ func recordReader(t *testing.T, rec arrow.RecordBatch) array.RecordReader {
 		t.Fatal(err)
 	}
 	return rdr
+}
+
+// countHotEntries counts a table's hot versions in RocksDB (every
+// generation), independently of the table's counter.
+func countHotEntries(st *store, t *table) (int64, error) {
+	hv := hotView{st: st, uid: t.uid, lo: 1}
+	gens, err := hv.gens()
+	if err != nil {
+		return 0, err
+	}
+	it := hv.iter(gens, nil, nil)
+	defer it.Close()
+	var n int64
+	for it.First(); it.Valid(); it.Next() {
+		n++
+	}
+	return n, it.Err()
+}
+
+// readManifestFile reads and validates a table's manifest.json.
+func readManifestFile(tableDir string) (*manifest.Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(tableDir, manifest.ManifestFileName))
+	if err != nil {
+		return nil, err
+	}
+	m, err := manifest.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return m, m.Validate()
 }

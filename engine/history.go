@@ -16,6 +16,7 @@ const (
 	opFlush   = "flush"
 	opCompact = "compact"
 	opVacuum  = "vacuum"
+	opAlter   = "alter"
 )
 
 // HistoryEntry is one manifest version of a table.
@@ -44,9 +45,11 @@ func (st *store) putHistory(wb *grocksdb.WriteBatch, t *table, h HistoryEntry) {
 
 // History returns one entry per manifest version of the table, oldest first.
 func (db *DB) History(table string) ([]HistoryEntry, error) {
-	if err := db.check(false); err != nil {
+	exit, err := db.enter(false)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	t, err := db.st.lookupTable(table)
 	if err != nil {
 		return nil, err

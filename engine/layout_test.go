@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	"github.com/linxGnu/grocksdb"
-
-	"github.com/kalamdb/libkalam/manifest"
 )
 
 // TestOnDiskLayout checks DESIGN §2: paths, manifest.json content and the
@@ -24,7 +22,7 @@ func TestOnDiskLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	tdir := filepath.Join(dir, "storage", "app", "events")
-	m0, err := manifest.ReadManifestFile(tdir)
+	m0, err := readManifestFile(tdir)
 	if err != nil {
 		t.Fatalf("manifest.json after create: %v", err)
 	}

@@ -1,8 +1,8 @@
 package engine
 
 import (
+	"context"
 	"fmt"
-	"os"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -48,9 +48,11 @@ type CompactReport struct {
 // Inputs stay in the manifest as tombstoned segments, readable by scans that
 // pinned them, until Vacuum removes them.
 func (db *DB) Compact(table string, opts CompactOptions) (*CompactReport, error) {
-	if err := db.check(true); err != nil {
+	exit, err := db.enter(true)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	t, err := db.st.lookupTable(table)
 	if err != nil {
 		return nil, err
@@ -68,7 +70,15 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 	if t.dropped.Load() {
 		return nil, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
 	}
-	prev := t.currentManifest()
+	if err := st.checkSpace(0); err != nil {
+		return nil, fmt.Errorf("compact %s: %w", t.qname, err)
+	}
+	rs, err := st.acquire(t, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.release(st)
+	prev := rs.man
 	live := prev.LiveSegments()
 	rep = &CompactReport{Table: t.qname, Version: prev.Version, InputSegments: []string{}, OutputSegments: []string{}}
 	if len(live) == 0 || len(live) < opts.MinSegments {
@@ -78,10 +88,7 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 	}
 	// Plan a full scan of exactly these segments: all columns plus _seq and
 	// _deleted, merged by key, newest version wins.
-	snap := &snapshot{man: prev}
-	st.pinSegments(t, snap)
-	defer snap.release(st)
-	p := &plan{st: st, t: t, snap: snap, work: t.segmentSchema(), batch: 64 * 1024, req: ScanRequest{Limit: -1}}
+	p := &plan{st: st, t: t, rs: rs, work: t.segmentSchema(), batch: 64 * 1024, req: ScanRequest{Limit: -1}}
 	var srcs []source
 	defer func() {
 		for _, s := range srcs {
@@ -119,7 +126,7 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 		}
 		if err != nil {
 			for _, f := range written {
-				os.Remove(f)
+				_ = st.storage.Remove(context.Background(), f)
 			}
 		}
 	}()
@@ -128,7 +135,7 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 		if err != nil {
 			return err
 		}
-		written = append(written, sw.final)
+		written = append(written, sw.name)
 		sw = nil
 		meta.ID = uuid.NewString()
 		outs = append(outs, meta)
@@ -228,7 +235,7 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 	defer wb.Destroy()
 	st.putHistory(wb, t, HistoryEntry{Version: next.Version, Time: now, Operation: opCompact,
 		SegmentsAdded: uint64(len(outs)), SegmentsRemoved: uint64(len(live))})
-	if err := st.commitManifest(t, prev, next, wb); err != nil {
+	if err := st.commitManifest(t, prev, next, wb, 0); err != nil {
 		return nil, fmt.Errorf("compact %s: %w", t.qname, err)
 	}
 	st.mirrorManifest(t, next)
@@ -237,20 +244,19 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 }
 
 // maybeAutoCompact runs a compaction after a flush when the table option
-// auto_compact_segments is set and that many live segments exist.
-func (st *store) maybeAutoCompact(t *table) error {
-	n, err := intOption(t.def.Options, "auto_compact_segments", 0)
-	if err != nil || n <= 0 {
-		return err
+// auto_compact_segments is set and that many live segments exist. Its
+// failure is recorded as the table's background error, never returned: the
+// flush that triggered it is committed.
+func (st *store) maybeAutoCompact(t *table) {
+	n := t.opts.autoCompactSegments
+	if n <= 0 || len(t.currentManifest().LiveSegments()) < int(n) {
+		return
 	}
-	if len(t.currentManifest().LiveSegments()) < int(n) {
-		return nil
+	if _, err := st.compact(t, CompactOptions{MinSegments: int(n)}); err != nil {
+		t.setBackgroundError(fmt.Errorf("automatic compaction (auto_compact_segments=%d): %w", n, err))
+		return
 	}
-	_, err = st.compact(t, CompactOptions{MinSegments: int(n)})
-	if err != nil {
-		return fmt.Errorf("automatic compaction (auto_compact_segments=%d): %w", n, err)
-	}
-	return nil
+	t.setBackgroundError(nil)
 }
 
 // DefaultVacuumRetentionMs is delta-rs's default: 7 days.
@@ -261,9 +267,11 @@ const DefaultVacuumRetentionMs = 7 * 24 * 3600 * 1000
 // manifest, and drops the manifest versions that needed them. It returns the
 // relative paths removed (or, with dryRun, that would be; nothing changes).
 func (db *DB) Vacuum(table string, retentionMs int64, dryRun bool) ([]string, error) {
-	if err := db.check(!dryRun); err != nil {
+	exit, err := db.enter(!dryRun)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	if retentionMs < 0 {
 		return nil, kerr.New(kerr.InvalidArgument, "vacuum %q: negative retention %d ms", table, retentionMs)
 	}
@@ -277,11 +285,13 @@ func (db *DB) Vacuum(table string, retentionMs int64, dryRun bool) ([]string, er
 func (st *store) vacuum(t *table, retentionMs int64, dryRun bool) ([]string, error) {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
+	if t.dropped.Load() {
+		return nil, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
+	}
 	prev := t.currentManifest()
 	now := nowMs()
 	cutoff := now - retentionMs
-	removed := map[string]bool{}
-	paths := []string{}
+	var expired []string
 	for _, s := range prev.Segments {
 		if !s.Tombstone {
 			continue
@@ -290,16 +300,36 @@ func (st *store) vacuum(t *table, retentionMs int64, dryRun bool) ([]string, err
 		if s.TombstonedAt != nil {
 			at = *s.TombstonedAt
 		}
-		if at > cutoff || st.pinned(segmentAbsPath(t, s.Path)) {
-			continue
+		if at <= cutoff {
+			expired = append(expired, s.ID)
 		}
-		removed[s.ID] = true
-		paths = append(paths, s.Path)
+	}
+	var took []string
+	if dryRun {
+		took = t.unpinned(expired)
+	} else {
+		took = t.takeForVacuum(expired)
+	}
+	removed := map[string]bool{}
+	for _, id := range took {
+		removed[id] = true
+	}
+	paths := []string{}
+	for _, s := range prev.Segments {
+		if removed[s.ID] {
+			paths = append(paths, s.Path)
+		}
 	}
 	sort.Strings(paths)
 	if dryRun || len(removed) == 0 {
 		return paths, nil
 	}
+	committed := false
+	defer func() {
+		if !committed {
+			t.giveBack(took)
+		}
+	}()
 	next := prev.Clone()
 	next.Segments = next.Segments[:0]
 	for _, s := range prev.Segments {
@@ -312,46 +342,50 @@ func (st *store) vacuum(t *table, retentionMs int64, dryRun bool) ([]string, err
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	// Older versions that reference a removed file can no longer be read.
-	if err := st.dropVersionsNeeding(t, removed, wb); err != nil {
+	dropped, err := st.dropVersionsNeeding(t, removed, wb)
+	if err != nil {
 		return nil, err
 	}
 	st.putHistory(wb, t, HistoryEntry{Version: next.Version, Time: now, Operation: opVacuum, SegmentsRemoved: uint64(len(removed))})
-	if err := st.commitManifest(t, prev, next, wb); err != nil {
+	if err := st.commitManifest(t, prev, next, wb, 0); err != nil {
 		return nil, fmt.Errorf("vacuum %s: %w", t.qname, err)
 	}
+	committed = true
 	st.mirrorManifest(t, next)
 	if err := st.hit("vacuum_before_delete"); err != nil {
 		return nil, err
 	}
-	for _, p := range paths {
-		// After the commit: a crash here leaves orphans that the next open deletes.
-		if err := os.Remove(segmentAbsPath(t, p)); err != nil && !os.IsNotExist(err) {
-			return nil, kerr.Wrap(kerr.IO, err, "vacuum %s: remove %s", t.qname, p)
+	// After the commit: a crash from here on leaves orphans that open deletes.
+	ctx := context.Background()
+	for _, v := range dropped {
+		if err := st.storage.Remove(ctx, t.prefix+"/"+versionFileName(v)); err != nil {
+			return nil, fmt.Errorf("vacuum %s (committed): %w", t.qname, err)
 		}
 	}
-	if err := manifest.SyncDir(segmentAbsPath(t, manifest.DataDir)); err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "vacuum %s", t.qname)
+	for _, p := range paths {
+		if err := st.storage.Remove(ctx, t.prefix+"/"+p); err != nil {
+			return nil, fmt.Errorf("vacuum %s (committed): %w", t.qname, err)
+		}
 	}
 	return paths, nil
 }
 
-func (st *store) dropVersionsNeeding(t *table, removed map[string]bool, wb *grocksdb.WriteBatch) error {
-	prefix := []byte(t.ns + "." + t.name + "\x00")
-	ro := grocksdb.NewDefaultReadOptions()
-	defer ro.Destroy()
-	it := st.rdb.NewIteratorCF(ro, st.cfMan)
-	defer it.Close()
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-		m, err := manifest.Decode(it.Value().Data())
-		if err != nil {
-			return fmt.Errorf("manifest version of %s: %w", t.qname, err)
-		}
+// dropVersionsNeeding stages the removal of every kept version that reads
+// one of the removed segments, and returns their numbers.
+func (st *store) dropVersionsNeeding(t *table, removed map[string]bool, wb *grocksdb.WriteBatch) ([]uint64, error) {
+	kept, err := st.keptVersions(t)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, m := range kept {
 		for _, s := range m.LiveSegments() {
 			if removed[s.ID] {
-				wb.DeleteCF(st.cfMan, append([]byte(nil), it.Key().Data()...))
+				wb.DeleteCF(st.cfMan, versionKey(t.ns, t.name, m.Version))
+				out = append(out, m.Version)
 				break
 			}
 		}
 	}
-	return it.Err()
+	return out, nil
 }

@@ -1,11 +1,9 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -15,157 +13,330 @@ import (
 
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
+	"github.com/kalamdb/libkalam/storage"
 )
 
-// recoverTables is step 4 of DESIGN §2.2, run on every read-write open:
-// manifest.json follows RocksDB, *.tmp files go, and segment files that no
-// manifest entry references (a crash between steps 1 and 2) are deleted.
-func (st *store) recoverTables() error {
-	for _, t := range st.sortedTables() {
-		if err := st.recoverTable(t); err != nil {
-			return fmt.Errorf("table %s: %w", t.qname, err)
-		}
-	}
-	return nil
-}
+// ---- step 4 of DESIGN §2.2: storage follows RocksDB -------------------------
 
-func (st *store) recoverTable(t *table) error {
-	if err := os.MkdirAll(filepath.Join(t.dir, manifest.DataDir), 0o755); err != nil {
-		return kerr.Wrap(kerr.IO, err, "create %s", t.dir)
-	}
-	for _, dir := range []string{t.dir, filepath.Join(t.dir, manifest.DataDir)} {
-		ents, err := os.ReadDir(dir)
+// syncTableStorage runs on every read-write open: leftovers of interrupted
+// writes (*.tmp) go, manifest.json, the version files and table.json are
+// rewritten where missing, behind or not the table's, version files of
+// versions no longer kept go, and segment files that no manifest entry
+// references (a crash between steps 1 and 2) are deleted.
+func (st *store) syncTableStorage(t *table) error {
+	ctx := context.Background()
+	for _, dir := range []string{t.prefix, t.prefix + "/" + manifest.DataDir, t.prefix + "/" + versionsDir} {
+		ents, err := st.storage.List(ctx, dir)
 		if err != nil {
-			return kerr.Wrap(kerr.IO, err, "list %s", dir)
+			return err
 		}
 		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), manifest.TmpSuffix) {
-				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-					return kerr.Wrap(kerr.IO, err, "remove %s", e.Name())
+			if !e.IsDir && storage.IsTmp(e.Name) {
+				if err := st.storage.Remove(ctx, dir+"/"+e.Name); err != nil {
+					return err
 				}
 			}
 		}
 	}
 	man := t.currentManifest()
-	onDisk, err := manifest.ReadManifestFile(t.dir)
-	if err != nil || onDisk.Version != man.Version {
-		if err := manifest.WriteManifestFile(t.dir, man); err != nil {
-			return kerr.Wrap(kerr.IO, err, "rewrite manifest.json")
+	onDisk, err := st.readManifestObject(ctx, t.prefix+"/"+manifest.ManifestFileName)
+	if err != nil || onDisk.Version != man.Version || onDisk.TableID != man.TableID {
+		data, err := manifest.Encode(man)
+		if err != nil {
+			return kerr.Wrap(kerr.Internal, err, "encode manifest")
+		}
+		if err := st.storage.WriteFile(ctx, t.prefix+"/"+manifest.ManifestFileName, data); err != nil {
+			return fmt.Errorf("rewrite manifest.json: %w", err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(t.dir, "table.json")); errors.Is(err, os.ErrNotExist) {
-		def, _ := json.Marshal(t.def)
-		if err := manifest.WriteFileAtomic(filepath.Join(t.dir, "table.json"), def, 0o644); err != nil {
-			return kerr.Wrap(kerr.IO, err, "rewrite table.json")
+	defJSON, _ := json.Marshal(t.def)
+	if cur, err := st.storage.ReadFile(ctx, t.prefix+"/"+tableJSONName); err != nil || string(cur) != string(defJSON) {
+		if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
+			return fmt.Errorf("rewrite table.json: %w", err)
 		}
+	}
+	if err := st.syncVersionFiles(ctx, t); err != nil {
+		return err
 	}
 	referenced := map[string]bool{}
 	for _, s := range man.Segments {
-		referenced[filepath.Clean(filepath.FromSlash(s.Path))] = true
+		referenced[s.Path] = true
 	}
-	dataDir := filepath.Join(t.dir, manifest.DataDir)
-	ents, err := os.ReadDir(dataDir)
+	ents, err := st.storage.List(ctx, t.prefix+"/"+manifest.DataDir)
 	if err != nil {
-		return kerr.Wrap(kerr.IO, err, "list %s", dataDir)
+		return err
 	}
-	removed := false
 	for _, e := range ents {
-		if _, ok := manifest.ParseSegmentFileName(e.Name()); !ok {
+		if _, ok := manifest.ParseSegmentFileName(e.Name); !ok || e.IsDir {
 			continue
 		}
-		rel := filepath.Join(manifest.DataDir, e.Name())
-		if referenced[rel] {
-			continue
+		if rel := manifest.DataDir + "/" + e.Name; !referenced[rel] {
+			if err := st.storage.Remove(ctx, t.prefix+"/"+rel); err != nil {
+				return fmt.Errorf("remove orphan segment %s: %w", rel, err)
+			}
 		}
-		if err := os.Remove(filepath.Join(dataDir, e.Name())); err != nil {
-			return kerr.Wrap(kerr.IO, err, "remove orphan segment %s", e.Name())
-		}
-		removed = true
-	}
-	if removed {
-		return manifest.SyncDir(dataDir)
 	}
 	return nil
 }
 
-// rebuildFromStorage is step 5: RocksDB is gone but storage/ is intact.
-// The catalog and the current manifests come back from table.json,
-// manifest.json and the Parquet footers; hot rows that were never flushed
-// are lost with RocksDB, and older manifest versions are not recoverable.
-func (st *store) rebuildFromStorage() error {
-	base := filepath.Join(st.root, "storage")
-	nsEnts, err := os.ReadDir(base)
+// syncVersionFiles makes _versions/ hold exactly the kept versions.
+func (st *store) syncVersionFiles(ctx context.Context, t *table) error {
+	kept, err := st.keptVersions(t)
 	if err != nil {
-		return kerr.Wrap(kerr.IO, err, "list %s", base)
+		return err
 	}
-	wb := grocksdb.NewWriteBatch()
-	defer wb.Destroy()
-	now := nowMs()
-	var uid uint64
-	var hwm int64
-	nsSeen := map[string]bool{defaultNamespace: true}
-	wb.PutCF(st.cfCat, []byte(catNamespacePrefix+defaultNamespace), []byte(fmt.Sprintf(`{"created_at":%d}`, now)))
-	sort.Slice(nsEnts, func(i, j int) bool { return nsEnts[i].Name() < nsEnts[j].Name() })
-	for _, nse := range nsEnts {
-		if !nse.IsDir() {
+	ents, err := st.storage.List(ctx, t.prefix+"/"+versionsDir)
+	if err != nil {
+		return err
+	}
+	have := map[uint64]bool{}
+	want := map[uint64]bool{}
+	for _, m := range kept {
+		want[m.Version] = true
+	}
+	for _, e := range ents {
+		v, ok := parseVersionFileName(e.Name)
+		if !ok || e.IsDir {
 			continue
 		}
-		ns := nse.Name()
-		if _, err := normalizeName("namespace", ns); err != nil || ns == systemNamespace {
-			continue
-		}
-		tEnts, err := os.ReadDir(filepath.Join(base, ns))
-		if err != nil {
-			return kerr.Wrap(kerr.IO, err, "list %s", ns)
-		}
-		for _, te := range tEnts {
-			if !te.IsDir() {
-				continue
-			}
-			dir := filepath.Join(base, ns, te.Name())
-			man, err := manifest.ReadManifestFile(dir)
-			if err != nil {
-				if kerr.Is(err, kerr.NotFound) {
-					continue // not a table directory
-				}
-				return fmt.Errorf("table %s.%s: %w", ns, te.Name(), err)
-			}
-			def, err := readTableDef(dir, man)
-			if err != nil {
-				return fmt.Errorf("table %s.%s: %w", ns, te.Name(), err)
-			}
-			uid++
-			def.UID = uid
-			def.Namespace, def.Name = ns, te.Name()
-			defJSON, _ := json.Marshal(def)
-			manJSON, err := manifest.Encode(man)
-			if err != nil {
+		if !want[v] {
+			if err := st.storage.Remove(ctx, t.prefix+"/"+versionsDir+"/"+e.Name); err != nil {
 				return err
 			}
-			if !nsSeen[ns] {
-				nsSeen[ns] = true
-				wb.PutCF(st.cfCat, []byte(catNamespacePrefix+ns), []byte(fmt.Sprintf(`{"created_at":%d}`, now)))
+			continue
+		}
+		have[v] = true
+	}
+	for _, m := range kept {
+		if have[m.Version] {
+			continue
+		}
+		data, err := manifest.Encode(m)
+		if err != nil {
+			return kerr.Wrap(kerr.Internal, err, "encode manifest version %d", m.Version)
+		}
+		if err := st.storage.WriteFile(ctx, t.prefix+"/"+versionFileName(m.Version), data); err != nil {
+			return fmt.Errorf("rewrite version file %d: %w", m.Version, err)
+		}
+	}
+	return nil
+}
+
+// ---- open's check: the catalog holds at least what storage holds -----------
+
+// storageIssue is a table whose storage is ahead of the catalog: RocksDB
+// lost commits (a damaged write-ahead log) or the whole table.
+type storageIssue struct {
+	ns, name string
+	reason   string
+}
+
+func (i storageIssue) qname() string { return i.ns + "." + i.name }
+
+// storageTables lists the table directories of storage (those holding a
+// manifest.json), as "ns.table" -> (ns, table).
+func (st *store) storageTables(ctx context.Context) ([][2]string, error) {
+	var out [][2]string
+	nss, err := st.storage.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range nss {
+		if !ns.IsDir {
+			continue
+		}
+		if n, err := normalizeName("namespace", ns.Name); err != nil || n != ns.Name || ns.Name == systemNamespace {
+			continue
+		}
+		ts, err := st.storage.List(ctx, ns.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, tb := range ts {
+			if !tb.IsDir {
+				continue
 			}
-			wb.PutCF(st.cfCat, []byte(catTablePrefix+ns+"."+te.Name()), defJSON)
-			wb.PutCF(st.cfMan, manifestKey(ns, te.Name()), manJSON)
-			wb.PutCF(st.cfMan, versionKey(ns, te.Name(), man.Version), manJSON)
-			for _, s := range man.Segments {
-				hwm = max(hwm, s.MaxSeq)
+			if n, err := normalizeName("table", tb.Name); err != nil || n != tb.Name {
+				continue
+			}
+			files, err := st.storage.List(ctx, ns.Name+"/"+tb.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range files {
+				if !f.IsDir && f.Name == manifest.ManifestFileName {
+					out = append(out, [2]string{ns.Name, tb.Name})
+					break
+				}
 			}
 		}
 	}
-	wb.PutCF(st.cfCat, []byte(catTableUID), u64be(uid))
-	wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(uint64(hwm)))
-	if err := st.rdb.Write(st.syncWO, wb); err != nil {
-		return kerr.Wrap(kerr.IO, err, "write rebuilt catalog")
+	return out, nil
+}
+
+// checkStorage compares storage with the catalog. Tables of dropped tables
+// whose files remain are removed (when writable); tables storage holds that
+// the catalog lacks, or holds at a newer version, are returned.
+func (st *store) checkStorage() ([]storageIssue, error) {
+	ctx := context.Background()
+	tables, err := st.storageTables(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list storage: %w", err)
 	}
-	return nil
+	var issues []storageIssue
+	for _, nt := range tables {
+		ns, name := nt[0], nt[1]
+		qn := ns + "." + name
+		prefix := ns + "/" + name
+		st.catMu.RLock()
+		t := st.tables[qn]
+		st.catMu.RUnlock()
+		if t != nil {
+			m, err := st.readManifestObject(ctx, prefix+"/"+manifest.ManifestFileName)
+			if err != nil {
+				continue // damaged or foreign mirror: step 4 rewrites it from the catalog
+			}
+			if m.TableID == t.man.TableID && m.Version > t.man.Version {
+				issues = append(issues, storageIssue{ns, name, fmt.Sprintf(
+					"storage holds manifest version %d, the catalog only %d", m.Version, t.man.Version)})
+			}
+			continue
+		}
+		if q, err := st.getCat([]byte(catQuarantine + qn)); err != nil {
+			return nil, err
+		} else if q != nil {
+			continue // reported by the recover that could not read it
+		}
+		if uid, ok := st.storedUID(ctx, prefix); ok {
+			if rec, err := st.getCat(uidKey(catDropped, uid)); err != nil {
+				return nil, err
+			} else if rec != nil {
+				if !st.readOnly {
+					if err := st.removeDroppedFiles(uid, prefix); err != nil {
+						return nil, fmt.Errorf("finish dropping %s: %w", qn, err)
+					}
+				}
+				continue
+			}
+		}
+		issues = append(issues, storageIssue{ns, name, "storage holds the table, the catalog does not"})
+	}
+	return issues, nil
+}
+
+// storedUID reads the uid from a table's table.json.
+func (st *store) storedUID(ctx context.Context, prefix string) (uint64, bool) {
+	b, err := st.storage.ReadFile(ctx, prefix+"/"+tableJSONName)
+	if err != nil {
+		return 0, false
+	}
+	var def tableDef
+	if json.Unmarshal(b, &def) != nil || def.UID == 0 {
+		return 0, false
+	}
+	return def.UID, true
+}
+
+func issuesError(issues []storageIssue) error {
+	var parts []string
+	for _, i := range issues {
+		parts = append(parts, i.qname()+" ("+i.reason+")")
+	}
+	return kerr.New(kerr.Corruption,
+		"storage/ holds more than the catalog: %s; RocksDB lost commits (a damaged or truncated write-ahead log?). Open with {\"recover\": true} to restore these tables from storage",
+		strings.Join(parts, "; "))
+}
+
+// ---- reading a table back from storage -------------------------------------
+
+// storedTable is what storage holds for one table.
+type storedTable struct {
+	ns, name string
+	def      *tableDef
+	versions []*manifest.Manifest // kept versions, oldest first, the current last
+}
+
+func (s *storedTable) current() *manifest.Manifest { return s.versions[len(s.versions)-1] }
+
+// readStoredTable reads a table's definition and every kept version from
+// storage and checks that they belong together and that every live segment
+// of the current version is present.
+func (st *store) readStoredTable(ctx context.Context, ns, name string) (*storedTable, error) {
+	prefix := ns + "/" + name
+	cur, err := st.readManifestObject(ctx, prefix+"/"+manifest.ManifestFileName)
+	if err != nil {
+		return nil, err
+	}
+	if cur.TableID.NamespaceID != ns || cur.TableID.TableName != name {
+		return nil, kerr.New(kerr.Corruption, "manifest.json names table %s", cur.TableID)
+	}
+	byVersion := map[uint64]*manifest.Manifest{cur.Version: cur}
+	ents, err := st.storage.List(ctx, prefix+"/"+versionsDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		v, ok := parseVersionFileName(e.Name)
+		if !ok || e.IsDir || v >= cur.Version {
+			continue
+		}
+		m, err := st.readManifestObject(ctx, prefix+"/"+versionsDir+"/"+e.Name)
+		if err != nil || m.Version != v || m.TableID != cur.TableID {
+			continue // an older version that cannot be read is left out, not fatal
+		}
+		byVersion[v] = m
+	}
+	s := &storedTable{ns: ns, name: name}
+	for _, m := range byVersion {
+		s.versions = append(s.versions, m)
+	}
+	sort.Slice(s.versions, func(i, j int) bool { return s.versions[i].Version < s.versions[j].Version })
+	// Only versions whose live segments the current manifest still lists
+	// (live or tombstoned) can be read: vacuum removed the others' files.
+	listed := map[string]bool{}
+	for _, seg := range cur.Segments {
+		listed[seg.ID] = true
+	}
+	kept := s.versions[:0]
+	for _, m := range s.versions {
+		ok := true
+		for _, seg := range m.LiveSegments() {
+			ok = ok && listed[seg.ID]
+		}
+		if ok {
+			kept = append(kept, m)
+		}
+	}
+	s.versions = kept
+	present := map[string]bool{}
+	files, err := st.storage.List(ctx, prefix+"/"+manifest.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		present[manifest.DataDir+"/"+f.Name] = true
+	}
+	for _, seg := range cur.Segments {
+		if !present[seg.Path] {
+			return nil, kerr.New(kerr.Corruption, "segment %s listed by manifest version %d is missing", seg.Path, cur.Version)
+		}
+	}
+	if s.def, err = st.readTableDef(ctx, prefix, cur); err != nil {
+		return nil, err
+	}
+	s.def.Namespace, s.def.Name = ns, name
+	probe, err := st.newTable(s.def)
+	if err != nil {
+		return nil, kerr.Wrap(kerr.Corruption, err, "table.json")
+	}
+	_ = probe
+	return s, nil
 }
 
 // readTableDef reads table.json, or, when it is missing, infers a shared
 // table without a primary key from the newest segment's schema.
-func readTableDef(dir string, man *manifest.Manifest) (*tableDef, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "table.json"))
+func (st *store) readTableDef(ctx context.Context, prefix string, man *manifest.Manifest) (*tableDef, error) {
+	b, err := st.storage.ReadFile(ctx, prefix+"/"+tableJSONName)
 	if err == nil {
 		var def tableDef
 		if err := json.Unmarshal(b, &def); err != nil {
@@ -173,15 +344,20 @@ func readTableDef(dir string, man *manifest.Manifest) (*tableDef, error) {
 		}
 		return &def, nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, kerr.Wrap(kerr.IO, err, "read table.json")
+	if !kerr.Is(err, kerr.NotFound) {
+		return nil, err
 	}
 	live := man.LiveSegments()
 	if len(live) == 0 {
 		return nil, kerr.New(kerr.Corruption, "no table.json and no segment to infer the schema from")
 	}
-	sf, err := openSegment(filepath.Join(dir, filepath.FromSlash(live[len(live)-1].Path)), memory.DefaultAllocator)
+	obj, err := st.storage.Open(ctx, prefix+"/"+live[len(live)-1].Path)
 	if err != nil {
+		return nil, err
+	}
+	sf, err := readSegment(prefix+"/"+live[len(live)-1].Path, obj, memory.DefaultAllocator)
+	if err != nil {
+		obj.Close()
 		return nil, err
 	}
 	defer sf.close()
@@ -196,4 +372,204 @@ func readTableDef(dir string, man *manifest.Manifest) (*tableDef, error) {
 		return nil, err
 	}
 	return &tableDef{Type: "shared", Schema: sch, Options: map[string]string{}, CreatedAt: man.CreatedAt, SchemaVersion: 1}, nil
+}
+
+// putStoredTable stages a table read from storage into a catalog batch,
+// under uid: definition, every version, history inferred from the
+// versions, and the hot-generation start. It returns the highest _seq the
+// segments hold.
+func (st *store) putStoredTable(wb *grocksdb.WriteBatch, s *storedTable, uid uint64) int64 {
+	s.def.UID = uid
+	qn := s.ns + "." + s.name
+	defJSON, _ := json.Marshal(s.def)
+	wb.PutCF(st.cfCat, []byte(catTablePrefix+qn), defJSON)
+	wb.DeleteCF(st.cfCat, []byte(catQuarantine+qn))
+	wb.PutCF(st.cfCat, uidKey(catHotLo, uid), u64be(1))
+	prefix := versionPrefix(s.ns, s.name)
+	wb.DeleteRangeCF(st.cfMan, prefix, append(append([]byte(nil), prefix...), 0xff))
+	var prev *manifest.Manifest
+	var hwm int64
+	for _, m := range s.versions {
+		data, _ := manifest.Encode(m)
+		wb.PutCF(st.cfMan, versionKey(s.ns, s.name, m.Version), data)
+		h := inferHistory(prev, m)
+		b, _ := json.Marshal(h)
+		wb.PutCF(st.cfCat, historyKey(qn, m.Version), b)
+		prev = m
+	}
+	cur := s.current()
+	data, _ := manifest.Encode(cur)
+	wb.PutCF(st.cfMan, manifestKey(s.ns, s.name), data)
+	for _, seg := range cur.Segments {
+		hwm = max(hwm, seg.MaxSeq)
+	}
+	return hwm
+}
+
+// inferHistory describes the commit that made m from prev.
+func inferHistory(prev, m *manifest.Manifest) HistoryEntry {
+	h := HistoryEntry{Version: m.Version, Time: m.UpdatedAt}
+	if prev == nil {
+		h.Operation = opCreate
+		if m.Version > 1 {
+			h.Operation = opFlush
+			h.SegmentsAdded = uint64(len(m.LiveSegments()))
+		}
+		return h
+	}
+	old := map[string]bool{}
+	for _, s := range prev.LiveSegments() {
+		old[s.ID] = true
+	}
+	listed := map[string]bool{}
+	for _, s := range m.Segments {
+		listed[s.ID] = true
+		if !s.Tombstone && !old[s.ID] {
+			h.SegmentsAdded++
+		}
+	}
+	for _, s := range prev.Segments {
+		if !listed[s.ID] || (!s.Tombstone && old[s.ID] && isTombstoned(m, s.ID)) {
+			h.SegmentsRemoved++
+		}
+	}
+	switch {
+	case h.SegmentsAdded > 0 && h.SegmentsRemoved > 0:
+		h.Operation = opCompact
+	case h.SegmentsAdded > 0:
+		h.Operation = opFlush
+	case h.SegmentsRemoved > 0:
+		h.Operation = opVacuum
+	default:
+		h.Operation = opAlter
+	}
+	return h
+}
+
+func isTombstoned(m *manifest.Manifest, id string) bool {
+	s, ok := m.Segment(id)
+	return ok && s.Tombstone
+}
+
+// ---- recover ------------------------------------------------------------------
+
+// recoverReport is what a recover did; bad tables make open fail with
+// kerr.Corruption naming them, after the others were recovered.
+type recoverReport struct {
+	recovered []string
+	bad       []string // "ns.table: reason"
+}
+
+func (r *recoverReport) err() error {
+	if len(r.bad) == 0 {
+		return nil
+	}
+	return kerr.New(kerr.Corruption,
+		"recover: %d table(s) recovered; could not recover %s. Their files are left in place: fix or remove each directory under storage/, then open with {\"recover\": true} again",
+		len(r.recovered), strings.Join(r.bad, "; "))
+}
+
+// quarantine records a table recover could not read, so that later opens
+// know it was reported.
+func (st *store) quarantine(wb *grocksdb.WriteBatch, qn string, err error) string {
+	reason := err.Error()
+	wb.PutCF(st.cfCat, []byte(catQuarantine+qn), []byte(reason))
+	return qn + ": " + reason
+}
+
+// rebuildFromStorage is DESIGN §2.2 step 5, into a fresh (empty) RocksDB:
+// the catalog and every kept manifest version come back from table.json,
+// the version files, manifest.json and the Parquet footers. Hot rows never
+// flushed are lost with the old RocksDB. One synced batch: a recover that
+// dies part-way leaves nothing half-written.
+func (st *store) rebuildFromStorage(rep *recoverReport) error {
+	ctx := context.Background()
+	tables, err := st.storageTables(ctx)
+	if err != nil {
+		return err
+	}
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	now := nowMs()
+	var uid uint64
+	var hwm int64
+	nsSeen := map[string]bool{defaultNamespace: true}
+	st.putNamespace(wb, defaultNamespace, now)
+	for _, nt := range tables {
+		ns, name := nt[0], nt[1]
+		s, err := st.readStoredTable(ctx, ns, name)
+		if err != nil {
+			rep.bad = append(rep.bad, st.quarantine(wb, ns+"."+name, err))
+			continue
+		}
+		if !nsSeen[ns] {
+			nsSeen[ns] = true
+			st.putNamespace(wb, ns, now)
+		}
+		uid++
+		hwm = max(hwm, st.putStoredTable(wb, s, uid))
+		rep.recovered = append(rep.recovered, ns+"."+name)
+	}
+	wb.PutCF(st.cfCat, []byte(catTableUID), u64be(uid))
+	wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(uint64(hwm)))
+	wb.PutCF(st.cfCat, []byte(catFormat), []byte(hotFormat))
+	if err := st.rdb.Write(st.syncWO, wb); err != nil {
+		return st.writeError(err, "write the rebuilt catalog")
+	}
+	return nil
+}
+
+// repairFromStorage restores, in a RocksDB that lost commits, the tables
+// whose storage is ahead of the catalog (issues): one synced batch.
+func (st *store) repairFromStorage(issues []storageIssue, rep *recoverReport) error {
+	ctx := context.Background()
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	uid, err := st.getUint64([]byte(catTableUID))
+	if err != nil {
+		return err
+	}
+	global, err := st.getUint64([]byte(catSeqHighWater))
+	if err != nil {
+		return err
+	}
+	hwm := int64(global)
+	now := nowMs()
+	for _, is := range issues {
+		qn := is.qname()
+		s, err := st.readStoredTable(ctx, is.ns, is.name)
+		if err != nil {
+			rep.bad = append(rep.bad, st.quarantine(wb, qn, err))
+			continue
+		}
+		st.catMu.RLock()
+		t := st.tables[qn]
+		_, nsKnown := st.namespaces[is.ns]
+		st.catMu.RUnlock()
+		if !nsKnown {
+			st.putNamespace(wb, is.ns, now)
+		}
+		tuid := uint64(0)
+		if t != nil {
+			// Hot rows of the table survived in RocksDB under its uid; those
+			// the lost commit had flushed are also in its segments, as the
+			// same versions, which the merge reads as one.
+			tuid = t.uid
+			if s.def.SchemaVersion <= t.def.SchemaVersion {
+				def := *t.def
+				s.def = &def
+			}
+		} else {
+			uid++
+			tuid = uid
+		}
+		hwm = max(hwm, st.putStoredTable(wb, s, tuid))
+		if t != nil {
+			wb.PutCF(st.cfCat, uidKey(catHotLo, tuid), u64be(t.hotLo))
+		}
+		rep.recovered = append(rep.recovered, qn)
+	}
+	wb.PutCF(st.cfCat, []byte(catTableUID), u64be(uid))
+	wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(uint64(hwm)))
+	return st.writeSync(wb, "repair the catalog from storage")
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
-	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/engine/filter"
 	"github.com/kalamdb/libkalam/engine/keyenc"
@@ -30,7 +29,7 @@ const (
 type plan struct {
 	st   *store
 	t    *table
-	snap *snapshot
+	rs   *readState
 	req  ScanRequest
 	pred *filter.Predicate
 
@@ -46,7 +45,7 @@ type plan struct {
 	keyLo, keyHi []byte // encoded key bounds, Hi exclusive; nil = unbounded
 	empty        bool   // the filter admits no key at all
 
-	hot      *planInput
+	hotGens  []uint64     // hot generations holding rows, oldest first
 	inputs   []*planInput // after pruning, ordered by min key
 	pruned   []prunedSeg
 	clusters [][]*planInput
@@ -54,6 +53,7 @@ type plan struct {
 
 type planInput struct {
 	seg       *manifest.SegmentMetadata // nil for hot rows
+	gen       uint64                    // hot rows: the generation
 	minKey    []byte
 	maxKey    []byte
 	rowGroups []int // nil = all
@@ -117,7 +117,7 @@ func userColumnNames(s *arrow.Schema) []string {
 	return out
 }
 
-// planScan plans a scan of t. The caller releases p.snap (and closes files)
+// planScan plans a scan of t. The caller releases p.rs (and closes files)
 // through p.close unless it hands them to a stream.
 func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	p = &plan{st: st, t: t, req: req, batch: req.BatchRows}
@@ -170,18 +170,11 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	}
 	p.work = arrow.NewSchema(wf, nil)
 
-	if req.AsOfVersion > 0 {
-		m, err := st.loadManifestVersion(t, uint64(req.AsOfVersion))
-		if err != nil {
-			return nil, err
-		}
-		if err := st.checkVersionReadable(t, m); err != nil {
-			return nil, err
-		}
-		p.snap = &snapshot{man: m}
-		st.pinSegments(t, p.snap)
-	} else {
-		p.snap = st.takeSnapshot(t)
+	if req.AsOfVersion < 0 {
+		return nil, kerr.New(kerr.InvalidArgument, "%s: negative as_of_version %d", what, req.AsOfVersion)
+	}
+	if p.rs, err = st.acquire(t, uint64(req.AsOfVersion)); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -195,18 +188,6 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	return p, nil
 }
 
-// checkVersionReadable fails when vacuum already removed a file the
-// version needs.
-func (st *store) checkVersionReadable(t *table, m *manifest.Manifest) error {
-	cur := t.currentManifest()
-	for _, s := range m.LiveSegments() {
-		if _, ok := cur.Segment(s.ID); !ok {
-			return st.versionNotFound(t, m.Version)
-		}
-	}
-	return nil
-}
-
 func (p *plan) close() {
 	for _, in := range p.inputs {
 		if in.file != nil {
@@ -214,7 +195,7 @@ func (p *plan) close() {
 			in.file = nil
 		}
 	}
-	p.snap.release(p.st)
+	p.rs.release(p.st)
 }
 
 // keyColumns are the key's components in order, as (name, type).
@@ -306,7 +287,7 @@ func (p *plan) clip(min, max []byte) ([]byte, []byte) {
 }
 
 func (p *plan) chooseInputs() error {
-	man := p.snap.man
+	man := p.rs.man
 	if p.empty {
 		for _, s := range man.LiveSegments() {
 			p.pruned = append(p.pruned, prunedSeg{s.ID, s.Path, pruneKeyRange})
@@ -325,12 +306,18 @@ func (p *plan) chooseInputs() error {
 		mn, mx := p.clip(s.MinKey, s.MaxKey)
 		cands = append(cands, &planInput{seg: s, minKey: mn, maxKey: mx})
 	}
-	if p.snap.rsnap != nil {
-		if mn, mx, ok, err := p.hotBounds(); err != nil {
+	if hv, ok := p.rs.hot(p.st); ok {
+		gens, err := hv.gens()
+		if err != nil {
 			return err
-		} else if ok {
-			p.hot = &planInput{minKey: mn, maxKey: mx}
-			cands = append(cands, p.hot)
+		}
+		p.hotGens = gens
+		for _, g := range gens {
+			if mn, mx, ok, err := p.hotBounds(hv, g); err != nil {
+				return err
+			} else if ok {
+				cands = append(cands, &planInput{gen: g, minKey: mn, maxKey: mx})
+			}
 		}
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return bytes.Compare(cands[i].minKey, cands[j].minKey) < 0 })
@@ -416,7 +403,7 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 	if !p.pred.MayMatch(segStats(!in.isolated)) {
 		return pruneColumnStats, nil
 	}
-	sf, err := openSegment(segmentAbsPath(p.t, in.seg.Path), p.st.mem)
+	sf, err := p.st.openSegment(p.t, in.seg.Path)
 	if err != nil {
 		return "", err
 	}
@@ -562,38 +549,25 @@ func rowGroupStats(sf *segFile, md *metadata.FileMetaData, rg int, col string, f
 	return out, true
 }
 
-// hotBounds finds the smallest and largest hot key inside the scan bounds.
-func (p *plan) hotBounds() (mn, mx []byte, ok bool, err error) {
-	ro := p.hotReadOptions()
-	defer ro.Destroy()
-	it := p.st.rdb.NewIteratorCF(ro, p.st.cfData)
+// hotBounds finds the smallest and largest key of a hot generation inside
+// the scan bounds.
+func (p *plan) hotBounds(hv hotView, gen uint64) (mn, mx []byte, ok bool, err error) {
+	it := hv.iter([]uint64{gen}, p.keyLo, p.keyHi)
 	defer it.Close()
-	it.SeekToFirst()
-	if !it.Valid() {
+	g := it.its[0].it
+	g.SeekToFirst()
+	if !g.Valid() {
 		return nil, nil, false, it.Err()
 	}
-	k, _ := splitHotKey(it.Key().Data())
+	k, _ := splitHotKey(g.Key().Data())
 	mn = append([]byte(nil), k...)
-	it.SeekToLast()
-	if !it.Valid() {
+	g.SeekToLast()
+	if !g.Valid() {
 		return nil, nil, false, it.Err()
 	}
-	k, _ = splitHotKey(it.Key().Data())
+	k, _ = splitHotKey(g.Key().Data())
 	mx = append([]byte(nil), k...)
-	return mn, mx, true, nil
-}
-
-func (p *plan) hotReadOptions() *grocksdb.ReadOptions {
-	ro := grocksdb.NewDefaultReadOptions()
-	ro.SetSnapshot(p.snap.rsnap)
-	lo := append(u64be(p.t.uid), p.keyLo...)
-	hi := u64be(p.t.uid + 1)
-	if p.keyHi != nil {
-		hi = append(u64be(p.t.uid), p.keyHi...)
-	}
-	ro.SetIterateLowerBound(lo)
-	ro.SetIterateUpperBound(hi)
-	return ro
+	return mn, mx, true, it.Err()
 }
 
 // explainJSON renders the plan as DESIGN §4's explain document.
@@ -633,10 +607,10 @@ func (p *plan) explainJSON() ([]byte, error) {
 	keyRange := map[string]any{"lo": hexOrNil(p.keyLo), "hi": hexOrNil(p.keyHi), "hi_inclusive": false, "empty": p.empty}
 	doc := map[string]any{
 		"table":      p.t.qname,
-		"version":    p.snap.man.Version,
+		"version":    p.rs.man.Version,
 		"filter":     p.req.Filter,
 		"key_range":  keyRange,
-		"hot":        p.hot != nil,
+		"hot":        p.hasHot(),
 		"read":       read,
 		"pruned":     pruned,
 		"merge":      merge,
@@ -665,11 +639,23 @@ func hexOrNil(b []byte) any {
 	return fmt.Sprintf("%x", b)
 }
 
+// hasHot reports whether hot rows are an input of the plan.
+func (p *plan) hasHot() bool {
+	for _, in := range p.inputs {
+		if in.seg == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Explain plans a scan without running it and returns the JSON of DESIGN §4.
 func (db *DB) Explain(table string, req ScanRequest) ([]byte, error) {
-	if err := db.check(false); err != nil {
+	exit, err := db.enter(false)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	if _, ok := lookupSystemTable(table); ok {
 		return nil, kerr.New(kerr.InvalidArgument, "explain %q: system tables are computed, there is no plan to show", table)
 	}

@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
+	"github.com/kalamdb/libkalam/storage"
 )
 
 // segmentSchema is the Arrow schema of a segment file: the table's columns
@@ -45,20 +44,23 @@ func codecOf(name string) compress.Compression {
 	switch name {
 	case "snappy":
 		return compress.Codecs.Snappy
+	case "lz4_raw":
+		return compress.Codecs.Lz4Raw
 	case "none":
 		return compress.Codecs.Uncompressed
 	}
 	return compress.Codecs.Zstd
 }
 
-// segWriter writes one segment file by step 1 of the commit protocol:
-// segment_N.parquet.tmp, fsync, rename, fsync the directory.
+// segWriter writes one segment object by step 1 of the commit protocol:
+// nothing is visible under its name until finish commits it (locally:
+// segment_N.parquet.tmp, fsync, rename, fsync the directory).
 type segWriter struct {
 	st     *store
 	t      *table
-	final  string
-	tmp    string
-	f      *os.File
+	name   string // storage object name
+	rel    string // table-relative path, as the manifest holds it
+	out    storage.Writer
 	w      *pqarrow.FileWriter
 	rgRows int64
 	inRG   int64
@@ -70,19 +72,15 @@ type segWriter struct {
 
 func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
 	rel := manifest.SegmentPath(seqNo)
-	final := filepath.Join(t.dir, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "segment %s", final)
-	}
-	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	name := t.prefix + "/" + rel
+	out, err := st.storage.Create(context.Background(), name)
 	if err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "create %s", tmp)
+		return nil, err
 	}
 	wopts := []parquet.WriterProperty{
-		parquet.WithCompression(codecOf(t.compression)),
+		parquet.WithCompression(codecOf(t.opts.compression)),
 		parquet.WithAllocator(st.mem),
-		parquet.WithMaxRowGroupLength(t.rowGroupRows),
+		parquet.WithMaxRowGroupLength(t.opts.rowGroupRows),
 		parquet.WithStats(true),
 		parquet.WithCreatedBy("libkalam"),
 		// _seq is unique per row: a dictionary only costs hashing time.
@@ -103,15 +101,15 @@ func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
 	props := parquet.NewWriterProperties(wopts...)
 	schema := t.segmentSchema()
 	stored := storageSchema(schema)
-	// pqarrow closes an io.Closer it writes to; the file must stay open for fsync.
-	w, err := pqarrow.NewFileWriter(stored, struct{ io.Writer }{f}, props, pqarrow.NewArrowWriterProperties(
+	// pqarrow closes an io.Closer it writes to; the object is committed
+	// separately.
+	w, err := pqarrow.NewFileWriter(stored, struct{ io.Writer }{out}, props, pqarrow.NewArrowWriterProperties(
 		pqarrow.WithStoreSchema(), pqarrow.WithAllocator(st.mem)))
 	if err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return nil, kerr.Wrap(kerr.Internal, err, "parquet writer for %s", tmp)
+		out.Abort()
+		return nil, kerr.Wrap(kerr.Internal, err, "parquet writer for %s", name)
 	}
-	sw := &segWriter{st: st, t: t, final: final, tmp: tmp, f: f, w: w, rgRows: t.rowGroupRows,
+	sw := &segWriter{st: st, t: t, name: name, rel: rel, out: out, w: w, rgRows: t.opts.rowGroupRows,
 		stats: newStatsCollector(schema), stored: stored}
 	sw.meta.Path = rel
 	return sw, nil
@@ -160,7 +158,7 @@ func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) e
 			part.Release()
 		}
 		if err != nil {
-			return kerr.Wrap(kerr.IO, err, "write %s", sw.tmp)
+			return kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", sw.name)
 		}
 		sw.inRG += take
 		off += take
@@ -168,85 +166,97 @@ func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) e
 	return nil
 }
 
-// finish closes the writer and publishes the file under its final name.
+// finish writes the footer and commits the object under its final name.
 func (sw *segWriter) finish() (*manifest.SegmentMetadata, error) {
 	if err := sw.w.Close(); err != nil {
 		sw.abort()
-		return nil, kerr.Wrap(kerr.IO, err, "close %s", sw.tmp)
+		return nil, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", sw.name)
 	}
 	if err := sw.st.hit("segment_written"); err != nil {
 		sw.abort()
 		return nil, err
 	}
-	if err := sw.f.Sync(); err != nil {
-		sw.abort()
-		return nil, kerr.Wrap(kerr.IO, err, "fsync %s", sw.tmp)
-	}
-	info, err := sw.f.Stat()
-	if err != nil {
-		sw.abort()
-		return nil, kerr.Wrap(kerr.IO, err, "stat %s", sw.tmp)
-	}
-	sw.f.Close()
-	if err := os.Rename(sw.tmp, sw.final); err != nil {
-		os.Remove(sw.tmp)
-		return nil, kerr.Wrap(kerr.IO, err, "rename %s", sw.tmp)
-	}
-	if err := manifest.SyncDir(filepath.Dir(sw.final)); err != nil {
-		return nil, kerr.Wrap(kerr.IO, err, "fsync dir of %s", sw.final)
-	}
+	size, err := sw.out.Commit()
 	sw.done = true
-	sw.meta.SizeBytes = uint64(info.Size())
+	if err != nil {
+		return nil, err
+	}
+	sw.meta.SizeBytes = uint64(size)
 	sw.meta.CreatedAt = nowMs()
 	sw.meta.SchemaVersion = sw.t.def.SchemaVersion
 	sw.meta.ColumnStats = sw.stats.result()
 	return &sw.meta, nil
 }
 
-// abort removes the partial file; safe after finish (no-op).
+// abort discards a segment not yet committed; a no-op after finish.
 func (sw *segWriter) abort() {
 	if sw.done {
 		return
 	}
 	sw.done = true
 	sw.w.Close()
-	sw.f.Close()
-	os.Remove(sw.tmp)
+	sw.out.Abort()
+}
+
+// discard removes a committed segment whose manifest commit failed (open
+// would remove the orphan too).
+func (sw *segWriter) discard() {
+	_ = sw.st.storage.Remove(context.Background(), sw.name)
 }
 
 // segFile is an open segment for reading.
 type segFile struct {
-	path string
+	path string // storage object name, for messages
+	obj  storage.Reader
 	pf   *file.Reader
 	fr   *pqarrow.FileReader
 	sch  *arrow.Schema
 }
 
-func openSegment(path string, mem memory.Allocator) (*segFile, error) {
+// openSegment opens the segment at the table-relative path rel.
+func (st *store) openSegment(t *table, rel string) (*segFile, error) {
+	name := t.prefix + "/" + rel
+	obj, err := st.storage.Open(context.Background(), name)
+	if err != nil {
+		if kerr.Is(err, kerr.NotFound) {
+			return nil, kerr.Wrap(kerr.Corruption, err, "segment %s of table %s is missing", rel, t.qname)
+		}
+		return nil, err
+	}
+	sf, err := readSegment(name, obj, st.mem)
+	if err != nil {
+		obj.Close()
+		return nil, err
+	}
+	return sf, nil
+}
+
+// readSegment reads the footer and stored schema of a segment object.
+func readSegment(name string, obj storage.Reader, mem memory.Allocator) (*segFile, error) {
 	props := parquet.NewReaderProperties(mem)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = 1 << 20
-	pf, err := file.OpenParquetFile(path, false, file.WithReadProps(props))
+	pf, err := file.NewParquetReader(io.NewSectionReader(obj, 0, obj.Size()), file.WithReadProps(props))
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, kerr.Wrap(kerr.Corruption, err, "segment file %s is missing", path)
-		}
-		return nil, kerr.Wrap(kerr.Corruption, err, "open segment %s", path)
+		return nil, kerr.Wrap(kerr.Corruption, err, "open segment %s", name)
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 * 1024, Parallel: true}, mem)
 	if err != nil {
 		pf.Close()
-		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", path)
+		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", name)
 	}
 	sch, err := fr.Schema()
 	if err != nil {
 		pf.Close()
-		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", path)
+		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", name)
 	}
-	return &segFile{path: path, pf: pf, fr: fr, sch: sch}, nil
+	return &segFile{path: name, obj: obj, pf: pf, fr: fr, sch: sch}, nil
 }
 
-func (sf *segFile) close() { sf.pf.Close() }
+func (sf *segFile) close() {
+	sf.pf.Close()
+	sf.obj.Close()
+}
 
 // leaves returns the Parquet leaf column indices of the named top-level fields.
 func (sf *segFile) leaves(names []string) ([]int, error) {
@@ -339,10 +349,6 @@ func (r *segReader) close() {
 		r.rr = nil
 	}
 	r.done = true
-}
-
-func segmentAbsPath(t *table, rel string) string {
-	return filepath.Join(t.dir, filepath.FromSlash(rel))
 }
 
 // mayHoldTombstones reports whether the given row groups (nil: all) can

@@ -13,27 +13,33 @@ import (
 // it holds, in key order. The default projection is the user columns plus
 // _seq and _deleted; filter and limit apply to the stored rows.
 func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, error) {
-	if err := db.check(false); err != nil {
+	exit, err := db.enter(false)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	t, err := db.st.lookupTable(table)
 	if err != nil {
 		return nil, err
 	}
-	snap := db.st.takeSnapshot(t)
-	if req.AsOfVersion > 0 {
-		snap.release(db.st)
-		m, err := db.st.loadManifestVersion(t, uint64(req.AsOfVersion))
-		if err != nil {
-			return nil, err
-		}
-		snap = &snapshot{man: m}
-		db.st.pinSegments(t, snap)
+	if req.AsOfVersion < 0 {
+		return nil, kerr.New(kerr.InvalidArgument, "scan segment %s of %s: negative as_of_version %d", segmentID, t.qname, req.AsOfVersion)
 	}
+	// The same read state as a table scan: a version vacuum took is
+	// NotFound, and the segment stays pinned while the stream is open.
+	rs, err := db.st.acquire(t, uint64(req.AsOfVersion))
+	if err != nil {
+		return nil, err
+	}
+	snap := rs
 	seg, ok := snap.man.Segment(segmentID)
 	if !ok {
 		snap.release(db.st)
 		return nil, kerr.New(kerr.NotFound, "table %s: segment %q not found in manifest version %d", t.qname, segmentID, snap.man.Version)
+	}
+	if seg.Tombstone && !t.pinIfKept(rs, seg.ID) {
+		snap.release(db.st)
+		return nil, kerr.New(kerr.NotFound, "table %s: segment %q was removed by vacuum", t.qname, segmentID)
 	}
 	what := fmt.Sprintf("scan segment %s of %s", segmentID, t.qname)
 	segSchema := t.segmentSchema()
@@ -62,7 +68,7 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 			wf = append(wf, f)
 		}
 	}
-	p := &plan{st: db.st, t: t, snap: snap, req: req, pred: pred, work: arrow.NewSchema(wf, nil),
+	p := &plan{st: db.st, t: t, rs: rs, req: req, pred: pred, work: arrow.NewSchema(wf, nil),
 		outNames: names, out: out, batch: req.BatchRows}
 	if p.batch <= 0 {
 		p.batch = defaultBatchRows
@@ -80,5 +86,5 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 	if sql == "" {
 		sql = generatedSQL(names, t.qname, pred, req.Limit, fmt.Sprintf(" SEGMENT '%s'", segmentID))
 	}
-	return db.newStream(out, &planSource{src: src, p: p}, nil, sql, true), nil
+	return db.newStream(out, &planSource{src: src, p: p}, sql, true), nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
@@ -15,6 +16,7 @@ import (
 	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/storage"
 )
 
 // Column family names of DESIGN §2.
@@ -24,19 +26,29 @@ const (
 	cfCatalog   = "catalog"
 )
 
-// openStores lets a second Open of the same root in one process share the
-// store: RocksDB holds an exclusive lock on its directory, so two independent
-// opens would fail. This is the engine's only process-wide state.
+// storeID identifies a store directory by what it is, not by how it was
+// named: two paths reaching it (a symlink, a bind mount, a relative path)
+// give the same device and inode.
+type storeID struct{ dev, ino uint64 }
+
+// openStores lets a second Open of the same store in one process share it:
+// two RocksDB instances on one directory would corrupt it. This is the
+// engine's only process-wide state.
 var (
 	openStoresMu sync.Mutex
-	openStores   = map[string]*store{}
+	openStores   = map[storeID]*store{}
 )
 
-// store is one open store directory, shared by every DB handle on it.
+// store is one open store directory, shared by every DB handle on it. It
+// lives while anything holds a reference: each handle until it is closed
+// and its calls have returned, and each open stream. RocksDB is closed by
+// the last unref, so nothing a call or a stream uses is freed under it.
 type store struct {
+	id       storeID
 	root     string
 	readOnly bool
 	mem      memory.Allocator
+	storage  storage.Storage
 
 	rdb                  *grocksdb.DB
 	cfData, cfMan, cfCat *grocksdb.ColumnFamilyHandle
@@ -44,8 +56,11 @@ type store struct {
 	cfOpts               []*grocksdb.Options
 	syncWO, asyncWO      *grocksdb.WriteOptions
 	readOpts             *grocksdb.ReadOptions
+	space                *spaceGuard
 
-	refs int // handles + open streams; guarded by openStoresMu
+	refMu sync.Mutex
+	refs  int
+	gone  chan struct{} // closed once RocksDB is closed
 
 	catMu      sync.RWMutex     // namespaces and tables maps
 	namespaces map[string]int64 // name -> created_at ms
@@ -56,9 +71,6 @@ type store struct {
 	live  *liveRegistry
 	slots chan struct{}
 
-	pinMu sync.Mutex
-	pins  map[string]int // absolute segment path -> open scans reading it
-
 	openStreams atomic.Int64
 
 	// failpoint, when set by a test, is called at the named steps of the
@@ -66,60 +78,158 @@ type store struct {
 	failpoint func(step string) error
 }
 
-// DB is one handle on a store. Handles on the same root share the store but
-// each has its own session id and its own closed state.
+// DB is one handle on a store. Handles on the same store share it but each
+// has its own session id and its own closed state.
 type DB struct {
 	st        *store
 	sessionID string
 	readOnly  bool
-	closed    atomic.Bool
+	// state counts the calls in flight; closedBit marks the handle closed.
+	// The handle's reference on the store is dropped when it is closed and
+	// no call is in flight.
+	state    atomic.Int64
+	closedCh chan struct{}
 }
 
-// Open opens (or creates) the store at root. A second Open of the same root in
-// this process returns a new handle on the same store.
+const closedBit = int64(1) << 62
+
+// Open opens (or creates) the store at root. A second Open of the same store
+// in this process returns a new handle on the same store.
 func Open(root string, opts Options) (*DB, error) {
 	if root == "" {
 		return nil, kerr.New(kerr.InvalidArgument, "open: empty root path")
+	}
+	if storage.HasScheme(root) {
+		return nil, kerr.New(kerr.InvalidArgument,
+			"open %q: the store root is a local directory (RocksDB lives there); object storage goes in the \"storage\" option", root)
+	}
+	if opts.NodeID < 0 || opts.NodeID > 1023 {
+		return nil, kerr.New(kerr.InvalidArgument, "open %q: node_id %d out of range 0..1023", root, opts.NodeID)
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, kerr.Wrap(kerr.InvalidArgument, err, "open %q", root)
 	}
-	if opts.NodeID < 0 || opts.NodeID > 1023 {
-		return nil, kerr.New(kerr.InvalidArgument, "open %q: node_id %d out of range 0..1023", root, opts.NodeID)
+	id, err := rootID(abs, opts)
+	if err != nil {
+		return nil, err
 	}
 	session := opts.SessionID
 	if session == "" {
 		session = uuid.NewString()
 	}
-	openStoresMu.Lock()
-	defer openStoresMu.Unlock()
-	st, ok := openStores[abs]
-	if ok {
-		if st.readOnly && !opts.ReadOnly {
-			return nil, kerr.New(kerr.Busy, "open %q: already open read-only in this process", root)
+	for {
+		openStoresMu.Lock()
+		st, ok := openStores[id]
+		if ok {
+			if !st.tryRef() {
+				// Its last reference is going: wait until RocksDB is closed,
+				// then open afresh.
+				gone := st.gone
+				openStoresMu.Unlock()
+				<-gone
+				continue
+			}
+			openStoresMu.Unlock()
+			if st.readOnly && !opts.ReadOnly {
+				st.unref()
+				return nil, kerr.New(kerr.Busy, "open %q: already open read-only in this process", root)
+			}
+		} else {
+			st, err = openStore(abs, id, opts)
+			if err != nil {
+				openStoresMu.Unlock()
+				return nil, err
+			}
+			openStores[id] = st
+			openStoresMu.Unlock()
 		}
-	} else {
-		st, err = openStore(abs, opts)
-		if err != nil {
-			return nil, err
-		}
-		openStores[abs] = st
+		return &DB{st: st, sessionID: session, readOnly: opts.ReadOnly || st.readOnly, closedCh: make(chan struct{})}, nil
 	}
-	st.refs++
-	return &DB{st: st, sessionID: session, readOnly: opts.ReadOnly || st.readOnly}, nil
 }
 
-// Close closes this handle. Open streams of the handle then fail with
-// kerr.Closed; the store itself closes when its last handle and stream are
+// rootID stats root, creating it when the options allow.
+func rootID(abs string, opts Options) (storeID, error) {
+	fi, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		if opts.ReadOnly {
+			return storeID{}, kerr.New(kerr.NotFound, "open %q read-only: no store there", abs)
+		}
+		if !opts.CreateIfMissing && !opts.Recover {
+			return storeID{}, kerr.New(kerr.NotFound, "open %q: no store there and create_if_missing is false", abs)
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return storeID{}, kerr.Wrap(kerr.IO, err, "open %q", abs)
+		}
+		fi, err = os.Stat(abs)
+	}
+	if err != nil {
+		return storeID{}, kerr.Wrap(kerr.IO, err, "open %q", abs)
+	}
+	if !fi.IsDir() {
+		return storeID{}, kerr.Wrap(kerr.IO, syscall.ENOTDIR, "open %q", abs)
+	}
+	sys, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return storeID{}, kerr.New(kerr.Internal, "open %q: no device and inode for the directory", abs)
+	}
+	return storeID{dev: uint64(sys.Dev), ino: uint64(sys.Ino)}, nil
+}
+
+// enter starts a call on the handle: it fails once the handle is closed,
+// and until the returned function runs it keeps the store (and RocksDB)
+// open even if another thread closes the handle.
+func (db *DB) enter(write bool) (func(), error) {
+	if db == nil {
+		return nil, kerr.New(kerr.InvalidArgument, "nil database handle")
+	}
+	for {
+		v := db.state.Load()
+		if v&closedBit != 0 {
+			return nil, kerr.New(kerr.Closed, "database handle is closed")
+		}
+		if db.state.CompareAndSwap(v, v+1) {
+			break
+		}
+	}
+	if write && db.readOnly {
+		db.exit()
+		return nil, kerr.New(kerr.ReadOnly, "database %q is open read-only", db.st.root)
+	}
+	return db.exit, nil
+}
+
+func (db *DB) exit() {
+	if db.state.Add(-1) == closedBit {
+		db.st.unref()
+	}
+}
+
+// Close closes this handle. Later calls fail with kerr.Closed; calls in
+// flight on other goroutines finish; open streams of the handle fail with
+// kerr.Closed. The store closes when its last handle, call and stream are
 // gone. Closing twice is a no-op.
 func (db *DB) Close() error {
-	if db == nil || !db.closed.CompareAndSwap(false, true) {
+	if db == nil {
 		return nil
 	}
-	db.st.unref()
-	return nil
+	for {
+		v := db.state.Load()
+		if v&closedBit != 0 {
+			return nil
+		}
+		if db.state.CompareAndSwap(v, v|closedBit) {
+			close(db.closedCh)
+			if v == 0 {
+				db.st.unref()
+			}
+			return nil
+		}
+	}
 }
+
+// closed reports whether Close was called.
+func (db *DB) closed() bool { return db.state.Load()&closedBit != 0 }
 
 // SessionID is this handle's session id.
 func (db *DB) SessionID() string { return db.sessionID }
@@ -127,57 +237,46 @@ func (db *DB) SessionID() string { return db.sessionID }
 // OpenStreams counts the streams of the store not yet closed.
 func (db *DB) OpenStreams() int64 { return db.st.openStreams.Load() }
 
-func (db *DB) check(write bool) error {
-	if db == nil {
-		return kerr.New(kerr.InvalidArgument, "nil database handle")
+// tryRef takes a reference unless the store is already closing.
+func (st *store) tryRef() bool {
+	st.refMu.Lock()
+	defer st.refMu.Unlock()
+	if st.refs == 0 {
+		return false
 	}
-	if db.closed.Load() {
-		return kerr.New(kerr.Closed, "database handle is closed")
-	}
-	if write && db.readOnly {
-		return kerr.New(kerr.ReadOnly, "database %q is open read-only", db.st.root)
-	}
-	return nil
+	st.refs++
+	return true
 }
 
+// ref takes a reference; the caller already holds one.
 func (st *store) ref() {
-	openStoresMu.Lock()
+	st.refMu.Lock()
 	st.refs++
-	openStoresMu.Unlock()
+	st.refMu.Unlock()
 }
 
 func (st *store) unref() {
-	openStoresMu.Lock()
-	defer openStoresMu.Unlock()
+	st.refMu.Lock()
 	st.refs--
-	if st.refs > 0 {
+	last := st.refs == 0
+	st.refMu.Unlock()
+	if !last {
 		return
 	}
-	delete(openStores, st.root)
+	openStoresMu.Lock()
+	if openStores[st.id] == st {
+		delete(openStores, st.id)
+	}
+	openStoresMu.Unlock()
 	st.closeRocks()
+	close(st.gone)
 }
 
-func openStore(root string, opts Options) (*store, error) {
+func openStore(root string, id storeID, opts Options) (*store, error) {
 	rdir := filepath.Join(root, "rocksdb")
-	_, statErr := os.Stat(rdir)
-	rocksMissing := errors.Is(statErr, os.ErrNotExist)
-	if rocksMissing {
-		if opts.ReadOnly {
-			return nil, kerr.New(kerr.NotFound, "open %q read-only: no store there", root)
-		}
-		if !opts.CreateIfMissing && !opts.Recover {
-			return nil, kerr.New(kerr.NotFound, "open %q: no store there and create_if_missing is false", root)
-		}
-		// A fresh catalog over existing table files would orphan them for good.
-		if !opts.Recover {
-			if m, _ := filepath.Glob(filepath.Join(root, "storage", "*", "*", "manifest.json")); len(m) > 0 {
-				return nil, kerr.New(kerr.Corruption,
-					"open %q: rocksdb/ is missing but storage/ holds %d tables; open with recover to rebuild the catalog from them", root, len(m))
-			}
-		}
-		if err := os.MkdirAll(filepath.Join(root, "storage"), 0o755); err != nil {
-			return nil, kerr.Wrap(kerr.IO, err, "open %q", root)
-		}
+	stor, err := openStorage(root, opts)
+	if err != nil {
+		return nil, err
 	}
 	mem := opts.Allocator
 	if mem == nil {
@@ -188,50 +287,48 @@ func openStore(root string, opts Options) (*store, error) {
 		maxScans = 64
 	}
 	st := &store{
+		id:         id,
 		root:       root,
 		readOnly:   opts.ReadOnly,
 		mem:        mem,
+		storage:    stor,
+		refs:       1,
+		gone:       make(chan struct{}),
 		namespaces: map[string]int64{},
 		tables:     map[string]*table{},
 		live:       newLiveRegistry(),
 		slots:      make(chan struct{}, maxScans),
-		pins:       map[string]int{},
+		space:      newSpaceGuard(rdir),
 	}
-	if err := st.openRocks(rdir, opts.ReadOnly); err != nil {
-		return nil, err
-	}
-	fail := func(err error) (*store, error) {
+	if err := st.open(rdir, opts); err != nil {
 		st.closeRocks()
-		return nil, err
-	}
-	if rocksMissing && opts.Recover {
-		if err := st.rebuildFromStorage(); err != nil {
-			return fail(fmt.Errorf("recover %q: %w", root, err))
-		}
-	}
-	if err := st.loadCatalog(); err != nil {
-		return fail(fmt.Errorf("open %q: %w", root, err))
-	}
-	hwm, err := st.loadSeqHighWater()
-	if err != nil {
-		return fail(fmt.Errorf("open %q: %w", root, err))
-	}
-	st.seq = newSeqGen(int64(opts.NodeID), hwm)
-	if !opts.ReadOnly {
-		if err := st.ensureDefaultNamespace(); err != nil {
-			return fail(fmt.Errorf("open %q: %w", root, err))
-		}
-		if err := st.recoverTables(); err != nil {
-			return fail(fmt.Errorf("open %q: recovery: %w", root, err))
-		}
+		return nil, fmt.Errorf("open %q: %w", root, err)
 	}
 	return st, nil
 }
 
-func (st *store) openRocks(dir string, readOnly bool) error {
+// openStorage opens where storage/ lives: {root}/storage unless the options
+// name another location.
+func openStorage(root string, opts Options) (storage.Storage, error) {
+	loc := opts.Storage
+	if loc == "" {
+		loc = filepath.Join(root, "storage")
+	}
+	so := opts.StorageOptions
+	if so.FS == nil {
+		so.FS = opts.FS
+	}
+	return storage.Open(loc, so)
+}
+
+func (st *store) openRocks(dir string, readOnly bool, mode walMode) error {
 	opts := grocksdb.NewDefaultOptions()
 	opts.SetCreateIfMissing(true)
 	opts.SetCreateIfMissingColumnFamilies(true)
+	opts.SetWALRecoveryMode(mode.rocks())
+	if !readOnly {
+		setSafeLogger(opts, filepath.Join(dir, "LOG"))
+	}
 	names := []string{cfDefault, cfManifests, cfCatalog}
 	cfOpts := []*grocksdb.Options{grocksdb.NewDefaultOptions(), grocksdb.NewDefaultOptions(), grocksdb.NewDefaultOptions()}
 	var (
@@ -249,11 +346,7 @@ func (st *store) openRocks(dir string, readOnly bool) error {
 		for _, o := range cfOpts {
 			o.Destroy()
 		}
-		code := kerr.IO
-		if isLockError(err) {
-			code = kerr.Busy
-		}
-		return kerr.Wrap(code, err, "open rocksdb %q", dir)
+		return rocksOpenError(dir, err)
 	}
 	st.rdb, st.dbOpts, st.cfOpts = db, opts, cfOpts
 	st.cfData, st.cfMan, st.cfCat = handles[0], handles[1], handles[2]
@@ -266,8 +359,19 @@ func (st *store) openRocks(dir string, readOnly bool) error {
 	return nil
 }
 
-func isLockError(err error) bool {
-	return strings.Contains(strings.ToLower(err.Error()), "lock")
+// rocksOpenError classifies a failed RocksDB open: another process holds
+// the lock (Busy), damaged files (Corruption, pointing to recover), or I/O.
+func rocksOpenError(dir string, err error) error {
+	msg := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(msg, "lock"):
+		return kerr.Wrap(kerr.Busy, err, "open rocksdb %q (another process has the store open)", dir)
+	case strings.Contains(msg, "corrupt") || strings.Contains(msg, "checksum") || strings.Contains(msg, "no such file") ||
+		strings.Contains(msg, "invalid argument") || strings.Contains(msg, "truncated") || strings.Contains(msg, "bad magic"):
+		return kerr.Wrap(kerr.Corruption, err,
+			"open rocksdb %q: its files are damaged; open with {\"recover\": true} to rebuild what storage/ holds and keep what RocksDB still has", dir)
+	}
+	return kerr.Wrap(kerr.IO, err, "open rocksdb %q", dir)
 }
 
 func (st *store) closeRocks() {
@@ -297,8 +401,4 @@ func (st *store) hit(step string) error {
 		return kerr.Wrap(kerr.IO, err, "failpoint %s", step)
 	}
 	return nil
-}
-
-func (st *store) storageDir(ns, table string) string {
-	return filepath.Join(st.root, "storage", ns, table)
 }

@@ -61,13 +61,14 @@ func (r *liveRegistry) list() []*liveQuery {
 	return out
 }
 
+var errStreamClosed = kerr.New(kerr.Closed, "database handle was closed while the stream was open")
+
 // stream is an open scan handed to a caller (engine.Stream).
 type stream struct {
 	db       *DB
 	st       *store
 	schema   *arrow.Schema
 	src      source
-	snap     *snapshot
 	lq       *liveQuery
 	needSlot bool
 	hasSlot  bool
@@ -80,14 +81,16 @@ type stream struct {
 	done   bool
 }
 
-func (db *DB) newStream(schema *arrow.Schema, src source, snap *snapshot, sql string, needSlot bool) *stream {
+// newStream registers a live query for src. It takes its own reference on
+// the store: the caller is inside a call (db.enter), so the store is open.
+func (db *DB) newStream(schema *arrow.Schema, src source, sql string, needSlot bool) *stream {
 	state := stateRunning
 	if needSlot {
 		state = stateQueued
 	}
 	db.st.ref()
 	db.st.openStreams.Add(1)
-	return &stream{db: db, st: db.st, schema: schema, src: src, snap: snap, needSlot: needSlot,
+	return &stream{db: db, st: db.st, schema: schema, src: src, needSlot: needSlot,
 		lq: db.st.live.add(db.sessionID, sql, state), cancelCh: make(chan struct{})}
 }
 
@@ -100,8 +103,8 @@ func (s *stream) Next() (arrow.RecordBatch, error) {
 	if s.closed {
 		return nil, kerr.New(kerr.InvalidArgument, "stream is released")
 	}
-	if s.db.closed.Load() {
-		return nil, kerr.New(kerr.Closed, "database handle was closed while the stream was open")
+	if s.db.closed() {
+		return nil, errStreamClosed
 	}
 	select {
 	case <-s.cancelCh:
@@ -118,6 +121,12 @@ func (s *stream) Next() (arrow.RecordBatch, error) {
 			s.lq.state.Store(stateRunning)
 		case <-s.cancelCh:
 			return nil, kerr.New(kerr.Cancelled, "scan cancelled while queued")
+		case <-s.db.closedCh:
+			return nil, errStreamClosed
+		}
+		// A close racing the slot: the handle's streams fail from now on.
+		if s.db.closed() {
+			return nil, errStreamClosed
 		}
 	}
 	rec, err := s.src.next()
@@ -157,10 +166,6 @@ func (s *stream) releaseResources() {
 		s.src.close()
 		s.src = nil
 	}
-	if s.snap != nil {
-		s.snap.release(s.st)
-		s.snap = nil
-	}
 	if s.hasSlot {
 		<-s.st.slots
 		s.hasSlot = false
@@ -171,9 +176,11 @@ func (s *stream) releaseResources() {
 // It never blocks: the stream starts Queued and its first Next waits for one
 // of the store's scan slots.
 func (db *DB) Scan(table string, req ScanRequest) (Stream, error) {
-	if err := db.check(false); err != nil {
+	exit, err := db.enter(false)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	if sys, ok := lookupSystemTable(table); ok {
 		return db.scanSystem(sys, req)
 	}
@@ -190,7 +197,7 @@ func (db *DB) Scan(table string, req ScanRequest) (Stream, error) {
 	if sql == "" {
 		sql = generatedSQL(p.outNames, t.qname, p.pred, req.Limit, "")
 	}
-	return db.newStream(p.out, &planSource{src: src, p: p}, nil, sql, true), nil
+	return db.newStream(p.out, &planSource{src: src, p: p}, sql, true), nil
 }
 
 // planSource closes the plan's leftovers (pinned snapshot, unopened files)

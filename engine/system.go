@@ -81,9 +81,11 @@ func (s *systemTable) info() *TableInfo {
 
 // SystemTable scans a system table named "tables" or "system.tables".
 func (db *DB) SystemTable(name string, req ScanRequest) (Stream, error) {
-	if err := db.check(false); err != nil {
+	exit, err := db.enter(false)
+	if err != nil {
 		return nil, err
 	}
+	defer exit()
 	full := name
 	if !strings.Contains(name, ".") {
 		full = systemNamespace + "." + name
@@ -128,7 +130,7 @@ func (db *DB) scanSystem(sys *systemTable, req ScanRequest) (Stream, error) {
 		sql = generatedSQL(names, "system."+sys.name, pred, req.Limit, "")
 	}
 	// System-table scans take no slot, so live_queries can always be read.
-	return db.newStream(out, lazy, nil, sql, false), nil
+	return db.newStream(out, lazy, sql, false), nil
 }
 
 // lazySource builds its source on first use: system tables are computed

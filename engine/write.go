@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -12,24 +11,6 @@ import (
 	"github.com/kalamdb/libkalam/engine/keyenc"
 	"github.com/kalamdb/libkalam/kerr"
 )
-
-// Hot-row value flags (first byte of a default-family value).
-const (
-	flagLive      = 0
-	flagTombstone = 1
-)
-
-// hotKey builds {table uid, 8 bytes}{key}{^_seq, 8 bytes} (DESIGN §3).
-func hotKey(dst []byte, uid uint64, key []byte, seq int64) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, uid)
-	dst = append(dst, key...)
-	return binary.BigEndian.AppendUint64(dst, ^uint64(seq))
-}
-
-// splitHotKey returns the key part and _seq of a hot-row key.
-func splitHotKey(k []byte) (key []byte, seq int64) {
-	return k[8 : len(k)-8], int64(^binary.BigEndian.Uint64(k[len(k)-8:]))
-}
 
 // rowKeys computes the row key of every row of rec (a record with the
 // table's schema). seqs gives _seq for tables whose key includes it.
@@ -73,9 +54,11 @@ func (db *DB) Append(name string, rdr array.RecordReader) (int64, error) {
 // checked once at the end.
 func (db *DB) write(verb, name string, rdr array.RecordReader, input func(*table) *arrow.Schema,
 	apply func(*store, *table, arrow.RecordBatch) (int64, error)) (int64, error) {
-	if err := db.check(true); err != nil {
+	exit, err := db.enter(true)
+	if err != nil {
 		return 0, err
 	}
+	defer exit()
 	if rdr == nil {
 		return 0, kerr.New(kerr.InvalidArgument, "%s %q: nil input", verb, name)
 	}
@@ -104,7 +87,8 @@ func (db *DB) write(verb, name string, rdr array.RecordReader, input func(*table
 	if err := rdr.Err(); err != nil {
 		return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "%s %s: reading input", verb, t.qname)
 	}
-	return total, db.st.maybeAutoFlush(t)
+	db.st.maybeAutoFlush(t)
+	return total, nil
 }
 
 // AppendRecord appends one record batch.
@@ -134,30 +118,66 @@ func (st *store) appendBatch(t *table, rec arrow.RecordBatch) (int64, error) {
 	defer wb.Destroy()
 	var kbuf, vbuf []byte
 	for i := 0; i < n; i++ {
-		kbuf = hotKey(kbuf[:0], t.uid, keys[i], seqs[i])
+		kbuf = hotKey(kbuf[:0], t.uid, t.gen, keys[i], seqs[i])
 		vbuf = append(vbuf[:0], flagLive)
 		vbuf = t.enc.AppendRow(vbuf, cols, i)
 		wb.PutCF(st.cfData, kbuf, vbuf)
 	}
-	wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(uint64(seqs[n-1])))
+	st.putTableHWM(wb, t, seqs[n-1])
 	if err := st.hit("append"); err != nil {
 		return 0, err
 	}
-	if err := st.rdb.Write(st.asyncWO, wb); err != nil {
-		return 0, kerr.Wrap(kerr.IO, err, "append to %s", t.qname)
+	if err := st.writeAsync(wb, "append to "+t.qname); err != nil {
+		return 0, err
 	}
+	t.hwm = seqs[n-1]
 	t.hotRows.Add(int64(n))
 	return int64(n), nil
 }
 
-func (st *store) maybeAutoFlush(t *table) error {
-	if t.flushRows <= 0 || t.hotRows.Load() < t.flushRows {
-		return nil
+// putTableHWM persists the table's _seq high-water mark in a write batch.
+// Writes of one table are serialised (writeMu), so the mark never goes
+// back; open takes the maximum over all tables.
+func (st *store) putTableHWM(wb *grocksdb.WriteBatch, t *table, seq int64) {
+	if seq > t.hwm {
+		wb.PutCF(st.cfCat, uidKey(catTableHWM, t.uid), u64be(uint64(seq)))
+	}
+}
+
+// writeAsync commits an acknowledged-when-in-the-WAL write (appends and
+// deletes), after checking the disk has room for it.
+func (st *store) writeAsync(wb *grocksdb.WriteBatch, what string) error {
+	if err := st.checkSpace(int64(len(wb.Data()))); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := st.rdb.Write(st.asyncWO, wb); err != nil {
+		return st.writeError(err, what)
+	}
+	return nil
+}
+
+// maybeAutoFlush runs the flush_rows trigger after a committed write. Its
+// failure is the table's background error (kalam_table_info), never the
+// write's: the write is committed.
+func (st *store) maybeAutoFlush(t *table) {
+	if t.opts.flushRows <= 0 || t.hotRows.Load() < t.opts.flushRows {
+		return
 	}
 	if _, err := st.flush(t); err != nil {
-		return fmt.Errorf("automatic flush (flush_rows=%d): %w", t.flushRows, err)
+		t.setBackgroundError(fmt.Errorf("automatic flush (flush_rows=%d): %w", t.opts.flushRows, err))
+		return
 	}
-	return st.maybeAutoCompact(t)
+	st.maybeAutoCompact(t)
+}
+
+// setBackgroundError records the failure of automatic work (nil clears).
+func (t *table) setBackgroundError(err error) {
+	if err == nil {
+		t.bgErr.Store(nil)
+		return
+	}
+	msg := err.Error()
+	t.bgErr.Store(&msg)
 }
 
 // Delete writes a tombstone for every key of rdr that has a live row and
@@ -215,7 +235,7 @@ func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) 
 	if t.dropped.Load() {
 		return 0, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
 	}
-	live, hot, err := st.liveKeys(t, keys)
+	live, hotGen, err := st.liveKeys(t, keys)
 	if err != nil {
 		return 0, fmt.Errorf("delete from %s: %w", t.qname, err)
 	}
@@ -225,9 +245,9 @@ func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) 
 		if live[i] && !seen[string(keys[i])] {
 			seen[string(keys[i])] = true
 			count++
-			if t.keyHasSeq && hot[i] {
-				// The tombstone reuses the row's own hot key: it replaces
-				// the entry instead of adding one.
+			if t.keyHasSeq && hotGen[i] == t.gen {
+				// The tombstone has the row's own hot key: it replaces the
+				// entry instead of adding one.
 				overwritten++
 			}
 		}
@@ -244,7 +264,6 @@ func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) 
 	var kbuf, vbuf []byte
 	fcols := full.Columns()
 	j := 0
-	var hw int64
 	for i := range keys {
 		if !seen[string(keys[i])] {
 			continue
@@ -252,54 +271,67 @@ func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) 
 		delete(seen, string(keys[i]))
 		// A table keyed by _seq keeps the tombstone at the row's own _seq:
 		// the key is the version, and a tombstone wins a _seq tie.
-		seq := int64(0)
+		var seq int64
 		if t.keyHasSeq {
 			seq = keySeqs[i]
 		} else {
 			seq = seqs[j]
 			j++
-			hw = seq
 		}
-		kbuf = hotKey(kbuf[:0], t.uid, keys[i], seq)
+		kbuf = hotKey(kbuf[:0], t.uid, t.gen, keys[i], seq)
 		vbuf = append(vbuf[:0], flagTombstone)
 		vbuf = t.enc.AppendRow(vbuf, fcols, i)
 		wb.PutCF(st.cfData, kbuf, vbuf)
 	}
-	if hw > 0 {
-		wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(uint64(hw)))
+	if len(seqs) > 0 {
+		st.putTableHWM(wb, t, seqs[len(seqs)-1])
 	}
-	if err := st.rdb.Write(st.asyncWO, wb); err != nil {
-		return 0, kerr.Wrap(kerr.IO, err, "delete from %s", t.qname)
+	if err := st.writeAsync(wb, "delete from "+t.qname); err != nil {
+		return 0, err
+	}
+	if len(seqs) > 0 {
+		t.hwm = max(t.hwm, seqs[len(seqs)-1])
 	}
 	t.hotRows.Add(int64(count - overwritten))
 	return int64(count), nil
 }
 
 // liveKeys reports, per key, whether its newest version is a live row, and
-// whether that version is a hot row.
-// The caller holds t.writeMu, so no write of the table races with it.
-func (st *store) liveKeys(t *table, keys [][]byte) (live, hot []bool, err error) {
-	snap := st.takeSnapshot(t)
-	defer snap.release(st)
+// the hot generation that version is in (0: it is in a segment, or there is
+// none). The caller holds t.writeMu, so no write of the table races with it.
+func (st *store) liveKeys(t *table, keys [][]byte) (live []bool, hotGen []uint64, err error) {
+	rs, err := st.acquire(t, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rs.release(st)
 	live = make([]bool, len(keys))
-	hot = make([]bool, len(keys))
+	hotGen = make([]uint64, len(keys))
 	pending := map[string][]int{}
+	hv, _ := rs.hot(st)
+	gens, err := hv.gens()
+	if err != nil {
+		return nil, nil, err
+	}
 	ro := grocksdb.NewDefaultReadOptions()
-	ro.SetSnapshot(snap.rsnap)
+	ro.SetSnapshot(rs.rsnap)
 	defer ro.Destroy()
 	it := st.rdb.NewIteratorCF(ro, st.cfData)
 	defer it.Close()
 	var kbuf []byte
+keys:
 	for i, k := range keys {
-		kbuf = binary.BigEndian.AppendUint64(kbuf[:0], t.uid)
-		kbuf = append(kbuf, k...)
-		it.Seek(kbuf)
-		if it.Valid() {
-			hk := it.Key().Data()
-			if len(hk) == len(kbuf)+8 && bytes.HasPrefix(hk, kbuf) {
-				live[i] = it.Value().Data()[0] == flagLive
-				hot[i] = true
-				continue
+		// Newest generation first: a later generation holds later versions.
+		for g := len(gens) - 1; g >= 0; g-- {
+			kbuf = append(hotGenPrefix(t.uid, gens[g]), k...)
+			it.Seek(kbuf)
+			if it.Valid() {
+				hk := it.Key().Data()
+				if len(hk) == len(kbuf)+8 && bytes.HasPrefix(hk, kbuf) {
+					live[i] = it.Value().Data()[0] == flagLive
+					hotGen[i] = gens[g]
+					continue keys
+				}
 			}
 		}
 		pending[string(k)] = append(pending[string(k)], i)
@@ -308,9 +340,9 @@ func (st *store) liveKeys(t *table, keys [][]byte) (live, hot []bool, err error)
 		return nil, nil, kerr.Wrap(kerr.IO, err, "read hot rows")
 	}
 	if len(pending) == 0 {
-		return live, hot, nil
+		return live, hotGen, nil
 	}
-	found, err := st.lookupSegments(t, snap.man, pending)
+	found, err := st.lookupSegments(t, rs.man, pending)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -321,7 +353,7 @@ func (st *store) liveKeys(t *table, keys [][]byte) (live, hot []bool, err error)
 			}
 		}
 	}
-	return live, hot, nil
+	return live, hotGen, nil
 }
 
 // inputSchema is the schema an append input is conformed to.

@@ -1,11 +1,11 @@
 // Package manifest holds a table's manifest: the list of Parquet segments
 // that make up its cold data, in the JSON format of DESIGN §2.1 (what Rust
 // serde_json writes for the seed's structs, plus our per-segment extension
-// fields). It also provides validation, key-range pruning helpers and the
-// crash-safe file write used for manifest.json and segment files.
+// fields). It also provides validation and key-range pruning helpers.
 //
 // The package has no storage dependencies: the engine keeps the current
-// manifest in RocksDB and mirrors it to manifest.json with WriteManifestFile.
+// manifest in RocksDB and mirrors it to manifest.json through package
+// storage.
 package manifest
 
 import (
@@ -20,9 +20,6 @@ const (
 	ManifestFileName = "manifest.json"
 	// DataDir is the table-relative directory holding segment files.
 	DataDir = "data"
-	// TmpSuffix is appended to a file name while it is being written; files
-	// with this suffix are incomplete and recovery deletes them.
-	TmpSuffix = ".tmp"
 
 	segmentPrefix = "segment_"
 	segmentSuffix = ".parquet"

@@ -1,0 +1,66 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/manifest"
+)
+
+// What storage holds for a table besides its segments (DESIGN §10), so
+// that a reader, or recover, needs nothing else.
+const (
+	tableJSONName = "table.json"
+	versionsDir   = "_versions"
+)
+
+// versionFileName is the table-relative name of one version's manifest.
+func versionFileName(v uint64) string { return fmt.Sprintf("%s/%020d.json", versionsDir, v) }
+
+// parseVersionFileName returns the version of a _versions/ entry.
+func parseVersionFileName(name string) (uint64, bool) {
+	s, ok := strings.CutSuffix(name, ".json")
+	if !ok || len(s) != 20 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	return v, err == nil && v > 0
+}
+
+// mirrorManifest is step 3 of the commit protocol: the version file, then
+// manifest.json. A failure does not undo the commit: open rewrites what is
+// missing or behind (step 4).
+func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
+	if err := st.hit("before_mirror"); err != nil {
+		return
+	}
+	data, err := manifest.Encode(m)
+	if err != nil {
+		return
+	}
+	ctx := context.Background()
+	if err := st.storage.WriteFile(ctx, t.prefix+"/"+versionFileName(m.Version), data); err != nil {
+		return
+	}
+	_ = st.storage.WriteFile(ctx, t.prefix+"/"+manifest.ManifestFileName, data)
+}
+
+// readManifestObject reads and validates a manifest object; a missing one
+// is kerr.NotFound, one that does not decode or validate kerr.Corruption.
+func (st *store) readManifestObject(ctx context.Context, name string) (*manifest.Manifest, error) {
+	data, err := st.storage.ReadFile(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	m, err := manifest.Decode(data)
+	if err != nil {
+		return nil, kerr.Wrap(kerr.Corruption, err, "%s", name)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, kerr.Wrap(kerr.Corruption, err, "%s", name)
+	}
+	return m, nil
+}

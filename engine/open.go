@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/linxGnu/grocksdb"
+
+	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/vfs"
+)
+
+// walMode is how RocksDB replays its write-ahead log at open.
+//
+// A normal open tolerates only an incomplete last record (what a power loss
+// leaves after acknowledged-but-unsynced appends) and refuses any other
+// damage with kerr.Corruption: replaying to the damage and dropping the rest
+// (RocksDB's default, point-in-time recovery) would silently lose synced
+// commits and acknowledged appends after it. An open with recover salvages
+// what the log holds up to the damage, then restores from storage whatever
+// commits the log lost.
+type walMode int
+
+const (
+	walTolerateTail walMode = iota
+	walPointInTime
+)
+
+func (m walMode) rocks() grocksdb.WALRecoveryMode {
+	if m == walPointInTime {
+		return grocksdb.PointInTimeRecovery
+	}
+	return grocksdb.TolerateCorruptedTailRecordsRecovery
+}
+
+// open brings a store up: RocksDB (rebuilt from storage by recover when it
+// is missing or beyond repair), the catalog, the check that the catalog
+// holds everything storage holds, and step 4 of DESIGN §2.2.
+func (st *store) open(rdir string, opts Options) error {
+	if opts.Recover && opts.ReadOnly {
+		return kerr.New(kerr.InvalidArgument, "recover needs a read-write open")
+	}
+	rep := &recoverReport{}
+	_, statErr := os.Stat(rdir)
+	rocksMissing := errors.Is(statErr, os.ErrNotExist)
+	recoverDir := rdir + ".recover"
+	_, rerr := os.Stat(recoverDir)
+	interrupted := rerr == nil
+	switch {
+	case rocksMissing && opts.ReadOnly:
+		return kerr.New(kerr.NotFound, "no store there (no rocksdb/)")
+	case rocksMissing && (opts.Recover || interrupted):
+		// A recover asked for, or one that did not finish: rebuild aside.
+		if err := st.rebuildInto(rdir, rep); err != nil {
+			return err
+		}
+	case rocksMissing:
+		tables, err := st.storageTables(context.Background())
+		if err != nil {
+			return err
+		}
+		if !opts.CreateIfMissing {
+			return kerr.New(kerr.NotFound, "no store there (no rocksdb/; storage/ holds %d table(s), which {\"recover\": true} rebuilds the catalog from) and create_if_missing is false", len(tables))
+		}
+		if len(tables) > 0 {
+			return kerr.New(kerr.Corruption,
+				"rocksdb/ is missing but storage/ holds %d table(s); open with {\"recover\": true} to rebuild the catalog from them", len(tables))
+		}
+	case interrupted:
+		// RocksDB is in place, so the leftover is from before a finished rename.
+		if err := os.RemoveAll(recoverDir); err != nil {
+			return kerr.Wrap(kerr.IO, err, "remove %s", recoverDir)
+		}
+	}
+	err := st.openRocks(rdir, opts.ReadOnly, walTolerateTail)
+	if err != nil && opts.Recover && kerr.Is(err, kerr.Corruption) {
+		err = st.salvage(rdir, err, rep)
+	}
+	if err != nil {
+		return err
+	}
+	if err := st.loadCatalog(); err != nil {
+		return err
+	}
+	issues, err := st.checkStorage()
+	if err != nil {
+		return err
+	}
+	if len(issues) > 0 {
+		if !opts.Recover {
+			return issuesError(issues)
+		}
+		if err := st.repairFromStorage(issues, rep); err != nil {
+			return err
+		}
+		st.namespaces, st.tables = map[string]int64{}, map[string]*table{}
+		if err := st.loadCatalog(); err != nil {
+			return err
+		}
+	}
+	global, err := st.getUint64([]byte(catSeqHighWater))
+	if err != nil {
+		return err
+	}
+	hwm := int64(global)
+	for _, t := range st.tables {
+		hwm = max(hwm, t.hwm)
+	}
+	st.seq = newSeqGen(int64(opts.NodeID), hwm)
+	if !opts.ReadOnly {
+		if err := st.ensureDefaultNamespace(); err != nil {
+			return err
+		}
+		for _, t := range st.sortedTables() {
+			if err := st.syncTableStorage(t); err != nil {
+				return fmt.Errorf("table %s: %w", t.qname, err)
+			}
+		}
+	}
+	return rep.err()
+}
+
+// rebuildInto builds a catalog from storage in rdir.recover and renames it
+// to rdir when complete, so that an interrupted recover leaves no RocksDB
+// that opens half-empty (the next open redoes it).
+func (st *store) rebuildInto(rdir string, rep *recoverReport) error {
+	tmp := rdir + ".recover"
+	if err := os.RemoveAll(tmp); err != nil {
+		return kerr.Wrap(kerr.IO, err, "remove %s", tmp)
+	}
+	if err := st.openRocks(tmp, false, walTolerateTail); err != nil {
+		return err
+	}
+	err := st.rebuildFromStorage(rep)
+	st.closeRocks()
+	if err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	if err := st.hit("recover_before_rename"); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, rdir); err != nil {
+		return kerr.Wrap(kerr.IO, err, "recover: rename %s", tmp)
+	}
+	if err := vfs.Default.SyncDir(filepath.Dir(rdir)); err != nil {
+		return kerr.Wrap(kerr.IO, err, "recover")
+	}
+	return nil
+}
+
+// salvage opens a RocksDB whose log a normal open refused: point-in-time
+// recovery keeps what the log holds up to the damage (open's storage check
+// then restores lost commits). When even that fails, the damaged directory
+// is kept aside, untouched, and the catalog is rebuilt from storage.
+func (st *store) salvage(rdir string, cause error, rep *recoverReport) error {
+	if err := st.openRocks(rdir, false, walPointInTime); err == nil {
+		return nil
+	}
+	aside := fmt.Sprintf("%s.damaged-%s", rdir, time.Now().UTC().Format("20060102T150405"))
+	if err := os.Rename(rdir, aside); err != nil {
+		return kerr.Wrap(kerr.IO, err, "recover: move damaged %s aside (%v)", rdir, cause)
+	}
+	if err := st.rebuildInto(rdir, rep); err != nil {
+		return err
+	}
+	return st.openRocks(rdir, false, walTolerateTail)
+}

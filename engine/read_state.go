@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"github.com/linxGnu/grocksdb"
+
+	"github.com/kalamdb/libkalam/manifest"
+)
+
+// readState is what one read sees (in the spirit of Pebble's read state):
+// a manifest version and, for reads of the latest version, a RocksDB
+// snapshot of the hot rows taken atomically with it. It pins the version's
+// live segments until released. Pinning and vacuum's choice of what to
+// delete happen under the same lock (table.mu), so a segment is either
+// pinned before vacuum looks, and kept, or taken by vacuum first, and the
+// read fails with NotFound — never a read of a deleted file.
+type readState struct {
+	t      *table
+	man    *manifest.Manifest
+	rsnap  *grocksdb.Snapshot // nil for time travel (no hot rows)
+	hotLo  uint64
+	pinned []string // segment ids
+}
+
+// acquire returns the read state of a table at version (0: the latest).
+func (st *store) acquire(t *table, version uint64) (*readState, error) {
+	if version == 0 {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		rs := &readState{t: t, man: t.man, rsnap: st.rdb.NewSnapshot(), hotLo: t.hotLo}
+		rs.pinLocked()
+		return rs, nil
+	}
+	m, err := st.loadManifestVersion(t, version)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range m.LiveSegments() {
+		if t.removed[s.ID] {
+			return nil, st.versionNotFound(t, version)
+		}
+	}
+	rs := &readState{t: t, man: m}
+	rs.pinLocked()
+	return rs, nil
+}
+
+func (rs *readState) pinLocked() {
+	for _, s := range rs.man.LiveSegments() {
+		rs.t.pins[s.ID]++
+		rs.pinned = append(rs.pinned, s.ID)
+	}
+}
+
+// hot is the read's view of the hot rows (time travel has none).
+func (rs *readState) hot(st *store) (hotView, bool) {
+	if rs.rsnap == nil {
+		return hotView{}, false
+	}
+	return hotView{st: st, uid: rs.t.uid, lo: rs.hotLo, snap: rs.rsnap}, true
+}
+
+// release unpins the segments and releases the snapshot; safe on nil and
+// more than once.
+func (rs *readState) release(st *store) {
+	if rs == nil {
+		return
+	}
+	if rs.rsnap != nil {
+		st.rdb.ReleaseSnapshot(rs.rsnap)
+		rs.rsnap = nil
+	}
+	if rs.pinned == nil {
+		return
+	}
+	t := rs.t
+	t.mu.Lock()
+	for _, id := range rs.pinned {
+		if t.pins[id]--; t.pins[id] <= 0 {
+			delete(t.pins, id)
+		}
+	}
+	t.mu.Unlock()
+	rs.pinned = nil
+}
+
+// takeForVacuum marks the given segments removed unless a reader pins one;
+// it returns the ones it took. A taken segment is never pinned again.
+func (t *table) takeForVacuum(ids []string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var took []string
+	for _, id := range ids {
+		if t.pins[id] > 0 {
+			continue
+		}
+		t.removed[id] = true
+		took = append(took, id)
+	}
+	return took
+}
+
+// pinIfKept pins one more (tombstoned) segment for rs, unless vacuum took
+// it; segment scans read tombstoned segments the current version lists.
+func (t *table) pinIfKept(rs *readState, id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.removed[id] {
+		return false
+	}
+	t.pins[id]++
+	rs.pinned = append(rs.pinned, id)
+	return true
+}
+
+// unpinned returns the given segments no reader pins (vacuum's dry run).
+func (t *table) unpinned(ids []string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, id := range ids {
+		if t.pins[id] == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// giveBack undoes takeForVacuum after a failed vacuum commit.
+func (t *table) giveBack(ids []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range ids {
+		delete(t.removed, id)
+	}
+}
+
+// publish makes m the table's current manifest and hotLo its lowest
+// unflushed generation, after their commit.
+func (t *table) publish(m *manifest.Manifest, hotLo uint64) {
+	t.mu.Lock()
+	t.man = m
+	if hotLo > t.hotLo {
+		t.hotLo = hotLo
+	}
+	t.mu.Unlock()
+}

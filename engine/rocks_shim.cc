@@ -1,0 +1,136 @@
+// See rocks_shim.h for why this exists.
+#include "rocks_shim.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/options.h>
+#include <rocksdb/sst_file_manager.h>
+
+// The C API's handle types are opaque structs defined in RocksDB's c.cc; the
+// pinned release (7.8, Debian's librocksdb-dev) defines them exactly so.
+struct rocksdb_t {
+  rocksdb::DB* rep;
+};
+struct rocksdb_options_t {
+  rocksdb::Options rep;
+};
+
+namespace {
+
+class KalamLogger : public rocksdb::Logger {
+ public:
+  KalamLogger(std::string path, long long cap) : path_(std::move(path)), cap_(cap) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ >= 0) {
+      off_t end = ::lseek(fd_, 0, SEEK_END);
+      written_ = end > 0 ? end : 0;
+    }
+  }
+  ~KalamLogger() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Write(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    Write(level, format, ap);
+  }
+  void LogHeader(const char* format, va_list ap) override {
+    Write(rocksdb::InfoLogLevel::HEADER_LEVEL, format, ap);
+  }
+
+  std::string LastError() {
+    std::lock_guard<std::mutex> l(mu_);
+    return last_error_;
+  }
+
+ private:
+  void Write(rocksdb::InfoLogLevel level, const char* format, va_list ap) {
+    char msg[1024];
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(msg, sizeof msg, format, cp);
+    va_end(cp);
+    if (n < 0) return;
+    if (n >= (int)sizeof msg) n = sizeof msg - 1;
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    struct tm t;
+    localtime_r(&tv.tv_sec, &t);
+    char line[1100];
+    int m = snprintf(line, sizeof line, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %s\n", t.tm_year + 1900,
+                     t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, (long)tv.tv_usec, msg);
+    if (m < 0) return;
+    if (m >= (int)sizeof line) m = sizeof line - 1;
+    std::lock_guard<std::mutex> l(mu_);
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL && level != rocksdb::InfoLogLevel::HEADER_LEVEL) {
+      last_error_.assign(msg, n);
+    }
+    if (fd_ < 0) return;
+    if (cap_ > 0 && written_ + m > cap_) Rotate();
+    // A failed or short write loses a log line, never the process.
+    ssize_t w = ::write(fd_, line, m);
+    if (w > 0) written_ += w;
+  }
+  void Rotate() {
+    std::string old = path_ + ".old";
+    ::rename(path_.c_str(), old.c_str());
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::close(fd_);
+      fd_ = fd;
+      written_ = 0;
+    }
+  }
+
+  std::string path_;
+  long long cap_;
+  int fd_ = -1;
+  long long written_ = 0;
+  std::mutex mu_;
+  std::string last_error_;
+};
+
+}  // namespace
+
+extern "C" int kalam_rocks_set_logger(rocksdb_options_t* opts, const char* path, long long cap_bytes) {
+  auto l = std::make_shared<KalamLogger>(path, cap_bytes);
+  if (!l->ok()) return -1;
+  opts->rep.info_log = l;
+  return 0;
+}
+
+extern "C" void kalam_rocks_set_sst_file_manager(rocksdb_options_t* opts) {
+  opts->rep.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default(), opts->rep.info_log));
+}
+
+extern "C" char* kalam_rocks_resume(rocksdb_t* db) {
+  rocksdb::Status s = db->rep->Resume();
+  if (s.ok()) return nullptr;
+  return strdup(s.ToString().c_str());
+}
+
+extern "C" int kalam_rocks_last_error(rocksdb_options_t* opts, char* buf, int n) {
+  auto l = std::dynamic_pointer_cast<KalamLogger>(opts->rep.info_log);
+  if (!l || n <= 0) return 0;
+  std::string e = l->LastError();
+  int k = (int)e.size() < n - 1 ? (int)e.size() : n - 1;
+  memcpy(buf, e.data(), k);
+  buf[k] = 0;
+  return k;
+}

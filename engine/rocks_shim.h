@@ -1,0 +1,36 @@
+/* The parts of RocksDB's C++ API that its C API (7.8) lacks and the store
+ * needs: an info logger that cannot abort the process on a full disk, and
+ * DB::Resume. Debian's librocksdb keeps its assertions, and its file-based
+ * info logger asserts when it writes again after a failed write
+ * (WritableFileWriter::AssertFalseAndGetStatusForPrevError). */
+#ifndef KALAM_ROCKS_SHIM_H
+#define KALAM_ROCKS_SHIM_H
+
+#include <rocksdb/c.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Makes the database log to `path` with plain write(2) calls whose failures
+ * are ignored (at most `cap_bytes` per file; the previous file is kept as
+ * path.old). Returns 0, or -1 when the file cannot be opened (logging is
+ * then off, which is harmless). */
+int kalam_rocks_set_logger(rocksdb_options_t* opts, const char* path, long long cap_bytes);
+
+/* Adds an SstFileManager, so that RocksDB itself resumes after running
+ * out of space once space is back. */
+void kalam_rocks_set_sst_file_manager(rocksdb_options_t* opts);
+
+/* DB::Resume: clears a background error (after a failed write) once its
+ * cause is gone. Returns NULL or a malloc'ed message. */
+char* kalam_rocks_resume(rocksdb_t* db);
+
+/* Copies the last error-level line the logger saw (at most n-1 bytes plus
+ * NUL); returns its length, 0 when there was none. */
+int kalam_rocks_last_error(rocksdb_options_t* opts, char* buf, int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
