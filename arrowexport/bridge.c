@@ -54,6 +54,9 @@ int kx_is_exported(const struct ArrowArrayStream* s) {
 uintptr_t kx_export_handle(const struct ArrowArrayStream* s) { return (uintptr_t)s->private_data; }
 
 void kx_zero_schema(struct ArrowSchema* s) { memset(s, 0, sizeof *s); }
+void kx_release_schema(struct ArrowSchema* s) {
+  if (s->release) s->release(s);
+}
 
 void kx_mark_array_released(struct ArrowArray* a) { a->release = NULL; }
 
@@ -328,4 +331,8 @@ void kx_array_release_free(struct ArrowArray* a) {
   if (a->release != NULL) a->release(a);
   a->release = NULL;
   free(a);
+}
+
+const char* kx_child_format(struct ArrowSchema* s, int64_t i) {
+  return (i >= 0 && i < s->n_children) ? s->children[i]->format : "";
 }

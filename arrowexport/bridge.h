@@ -15,6 +15,10 @@ void kx_export_init(struct ArrowArrayStream* s, uintptr_t handle);
 int kx_is_exported(const struct ArrowArrayStream* s);
 uintptr_t kx_export_handle(const struct ArrowArrayStream* s);
 void kx_zero_schema(struct ArrowSchema* s);
+/* The format of child i (no bounds check beyond n_children). */
+const char* kx_child_format(struct ArrowSchema* s, int64_t i);
+/* Calls s->release when set. */
+void kx_release_schema(struct ArrowSchema* s);
 void kx_mark_array_released(struct ArrowArray* a);
 
 /* Import side. */

@@ -379,3 +379,20 @@ func ExportSchema(schema *arrow.Schema, out unsafe.Pointer) error {
 		return nil
 	})
 }
+
+// FormatString is the Arrow C data interface format string of a type
+// ("l", "tsu:UTC", "+l", ...); nested types give their top-level format.
+func FormatString(dt arrow.DataType) (string, error) {
+	var cs C.struct_ArrowSchema
+	var out string
+	err := callSafely(func() error {
+		one := arrow.NewSchema([]arrow.Field{{Name: "x", Type: dt, Nullable: true}}, nil)
+		cdata.ExportArrowSchema(one, (*cdata.CArrowSchema)(unsafe.Pointer(&cs)))
+		out = C.GoString(C.kx_child_format(&cs, 0))
+		return nil
+	})
+	if cs.release != nil {
+		C.kx_release_schema(&cs)
+	}
+	return out, err
+}

@@ -64,16 +64,22 @@ func requiredString(name string, p *C.kalam_cchar) (string, error) {
 
 func cString(s string) *C.char { return C.CString(s) }
 
+// errNullOut reports a NULL output pointer argument.
+func errNullOut(name string) error { return kerr.New(kerr.InvalidArgument, "%s is NULL", name) }
+
 // scanRequest converts kalam_scan_options (NULL: all defaults).
 func scanRequest(opts *C.kalam_cscan_options) (engine.ScanRequest, error) {
 	req := engine.ScanRequest{Limit: -1}
 	if opts == nil {
 		return req, nil
 	}
-	if uintptr(opts.struct_size) < unsafe.Sizeof(C.kalam_scan_options{}) {
+	// DESIGN §6: struct_size is the size the caller was compiled with; read
+	// the fields that fit in it and default the rest.
+	size := uintptr(opts.struct_size)
+	if size < C.KC_SCAN_OPTIONS_V1_SIZE {
 		return req, kerr.New(kerr.InvalidArgument,
-			"opts->struct_size is %d, smaller than sizeof(kalam_scan_options) = %d; initialise options with KALAM_SCAN_OPTIONS_INIT",
-			uint32(opts.struct_size), unsafe.Sizeof(C.kalam_scan_options{}))
+			"opts->struct_size is %d, smaller than the first kalam_scan_options (%d bytes); initialise options with KALAM_SCAN_OPTIONS_INIT",
+			uint32(opts.struct_size), C.KC_SCAN_OPTIONS_V1_SIZE)
 	}
 	if n := int64(opts.n_columns); n >= 0 {
 		if n > maxColumns {
@@ -107,6 +113,9 @@ func scanRequest(opts *C.kalam_cscan_options) (engine.ScanRequest, error) {
 	}
 	if opts.sql != nil {
 		req.SQL = C.GoString(opts.sql)
+	}
+	if size >= unsafe.Offsetof(opts.as_of_time_ms)+unsafe.Sizeof(opts.as_of_time_ms) && opts.as_of_time_ms > 0 {
+		req.AsOfTimeMs = int64(opts.as_of_time_ms)
 	}
 	return req, nil
 }

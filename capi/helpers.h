@@ -4,6 +4,7 @@
 #ifndef KALAM_CAPI_HELPERS_H
 #define KALAM_CAPI_HELPERS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "kalam.h"
 
@@ -12,6 +13,10 @@
  * export against kalam.h. */
 typedef const char kalam_cchar;
 typedef const kalam_scan_options kalam_cscan_options;
+
+/* sizeof the first kalam_scan_options (through `sql`): callers compiled
+ * against it keep working (DESIGN §6, struct_size). */
+#define KC_SCAN_OPTIONS_V1_SIZE (offsetof(kalam_scan_options, sql) + sizeof(const char*))
 
 #define KC_MAGIC_OPEN 0x216264616d616c6bULL   /* "klamadb!" */
 #define KC_MAGIC_CLOSED 0x2164656d616c6b00ULL

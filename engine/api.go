@@ -79,6 +79,9 @@ type ScanRequest struct {
 	Limit       int64  // < 0 = none
 	BatchRows   int64  // <= 0 = 65536
 	AsOfVersion int64  // <= 0 = latest
+	// AsOfTimeMs (> 0) reads the newest version committed at or before this
+	// Unix time in ms (DESIGN §6); not together with AsOfVersion.
+	AsOfTimeMs int64
 	SQL         string // label for system.live_queries; "" = generated
 }
 

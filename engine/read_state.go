@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/linxGnu/grocksdb"
 
+	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 )
 
@@ -19,6 +22,46 @@ type readState struct {
 	rsnap  *grocksdb.Snapshot // nil for time travel (no hot rows)
 	hotLo  uint64
 	pinned []string // segment ids
+}
+
+// resolveVersion turns a request's as_of_version / as_of_time_ms into a
+// manifest version (0: the latest).
+func (st *store) resolveVersion(t *table, req ScanRequest) (uint64, error) {
+	switch {
+	case req.AsOfVersion < 0:
+		return 0, kerr.New(kerr.InvalidArgument, "table %s: negative as_of_version %d", t.qname, req.AsOfVersion)
+	case req.AsOfTimeMs < 0:
+		return 0, kerr.New(kerr.InvalidArgument, "table %s: negative as_of_time_ms %d", t.qname, req.AsOfTimeMs)
+	case req.AsOfVersion > 0 && req.AsOfTimeMs > 0:
+		return 0, kerr.New(kerr.InvalidArgument, "table %s: as_of_version and as_of_time_ms are exclusive", t.qname)
+	case req.AsOfTimeMs > 0:
+		return st.versionAt(t, req.AsOfTimeMs)
+	}
+	return uint64(req.AsOfVersion), nil
+}
+
+// versionAt is the newest kept version committed at or before ms.
+func (st *store) versionAt(t *table, ms int64) (uint64, error) {
+	kept, err := st.keptVersions(t)
+	if err != nil {
+		return 0, err
+	}
+	var best *manifest.Manifest
+	for _, m := range kept {
+		if m.UpdatedAt <= ms && (best == nil || m.Version > best.Version) {
+			best = m
+		}
+	}
+	if best == nil {
+		when := time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
+		if len(kept) == 0 || ms < t.def.CreatedAt {
+			return 0, kerr.New(kerr.NotFound, "table %s: no version at %s: the table was created at %s", t.qname, when,
+				time.UnixMilli(t.def.CreatedAt).UTC().Format(time.RFC3339Nano))
+		}
+		return 0, kerr.New(kerr.NotFound, "table %s: no kept version at %s: the oldest kept version %d was committed at %s", t.qname,
+			when, kept[0].Version, time.UnixMilli(kept[0].UpdatedAt).UTC().Format(time.RFC3339Nano))
+	}
+	return best.Version, nil
 }
 
 // acquire returns the read state of a table at version (0: the latest).

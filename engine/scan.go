@@ -170,10 +170,11 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	}
 	p.work = arrow.NewSchema(wf, nil)
 
-	if req.AsOfVersion < 0 {
-		return nil, kerr.New(kerr.InvalidArgument, "%s: negative as_of_version %d", what, req.AsOfVersion)
+	version, err := st.resolveVersion(t, req)
+	if err != nil {
+		return nil, err
 	}
-	if p.rs, err = st.acquire(t, uint64(req.AsOfVersion)); err != nil {
+	if p.rs, err = st.acquire(t, version); err != nil {
 		return nil, err
 	}
 	defer func() {

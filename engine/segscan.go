@@ -22,12 +22,13 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 	if err != nil {
 		return nil, err
 	}
-	if req.AsOfVersion < 0 {
-		return nil, kerr.New(kerr.InvalidArgument, "scan segment %s of %s: negative as_of_version %d", segmentID, t.qname, req.AsOfVersion)
+	version, err := db.st.resolveVersion(t, req)
+	if err != nil {
+		return nil, err
 	}
 	// The same read state as a table scan: a version vacuum took is
 	// NotFound, and the segment stays pinned while the stream is open.
-	rs, err := db.st.acquire(t, uint64(req.AsOfVersion))
+	rs, err := db.st.acquire(t, version)
 	if err != nil {
 		return nil, err
 	}

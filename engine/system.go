@@ -76,7 +76,12 @@ func lookupSystemTable(name string) (*systemTable, bool) {
 }
 
 func (s *systemTable) info() *TableInfo {
-	return &TableInfo{Namespace: systemNamespace, Name: s.name, Type: "system", Schema: s.schema, Options: map[string]string{}}
+	ti := &TableInfo{Namespace: systemNamespace, Name: s.name, Type: "system", Schema: s.schema, Options: map[string]string{},
+		PrimaryKey: []string{}, KeyColumns: []string{}}
+	for i, f := range s.schema.Fields() {
+		ti.Columns = append(ti.Columns, ColumnInfo{Name: f.Name, FieldID: int32(i + 1), Type: f.Type, Nullable: f.Nullable})
+	}
+	return ti
 }
 
 // SystemTable scans a system table named "tables" or "system.tables".
@@ -98,8 +103,8 @@ func (db *DB) SystemTable(name string, req ScanRequest) (Stream, error) {
 }
 
 func (db *DB) scanSystem(sys *systemTable, req ScanRequest) (Stream, error) {
-	if req.AsOfVersion > 0 {
-		return nil, kerr.New(kerr.InvalidArgument, "system.%s: as_of_version does not apply to system tables", sys.name)
+	if req.AsOfVersion > 0 || req.AsOfTimeMs > 0 {
+		return nil, kerr.New(kerr.InvalidArgument, "system.%s: time travel does not apply to system tables", sys.name)
 	}
 	what := "scan system." + sys.name
 	names, out, err := resolveColumns(sys.schema, req.Columns, userColumnNames(sys.schema), what)

@@ -233,10 +233,14 @@ typedef struct kalam_scan_options {
   int64_t batch_rows;                              /* <= 0: default (65536) */
   int64_t as_of_version;                           /* <= 0: latest */
   const char* sql;                                 /* label for system.live_queries; NULL: generated */
+  /* Fields below were added after the first release; the library reads a
+   * field only when struct_size covers it. */
+  int64_t as_of_time_ms;                           /* > 0: newest version committed at or before
+                                                      this Unix time (ms); <= 0: unused */
 } kalam_scan_options;
 
 /* Initialiser with every default: kalam_scan_options o = KALAM_SCAN_OPTIONS_INIT; */
-#define KALAM_SCAN_OPTIONS_INIT {sizeof(kalam_scan_options), NULL, -1, NULL, -1, 0, 0, NULL}
+#define KALAM_SCAN_OPTIONS_INIT {sizeof(kalam_scan_options), NULL, -1, NULL, -1, 0, 0, NULL, 0}
 
 /* Starts a scan of `table` (a user or system table) and writes the stream to
  * *out. opts may be NULL (defaults). Never blocks: a scan waiting for a slot

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import datetime
 import json
 import os
 import threading
@@ -185,9 +186,7 @@ class Database:
 
     def table(self, name: str) -> "Table":
         """The table ``name``; :class:`kalam.NotFound` (a KeyError) if missing."""
-        t = Table(self, qualify(name))
-        t.schema  # raises NotFound for an unknown table
-        return t
+        return Table(self, qualify(name)).refresh()
 
     def __getitem__(self, name: str) -> "Table":
         return self.table(name)
@@ -239,9 +238,15 @@ class Database:
 
 
 class Table:
-    """A user table. Obtained from :meth:`Database.table` or
-    :meth:`Database.create_table`; every method goes to the library, so a
-    Table object stays valid across writes by others."""
+    """A user or system table. Obtained from :meth:`Database.table` or
+    :meth:`Database.create_table`.
+
+    Its metadata (:attr:`info`: schema, type, options, key, version, hot
+    rows) is one snapshot read from the library (``kalam_table_info``) and
+    cached; this Table's own writes and maintenance refresh it, and
+    :meth:`refresh` re-reads it after changes made elsewhere (another Table
+    object, another handle). Scans and writes always see the store as it is.
+    """
 
     def __init__(self, db: Database, qualified_name: str) -> None:
         self._db = db
@@ -249,6 +254,8 @@ class Table:
         ns, _, name = qualified_name.partition(".")
         self._namespace = ns
         self._name = name
+        self._info: Optional[Dict[str, Any]] = None
+        self._schema: Optional[pa.Schema] = None
 
     def __repr__(self) -> str:
         return f"<kalam.Table {self._qname}>"
@@ -258,6 +265,37 @@ class Table:
 
     def __hash__(self) -> int:
         return hash((id(self._db), self._qname))
+
+    # ---- metadata ----------------------------------------------------------------
+
+    def refresh(self) -> "Table":
+        """Re-reads the table's metadata (:attr:`info`, :attr:`schema`) from
+        the library; :class:`kalam.NotFound` if the table is gone. Returns self."""
+        L = _ffi.lib()
+        h = self._db._handle()
+        out = ctypes.c_void_p()
+        tname = _ffi.encode(self._qname)
+        _ffi.check(lambda err: L.kalam_table_info(h, tname, ctypes.byref(out), err))
+        info = json.loads(L.take_string(out) or "{}")
+        schema_out = _ffi.ArrowSchema()
+        _ffi.check(lambda err: L.kalam_table_schema(h, tname, ctypes.byref(schema_out), err))
+        self._schema = pa.Schema._import_from_c(ctypes.addressof(schema_out))
+        self._info = info
+        return self
+
+    @property
+    def info(self) -> Dict[str, Any]:
+        """The table's metadata (``kalam_table_info``), cached: ``namespace``,
+        ``table_name``, ``type``, ``user_column`` (or None), ``primary_key``,
+        ``key_columns``, ``options``, ``created_at`` (Unix ms),
+        ``schema_version``, ``version`` (manifest), ``hot_rows`` (unflushed
+        row versions), ``columns`` (name, field_id, type as an Arrow format
+        string, nullable, key) and ``background_error`` (the last failure of
+        an automatic flush or compaction, or None)."""
+        if self._info is None:
+            self.refresh()
+        assert self._info is not None
+        return self._info
 
     @property
     def db(self) -> Database:
@@ -281,60 +319,49 @@ class Table:
 
     @property
     def schema(self) -> pa.Schema:
-        """The user columns' Arrow schema."""
-        L = _ffi.lib()
-        h = self._db._handle()
-        out = _ffi.ArrowSchema()
-        tname = _ffi.encode(self._qname)
-        _ffi.check(lambda err: L.kalam_table_schema(h, tname, ctypes.byref(out), err))
-        return pa.Schema._import_from_c(ctypes.addressof(out))
-
-    def _catalog_row(self) -> Dict[str, Any]:
-        rows = self._db.system(
-            "tables",
-            filter=f"namespace = {_sql_string(self._namespace)} AND table_name = {_sql_string(self._name)}",
-        ).to_pylist()
-        if not rows:
-            raise NotFound(f"table {self._qname!r} not found")
-        return rows[0]
+        """The user columns' Arrow schema (cached with :attr:`info`)."""
+        if self._schema is None:
+            self.refresh()
+        assert self._schema is not None
+        return self._schema
 
     @property
     def type(self) -> str:
-        """``"shared"`` or ``"user"``."""
-        return self._catalog_row()["type"]
+        """``"shared"``, ``"user"`` or ``"system"``."""
+        return str(self.info["type"])
 
     @property
     def options(self) -> Dict[str, str]:
         """The table options (``primary_key``, ``compression``, …) as strings."""
-        return json.loads(self._catalog_row()["options"] or "{}")
+        return dict(self.info["options"])
 
     @property
-    def created_at(self) -> Any:
-        """Creation time (a timezone-aware datetime)."""
-        return self._catalog_row()["created_at"]
+    def created_at(self) -> datetime.datetime:
+        """Creation time (a timezone-aware datetime, UTC)."""
+        return datetime.datetime.fromtimestamp(self.info["created_at"] / 1000, tz=datetime.timezone.utc)
 
     @property
     def primary_key(self) -> List[str]:
         """The primary-key columns (empty when the table has none)."""
-        pk = self.options.get("primary_key", "")
-        return [c.strip() for c in pk.split(",") if c.strip()]
+        return list(self.info["primary_key"])
 
     @property
     def key_columns(self) -> List[str]:
-        """The columns a delete takes: the user column (user tables), then the
-        primary key, or ``_seq`` when there is no primary key."""
-        row = self._catalog_row()
-        opts = json.loads(row["options"] or "{}")
-        pk = [c.strip() for c in opts.get("primary_key", "").split(",") if c.strip()]
-        cols: List[str] = []
-        if row["type"] == "user":
-            cols.append(opts.get("user_column", "user_id"))
-        return cols + (pk if pk else ["_seq"])
+        """The columns a delete takes, as the library defines the row key: the
+        user column (user tables), then the primary key, or ``_seq`` when there
+        is no primary key."""
+        return list(self.info["key_columns"])
 
     @property
     def version(self) -> int:
-        """The current manifest version (1 on create, +1 per commit)."""
-        return int(self.manifest()["version"])
+        """The manifest version of the cached metadata (1 on create, +1 per
+        commit); :meth:`refresh` for changes made elsewhere."""
+        return int(self.info["version"])
+
+    @property
+    def hot_rows(self) -> int:
+        """Unflushed row versions (tombstones included) at the last refresh."""
+        return int(self.info["hot_rows"])
 
     # ---- writes ----------------------------------------------------------------
 
@@ -346,7 +373,10 @@ class Table:
         object. Columns match by name. A reader is streamed to the library
         batch by batch, never materialised.
         """
-        return self._write("kalam_append", as_reader(data))
+        try:
+            return self._write("kalam_append", as_reader(data))
+        finally:
+            self._info = None
 
     def delete(self, keys: Any) -> int:
         """Deletes the rows with the given keys; returns how many had a live row.
@@ -363,7 +393,10 @@ class Table:
                 fields.append(pa.field("_seq", pa.int64()))
             else:
                 fields.append(schema.field(c))
-        return self._write("kalam_delete", keys_as_reader(keys, fields))
+        try:
+            return self._write("kalam_delete", keys_as_reader(keys, fields))
+        finally:
+            self._info = None
 
     def _write(self, fname: str, reader: pa.RecordBatchReader) -> int:
         L = _ffi.lib()
@@ -387,7 +420,10 @@ class Table:
         h = self._db._handle()
         out = ctypes.c_void_p()
         tname = _ffi.encode(self._qname)
-        _ffi.check(lambda err: L.kalam_flush(h, tname, ctypes.byref(out), err))
+        try:
+            _ffi.check(lambda err: L.kalam_flush(h, tname, ctypes.byref(out), err))
+        finally:
+            self._info = None
         return L.take_string(out)
 
     # ---- reads -------------------------------------------------------------------
@@ -398,13 +434,15 @@ class Table:
         filter: Optional[str] = None,
         limit: Optional[int] = None,
         batch_rows: Optional[int] = None,
-        version: Optional[int] = None,
+        version: Optional[Union[int, datetime.datetime]] = None,
         sql: Optional[str] = None,
     ) -> Scan:
         """A scan of the table: projection by name (``_seq``/``_deleted`` on
         request), ``filter`` in the store's predicate language, ``limit``,
-        ``batch_rows`` per batch, ``version`` for time travel (segments of that
-        manifest version only), ``sql`` as the label in system.live_queries."""
+        ``batch_rows`` per batch, ``version`` for time travel — a manifest
+        version, or a datetime for the newest version committed at or before
+        it (a naive datetime is UTC); segments of that version only — and
+        ``sql`` as the label in system.live_queries."""
         return Scan(
             self._db,
             self._qname,
@@ -493,7 +531,10 @@ class Table:
         tname = _ffi.encode(self._qname)
         text = json.dumps(opts).encode() if opts else None
         out = ctypes.c_void_p()
-        _ffi.check(lambda err: L.kalam_compact(h, tname, text, ctypes.byref(out), err))
+        try:
+            _ffi.check(lambda err: L.kalam_compact(h, tname, text, ctypes.byref(out), err))
+        finally:
+            self._info = None
         report = L.take_string(out)
         return json.loads(report) if report else {}
 
@@ -523,7 +564,10 @@ class Table:
             text = L.take_string(out)
             return [str(p) for p in json.loads(text)] if text else []
         removed = ctypes.c_int64(0)
-        _ffi.check(lambda err: L.kalam_vacuum(h, tname, retention_ms, ctypes.byref(removed), err))
+        try:
+            _ffi.check(lambda err: L.kalam_vacuum(h, tname, retention_ms, ctypes.byref(removed), err))
+        finally:
+            self._info = None
         return int(removed.value)
 
     def history(self) -> pa.Table:

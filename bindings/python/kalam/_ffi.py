@@ -112,6 +112,7 @@ class ScanOptions(ctypes.Structure):
         ("batch_rows", ctypes.c_int64),
         ("as_of_version", ctypes.c_int64),
         ("sql", ctypes.c_char_p),
+        ("as_of_time_ms", ctypes.c_int64),
     ]
 
 
@@ -122,10 +123,13 @@ def make_scan_options(
     batch_rows: Optional[int] = None,
     version: Optional[int] = None,
     sql: Optional[str] = None,
+    as_of_time_ms: Optional[int] = None,
 ) -> tuple:
     """Builds a kalam_scan_options (KALAM_SCAN_OPTIONS_INIT plus the given
     fields). Returns (options, keepalive); keepalive owns the C strings and
-    must outlive every call that reads the options."""
+    must outlive every call that reads the options. Integers are checked to
+    fit in 64 bits (TypeError for a non-integer, InvalidArgument naming the
+    argument otherwise): ctypes would silently wrap them."""
     opts = ScanOptions()
     opts.struct_size = ctypes.sizeof(ScanOptions)
     opts.n_columns = -1
@@ -140,14 +144,38 @@ def make_scan_options(
     if filter is not None:
         opts.filter = encode(filter)
     if limit is not None:
-        opts.limit = int(limit)
+        opts.limit = int64_arg("limit", limit, 0)
     if batch_rows is not None:
-        opts.batch_rows = int(batch_rows)
+        opts.batch_rows = int64_arg("batch_rows", batch_rows, 1)
     if version is not None:
-        opts.as_of_version = int(version)
+        opts.as_of_version = int64_arg("version", version, 1)
+    if as_of_time_ms is not None:
+        opts.as_of_time_ms = int64_arg("as_of_time_ms", as_of_time_ms, 1)
     if sql is not None:
         opts.sql = encode(sql)
     return opts, keep
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def int64_arg(name: str, value: Any, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int:
+    """``value`` as an int in [lo, hi] (within int64): TypeError for a
+    non-integer (bools included), InvalidArgument naming ``name`` when out of
+    range."""
+    import operator
+
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not bool")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    if not max(lo, INT64_MIN) <= v <= min(hi, INT64_MAX):
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(f"{name}={v} is out of range {max(lo, INT64_MIN)}..{min(hi, INT64_MAX)}")
+    return v
 
 
 def encode(s: str) -> bytes:
@@ -226,6 +254,7 @@ _PROTOTYPES = {
         [_c_db_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p), _c_err_p],
     ),
     "kalam_table_history": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p]),
+    "kalam_table_info": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p]),
 }
 
 

@@ -4,8 +4,9 @@ time it is consumed."""
 from __future__ import annotations
 
 import ctypes
+import datetime
 import json
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import pyarrow as pa
 
@@ -19,6 +20,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._db import Database
 
 __all__ = ["Scan"]
+
+
+def _unix_ms(t: datetime.datetime) -> int:
+    """Unix milliseconds of a datetime; a naive one is UTC."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp() * 1000)
 
 
 class Scan:
@@ -41,7 +49,7 @@ class Scan:
         filter: Optional[str] = None,
         limit: Optional[int] = None,
         batch_rows: Optional[int] = None,
-        version: Optional[int] = None,
+        version: "Optional[Union[int, datetime.datetime]]" = None,
         segment_id: Optional[str] = None,
         sql: Optional[str] = None,
     ) -> None:
@@ -60,8 +68,10 @@ class Scan:
         self.limit: Optional[int] = limit
         #: Rows per batch, or None for the library's default (65 536).
         self.batch_rows: Optional[int] = batch_rows
-        #: Manifest version to read (time travel), or None for the latest.
-        self.version: Optional[int] = version
+        #: Manifest version to read (time travel): an int, or a datetime for
+        #: the newest version committed at or before it (naive = UTC); None
+        #: for the latest.
+        self.version: "Optional[Union[int, datetime.datetime]]" = version
         #: Segment read by a segment scan, else None.
         self.segment_id: Optional[str] = segment_id
         #: Label shown in system.live_queries, or None for the generated SQL.
@@ -79,13 +89,17 @@ class Scan:
     # ---- starting streams ----------------------------------------------------
 
     def _options(self, columns: Optional[Sequence[str]] = None, use_columns: bool = False) -> tuple:
+        version, at_ms = self.version, None
+        if isinstance(version, datetime.datetime):
+            version, at_ms = None, _unix_ms(version)
         return _ffi.make_scan_options(
             columns=columns if use_columns else self.columns,
             filter=self.filter,
             limit=self.limit,
             batch_rows=self.batch_rows,
-            version=self.version,
+            version=version,
             sql=self.sql,
+            as_of_time_ms=at_ms,
         )
 
     def _start(self, columns: Optional[Sequence[str]] = None, use_columns: bool = False) -> CStream:
