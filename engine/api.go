@@ -82,7 +82,7 @@ type ScanRequest struct {
 	// AsOfTimeMs (> 0) reads the newest version committed at or before this
 	// Unix time in ms (DESIGN §6); not together with AsOfVersion.
 	AsOfTimeMs int64
-	SQL         string // label for system.live_queries; "" = generated
+	SQL        string // label for system.live_queries; "" = generated
 }
 
 // Stream is an open scan. Next returns (nil, nil) at the end; the caller owns
