@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"strings"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -17,6 +19,9 @@ type conformer struct {
 	target *arrow.Schema
 	what   string // "append to app.events", for messages
 	mem    memory.Allocator
+	// keys: the target is a delete's key columns, all required; a missing
+	// key column is reported before any other problem.
+	keys bool
 }
 
 // conform returns a record with exactly target's fields. The caller releases it.
@@ -29,8 +34,20 @@ func (c *conformer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 		}
 		byName[f.Name] = i
 	}
+	if c.keys {
+		for _, f := range c.target.Fields() {
+			if _, ok := byName[f.Name]; !ok {
+				return nil, kerr.New(kerr.InvalidArgument, "%s: missing key column %q (a delete takes the key columns %s)",
+					c.what, f.Name, fieldNames(c.target))
+			}
+		}
+	}
 	for _, f := range in.Fields() {
 		if !c.target.HasField(f.Name) {
+			if c.keys {
+				return nil, kerr.New(kerr.InvalidArgument, "%s: column %q is not a key column (a delete takes the key columns %s)",
+					c.what, f.Name, fieldNames(c.target))
+			}
 			return nil, kerr.New(kerr.InvalidArgument, "%s: unknown column %q", c.what, f.Name)
 		}
 	}
@@ -68,6 +85,17 @@ func (c *conformer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	out := array.NewRecordBatch(c.target, cols, int64(n))
 	release()
 	return out, nil
+}
+
+func fieldNames(s *arrow.Schema) string {
+	var b strings.Builder
+	for i, f := range s.Fields() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(f.Name)
+	}
+	return b.String()
 }
 
 type castError struct{ from, to arrow.DataType }

@@ -58,6 +58,9 @@ func (st *store) flush(t *table) (id string, err error) {
 		return "", err
 	}
 	defer rs.release(st)
+	if err := st.hit("flush_frozen"); err != nil {
+		return "", err
+	}
 	hv, _ := rs.hot(st)
 	all, err := hv.gens()
 	if err != nil {

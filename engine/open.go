@@ -86,7 +86,7 @@ func (st *store) open(rdir string, opts Options) error {
 	if err := st.loadCatalog(); err != nil {
 		return err
 	}
-	issues, err := st.checkStorage()
+	issues, err := st.checkStorage(opts.Recover)
 	if err != nil {
 		return err
 	}

@@ -77,6 +77,9 @@ func (st *store) acquire(t *table, version uint64) (*readState, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := st.hit("acquire_loaded"); err != nil {
+		return nil, err
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, s := range m.LiveSegments() {

@@ -177,7 +177,7 @@ func (st *store) storageTables(ctx context.Context) ([][2]string, error) {
 // checkStorage compares storage with the catalog. Tables of dropped tables
 // whose files remain are removed (when writable); tables storage holds that
 // the catalog lacks, or holds at a newer version, are returned.
-func (st *store) checkStorage() ([]storageIssue, error) {
+func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, error) {
 	ctx := context.Background()
 	tables, err := st.storageTables(ctx)
 	if err != nil {
@@ -205,6 +205,9 @@ func (st *store) checkStorage() ([]storageIssue, error) {
 		if q, err := st.getCat([]byte(catQuarantine + qn)); err != nil {
 			return nil, err
 		} else if q != nil {
+			if withQuarantined {
+				issues = append(issues, storageIssue{ns, name, "a recover could not read it: " + string(q)})
+			}
 			continue // reported by the recover that could not read it
 		}
 		if uid, ok := st.storedUID(ctx, prefix); ok {

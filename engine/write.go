@@ -46,13 +46,13 @@ func (t *table) rowKeys(rec arrow.RecordBatch, seqs []int64) ([][]byte, error) {
 // number of rows written. Each input batch is committed atomically; on an
 // error, batches already committed stay written (their count is returned).
 func (db *DB) Append(name string, rdr array.RecordReader) (int64, error) {
-	return db.write("append to", name, rdr, (*table).inputSchema, (*store).appendBatch)
+	return db.write("append to", name, rdr, false, (*store).appendBatch)
 }
 
 // write runs an append or a delete: every batch of rdr is conformed to the
 // table's input schema and committed by apply; the flush_rows trigger is
 // checked once at the end.
-func (db *DB) write(verb, name string, rdr array.RecordReader, input func(*table) *arrow.Schema,
+func (db *DB) write(verb, name string, rdr array.RecordReader, keys bool,
 	apply func(*store, *table, arrow.RecordBatch) (int64, error)) (int64, error) {
 	exit, err := db.enter(true)
 	if err != nil {
@@ -66,7 +66,11 @@ func (db *DB) write(verb, name string, rdr array.RecordReader, input func(*table
 	if err != nil {
 		return 0, err
 	}
-	c := &conformer{target: input(t), what: verb + " " + t.qname, mem: db.st.mem}
+	target := t.schema
+	if keys {
+		target = t.keySchema()
+	}
+	c := &conformer{target: target, what: verb + " " + t.qname, mem: db.st.mem, keys: keys}
 	var total int64
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
@@ -184,7 +188,7 @@ func (t *table) setBackgroundError(err error) {
 // returns how many did. rdr carries the key columns (the user column and
 // primary-key columns; _seq for tables without a primary key).
 func (db *DB) Delete(name string, rdr array.RecordReader) (int64, error) {
-	return db.write("delete from", name, rdr, (*table).keySchema, (*store).deleteBatch)
+	return db.write("delete from", name, rdr, true, (*store).deleteBatch)
 }
 
 // keySchema is the schema a delete input must match: key columns, all
@@ -355,6 +359,3 @@ keys:
 	}
 	return live, hotGen, nil
 }
-
-// inputSchema is the schema an append input is conformed to.
-func (t *table) inputSchema() *arrow.Schema { return t.schema }
