@@ -16,8 +16,8 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
-#include <rocksdb/sst_file_manager.h>
 
 // The C API's handle types are opaque structs defined in RocksDB's c.cc; the
 // pinned release (7.8, Debian's librocksdb-dev) defines them exactly so.
@@ -106,17 +106,30 @@ class KalamLogger : public rocksdb::Logger {
   std::string last_error_;
 };
 
+// ManualRecovery turns RocksDB's own recovery from background errors off:
+// the store resumes RocksDB itself (DB::Resume) before its next write once
+// the disk has room again, at once rather than at RocksDB's next 5-second
+// poll, and a manual Resume would otherwise be refused as Busy while an
+// automatic one is pending.
+class ManualRecovery : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
 }  // namespace
+
+extern "C" void kalam_rocks_set_manual_recovery(rocksdb_options_t* opts) {
+  opts->rep.listeners.push_back(std::make_shared<ManualRecovery>());
+}
 
 extern "C" int kalam_rocks_set_logger(rocksdb_options_t* opts, const char* path, long long cap_bytes) {
   auto l = std::make_shared<KalamLogger>(path, cap_bytes);
-  if (!l->ok()) return -1;
+  // Installed even when the file cannot be opened: left unset, RocksDB
+  // would create its own file logger, the one that aborts.
   opts->rep.info_log = l;
-  return 0;
-}
-
-extern "C" void kalam_rocks_set_sst_file_manager(rocksdb_options_t* opts) {
-  opts->rep.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default(), opts->rep.info_log));
+  return l->ok() ? 0 : -1;
 }
 
 extern "C" char* kalam_rocks_resume(rocksdb_t* db) {

@@ -14,13 +14,13 @@ extern "C" {
 
 /* Makes the database log to `path` with plain write(2) calls whose failures
  * are ignored (at most `cap_bytes` per file; the previous file is kept as
- * path.old). Returns 0, or -1 when the file cannot be opened (logging is
- * then off, which is harmless). */
+ * path.old). Returns 0, or -1 when the file cannot be opened (the logger is
+ * installed anyway and drops lines, which is harmless). */
 int kalam_rocks_set_logger(rocksdb_options_t* opts, const char* path, long long cap_bytes);
 
-/* Adds an SstFileManager, so that RocksDB itself resumes after running
- * out of space once space is back. */
-void kalam_rocks_set_sst_file_manager(rocksdb_options_t* opts);
+/* Turns off RocksDB's automatic recovery from background errors: the store
+ * calls kalam_rocks_resume before its next write instead. */
+void kalam_rocks_set_manual_recovery(rocksdb_options_t* opts);
 
 /* DB::Resume: clears a background error (after a failed write) once its
  * cause is gone. Returns NULL or a malloc'ed message. */

@@ -9,6 +9,8 @@ package engine
 import "C"
 
 import (
+	"os"
+	"path/filepath"
 	"unsafe"
 
 	"github.com/linxGnu/grocksdb"
@@ -27,13 +29,15 @@ func rawDB(db *grocksdb.DB) *C.rocksdb_t {
 // rocksLogCap bounds RocksDB's info log (two files of this size at most).
 const rocksLogCap = 16 << 20
 
-// setSafeLogger replaces RocksDB's file logger (see rocks_shim.h) and adds
-// an SstFileManager. A log file that cannot be opened only turns logging off.
+// setSafeLogger replaces RocksDB's file logger (see rocks_shim.h) and makes
+// recovery from background errors the store's (checkSpace). A log file that
+// cannot be opened only turns logging off.
 func setSafeLogger(o *grocksdb.Options, path string) {
+	os.MkdirAll(filepath.Dir(path), 0o755) // RocksDB creates it too; the log opens first
 	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))
 	C.kalam_rocks_set_logger(rawOptions(o), cp, C.longlong(rocksLogCap))
-	C.kalam_rocks_set_sst_file_manager(rawOptions(o))
+	C.kalam_rocks_set_manual_recovery(rawOptions(o))
 }
 
 // rocksResume clears RocksDB's background error once its cause is gone.
