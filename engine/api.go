@@ -26,6 +26,10 @@ type Options struct {
 	// FS is the file system of a local storage root (nil: the operating
 	// system's); tests put a fault-injecting one here.
 	FS vfs.FS
+
+	// failpoint is the store's test failpoint from the start (steps of
+	// open and recover happen before a test could set it).
+	failpoint func(step string) error
 }
 
 // DefaultOptions returns the options of a plain read-write open.

@@ -299,6 +299,7 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 		live:       newLiveRegistry(),
 		slots:      make(chan struct{}, maxScans),
 		space:      newSpaceGuard(rdir),
+		failpoint:  opts.failpoint,
 	}
 	if err := st.open(rdir, opts); err != nil {
 		st.closeRocks()
