@@ -502,6 +502,9 @@ func (st *store) rebuildFromStorage(rep *recoverReport) error {
 		ns, name := nt[0], nt[1]
 		s, err := st.readStoredTable(ctx, ns, name)
 		if err != nil {
+			if kerr.Is(err, kerr.IO) {
+				return fmt.Errorf("table %s.%s: %w", ns, name, err) // transient: the whole recover is redone
+			}
 			rep.bad = append(rep.bad, st.quarantine(wb, ns+"."+name, err))
 			continue
 		}
@@ -542,6 +545,9 @@ func (st *store) repairFromStorage(issues []storageIssue, rep *recoverReport) er
 		qn := is.qname()
 		s, err := st.readStoredTable(ctx, is.ns, is.name)
 		if err != nil {
+			if kerr.Is(err, kerr.IO) {
+				return fmt.Errorf("table %s: %w", qn, err)
+			}
 			rep.bad = append(rep.bad, st.quarantine(wb, qn, err))
 			continue
 		}
