@@ -38,12 +38,17 @@ type s3Tuning struct {
 	// footerSize is read (and kept) from the end of an object when it is
 	// opened: a Parquet footer and its length usually fit.
 	footerSize int
-	// readAhead is the least a reader fetches on a miss, so that a run of
-	// small reads of nearby ranges (column chunks) costs one request.
+	// readAhead is the block size of a reader: a smaller read that misses
+	// fetches its whole (aligned) block, so that a run of small reads of
+	// nearby ranges (column chunks) costs one request.
 	readAhead int
 	// cacheSize bounds the fetched ranges a reader keeps (besides the
 	// footer).
 	cacheSize int
+	// deleteBatch keys go in one DeleteObjects call (S3 takes 1000 at most).
+	deleteBatch int
+	// listPage is ListObjectsV2's max-keys (0: the server's default, 1000).
+	listPage int
 }
 
 var defaultTuning = s3Tuning{
@@ -52,6 +57,7 @@ var defaultTuning = s3Tuning{
 	footerSize:        64 << 10,
 	readAhead:         1 << 20,
 	cacheSize:         4 << 20,
+	deleteBatch:       1000,
 }
 
 // s3MinPartSize is S3's smallest part but the last.
@@ -272,9 +278,6 @@ func (s *S3Storage) Remove(ctx context.Context, name string) error {
 	return wrapErr(ctx, s.c.deleteObject(ctx, s.key(clean)), "remove", s.objectURI(clean))
 }
 
-// s3DeleteBatch is DeleteObjects' limit.
-const s3DeleteBatch = 1000
-
 // RemoveAll deletes every object under dir/ (listed without delimiter, a
 // page of up to 1000 keys at a time, each page one DeleteObjects call) and
 // an object named dir itself, as os.RemoveAll removes a file.
@@ -287,7 +290,7 @@ func (s *S3Storage) RemoveAll(ctx context.Context, dir string) error {
 	prefix := s.key(clean) + "/"
 	token := ""
 	for {
-		page, err := s.c.listPage(ctx, prefix, "", token, s3DeleteBatch)
+		page, err := s.c.listPage(ctx, prefix, "", token, s.tune.deleteBatch)
 		if err != nil {
 			return wrapErr(ctx, err, "remove (list)", uri)
 		}
@@ -328,7 +331,7 @@ func (s *S3Storage) List(ctx context.Context, dir string) ([]Entry, error) {
 	var out []Entry
 	token := ""
 	for {
-		page, err := s.c.listPage(ctx, prefix, "/", token, 0)
+		page, err := s.c.listPage(ctx, prefix, "/", token, s.tune.listPage)
 		if err != nil {
 			return nil, wrapErr(ctx, err, "list", uri)
 		}

@@ -216,12 +216,9 @@ func newRetrier(p retryPolicy) *retrier { return &retrier{p: p, start: time.Now(
 // is one: not when err is not worth repeating, the attempts or the deadline
 // are used up, or ctx ends.
 func (r *retrier) again(ctx context.Context, err error) bool {
+	r.attempt++ // attempts that failed so far
 	var se *s3Error
-	if !errors.As(err, &se) || !se.retryable() || ctx.Err() != nil {
-		return false
-	}
-	r.attempt++
-	if r.attempt >= r.p.attempts {
+	if !errors.As(err, &se) || !se.retryable() || ctx.Err() != nil || r.attempt >= r.p.attempts {
 		return false
 	}
 	backoff := r.p.base << (r.attempt - 1)
@@ -242,13 +239,16 @@ func (r *retrier) again(ctx context.Context, err error) bool {
 	}
 }
 
+// describe adds the number of attempts to the error of the last one.
 func (r *retrier) describe(err error) error {
-	if r.attempt == 0 {
+	if r.attempt <= 1 {
 		return err
 	}
-	return fmt.Errorf("%w (after %d attempts in %s)", err, r.attempt+1, time.Since(r.start).Round(time.Millisecond))
+	return fmt.Errorf("%w (after %d attempts in %s)", err, r.attempt, time.Since(r.start).Round(time.Millisecond))
 }
 
+// once sends r and returns a 2xx response (the caller closes its body), or
+// an *s3Error.
 func (c *s3Client) once(ctx context.Context, r *s3Request) (*http.Response, error) {
 	req, err := c.newRequest(ctx, r)
 	if err != nil {
@@ -266,7 +266,8 @@ func (c *s3Client) once(ctx context.Context, r *s3Request) (*http.Response, erro
 	return resp, nil
 }
 
-// call is do for requests whose response body is small: it is read whole
+// call sends r, retrying it by the policy when it is idempotent, for
+// requests whose response body is small: it is read whole
 // (within the retry loop, so a body cut short is retried too).
 func (c *s3Client) call(ctx context.Context, r *s3Request) ([]byte, http.Header, error) {
 	rt := newRetrier(c.retry)

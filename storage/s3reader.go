@@ -15,25 +15,27 @@ import (
 
 // s3Reader reads one object with ranged GETs, shaped for a Parquet reader:
 // it makes many small reads (the footer length, the footer, then column
-// chunks that lie next to each other), and a round trip each would cost
-// more than the bytes.
+// chunks that lie next to each other, several at once when columns are
+// decoded in parallel), and a round trip each would cost more than the
+// bytes.
 //
 //   - The footer: Open's one request is a suffix-range GET of the last
 //     footerSize bytes, which also tells the object's size; those bytes
 //     stay for the reader's life, so reading the footer costs nothing more.
-//   - Read-ahead: a small read that misses fetches at least readAhead bytes
-//     from its offset (never past the footer or the next range already
-//     fetched or being fetched), and keeps them, so the next column chunks
-//     come from memory.
-//   - Coalescing of concurrent reads: a read that falls inside a range
-//     being fetched waits for that request instead of sending its own.
+//   - Blocks: below the footer the object is cut into aligned blocks of
+//     readAhead bytes. A read smaller than a block that misses fetches the
+//     whole block (and the next ones it spans, in the same request) and
+//     keeps it, so the neighbouring column chunks come from memory. Aligned
+//     blocks make reads that arrive in any order, from any goroutine, share
+//     requests: a read of a block being fetched waits for that request.
 //   - A read of readAhead bytes or more goes straight into the caller's
 //     buffer in one request, uncached.
 //
-// Memory: the footer, at most cacheSize bytes of fetched ranges (least
-// recently used go first), and one readAhead buffer per read in flight.
-// Each GET carries If-Match with the ETag seen at Open, so an object
-// replaced under a reader fails the read instead of mixing two objects.
+// Memory: the footer, at most cacheSize bytes of blocks (least recently
+// used go first), and the blocks being fetched (at most two per read in
+// flight). Each GET carries If-Match with the ETag seen at Open, so an
+// object replaced under a reader fails the read instead of mixing two
+// objects.
 type s3Reader struct {
 	s    *S3Storage
 	ctx  context.Context
@@ -46,17 +48,14 @@ type s3Reader struct {
 	footerOff int64
 
 	mu       sync.Mutex
-	blocks   []*s3Block // least recently used first
-	cached   int
-	inflight []*s3Fetch
+	blocks   map[int64][]byte   // by block index
+	lru      []int64            // block indices, least recently used first
+	cached   int                // bytes in blocks
+	inflight map[int64]*s3Fetch // by block index; a fetch may cover several
 	closed   bool
 }
 
-type s3Block struct {
-	off  int64
-	data []byte
-}
-
+// s3Fetch is a GET in flight for the blocks [off, end).
 type s3Fetch struct {
 	off, end int64
 	done     chan struct{}
@@ -65,7 +64,8 @@ type s3Fetch struct {
 }
 
 func openS3Reader(ctx context.Context, s *S3Storage, clean string) (*s3Reader, error) {
-	r := &s3Reader{s: s, ctx: ctx, key: s.key(clean), uri: s.objectURI(clean)}
+	r := &s3Reader{s: s, ctx: ctx, key: s.key(clean), uri: s.objectURI(clean),
+		blocks: map[int64][]byte{}, inflight: map[int64]*s3Fetch{}}
 	h := http.Header{}
 	h.Set("Range", "bytes=-"+strconv.Itoa(s.tune.footerSize))
 	body, hdr, err := s.c.call(ctx, &s3Request{method: http.MethodGet, key: r.key, header: h, idempotent: true})
@@ -130,7 +130,7 @@ func (r *s3Reader) Size() int64 { return r.size }
 func (r *s3Reader) Close() error {
 	r.mu.Lock()
 	r.closed = true
-	r.blocks, r.cached, r.footer = nil, 0, nil
+	r.blocks, r.lru, r.cached, r.footer = map[int64][]byte{}, nil, 0, nil
 	r.mu.Unlock()
 	return nil
 }
@@ -166,9 +166,10 @@ func (r *s3Reader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // readSome places a first part (at least one byte) of the range [pos,
-// pos+len(dst)) in dst from the footer, a cached range, a fetch in flight
+// pos+len(dst)) in dst from the footer, a cached block, a fetch in flight
 // or a new request, and returns its length.
 func (r *s3Reader) readSome(dst []byte, pos int64) (int, error) {
+	bs := int64(r.s.tune.readAhead)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -179,42 +180,28 @@ func (r *s3Reader) readSome(dst []byte, pos int64) (int, error) {
 		r.mu.Unlock()
 		return n, nil
 	}
-	for i, b := range r.blocks {
-		if pos >= b.off && pos < b.off+int64(len(b.data)) {
-			n := copy(dst, b.data[pos-b.off:])
-			r.blocks = append(append(r.blocks[:i:i], r.blocks[i+1:]...), b)
-			r.mu.Unlock()
-			return n, nil
-		}
+	k := pos / bs
+	if b, ok := r.blocks[k]; ok {
+		n := copy(dst, b[pos-k*bs:])
+		r.touch(k)
+		r.mu.Unlock()
+		return n, nil
 	}
-	for _, f := range r.inflight {
-		if pos >= f.off && pos < f.end {
-			r.mu.Unlock()
-			<-f.done
-			if f.err != nil {
-				return 0, f.err
-			}
-			return copy(dst, f.data[pos-f.off:]), nil
+	if f, ok := r.inflight[k]; ok {
+		r.mu.Unlock()
+		<-f.done
+		if f.err != nil {
+			return 0, f.err
 		}
+		return copy(dst, f.data[pos-f.off:]), nil
 	}
-	// A miss. Fetch no byte that is held or on its way already.
+	// A miss. Nothing at or past the footer is fetched again.
 	limit := r.size
 	if len(r.footer) > 0 {
 		limit = r.footerOff
 	}
-	for _, b := range r.blocks {
-		if b.off > pos && b.off < limit {
-			limit = b.off
-		}
-	}
-	for _, f := range r.inflight {
-		if f.off > pos && f.off < limit {
-			limit = f.off
-		}
-	}
-	readAhead := int64(r.s.tune.readAhead)
 	want := min(pos+int64(len(dst)), limit)
-	if want-pos >= readAhead {
+	if want-pos >= bs {
 		r.mu.Unlock()
 		n := int(want - pos)
 		if err := r.get(dst[:n], pos); err != nil {
@@ -222,39 +209,63 @@ func (r *s3Reader) readSome(dst []byte, pos int64) (int, error) {
 		}
 		return n, nil
 	}
-	f := &s3Fetch{off: pos, end: min(limit, pos+readAhead), done: make(chan struct{})}
-	r.inflight = append(r.inflight, f)
+	// The block of pos and, in the same request, the following blocks
+	// the read spans that are neither held nor on their way.
+	last := k
+	for last < (want-1)/bs {
+		if _, held := r.blocks[last+1]; held {
+			break
+		}
+		if _, coming := r.inflight[last+1]; coming {
+			break
+		}
+		last++
+	}
+	f := &s3Fetch{off: k * bs, end: min((last+1)*bs, limit), done: make(chan struct{})}
+	for i := k; i <= last; i++ {
+		r.inflight[i] = f
+	}
 	r.mu.Unlock()
 
 	buf := make([]byte, f.end-f.off)
 	err := r.get(buf, f.off)
 
 	r.mu.Lock()
-	for i, g := range r.inflight {
-		if g == f {
-			r.inflight = append(r.inflight[:i], r.inflight[i+1:]...)
-			break
+	for i := k; i <= last; i++ {
+		delete(r.inflight, i)
+	}
+	if err == nil && !r.closed {
+		for i := k; i <= last; i++ {
+			b := buf[i*bs-f.off : min((i+1)*bs, f.end)-f.off]
+			r.blocks[i] = b
+			r.lru = append(r.lru, i)
+			r.cached += len(b)
+		}
+		for r.cached > r.s.tune.cacheSize && len(r.lru) > 1 {
+			old := r.lru[0]
+			r.lru = r.lru[1:]
+			r.cached -= len(r.blocks[old])
+			delete(r.blocks, old)
 		}
 	}
-	if err == nil {
-		f.data = buf
-		if !r.closed {
-			r.blocks = append(r.blocks, &s3Block{off: f.off, data: buf})
-			r.cached += len(buf)
-			for r.cached > r.s.tune.cacheSize && len(r.blocks) > 1 {
-				r.cached -= len(r.blocks[0].data)
-				r.blocks[0] = nil
-				r.blocks = r.blocks[1:]
-			}
-		}
-	}
-	f.err = err
+	f.data, f.err = buf, err
 	close(f.done)
 	r.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	return copy(dst, buf), nil
+	return copy(dst, buf[pos-f.off:]), nil
+}
+
+// touch marks block k as just used.
+func (r *s3Reader) touch(k int64) {
+	for i, j := range r.lru {
+		if j == k {
+			copy(r.lru[i:], r.lru[i+1:])
+			r.lru[len(r.lru)-1] = k
+			return
+		}
+	}
 }
 
 // get fills dst with the object's bytes at off: one ranged GET, and when

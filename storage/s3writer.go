@@ -84,23 +84,22 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 			return written, err
 		}
 		want := w.partSizeFor(w.partNum + 1)
-		if w.buf == nil {
-			w.buf = make([]byte, 0, min(want, max(len(p), 64<<10)))
-		}
-		room := want - len(w.buf)
-		chunk := p
-		if len(chunk) > room {
-			chunk = chunk[:room]
-		}
-		w.buf = append(w.buf, chunk...)
-		w.n += int64(len(chunk))
-		written += len(chunk)
-		p = p[len(chunk):]
+		// A full buffer is sent only once more data comes: an object of
+		// exactly one part is then still one PUT at Commit.
 		if len(w.buf) == want {
 			if err := w.sendPart(); err != nil {
 				return written, err
 			}
+			want = w.partSizeFor(w.partNum + 1)
 		}
+		if w.buf == nil {
+			w.buf = make([]byte, 0, min(want, max(len(p), 64<<10)))
+		}
+		chunk := p[:min(len(p), want-len(w.buf))]
+		w.buf = append(w.buf, chunk...)
+		w.n += int64(len(chunk))
+		written += len(chunk)
+		p = p[len(chunk):]
 	}
 	return written, nil
 }
