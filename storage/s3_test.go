@@ -739,6 +739,66 @@ func TestS3FailingServer(t *testing.T) {
 	})
 }
 
+// TestS3CompleteReplyLost: CompleteMultipartUpload succeeds on the server
+// but its reply is lost; the retry finds the upload gone and the writer
+// recognises its own object instead of failing a commit that happened.
+func TestS3CompleteReplyLost(t *testing.T) {
+	p := newProxy(t)
+	s := newS3(t, p.URL)
+	storage.SetS3Retry(s, 4, time.Millisecond, 10*time.Millisecond, 5*time.Second)
+	ctx := context.Background()
+	var completes atomic.Int32
+	p.SetFault(func(op string, _ *http.Request) storagetest.Fault {
+		if op == "CompleteMultipartUpload" {
+			switch completes.Add(1) {
+			case 1:
+				return storagetest.LoseReply
+			case 2:
+				return storagetest.NoSuchUpload
+			}
+		}
+		return storagetest.Pass
+	})
+	data := storagetest.Data(testPartSize+1000, 22)
+	w, err := s.Create(ctx, "seg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if n, err := w.Commit(); err != nil || n != int64(len(data)) {
+		t.Fatalf("Commit after a lost reply: %d, %v (requests %v)", n, err, p.Ops())
+	}
+	if p.Count("CompleteMultipartUpload") != 2 || p.Count("HeadObject") != 1 {
+		t.Fatalf("requests: %v", p.Ops())
+	}
+	if got, err := s.ReadFile(ctx, "seg"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadFile: %d bytes, %v", len(got), err)
+	}
+
+	// The same answers for an upload whose Complete never reached the
+	// server: the object is not there, so the commit fails.
+	completes.Store(0)
+	p.SetFault(func(op string, _ *http.Request) storagetest.Fault {
+		if op == "CompleteMultipartUpload" {
+			if completes.Add(1) == 1 {
+				return storagetest.Status500
+			}
+			return storagetest.NoSuchUpload
+		}
+		return storagetest.Pass
+	})
+	w, err = s.Create(ctx, "seg2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	_, err = w.Commit()
+	storagetest.WantCode(t, err, kerr.IO, s.String()+"/seg2", "NoSuchUpload")
+	if _, err := s.ReadFile(ctx, "seg2"); kerr.CodeOf(err) != kerr.NotFound {
+		t.Fatalf("after a failed Complete: %v", err)
+	}
+}
+
 func TestS3Cancellation(t *testing.T) {
 	p := newProxy(t)
 	s := newS3(t, p.URL)

@@ -31,6 +31,13 @@ const (
 	// Hang holds the request until the client gives up (or the proxy
 	// closes).
 	Hang
+	// LoseReply forwards the request, so the server carries it out, and
+	// answers 500 instead of the server's reply: a reply lost on the way.
+	LoseReply
+	// NoSuchUpload answers 404 NoSuchUpload without forwarding: what S3
+	// answers a retried CompleteMultipartUpload whose first attempt
+	// succeeded (some servers, s3proxy among them, complete it again).
+	NoSuchUpload
 )
 
 // FaultProxy is a reverse proxy in front of an S3 server that counts the
@@ -99,6 +106,17 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 			case <-r.Context().Done():
 			case <-p.closing:
 			}
+		case NoSuchUpload:
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code>`+
+				`<Message>The specified upload does not exist.</Message></Error>`)
+		case LoseReply:
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>`+
+				`<Message>reply lost by the fault proxy</Message></Error>`)
 		default:
 			ctx := r.Context()
 			if f == CutBody {
