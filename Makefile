@@ -33,7 +33,7 @@ VALGRIND_LIB := $(BUILD)/valgrind/libkalam.so
 EX_PREFIX := $(abspath $(BUILD)/examples/prefix)
 
 .PHONY: all lib install test test-go test-c test-c-plain test-c-cgocheck2 test-c-valgrind \
-	test-python bootstrap demo examples clean bench bench-smoke
+	test-python bootstrap demo examples clean bench bench-smoke wheel
 
 all: lib
 
@@ -62,6 +62,12 @@ install: $(LIB)
 
 bootstrap:
 	bash scripts/bootstrap.sh
+
+# dist/kalam-*.whl: the Python package with libkalam.so and the libraries it
+# needs beyond the manylinux baseline (RocksDB, its compression libraries)
+# grafted in by auditwheel (scripts/build-wheel.sh; DESIGN §10).
+wheel: lib
+	bash scripts/build-wheel.sh
 
 # ---- tests -------------------------------------------------------------------
 
@@ -146,5 +152,5 @@ examples: $(LIB)
 	$(BUILD)/examples/system_tables $(BUILD)/examples/store
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) dist
 	rm -f $(PYPKG)/libkalam.so
