@@ -518,6 +518,10 @@ func TestS3ParquetReadCoalesces(t *testing.T) {
 			if c.columns == nil && reads < int64(8*gets) {
 				t.Fatalf("only %d reads for %d GETs: the test does not exercise coalescing", reads, gets)
 			}
+			// Connections are reused: at most one per parallel reader.
+			if conns := p.Conns(); conns > 4 {
+				t.Fatalf("%d connections for %d GETs", conns, gets)
+			}
 		})
 	}
 }
@@ -562,6 +566,9 @@ func TestS3ReaderFooterAndReadAhead(t *testing.T) {
 	read(2<<20+100, 10)  // not cached: a direct read is not kept
 	if n := p.Count("RangedGet"); n != 4 {
 		t.Fatalf("GETs: %v", p.Ops())
+	}
+	if n := p.Conns(); n > 1 {
+		t.Fatalf("4 GETs one after the other opened %d connections, want at most 1", n)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -56,6 +57,7 @@ type FaultProxy struct {
 	decide func(op string, r *http.Request) Fault
 	ops    []string
 	ranges []string
+	conns  int
 }
 
 // NewFaultProxy starts a proxy to target (an endpoint URL) that passes
@@ -74,7 +76,7 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 		}
 		return nil
 	}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := Op(r)
 		p.mu.Lock()
 		p.ops = append(p.ops, op)
@@ -125,6 +127,14 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 			rp.ServeHTTP(w, r.WithContext(ctx))
 		}
 	}))
+	p.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			p.mu.Lock()
+			p.conns++
+			p.mu.Unlock()
+		}
+	}
+	p.srv.Start()
 	p.URL = p.srv.URL
 	return p, nil
 }
@@ -153,6 +163,13 @@ func (p *FaultProxy) Ranges() []string {
 	return append([]string(nil), p.ranges...)
 }
 
+// Conns returns how many connections clients opened since the last Reset.
+func (p *FaultProxy) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns
+}
+
 // Count returns how many requests of operation op were seen since the
 // last Reset.
 func (p *FaultProxy) Count(op string) int {
@@ -168,7 +185,7 @@ func (p *FaultProxy) Count(op string) int {
 // Reset forgets the requests seen.
 func (p *FaultProxy) Reset() {
 	p.mu.Lock()
-	p.ops, p.ranges = nil, nil
+	p.ops, p.ranges, p.conns = nil, nil, 0
 	p.mu.Unlock()
 }
 
