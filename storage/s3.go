@@ -29,8 +29,8 @@ type S3Storage struct {
 
 // s3Tuning holds the sizes that bound a writer's and a reader's memory.
 type s3Tuning struct {
-	// partSize is the first multipart part size; objects up to it are one
-	// PUT. Parts double after every 1000 so that 10000 parts reach 5 TB.
+	// partSize is the first multipart part size (S3 allows 5 MiB at
+	// least, but for the last part); objects up to it are one PUT. Parts double after every 1000 so that 10000 parts reach 5 TB.
 	partSize int
 	// uploadConcurrency parts upload at once; a writer holds at most
 	// (uploadConcurrency+1) part buffers.
@@ -59,9 +59,6 @@ var defaultTuning = s3Tuning{
 	cacheSize:         4 << 20,
 	deleteBatch:       1000,
 }
-
-// s3MinPartSize is S3's smallest part but the last.
-const s3MinPartSize = 5 << 20
 
 // NewS3 returns the storage at uri (s3://bucket[/prefix]). Options not set
 // are taken from the standard environment variables: AWS_ENDPOINT_URL_S3 or
