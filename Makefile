@@ -152,5 +152,8 @@ examples: $(LIB)
 	$(BUILD)/examples/system_tables $(BUILD)/examples/store
 
 clean:
+	@# S3 test servers (scripts/s3-server.sh) whose state is about to go.
+	@for d in $(BUILD)/s3-server $(BUILD)/s3-server/*; do \
+		if [ -f $$d/pid ]; then KALAM_S3_STATE=$$d bash scripts/s3-server.sh stop; fi; done
 	rm -rf $(BUILD) dist
 	rm -f $(PYPKG)/libkalam.so
