@@ -168,6 +168,15 @@ func testWriteReadFile(t *testing.T, s storage.Storage, _ Config) {
 	if got := string(mustRead(t, s, "ns/t/manifest.json")); got != "v2" {
 		t.Fatalf("after replacing: %q", got)
 	}
+	// Characters that URLs and signatures encode.
+	odd := "ns/t/odd name+=%é~,;@$&'()!*.json"
+	mustWrite(t, s, odd, []byte("odd"))
+	if got := string(mustRead(t, s, odd)); got != "odd" {
+		t.Fatalf("ReadFile(%q) = %q", odd, got)
+	}
+	if ents, err := s.List(context.Background(), "ns/t"); err != nil || !slices.Contains(names(ents), path.Base(odd)) {
+		t.Fatalf("List(ns/t) = %v, %v; want %q among them", names(ents), err, path.Base(odd))
+	}
 	mustWrite(t, s, "ns/t/empty", nil)
 	if got := mustRead(t, s, "ns/t/empty"); len(got) != 0 {
 		t.Fatalf("empty object read back as %d bytes", len(got))
