@@ -33,7 +33,7 @@ VALGRIND_LIB := $(BUILD)/valgrind/libkalam.so
 EX_PREFIX := $(abspath $(BUILD)/examples/prefix)
 
 .PHONY: all lib install test test-go test-c test-c-plain test-c-cgocheck2 test-c-valgrind \
-	test-python bootstrap demo examples clean bench bench-smoke wheel
+	test-python bootstrap demo examples clean bench bench-smoke wheel test-wheel
 
 all: lib
 
@@ -80,6 +80,11 @@ test: bootstrap
 
 test-go:
 	$(GO) test ./...
+
+# Builds the wheel, installs it in a fresh venv and uses it with the system
+# RocksDB hidden (tests/wheel/test_wheel.sh).
+test-wheel:
+	bash tests/wheel/test_wheel.sh
 
 $(BUILD)/tests/%: tests/c/%.c tests/c/harness.h include/kalam.h $(LIB)
 	@mkdir -p $(BUILD)/tests

@@ -90,4 +90,4 @@ elif unshare -m true 2>/dev/null; then
 else
   log "unshare -m is not permitted here: the system RocksDB could not be hidden (the ldd and /proc/self/maps checks stand)"
 fi
-echo "wheel test: 1 passed, 0 failed"
+echo "wheel: 1 passed, 0 failed"
