@@ -33,7 +33,7 @@ VALGRIND_LIB := $(BUILD)/valgrind/libkalam.so
 EX_PREFIX := $(abspath $(BUILD)/examples/prefix)
 
 .PHONY: all lib install test test-go test-c test-c-plain test-c-cgocheck2 test-c-valgrind \
-	test-python bootstrap demo examples clean bench bench-smoke
+	test-python bootstrap demo examples clean bench bench-smoke wheel test-wheel
 
 all: lib
 
@@ -63,6 +63,12 @@ install: $(LIB)
 bootstrap:
 	bash scripts/bootstrap.sh
 
+# dist/kalam-*.whl: the Python package with libkalam.so and the libraries it
+# needs beyond the manylinux baseline (RocksDB, its compression libraries)
+# grafted in by auditwheel (scripts/build-wheel.sh; DESIGN §10).
+wheel: lib
+	bash scripts/build-wheel.sh
+
 # ---- tests -------------------------------------------------------------------
 
 test: bootstrap
@@ -74,6 +80,11 @@ test: bootstrap
 
 test-go:
 	$(GO) test ./...
+
+# Builds the wheel, installs it in a fresh venv and uses it with the system
+# RocksDB hidden (tests/wheel/test_wheel.sh).
+test-wheel:
+	bash tests/wheel/test_wheel.sh
 
 $(BUILD)/tests/%: tests/c/%.c tests/c/harness.h include/kalam.h $(LIB)
 	@mkdir -p $(BUILD)/tests
@@ -146,5 +157,8 @@ examples: $(LIB)
 	$(BUILD)/examples/system_tables $(BUILD)/examples/store
 
 clean:
-	rm -rf $(BUILD)
+	@# S3 test servers (scripts/s3-server.sh) whose state is about to go.
+	@for d in $(BUILD)/s3-server $(BUILD)/s3-server/*; do \
+		if [ -f $$d/pid ]; then KALAM_S3_STATE=$$d bash scripts/s3-server.sh stop; fi; done
+	rm -rf $(BUILD) dist
 	rm -f $(PYPKG)/libkalam.so

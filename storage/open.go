@@ -8,7 +8,7 @@ import (
 )
 
 // Options configure Open. The S3 fields follow DESIGN §10's
-// "storage_options"; FS is the file system of a local root (nil: the
+// "storage_options" (AllowHTTP nil: not given, so AWS_ALLOW_HTTP decides); FS is the file system of a local root (nil: the
 // operating system's; tests put a fault-injecting one here).
 type Options struct {
 	Endpoint        string
@@ -21,19 +21,22 @@ type Options struct {
 	FS vfs.FS
 }
 
-// Open returns the storage at uri: a local directory path, or a URL whose
-// scheme a backend of this build handles.
+// Open returns the storage at uri: a local directory path, file://path, or
+// s3://bucket/prefix (NewS3 says how the S3 options are completed).
 func Open(uri string, opts Options) (Storage, error) {
 	if uri == "" {
 		return nil, kerr.New(kerr.InvalidArgument, "storage: empty location")
 	}
 	if HasScheme(uri) {
 		scheme := strings.ToLower(uri[:strings.Index(uri, "://")])
-		if scheme == "file" {
+		switch scheme {
+		case "file":
 			return NewLocal(strings.TrimPrefix(uri[len("file://"):], "localhost"), opts.FS)
+		case "s3":
+			return NewS3(uri, opts)
 		}
 		return nil, kerr.New(kerr.InvalidArgument,
-			"storage %q: scheme %q is not supported by this build (local paths and file:// only)", uri, scheme)
+			"storage %q: scheme %q is not supported (local paths, file:// and s3:// are)", uri, scheme)
 	}
 	return NewLocal(uri, opts.FS)
 }
