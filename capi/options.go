@@ -11,6 +11,7 @@ import (
 
 	"github.com/kalamdb/libkalam/engine"
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/storage"
 )
 
 // parseObject decodes a JSON object, keeping each value raw so that errors
@@ -71,15 +72,67 @@ func openOptions(text string) (engine.Options, error) {
 			var n int64
 			n, err = jsonInt(v, 0, 1023)
 			opts.NodeID = int(n)
+		case "storage":
+			err = json.Unmarshal(v, &opts.Storage)
+			if err != nil || opts.Storage == "" {
+				err = fmt.Errorf("must be a non-empty string (a path or s3://bucket/prefix)")
+			}
+		case "storage_options":
+			if err := storageOptions(v, &opts.StorageOptions); err != nil {
+				return opts, err
+			}
 		default:
 			return opts, kerr.New(kerr.InvalidArgument,
-				"options_json: unknown key %q (known: read_only, create_if_missing, session_id, max_concurrent_scans, node_id, recover)", k)
+				"options_json: unknown key %q (known: read_only, create_if_missing, session_id, max_concurrent_scans, node_id, recover, storage, storage_options)", k)
 		}
 		if err != nil {
 			return opts, kerr.New(kerr.InvalidArgument, "options_json: key %q: %v", k, err)
 		}
 	}
 	return opts, nil
+}
+
+// storageOptions reads "storage_options" (DESIGN §10): JSON scalars,
+// allow_http a bool, the others strings.
+func storageOptions(v json.RawMessage, so *storage.Options) error {
+	raw, keys, err := parseObject("options_json: storage_options", string(v))
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		var err error
+		switch k {
+		case "allow_http":
+			var b bool
+			if b, err = jsonBool(raw[k]); err == nil {
+				so.AllowHTTP = &b
+			}
+		case "endpoint", "region", "access_key_id", "secret_access_key", "session_token":
+			var s string
+			if json.Unmarshal(raw[k], &s) != nil {
+				err = fmt.Errorf("must be a string, got %s", raw[k])
+			}
+			switch k {
+			case "endpoint":
+				so.Endpoint = s
+			case "region":
+				so.Region = s
+			case "access_key_id":
+				so.AccessKeyID = s
+			case "secret_access_key":
+				so.SecretAccessKey = s
+			case "session_token":
+				so.SessionToken = s
+			}
+		default:
+			return kerr.New(kerr.InvalidArgument,
+				"options_json: storage_options: unknown key %q (known: endpoint, region, access_key_id, secret_access_key, session_token, allow_http)", k)
+		}
+		if err != nil {
+			return kerr.New(kerr.InvalidArgument, "options_json: storage_options: key %q: %v", k, err)
+		}
+	}
+	return nil
 }
 
 func jsonBool(v json.RawMessage) (bool, error) {

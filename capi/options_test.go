@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -17,32 +18,46 @@ func TestOpenOptions(t *testing.T) {
 	want := engine.DefaultOptions()
 	want.ReadOnly, want.CreateIfMissing, want.SessionID = true, false, "s-1"
 	want.MaxConcurrentScans, want.NodeID, want.Recover = 3, 1023, true
-	if opts != want {
+	if !reflect.DeepEqual(opts, want) {
 		t.Fatalf("got %+v, want %+v", opts, want)
 	}
 	for _, empty := range []string{"", "  ", "null", "{}"} {
 		opts, err := openOptions(empty)
-		if err != nil || opts != engine.DefaultOptions() {
+		if err != nil || !reflect.DeepEqual(opts, engine.DefaultOptions()) {
 			t.Errorf("%q: %+v %v", empty, opts, err)
 		}
+	}
+	opts, err = openOptions(`{"storage": "s3://b/p", "storage_options": {"endpoint": "http://127.0.0.1:9", "region": "r",
+		"access_key_id": "a", "secret_access_key": "s", "session_token": "t", "allow_http": true}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	so := opts.StorageOptions
+	if opts.Storage != "s3://b/p" || so.Endpoint != "http://127.0.0.1:9" || so.Region != "r" || so.AccessKeyID != "a" ||
+		so.SecretAccessKey != "s" || so.SessionToken != "t" || so.AllowHTTP == nil || !*so.AllowHTTP {
+		t.Fatalf("storage options: %+v", opts)
 	}
 }
 
 func TestOpenOptionsErrorsNameTheKey(t *testing.T) {
 	cases := map[string]string{
-		`{"readonly": true}`:                `unknown key "readonly"`,
-		`{"read_only": "yes"}`:              `key "read_only": must be true or false`,
-		`{"create_if_missing": 1}`:          `key "create_if_missing"`,
-		`{"session_id": ""}`:                `key "session_id": must be a non-empty string`,
-		`{"session_id": 5}`:                 `key "session_id"`,
-		`{"max_concurrent_scans": 0}`:       `key "max_concurrent_scans": must be between 1`,
-		`{"max_concurrent_scans": 2.5}`:     `key "max_concurrent_scans": must be an integer`,
-		`{"node_id": -1}`:                   `key "node_id": must be between 0 and 1023`,
-		`{"node_id": 99999999999999999999}`: `key "node_id": must be an integer`,
-		`{"recover": null}`:                 `key "recover"`,
-		`[true]`:                            `must be a JSON object`,
-		`{"read_only": true`:                `invalid JSON`,
-		`{"read_only": true} {"x": 1}`:      `trailing data`,
+		`{"readonly": true}`:                         `unknown key "readonly"`,
+		`{"read_only": "yes"}`:                       `key "read_only": must be true or false`,
+		`{"create_if_missing": 1}`:                   `key "create_if_missing"`,
+		`{"session_id": ""}`:                         `key "session_id": must be a non-empty string`,
+		`{"session_id": 5}`:                          `key "session_id"`,
+		`{"max_concurrent_scans": 0}`:                `key "max_concurrent_scans": must be between 1`,
+		`{"max_concurrent_scans": 2.5}`:              `key "max_concurrent_scans": must be an integer`,
+		`{"node_id": -1}`:                            `key "node_id": must be between 0 and 1023`,
+		`{"storage": 5}`:                             `key "storage": must be a non-empty string`,
+		`{"storage_options": {"x": 1}}`:              `storage_options: unknown key "x"`,
+		`{"storage_options": {"allow_http": "yes"}}`: `storage_options: key "allow_http": must be true or false`,
+		`{"storage_options": []}`:                    `storage_options: must be a JSON object`,
+		`{"node_id": 99999999999999999999}`:          `key "node_id": must be an integer`,
+		`{"recover": null}`:                          `key "recover"`,
+		`[true]`:                                     `must be a JSON object`,
+		`{"read_only": true`:                         `invalid JSON`,
+		`{"read_only": true} {"x": 1}`:               `trailing data`,
 	}
 	for text, want := range cases {
 		_, err := openOptions(text)

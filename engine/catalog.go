@@ -586,6 +586,9 @@ func (db *DB) DropTable(name string) error {
 	t.dropped.Store(true)
 	// Files go after the commit; open scans keep their open files, so reads
 	// in flight finish.
+	if err := st.hit("drop_before_remove"); err != nil {
+		return err
+	}
 	if err := st.removeDroppedFiles(t.uid, t.prefix); err != nil {
 		return fmt.Errorf("drop table %s: remove files (the table is dropped; the next open retries): %w", t.qname, err)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"container/heap"
+	"context"
 	"fmt"
 	"sort"
 
@@ -29,6 +30,7 @@ type source interface {
 // hotSource reads the newest hot version of each key of one generation (or
 // several, merged by hotIter) in the scan bounds.
 type hotSource struct {
+	ctx     context.Context
 	it      *hotIter
 	dec     *rowcodec.Decoder
 	rb      *array.RecordBuilder
@@ -45,7 +47,7 @@ func (p *plan) newHotSource(work *arrow.Schema, gens []uint64) (*hotSource, erro
 		return nil, kerr.New(kerr.Internal, "hot rows planned for a read without them")
 	}
 	rb := array.NewRecordBuilder(p.st.mem, work)
-	h := &hotSource{rb: rb, batch: int(min(p.batch, 64*1024))}
+	h := &hotSource{ctx: p.scanCtx(), rb: rb, batch: int(min(p.batch, 64*1024))}
 	var want []int
 	for i, f := range work.Fields() {
 		switch f.Name {
@@ -78,6 +80,11 @@ func (h *hotSource) next() (arrow.RecordBatch, error) {
 	}
 	n := 0
 	for ; h.it.Valid() && n < h.batch; h.it.NextKey() {
+		if n&4095 == 4095 {
+			if err := h.ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		_, seq, v, _ := h.it.Entry()
 		if len(v) == 0 {
 			return nil, kerr.New(kerr.Corruption, "empty hot row value")
@@ -112,6 +119,8 @@ func (h *hotSource) close() {
 
 // segSource reads the work columns of one segment.
 type segSource struct {
+	ctx    context.Context
+	st     *store
 	r      *segReader
 	file   *segFile
 	want   *arrow.Schema
@@ -136,13 +145,13 @@ func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones 
 	for i, f := range work.Fields() {
 		names[i] = f.Name
 	}
-	r, err := in.file.reader(names, in.rowGroups, min(p.batch, 64*1024))
+	r, err := in.file.reader(p.scanCtx(), names, in.rowGroups, min(p.batch, 64*1024))
 	if err != nil {
 		return nil, err
 	}
 	sf := in.file
 	in.file = nil // owned by the source now
-	return &segSource{r: r, file: sf, want: work, retype: !r.schema.Equal(work)}, nil
+	return &segSource{ctx: p.scanCtx(), st: p.st, r: r, file: sf, want: work, retype: !r.schema.Equal(work)}, nil
 }
 
 func withoutField(s *arrow.Schema, name string) *arrow.Schema {
@@ -156,6 +165,12 @@ func withoutField(s *arrow.Schema, name string) *arrow.Schema {
 }
 
 func (s *segSource) next() (arrow.RecordBatch, error) {
+	if err := s.st.hit("scan_read"); err != nil {
+		return nil, err
+	}
+	if err := s.ctx.Err(); err != nil {
+		return nil, err
+	}
 	rec, err := s.r.next()
 	if err != nil || rec == nil {
 		return nil, err
@@ -757,6 +772,15 @@ func (o *outputSource) close() {
 }
 
 // ---- pipeline ---------------------------------------------------------------
+
+// scanCtx is the plan's cancellation context (plans built for compaction
+// and lookups have none).
+func (p *plan) scanCtx() context.Context {
+	if p.ctx == nil {
+		return context.Background()
+	}
+	return p.ctx
+}
 
 // pipeline builds the source of a planned table scan.
 func (p *plan) pipeline() source {

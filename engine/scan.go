@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -27,10 +28,15 @@ const (
 
 // plan is a planned table scan: its snapshot, inputs and how they combine.
 type plan struct {
-	st   *store
-	t    *table
-	rs   *readState
-	req  ScanRequest
+	st  *store
+	t   *table
+	rs  *readState
+	req ScanRequest
+	// ctx is cancelled when the scan's stream is cancelled or released
+	// during a read: readers check it between batches (and the Parquet
+	// reader inside them), so a release interrupts a get_next in progress.
+	ctx  context.Context
+	stop context.CancelFunc
 	pred *filter.Predicate
 
 	fs       *arrow.Schema   // what the filter may name: user columns, _seq, _deleted
@@ -121,6 +127,7 @@ func userColumnNames(s *arrow.Schema) []string {
 // through p.close unless it hands them to a stream.
 func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	p = &plan{st: st, t: t, req: req, batch: req.BatchRows}
+	p.ctx, p.stop = context.WithCancel(context.Background())
 	if p.batch <= 0 {
 		p.batch = defaultBatchRows
 	}
@@ -190,6 +197,9 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 }
 
 func (p *plan) close() {
+	if p.stop != nil {
+		p.stop()
+	}
 	for _, in := range p.inputs {
 		if in.file != nil {
 			in.file.close()

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -282,7 +283,7 @@ func (sf *segFile) leaves(names []string) ([]int, error) {
 
 // reader streams the named columns of the given row groups (nil = all) in
 // batches of batchRows; output columns come in the order of names.
-func (sf *segFile) reader(names []string, rowGroups []int, batchRows int64) (*segReader, error) {
+func (sf *segFile) reader(ctx context.Context, names []string, rowGroups []int, batchRows int64) (*segReader, error) {
 	if rowGroups != nil && len(rowGroups) == 0 {
 		return &segReader{done: true}, nil
 	}
@@ -294,7 +295,7 @@ func (sf *segFile) reader(names []string, rowGroups []int, batchRows int64) (*se
 	// Parallel decoding starts a goroutine per column for every batch: worth
 	// it for large batches, a fixed cost that dominates small ones.
 	sf.fr.Props.Parallel = batchRows >= 8192 && len(names) > 1
-	rr, err := sf.fr.GetRecordReader(context.Background(), leaves, rowGroups)
+	rr, err := sf.fr.GetRecordReader(ctx, leaves, rowGroups)
 	if err != nil {
 		return nil, kerr.Wrap(kerr.Corruption, err, "read segment %s", sf.path)
 	}
@@ -331,6 +332,9 @@ func (r *segReader) next() (arrow.RecordBatch, error) {
 	if !r.rr.Next() {
 		r.done = true
 		if err := r.rr.Err(); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil, err
+			}
 			return nil, kerr.Wrap(kerr.Corruption, err, "read segment %s", r.path)
 		}
 		return nil, nil

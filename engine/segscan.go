@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -74,6 +75,7 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 	if p.batch <= 0 {
 		p.batch = defaultBatchRows
 	}
+	p.ctx, p.stop = context.WithCancel(context.Background())
 	in := &planInput{seg: seg}
 	segSrc, err := p.newSegSource(in, p.work, false)
 	if err != nil {

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +77,7 @@ type stream struct {
 
 	cancelOnce sync.Once
 	cancelCh   chan struct{}
+	cancelSrc  source // the source as created: src is cleared at the end
 
 	mu     sync.Mutex
 	closed bool
@@ -90,7 +93,7 @@ func (db *DB) newStream(schema *arrow.Schema, src source, sql string, needSlot b
 	}
 	db.st.ref()
 	db.st.openStreams.Add(1)
-	return &stream{db: db, st: db.st, schema: schema, src: src, needSlot: needSlot,
+	return &stream{db: db, st: db.st, schema: schema, src: src, cancelSrc: src, needSlot: needSlot,
 		lq: db.st.live.add(db.sessionID, sql, state), cancelCh: make(chan struct{})}
 }
 
@@ -131,6 +134,9 @@ func (s *stream) Next() (arrow.RecordBatch, error) {
 	}
 	rec, err := s.src.next()
 	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, kerr.New(kerr.Cancelled, "scan cancelled")
+		}
 		return nil, err
 	}
 	if rec == nil {
@@ -140,9 +146,15 @@ func (s *stream) Next() (arrow.RecordBatch, error) {
 	return rec, nil
 }
 
-// Cancel makes pending and later Next calls fail with kerr.Cancelled.
+// Cancel makes pending and later Next calls fail with kerr.Cancelled; a
+// Next that is reading stops at its reader's next check.
 func (s *stream) Cancel() {
-	s.cancelOnce.Do(func() { close(s.cancelCh) })
+	s.cancelOnce.Do(func() {
+		close(s.cancelCh)
+		if c, ok := s.cancelSrc.(interface{ cancel() }); ok {
+			c.cancel()
+		}
+	})
 }
 
 // Close releases the stream; safe from any goroutine, more than once.
@@ -208,6 +220,13 @@ type planSource struct {
 }
 
 func (ps *planSource) next() (arrow.RecordBatch, error) { return ps.src.next() }
+
+// cancel interrupts a read in progress (see plan.ctx).
+func (ps *planSource) cancel() {
+	if ps.p.stop != nil {
+		ps.p.stop()
+	}
+}
 func (ps *planSource) close() {
 	ps.src.close()
 	ps.p.close()

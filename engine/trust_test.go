@@ -622,3 +622,42 @@ func TestURLRootRefused(t *testing.T) {
 		t.Fatal("a directory named s3: was created")
 	}
 }
+
+// TestCancelInterruptsARead: cancelling (releasing) a stream while another
+// goroutine is inside Next stops that read at the reader's next check
+// instead of letting it finish (the header's claim about release).
+func TestCancelInterruptsARead(t *testing.T) {
+	db, mem, _ := testDB(t)
+	db.CreateTable("r", "", eventsSchema, map[string]string{"primary_key": "id"})
+	appendEvents(t, db, mem, "r", 1, 2, 3)
+	db.Flush("r")
+	reading := make(chan struct{})
+	release := make(chan struct{})
+	db.st.failpoint = func(step string) error {
+		if step == "scan_read" {
+			close(reading)
+			<-release
+		}
+		return nil
+	}
+	defer func() { db.st.failpoint = nil }()
+	s, err := db.Scan("r", ScanRequest{Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		rec, err := s.Next()
+		if rec != nil {
+			rec.Release()
+		}
+		res <- err
+	}()
+	<-reading
+	s.Cancel()
+	close(release)
+	if err := <-res; !kerr.Is(err, kerr.Cancelled) {
+		t.Fatalf("Next interrupted by Cancel returned %v, want Cancelled", err)
+	}
+	s.Close()
+}
