@@ -76,10 +76,16 @@ test: bootstrap
 	$(MAKE) test-c
 	$(MAKE) examples
 	$(MAKE) test-python
+	$(MAKE) test-wheel
 	$(MAKE) bench-smoke
 
+# Go tests, then the race detector over the packages with concurrency of
+# their own. Stores go to a tmpfs when there is one (scripts/test-tmpdir.sh).
+TEST_TMP = $(shell bash scripts/test-tmpdir.sh)
+
 test-go:
-	$(GO) test ./...
+	TMPDIR=$(TEST_TMP) $(GO) test ./...
+	TMPDIR=$(TEST_TMP) $(GO) test -race ./engine ./arrowexport ./capi
 
 # Builds the wheel, installs it in a fresh venv and uses it with the system
 # RocksDB hidden (tests/wheel/test_wheel.sh).

@@ -2,6 +2,9 @@
 # Installs what building and testing libkalam needs, only when missing:
 #   - Debian packages: librocksdb-dev (RocksDB 7.8 headers and library for
 #     grocksdb), pkg-config, valgrind, a C compiler;
+#   - the S3-compatible server the storage tests start (s3proxy, a
+#     checksummed jar from Maven Central; Java 17 from Debian when missing:
+#     scripts/s3-bootstrap.sh);
 #   - a virtual environment .venv at the repository root: when
 #     bindings/python/pyproject.toml exists, the pinned packages of
 #     requirements-dev.txt and bindings/python installed editable with every
@@ -42,6 +45,9 @@ if ((${#missing[@]})); then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   if [[ " ${missing[*]} " == *" python3-venv "* ]]; then python=/usr/bin/python3; fi
 fi
+
+# ---- S3-compatible test server (s3proxy, storage/S3.md) ----------------------
+bash "$root/scripts/s3-bootstrap.sh" >/dev/null
 
 # ---- Python virtual environment ----------------------------------------------
 venv="$root/.venv"
