@@ -34,8 +34,11 @@
  *     from any thread.
  *   - struct ArrowArrayStream from this library: one thread at a time calls
  *     get_schema/get_next/get_last_error; release may be called from any
- *     thread at any time (before or after the end, during a get_next on
- *     another thread, which it cancels).
+ *     thread at any time (before or after the end, or during a get_next on
+ *     another thread: that get_next stops at its reader's next check —
+ *     between batches of a segment, every few thousand hot rows, or while
+ *     waiting for a scan slot — and fails with ECANCELED; release returns
+ *     once it has).
  *   - kalam_error: owned by the caller; not shared.
  *
  * PROCESS RULES
@@ -170,57 +173,119 @@ int32_t kalam_abi_version(void);
 /* An open handle on a store. Opaque. */
 typedef struct kalam_db kalam_db;
 
-/* Opens (or creates) the store at directory `root` and sets *out.
- * options_json: NULL or {"read_only":bool, "create_if_missing":bool (true),
- *   "session_id":str, "max_concurrent_scans":int, "node_id":int, "recover":bool};
- *   an unknown key or a wrong type is KALAM_INVALID_ARGUMENT naming the key.
- * On failure *out is NULL. */
+/* Opens (or creates) the store at directory `root` and sets *out (NULL on
+ * failure). `root` holds RocksDB (catalog, manifests, hot rows) and, unless
+ * "storage" says otherwise, storage/. The same directory opened again in
+ * this process (through any path: a symlink, a relative path, a bind mount)
+ * shares the open store; each handle has its own session and closed state.
+ * options_json: NULL or an object with
+ *   "read_only": bool, "create_if_missing": bool (default true),
+ *   "session_id": str, "max_concurrent_scans": int (>= 1, default 64),
+ *   "node_id": int (0..1023), "recover": bool — rebuild the catalog from
+ *   storage/ when rocksdb/ is missing or damaged, or restore what RocksDB
+ *   lost (see RELIABILITY.md),
+ *   "storage": str — where storage/ lives: a path or "s3://bucket/prefix",
+ *   "storage_options": {"endpoint", "region", "access_key_id",
+ *   "secret_access_key", "session_token": str, "allow_http": bool}.
+ * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (NULL/empty root, a root that
+ * is a URL, a bad option, naming the key); KALAM_NOT_FOUND (no store and
+ * create_if_missing false, or read_only); KALAM_BUSY (another process has
+ * the store open, or it is open read-only in this process and a read-write
+ * open is asked for); KALAM_CORRUPTION (damaged RocksDB files, rocksdb/
+ * missing while storage/ holds tables, storage/ holding tables or versions
+ * the catalog lacks, or a recover that could not read some tables — the
+ * message names them and says what to do); KALAM_IO. */
 kalam_status kalam_open(const char* root, const char* options_json, kalam_db** out, kalam_error* err);
 
-/* Closes the handle: later calls on it are KALAM_CLOSED, and get_next on its
- * open streams fails (EINVAL, kalam_stream_error KALAM_CLOSED). The handle's
- * memory is never freed under the host; streams may still be released. */
+/* Closes the handle. Later calls on it are KALAM_CLOSED; calls already
+ * running on other threads finish (nothing they use is freed under them);
+ * get_next on the handle's open streams fails with EINVAL
+ * (kalam_stream_error: KALAM_CLOSED), and a scan waiting for a slot wakes
+ * with it. RocksDB is closed when the last handle, call and stream of the
+ * store are done. The handle's memory is never freed, so a late call fails
+ * cleanly. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (db NULL);
+ * KALAM_CLOSED (already closed). */
 kalam_status kalam_close(kalam_db* db, kalam_error* err);
 
 /* ---- Catalog --------------------------------------------------------------- */
 
-/* Creates namespace `ns`. KALAM_ALREADY_EXISTS if it exists. */
+/* Creates namespace `ns`. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (bad
+ * or reserved name); KALAM_ALREADY_EXISTS; KALAM_READ_ONLY; KALAM_CLOSED;
+ * KALAM_IO (including a full disk). */
 kalam_status kalam_create_namespace(kalam_db* db, const char* ns, kalam_error* err);
 
 /* Creates `table` of type `type` ("shared" when NULL, or "user") with the
  * columns of `schema` (a struct whose children are the columns; consumed).
  * options_json: NULL or a JSON object whose values are strings (numbers and
- * booleans are converted): "primary_key" ("a,b"), "user_column",
- * "compression", "row_group_rows", "flush_rows", others kept as given. */
+ * booleans are converted). Understood, and checked here: "primary_key"
+ * ("a,b"), "user_column" (user tables; default "user_id"), "compression"
+ * (zstd, lz4_raw, snappy, none), "row_group_rows" (>= 1), "flush_rows"
+ * (>= 0; 0: no automatic flush), "auto_compact_segments" (>= 0); others are
+ * kept as given. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (name, type, a
+ * column type the store cannot hold, an option value — naming it);
+ * KALAM_NOT_FOUND (namespace); KALAM_ALREADY_EXISTS; KALAM_READ_ONLY;
+ * KALAM_CLOSED; KALAM_IO. */
 kalam_status kalam_create_table(kalam_db* db, const char* table, const char* type,
                                 struct ArrowSchema* schema, const char* options_json,
                                 kalam_error* err);
 
-/* Drops a user table and its files. */
+/* Drops a user table, its hot rows, manifests and files. Open streams of
+ * the table finish reading. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT;
+ * KALAM_NOT_FOUND; KALAM_READ_ONLY; KALAM_CLOSED; KALAM_IO (the table is
+ * dropped when only removing its files failed: the next open retries). */
 kalam_status kalam_drop_table(kalam_db* db, const char* table, kalam_error* err);
 
-/* Writes the table's user-column schema to *out (released by the host). */
+/* Writes the table's user-column schema to *out (released by the host).
+ * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
 kalam_status kalam_table_schema(kalam_db* db, const char* table, struct ArrowSchema* out,
                                 kalam_error* err);
 
+/* The table's metadata as a JSON object (*info_json, kalam_free):
+ *   {"namespace", "table_name", "type", "user_column" (or null),
+ *    "primary_key": [...], "key_columns": [...] (the row key's components:
+ *    user column, primary key, or "_seq"), "options": {...},
+ *    "created_at" (Unix ms), "schema_version", "version" (manifest),
+ *    "hot_rows" (unflushed row versions, tombstones included),
+ *    "columns": [{"name", "field_id", "type" (Arrow format string),
+ *    "nullable", "key"}], "background_error" (the last failure of an
+ *    automatic flush or compaction, or null)}.
+ * Fields may be added. Works on system tables. Statuses: KALAM_OK;
+ * KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
+kalam_status kalam_table_info(kalam_db* db, const char* table, char** info_json, kalam_error* err);
+
 /* ---- Writes ----------------------------------------------------------------- */
+/* A write is acknowledged once it is in RocksDB's write-ahead log: a killed
+ * process loses nothing acknowledged; a power loss may lose the last
+ * writes before a synced commit (RELIABILITY.md). A write that committed
+ * reports KALAM_OK even when an automatic flush or compaction after it
+ * fails (that failure is kalam_table_info's background_error). Writes are
+ * refused with KALAM_IO ("disk full") while the disk holding RocksDB has
+ * less than a small reserve free, and work again once space is freed. */
 
 /* Appends (upserts) every row of stream `in` (consumed); columns match by
  * name. Each batch is committed atomically: on an error, batches already
  * committed stay written. *rows_written (may be NULL) gets the rows written,
- * on failure too. A malformed batch or a column the table cannot take is
- * KALAM_INVALID_ARGUMENT naming the column; a failing get_next of `in` is
- * KALAM_IO with the stream's get_last_error text. */
+ * on failure too. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (a malformed
+ * batch, an unknown column, a missing non-nullable column, a type that
+ * cannot be cast losslessly — naming the column); KALAM_NOT_FOUND;
+ * KALAM_READ_ONLY; KALAM_CLOSED; KALAM_IO (including a failing get_next of
+ * `in`, with its get_last_error text, and a full disk). */
 kalam_status kalam_append(kalam_db* db, const char* table, struct ArrowArrayStream* in,
                           int64_t* rows_written, kalam_error* err);
 
-/* Deletes the rows whose keys are in stream `keys` (consumed; the key
- * columns only). *rows_deleted (may be NULL) counts keys that had a live row. */
+/* Deletes the rows whose keys are in stream `keys` (consumed): exactly the
+ * key columns (kalam_table_info's "key_columns"). *rows_deleted (may be
+ * NULL) counts keys that had a live row. Statuses: as kalam_append; a
+ * missing key column or a column that is not a key is
+ * KALAM_INVALID_ARGUMENT naming it. */
 kalam_status kalam_delete(kalam_db* db, const char* table, struct ArrowArrayStream* keys,
                           int64_t* rows_deleted, kalam_error* err);
 
-/* Writes the table's hot rows into a new Parquet segment. *segment_id (may be
- * NULL) gets its id (kalam_free), or NULL if there was nothing to flush. */
+/* Writes the table's hot rows into a new Parquet segment (one commit).
+ * *segment_id (may be NULL) gets its id (kalam_free), or NULL if there was
+ * nothing to flush. Writes racing the flush are kept as hot rows. Statuses:
+ * KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_READ_ONLY;
+ * KALAM_CLOSED; KALAM_IO (the previous version stays intact). */
 kalam_status kalam_flush(kalam_db* db, const char* table, char** segment_id, kalam_error* err);
 
 /* ---- Scans -------------------------------------------------------------------- */
@@ -239,32 +304,49 @@ typedef struct kalam_scan_options {
                                                       this Unix time (ms); <= 0: unused */
 } kalam_scan_options;
 
-/* Initialiser with every default: kalam_scan_options o = KALAM_SCAN_OPTIONS_INIT; */
+/* Initialiser with every default: kalam_scan_options o = KALAM_SCAN_OPTIONS_INIT;
+ * struct_size is the size the program was compiled with: a program built
+ * against an older, smaller kalam_scan_options keeps working (the library
+ * defaults the fields it lacks); a size smaller than the first release's
+ * struct is KALAM_INVALID_ARGUMENT. */
 #define KALAM_SCAN_OPTIONS_INIT {sizeof(kalam_scan_options), NULL, -1, NULL, -1, 0, 0, NULL, 0}
 
 /* Starts a scan of `table` (a user or system table) and writes the stream to
- * *out. opts may be NULL (defaults). Never blocks: a scan waiting for a slot
- * (max_concurrent_scans) waits in its first get_next, cancellably. The
- * stream keeps its kalam_db alive until released. */
+ * *out. opts may be NULL (defaults). The scan reads one snapshot (the
+ * manifest version and hot rows at the call; the files it needs stay until
+ * the stream is released, whatever vacuum does). Never blocks: a scan
+ * waiting for a slot (max_concurrent_scans) waits in its first get_next,
+ * cancellably. The stream keeps its store open until released. Statuses:
+ * KALAM_OK; KALAM_INVALID_ARGUMENT (unknown column, a filter that does not
+ * parse — naming the column or position —, bad options, as_of_version and
+ * as_of_time_ms together); KALAM_NOT_FOUND (table, or a version vacuum
+ * removed: the message names the oldest version kept); KALAM_CLOSED;
+ * KALAM_CORRUPTION (a damaged segment, manifest or hot row); KALAM_IO. */
 kalam_status kalam_scan(kalam_db* db, const char* table, const kalam_scan_options* opts,
                         struct ArrowArrayStream* out, kalam_error* err);
 
 /* Reads one segment file of `table` as stored (all versions and tombstones;
- * default columns: user columns, _seq, _deleted). */
+ * default columns: user columns, _seq, _deleted). as_of_version /
+ * as_of_time_ms select the manifest version that must list the segment.
+ * Statuses: as kalam_scan; KALAM_NOT_FOUND also for an unknown segment id. */
 kalam_status kalam_scan_segment(kalam_db* db, const char* table, const char* segment_id,
                                 const kalam_scan_options* opts, struct ArrowArrayStream* out,
                                 kalam_error* err);
 
 /* Full scan of a system table: name is "system.tables" or "tables" (also
- * live_queries, namespaces, manifests, segments). */
+ * live_queries, namespaces, manifests, segments). Takes no scan slot.
+ * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
 kalam_status kalam_system_table(kalam_db* db, const char* name, struct ArrowArrayStream* out,
                                 kalam_error* err);
 
-/* Plans a scan without running it; *plan_json (kalam_free) gets the plan. */
+/* Plans a scan without running it; *plan_json (kalam_free) gets the plan
+ * (DESIGN §4). Statuses: as kalam_scan; system tables have no plan
+ * (KALAM_INVALID_ARGUMENT). */
 kalam_status kalam_explain(kalam_db* db, const char* table, const kalam_scan_options* opts,
                            char** plan_json, kalam_error* err);
 
-/* The table's current manifest.json; *json is freed with kalam_free. */
+/* The table's current manifest.json; *json is freed with kalam_free.
+ * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
 kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, kalam_error* err);
 
 /* Returns (and writes to *err) the status of the last failed get_schema or
@@ -282,9 +364,10 @@ kalam_status kalam_stream_error(struct ArrowArrayStream* stream, kalam_error* er
  * call waits for the first), while appends, deletes and scans proceed
  * concurrently. An open stream is never disturbed: it keeps reading the
  * segments of its snapshot, and vacuum skips the files an open stream reads.
- * Errors: KALAM_NOT_FOUND for an unknown table, KALAM_READ_ONLY on a
- * read-only handle (every function here but the dry run and the history),
- * KALAM_IO when a file cannot be written or removed. */
+ * Statuses of every function here: KALAM_OK; KALAM_INVALID_ARGUMENT;
+ * KALAM_NOT_FOUND (table); KALAM_READ_ONLY on a read-only handle (all but
+ * the dry run and the history); KALAM_CLOSED; KALAM_IO when a file cannot
+ * be written or removed (the previous version stays intact). */
 
 /* Merges every live segment of `table` into new segments holding only the
  * newest version of each key; delete tombstones are dropped (no older
@@ -325,7 +408,7 @@ kalam_status kalam_vacuum_dry_run(kalam_db* db, const char* table, int64_t reten
 /* libkalam extension: the table's manifest versions, oldest first.
  * *history_json (required; kalam_free) gets a JSON array of
  *   {"version":uint, "time":int (Unix ms of the commit),
- *    "operation":"create"|"flush"|"compact"|"vacuum",
+ *    "operation":"create"|"flush"|"compact"|"vacuum"|"alter",
  *    "segments_added":uint, "segments_removed":uint}.
  * Entries are kept after vacuum (they describe commits, not readable
  * versions). Allowed on a read-only handle. */
