@@ -1,0 +1,100 @@
+"""Python sides of the trust fixes: table metadata from the library
+(kalam_table_info) rather than re-derived in Python, integer arguments
+checked before ctypes could wrap them, URL roots refused, time travel by
+datetime, the same store through a symlink."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+import pyarrow as pa
+import pytest
+
+import kalam
+
+from conftest import events_rows
+
+
+def test_delete_from_user_table_whose_key_repeats_the_user_column(db):
+    schema = pa.schema([pa.field("user_id", pa.utf8(), nullable=False), pa.field("n", pa.int64(), nullable=False),
+                        ("note", pa.utf8())])
+    t = db.create_table("notes", schema, type="user", primary_key=["user_id", "n"])
+    assert t.key_columns == ["user_id", "n"]
+    t.append(pa.table({"user_id": ["a", "a", "b"], "n": [1, 2, 1], "note": ["x", "y", "z"]}, schema=schema))
+    assert t.delete([("a", 2), ("b", 1)]) == 2
+    assert t.scan().to_table().to_pydict() == {"user_id": ["a"], "n": [1], "note": ["x"]}
+
+
+def test_info_is_the_library_snapshot_and_refresh_rereads_it(db, events):
+    info = events.info
+    assert info["key_columns"] == ["id"] and info["primary_key"] == ["id"]
+    assert info["version"] == 1 and info["hot_rows"] == 0 and info["background_error"] is None
+    assert [(c["name"], c["field_id"], c["type"], c["key"]) for c in info["columns"]] == [
+        ("id", 1, "l", True), ("v", 2, "u", False), ("x", 3, "g", False)]
+    events.append(events_rows([1, 2]))
+    assert events.hot_rows == 2  # this Table's own write refreshed it
+    events.flush()
+    assert events.version == 2 and events.hot_rows == 0
+    # A change through another Table object is seen after refresh().
+    other = db.table("app.events")
+    other.append(events_rows([3]))
+    assert events.hot_rows == 0
+    assert events.refresh().hot_rows == 1
+    db.drop_table("app.events")
+    with pytest.raises(kalam.NotFound):
+        events.refresh()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"limit": 2**64}, {"limit": -1}, {"version": 2**64 + 1}, {"version": 0}, {"batch_rows": 2**63}, {"batch_rows": 0}],
+)
+def test_integer_arguments_out_of_range_are_refused(events, kwargs):
+    events.append(events_rows([1, 2, 3]))
+    name = next(iter(kwargs))
+    with pytest.raises(kalam.InvalidArgument, match=name):
+        events.scan(**kwargs).to_table()
+
+
+@pytest.mark.parametrize("value", [1.5, "3", True, None.__class__])
+def test_integer_arguments_of_the_wrong_type_are_refused(events, value):
+    with pytest.raises(TypeError, match="limit"):
+        events.scan(limit=value).to_table()
+
+
+def test_url_root_is_refused_and_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(kalam.InvalidArgument, match="storage"):
+        kalam.open("s3://bucket/x")
+    assert os.listdir(tmp_path) == []
+
+
+def test_version_as_datetime(events):
+    events.append(events_rows([1]))
+    events.flush()
+    time.sleep(0.01)
+    between = datetime.datetime.now(datetime.timezone.utc)
+    time.sleep(0.01)
+    events.append(events_rows([2]))
+    events.flush()
+    assert events.scan(version=between).to_table().column("id").to_pylist() == [1]
+    naive_utc = between.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    assert events.scan(version=naive_utc).to_table().column("id").to_pylist() == [1]
+    with pytest.raises(kalam.NotFound, match="created at"):
+        events.scan(version=datetime.datetime(2001, 1, 1)).to_table()
+
+
+def test_same_store_through_a_symlink(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with kalam.open(str(real)) as a, kalam.open(str(link)) as b:
+        ta = a.create_table("t", {"id": pa.int64()}, primary_key=["id"])
+        ta.append({"id": [1]})
+        b.table("t").append({"id": [2]})
+        assert sorted(ta.scan().to_table().column("id").to_pylist()) == [1, 2]
+    with kalam.open(str(link)) as c:
+        assert sorted(c.table("t").scan().to_table().column("id").to_pylist()) == [1, 2]
