@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -660,4 +661,23 @@ func TestCancelInterruptsARead(t *testing.T) {
 		t.Fatalf("Next interrupted by Cancel returned %v, want Cancelled", err)
 	}
 	s.Close()
+}
+
+// TestSameStoreThroughBindMount: a bind mount shows the same directory
+// under another path; it is the same store.
+func TestSameStoreThroughBindMount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a bind mount needs root; run the tests as root (make test in CI does) to cover it")
+	}
+	dir := t.TempDir()
+	other := t.TempDir()
+	if err := syscall.Mount(dir, other, "", syscall.MS_BIND, ""); err != nil {
+		t.Skipf("cannot bind-mount here (%v): bind mounts are not covered in this environment", err)
+	}
+	defer syscall.Unmount(other, syscall.MNT_DETACH)
+	db1, _ := openAt(t, dir)
+	db2, _ := openAt(t, other)
+	if db1.st != db2.st {
+		t.Fatal("a bind mount of an open store opened a second store")
+	}
 }
