@@ -40,35 +40,68 @@ const (
 const hotFormat = "2"
 
 // tableDef is the persisted table definition (catalog value and the
-// storage/{ns}/{table}/table.json mirror used by recover).
+// storage/{ns}/{table}/table.json mirror, DESIGN §10).
 type tableDef struct {
-	UID           uint64            `json:"uid"`
-	Namespace     string            `json:"namespace"`
-	Name          string            `json:"name"`
-	Type          string            `json:"type"`
-	Schema        []byte            `json:"schema"` // Arrow IPC schema message stream
-	Options       map[string]string `json:"options"`
-	CreatedAt     int64             `json:"created_at"`
-	SchemaVersion int64             `json:"schema_version"`
-	// FieldIDs are the columns' stable ids, in schema order (DESIGN §3.2);
-	// definitions written before they existed number the columns from 1.
-	FieldIDs []int32 `json:"field_ids,omitempty"`
+	UID       uint64            `json:"uid"`
+	Namespace string            `json:"namespace"`
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	Options   map[string]string `json:"options"`
+	CreatedAt int64             `json:"created_at"`
+	// Schema, SchemaVersion and FieldIDs are the current schema version
+	// (the last of Schemas), kept at the top for readers of table.json.
+	Schema        []byte  `json:"schema"` // Arrow IPC schema message stream
+	SchemaVersion int64   `json:"schema_version"`
+	FieldIDs      []int32 `json:"field_ids,omitempty"`
+	// Schemas are every schema version, oldest first (DESIGN §3.2): old
+	// manifest versions read with the schema of their time.
+	Schemas []schemaVersionDef `json:"schemas,omitempty"`
+	// KeyFieldIDs are the key columns, user column first; UserFieldID the
+	// user column (user tables). Ids, so that renames keep the key.
+	KeyFieldIDs []int32 `json:"key_field_ids,omitempty"`
+	UserFieldID int32   `json:"user_field_id,omitempty"`
+	// NextFieldID is the id the next added column gets; ids are never reused.
+	NextFieldID int32 `json:"next_field_id,omitempty"`
 }
 
-// fieldIDs returns the id of every column in schema order.
-func (d *tableDef) fieldIDs() []int32 {
-	if len(d.FieldIDs) > 0 {
-		return d.FieldIDs
+// complete fills what definitions written before schema versions lack
+// (one schema version, columns numbered from 1, the key from the options)
+// and checks the key columns of a new table.
+func (d *tableDef) complete(opts tableOptions) error {
+	if len(d.Schemas) == 0 {
+		s, err := decodeSchema(d.Schema)
+		if err != nil {
+			return kerr.Wrap(kerr.InvalidArgument, err, "schema")
+		}
+		ids := d.FieldIDs
+		if len(ids) == 0 {
+			for i := range s.Fields() {
+				ids = append(ids, int32(i+1))
+			}
+		}
+		d.Schemas = []schemaVersionDef{{Version: max(d.SchemaVersion, 1), ManifestVersion: 1, Schema: d.Schema, FieldIDs: ids}}
 	}
-	s, err := decodeSchema(d.Schema)
-	if err != nil {
-		return nil
+	first := d.Schemas[0]
+	if d.KeyFieldIDs == nil {
+		s, err := decodeSchema(first.Schema)
+		if err != nil {
+			return kerr.Wrap(kerr.InvalidArgument, err, "schema")
+		}
+		if d.KeyFieldIDs, d.UserFieldID, err = keyFieldIDs(d.Type, opts, s, first.FieldIDs); err != nil {
+			return err
+		}
+		if d.KeyFieldIDs == nil {
+			d.KeyFieldIDs = []int32{}
+		}
 	}
-	ids := make([]int32, s.NumFields())
-	for i := range ids {
-		ids[i] = int32(i + 1)
+	for _, v := range d.Schemas {
+		for _, id := range v.FieldIDs {
+			d.NextFieldID = max(d.NextFieldID, id+1)
+		}
 	}
-	return ids
+	last := d.Schemas[len(d.Schemas)-1]
+	d.Schema, d.SchemaVersion, d.FieldIDs = last.Schema, last.Version, last.FieldIDs
+	return nil
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }
@@ -475,6 +508,7 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	if def.Schema, err = encodeSchema(schema); err != nil {
 		return nil, kerr.Wrap(kerr.InvalidArgument, err, "create table %q: schema", name)
 	}
+	def.Schemas = []schemaVersionDef{{Version: 1, ManifestVersion: 1, Schema: def.Schema, FieldIDs: def.FieldIDs}}
 	// Validate by building the runtime table before anything is written.
 	if _, err := db.st.newTable(def); err != nil {
 		return nil, kerr.Wrap(kerr.CodeOf(err), err, "create table %q", name)

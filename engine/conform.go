@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -22,10 +25,22 @@ type conformer struct {
 	// keys: the target is a delete's key columns, all required; a missing
 	// key column is reported before any other problem.
 	keys bool
+	// rows counts the rows conformed so far in the call, so that an error
+	// names a row by its position in the whole input.
+	rows int64
 }
 
-// conform returns a record with exactly target's fields. The caller releases it.
-func (c *conformer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+// conform returns a record with exactly target's fields, and which of them
+// the input had. The caller releases the record.
+func (c *conformer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, []bool, error) {
+	base := c.rows
+	c.rows += rec.NumRows()
+	present := make([]bool, c.target.NumFields())
+	out, err := c.conformInto(rec, base, present)
+	return out, present, err
+}
+
+func (c *conformer) conformInto(rec arrow.RecordBatch, base int64, present []bool) (arrow.RecordBatch, error) {
 	in := rec.Schema()
 	byName := make(map[string]int, in.NumFields())
 	for i, f := range in.Fields() {
@@ -70,9 +85,15 @@ func (c *conformer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 			cols[i] = array.MakeArrayOfNull(c.mem, f.Type, n)
 			continue
 		}
+		present[i] = true
 		a, err := castLossless(rec.Column(j), f.Type, c.mem)
 		if err != nil {
 			release()
+			var re rangeError
+			if errors.As(err, &re) {
+				return nil, kerr.New(kerr.InvalidArgument, "%s: column %q: row %d: value %s does not fit in %s",
+					c.what, f.Name, base+int64(re.row), re.value, f.Type)
+			}
 			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q: %v", c.what, f.Name, err)
 		}
 		if !f.Nullable && a.NullN() > 0 {
@@ -126,8 +147,110 @@ func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arr
 		return castBytes(arr, to, mem)
 	case isListLike(from) && isListLike(to):
 		return castList(arr, to, mem)
+	case isInteger(from) && isInteger(to):
+		return castInt(arr, to, mem)
+	case from.ID() == arrow.FLOAT32 && to.ID() == arrow.FLOAT64:
+		return widenArray(arr, to, mem)
 	}
 	return nil, castError{from, to}
+}
+
+// rangeError is an integer that does not fit the target type.
+type rangeError struct {
+	row   int
+	value string
+}
+
+func (e rangeError) Error() string { return fmt.Sprintf("row %d: value %s out of range", e.row, e.value) }
+
+func isInteger(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+		return true
+	}
+	return false
+}
+
+// intRange is the range of an integer type as (min int64, max uint64).
+func intRange(t arrow.DataType) (int64, uint64) {
+	switch t.ID() {
+	case arrow.INT8:
+		return math.MinInt8, math.MaxInt8
+	case arrow.INT16:
+		return math.MinInt16, math.MaxInt16
+	case arrow.INT32:
+		return math.MinInt32, math.MaxInt32
+	case arrow.INT64:
+		return math.MinInt64, math.MaxInt64
+	case arrow.UINT8:
+		return 0, math.MaxUint8
+	case arrow.UINT16:
+		return 0, math.MaxUint16
+	case arrow.UINT32:
+		return 0, math.MaxUint32
+	}
+	return 0, math.MaxUint64
+}
+
+// castInt converts between integer types, value by value: widening always
+// fits; a narrowing (or a change of sign) is accepted when every value fits
+// (DESIGN §3.1), else a rangeError names the first value that does not.
+func castInt(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.Array, error) {
+	lo, hi := intRange(to)
+	var signed bool
+	switch arr.DataType().ID() {
+	case arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+		signed = false
+	default:
+		signed = true
+	}
+	b := array.NewBuilder(mem, to)
+	defer b.Release()
+	b.Reserve(arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		if arr.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		var s int64
+		var u uint64
+		fits := false
+		if signed {
+			s = intValue(arr, i)
+			fits = s >= lo && (s < 0 || uint64(s) <= hi)
+			u = uint64(s)
+		} else {
+			u = uintValue(arr, i)
+			fits = u <= hi
+			s = int64(u)
+		}
+		if !fits {
+			v := fmt.Sprint(s)
+			if !signed {
+				v = fmt.Sprint(u)
+			}
+			return nil, rangeError{i, v}
+		}
+		switch bb := b.(type) {
+		case *array.Int8Builder:
+			bb.Append(int8(s))
+		case *array.Int16Builder:
+			bb.Append(int16(s))
+		case *array.Int32Builder:
+			bb.Append(int32(s))
+		case *array.Int64Builder:
+			bb.Append(s)
+		case *array.Uint8Builder:
+			bb.Append(uint8(u))
+		case *array.Uint16Builder:
+			bb.Append(uint16(u))
+		case *array.Uint32Builder:
+			bb.Append(uint32(u))
+		case *array.Uint64Builder:
+			bb.Append(u)
+		}
+	}
+	return b.NewArray(), nil
 }
 
 func isStringLike(t arrow.DataType) bool {

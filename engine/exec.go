@@ -13,8 +13,8 @@ import (
 
 	"github.com/kalamdb/libkalam/engine/filter"
 	"github.com/kalamdb/libkalam/engine/keyenc"
-	"github.com/kalamdb/libkalam/engine/rowcodec"
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/manifest"
 )
 
 // source is one stage of a scan pipeline: next returns a batch the caller
@@ -32,7 +32,7 @@ type source interface {
 type hotSource struct {
 	ctx     context.Context
 	it      *hotIter
-	dec     *rowcodec.Decoder
+	dec     *hotDecoder
 	rb      *array.RecordBuilder
 	userB   []array.Builder       // builders of the user columns, in decoder order
 	seqB    *array.Int64Builder   // nil when the work schema has no _seq
@@ -56,16 +56,11 @@ func (p *plan) newHotSource(work *arrow.Schema, gens []uint64) (*hotSource, erro
 		case colDeleted:
 			h.delB = rb.Field(i).(*array.BooleanBuilder)
 		default:
-			want = append(want, p.t.schema.FieldIndices(f.Name)[0])
+			want = append(want, p.sv.schema.FieldIndices(f.Name)[0])
 			h.userB = append(h.userB, rb.Field(i))
 		}
 	}
-	dec, err := rowcodec.NewDecoder(p.t.schema, want)
-	if err != nil {
-		rb.Release()
-		return nil, err
-	}
-	h.dec = dec
+	h.dec = newHotDecoder(p.t, p.st.mem, p.sv, want)
 	h.it = hv.iter(gens, p.keyLo, p.keyHi)
 	return h, nil
 }
@@ -86,17 +81,15 @@ func (h *hotSource) next() (arrow.RecordBatch, error) {
 			}
 		}
 		_, seq, v, _ := h.it.Entry()
-		if len(v) == 0 {
-			return nil, kerr.New(kerr.Corruption, "empty hot row value")
-		}
-		if err := h.dec.DecodeRow(v[1:], h.userB); err != nil {
+		tomb, err := h.dec.decode(v, h.userB)
+		if err != nil {
 			return nil, err
 		}
 		if h.seqB != nil {
 			h.seqB.Append(seq)
 		}
 		if h.delB != nil {
-			h.delB.Append(v[0] == flagTombstone)
+			h.delB.Append(tomb)
 		}
 		n++
 	}
@@ -112,19 +105,23 @@ func (h *hotSource) next() (arrow.RecordBatch, error) {
 func (h *hotSource) close() {
 	if h.it != nil {
 		h.it.Close()
+		h.dec.release()
 		h.rb.Release()
 		h.it = nil
 	}
 }
 
-// segSource reads the work columns of one segment.
+// segSource reads the work columns of one segment, in the schema of the
+// plan's version: columns are found by field id (DESIGN §3.2), a column
+// the segment lacks (added after it was written) is null, and a column
+// written before a widening is widened.
 type segSource struct {
-	ctx    context.Context
-	st     *store
-	r      *segReader
-	file   *segFile
-	want   *arrow.Schema
-	retype bool
+	ctx  context.Context
+	st   *store
+	r    *segReader
+	file *segFile
+	want *arrow.Schema
+	src  []int // per want field: its column in the reader's output, -1: absent
 }
 
 // newSegSource reads the columns of work from in's segment. With
@@ -141,9 +138,19 @@ func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones 
 	if dropNoTombstones && !in.file.mayHoldTombstones(in.rowGroups) {
 		work = withoutField(work, colDeleted)
 	}
-	names := make([]string, work.NumFields())
+	cols := p.t.segmentColumns(in.file, in.seg)
+	var names []string
+	src := make([]int, work.NumFields())
 	for i, f := range work.Fields() {
-		names[i] = f.Name
+		name := f.Name
+		if f.Name != colSeq && f.Name != colDeleted {
+			name = cols[p.sv.fids[p.sv.schema.FieldIndices(f.Name)[0]]]
+		}
+		src[i] = -1
+		if name != "" {
+			src[i] = len(names)
+			names = append(names, name)
+		}
 	}
 	r, err := in.file.reader(p.scanCtx(), names, in.rowGroups, min(p.batch, 64*1024))
 	if err != nil {
@@ -151,7 +158,29 @@ func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones 
 	}
 	sf := in.file
 	in.file = nil // owned by the source now
-	return &segSource{ctx: p.scanCtx(), st: p.st, r: r, file: sf, want: work, retype: !r.schema.Equal(work)}, nil
+	return &segSource{ctx: p.scanCtx(), st: p.st, r: r, file: sf, want: work, src: src}, nil
+}
+
+// segmentColumns maps field ids to the segment's column names: from the
+// field ids the file stores, or, for a file written before field ids, from
+// the names of the schema version it was written with.
+func (t *table) segmentColumns(sf *segFile, seg *manifest.SegmentMetadata) map[int32]string {
+	out := map[int32]string{}
+	for _, f := range sf.sch.Fields() {
+		if id := fieldIDOf(f); id >= 0 {
+			out[id] = f.Name
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	sv := t.viewOf(seg.SchemaVersion)
+	for i, f := range sv.schema.Fields() {
+		if sf.sch.HasField(f.Name) {
+			out[sv.fids[i]] = f.Name
+		}
+	}
+	return out
 }
 
 func withoutField(s *arrow.Schema, name string) *arrow.Schema {
@@ -175,21 +204,46 @@ func (s *segSource) next() (arrow.RecordBatch, error) {
 	if err != nil || rec == nil {
 		return nil, err
 	}
-	if s.retype {
-		r := retypeRecord(rec, s.want)
-		rec.Release()
-		rec = r
-	}
-	// Type drift between file and table would corrupt results silently.
-	for i, f := range s.want.Fields() {
-		if !arrow.TypeEqual(rec.Column(i).DataType(), f.Type) {
-			rec.Release()
-			return nil, kerr.New(kerr.Corruption, "segment %s: column %q has type %s, table says %s",
-				s.r.path, f.Name, rec.Column(i).DataType(), f.Type)
+	defer rec.Release()
+	n := rec.NumRows()
+	cols := make([]arrow.Array, len(s.src))
+	release := func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
 		}
 	}
-	out := array.NewRecordBatch(s.want, rec.Columns(), rec.NumRows())
-	rec.Release()
+	for i, f := range s.want.Fields() {
+		if s.src[i] < 0 {
+			cols[i] = array.MakeArrayOfNull(s.st.mem, f.Type, int(n))
+			continue
+		}
+		c := rec.Column(s.src[i])
+		switch got := c.DataType(); {
+		case arrow.TypeEqual(got, f.Type):
+			c.Retain()
+			cols[i] = c
+		case arrow.TypeEqual(got, storageType(f.Type)):
+			// Stored with the same layout under another type (storagetype.go).
+			d := retype(c.Data(), f.Type)
+			cols[i] = array.MakeFromData(d)
+			d.Release()
+		case canWiden(got, f.Type):
+			w, err := widenArray(c, f.Type, s.st.mem)
+			if err != nil {
+				release()
+				return nil, err
+			}
+			cols[i] = w
+		default:
+			// Type drift between file and table would corrupt results silently.
+			release()
+			return nil, kerr.New(kerr.Corruption, "segment %s: column %q has type %s, table says %s", s.r.path, f.Name, got, f.Type)
+		}
+	}
+	out := array.NewRecordBatch(s.want, cols, n)
+	release()
 	return out, nil
 }
 
@@ -393,9 +447,9 @@ type keyer struct {
 }
 
 func (p *plan) newKeyer() *keyer {
-	k := &keyer{seqIdx: p.work.FieldIndices(colSeq)[0], hasSeq: p.t.keyHasSeq}
-	for _, kc := range p.t.keyCols {
-		k.keyIdx = append(k.keyIdx, p.work.FieldIndices(p.t.schema.Field(kc).Name)[0])
+	k := &keyer{seqIdx: p.work.FieldIndices(colSeq)[0], hasSeq: p.sv.keyHasSeq}
+	for _, kc := range p.sv.keyCols {
+		k.keyIdx = append(k.keyIdx, p.work.FieldIndices(p.sv.schema.Field(kc).Name)[0])
 	}
 	return k
 }

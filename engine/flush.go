@@ -7,7 +7,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/linxGnu/grocksdb"
 
-	"github.com/kalamdb/libkalam/engine/rowcodec"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 )
@@ -79,27 +78,27 @@ func (st *store) flush(t *table) (id string, err error) {
 	defer it.Close()
 
 	prev := rs.man
+	sv := rs.view // rows of older schema versions are read in this one
 	seqNo := prev.LastSequenceNumber + 1
-	sw, err := st.newSegWriter(t, seqNo)
+	sw, err := st.newSegWriter(t, sv, seqNo)
 	if err != nil {
 		return "", fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	defer sw.abort()
 
-	segSchema := t.segmentSchema()
-	all2 := make([]int, t.schema.NumFields())
-	for i := range all2 {
-		all2[i] = i
+	segSchema := sv.segmentSchema()
+	ncols := sv.schema.NumFields()
+	every := make([]int, ncols)
+	for i := range every {
+		every[i] = i
 	}
-	dec, err := rowcodec.NewDecoder(t.schema, all2)
-	if err != nil {
-		return "", fmt.Errorf("flush %s: %w", t.qname, err)
-	}
+	dec := newHotDecoder(t, st.mem, sv, every)
+	defer dec.release()
 	rb := array.NewRecordBuilder(st.mem, segSchema)
 	defer rb.Release()
-	userB := rb.Fields()[:t.schema.NumFields()]
-	seqB := rb.Field(t.schema.NumFields()).(*array.Int64Builder)
-	delB := rb.Field(t.schema.NumFields() + 1).(*array.BooleanBuilder)
+	userB := rb.Fields()[:ncols]
+	seqB := rb.Field(ncols).(*array.Int64Builder)
+	delB := rb.Field(ncols + 1).(*array.BooleanBuilder)
 
 	var (
 		keys [][]byte
@@ -117,14 +116,12 @@ func (st *store) flush(t *table) (id string, err error) {
 	}
 	for it.First(); it.Valid(); it.NextKey() {
 		key, seq, v, _ := it.Entry()
-		if len(v) == 0 {
-			return "", kerr.New(kerr.Corruption, "flush %s: empty hot row value", t.qname)
-		}
-		if err := dec.DecodeRow(v[1:], userB); err != nil {
+		tomb, err := dec.decode(v, userB)
+		if err != nil {
 			return "", fmt.Errorf("flush %s: hot row: %w", t.qname, err)
 		}
 		seqB.Append(seq)
-		delB.Append(v[0] == flagTombstone)
+		delB.Append(tomb)
 		keys = append(keys, append([]byte(nil), key...))
 		seqs = append(seqs, seq)
 		if len(keys) >= flushBatchRows {
@@ -176,6 +173,13 @@ func (st *store) flush(t *table) (id string, err error) {
 // in wb. On success the new manifest (and hotLo, when it moves) is
 // published to readers.
 func (st *store) commitManifest(t *table, prev, next *manifest.Manifest, wb *grocksdb.WriteBatch, hotLo uint64) error {
+	return st.commitManifestWith(t, prev, next, wb, hotLo, nil)
+}
+
+// commitManifestWith is commitManifest that also runs also (under the
+// table's read-state lock) when publishing, so that readers see the new
+// manifest and whatever also changes (an alter's schema) together.
+func (st *store) commitManifestWith(t *table, prev, next *manifest.Manifest, wb *grocksdb.WriteBatch, hotLo uint64, also func()) error {
 	if err := manifest.ValidateSuccessor(prev, next); err != nil {
 		return kerr.Wrap(kerr.Internal, err, "new manifest")
 	}
@@ -194,6 +198,6 @@ func (st *store) commitManifest(t *table, prev, next *manifest.Manifest, wb *gro
 	if err := st.writeSync(wb, fmt.Sprintf("commit manifest version %d", next.Version)); err != nil {
 		return err
 	}
-	t.publish(next, hotLo)
+	t.publish(next, hotLo, also)
 	return nil
 }

@@ -35,10 +35,11 @@ func (st *store) lookupSegments(t *table, man *manifest.Manifest, pending map[st
 		}
 	}
 	found := map[string]version{}
-	p := &plan{st: st, t: t, batch: 64 * 1024}
+	sv := t.view() // the caller holds writeMu: no alter runs
+	p := &plan{st: st, t: t, sv: sv, batch: 64 * 1024}
 	var wf []arrow.Field
-	seg := t.segmentSchema()
-	for _, kc := range t.keyCols {
+	seg := sv.segmentSchema()
+	for _, kc := range sv.keyCols {
 		wf = append(wf, seg.Field(kc))
 	}
 	wf = append(wf, seg.Field(seg.NumFields()-2), seg.Field(seg.NumFields()-1))

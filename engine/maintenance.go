@@ -88,7 +88,9 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 	}
 	// Plan a full scan of exactly these segments: all columns plus _seq and
 	// _deleted, merged by key, newest version wins.
-	p := &plan{st: st, t: t, rs: rs, work: t.segmentSchema(), batch: 64 * 1024, req: ScanRequest{Limit: -1}}
+	// Compaction rewrites into the current schema: dropped columns' data
+	// goes, widened columns are written wide.
+	p := &plan{st: st, t: t, rs: rs, sv: rs.view, work: rs.view.segmentSchema(), batch: 64 * 1024, req: ScanRequest{Limit: -1}}
 	var srcs []source
 	defer func() {
 		for _, s := range srcs {
@@ -181,7 +183,7 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 		for off < kept.NumRows() {
 			if sw == nil {
 				seqNo++
-				if sw, err = st.newSegWriter(t, seqNo); err != nil {
+				if sw, err = st.newSegWriter(t, rs.view, seqNo); err != nil {
 					kept.Release()
 					return nil, fmt.Errorf("compact %s: %w", t.qname, err)
 				}

@@ -19,6 +19,7 @@ import (
 type readState struct {
 	t      *table
 	man    *manifest.Manifest
+	view   *schemaView // the schema of man's version
 	rsnap  *grocksdb.Snapshot // nil for time travel (no hot rows)
 	hotLo  uint64
 	pinned []string // segment ids
@@ -69,7 +70,7 @@ func (st *store) acquire(t *table, version uint64) (*readState, error) {
 	if version == 0 {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		rs := &readState{t: t, man: t.man, rsnap: st.rdb.NewSnapshot(), hotLo: t.hotLo}
+		rs := &readState{t: t, man: t.man, view: t.cur.Load(), rsnap: st.rdb.NewSnapshot(), hotLo: t.hotLo}
 		rs.pinLocked()
 		return rs, nil
 	}
@@ -87,7 +88,7 @@ func (st *store) acquire(t *table, version uint64) (*readState, error) {
 			return nil, st.versionNotFound(t, version)
 		}
 	}
-	rs := &readState{t: t, man: m}
+	rs := &readState{t: t, man: m, view: t.viewAtLocked(m.Version)}
 	rs.pinLocked()
 	return rs, nil
 }
@@ -183,12 +184,16 @@ func (t *table) giveBack(ids []string) {
 }
 
 // publish makes m the table's current manifest and hotLo its lowest
-// unflushed generation, after their commit.
-func (t *table) publish(m *manifest.Manifest, hotLo uint64) {
+// unflushed generation, after their commit, and runs also (nil: nothing)
+// in the same critical section.
+func (t *table) publish(m *manifest.Manifest, hotLo uint64, also func()) {
 	t.mu.Lock()
 	t.man = m
 	if hotLo > t.hotLo {
 		t.hotLo = hotLo
+	}
+	if also != nil {
+		also()
 	}
 	t.mu.Unlock()
 }

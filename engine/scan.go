@@ -31,6 +31,7 @@ type plan struct {
 	st  *store
 	t   *table
 	rs  *readState
+	sv  *schemaView // the schema of the version read
 	req ScanRequest
 	// ctx is cancelled when the scan's stream is cancelled or released
 	// during a read: readers check it between batches (and the Parquet
@@ -71,14 +72,6 @@ type prunedSeg struct {
 	SegmentID string `json:"segment_id"`
 	Path      string `json:"path"`
 	Reason    string `json:"reason"`
-}
-
-// filterSchema is what a table's filter may reference: its columns and _seq.
-func (t *table) filterSchema() *arrow.Schema {
-	fields := append(append([]arrow.Field(nil), t.schema.Fields()...),
-		arrow.Field{Name: colSeq, Type: arrow.PrimitiveTypes.Int64},
-		arrow.Field{Name: colDeleted, Type: arrow.FixedWidthTypes.Boolean})
-	return arrow.NewSchema(fields, nil)
 }
 
 // resolveColumns maps requested names onto the table (exact, then
@@ -127,18 +120,35 @@ func userColumnNames(s *arrow.Schema) []string {
 // through p.close unless it hands them to a stream.
 func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	p = &plan{st: st, t: t, req: req, batch: req.BatchRows}
-	p.ctx, p.stop = context.WithCancel(context.Background())
 	if p.batch <= 0 {
 		p.batch = defaultBatchRows
 	}
-	fs := t.filterSchema() // user columns plus _seq and _deleted
+	version, err := st.resolveVersion(t, req)
+	if err != nil {
+		return nil, err
+	}
+	if p.rs, err = st.acquire(t, version); err != nil {
+		return nil, err
+	}
+	p.ctx, p.stop = context.WithCancel(context.Background())
+	planned := p
+	defer func() {
+		if err != nil {
+			planned.close() // p is nil by then
+		}
+	}()
+	// The schema of the version read: its names are what the projection
+	// and the filter use (DESIGN §3.2).
+	p.sv = p.rs.view
+	sv := p.sv
+	fs := sv.filterSchema() // user columns plus _seq and _deleted
 	p.fs = fs
 	p.keyNames = map[string]bool{}
-	for _, kc := range t.keyColumns() {
+	for _, kc := range sv.keyColumns() {
 		p.keyNames[kc.Name] = true
 	}
 	what := "scan " + t.qname
-	if p.outNames, p.out, err = resolveColumns(fs, req.Columns, userColumnNames(t.schema), what); err != nil {
+	if p.outNames, p.out, err = resolveColumns(fs, req.Columns, userColumnNames(sv.schema), what); err != nil {
 		return nil, err
 	}
 	// Output fields keep the table's nullability (segments store non-key
@@ -157,7 +167,7 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	}
 	// An isolated input (nothing to merge with) reads only what the output
 	// and the filter name, plus _deleted to drop tombstones.
-	segSchema := t.segmentSchema()
+	segSchema := sv.segmentSchema()
 	var isoFields []arrow.Field
 	for _, f := range segSchema.Fields() {
 		if needed[f.Name] || f.Name == colDeleted {
@@ -166,8 +176,8 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	}
 	p.isoWork = arrow.NewSchema(isoFields, nil)
 	// Merged inputs also need the key columns and _seq.
-	for _, k := range t.keyCols {
-		needed[t.schema.Field(k).Name] = true
+	for _, k := range sv.keyCols {
+		needed[sv.schema.Field(k).Name] = true
 	}
 	var wf []arrow.Field
 	for _, f := range segSchema.Fields() {
@@ -176,19 +186,6 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 		}
 	}
 	p.work = arrow.NewSchema(wf, nil)
-
-	version, err := st.resolveVersion(t, req)
-	if err != nil {
-		return nil, err
-	}
-	if p.rs, err = st.acquire(t, version); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			p.close()
-		}
-	}()
 	p.deriveKeyRange()
 	if err := p.chooseInputs(); err != nil {
 		return nil, err
@@ -209,18 +206,6 @@ func (p *plan) close() {
 	p.rs.release(p.st)
 }
 
-// keyColumns are the key's components in order, as (name, type).
-func (t *table) keyColumns() []arrow.Field {
-	var out []arrow.Field
-	for _, k := range t.keyCols {
-		out = append(out, t.schema.Field(k))
-	}
-	if t.keyHasSeq {
-		out = append(out, arrow.Field{Name: colSeq, Type: arrow.PrimitiveTypes.Int64})
-	}
-	return out
-}
-
 // deriveKeyRange turns the filter's per-column ranges on the key columns
 // into encoded key bounds: equality on a key prefix extends the prefix, the
 // first range column bounds it.
@@ -229,7 +214,7 @@ func (p *plan) deriveKeyRange() {
 		return
 	}
 	var prefix []byte
-	for _, kc := range p.t.keyColumns() {
+	for _, kc := range p.sv.keyColumns() {
 		iv := p.pred.Range(kc.Name)
 		if iv.Empty || (!iv.Null && !iv.NonNull) {
 			p.empty = true
@@ -386,6 +371,22 @@ func (p *plan) chooseInputs() error {
 
 func (p *plan) isKeyColumn(name string) bool { return p.keyNames[name] }
 
+// segmentName is the name the column col (of the plan's schema) had when
+// seg was written — what its statistics and file use — and false when it
+// did not exist yet (DESIGN §3.2: pruning keeps working across renames).
+func (p *plan) segmentName(seg *manifest.SegmentMetadata, col string) (string, bool) {
+	i := p.sv.column(col)
+	if i < 0 {
+		return col, true // _seq, _deleted
+	}
+	old := p.t.viewOf(seg.SchemaVersion)
+	j, ok := old.byFID[p.sv.fids[i]]
+	if !ok {
+		return "", false
+	}
+	return old.schema.Field(j).Name, true
+}
+
 // pruneByStats returns a prune reason, or "" when the input must be read. It
 // opens the segment's footer and fills in.rowGroups.
 func (p *plan) pruneByStats(in *planInput) (string, error) {
@@ -397,11 +398,17 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 			if keyOnly && !p.isKeyColumn(col) {
 				return filter.ColumnStats{}, false
 			}
-			cs, ok := in.seg.ColumnStats[col]
+			name, existed := p.segmentName(in.seg, col)
+			if !existed {
+				// Added after the segment was written: null in every row.
+				n := int64(in.seg.RowCount)
+				return filter.ColumnStats{NullCount: n, HasNullCount: true, RowCount: n, NaNFree: true}, true
+			}
+			cs, ok := in.seg.ColumnStats[name]
 			if !ok {
 				return filter.ColumnStats{}, false
 			}
-			f, ok := p.t.schema.FieldsByName(col)
+			f, ok := p.fs.FieldsByName(col)
 			if !ok {
 				return filter.ColumnStats{}, false
 			}
@@ -427,10 +434,14 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 			if !in.isolated && !p.isKeyColumn(col) {
 				return filter.ColumnStats{}, false
 			}
-			cs, ok := rowGroupStats(sf, md, rg, col, p.fs)
+			name, existed := p.segmentName(in.seg, col)
+			if !existed {
+				return filter.ColumnStats{}, false // pruned by the segment's statistics already
+			}
+			cs, ok := rowGroupStats(sf, md, rg, name, col, p.fs)
 			// Parquet leaves NaN out of min/max; the segment's own statistics
 			// have min/max only when the column holds no NaN at all.
-			if seg, has := in.seg.ColumnStats[col]; has && seg.Min != nil && seg.Max != nil {
+			if seg, has := in.seg.ColumnStats[name]; has && seg.Min != nil && seg.Max != nil {
 				cs.NaNFree = true
 			}
 			return cs, ok
@@ -502,13 +513,13 @@ func numStat(t arrow.DataType, f float64, i int64, u uint64, exact bool) (any, b
 
 // rowGroupStats reads Parquet row-group statistics of a top-level primitive
 // column as filter statistics (types whose Parquet stats map exactly).
-func rowGroupStats(sf *segFile, md *metadata.FileMetaData, rg int, col string, fs *arrow.Schema) (filter.ColumnStats, bool) {
+func rowGroupStats(sf *segFile, md *metadata.FileMetaData, rg int, stored, col string, fs *arrow.Schema) (filter.ColumnStats, bool) {
 	fields, ok := fs.FieldsByName(col)
 	if !ok {
 		return filter.ColumnStats{}, false
 	}
 	typ := fields[0].Type
-	leaves, err := sf.leaves([]string{col})
+	leaves, err := sf.leaves([]string{stored})
 	if err != nil || len(leaves) != 1 {
 		return filter.ColumnStats{}, false
 	}

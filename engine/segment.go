@@ -19,28 +19,6 @@ import (
 	"github.com/kalamdb/libkalam/storage"
 )
 
-// segmentSchema is the Arrow schema of a segment file: the table's columns
-// (non-key columns nullable, since tombstones carry only their key) followed
-// by _seq and _deleted.
-func (t *table) segmentSchema() *arrow.Schema {
-	fields := make([]arrow.Field, 0, t.schema.NumFields()+2)
-	for i, f := range t.schema.Fields() {
-		isKey := false
-		for _, k := range t.keyCols {
-			isKey = isKey || k == i
-		}
-		if !isKey {
-			f.Nullable = true
-		}
-		f.Metadata = arrow.Metadata{}
-		fields = append(fields, f)
-	}
-	fields = append(fields,
-		arrow.Field{Name: colSeq, Type: arrow.PrimitiveTypes.Int64},
-		arrow.Field{Name: colDeleted, Type: arrow.FixedWidthTypes.Boolean})
-	return arrow.NewSchema(fields, nil)
-}
-
 func codecOf(name string) compress.Compression {
 	switch name {
 	case "snappy":
@@ -59,6 +37,7 @@ func codecOf(name string) compress.Compression {
 type segWriter struct {
 	st     *store
 	t      *table
+	sv     *schemaView
 	name   string // storage object name
 	rel    string // table-relative path, as the manifest holds it
 	out    storage.Writer
@@ -71,7 +50,7 @@ type segWriter struct {
 	done   bool
 }
 
-func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
+func (st *store) newSegWriter(t *table, sv *schemaView, seqNo uint64) (*segWriter, error) {
 	rel := manifest.SegmentPath(seqNo)
 	name := t.prefix + "/" + rel
 	out, err := st.storage.Create(context.Background(), name)
@@ -89,18 +68,18 @@ func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
 	}
 	// Floats and timestamps rarely repeat: a dictionary page only adds a
 	// hash on write and a gather on every read.
-	for _, f := range t.schema.Fields() {
+	for _, f := range sv.schema.Fields() {
 		switch f.Type.ID() {
 		case arrow.FLOAT32, arrow.FLOAT64, arrow.TIMESTAMP, arrow.TIME32, arrow.TIME64, arrow.DURATION:
 			wopts = append(wopts, parquet.WithDictionaryFor(f.Name, false))
 		}
 	}
-	if len(t.keyCols) == 1 && !t.keyHasSeq {
+	if len(sv.keyCols) == 1 && !sv.keyHasSeq {
 		// A single-column key is unique within a segment too.
-		wopts = append(wopts, parquet.WithDictionaryFor(t.schema.Field(t.keyCols[0]).Name, false))
+		wopts = append(wopts, parquet.WithDictionaryFor(sv.schema.Field(sv.keyCols[0]).Name, false))
 	}
 	props := parquet.NewWriterProperties(wopts...)
-	schema := t.segmentSchema()
+	schema := sv.segmentSchema()
 	stored := storageSchema(schema)
 	// pqarrow closes an io.Closer it writes to; the object is committed
 	// separately.
@@ -110,7 +89,7 @@ func (st *store) newSegWriter(t *table, seqNo uint64) (*segWriter, error) {
 		out.Abort()
 		return nil, kerr.Wrap(kerr.Internal, err, "parquet writer for %s", name)
 	}
-	sw := &segWriter{st: st, t: t, name: name, rel: rel, out: out, w: w, rgRows: t.opts.rowGroupRows,
+	sw := &segWriter{st: st, t: t, sv: sv, name: name, rel: rel, out: out, w: w, rgRows: t.opts.rowGroupRows,
 		stats: newStatsCollector(schema), stored: stored}
 	sw.meta.Path = rel
 	return sw, nil
@@ -184,7 +163,7 @@ func (sw *segWriter) finish() (*manifest.SegmentMetadata, error) {
 	}
 	sw.meta.SizeBytes = uint64(size)
 	sw.meta.CreatedAt = nowMs()
-	sw.meta.SchemaVersion = sw.t.def.SchemaVersion
+	sw.meta.SchemaVersion = sw.sv.version
 	sw.meta.ColumnStats = sw.stats.result()
 	return &sw.meta, nil
 }

@@ -44,7 +44,7 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 		return nil, kerr.New(kerr.NotFound, "table %s: segment %q was removed by vacuum", t.qname, segmentID)
 	}
 	what := fmt.Sprintf("scan segment %s of %s", segmentID, t.qname)
-	segSchema := t.segmentSchema()
+	segSchema := rs.view.segmentSchema()
 	names, out, err := resolveColumns(segSchema, req.Columns, userColumnNames(segSchema), what)
 	if err != nil {
 		snap.release(db.st)
@@ -70,7 +70,7 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 			wf = append(wf, f)
 		}
 	}
-	p := &plan{st: db.st, t: t, rs: rs, req: req, pred: pred, work: arrow.NewSchema(wf, nil),
+	p := &plan{st: db.st, t: t, rs: rs, sv: rs.view, req: req, pred: pred, work: arrow.NewSchema(wf, nil),
 		outNames: names, out: out, batch: req.BatchRows}
 	if p.batch <= 0 {
 		p.batch = defaultBatchRows

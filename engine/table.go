@@ -8,10 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/kalamdb/libkalam/engine/keyenc"
-	"github.com/kalamdb/libkalam/engine/rowcodec"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 )
@@ -24,21 +21,20 @@ const (
 
 // table is the runtime state of one user table.
 type table struct {
-	def    *tableDef
+	def    *tableDef // replaced (not changed) by an alter, under writeMu and mu
 	uid    uint64
 	ns     string
 	name   string
 	qname  string
 	prefix string // storage object prefix of the table: "ns/table"
-	schema *arrow.Schema
 	opts   tableOptions
 
-	keyCols   []int // schema indices of the key columns, user column first
-	keyHasSeq bool  // no primary key: _seq is (the last part of) the key
-	userCol   int   // schema index of the user column, -1 for shared tables
-	pk        []string
-
-	enc *rowcodec.Encoder
+	// views are the table's schema versions, oldest first (guarded by mu);
+	// cur is the current one, read without a lock by writers (under
+	// writeMu, which an alter holds) and captured by readers with their
+	// read state.
+	views []*schemaView
+	cur   atomic.Pointer[schemaView]
 
 	// writeMu serialises the table's writes, so that _seq order equals
 	// commit order within the table (hot versions are always newer than
@@ -53,7 +49,8 @@ type table struct {
 	// flushMu serialises flushes and other manifest changers.
 	flushMu sync.Mutex
 
-	// mu guards the read state: man, hotLo and the pins (read_state.go).
+	// mu guards the read state: man, hotLo, views and the pins
+	// (read_state.go).
 	mu      sync.Mutex
 	man     *manifest.Manifest
 	hotLo   uint64          // lowest generation that may hold hot rows
@@ -68,71 +65,51 @@ type table struct {
 }
 
 func (st *store) newTable(def *tableDef) (*table, error) {
-	schema, err := decodeSchema(def.Schema)
-	if err != nil {
-		return nil, kerr.Wrap(kerr.InvalidArgument, err, "schema")
-	}
 	t := &table{def: def, uid: def.UID, ns: def.Namespace, name: def.Name, qname: def.Namespace + "." + def.Name,
-		prefix: def.Namespace + "/" + def.Name, schema: schema, userCol: -1,
-		pins: map[string]int{}, removed: map[string]bool{}}
-	seen := map[string]bool{}
-	for i, f := range schema.Fields() {
-		if f.Name == "" {
-			return nil, kerr.New(kerr.InvalidArgument, "column %d has an empty name", i)
-		}
-		if f.Name == colSeq || f.Name == colDeleted {
-			return nil, kerr.New(kerr.InvalidArgument, "column %q is a reserved system column name", f.Name)
-		}
-		if seen[f.Name] {
-			return nil, kerr.New(kerr.InvalidArgument, "duplicate column %q", f.Name)
-		}
-		seen[f.Name] = true
-		if !rowcodec.Supported(f.Type) {
-			return nil, kerr.New(kerr.InvalidArgument, "column %q: type %s is not supported by the store", f.Name, f.Type)
-		}
-	}
-	if t.enc, err = rowcodec.NewEncoder(schema); err != nil {
-		return nil, err
-	}
+		prefix: def.Namespace + "/" + def.Name, pins: map[string]int{}, removed: map[string]bool{}}
+	var err error
 	if t.opts, err = parseTableOptions(def.Type, def.Options); err != nil {
 		return nil, err
 	}
-	if def.Type == "user" {
-		uc := t.opts.userColumn
-		idx := schema.FieldIndices(uc)
-		if len(idx) != 1 {
-			return nil, kerr.New(kerr.InvalidArgument, "user table: user column %q is not a column of the schema", uc)
-		}
-		f := schema.Field(idx[0])
-		if f.Type.ID() != arrow.STRING && f.Type.ID() != arrow.LARGE_STRING {
-			return nil, kerr.New(kerr.InvalidArgument, "user table: user column %q must be utf8, not %s", uc, f.Type)
-		}
-		if f.Nullable {
-			return nil, kerr.New(kerr.InvalidArgument, "user table: user column %q must be non-nullable", uc)
-		}
-		t.userCol = idx[0]
-		t.keyCols = append(t.keyCols, idx[0])
+	if err := def.complete(t.opts); err != nil {
+		return nil, err
 	}
-	for _, c := range t.opts.primaryKey {
-		idx := schema.FieldIndices(c)
-		if len(idx) != 1 {
-			return nil, kerr.New(kerr.InvalidArgument, "primary_key: column %q is not a column of the schema", c)
+	for _, v := range def.Schemas {
+		sv, err := newSchemaView(v, def.Type, def.KeyFieldIDs, def.UserFieldID)
+		if err != nil {
+			return nil, err
 		}
-		f := schema.Field(idx[0])
-		if !keyenc.Supported(f.Type) {
-			return nil, kerr.New(kerr.InvalidArgument, "primary_key: column %q has type %s, which cannot be a key", c, f.Type)
-		}
-		if slices.Contains(t.keyCols, idx[0]) {
-			if idx[0] == t.userCol {
-				continue // the user column is already the key prefix
-			}
-			return nil, kerr.New(kerr.InvalidArgument, "primary_key: column %q listed twice", c)
-		}
-		t.keyCols = append(t.keyCols, idx[0])
-		t.pk = append(t.pk, f.Name)
+		t.views = append(t.views, sv)
 	}
-	t.keyHasSeq = len(t.pk) == 0
+	t.cur.Store(t.views[len(t.views)-1])
 	return t, nil
+}
+
+// view is the current schema.
+func (t *table) view() *schemaView { return t.cur.Load() }
+
+// viewAtLocked is the schema of a manifest version; t.mu is held.
+func (t *table) viewAtLocked(manifestVersion uint64) *schemaView {
+	v := t.views[0]
+	for _, sv := range t.views {
+		if sv.manifestVersion <= manifestVersion {
+			v = sv
+		}
+	}
+	return v
+}
+
+// viewOf is the schema version a segment was written with (the first one
+// when it predates schema versions).
+func (t *table) viewOf(schemaVersion int64) *schemaView {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, sv := range t.views {
+		if sv.version == schemaVersion {
+			return sv
+		}
+	}
+	return t.views[0]
 }
 
 // tableOptions are the options the store understands (DESIGN §3), checked
@@ -213,28 +190,36 @@ func intOption(opt map[string]string, name string, def, lo, hi int64) (int64, er
 }
 
 func (t *table) info() *TableInfo {
-	opts := make(map[string]string, len(t.def.Options))
-	for k, v := range t.def.Options {
+	def := t.currentDef()
+	sv := t.view()
+	opts := make(map[string]string, len(def.Options))
+	for k, v := range def.Options {
 		opts[k] = v
 	}
-	ti := &TableInfo{Namespace: t.ns, Name: t.name, Type: t.def.Type, Schema: t.schema, Options: opts,
-		CreatedAt: t.def.CreatedAt, SchemaVersion: t.def.SchemaVersion, PrimaryKey: append([]string{}, t.pk...),
+	ti := &TableInfo{Namespace: t.ns, Name: t.name, Type: def.Type, Schema: sv.schema, Options: opts,
+		CreatedAt: def.CreatedAt, SchemaVersion: sv.version, PrimaryKey: append([]string{}, sv.pk...),
 		Version: t.currentManifest().Version, HotRows: t.hotRows.Load()}
-	if t.userCol >= 0 {
-		ti.UserColumn = t.schema.Field(t.userCol).Name
+	if sv.userCol >= 0 {
+		ti.UserColumn = sv.schema.Field(sv.userCol).Name
 	}
-	for _, kc := range t.keyColumns() {
+	for _, kc := range sv.keyColumns() {
 		ti.KeyColumns = append(ti.KeyColumns, kc.Name)
 	}
-	ids := t.def.fieldIDs()
-	for i, f := range t.schema.Fields() {
-		ti.Columns = append(ti.Columns, ColumnInfo{Name: f.Name, FieldID: ids[i], Type: f.Type, Nullable: f.Nullable,
-			Key: slices.Contains(t.keyCols, i)})
+	for i, f := range sv.schema.Fields() {
+		ti.Columns = append(ti.Columns, ColumnInfo{Name: f.Name, FieldID: sv.fids[i], Type: f.Type, Nullable: f.Nullable,
+			Key: sv.isKey(i)})
 	}
 	if e := t.bgErr.Load(); e != nil {
 		ti.BackgroundError = *e
 	}
 	return ti
+}
+
+// currentDef is the table definition (replaced by alters).
+func (t *table) currentDef() *tableDef {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.def
 }
 
 // currentManifest returns the published manifest; manifests are immutable

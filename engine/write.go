@@ -8,91 +8,49 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/linxGnu/grocksdb"
 
-	"github.com/kalamdb/libkalam/engine/keyenc"
 	"github.com/kalamdb/libkalam/kerr"
 )
 
-// rowKeys computes the row key of every row of rec (a record with the
-// table's schema). seqs gives _seq for tables whose key includes it.
-func (t *table) rowKeys(rec arrow.RecordBatch, seqs []int64) ([][]byte, error) {
-	n := int(rec.NumRows())
-	var enc *keyenc.RowEncoder
-	if len(t.keyCols) > 0 {
-		cols := make([]arrow.Array, len(t.keyCols))
-		for i, k := range t.keyCols {
-			cols[i] = rec.Column(k)
-		}
-		var err error
-		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
-			return nil, err
-		}
-	}
-	keys := make([][]byte, n)
-	buf := make([]byte, 0, n*16)
-	for i := 0; i < n; i++ {
-		start := len(buf)
-		if enc != nil {
-			buf = enc.Append(buf, i)
-		}
-		if t.keyHasSeq {
-			buf = keyenc.AppendInt64(buf, seqs[i])
-		}
-		keys[i] = buf[start:len(buf):len(buf)]
-	}
-	return keys, nil
+// WriteMode is how a write treats keys that have a live row (DESIGN §3.1).
+type WriteMode int
+
+// Write modes.
+const (
+	// WriteUpsert: the input row becomes the whole new version of its key.
+	WriteUpsert WriteMode = iota
+	// WriteInsert: rows whose key has a live row are skipped.
+	WriteInsert
+	// WriteUpdate: the current row with the input's columns replaced; keys
+	// without a live row are skipped.
+	WriteUpdate
+	// WriteMerge: WriteUpdate for keys with a live row, an insert for others.
+	WriteMerge
+)
+
+// SchemaMode is what a write does with input columns the table lacks.
+type SchemaMode int
+
+// Schema modes.
+const (
+	// SchemaStrict: an input column the table lacks is InvalidArgument.
+	SchemaStrict SchemaMode = iota
+	// SchemaMerge: such columns are first added to the table (nullable).
+	SchemaMerge
+)
+
+// WriteOptions configure Write. The zero value is an upsert that refuses
+// unknown columns (what Append does).
+type WriteOptions struct {
+	Mode       WriteMode
+	SchemaMode SchemaMode
 }
 
 // Append writes every batch of rdr to the table's hot rows and returns the
-// number of rows written. Each input batch is committed atomically; on an
-// error, batches already committed stay written (their count is returned).
+// number of rows written (an upsert). Each input batch is committed
+// atomically; on an error, batches already committed stay written (their
+// count is returned).
 func (db *DB) Append(name string, rdr array.RecordReader) (int64, error) {
-	return db.write("append to", name, rdr, false, (*store).appendBatch)
-}
-
-// write runs an append or a delete: every batch of rdr is conformed to the
-// table's input schema and committed by apply; the flush_rows trigger is
-// checked once at the end.
-func (db *DB) write(verb, name string, rdr array.RecordReader, keys bool,
-	apply func(*store, *table, arrow.RecordBatch) (int64, error)) (int64, error) {
-	exit, err := db.enter(true)
-	if err != nil {
-		return 0, err
-	}
-	defer exit()
-	if rdr == nil {
-		return 0, kerr.New(kerr.InvalidArgument, "%s %q: nil input", verb, name)
-	}
-	t, err := db.st.lookupTable(name)
-	if err != nil {
-		return 0, err
-	}
-	target := t.schema
-	if keys {
-		target = t.keySchema()
-	}
-	c := &conformer{target: target, what: verb + " " + t.qname, mem: db.st.mem, keys: keys}
-	var total int64
-	for rdr.Next() {
-		rec := rdr.RecordBatch()
-		if rec.NumRows() == 0 {
-			continue
-		}
-		conf, err := c.conform(rec)
-		if err != nil {
-			return total, err
-		}
-		n, err := apply(db.st, t, conf)
-		conf.Release()
-		total += n
-		if err != nil {
-			return total, err
-		}
-	}
-	if err := rdr.Err(); err != nil {
-		return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "%s %s: reading input", verb, t.qname)
-	}
-	db.st.maybeAutoFlush(t)
-	return total, nil
+	return db.Write(name, rdr, WriteOptions{})
 }
 
 // AppendRecord appends one record batch.
@@ -105,38 +63,151 @@ func (db *DB) AppendRecord(table string, rec arrow.RecordBatch) (int64, error) {
 	return db.Append(table, rdr)
 }
 
-func (st *store) appendBatch(t *table, rec arrow.RecordBatch) (int64, error) {
-	n := int(rec.NumRows())
+// Write writes every batch of rdr in the given mode and returns the number
+// of rows that produced a new version. Each batch is atomic: a batch that
+// is refused stores nothing; batches committed before an error stay (their
+// count is returned).
+func (db *DB) Write(name string, rdr array.RecordReader, opts WriteOptions) (int64, error) {
+	if opts.Mode < WriteUpsert || opts.Mode > WriteMerge {
+		return 0, kerr.New(kerr.InvalidArgument, "write to %q: unknown write mode %d", name, opts.Mode)
+	}
+	if opts.SchemaMode != SchemaStrict && opts.SchemaMode != SchemaMerge {
+		return 0, kerr.New(kerr.InvalidArgument, "write to %q: unknown schema mode %d", name, opts.SchemaMode)
+	}
+	return db.writeStream("write to", name, rdr, false, func(st *store, t *table, rec arrow.RecordBatch, c *conformer) (int64, error) {
+		if opts.SchemaMode == SchemaMerge {
+			if err := st.addInputColumns(t, rec.Schema()); err != nil {
+				return 0, err
+			}
+		}
+		return st.writeBatch(t, rec, c, opts.Mode)
+	})
+}
+
+// Delete writes a tombstone for every key of rdr that has a live row and
+// returns how many did. rdr carries the key columns (the user column and
+// primary-key columns; _seq for tables without a primary key).
+func (db *DB) Delete(name string, rdr array.RecordReader) (int64, error) {
+	return db.writeStream("delete from", name, rdr, true, (*store).deleteBatch)
+}
+
+// writeStream runs a write or a delete batch by batch; the flush_rows
+// trigger is checked once at the end (its failure never fails the write).
+func (db *DB) writeStream(verb, name string, rdr array.RecordReader, keys bool,
+	apply func(*store, *table, arrow.RecordBatch, *conformer) (int64, error)) (int64, error) {
+	exit, err := db.enter(true)
+	if err != nil {
+		return 0, err
+	}
+	defer exit()
+	if rdr == nil {
+		return 0, kerr.New(kerr.InvalidArgument, "%s %q: nil input", verb, name)
+	}
+	t, err := db.st.lookupTable(name)
+	if err != nil {
+		return 0, err
+	}
+	c := &conformer{what: verb + " " + t.qname, mem: db.st.mem, keys: keys}
+	var total int64
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		if rec.NumRows() == 0 {
+			continue
+		}
+		n, err := apply(db.st, t, rec, c)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	if err := rdr.Err(); err != nil {
+		return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "%s %s: reading input", verb, t.qname)
+	}
+	db.st.maybeAutoFlush(t)
+	return total, nil
+}
+
+// writeBatch conforms one input batch to the table's current schema and
+// writes it in mode, under the table's write lock: an update's read of the
+// current rows and its write see no other write in between.
+func (st *store) writeBatch(t *table, rec arrow.RecordBatch, c *conformer, mode WriteMode) (int64, error) {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	if t.dropped.Load() {
 		return 0, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
 	}
-	seqs := st.seq.next(n, make([]int64, 0, n))
-	keys, err := t.rowKeys(rec, seqs)
+	sv := t.view()
+	c.target = sv.schema
+	conf, present, err := c.conform(rec)
 	if err != nil {
-		return 0, fmt.Errorf("append to %s: %w", t.qname, err)
+		return 0, err
 	}
+	defer conf.Release()
+	if sv.keyHasSeq && (mode == WriteUpdate || mode == WriteMerge) {
+		return 0, kerr.New(kerr.InvalidArgument,
+			"%s: table %s has no primary key, so input rows have no key to match (write modes update and merge need one)", c.what, t.qname)
+	}
+	n := int(conf.NumRows())
+	seqs := st.seq.next(n, make([]int64, 0, n))
+	keys, err := sv.rowKeys(conf, seqs)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", c.what, err)
+	}
+	if mode == WriteUpsert || sv.keyHasSeq {
+		// Every row is new (a table without a primary key keys rows by
+		// their fresh _seq, so insert is upsert too).
+		return st.putRows(t, sv, conf, keys, seqs, nil)
+	}
+	if mode == WriteInsert {
+		live, _, err := st.liveKeys(t, keys)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", c.what, err)
+		}
+		keep := make([]bool, n)
+		seen := map[string]bool{}
+		for i, k := range keys {
+			// The first row of a key inserts it; a later one in the same
+			// batch finds it live.
+			keep[i] = !live[i] && !seen[string(k)]
+			seen[string(k)] = true
+		}
+		return st.putRows(t, sv, conf, keys, seqs, keep)
+	}
+	return st.updateRows(t, sv, conf, present, keys, seqs, mode == WriteMerge)
+}
+
+// putRows writes the rows of rec (keep: nil, or the rows to write) as new
+// versions in one batch.
+func (st *store) putRows(t *table, sv *schemaView, rec arrow.RecordBatch, keys [][]byte, seqs []int64, keep []bool) (int64, error) {
 	cols := rec.Columns()
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	var kbuf, vbuf []byte
-	for i := 0; i < n; i++ {
+	var written int64
+	var last int64
+	for i := range keys {
+		if keep != nil && !keep[i] {
+			continue
+		}
 		kbuf = hotKey(kbuf[:0], t.uid, t.gen, keys[i], seqs[i])
-		vbuf = append(vbuf[:0], flagLive)
-		vbuf = t.enc.AppendRow(vbuf, cols, i)
+		vbuf = appendHotValue(vbuf[:0], false, sv, cols, i)
 		wb.PutCF(st.cfData, kbuf, vbuf)
+		written++
+		last = seqs[i]
 	}
-	st.putTableHWM(wb, t, seqs[n-1])
+	if written == 0 {
+		return 0, nil
+	}
+	st.putTableHWM(wb, t, last)
 	if err := st.hit("append"); err != nil {
 		return 0, err
 	}
-	if err := st.writeAsync(wb, "append to "+t.qname); err != nil {
+	if err := st.writeAsync(wb, "write to "+t.qname); err != nil {
 		return 0, err
 	}
-	t.hwm = seqs[n-1]
-	t.hotRows.Add(int64(n))
-	return int64(n), nil
+	t.hwm = max(t.hwm, last)
+	t.hotRows.Add(written)
+	return written, nil
 }
 
 // putTableHWM persists the table's _seq high-water mark in a write batch.
@@ -184,33 +255,39 @@ func (t *table) setBackgroundError(err error) {
 	t.bgErr.Store(&msg)
 }
 
-// Delete writes a tombstone for every key of rdr that has a live row and
-// returns how many did. rdr carries the key columns (the user column and
-// primary-key columns; _seq for tables without a primary key).
-func (db *DB) Delete(name string, rdr array.RecordReader) (int64, error) {
-	return db.write("delete from", name, rdr, true, (*store).deleteBatch)
+func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch, c *conformer) (int64, error) {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	if t.dropped.Load() {
+		return 0, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
+	}
+	sv := t.view()
+	c.target = sv.keySchema()
+	conf, _, err := c.conform(keyRec)
+	if err != nil {
+		return 0, err
+	}
+	defer conf.Release()
+	full := st.fullRecord(sv, conf)
+	defer full.Release()
+	var keySeqs []int64
+	if sv.keyHasSeq {
+		keySeqs = conf.Column(int(conf.NumCols()) - 1).(*array.Int64).Int64Values()
+	}
+	keys, err := sv.rowKeys(full, keySeqs)
+	if err != nil {
+		return 0, fmt.Errorf("delete from %s: %w", t.qname, err)
+	}
+	return st.tombstones(t, sv, full, keys, keySeqs)
 }
 
-// keySchema is the schema a delete input must match: key columns, all
-// required (a key column may only be null when the table column is nullable).
-func (t *table) keySchema() *arrow.Schema {
-	var fields []arrow.Field
-	for _, k := range t.keyCols {
-		fields = append(fields, t.schema.Field(k))
-	}
-	if t.keyHasSeq {
-		fields = append(fields, arrow.Field{Name: colSeq, Type: arrow.PrimitiveTypes.Int64})
-	}
-	return arrow.NewSchema(fields, nil)
-}
-
-func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) {
+// fullRecord widens a record of key columns to the view's schema, nulls
+// elsewhere (a tombstone's value carries its key only).
+func (st *store) fullRecord(sv *schemaView, keyRec arrow.RecordBatch) arrow.RecordBatch {
 	n := int(keyRec.NumRows())
-	// A full-schema record: key columns from the input, nulls elsewhere.
-	cols := make([]arrow.Array, t.schema.NumFields())
-	for i, f := range t.schema.Fields() {
-		cols[i] = nil
-		for j, k := range t.keyCols {
+	cols := make([]arrow.Array, sv.schema.NumFields())
+	for i, f := range sv.schema.Fields() {
+		for j, k := range sv.keyCols {
 			if k == i {
 				cols[i] = keyRec.Column(j)
 				cols[i].Retain()
@@ -220,36 +297,47 @@ func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) 
 			cols[i] = array.MakeArrayOfNull(st.mem, f.Type, n)
 		}
 	}
-	full := array.NewRecordBatch(t.schema, cols, int64(n))
+	full := array.NewRecordBatch(sv.schema, cols, int64(n))
 	for _, a := range cols {
 		a.Release()
 	}
-	defer full.Release()
-	var keySeqs []int64
-	if t.keyHasSeq {
-		keySeqs = keyRec.Column(int(keyRec.NumCols()) - 1).(*array.Int64).Int64Values()
-	}
-	keys, err := t.rowKeys(full, keySeqs)
-	if err != nil {
-		return 0, fmt.Errorf("delete from %s: %w", t.qname, err)
-	}
+	return full
+}
 
-	t.writeMu.Lock()
-	defer t.writeMu.Unlock()
-	if t.dropped.Load() {
-		return 0, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
-	}
+// tombstones writes a tombstone for every key of keys that has a live row,
+// in one batch, and returns how many. full holds the rows' key columns
+// (the view's schema); keySeqs the _seq of each key of a table without a
+// primary key. The caller holds t.writeMu.
+func (st *store) tombstones(t *table, sv *schemaView, full arrow.RecordBatch, keys [][]byte, keySeqs []int64) (int64, error) {
 	live, hotGen, err := st.liveKeys(t, keys)
 	if err != nil {
 		return 0, fmt.Errorf("delete from %s: %w", t.qname, err)
 	}
-	var count, overwritten int
-	seen := make(map[string]bool, n)
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	count, overwritten, last := st.stageTombstones(wb, t, sv, full, keys, keySeqs, live, hotGen)
+	if count == 0 {
+		return 0, nil
+	}
+	if err := st.writeAsync(wb, "delete from "+t.qname); err != nil {
+		return 0, err
+	}
+	t.hwm = max(t.hwm, last)
+	t.hotRows.Add(int64(count - overwritten))
+	return int64(count), nil
+}
+
+// stageTombstones puts into wb a tombstone for every key with a live row
+// (once per key) and returns how many, how many replace a hot entry of the
+// current generation, and the highest new _seq.
+func (st *store) stageTombstones(wb *grocksdb.WriteBatch, t *table, sv *schemaView, full arrow.RecordBatch, keys [][]byte,
+	keySeqs []int64, live []bool, hotGen []uint64) (count, overwritten int, last int64) {
+	seen := make(map[string]bool, len(keys))
 	for i := range keys {
 		if live[i] && !seen[string(keys[i])] {
 			seen[string(keys[i])] = true
 			count++
-			if t.keyHasSeq && hotGen[i] == t.gen {
+			if sv.keyHasSeq && hotGen[i] == t.gen {
 				// The tombstone has the row's own hot key: it replaces the
 				// entry instead of adding one.
 				overwritten++
@@ -257,14 +345,12 @@ func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) 
 		}
 	}
 	if count == 0 {
-		return 0, nil
+		return 0, 0, 0
 	}
 	var seqs []int64
-	if !t.keyHasSeq {
+	if !sv.keyHasSeq {
 		seqs = st.seq.next(count, make([]int64, 0, count))
 	}
-	wb := grocksdb.NewWriteBatch()
-	defer wb.Destroy()
 	var kbuf, vbuf []byte
 	fcols := full.Columns()
 	j := 0
@@ -276,28 +362,21 @@ func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch) (int64, error) 
 		// A table keyed by _seq keeps the tombstone at the row's own _seq:
 		// the key is the version, and a tombstone wins a _seq tie.
 		var seq int64
-		if t.keyHasSeq {
+		if sv.keyHasSeq {
 			seq = keySeqs[i]
 		} else {
 			seq = seqs[j]
 			j++
 		}
 		kbuf = hotKey(kbuf[:0], t.uid, t.gen, keys[i], seq)
-		vbuf = append(vbuf[:0], flagTombstone)
-		vbuf = t.enc.AppendRow(vbuf, fcols, i)
+		vbuf = appendHotValue(vbuf[:0], true, sv, fcols, i)
 		wb.PutCF(st.cfData, kbuf, vbuf)
 	}
 	if len(seqs) > 0 {
-		st.putTableHWM(wb, t, seqs[len(seqs)-1])
+		last = seqs[len(seqs)-1]
+		st.putTableHWM(wb, t, last)
 	}
-	if err := st.writeAsync(wb, "delete from "+t.qname); err != nil {
-		return 0, err
-	}
-	if len(seqs) > 0 {
-		t.hwm = max(t.hwm, seqs[len(seqs)-1])
-	}
-	t.hotRows.Add(int64(count - overwritten))
-	return int64(count), nil
+	return count, overwritten, last
 }
 
 // liveKeys reports, per key, whether its newest version is a live row, and
@@ -332,7 +411,11 @@ keys:
 			if it.Valid() {
 				hk := it.Key().Data()
 				if len(hk) == len(kbuf)+8 && bytes.HasPrefix(hk, kbuf) {
-					live[i] = it.Value().Data()[0] == flagLive
+					tomb, _, _, err := parseHotValue(it.Value().Data())
+					if err != nil {
+						return nil, nil, err
+					}
+					live[i] = !tomb
 					hotGen[i] = gens[g]
 					continue keys
 				}
