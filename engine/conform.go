@@ -161,7 +161,9 @@ type rangeError struct {
 	value string
 }
 
-func (e rangeError) Error() string { return fmt.Sprintf("row %d: value %s out of range", e.row, e.value) }
+func (e rangeError) Error() string {
+	return fmt.Sprintf("row %d: value %s out of range", e.row, e.value)
+}
 
 func isInteger(t arrow.DataType) bool {
 	switch t.ID() {

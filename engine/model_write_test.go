@@ -29,7 +29,7 @@ type wcol struct {
 type wval any
 
 type wmodel struct {
-	cols []wcol          // current schema; cols[0] is the key "id" (int64) until renamed
+	cols []wcol // current schema; cols[0] is the key "id" (int64) until renamed
 	rows map[int64]map[int32]wval
 }
 

@@ -19,7 +19,7 @@ import (
 type readState struct {
 	t      *table
 	man    *manifest.Manifest
-	view   *schemaView // the schema of man's version
+	view   *schemaView        // the schema of man's version
 	rsnap  *grocksdb.Snapshot // nil for time travel (no hot rows)
 	hotLo  uint64
 	pinned []string // segment ids
