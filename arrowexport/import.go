@@ -37,6 +37,39 @@ func ImportSchema(in unsafe.Pointer) (*arrow.Schema, error) {
 	return schema, err
 }
 
+// ImportType imports a host struct ArrowSchema describing one type (any
+// format, not only a struct), which is consumed on every path.
+func ImportType(in unsafe.Pointer) (arrow.DataType, error) {
+	if in == nil {
+		return nil, kerr.New(kerr.InvalidArgument, "type schema is NULL")
+	}
+	host := (*C.struct_ArrowSchema)(in)
+	if host.release == nil {
+		return nil, kerr.New(kerr.InvalidArgument, "type schema is already released")
+	}
+	defer C.kx_schema_release_host(host)
+	var errbuf [512]C.char
+	cp := C.kx_schema_copy(host, &errbuf[0], C.size_t(len(errbuf)))
+	if cp == nil {
+		return nil, kerr.New(kerr.InvalidArgument, "invalid type schema: %s", C.GoString(&errbuf[0]))
+	}
+	defer C.free(unsafe.Pointer(cp))
+	var f arrow.Field
+	err := callSafely(func() error {
+		var ierr error
+		f, ierr = cdata.ImportCArrowField((*cdata.CArrowSchema)(unsafe.Pointer(cp)))
+		return ierr
+	})
+	C.kx_schema_release_host(cp)
+	if err != nil {
+		if !isPanic(err) {
+			err = kerr.Wrap(kerr.InvalidArgument, err, "invalid type schema")
+		}
+		return nil, err
+	}
+	return f.Type, nil
+}
+
 // importOwnedSchema copies a (not yet released) host schema into our own
 // structs and imports the copy; the caller releases the host's struct.
 func importOwnedSchema(host *C.struct_ArrowSchema) (schema *arrow.Schema, err error) {

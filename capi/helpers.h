@@ -13,10 +13,15 @@
  * export against kalam.h. */
 typedef const char kalam_cchar;
 typedef const kalam_scan_options kalam_cscan_options;
+typedef const kalam_write_options kalam_cwrite_options;
+typedef const char* const kalam_cstr;
 
 /* sizeof the first kalam_scan_options (through `sql`): callers compiled
  * against it keep working (DESIGN §6, struct_size). */
 #define KC_SCAN_OPTIONS_V1_SIZE (offsetof(kalam_scan_options, sql) + sizeof(const char*))
+
+/* sizeof the first kalam_write_options. */
+#define KC_WRITE_OPTIONS_V1_SIZE (offsetof(kalam_write_options, schema_mode) + sizeof(int32_t))
 
 #define KC_MAGIC_OPEN 0x216264616d616c6bULL   /* "klamadb!" */
 #define KC_MAGIC_CLOSED 0x2164656d616c6b00ULL

@@ -281,12 +281,106 @@ kalam_status kalam_append(kalam_db* db, const char* table, struct ArrowArrayStre
 kalam_status kalam_delete(kalam_db* db, const char* table, struct ArrowArrayStream* keys,
                           int64_t* rows_deleted, kalam_error* err);
 
+/* Write modes of kalam_write (DESIGN §3.1): how a row whose key has a live
+ * row (and one whose key has none) is written; rows_written counts rows
+ * that produced a new version.
+ *   UPSERT  live: the input row is the whole new version; none: inserted
+ *   INSERT  live: skipped (not counted);                   none: inserted
+ *   UPDATE  live: the current row with the input's columns replaced;
+ *           none: skipped
+ *   MERGE   live: as UPDATE;                                none: inserted
+ * Columns absent from the input are null in a new or upserted row and kept
+ * in an updated one. UPDATE and MERGE read the current rows under the
+ * table's write lock: no concurrent write to the same key is lost. A table
+ * without a primary key has no key to match: every row is new (INSERT is
+ * UPSERT) and UPDATE/MERGE are KALAM_INVALID_ARGUMENT. */
+#define KALAM_WRITE_UPSERT 0
+#define KALAM_WRITE_INSERT 1
+#define KALAM_WRITE_UPDATE 2
+#define KALAM_WRITE_MERGE 3
+/* Schema modes: STRICT refuses an input column the table lacks; MERGE first
+ * adds such columns (nullable) in one alter commit, then writes. */
+#define KALAM_SCHEMA_STRICT 0
+#define KALAM_SCHEMA_MERGE 1
+
+typedef struct kalam_write_options {
+  uint32_t struct_size;                            /* sizeof(kalam_write_options) */
+  int32_t mode;                                    /* KALAM_WRITE_* */
+  int32_t schema_mode;                             /* KALAM_SCHEMA_* */
+} kalam_write_options;
+#define KALAM_WRITE_OPTIONS_INIT {sizeof(kalam_write_options), KALAM_WRITE_UPSERT, KALAM_SCHEMA_STRICT}
+
+/* Writes every row of stream `in` (consumed) in opts' mode (NULL: UPSERT,
+ * STRICT). Columns match by name; integer columns narrower than the table's
+ * are widened, wider ones accepted when every value fits (else
+ * KALAM_INVALID_ARGUMENT naming the column, the row — 0-based within the
+ * call — and the value). Each batch is atomic: a refused batch stores
+ * nothing; batches committed before an error stay, and *rows_written (may
+ * be NULL) counts them. Statuses: as kalam_append; an unknown mode is
+ * KALAM_INVALID_ARGUMENT. */
+kalam_status kalam_write(kalam_db* db, const char* table, struct ArrowArrayStream* in,
+                         const kalam_write_options* opts, int64_t* rows_written, kalam_error* err);
+
+/* Deletes every row matching `filter` (NULL or "TRUE": every row) at the
+ * call's snapshot, in one atomic write (all of them or none, also across a
+ * crash); writes to the table wait meanwhile, rows written after it are not
+ * touched. *rows_deleted (may be NULL) counts them. Statuses: KALAM_OK;
+ * KALAM_INVALID_ARGUMENT (a filter that does not parse or names an unknown
+ * column: the message says where); KALAM_NOT_FOUND; KALAM_READ_ONLY;
+ * KALAM_CLOSED; KALAM_IO. The write is held in memory until it commits:
+ * very large deletes need memory in proportion. */
+kalam_status kalam_delete_where(kalam_db* db, const char* table, const char* filter, int64_t* rows_deleted,
+                                kalam_error* err);
+
+/* For every row matching `filter` (NULL: every row), writes a new version
+ * with the columns of `values` (consumed; exactly one row in all) set to its
+ * values and the others kept — atomically, as kalam_delete_where. Key
+ * columns and the user column cannot be set. *rows_updated (may be NULL)
+ * counts the matched rows (each gets a new version even when a value is
+ * unchanged). Statuses: as kalam_delete_where; values of more or fewer than
+ * one row, an unknown column, a key column, or a value the column cannot
+ * take is KALAM_INVALID_ARGUMENT naming it. */
+kalam_status kalam_update(kalam_db* db, const char* table, const char* filter, struct ArrowArrayStream* values,
+                          int64_t* rows_updated, kalam_error* err);
+
 /* Writes the table's hot rows into a new Parquet segment (one commit).
  * *segment_id (may be NULL) gets its id (kalam_free), or NULL if there was
  * nothing to flush. Writes racing the flush are kept as hot rows. Statuses:
  * KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_READ_ONLY;
  * KALAM_CLOSED; KALAM_IO (the previous version stays intact). */
 kalam_status kalam_flush(kalam_db* db, const char* table, char** segment_id, kalam_error* err);
+
+/* ---- Schema evolution (DESIGN §3.2) ----------------------------------------------- */
+/* Each call is one commit: a new manifest version with the same segments,
+ * schema_version + 1, history operation "alter", in one synced write.
+ * Columns keep a field id for life; segments written under any earlier
+ * schema stay readable (read by field id), statistics keep pruning after a
+ * rename, a scan at an older version returns that version's schema. Writes
+ * to the table wait while an alter runs. Statuses of each: KALAM_OK;
+ * KALAM_INVALID_ARGUMENT (unknown column, a key column dropped or widened,
+ * a narrowing, a non-nullable added column, a bad name — naming it);
+ * KALAM_ALREADY_EXISTS (a name in use); KALAM_NOT_FOUND (table);
+ * KALAM_READ_ONLY; KALAM_CLOSED; KALAM_IO. */
+
+/* Appends the children of `columns` (a struct schema; consumed), each
+ * nullable, after the existing columns; existing rows read them as null. */
+kalam_status kalam_add_columns(kalam_db* db, const char* table, struct ArrowSchema* columns, kalam_error* err);
+
+/* Drops columns (not key columns nor the user column). Their data is no
+ * longer returned (compaction drops it); a later column of the same name is
+ * a new column and never shows the old values. */
+kalam_status kalam_drop_columns(kalam_db* db, const char* table, const char* const* names, int64_t n_names,
+                                kalam_error* err);
+
+/* Renames a column (key columns included); data is kept. */
+kalam_status kalam_rename_column(kalam_db* db, const char* table, const char* from, const char* to,
+                                 kalam_error* err);
+
+/* Widens a column to the type of `type` (consumed; e.g. format "l"):
+ * int8→int16→int32→int64 and unsigned likewise, float32→float64,
+ * utf8→large_utf8, binary→large_binary; not for key columns. */
+kalam_status kalam_widen_column(kalam_db* db, const char* table, const char* name, struct ArrowSchema* type,
+                                kalam_error* err);
 
 /* ---- Scans -------------------------------------------------------------------- */
 
