@@ -168,6 +168,9 @@ type BetweenExpr struct {
 	Lo, Hi Literal
 }
 
+// ConstExpr is TRUE (every row) or FALSE (no row).
+type ConstExpr struct{ Value bool }
+
 func (*AndExpr) isExpr()     {}
 func (*OrExpr) isExpr()      {}
 func (*NotExpr) isExpr()     {}
@@ -175,6 +178,7 @@ func (*CmpExpr) isExpr()     {}
 func (*InExpr) isExpr()      {}
 func (*IsNullExpr) isExpr()  {}
 func (*BetweenExpr) isExpr() {}
+func (*ConstExpr) isExpr()   {}
 
 // String renders the conjunction; OR terms are parenthesised because AND
 // binds tighter.
@@ -202,6 +206,13 @@ func (e *OrExpr) String() string {
 // String renders NOT with its operand always parenthesised, which keeps the
 // scope obvious to a reader (NOT binds tighter than AND).
 func (e *NotExpr) String() string { return "NOT (" + e.X.String() + ")" }
+
+func (e *ConstExpr) String() string {
+	if e.Value {
+		return "TRUE"
+	}
+	return "FALSE"
+}
 
 // String renders `col op literal`.
 func (e *CmpExpr) String() string {

@@ -65,6 +65,11 @@ type nullNode struct {
 // unknownNode is unknown for every row (a comparison with a NULL literal).
 type unknownNode struct{}
 
+// constNode is TRUE or FALSE for every row.
+type constNode struct{ v bool }
+
+func (*constNode) isNode() {}
+
 func (*andNode) isNode()     {}
 func (*orNode) isNode()      {}
 func (*cmpNode) isNode()     {}
@@ -199,6 +204,8 @@ func (b *binder) rename(e Expr) (Expr, error) {
 		c := *t
 		c.Col, err = name(t.Col)
 		return &c, err
+	case *ConstExpr:
+		return t, nil
 	}
 	return nil, errf("unsupported expression %T", e)
 }
@@ -265,6 +272,8 @@ func (b *binder) bind(e Expr, neg bool) (node, error) {
 			return nil, err
 		}
 		return &nullNode{col: ci, neg: neg != t.Not}, nil
+	case *ConstExpr:
+		return &constNode{v: t.Value != neg}, nil
 	}
 	return nil, errf("unsupported expression %T", e)
 }

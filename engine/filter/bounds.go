@@ -71,6 +71,9 @@ func (p *Predicate) Range(col string) Interval {
 	if p == nil {
 		return Full()
 	}
+	if c, ok := p.root.(*constNode); ok && !c.v {
+		return emptyInterval() // FALSE: no row, whatever the column
+	}
 	ci := p.findCol(col)
 	if ci < 0 {
 		return Full()
@@ -112,6 +115,11 @@ func rangeOf(nd node, ci int, k kind) Interval {
 		}
 		return iv
 	case *unknownNode:
+		return emptyInterval()
+	case *constNode:
+		if t.v {
+			return Full()
+		}
 		return emptyInterval()
 	case *nullNode:
 		if t.col != ci {
@@ -279,6 +287,8 @@ func (p *Predicate) mayMatch(nd node, stats func(string) (ColumnStats, bool)) bo
 		return false
 	case *unknownNode:
 		return false
+	case *constNode:
+		return t.v
 	case *nullNode:
 		st, ok := stats(p.cols[t.col].name)
 		if !ok || !st.HasNullCount {

@@ -98,6 +98,12 @@ func evalNode(nd node, arrs []arrow.Array, n int) []byte {
 		}
 	case *unknownNode:
 		fill(out, tUnknown)
+	case *constNode:
+		if t.v {
+			fill(out, tTrue)
+		} else {
+			fill(out, tFalse)
+		}
 	case *nullNode:
 		a := arrs[t.col]
 		isNull, notNull := tTrue, tFalse

@@ -307,6 +307,9 @@ func (p *parser) isLiteralStart() bool {
 func (p *parser) parsePred() Expr {
 	if p.isLiteralStart() {
 		lit := p.parseLiteral()
+		if p.tok.kind != tkOp && lit.Kind == LitBool {
+			return &ConstExpr{Value: lit.Bool} // TRUE / FALSE: every row / no row
+		}
 		if p.tok.kind != tkOp {
 			p.fail("comparison operator")
 		}

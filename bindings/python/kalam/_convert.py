@@ -8,7 +8,7 @@ from typing import Any, Iterable, List, Mapping, Sequence
 
 import pyarrow as pa
 
-__all__ = ["as_reader", "as_schema", "keys_as_reader", "SchemaLike", "DataLike"]
+__all__ = ["as_reader", "as_schema", "keys_as_reader", "is_schema_like", "infer_schema", "SchemaLike", "DataLike"]
 
 #: Anything :func:`as_schema` accepts.
 SchemaLike = Any
@@ -106,6 +106,47 @@ def keys_as_reader(keys: Any, key_fields: Sequence[pa.Field]) -> pa.RecordBatchR
             yield b.select(names)
 
     return pa.RecordBatchReader.from_batches(sub, project(reader))
+
+
+def is_schema_like(obj: Any) -> bool:
+    """Whether ``obj`` describes a schema (rather than holding rows): a
+    pyarrow Schema, an ``__arrow_c_schema__``-only object, a mapping of name
+    to pyarrow type, or a sequence of fields / (name, type) pairs."""
+    if isinstance(obj, pa.Schema):
+        return True
+    if hasattr(obj, "__arrow_c_schema__") and not hasattr(obj, "__arrow_c_stream__") and not hasattr(obj, "__arrow_c_array__"):
+        return True
+    if isinstance(obj, Mapping):
+        return bool(obj) and all(isinstance(v, pa.DataType) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return bool(obj) and all(
+            isinstance(f, pa.Field) or (isinstance(f, tuple) and len(f) == 2 and isinstance(f[1], pa.DataType)) for f in obj
+        )
+    return False
+
+
+def plain_type(t: pa.DataType) -> pa.DataType:
+    """The column type a table gets for input of type ``t`` (DESIGN §7):
+    dictionaries (pandas categoricals) become their value type, large_utf8
+    and utf8_view become utf8 (binary likewise), recursively in lists and
+    structs."""
+    if pa.types.is_dictionary(t):
+        return plain_type(t.value_type)
+    if pa.types.is_large_string(t) or t == pa.string_view():
+        return pa.string()
+    if pa.types.is_large_binary(t) or t == pa.binary_view():
+        return pa.binary()
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pa.list_(pa.field(t.value_field.name, plain_type(t.value_type), t.value_field.nullable))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, plain_type(f.type), f.nullable) for f in t])
+    return t
+
+
+def infer_schema(schema: pa.Schema) -> pa.Schema:
+    """The table schema inferred from input data's schema (see
+    :func:`plain_type`); metadata (pandas') is dropped."""
+    return pa.schema([pa.field(f.name, plain_type(f.type), f.nullable) for f in schema])
 
 
 def as_schema(schema: SchemaLike) -> pa.Schema:

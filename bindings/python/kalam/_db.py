@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import ctypes
 import datetime
 import json
@@ -12,10 +13,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import pyarrow as pa
 
 from . import _ffi
-from ._convert import DataLike, SchemaLike, as_reader, as_schema, keys_as_reader
+from ._convert import DataLike, SchemaLike, as_reader, as_schema, infer_schema, is_schema_like, keys_as_reader
 from ._scan import Scan
 from ._stats import history_table, segment_stats_columns
-from .errors import Closed, InvalidArgument, NotFound
+from .errors import AlreadyExists, Closed, InvalidArgument, NotFound
 
 __all__ = ["open", "Database", "Table"]
 
@@ -132,12 +133,17 @@ class Database:
 
     # ---- catalog -------------------------------------------------------------
 
-    def create_namespace(self, name: str) -> None:
-        """Creates namespace ``name``; :class:`kalam.AlreadyExists` if it exists."""
+    def create_namespace(self, name: str, exist_ok: bool = False) -> None:
+        """Creates namespace ``name``; :class:`kalam.AlreadyExists` if it
+        exists, unless ``exist_ok``."""
         L = _ffi.lib()
         h = self._handle()
         ns = _ffi.encode(name)
-        _ffi.check(lambda err: L.kalam_create_namespace(h, ns, err))
+        try:
+            _ffi.check(lambda err: L.kalam_create_namespace(h, ns, err))
+        except AlreadyExists:
+            if not exist_ok:
+                raise
 
     def namespaces(self) -> List[str]:
         """Names of every namespace, ``default`` included."""
@@ -146,22 +152,41 @@ class Database:
     def create_table(
         self,
         name: str,
-        schema: SchemaLike,
+        schema: Union[SchemaLike, DataLike],
         type: str = "shared",
         primary_key: Optional[Union[str, Sequence[str]]] = None,
         options: Optional[Mapping[str, Any]] = None,
+        exist_ok: bool = False,
     ) -> "Table":
         """Creates table ``name`` ("ns.table" or "table" in namespace default).
 
-        ``schema`` is a pyarrow Schema (or anything with
-        ``__arrow_c_schema__``, a dict of name → type, a list of fields).
-        ``type`` is "shared" or "user". ``primary_key`` (a column name or a
-        list) becomes the ``primary_key`` option; ``options`` are the other
-        table options (values turned into strings). Returns the new Table.
+        ``schema`` is either a schema — a pyarrow Schema (or anything with
+        ``__arrow_c_schema__``), a dict of name → pyarrow type, a list of
+        fields — or data: a pyarrow Table/RecordBatch/RecordBatchReader, a
+        pandas or Polars DataFrame, any ``__arrow_c_stream__`` object. From
+        data the schema is inferred (dictionary/categorical columns become
+        their value type; large_utf8 and utf8_view become utf8) and the rows
+        are appended in the same call; key columns become non-nullable.
+        ``type`` is "shared" or "user".
+        ``primary_key`` (a column name or a list) becomes the ``primary_key``
+        option; ``options`` are the other table options (values turned into
+        strings). With ``exist_ok`` an existing table is returned instead of
+        :class:`kalam.AlreadyExists` (and data is upserted into it).
         """
         L = _ffi.lib()
         h = self._handle()
-        sch = as_schema(schema)
+        rows: Optional[pa.RecordBatchReader] = None
+        if is_schema_like(schema):
+            sch = as_schema(schema)
+        else:
+            rows = as_reader(schema)
+            sch = infer_schema(rows.schema)
+            # Key columns (and the user column) cannot hold nulls: say so in
+            # the schema instead of leaving them nullable as inferred.
+            keys = [primary_key] if isinstance(primary_key, str) else list(primary_key or [])
+            if type == "user":
+                keys.append(str((options or {}).get("user_column", "user_id")))
+            sch = pa.schema([f.with_nullable(False) if f.name in keys else f for f in sch])
         opts: Dict[str, str] = {}
         for k, v in (options or {}).items():
             opts[str(k)] = v if isinstance(v, str) else json.dumps(v) if isinstance(v, bool) else str(v)
@@ -179,10 +204,16 @@ class Database:
         text = json.dumps(opts).encode() if opts else None
         try:
             _ffi.check(lambda err: L.kalam_create_table(h, tname, ttype, ctypes.byref(c_schema), text, err))
+        except AlreadyExists:
+            if not exist_ok:
+                raise
         finally:
             if c_schema.release:  # consumed by contract; never leak if it was not
                 _ffi.SCHEMA_RELEASE(c_schema.release)(ctypes.byref(c_schema))
-        return Table(self, qualify(name))
+        t = Table(self, qualify(name))
+        if rows is not None:
+            t.append(rows)
+        return t
 
     def table(self, name: str) -> "Table":
         """The table ``name``; :class:`kalam.NotFound` (a KeyError) if missing."""
@@ -378,27 +409,154 @@ class Table:
         finally:
             self._info = None
 
-    def delete(self, keys: Any) -> int:
-        """Deletes the rows with the given keys; returns how many had a live row.
+    def write(self, data: DataLike, mode: str = "upsert", schema_mode: str = "strict") -> int:
+        """Writes rows in ``mode`` and returns how many produced a new version.
 
-        ``keys``: tabular data holding the key columns (see
-        :attr:`key_columns`; extra columns are dropped), or a list of key
-        values (tuples for a composite key).
+        ``mode``: ``"upsert"`` (the row is the key's whole new version),
+        ``"insert"`` (rows whose key has a live row are skipped),
+        ``"update"`` (the current row with the input's columns replaced; keys
+        without a live row are skipped) or ``"merge"`` (update, or insert
+        when the key has no live row). ``schema_mode="merge"`` first adds
+        input columns the table lacks (nullable, one alter commit);
+        ``"strict"`` refuses them. Each input batch is atomic. ``data``: as
+        for :meth:`append`. Integers wider than a column are accepted when
+        every value fits (else :class:`kalam.InvalidArgument` naming the
+        column, row and value).
         """
-        cols = self.key_columns
-        schema = self.schema
-        fields = []
-        for c in cols:
-            if c == "_seq":
-                fields.append(pa.field("_seq", pa.int64()))
-            else:
-                fields.append(schema.field(c))
+        modes = {"upsert": 0, "insert": 1, "update": 2, "merge": 3}
+        schema_modes = {"strict": 0, "merge": 1}
+        if mode not in modes:
+            raise InvalidArgument(f"mode={mode!r}: expected one of {', '.join(modes)}")
+        if schema_mode not in schema_modes:
+            raise InvalidArgument(f"schema_mode={schema_mode!r}: expected one of {', '.join(schema_modes)}")
+        opts = _ffi.WriteOptions()
+        opts.struct_size = ctypes.sizeof(_ffi.WriteOptions)
+        opts.mode = modes[mode]
+        opts.schema_mode = schema_modes[schema_mode]
         try:
+            return self._write("kalam_write", as_reader(data), ctypes.byref(opts))
+        finally:
+            self._info = None
+            self._schema = None
+
+    def delete(self, keys: Any = None, *, filter: Optional[str] = None) -> int:
+        """Deletes rows; returns how many had a live row.
+
+        Exactly one of ``keys`` and ``filter`` (else TypeError). ``keys``:
+        tabular data holding the key columns (see :attr:`key_columns`; extra
+        columns are dropped), or a list of key values (tuples for a composite
+        key). ``filter``: a predicate (DESIGN §4.1; ``"TRUE"`` deletes every
+        row): every matching row at the call's snapshot is deleted in one
+        atomic write.
+        """
+        if (keys is None) == (filter is None):
+            raise TypeError("delete() takes exactly one of keys and filter=")
+        try:
+            if filter is not None:
+                L = _ffi.lib()
+                h = self._db._handle()
+                tname = _ffi.encode(self._qname)
+                f = _ffi.encode(filter)
+                n = ctypes.c_int64(0)
+                _ffi.check(lambda err: L.kalam_delete_where(h, tname, f, ctypes.byref(n), err))
+                return int(n.value)
+            cols = self.key_columns
+            schema = self.schema
+            fields = []
+            for c in cols:
+                if c == "_seq":
+                    fields.append(pa.field("_seq", pa.int64()))
+                else:
+                    fields.append(schema.field(c))
             return self._write("kalam_delete", keys_as_reader(keys, fields))
         finally:
             self._info = None
 
-    def _write(self, fname: str, reader: pa.RecordBatchReader) -> int:
+    def update(self, values: Mapping[str, Any], filter: Optional[str] = None) -> int:
+        """Sets columns of every row matching ``filter`` (None: every row) to
+        the given values — ``{"status": "done", "score": None}`` — keeping the
+        others, in one atomic write; returns the number of rows matched. Key
+        columns cannot be set. A value is converted to its column's type."""
+        if not isinstance(values, Mapping) or not values:
+            raise TypeError("update() takes a non-empty dict of column -> value")
+        schema = self.schema
+        arrays, fields = [], []
+        for name, v in values.items():
+            if not isinstance(name, str):
+                raise TypeError(f"column names must be str, not {type(name).__name__}")
+            typ = schema.field(name).type if name in schema.names else None
+            try:
+                arr = pa.array([v], type=typ)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+                raise InvalidArgument(f"update {self._qname}: column {name!r}: value {v!r}: {e}") from None
+            arrays.append(arr)
+            fields.append(pa.field(name, arr.type))
+        row = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+        L = _ffi.lib()
+        h = self._db._handle()
+        tname = _ffi.encode(self._qname)
+        f = _ffi.encode(filter) if filter is not None else None
+        stream = _ffi.ArrowArrayStream()
+        row.to_reader()._export_to_c(ctypes.addressof(stream))
+        n = ctypes.c_int64(0)
+        try:
+            _ffi.check(lambda err: L.kalam_update(h, tname, f, ctypes.byref(stream), ctypes.byref(n), err))
+        finally:
+            if stream.release:
+                _ffi.STREAM_RELEASE(stream.release)(ctypes.byref(stream))
+            self._info = None
+        return int(n.value)
+
+    # ---- schema evolution ------------------------------------------------------
+
+    def add_columns(self, fields: Union[pa.Schema, pa.Field, Sequence[pa.Field]]) -> None:
+        """Adds nullable columns after the existing ones (one commit); rows
+        written before read them as null. :class:`kalam.AlreadyExists` for a
+        name in use."""
+        if isinstance(fields, pa.Field):
+            fields = [fields]
+        sch = fields if isinstance(fields, pa.Schema) else pa.schema(list(fields))
+        c_schema = _ffi.ArrowSchema()
+        sch._export_to_c(ctypes.addressof(c_schema))
+        self._alter(lambda L, h, t, err: L.kalam_add_columns(h, t, ctypes.byref(c_schema), err), c_schema)
+
+    def drop_columns(self, names: Union[str, Sequence[str]]) -> None:
+        """Drops columns (not key columns); their data is no longer returned,
+        and a later column of the same name never shows it."""
+        if isinstance(names, str):
+            names = [names]
+        enc = [_ffi.encode(n) for n in names]
+        arr = (ctypes.c_char_p * max(len(enc), 1))(*enc)
+        self._alter(lambda L, h, t, err: L.kalam_drop_columns(h, t, arr, len(enc), err))
+
+    def rename_column(self, old: str, new: str) -> None:
+        """Renames a column (key columns too); its data is kept."""
+        o, n = _ffi.encode(old), _ffi.encode(new)
+        self._alter(lambda L, h, t, err: L.kalam_rename_column(h, t, o, n, err))
+
+    def widen_column(self, name: str, type: pa.DataType) -> None:
+        """Widens a column's type: int8→16→32→64 (unsigned likewise),
+        float32→float64, utf8→large_utf8, binary→large_binary."""
+        if not isinstance(type, pa.DataType):
+            raise TypeError(f"type must be a pyarrow DataType, not {builtins.type(type).__name__}")
+        c_type = _ffi.ArrowSchema()
+        type._export_to_c(ctypes.addressof(c_type))
+        col = _ffi.encode(name)
+        self._alter(lambda L, h, t, err: L.kalam_widen_column(h, t, col, ctypes.byref(c_type), err), c_type)
+
+    def _alter(self, call: Any, consumed: Optional[Any] = None) -> None:
+        L = _ffi.lib()
+        h = self._db._handle()
+        tname = _ffi.encode(self._qname)
+        try:
+            _ffi.check(lambda err: call(L, h, tname, err))
+        finally:
+            if consumed is not None and consumed.release:
+                _ffi.SCHEMA_RELEASE(consumed.release)(ctypes.byref(consumed))
+            self._info = None
+            self._schema = None
+
+    def _write(self, fname: str, reader: pa.RecordBatchReader, *extra: Any) -> int:
         L = _ffi.lib()
         h = self._db._handle()
         stream = _ffi.ArrowArrayStream()
@@ -407,7 +565,7 @@ class Table:
         tname = _ffi.encode(self._qname)
         fn = getattr(L, fname)
         try:
-            _ffi.check(lambda err: fn(h, tname, ctypes.byref(stream), ctypes.byref(rows), err))
+            _ffi.check(lambda err: fn(h, tname, ctypes.byref(stream), *extra, ctypes.byref(rows), err))
         finally:
             if stream.release:  # consumed by contract; never leak if it was not
                 _ffi.STREAM_RELEASE(stream.release)(ctypes.byref(stream))

@@ -116,6 +116,16 @@ class ScanOptions(ctypes.Structure):
     ]
 
 
+class WriteOptions(ctypes.Structure):
+    """kalam_write_options."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("mode", ctypes.c_int32),
+        ("schema_mode", ctypes.c_int32),
+    ]
+
+
 def make_scan_options(
     columns: Optional[Sequence[str]] = None,
     filter: Optional[str] = None,
@@ -255,6 +265,19 @@ _PROTOTYPES = {
     ),
     "kalam_table_history": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p]),
     "kalam_table_info": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p]),
+    "kalam_write": (
+        _c_status,
+        [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ArrowArrayStream), ctypes.POINTER(WriteOptions), ctypes.POINTER(ctypes.c_int64), _c_err_p],
+    ),
+    "kalam_delete_where": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int64), _c_err_p]),
+    "kalam_update": (
+        _c_status,
+        [_c_db_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ArrowArrayStream), ctypes.POINTER(ctypes.c_int64), _c_err_p],
+    ),
+    "kalam_add_columns": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ArrowSchema), _c_err_p]),
+    "kalam_drop_columns": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int64, _c_err_p]),
+    "kalam_rename_column": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _c_err_p]),
+    "kalam_widen_column": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ArrowSchema), _c_err_p]),
 }
 
 
