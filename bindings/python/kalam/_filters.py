@@ -365,6 +365,10 @@ class _Translator:
                 tbits, tsigned = _PL_INT[lit]
                 if (signed == tsigned and tbits >= bits) or (not signed and tsigned and tbits > bits):
                     return col  # an integer widening keeps every value
+        if isinstance(lit, dict) and "Decimal" in lit and pa.types.is_decimal(t):
+            prec, scale = lit["Decimal"]
+            if isinstance(prec, int) and isinstance(scale, int) and scale >= t.scale and prec - scale >= t.precision - t.scale:
+                return col  # a wider decimal holds every value exactly
         if isinstance(lit, dict) and "Datetime" in lit and pa.types.is_date32(t):
             unit, tz = lit["Datetime"]
             if tz is not None and tz != {"inner": "UTC"} and tz != "UTC":
@@ -526,9 +530,9 @@ class _Translator:
         if k == "Literal":
             c = _constant(node)
             if c.kind == "bool":
-                return ("TRUE" if c.value else "FALSE"), True
+                return self.const(bool(c.value)), True
             if c.kind == "null":
-                return "FALSE", False  # keeps no row, like a null predicate
+                return self.const(False), False  # keeps no row, like a null predicate
             raise _NotPushed(f"a {c.kind} literal used as a predicate")
         if k == "Alias" and isinstance(v, list) and v:
             return self.expr(v[0])
@@ -565,6 +569,7 @@ class _Translator:
             if flipped:
                 sql_op = _FLIP[sql_op]
             if val.kind == "null":
+                self.any_literal(col)  # only a comparable column takes "= NULL"
                 return f"{col.ident} = NULL", True  # null on every row, as in Polars
             return self.compare(col, sql_op, val), True
         raise _NotPushed(f"the operator {op}")
@@ -598,7 +603,34 @@ class _Translator:
             if closed == "Both" and isinstance(lo_l, str) and isinstance(hi_l, str):
                 return f"{col.ident} BETWEEN {lo_l} AND {hi_l}", True
             return f"({self.compare(col, lo_op, lo)} AND {self.compare(col, hi_op, hi)})", True
+        if isinstance(fn, dict) and fn.get("StringExpr") == "StartsWith" and len(args) == 2:
+            col = self.column(args[0])
+            prefix = _constant(args[1])
+            t = col.type
+            if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
+                raise _NotPushed(f"starts_with on column {col.name!r} of type {t}")
+            if prefix.kind != "str" or not _c_safe(prefix.value):
+                raise _NotPushed("starts_with with a prefix that is not a plain string")
+            return self.starts_with(col, prefix.value), True
         raise _NotPushed(f"the function {json.dumps(fn)}")
+
+    def starts_with(self, col: _Col, prefix: str) -> str:
+        """``s`` starts with ``prefix`` as a key range: prefix <= s <
+        (the smallest string above every string with that prefix). Strings
+        compare bytewise in UTF-8 on both sides, which is code point order."""
+        if prefix == "":
+            return self.true_unless_null(col)  # true for every string, null for null
+        chars = list(prefix)
+        while chars and ord(chars[-1]) == 0x10FFFF:
+            chars.pop()  # no code point above: carry to the previous one
+        lo = f"{col.ident} >= {quote_string(prefix)}"
+        if not chars:
+            return lo
+        nxt = ord(chars[-1]) + 1
+        if nxt == 0xD800:
+            nxt = 0xE000  # surrogates are not characters
+        upper = "".join(chars[:-1]) + chr(nxt)
+        return f"({lo} AND {col.ident} < {quote_string(upper)})"
 
     def is_in(self, col: _Col, vals: Sequence[_Value], nulls_equal: bool) -> str:
         has_null = any(x.kind == "null" for x in vals)
@@ -632,20 +664,38 @@ class _Translator:
         col = self.column(f["input"][0])
         is_null, not_null = f"{col.ident} IS NULL", f"{col.ident} IS NOT NULL"
         p, notp = (not_null, is_null) if b == "IsNotNull" else (is_null, not_null)
-        a, b_ = self._bool_or_null(v.get("truthy"), col), self._bool_or_null(v.get("falsy"), col)
-        return f"(({p} AND {a}) OR ({notp} AND {b_}))", True
+        terms: List[str] = []
+        for cond, branch in ((p, v.get("truthy")), (notp, v.get("falsy"))):
+            value = self._branch(branch, col)
+            if value is True:
+                terms.append(cond)
+            elif value is not False:  # (cond AND FALSE) drops out of the OR
+                terms.append(f"({cond} AND {value})")
+        if not terms:
+            return self.const(False), True
+        return (terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"), True
 
-    def _bool_or_null(self, node: Any, col: _Col) -> str:
+    def _branch(self, node: Any, col: _Col) -> Any:
+        """A when/then branch: True, False, or filter text (three-valued
+        exact)."""
         if isinstance(node, dict) and set(node) == {"Literal"}:
             c = _constant(node)
             if c.kind == "bool":
-                return "TRUE" if c.value else "FALSE"
+                return bool(c.value)
             if c.kind == "null":
+                self.any_literal(col)  # only a comparable column takes "= NULL"
                 return f"{col.ident} = NULL"  # null on every row
         text, exact = self.expr(node)
         if not exact:
             raise _NotPushed("a branch that is exact only as a filter")
         return text
+
+    def const(self, value: bool) -> str:
+        """A predicate true (or false) on every row, never null. The store's
+        parser does not take a bare TRUE or FALSE (DESIGN §4.1 has them), so
+        it is written with IS NULL on a column."""
+        c = quote_ident(self.schema.names[0])
+        return f"({c} IS NULL OR {c} IS NOT NULL)" if value else f"({c} IS NULL AND {c} IS NOT NULL)"
 
 
 def _is_column_like(node: Any) -> bool:
