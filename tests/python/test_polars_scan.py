@@ -174,6 +174,9 @@ CASES: List[Tuple[Callable[[], pl.Expr], Optional[str], bool]] = [
     (lambda: pl.col("d") == D0, "d = '2024-05-01'", False),
     (lambda: pl.col("d") < dt.datetime(2024, 5, 3, 12), "d <= '2024-05-03'", False),
     (lambda: pl.col("ts") >= T0, "ts >= '2024-05-01T00:00:00Z'", False),
+    # Constants Polars leaves unevaluated are evaluated by Polars, then pushed.
+    (lambda: pl.col("ts") >= pl.datetime(2024, 5, 1, 0, 30, time_zone="UTC"), "ts >= '2024-05-01T00:30:00Z'", False),
+    (lambda: pl.col("id") < pl.lit(30) * 10, "id < 300", False),
     (
         lambda: pl.col("ts").is_between(T0, T0 + dt.timedelta(hours=1, microseconds=1)),
         "ts BETWEEN '2024-05-01T00:00:00Z' AND '2024-05-01T01:00:00.000001Z'",

@@ -221,8 +221,11 @@ def _series_values(series: "pl.Series") -> List[_Value]:
 
 
 def _only_literals(node: Any) -> bool:
-    """True when a JSON subtree is built from literals, casts and aliases only
-    (so Polars can evaluate it alone, with no row context)."""
+    """True when a JSON subtree is built from literals, casts, aliases and
+    functions of those only (``pl.datetime(2024, 5, 1)``, which Polars does
+    not fold before the source sees it): Polars can evaluate it alone, with
+    no row context. Anything else (columns, ``pl.len()``, aggregations,
+    windows) makes it depend on the rows."""
     if not isinstance(node, dict) or len(node) != 1:
         return False
     (k, v), = node.items()
@@ -232,6 +235,11 @@ def _only_literals(node: Any) -> bool:
         return _only_literals(v.get("expr"))
     if k == "Alias" and isinstance(v, list) and v:
         return _only_literals(v[0])
+    if k == "Function" and isinstance(v, dict):
+        args = v.get("input")
+        return isinstance(args, list) and bool(args) and all(_only_literals(a) for a in args)
+    if k == "BinaryExpr" and isinstance(v, dict):
+        return _only_literals(v.get("left")) and _only_literals(v.get("right"))
     return False
 
 
