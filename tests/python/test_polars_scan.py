@@ -264,7 +264,11 @@ def test_projection_and_n_rows_are_pushed(mixed):
 
 def test_count_and_aggregates(mixed):
     lf = kp.scan_table(mixed)
-    assert lf.select(pl.len()).collect().item() == mixed.count_rows()
+    n = mixed.count_rows()
+    assert lf.select(pl.len()).collect().item() == n
+    # Polars asks for rows and no column here: the height must survive.
+    assert lf.with_row_index().select("index").collect()["index"].to_list() == list(range(n))
+    assert lf.select(pl.lit(1).alias("one")).collect().height == 1
     q = lf.filter(pl.col("d") >= D0).group_by("b").agg(pl.col("i32").sum()).sort("b", nulls_last=True)
     want = truth(mixed).filter(pl.col("d") >= D0).group_by("b").agg(pl.col("i32").sum()).sort("b", nulls_last=True)
     assert q.collect().equals(want)

@@ -702,6 +702,8 @@ class _Translator:
         """A predicate true (or false) on every row, never null. The store's
         parser does not take a bare TRUE or FALSE (DESIGN §4.1 has them), so
         it is written with IS NULL on a column."""
+        if not self.schema.names:
+            raise _NotPushed("a constant over a table without columns")
         c = quote_ident(self.schema.names[0])
         return f"({c} IS NULL OR {c} IS NOT NULL)" if value else f"({c} IS NULL AND {c} IS NOT NULL)"
 

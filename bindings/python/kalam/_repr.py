@@ -15,7 +15,6 @@ import datetime
 import html
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import Error

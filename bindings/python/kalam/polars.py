@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Union
 
 import pyarrow as pa
 
@@ -116,6 +116,11 @@ def scan_table(
             for c in residual.meta.root_names():
                 if c not in read_cols:
                     read_cols.append(c)
+        if not read_cols:
+            # Polars wants rows and no columns (``with_row_index()``, a
+            # literal select): read one column for the row count; a
+            # zero-column batch would lose its height in Polars.
+            read_cols = [names[0]]
         scan = Scan(
             db,
             qname,
@@ -163,7 +168,9 @@ def _batches(
             assert isinstance(df, pl.DataFrame)
             if residual is not None:
                 df = df.filter(residual)
-            if df.width != len(out_cols) or df.columns != out_cols:
+            if not out_cols:
+                df = df.drop(df.columns)  # keeps the height, unlike select([])
+            elif df.columns != out_cols:
                 df = df.select(out_cols)
             if left is not None:
                 if df.height > left:
