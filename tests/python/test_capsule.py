@@ -201,5 +201,6 @@ def test_lossless_cast_rules():
     assert lossless_cast(pa.decimal128(10, 2), pa.decimal128(12, 3)) and not lossless_cast(pa.decimal128(10, 2), pa.decimal128(10, 3))
     assert lossless_cast(pa.date32(), pa.date64()) and not lossless_cast(pa.date64(), pa.date32())
     assert lossless_cast(pa.list_(pa.int8()), pa.large_list(pa.int16()))
+    assert not lossless_cast(pa.list_(pa.int8()), pa.list_view(pa.int8()))  # pyarrow cannot cast it
     assert not lossless_cast(pa.utf8(), pa.binary())
     assert lossless_cast(pa.utf8(), pa.dictionary(pa.int32(), pa.utf8()))

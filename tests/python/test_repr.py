@@ -85,6 +85,13 @@ def test_table_view_marks_composite_and_user_keys(db):
     assert c[c.index("b") + 3] == ""
 
 
+def test_system_table_view(db, layered):
+    txt = text_of(db.table("system.tables")._repr_html_())
+    assert "system table, computed when scanned" in txt and "table_name" in txt
+    n = db.system("tables").num_rows
+    assert f"{n:,} rows now" in txt and "manifest version" not in txt
+
+
 def test_scan_view_shows_the_plan(layered):
     s = layered.scan(columns=["v"], filter="id >= 120 AND v <> '<b>'")
     plan = s.explain()

@@ -186,11 +186,15 @@ def table_html(t: "Table") -> str:
         schema = t.schema
     except Error as e:
         return _wrap(head + _error("reading the table", e))
-    parts = [
-        head
-        + f" — {_e(info.get('type'))} table, manifest version {_e(info.get('version'))}, "
-        f"schema version {_e(info.get('schema_version'))}, created {_e(_ms_text(info.get('created_at')))}"
-    ]
+    system = info.get("type") == "system"
+    if system:
+        parts = [head + " — system table, computed when scanned (no segments, no versions)"]
+    else:
+        parts = [
+            head
+            + f" — {_e(info.get('type'))} table, manifest version {_e(info.get('version'))}, "
+            f"schema version {_e(info.get('schema_version'))}, created {_e(_ms_text(info.get('created_at')))}"
+        ]
     # Schema, with the key columns in key order.
     key_cols: List[str] = list(info.get("key_columns") or [])
     ids = {c.get("name"): c.get("field_id") for c in info.get("columns") or []}
@@ -220,6 +224,12 @@ def table_html(t: "Table") -> str:
             + ", ".join(f"<code>{_e(k)}={_e(v)}</code>" for k, v in sorted(opts.items()))
             + "</div>"
         )
+    if system:
+        try:
+            parts.append(f"<div>{_num(t.count_rows())} rows now.</div>")
+        except Error as e:
+            parts.append(_error("counting rows", e))
+        return _wrap("".join(parts))
     # Storage.
     try:
         seg = t.segments()
