@@ -4,7 +4,9 @@
     python examples/python/demo.py [PATH] [--rows N] [--segments K]
 
 PATH defaults to ./demo-data. Re-running on an existing store drops and
-recreates the demo table. The functions here are also used by the notebook
+recreates the demo table. Loading shows a tqdm progress bar only when stdout
+is a terminal (and not with --no-progress); otherwise it prints a one-line
+summary. The functions here are also used by the notebook
 (examples/notebooks/analytics.ipynb) to create the store it reads.
 """
 
@@ -64,11 +66,14 @@ def event_batch(first_id: int, n: int, total: int, rng: np.random.Generator) -> 
     )
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled:
+def _progress(total: int, progress: Optional[bool]):
+    """A tqdm bar on stdout, only when asked for (``True``) or, with
+    ``None``, when stdout is a terminal: in a log file or a pipe a bar is
+    a mess of carriage returns."""
+    if progress is False or (progress is None and not sys.stdout.isatty()):
         return None
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
     except ImportError:  # the progress bar is a nicety
         return None
     return tqdm(total=total, unit="rows", unit_scale=True, desc="loading events", file=sys.stdout)
@@ -80,12 +85,16 @@ def load_events(
     segments: int = 4,
     batch_rows: int = 50_000,
     seed: int = 7,
-    progress: bool = True,
+    progress: Optional[bool] = None,
 ) -> kalam.Table:
     """(Re)creates ``demo.events`` and loads ``rows`` events, flushing after
     each ``rows/segments`` rows so the table ends with ``segments`` segments
     of disjoint key ranges. Each segment's rows are streamed to libkalam as a
-    RecordBatchReader, batch by batch."""
+    RecordBatchReader, batch by batch.
+
+    ``progress``: True shows a tqdm bar, False shows nothing, None (the
+    default) shows the bar when stdout is a terminal and otherwise prints a
+    one-line summary when the load is done."""
     if "demo" not in db.namespaces():
         db.create_namespace("demo")
     if TABLE in db.tables():
@@ -95,6 +104,8 @@ def load_events(
     per_segment = -(-rows // max(segments, 1))
     bar = _progress(rows, progress)
     done = 0
+    flushed = 0
+    t0 = time.perf_counter()
     try:
         while done < rows:
             seg_end = min(rows, done + per_segment)
@@ -108,15 +119,20 @@ def load_events(
                         bar.update(n)
 
             t.append(pa.RecordBatchReader.from_batches(SCHEMA, batches()))
-            t.flush()
+            if t.flush() is not None:
+                flushed += 1
             done = seg_end
     finally:
         if bar is not None:
             bar.close()
+    if bar is None and progress is None:
+        secs = time.perf_counter() - t0
+        print(f"   loaded {rows:,} events into {flushed} segments in {secs:.2f} s "
+              f"({rows / max(secs, 1e-9):,.0f} rows/s)", flush=True)
     return t
 
 
-def ensure_store(path: str, rows: int = 1_000_000, segments: int = 4, progress: bool = True) -> None:
+def ensure_store(path: str, rows: int = 1_000_000, segments: int = 4, progress: Optional[bool] = None) -> None:
     """Creates the demo store at ``path`` unless it already holds the demo
     table (used by the notebook)."""
     with kalam.open(path) as db:
@@ -147,7 +163,8 @@ def main(argv: Optional[list] = None) -> int:
     ap.add_argument("path", nargs="?", default="./demo-data", help="store directory (default ./demo-data)")
     ap.add_argument("--rows", type=int, default=1_000_000, help="events to load (default 1,000,000)")
     ap.add_argument("--segments", type=int, default=4, help="segments to flush (default 4)")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--no-progress", action="store_true",
+                    help="no progress bar (there is none anyway when stdout is not a terminal)")
     args = ap.parse_args(argv)
     total0 = time.perf_counter()
     print(f"libkalam {kalam.library_version()} ({kalam.library_path()})")
@@ -156,7 +173,7 @@ def main(argv: Optional[list] = None) -> int:
         db = kalam.open(args.path)
     with db:
         with step(f"load {args.rows:,} events into {TABLE}, flushing {args.segments} segments"):
-            t = load_events(db, rows=args.rows, segments=args.segments, progress=not args.no_progress)
+            t = load_events(db, rows=args.rows, segments=args.segments, progress=False if args.no_progress else None)
             print(f"   manifest version {t.version}, {t.count_rows():,} rows")
 
         lo = args.rows // 2

@@ -49,5 +49,15 @@ def test_notebook_executes(tmp_path, monkeypatch):
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
     )
     assert "20,000 rows" in text and "pruned:" in text
+    # Hot rows vs segments, with the numbers agreeing after the compaction.
+    assert "hot row versions are in no segment" in text and "they agree:" in text
+    # Pruning from explain(): an id range reads one of the four segments.
+    assert "read: 1, pruned: 3" in text
+    # Polars pushed its filter into libkalam.
+    assert "libkalam received:" in text and "kind IN ('purchase', 'add_to_cart')" in text
+    assert "event_time >= '2024-05-25T00:00:00Z'" in text
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 2  # the segment plot and the time histogram
+    assert len(images) == 2  # segments read/pruned per filter, scan time before/after compaction
+    views = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "text/html" in o.get("data", {})]
+    html = "".join(o["data"]["text/html"] for o in views)
+    assert "kalam.Table" in html and "kalam.Scan" in html  # the Jupyter views rendered

@@ -56,6 +56,16 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> object:
+    # kalam.polars imports Polars, an optional dependency: loaded on first
+    # use of the attribute (``import kalam.polars`` works as well).
+    if name == "polars":
+        import importlib
+
+        return importlib.import_module(".polars", __name__)
+    raise AttributeError(f"module 'kalam' has no attribute {name!r}")
+
+
 def library_version() -> str:
     """The loaded libkalam's version string, e.g. ``"0.1.0"``."""
     from . import _ffi

@@ -131,6 +131,13 @@ class Database:
         state = "closed" if self.closed else ("read-only" if self.read_only else "open")
         return f"<kalam.Database {self.path!r} {state}>"
 
+    def _repr_html_(self) -> str:
+        """Jupyter view: path, state and the tables with their segment and
+        row counts (see :func:`kalam._repr.database_html`)."""
+        from ._repr import database_html
+
+        return database_html(self)
+
     # ---- catalog -------------------------------------------------------------
 
     def create_namespace(self, name: str, exist_ok: bool = False) -> None:
@@ -290,6 +297,21 @@ class Table:
 
     def __repr__(self) -> str:
         return f"<kalam.Table {self._qname}>"
+
+    def _repr_html_(self) -> str:
+        """Jupyter view: schema (key columns marked), type, options, live
+        rows, segments and hot rows (see :func:`kalam._repr.table_html`)."""
+        from ._repr import table_html
+
+        return table_html(self)
+
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object:
+        """A full scan of the table as an Arrow PyCapsule stream, so that
+        ``duckdb.sql("select … from t")``, ``pa.table(t)`` and
+        ``pl.DataFrame(t)`` read it; each call is a fresh scan.
+        ``requested_schema`` selects and casts columns as in
+        :meth:`kalam.Scan.__arrow_c_stream__`."""
+        return self.scan().__arrow_c_stream__(requested_schema)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Table) and other._db is self._db and other._qname == self._qname

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from . import _ffi
 from ._stream import CStream
+from .errors import InvalidArgument
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._db import Database
 
-__all__ = ["Scan"]
+__all__ = ["Scan", "lossless_cast"]
 
 
 def _unix_ms(t: datetime.datetime) -> int:
@@ -79,12 +80,27 @@ class Scan:
         self._schema: Optional[pa.Schema] = None
 
     def __repr__(self) -> str:
+        # Short whatever the request: long projections and filters are cut.
         parts = [repr(self.table)]
         for k in ("columns", "filter", "limit", "batch_rows", "version", "segment_id"):
             v = getattr(self, k)
-            if v is not None:
-                parts.append(f"{k}={v!r}")
+            if v is None:
+                continue
+            if k == "columns" and len(v) > 6:
+                text = "[" + ", ".join(repr(c) for c in v[:5]) + f", … {len(v) - 5} more]"
+            else:
+                text = repr(v)
+            if len(text) > 80:
+                text = text[:77] + "…"
+            parts.append(f"{k}={text}")
         return f"kalam.Scan({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter view: the request and its plan from :meth:`explain`
+        (segments read and pruned with reasons, merge strategy, key range)."""
+        from ._repr import scan_html
+
+        return scan_html(self)
 
     # ---- starting streams ----------------------------------------------------
 
@@ -190,10 +206,156 @@ class Scan:
 
     def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object:
         """Starts a fresh scan and returns it as an ``arrow_array_stream``
-        PyCapsule. The capsule's destructor releases the stream only if no
-        consumer took it (its release is still set)."""
-        return self.to_reader().__arrow_c_stream__(requested_schema)
+        PyCapsule (the Arrow PyCapsule interface, so ``pa.table(scan)``,
+        ``pl.DataFrame(scan)`` and DuckDB's ``from scan`` read it).
+
+        ``requested_schema`` (an ``arrow_schema`` capsule) selects columns:
+        the stream has exactly its fields, in its order, and only those
+        columns are read (they are the scan's projection). A name the scan
+        cannot return is :class:`kalam.InvalidArgument` naming it (with a
+        projection set on the Scan, only those columns may be requested). A
+        requested type that differs from the column's is cast when the cast
+        is lossless for every value of the column's type (integer and float
+        widening, utf8/large_utf8/utf8_view, binary kinds, list kinds, finer
+        time units, wider decimals, …); a non-nullable requested field over a
+        nullable column is checked batch by batch. Any other type is
+        :class:`kalam.InvalidArgument` naming the column and both types.
+
+        The capsule's destructor releases the stream only if no consumer
+        took it (its release is still set)."""
+        if requested_schema is None:
+            return self.to_reader().__arrow_c_stream__()
+        target = pa.Schema._import_from_c_capsule(requested_schema)
+        return self.reader_for_schema(target).__arrow_c_stream__()
+
+    def reader_for_schema(self, schema: pa.Schema) -> pa.RecordBatchReader:
+        """A fresh scan as a RecordBatchReader with exactly ``schema``'s
+        fields (see :meth:`__arrow_c_stream__` for the rules): the requested
+        names are pushed into libkalam as the projection."""
+        names = list(schema.names)
+        seen = set()
+        for n in names:
+            if n in seen:
+                raise InvalidArgument(f"requested schema for {self.table}: column {n!r} is requested twice")
+            seen.add(n)
+        if self.columns is not None:
+            unknown = [n for n in names if n not in self.columns]
+            if unknown:
+                raise InvalidArgument(
+                    f"requested schema for {self.table}: column {unknown[0]!r} is not in the scan's "
+                    f"columns {self.columns}"
+                )
+        try:
+            stream = self._start(columns=names, use_columns=True)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"requested schema for {self.table}: {e}") from None
+        try:
+            src = stream.schema()
+            cast = False
+            must_check: List[int] = []  # nullable columns requested as non-nullable
+            for i, (want, have) in enumerate(zip(schema, src)):
+                if have.name != want.name:
+                    # The store matched the name case-insensitively; the
+                    # consumer asked for an exact name.
+                    raise InvalidArgument(
+                        f"requested schema for {self.table}: unknown column {want.name!r} (the table has {have.name!r})"
+                    )
+                if not want.type.equals(have.type):
+                    if not lossless_cast(have.type, want.type):
+                        raise InvalidArgument(
+                            f"requested schema for {self.table}: column {want.name!r} of type {have.type} "
+                            f"cannot be cast losslessly to {want.type}"
+                        )
+                    cast = True
+                if have.nullable and not want.nullable:
+                    must_check.append(i)
+            reader = stream.to_reader()
+        except BaseException:
+            stream.release()
+            raise
+        if not cast and not must_check:
+            return reader  # the library's stream itself, no Python per batch
+        out = pa.schema(
+            [pa.field(w.name, w.type, nullable=w.nullable, metadata=w.metadata) for w in schema],
+            metadata=schema.metadata,
+        )
+        if not must_check:
+            # pyarrow casts each batch as it is pulled, safely: a value out
+            # of range of a finer time unit fails that read.
+            return reader.cast(out)
+        table = self.table
+
+        def checked() -> Iterator[pa.RecordBatch]:
+            with reader:
+                for b in reader:
+                    for i in must_check:
+                        if b.column(i).null_count:
+                            raise InvalidArgument(
+                                f"requested schema for {table}: column {out.field(i).name!r} is requested "
+                                f"non-nullable but holds a null"
+                            )
+                    yield b.cast(out) if cast else pa.RecordBatch.from_arrays(b.columns, schema=out)
+
+        return pa.RecordBatchReader.from_batches(out, checked())
 
     def __arrow_c_schema__(self) -> object:
         """The result schema as an ``arrow_schema`` PyCapsule."""
         return self.schema.__arrow_c_schema__()
+
+
+_TIME_RANK = {"s": 0, "ms": 1, "us": 2, "ns": 3}
+
+
+def _is_string(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _is_binary(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
+
+
+def _is_list(t: pa.DataType) -> bool:
+    # List views are left out: pyarrow 26 cannot cast a list to a list view.
+    return pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def lossless_cast(src: pa.DataType, dst: pa.DataType) -> bool:
+    """True when every value of type ``src`` converts to ``dst`` without
+    loss (up to range checks on finer time units, which pyarrow's safe cast
+    enforces value by value)."""
+    if src.equals(dst):
+        return True
+    if pa.types.is_dictionary(dst):
+        return lossless_cast(src, dst.value_type)
+    if pa.types.is_integer(src) and pa.types.is_integer(dst):
+        s_signed, d_signed = pa.types.is_signed_integer(src), pa.types.is_signed_integer(dst)
+        if s_signed == d_signed:
+            return dst.bit_width >= src.bit_width
+        return not s_signed and d_signed and dst.bit_width > src.bit_width
+    if pa.types.is_integer(src) and pa.types.is_floating(dst):
+        mantissa = {16: 11, 32: 24, 64: 53}[dst.bit_width]
+        value_bits = src.bit_width - (1 if pa.types.is_signed_integer(src) else 0)
+        return value_bits <= mantissa
+    if pa.types.is_floating(src) and pa.types.is_floating(dst):
+        return dst.bit_width >= src.bit_width
+    if _is_string(src) and _is_string(dst):
+        return True
+    if _is_binary(src) and _is_binary(dst):
+        return True
+    if pa.types.is_decimal(src) and pa.types.is_decimal(dst):
+        return dst.scale >= src.scale and dst.precision - dst.scale >= src.precision - src.scale
+    if pa.types.is_date32(src) and pa.types.is_date64(dst):
+        return True
+    if pa.types.is_timestamp(src) and pa.types.is_timestamp(dst):
+        return src.tz == dst.tz and _TIME_RANK[dst.unit] >= _TIME_RANK[src.unit]
+    if pa.types.is_time(src) and pa.types.is_time(dst):
+        return _TIME_RANK[dst.unit] >= _TIME_RANK[src.unit]
+    if pa.types.is_duration(src) and pa.types.is_duration(dst):
+        return _TIME_RANK[dst.unit] >= _TIME_RANK[src.unit]
+    if _is_list(src) and _is_list(dst):
+        return lossless_cast(src.value_type, dst.value_type)
+    if pa.types.is_struct(src) and pa.types.is_struct(dst):
+        if [f.name for f in src] != [f.name for f in dst]:
+            return False
+        return all(lossless_cast(a.type, b.type) and (b.nullable or not a.nullable) for a, b in zip(src, dst))
+    return False
