@@ -134,6 +134,10 @@ func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arr
 		arr.Retain()
 		return arr, nil
 	}
+	if from.ID() == arrow.NULL {
+		// An all-null column (pandas/pyarrow infer this from [None]).
+		return array.MakeArrayOfNull(mem, to, arr.Len()), nil
+	}
 	if d, ok := arr.(*array.Dictionary); ok {
 		dense, err := decodeDictionary(d, mem)
 		if err != nil {

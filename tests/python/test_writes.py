@@ -123,3 +123,9 @@ def test_schema_evolution_and_older_versions(db):
         t.add_columns(pa.field("note", pa.string()))
     t.compact()
     assert rows(t, columns=["key", "amount"]) == {"key": [1, 2], "amount": [1, 2]}
+
+
+def test_an_all_null_input_column_fills_nulls(db):
+    t = db.create_table("nn", {"id": pa.int64(), "v": pa.string()}, primary_key="id")
+    assert t.append(pa.table({"id": [1], "v": [None]})) == 1  # v is pa.null() as inferred
+    assert rows(t) == {"id": [1], "v": [None]}
