@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -33,7 +35,18 @@ var stepOps = map[string]struct {
 			_, err := db.CreateTable("g", "", eventsSchema, map[string]string{"primary_key": "id"})
 			return err
 		}},
-	"drop":    {[]string{"drop_before_remove"}, func(db *DB) error { return db.DropTable("d") }},
+	"drop": {[]string{"drop_before_remove"}, func(db *DB) error { return db.DropTable("d") }},
+	"update_where": {[]string{"rewhere_before_commit"}, func(db *DB) error {
+		_, err := db.UpdateWhere("f", "id < 12", stepValues())
+		return err
+	}},
+	"delete_where": {[]string{"rewhere_before_commit"}, func(db *DB) error {
+		_, err := db.DeleteWhere("f", "id >= 10")
+		return err
+	}},
+	"alter": {[]string{"alter_before_commit", "before_mirror"}, func(db *DB) error {
+		return db.RenameColumn("f", "kind", "category")
+	}},
 	"recover": {[]string{"recover_before_rename"}, nil},
 }
 
@@ -67,6 +80,14 @@ func TestStepChild(t *testing.T) {
 		os.Exit(2)
 	}
 	fmt.Println("done", stepOps[op].run(db))
+}
+
+// stepValues is the one-row values record of the update_where case.
+func stepValues() arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), arrow.NewSchema([]arrow.Field{{Name: "kind", Type: arrow.BinaryTypes.String, Nullable: true}}, nil))
+	defer b.Release()
+	b.Field(0).(*array.StringBuilder).Append("updated")
+	return b.NewRecordBatch()
 }
 
 // stepSetup builds the store every step test starts from: table f with
@@ -122,6 +143,16 @@ func TestSIGKILLAtEveryStep(t *testing.T) {
 				want["d"] = ""
 			}
 			what := fmt.Sprintf("%s killed at %s", op, step)
+			if op == "delete_where" {
+				// All of it or none of it.
+				if got := fmt.Sprint(scanIDs(t, db, "f")); got != want["f"] && got != "[0 1 2]" {
+					t.Fatalf("%s: rows %s: neither all nor none of the delete", what, got)
+				}
+				want["f"] = ""
+			}
+			if op == "update_where" {
+				checkAllOrNone(t, db, what)
+			}
 			checkRows(t, db, want, what)
 			checkStorageConsistent(t, db, what)
 			if op != "recover" {
@@ -131,6 +162,20 @@ func TestSIGKILLAtEveryStep(t *testing.T) {
 			}
 			db.Close()
 		}
+	}
+	// Updates by filter killed at random moments: all or none, every time.
+	for i := 0; i < 5; i++ {
+		dir := t.TempDir()
+		stepSetup(t, dir)
+		if stepKill(t, dir, "update_where", "none", time.Duration(rand.Intn(30))*time.Millisecond) {
+			kills++
+		}
+		db, err := Open(dir, DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAllOrNone(t, db, "update_where killed at random")
+		db.Close()
 	}
 	// A recover killed at random moments, again and again, then left to
 	// finish: the next open has every table.
@@ -155,6 +200,27 @@ func TestSIGKILLAtEveryStep(t *testing.T) {
 	checkStorageConsistent(t, db, "after killed recovers")
 	db.Close()
 	t.Logf("%d processes killed inside an operation", kills)
+}
+
+// checkAllOrNone checks that the update_where case changed every matching
+// row or none.
+func checkAllOrNone(t *testing.T, db *DB, what string) {
+	t.Helper()
+	s, err := db.Scan("f", ScanRequest{Filter: "id < 12", Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	updated, kept := 0, 0
+	for _, r := range collect(t, s) {
+		if r["kind"] == "updated" {
+			updated++
+		} else {
+			kept++
+		}
+	}
+	if updated != 0 && kept != 0 {
+		t.Fatalf("%s: %d rows updated and %d not: the update was not atomic", what, updated, kept)
+	}
 }
 
 // stepKill runs the child on dir and kills it at step (or after delay when
