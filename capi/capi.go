@@ -152,13 +152,6 @@ func kalam_open(root *C.kalam_cchar, optionsJSON *C.kalam_cchar, out **C.kalam_d
 		return finish(cerr, kerr.New(kerr.InvalidArgument, "out is NULL"))
 	}
 	*out = nil
-	path, err := requiredString("root", root)
-	if err != nil {
-		return finish(cerr, err)
-	}
-	if path == "" {
-		return finish(cerr, kerr.New(kerr.InvalidArgument, "root is empty"))
-	}
 	var text string
 	if optionsJSON != nil {
 		text = goString(optionsJSON)
@@ -166,6 +159,15 @@ func kalam_open(root *C.kalam_cchar, optionsJSON *C.kalam_cchar, out **C.kalam_d
 	opts, err := openOptions(text)
 	if err != nil {
 		return finish(cerr, err)
+	}
+	// NULL root: a storage-only reader of opts' "storage" (DESIGN §10).
+	var path string
+	if root != nil {
+		if path = goString(root); path == "" {
+			return finish(cerr, kerr.New(kerr.InvalidArgument, "root is empty"))
+		}
+	} else if opts.Storage == "" {
+		return finish(cerr, kerr.New(kerr.InvalidArgument, "root is NULL and options_json has no \"storage\" to read"))
 	}
 	db, err := engine.Open(path, opts)
 	if err != nil {

@@ -87,6 +87,11 @@ type ScanRequest struct {
 	// Unix time in ms (DESIGN §6); not together with AsOfVersion.
 	AsOfTimeMs int64
 	SQL        string // label for system.live_queries; "" = generated
+
+	// keyLo/keyHi bound the encoded keys read ([keyLo, keyHi), nil:
+	// unbounded) when keyBounded: a scan split's range (splits.go).
+	keyLo, keyHi []byte
+	keyBounded   bool
 }
 
 // Stream is an open scan. Next returns (nil, nil) at the end; the caller owns

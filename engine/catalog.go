@@ -364,6 +364,18 @@ func (st *store) versionNotFound(t *table, version uint64) error {
 // versionsAround returns the oldest kept manifest version of t and the
 // first kept version after `after` (0 when none).
 func (st *store) versionsAround(t *table, after uint64) (oldest, next uint64) {
+	if st.remote {
+		vs, _ := st.remoteVersions(t)
+		for _, m := range vs {
+			if oldest == 0 {
+				oldest = m.Version
+			}
+			if next == 0 && m.Version > after {
+				next = m.Version
+			}
+		}
+		return oldest, next
+	}
 	prefix := versionPrefix(t.ns, t.name)
 	it := st.rdb.NewIteratorCF(st.readOpts, st.cfMan)
 	defer it.Close()
@@ -660,6 +672,9 @@ func (db *DB) Table(name string) (*TableInfo, error) {
 
 // Tables lists user tables sorted by qualified name.
 func (db *DB) Tables() []*TableInfo {
+	if db.st.remote {
+		_ = db.st.refreshRemote() // on failure, the tables last listed
+	}
 	out := []*TableInfo{}
 	for _, t := range db.st.sortedTables() {
 		out = append(out, t.info())
@@ -675,10 +690,28 @@ func (st *store) lookupTable(name string) (*table, error) {
 	st.catMu.RLock()
 	t, ok := st.tables[ns+"."+tname]
 	st.catMu.RUnlock()
+	if !ok && st.remote {
+		// Created since this storage-only reader listed storage?
+		if err := st.refreshRemote(); err != nil {
+			return nil, err
+		}
+		st.catMu.RLock()
+		t, ok = st.tables[ns+"."+tname]
+		st.catMu.RUnlock()
+	}
 	if !ok {
 		return nil, kerr.New(kerr.NotFound, "table %q not found", name)
 	}
 	return t, nil
+}
+
+// latestManifest is the table's current manifest: the catalog's, or for a
+// storage-only reader its manifest.json now.
+func (st *store) latestManifest(t *table) (*manifest.Manifest, error) {
+	if st.remote {
+		return st.readManifestObject(context.Background(), t.prefix+"/"+manifest.ManifestFileName)
+	}
+	return t.currentManifest(), nil
 }
 
 // ManifestJSON returns the table's current manifest, encoded exactly as
@@ -693,7 +726,11 @@ func (db *DB) ManifestJSON(table string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return manifest.Encode(t.currentManifest())
+	m, err := db.st.latestManifest(t)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.Encode(m)
 }
 
 // Manifest returns a copy of the table's current manifest.
@@ -707,5 +744,9 @@ func (db *DB) Manifest(table string) (*manifest.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.currentManifest().Clone(), nil
+	m, err := db.st.latestManifest(t)
+	if err != nil {
+		return nil, err
+	}
+	return m.Clone(), nil
 }

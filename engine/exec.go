@@ -437,6 +437,52 @@ func (f *filterSource) close() {
 	f.r.reset()
 }
 
+// rangeSource keeps the rows whose encoded key is in [lo, hi) (nil:
+// unbounded): a scan split's share of its inputs.
+type rangeSource struct {
+	in     source
+	k      *keyer
+	lo, hi []byte
+	r      runs
+	kbuf   []byte
+	keys   [][]byte
+}
+
+func (s *rangeSource) next() (arrow.RecordBatch, error) {
+	for {
+		rec, err := s.in.next()
+		if err != nil || rec == nil {
+			return nil, err
+		}
+		s.kbuf, s.keys, err = s.k.keys(rec, s.kbuf, s.keys)
+		if err != nil {
+			rec.Release()
+			return nil, err
+		}
+		start := -1
+		for i := 0; i <= len(s.keys); i++ {
+			keep := i < len(s.keys) && (s.lo == nil || bytes.Compare(s.keys[i], s.lo) >= 0) &&
+				(s.hi == nil || bytes.Compare(s.keys[i], s.hi) < 0)
+			if keep && start < 0 {
+				start = i
+			} else if !keep && start >= 0 {
+				s.r.add(rec, int64(start), int64(i))
+				start = -1
+			}
+		}
+		out, err := s.r.build(false)
+		rec.Release()
+		if err != nil || out != nil {
+			return out, err
+		}
+	}
+}
+
+func (s *rangeSource) close() {
+	s.in.close()
+	s.r.reset()
+}
+
 // ---- merge ----------------------------------------------------------------
 
 // keyer computes the encoded key of each row of a work record.
@@ -869,10 +915,14 @@ func (p *plan) pipeline() source {
 				}
 				srcs = append(srcs, s)
 			}
-			if isolated {
-				return newFilterSource(srcs[0], p.pred, work, p.st.mem), nil
+			var in source = srcs[0]
+			if !isolated {
+				in = p.newMergeSource(srcs)
 			}
-			return newFilterSource(p.newMergeSource(srcs), p.pred, p.work, p.st.mem), nil
+			if p.rowBounds {
+				in = &rangeSource{in: in, k: p.newKeyer(), lo: p.keyLo, hi: p.keyHi, r: runs{schema: work, mem: p.st.mem}}
+			}
+			return newFilterSource(in, p.pred, work, p.st.mem), nil
 		})
 	}
 	chain := &chainSource{open: opens}

@@ -8,6 +8,7 @@ import (
 	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/manifest"
 )
 
 // Operations recorded in a table's history (Python Table.history()).
@@ -53,6 +54,24 @@ func (db *DB) History(table string) ([]HistoryEntry, error) {
 	t, err := db.st.lookupTable(table)
 	if err != nil {
 		return nil, err
+	}
+	if db.st.remote {
+		// A storage-only reader has the versions storage keeps; the commits
+		// between them are inferred from their differences.
+		vs, err := db.st.remoteVersions(t)
+		if err != nil {
+			return nil, err
+		}
+		var out []HistoryEntry
+		var prev *manifest.Manifest
+		for _, m := range vs {
+			if prev != nil && m.Version != prev.Version+1 {
+				prev = nil
+			}
+			out = append(out, inferHistory(prev, m))
+			prev = m
+		}
+		return out, nil
 	}
 	prefix := historyPrefix(t.qname)
 	ro := grocksdb.NewDefaultReadOptions()

@@ -43,7 +43,7 @@ func (st *store) resolveVersion(t *table, req ScanRequest) (uint64, error) {
 
 // versionAt is the newest kept version committed at or before ms.
 func (st *store) versionAt(t *table, ms int64) (uint64, error) {
-	kept, err := st.keptVersions(t)
+	kept, err := st.versionsOf(t)
 	if err != nil {
 		return 0, err
 	}
@@ -67,6 +67,9 @@ func (st *store) versionAt(t *table, ms int64) (uint64, error) {
 
 // acquire returns the read state of a table at version (0: the latest).
 func (st *store) acquire(t *table, version uint64) (*readState, error) {
+	if st.remote {
+		return st.acquireRemote(t, version)
+	}
 	if version == 0 {
 		t.mu.Lock()
 		defer t.mu.Unlock()
@@ -98,6 +101,15 @@ func (rs *readState) pinLocked() {
 		rs.t.pins[s.ID]++
 		rs.pinned = append(rs.pinned, s.ID)
 	}
+}
+
+// versionsOf lists the versions a reader can read: those RocksDB keeps,
+// or, for a storage-only reader, the version files.
+func (st *store) versionsOf(t *table) ([]*manifest.Manifest, error) {
+	if st.remote {
+		return st.remoteVersions(t)
+	}
+	return st.keptVersions(t)
 }
 
 // hot is the read's view of the hot rows (time travel has none).

@@ -51,6 +51,9 @@ type plan struct {
 
 	keyLo, keyHi []byte // encoded key bounds, Hi exclusive; nil = unbounded
 	empty        bool   // the filter admits no key at all
+	// rowBounds: rows outside [keyLo, keyHi) are dropped by key (a split's
+	// range; the filter's own bounds need no such stage).
+	rowBounds bool
 
 	hotGens  []uint64     // hot generations holding rows, oldest first
 	inputs   []*planInput // after pruning, ordered by min key
@@ -130,6 +133,7 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	if p.rs, err = st.acquire(t, version); err != nil {
 		return nil, err
 	}
+	p.t = p.rs.t // a storage-only reader may have reloaded the table
 	p.ctx, p.stop = context.WithCancel(context.Background())
 	planned := p
 	defer func() {
@@ -187,6 +191,13 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	}
 	p.work = arrow.NewSchema(wf, nil)
 	p.deriveKeyRange()
+	if req.keyBounded {
+		p.narrowRange(req.keyLo, req.keyHi)
+		// Rows outside the split's range are dropped by key, which needs
+		// the key columns on every input.
+		p.isoWork = p.work
+		p.rowBounds = true
+	}
 	if err := p.chooseInputs(); err != nil {
 		return nil, err
 	}
@@ -265,6 +276,19 @@ func (p *plan) setRange(lo, hi []byte) {
 	if lo != nil && hi != nil && bytes.Compare(lo, hi) >= 0 {
 		p.empty = true
 	}
+}
+
+// narrowRange intersects the scan's key bounds with [lo, hi) (nil:
+// unbounded).
+func (p *plan) narrowRange(lo, hi []byte) {
+	nlo, nhi := p.keyLo, p.keyHi
+	if lo != nil && (nlo == nil || bytes.Compare(lo, nlo) > 0) {
+		nlo = lo
+	}
+	if hi != nil && (nhi == nil || bytes.Compare(hi, nhi) < 0) {
+		nhi = hi
+	}
+	p.setRange(nlo, nhi)
 }
 
 func (p *plan) keyRange() manifest.KeyRange {

@@ -199,6 +199,11 @@ func (st *store) openSegment(t *table, rel string) (*segFile, error) {
 	obj, err := st.storage.Open(context.Background(), name)
 	if err != nil {
 		if kerr.Is(err, kerr.NotFound) {
+			if st.remote {
+				// The writer's vacuum removed it (remote readers are not
+				// pinned): never wrong data, a NotFound naming the object.
+				return nil, kerr.Wrap(kerr.NotFound, err, "segment %s of table %s was removed (vacuum); scan a newer version", rel, t.qname)
+			}
 			return nil, kerr.Wrap(kerr.Corruption, err, "segment %s of table %s is missing", rel, t.qname)
 		}
 		return nil, err

@@ -33,6 +33,7 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 	if err != nil {
 		return nil, err
 	}
+	t = rs.t // a storage-only reader may have reloaded the table
 	snap := rs
 	seg, ok := snap.man.Segment(segmentID)
 	if !ok {

@@ -47,6 +47,10 @@ type store struct {
 	id       storeID
 	root     string
 	readOnly bool
+	// remote: a storage-only reader (remote.go): no RocksDB, the catalog is
+	// what storage lists.
+	remote   bool
+	remoteMu sync.Mutex
 	mem      memory.Allocator
 	storage  storage.Storage
 
@@ -97,7 +101,10 @@ const closedBit = int64(1) << 62
 // in this process returns a new handle on the same store.
 func Open(root string, opts Options) (*DB, error) {
 	if root == "" {
-		return nil, kerr.New(kerr.InvalidArgument, "open: empty root path")
+		if opts.Storage != "" {
+			return openRemote(opts)
+		}
+		return nil, kerr.New(kerr.InvalidArgument, "open: empty root path (and no \"storage\" for a storage-only reader)")
 	}
 	if storage.HasScheme(root) {
 		return nil, kerr.New(kerr.InvalidArgument,

@@ -121,6 +121,11 @@ func (db *DB) scanSystem(sys *systemTable, req ScanRequest) (Stream, error) {
 	}
 	mem := db.st.mem
 	lazy := &lazySource{build: func() (source, error) {
+		if db.st.remote {
+			if err := db.st.refreshRemote(); err != nil {
+				return nil, err
+			}
+		}
 		rb := array.NewRecordBuilder(mem, sys.schema)
 		defer rb.Release()
 		if err := sys.build(db, rb); err != nil {
@@ -263,7 +268,10 @@ func (st *store) sortedTables() []*table {
 func buildManifests(db *DB, b *array.RecordBuilder) error {
 	f := b.Fields()
 	for _, t := range db.st.sortedTables() {
-		m := t.currentManifest()
+		m, err := db.st.latestManifest(t)
+		if err != nil {
+			return err
+		}
 		js, err := manifest.Encode(m)
 		if err != nil {
 			return kerr.Wrap(kerr.Internal, err, "encode manifest of %s", t.qname)
@@ -284,7 +292,11 @@ func buildManifests(db *DB, b *array.RecordBuilder) error {
 func buildSegments(db *DB, b *array.RecordBuilder) error {
 	f := b.Fields()
 	for _, t := range db.st.sortedTables() {
-		appendSegmentRows(f, t.ns, t.name, t.currentManifest())
+		m, err := db.st.latestManifest(t)
+		if err != nil {
+			return err
+		}
+		appendSegmentRows(f, t.ns, t.name, m)
 	}
 	return nil
 }

@@ -174,7 +174,12 @@ int32_t kalam_abi_version(void);
 typedef struct kalam_db kalam_db;
 
 /* Opens (or creates) the store at directory `root` and sets *out (NULL on
- * failure). `root` holds RocksDB (catalog, manifests, hot rows) and, unless
+ * failure). With root NULL it opens a storage-only reader (DESIGN §10) of
+ * options_json's "storage" (then "read_only" must be true): every read
+ * works on the cold data of what storage/ holds — each scan starts from the
+ * table's manifest.json at that moment; hot rows live only with the writer
+ * (it publishes them by flushing); writes are KALAM_READ_ONLY; a scan that
+ * meets an object the writer's vacuum removed is KALAM_NOT_FOUND naming it. `root` holds RocksDB (catalog, manifests, hot rows) and, unless
  * "storage" says otherwise, storage/. The same directory opened again in
  * this process (through any path: a symlink, a relative path, a bind mount)
  * shares the open store; each handle has its own session and closed state.
@@ -442,6 +447,28 @@ kalam_status kalam_explain(kalam_db* db, const char* table, const kalam_scan_opt
 /* The table's current manifest.json; *json is freed with kalam_free.
  * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
 kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, kalam_error* err);
+
+/* Divides a scan of `table` (opts as for kalam_scan; NULL: defaults; no
+ * limit) into key-range splits (DESIGN §10): *splits_json (kalam_free) gets
+ * a JSON array of split objects {"storage", "table", "version", "key_lo",
+ * "key_hi" (hex, null: unbounded), "columns", "filter", "segments",
+ * "rows"}. The splits read the scan's version (as_of_version /
+ * as_of_time_ms, else the latest committed one; hot rows are not part of
+ * it): each key is in exactly one split, and their results in order equal
+ * the scan row for row. split_options_json: NULL or {"max_splits": int,
+ * "target_rows": int (rows per split, default 1048576)}. Statuses: as
+ * kalam_scan; a limit or a system table is KALAM_INVALID_ARGUMENT. */
+kalam_status kalam_scan_splits(kalam_db* db, const char* table, const kalam_scan_options* opts,
+                               const char* split_options_json, char** splits_json, kalam_error* err);
+
+/* Runs one split (one object of kalam_scan_splits' array) anywhere a
+ * storage-only reader could open: options_json as for kalam_open
+ * ("storage_options" for credentials). The stream owns the reader it opened
+ * and closes it when released. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT
+ * (a split that does not parse, bad options); KALAM_NOT_FOUND (the split's
+ * version was vacuumed); KALAM_IO; KALAM_CORRUPTION. */
+kalam_status kalam_scan_split(const char* split_json, const char* options_json, struct ArrowArrayStream* out,
+                              kalam_error* err);
 
 /* Returns (and writes to *err) the status of the last failed get_schema or
  * get_next of `stream`, KALAM_OK if none failed. KALAM_INVALID_ARGUMENT if

@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
+	"github.com/google/uuid"
+
+	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/manifest"
+)
+
+// Storage-only readers (DESIGN §10): a store opened from what storage/
+// holds, with no RocksDB — on another machine, or beside the writer. The
+// catalog is the table directories storage lists (table.json), each scan
+// starts from the table's manifest.json at that moment, older versions come
+// from _versions/, and there are no hot rows (the writer publishes them by
+// flushing). Nothing is pinned: the writer's vacuum retention protects
+// remote readers, and a scan that meets a removed object fails with
+// NotFound naming it.
+
+// openRemote opens a storage-only store.
+func openRemote(opts Options) (*DB, error) {
+	if opts.Storage == "" {
+		return nil, kerr.New(kerr.InvalidArgument, "open: no root directory and no \"storage\" to read")
+	}
+	if !opts.ReadOnly {
+		return nil, kerr.New(kerr.InvalidArgument,
+			"open %q without a root directory: a storage-only reader must be read_only (the writer keeps its catalog and hot rows in RocksDB under its root)", opts.Storage)
+	}
+	if opts.Recover {
+		return nil, kerr.New(kerr.InvalidArgument, "open %q: recover needs the writer's root directory", opts.Storage)
+	}
+	stor, err := openStorage("", opts)
+	if err != nil {
+		return nil, err
+	}
+	mem := opts.Allocator
+	if mem == nil {
+		mem = mallocator.NewMallocator()
+	}
+	maxScans := opts.MaxConcurrentScans
+	if maxScans <= 0 {
+		maxScans = 64
+	}
+	st := &store{
+		root:       stor.String(),
+		readOnly:   true,
+		remote:     true,
+		mem:        mem,
+		storage:    stor,
+		refs:       1,
+		gone:       make(chan struct{}),
+		namespaces: map[string]int64{defaultNamespace: 0},
+		tables:     map[string]*table{},
+		live:       newLiveRegistry(),
+		slots:      make(chan struct{}, maxScans),
+		failpoint:  opts.failpoint,
+	}
+	if err := st.refreshRemote(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", stor, err)
+	}
+	session := opts.SessionID
+	if session == "" {
+		session = uuid.NewString()
+	}
+	return &DB{st: st, sessionID: session, readOnly: true, closedCh: make(chan struct{})}, nil
+}
+
+// refreshRemote re-lists the tables storage holds: new ones appear,
+// dropped ones go, changed definitions (alters) are reloaded.
+func (st *store) refreshRemote() error {
+	st.remoteMu.Lock()
+	defer st.remoteMu.Unlock()
+	ctx := context.Background()
+	found, err := st.storageTables(ctx)
+	if err != nil {
+		return err
+	}
+	tables := map[string]*table{}
+	nss := map[string]int64{defaultNamespace: 0}
+	for _, nt := range found {
+		qn := nt[0] + "." + nt[1]
+		t, err := st.loadRemoteTable(ctx, nt[0], nt[1])
+		if err != nil {
+			if kerr.Is(err, kerr.NotFound) {
+				continue // dropped between the listing and the read
+			}
+			return fmt.Errorf("table %s: %w", qn, err)
+		}
+		tables[qn] = t
+		if c, ok := nss[nt[0]]; !ok || t.def.CreatedAt < c {
+			nss[nt[0]] = t.def.CreatedAt
+		}
+	}
+	st.catMu.Lock()
+	st.tables, st.namespaces = tables, nss
+	st.catMu.Unlock()
+	return nil
+}
+
+// loadRemoteTable reads one table's definition and current manifest, and
+// reuses the loaded table when its definition did not change.
+func (st *store) loadRemoteTable(ctx context.Context, ns, name string) (*table, error) {
+	prefix := ns + "/" + name
+	b, err := st.storage.ReadFile(ctx, prefix+"/"+tableJSONName)
+	if err != nil {
+		return nil, err
+	}
+	st.catMu.RLock()
+	old := st.tables[ns+"."+name]
+	st.catMu.RUnlock()
+	if old != nil {
+		cur, _ := json.Marshal(old.currentDef())
+		if string(cur) == string(b) {
+			return old, nil // scans read the newest manifest.json themselves
+		}
+	}
+	var def tableDef
+	if err := json.Unmarshal(b, &def); err != nil {
+		return nil, kerr.Wrap(kerr.Corruption, err, "%s/%s", prefix, tableJSONName)
+	}
+	def.Namespace, def.Name = ns, name
+	t, err := st.newTable(&def)
+	if err != nil {
+		return nil, kerr.Wrap(kerr.Corruption, err, "%s/%s", prefix, tableJSONName)
+	}
+	m, err := st.readManifestObject(ctx, prefix+"/"+manifest.ManifestFileName)
+	if err != nil {
+		return nil, err
+	}
+	t.man = m
+	return t, nil
+}
+
+// acquireRemote is acquire for a storage-only store: the manifest.json of
+// this moment, or a version file. A manifest newer than the table's loaded
+// definition reloads it (an alter may have added a schema version); the
+// read state then holds the reloaded table.
+func (st *store) acquireRemote(t *table, version uint64) (*readState, error) {
+	ctx := context.Background()
+	var m *manifest.Manifest
+	var err error
+	if version == 0 {
+		m, err = st.readManifestObject(ctx, t.prefix+"/"+manifest.ManifestFileName)
+	} else {
+		m, err = st.readManifestObject(ctx, t.prefix+"/"+versionFileName(version))
+		if kerr.Is(err, kerr.NotFound) {
+			return nil, st.versionNotFound(t, version)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.TableID.NamespaceID != t.ns || m.TableID.TableName != t.name {
+		return nil, kerr.New(kerr.Corruption, "%s: manifest names table %s", t.prefix, m.TableID)
+	}
+	if m.Version > t.currentManifest().Version {
+		if t, err = st.reloadRemote(ctx, t); err != nil {
+			return nil, err
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return &readState{t: t, man: m, view: t.viewAtLocked(m.Version)}, nil
+}
+
+// reloadRemote reloads a table of a storage-only store and puts the new
+// copy in the catalog.
+func (st *store) reloadRemote(ctx context.Context, t *table) (*table, error) {
+	st.remoteMu.Lock()
+	defer st.remoteMu.Unlock()
+	t2, err := st.loadRemoteTable(ctx, t.ns, t.name)
+	if err != nil {
+		return nil, err
+	}
+	st.catMu.Lock()
+	st.tables[t.qname] = t2
+	st.catMu.Unlock()
+	return t2, nil
+}
+
+// remoteVersions lists the versions a storage-only reader can read.
+func (st *store) remoteVersions(t *table) ([]*manifest.Manifest, error) {
+	ctx := context.Background()
+	ents, err := st.storage.List(ctx, t.prefix+"/"+versionsDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []*manifest.Manifest
+	for _, e := range ents {
+		v, ok := parseVersionFileName(e.Name)
+		if !ok || e.IsDir {
+			continue
+		}
+		m, err := st.readManifestObject(ctx, t.prefix+"/"+versionFileName(v))
+		if err != nil {
+			if kerr.Is(err, kerr.NotFound) {
+				continue // vacuumed meanwhile
+			}
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}

@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+func openRemoteAt(t *testing.T, storage string) *DB {
+	t.Helper()
+	o := DefaultOptions()
+	o.Storage = storage
+	o.ReadOnly = true
+	db, err := Open("", o)
+	if err != nil {
+		t.Fatalf("storage-only open of %s: %v", storage, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// scanRows renders a scan of db as "id:kind" rows.
+func scanRows(t *testing.T, db *DB, table string, req ScanRequest) string {
+	t.Helper()
+	s, err := db.Scan(table, req)
+	return rowsOf(t, s, err)
+}
+
+// rowsOf renders a stream as "id:kind" rows.
+func rowsOf(t *testing.T, s Stream, err error) string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range collect(t, s) {
+		out = append(out, fmt.Sprintf("%v:%v", r["id"], r["kind"]))
+	}
+	return strings.Join(out, " ")
+}
+
+// TestStorageOnlyReader: a reader with no RocksDB, opened on storage/, sees
+// exactly each committed version of the writer — new flushes without
+// reopening, alters, older versions, system tables — never hot rows, and
+// NotFound once vacuum removed a version's files.
+func TestStorageOnlyReader(t *testing.T) {
+	w, mem, dir := testDB(t)
+	w.CreateTable("e", "", eventsSchema, map[string]string{"primary_key": "id"})
+	appendEvents(t, w, mem, "e", 1, 2)
+	w.Flush("e")
+	appendEvents(t, w, mem, "e", 3) // hot: the reader does not see it
+	r := openRemoteAt(t, filepath.Join(dir, "storage"))
+	if got := scanRows(t, r, "e", allRows()); got != "1:k1 2:k2" {
+		t.Fatalf("remote rows: %s", got)
+	}
+	if _, err := r.Flush("e"); !kerr.Is(err, kerr.ReadOnly) {
+		t.Fatalf("remote flush: %v", err)
+	}
+	w.Flush("e")
+	v2 := uint64(2)
+	if got := scanRows(t, r, "e", allRows()); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("remote rows after the writer flushed: %s", got)
+	}
+	if got := scanRows(t, r, "e", ScanRequest{Limit: -1, AsOfVersion: int64(v2)}); got != "1:k1 2:k2" {
+		t.Fatalf("remote rows at version 2: %s", got)
+	}
+	// An alter and a new table, both seen without reopening.
+	if err := w.RenameColumn("e", "kind", "category"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Scan("e", ScanRequest{Columns: []string{"id", "category"}, Filter: "category = 'k3'", Limit: -1})
+	if got := fmt.Sprint(collectOrFail(t, s, err)); got != "[map[category:k3 id:3]]" {
+		t.Fatalf("remote rows after a rename: %s", got)
+	}
+	w.CreateTable("later", "", eventsSchema, map[string]string{"primary_key": "id"})
+	if _, err := r.Table("later"); err != nil {
+		t.Fatalf("a table created after the remote open: %v", err)
+	}
+	names := map[string]bool{}
+	for _, ti := range r.Tables() {
+		names[ti.QualifiedName()] = true
+	}
+	if !names["default.e"] || !names["default.later"] {
+		t.Fatalf("remote tables: %v", names)
+	}
+	sys, err := r.SystemTable("segments", allRows())
+	if n := len(collectOrFail(t, sys, err)); n != 2 {
+		t.Fatalf("remote system.segments: %d rows", n)
+	}
+	h, err := r.History("e")
+	if err != nil || len(h) == 0 || h[len(h)-1].Operation != opAlter {
+		t.Fatalf("remote history: %v %v", h, err)
+	}
+	// Compaction then vacuum: the old version's files are gone.
+	w.Compact("e", CompactOptions{})
+	w.Vacuum("e", 0, false)
+	if _, err := r.Scan("e", ScanRequest{Limit: -1, AsOfVersion: int64(v2)}); !kerr.Is(err, kerr.NotFound) {
+		t.Fatalf("remote scan of a vacuumed version: %v", err)
+	}
+	s, err = r.Scan("e", ScanRequest{Columns: []string{"id"}, Limit: -1})
+	if got := len(collectOrFail(t, s, err)); got != 3 {
+		t.Fatalf("remote rows after compact+vacuum: %d", got)
+	}
+}
+
+func collectOrFail(t *testing.T, s Stream, err error) []map[string]any {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return collect(t, s)
+}
+
+// TestSplitsEqualTheScan: for random tables (overlapping segments,
+// tombstones), filters, split sizes and versions, the splits' results in
+// order equal the scan at that version, row for row.
+func TestSplitsEqualTheScan(t *testing.T) {
+	w, mem, dir := testDB(t)
+	w.CreateTable("s", "", eventsSchema, map[string]string{"primary_key": "id", "row_group_rows": "16"})
+	r := rand.New(rand.NewSource(5))
+	var versions []uint64
+	for i := 0; i < 12; i++ {
+		ids := make([]int64, 20+r.Intn(40))
+		for j := range ids {
+			ids[j] = int64(r.Intn(400))
+		}
+		appendEvents(t, w, mem, "s", ids...)
+		if r.Intn(3) == 0 {
+			deleteIDs(t, w, mem, "s", int64(r.Intn(400)), int64(r.Intn(400)))
+		}
+		w.Flush("s")
+		m, _ := w.Manifest("s")
+		versions = append(versions, m.Version)
+	}
+	appendEvents(t, w, mem, "s", 1000) // hot: not part of any split
+	filters := []string{"", "id < 100", "id >= 150 AND id < 260", "kind != 'k7'", "amount > 100 OR id < 20"}
+	for trial := 0; trial < 30; trial++ {
+		v := versions[r.Intn(len(versions))]
+		req := ScanRequest{Filter: filters[r.Intn(len(filters))], Limit: -1, AsOfVersion: int64(v)}
+		if r.Intn(3) == 0 {
+			req.Columns = []string{"kind", "id"}
+		}
+		want := scanRows(t, w, "s", req)
+		splits, err := w.ScanSplits("s", req, r.Intn(4), int64(1+r.Intn(120)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, sp := range splits {
+			if sp.Version != v || sp.Storage != filepath.Join(dir, "storage") {
+				t.Fatalf("split %+v", sp)
+			}
+			o := DefaultOptions()
+			o.Allocator = memory.NewGoAllocator()
+			s, err := OpenSplit(sp, o)
+			if part := rowsOf(t, s, err); part != "" {
+				got = append(got, part)
+			}
+		}
+		if g := strings.Join(got, " "); g != want {
+			t.Fatalf("trial %d (version %d, %+v, %d splits):\n splits %s\n scan   %s", trial, v, req, len(splits), g, want)
+		}
+	}
+	// The latest version by default; hot rows are not in any split.
+	splits, err := w.ScanSplits("s", ScanRequest{Limit: -1}, 0, 50)
+	if err != nil || len(splits) < 3 {
+		t.Fatalf("%d splits, %v", len(splits), err)
+	}
+	if m, _ := w.Manifest("s"); splits[0].Version != m.Version {
+		t.Fatalf("split version %d, latest %d", splits[0].Version, m.Version)
+	}
+	if max3, _ := w.ScanSplits("s", ScanRequest{Limit: -1}, 3, 1); len(max3) > 3 {
+		t.Fatalf("max_splits 3 gave %d", len(max3))
+	}
+	if _, err := w.ScanSplits("s", ScanRequest{Limit: 5}, 0, 0); !kerr.Is(err, kerr.InvalidArgument) {
+		t.Fatalf("splits with a limit: %v", err)
+	}
+	_ = arrow.PrimitiveTypes.Int64
+}
