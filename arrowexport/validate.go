@@ -274,8 +274,14 @@ func validateArray(a *C.struct_ArrowArray, dt arrow.DataType, path string, depth
 			}
 		}
 	}
-	if mt, ok := storageOf(dt).(*arrow.MapType); ok {
-		if err := checkMapEntries(a, mt, path); err != nil {
+	switch t := storageOf(dt).(type) {
+	case *arrow.MapType:
+		if err := checkMapEntries(a, t, path); err != nil {
+			return err
+		}
+	case *arrow.RunEndEncodedType:
+		// arrow-go panics on run ends with nulls too.
+		if err := settleNoNulls(unsafe.Slice(a.children, 1)[0], t.RunEnds(), path+" > run_ends", "run ends"); err != nil {
 			return err
 		}
 	}

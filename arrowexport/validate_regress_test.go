@@ -191,3 +191,20 @@ func TestImportShortSparseUnionChild(t *testing.T) {
 		t.Fatalf("got %v (code %v), want INVALID_ARGUMENT naming column \"u\" > \"i\"", err, kerr.CodeOf(err))
 	}
 }
+
+// Run ends with a null: arrow-go's run-end encoded constructor panicked
+// ("run ends array cannot contain nulls", so INTERNAL). Found by FuzzImport.
+func TestImportRunEndsWithNulls(t *testing.T) {
+	typ := arrow.RunEndEncodedOf(arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int8)
+	for _, nulls := range []int64{1, -1} {
+		col := &ctest.HostArray{Length: 2, Children: []*ctest.HostArray{
+			{Length: 2, NullCount: nulls, Buffers: []ctest.HostBuffer{{Data: []byte{0b01}}, {Data: []byte{1, 0, 0, 0, 2, 0, 0, 0}}}},
+			{Length: 2, Buffers: []ctest.HostBuffer{{Null: true}, {Data: []byte{7, 8}}}},
+		}}
+		schema := arrow.NewSchema([]arrow.Field{{Name: "u", Type: typ, Nullable: true}}, nil)
+		_, err := importOne(t, schema, 2, []*ctest.HostArray{col})
+		if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), `column "u" > run_ends: run ends must not be null`) {
+			t.Fatalf("null_count %d: got %v (code %v), want INVALID_ARGUMENT naming column \"u\" > run_ends", nulls, err, kerr.CodeOf(err))
+		}
+	}
+}
