@@ -381,6 +381,12 @@ func fit(in *fuzzInput, h *ctest.HostArray, dt arrow.DataType) {
 		items := h.Offset + h.Length
 		lay := hostLayout(dt)
 		nbuf := len(h.Buffers)
+		// Older producers give unions a leading (NULL) validity slot; with
+		// that many buffers the consumer reads the legacy layout.
+		if _, ok := dt.(arrow.UnionType); ok && nbuf == len(lay.slots)+1 {
+			lay.slots = append([]int{slotBits}, lay.slots...)
+			lay.width = append([]int{0}, lay.width...)
+		}
 		sizesAt := -1
 		if lay.views && nbuf >= 3 {
 			// The variadic sizes buffer first: the data buffers' claims
