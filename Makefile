@@ -131,6 +131,31 @@ test-python: lib
 		echo "test-python: no tests in tests/python"; \
 	fi
 
+# ---- fuzzing (tests/FUZZING.md) -----------------------------------------------
+
+# `make fuzz` runs every Go fuzz target for FUZZTIME (go test fuzzes one target
+# per run); `make fuzz-smoke` runs each for FUZZ_SMOKE_TIME. A failing input is
+# written to the package's testdata/fuzz/FuzzXxx/, where `go test` replays it
+# from then on: commit it with the fix. FUZZFLAGS passes more flags (e.g.
+# -parallel 2 on a shared machine).
+FUZZTIME ?= 60s
+FUZZ_SMOKE_TIME ?= 10s
+FUZZFLAGS ?=
+FUZZ_TARGETS := ./engine/filter:FuzzParse ./manifest:FuzzDecode ./engine/keyenc:FuzzKeyOrder \
+	./engine/rowcodec:FuzzRowRoundTrip ./engine/rowcodec:FuzzDecodeRow ./arrowexport:FuzzImport
+
+.PHONY: fuzz fuzz-smoke
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg), $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
+	done
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SMOKE_TIME)
+
 # ---- benchmarks (bench/bench.py; not part of `make test`) ---------------------
 
 # Writes bench/RESULTS.md and bench/results.json (about 10 minutes on 2 cores).

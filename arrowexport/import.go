@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/cdata"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/kalamdb/libkalam/kerr"
 )
 
@@ -283,6 +284,10 @@ func (r *importedReader) next() (arrow.RecordBatch, error) {
 		}
 		return nil, err
 	}
+	if err := callSafely(func() error { rec = completeRecord(rec); return nil }); err != nil {
+		rec.Release()
+		return nil, err
+	}
 	for i, f := range r.schema.Fields() {
 		col := rec.Column(i)
 		if col.DataType().ID() == arrow.NULL {
@@ -298,4 +303,88 @@ func (r *importedReader) next() (arrow.RecordBatch, error) {
 		}
 	}
 	return rec, nil
+}
+
+// completeRecord returns rec with completeLayout applied to every column
+// (rec itself, unchanged, when no column needs it; otherwise rec is released
+// and a new record returned).
+func completeRecord(rec arrow.RecordBatch) arrow.RecordBatch {
+	var cols []arrow.Array
+	for i, c := range rec.Columns() {
+		d, changed := completeLayout(c.Data())
+		if !changed {
+			continue
+		}
+		if cols == nil {
+			cols = make([]arrow.Array, rec.NumCols())
+		}
+		cols[i] = array.MakeFromData(d)
+		d.Release()
+	}
+	if cols == nil {
+		return rec
+	}
+	for i, c := range rec.Columns() {
+		if cols[i] == nil {
+			c.Retain()
+			cols[i] = c
+		}
+	}
+	out := array.NewRecordBatch(rec.Schema(), cols, rec.NumRows())
+	for _, c := range cols {
+		c.Release()
+	}
+	rec.Release()
+	return out
+}
+
+// completeLayout gives null and run-end encoded arrays, at any depth, the
+// one (always NULL) buffer slot arrow-go's layout for them has. Its C
+// importer builds them with no slot at all, which its own ValidateFull then
+// rejects ("expected at least 1 buffers"), so without this every null-typed
+// column (what pyarrow infers for an all-None pandas column) and every
+// run-end encoded one would be refused as invalid data. It returns d
+// (not retained) and false when nothing needed completing, else new data the
+// caller releases.
+func completeLayout(d arrow.ArrayData) (arrow.ArrayData, bool) {
+	changed := false
+	kids := d.Children()
+	newKids := make([]arrow.ArrayData, len(kids))
+	kidChanged := make([]bool, len(kids))
+	for i, k := range kids {
+		newKids[i], kidChanged[i] = completeLayout(k)
+		changed = changed || kidChanged[i]
+	}
+	var dict *array.Data
+	dictChanged := false
+	if d.DataType().ID() == arrow.DICTIONARY {
+		if dd, ok := d.Dictionary().(*array.Data); ok && dd != nil {
+			nd, ch := completeLayout(dd)
+			dict, dictChanged = nd.(*array.Data), ch
+			changed = changed || ch
+		}
+	}
+	bufs := d.Buffers()
+	if id := d.DataType().ID(); (id == arrow.NULL || id == arrow.RUN_END_ENCODED) && len(bufs) == 0 {
+		bufs = []*memory.Buffer{nil}
+		changed = true
+	}
+	if !changed {
+		return d, false
+	}
+	var out *array.Data
+	if dict != nil { // dictionary arrays have no children
+		out = array.NewDataWithDictionary(d.DataType(), d.Len(), bufs, d.NullN(), d.Offset(), dict)
+	} else {
+		out = array.NewData(d.DataType(), d.Len(), bufs, newKids, d.NullN(), d.Offset())
+	}
+	for i, k := range newKids {
+		if kidChanged[i] {
+			k.Release()
+		}
+	}
+	if dictChanged {
+		dict.Release()
+	}
+	return out, true
 }

@@ -11,10 +11,18 @@ import (
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 )
 
 // maxNesting bounds the recursion over a host's array tree.
 const maxNesting = 64
+
+// maxSpan bounds offset+length of any array: with it, the size of every
+// buffer of at most 256 bits per item (offsets and validity included, +1 and
+// +7 too) is computed without overflow, by the importer as by us. No real
+// array comes near it; wider fixed-size items are checked against their
+// width.
+const maxSpan = math.MaxInt64 / 256
 
 // validateBatch checks the C structs of one imported record batch against
 // the stream's schema before any importer reads a buffer: everything the
@@ -68,7 +76,7 @@ func checkHeader(a *C.struct_ArrowArray, path string) error {
 		return fmt.Errorf("%s: negative length %d", path, length)
 	case offset < 0:
 		return fmt.Errorf("%s: negative offset %d", path, offset)
-	case offset > math.MaxInt64-length:
+	case offset > math.MaxInt64-length || offset+length > maxSpan:
 		return fmt.Errorf("%s: offset %d + length %d is too large", path, offset, length)
 	case nulls < -1 || nulls > length: // -1: unknown, allowed by the C data interface
 		return fmt.Errorf("%s: null_count %d is outside [-1, length %d]", path, nulls, length)
@@ -93,6 +101,9 @@ type layout struct {
 	offsets     int  // byte width of the offsets in buffer 1 (0: none)
 	fixedBits   int  // bit width of the values in buffer 1 (0: none)
 	unionLegacy int  // unions: also accepted buffer count of older producers (0: none)
+	// nonNull lists further buffers that must not be NULL when the array
+	// spans any item (for a union in the legacy layout, each one slot later).
+	nonNull []int
 }
 
 func layoutOf(dt arrow.DataType) (layout, error) {
@@ -118,9 +129,9 @@ func layoutOf(dt arrow.DataType) (layout, error) {
 	case *arrow.LargeListType:
 		return layout{buffers: 2, children: 1, validity: true, offsets: 8}, nil
 	case *arrow.ListViewType:
-		return layout{buffers: 3, children: 1, validity: true}, nil
+		return layout{buffers: 3, children: 1, validity: true, nonNull: []int{1, 2}}, nil
 	case *arrow.LargeListViewType:
-		return layout{buffers: 3, children: 1, validity: true}, nil
+		return layout{buffers: 3, children: 1, validity: true, nonNull: []int{1, 2}}, nil
 	case *arrow.FixedSizeListType:
 		return layout{buffers: 1, children: 1, validity: true}, nil
 	case *arrow.StructType:
@@ -128,9 +139,9 @@ func layoutOf(dt arrow.DataType) (layout, error) {
 	case *arrow.RunEndEncodedType:
 		return layout{children: 2}, nil
 	case *arrow.DenseUnionType:
-		return layout{buffers: 2, children: len(t.Fields()), unionLegacy: 3}, nil
+		return layout{buffers: 2, children: len(t.Fields()), unionLegacy: 3, nonNull: []int{0, 1}}, nil
 	case *arrow.SparseUnionType:
-		return layout{buffers: 1, children: len(t.Fields()), unionLegacy: 2}, nil
+		return layout{buffers: 1, children: len(t.Fields()), unionLegacy: 2, nonNull: []int{0}}, nil
 	}
 	return layout{}, fmt.Errorf("type %s cannot be imported", dt)
 }
@@ -178,18 +189,61 @@ func validateArray(a *C.struct_ArrowArray, dt arrow.DataType, path string, depth
 	if lay.offsets != 0 && bufs[1] == nil {
 		return fmt.Errorf("%s: offsets buffer is NULL", path)
 	}
+	if lay.fixedBits > 256 && span > math.MaxInt64/int64(lay.fixedBits) {
+		return fmt.Errorf("%s: offset %d + length %d items of %d bits is too large", path,
+			int64(a.offset), int64(a.length), lay.fixedBits)
+	}
 	if lay.fixedBits != 0 && bufs[1] == nil && span > 0 {
 		return fmt.Errorf("%s: values buffer is NULL with %d values", path, span)
 	}
-	if lay.offsets != 0 && lay.children == 0 && bufs[2] == nil {
+	if span > 0 {
+		shift := 0
+		if lay.unionLegacy != 0 && nbuf == lay.unionLegacy {
+			shift = 1
+		}
+		for _, i := range lay.nonNull {
+			if bufs[i+shift] == nil {
+				return fmt.Errorf("%s: buffer %d of the %s array is NULL with %d values", path, i+shift, dt, span)
+			}
+		}
+	}
+	if lay.offsets != 0 && lay.children == 0 {
+		// The last offset is the size of the data buffer (the importer takes
+		// it as such); the offsets buffer holds offset+length+1 entries.
 		var end int64
 		if lay.offsets == 4 {
 			end = int64(*(*int32)(unsafe.Add(bufs[1], span*4)))
 		} else {
 			end = *(*int64)(unsafe.Add(bufs[1], span*8))
 		}
-		if end != 0 {
+		switch {
+		case end < 0:
+			return fmt.Errorf("%s: the offsets end at %d, a negative data size", path, end)
+		case bufs[2] == nil && end != 0:
 			return fmt.Errorf("%s: data buffer is NULL but the offsets end at %d", path, end)
+		}
+	}
+	if lay.offsets != 0 && a.length > 0 {
+		// Monotonic offsets, checked before any importer sees them: arrow-go
+		// slices a column to the batch's rows when it builds the record,
+		// and its binary arrays panic there when an offset inside the slice
+		// lies beyond the data (whose size is the last offset).
+		at := func(i int64) int64 {
+			if lay.offsets == 4 {
+				return int64(*(*int32)(unsafe.Add(bufs[1], i*4)))
+			}
+			return *(*int64)(unsafe.Add(bufs[1], i*8))
+		}
+		prev := at(int64(a.offset))
+		if prev < 0 {
+			return fmt.Errorf("%s: offset %d is negative (%d)", path, int64(a.offset), prev)
+		}
+		for i := int64(a.offset) + 1; i <= span; i++ {
+			v := at(i)
+			if v < prev {
+				return fmt.Errorf("%s: offsets decrease at %d (%d after %d)", path, i, v, prev)
+			}
+			prev = v
 		}
 	}
 	if lay.variadic {
@@ -218,6 +272,17 @@ func validateArray(a *C.struct_ArrowArray, dt arrow.DataType, path string, depth
 			if err := checkChildLength(dt, a, c, childPath); err != nil {
 				return err
 			}
+		}
+	}
+	switch t := storageOf(dt).(type) {
+	case *arrow.MapType:
+		if err := checkMapEntries(a, t, path); err != nil {
+			return err
+		}
+	case *arrow.RunEndEncodedType:
+		// arrow-go panics on run ends with nulls too.
+		if err := settleNoNulls(unsafe.Slice(a.children, 1)[0], t.RunEnds(), path+" > run_ends", "run ends"); err != nil {
+			return err
 		}
 	}
 	if d, ok := dt.(*arrow.DictionaryType); ok {
@@ -252,8 +317,8 @@ func childOf(dt arrow.DataType, i int, path string) (arrow.DataType, string) {
 }
 
 // checkChildLength enforces the child lengths the importer slices by without
-// checking: struct fields span the parent, fixed-size lists hold size values
-// per slot. Variable lists are checked by ValidateFull against the offsets.
+// checking: struct fields and sparse union children span the parent,
+// fixed-size lists hold size values per slot. Variable lists are checked by ValidateFull against the offsets.
 func checkChildLength(dt arrow.DataType, parent, child *C.struct_ArrowArray, path string) error {
 	if ext, ok := dt.(arrow.ExtensionType); ok {
 		dt = ext.StorageType()
@@ -264,12 +329,68 @@ func checkChildLength(dt arrow.DataType, parent, child *C.struct_ArrowArray, pat
 		if int64(child.length) < span {
 			return fmt.Errorf("%s: length %d is shorter than its struct (%d)", path, int64(child.length), span)
 		}
+	case *arrow.SparseUnionType:
+		if int64(child.length) < span {
+			return fmt.Errorf("%s: length %d is shorter than its sparse union (%d)", path, int64(child.length), span)
+		}
 	case *arrow.FixedSizeListType:
+		if t.Len() > 0 && span > math.MaxInt64/int64(t.Len()) {
+			return fmt.Errorf("%s: %d list slots of size %d are too many", path, span, t.Len())
+		}
 		need := span * int64(t.Len())
 		if int64(child.length) < need {
 			return fmt.Errorf("%s: length %d is shorter than %d list slots of size %d need (%d)",
 				path, int64(child.length), span, t.Len(), need)
 		}
+	}
+	return nil
+}
+
+func storageOf(dt arrow.DataType) arrow.DataType {
+	if ext, ok := dt.(arrow.ExtensionType); ok {
+		return ext.StorageType()
+	}
+	return dt
+}
+
+// checkMapEntries enforces what arrow-go's map constructor asserts with a
+// panic (which would surface as INTERNAL): the entries struct and its keys
+// hold no nulls. The C data interface lets a producer leave a null count
+// uncomputed (-1), which arrow-go also takes for "has nulls"; for these two
+// arrays the count is taken from the validity bitmap (whose size follows
+// from the length and offset checked above) and written into the struct,
+// which is ours: the producer moved the array to us. Called after the
+// children were validated.
+func checkMapEntries(a *C.struct_ArrowArray, mt *arrow.MapType, path string) error {
+	entries := unsafe.Slice(a.children, 1)[0]
+	if err := settleNoNulls(entries, mt.Elem(), path+" > entries", "map entries"); err != nil {
+		return err
+	}
+	keys := unsafe.Slice(entries.children, 1)[0]
+	return settleNoNulls(keys, mt.KeyType(), path+" > entries > key", "map keys")
+}
+
+// settleNoNulls resolves an uncomputed null count of x (of type dt) and
+// fails unless it is 0.
+func settleNoNulls(x *C.struct_ArrowArray, dt arrow.DataType, path, what string) error {
+	n := int64(x.null_count)
+	if n == -1 {
+		lay, _ := layoutOf(dt)
+		switch {
+		case dt.ID() == arrow.NULL:
+			n = int64(x.length)
+		case !lay.validity:
+			n = 0 // unions and run-end encoded arrays have no nulls of their own
+		default:
+			// validateArray refused -1 with a NULL bitmap: the bitmap is there.
+			bitmap := *(*unsafe.Pointer)(unsafe.Pointer(x.buffers))
+			bits := unsafe.Slice((*byte)(bitmap), (int64(x.offset)+int64(x.length)+7)/8)
+			n = int64(x.length) - int64(bitutil.CountSetBits(bits, int(x.offset), int(x.length)))
+		}
+		x.null_count = C.int64_t(n)
+	}
+	if n != 0 {
+		return fmt.Errorf("%s: %s must not be null, null_count is %d", path, what, n)
 	}
 	return nil
 }

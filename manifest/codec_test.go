@@ -272,34 +272,3 @@ func TestEncodeEmptyAndNilCollections(t *testing.T) {
 		t.Fatalf("nil segments encoded as %s", data)
 	}
 }
-
-func FuzzDecodeRoundTrip(f *testing.F) {
-	for _, name := range []string{"full.json", "minimal.json", "empty.json", "seed_only.json"} {
-		f.Add(readGolden(f, name))
-	}
-	f.Add([]byte(`{"segments":[{"min_key":[0,255]}]}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := Decode(data)
-		if err != nil {
-			if !kerr.Is(err, kerr.Corruption) {
-				t.Fatalf("decode error without CORRUPTION code: %v", err)
-			}
-			return
-		}
-		out, err := Encode(m)
-		if err != nil {
-			t.Fatalf("a decoded manifest must encode: %v", err)
-		}
-		back, err := Decode(out)
-		if err != nil {
-			t.Fatalf("re-decode of %s: %v", out, err)
-		}
-		if !reflect.DeepEqual(back, m) {
-			t.Fatalf("round trip changed the manifest\n got %#v\nwant %#v", back, m)
-		}
-		again, err := Encode(back)
-		if err != nil || string(again) != string(out) {
-			t.Fatalf("encoding is not stable: %s vs %s (%v)", again, out, err)
-		}
-	})
-}

@@ -534,36 +534,6 @@ func TestTruncationsAndGarbage(t *testing.T) {
 	release(got)
 }
 
-func FuzzDecode(f *testing.F) {
-	mem := memory.NewGoAllocator()
-	schema := wideSchema()
-	cols := randomColumns(f, mem, rand.New(rand.NewSource(5)), schema, 8)
-	enc, _ := NewEncoder(schema)
-	for i := 0; i < cols[0].Len(); i++ {
-		f.Add(enc.AppendRow(nil, cols, i))
-	}
-	release(cols)
-	f.Add([]byte{1})
-	dec, _ := NewDecoder(schema, []int{len(allTypes) - 1, 0, 3, 40})
-	f.Fuzz(func(t *testing.T, src []byte) {
-		bs := newBuilders(mem, schema, []int{len(allTypes) - 1, 0, 3, 40})
-		defer func() { release(finish(bs)) }()
-		err := dec.DecodeRow(src, bs)
-		want := 1
-		if err != nil {
-			want = 0
-			if !kerr.Is(err, kerr.Corruption) {
-				t.Fatalf("error %v is not Corruption", err)
-			}
-		}
-		for k, b := range bs {
-			if b.Len() != want {
-				t.Fatalf("builder %d has %d rows, want %d (err %v)", k, b.Len(), want, err)
-			}
-		}
-	})
-}
-
 func narrowSchema() *arrow.Schema {
 	return arrow.NewSchema([]arrow.Field{
 		fld("id", arrow.PrimitiveTypes.Int64),

@@ -15,6 +15,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/kalam-ctest.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 export KALAM_TEST_TMP="$tmp"
+# Programs size their work by mode (test_close_race runs few rounds under
+# valgrind).
+export KALAM_TEST_MODE="$mode"
 
 case $mode in
 plain) prefix=(env GOGC=1) ;;
