@@ -77,6 +77,7 @@ test: bootstrap
 	$(MAKE) examples
 	$(MAKE) test-python
 	$(MAKE) test-wheel
+	$(MAKE) fuzz-smoke
 	$(MAKE) bench-smoke
 
 # Go tests, then the race detector over the packages with concurrency of

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ._db import Database, Table, open
 from ._ffi import library_path
-from ._scan import Scan
+from ._scan import Scan, ScanSplit
 from .errors import (
     AlreadyExists,
     Busy,
@@ -39,6 +39,7 @@ __all__ = [
     "Database",
     "Table",
     "Scan",
+    "ScanSplit",
     "register_datafusion",
     "library_path",
     "library_version",

@@ -45,18 +45,29 @@ def _system_name(name: str) -> str:
 
 
 def open(
-    path: PathLike,
+    path: Optional[PathLike] = None,
     read_only: bool = False,
     session_id: Optional[str] = None,
+    *,
+    storage: Optional[str] = None,
+    storage_options: Optional[Mapping[str, Any]] = None,
     **options: Any,
 ) -> "Database":
     """Opens (creating it if missing) the store at directory ``path``.
 
+    ``storage`` puts the store's ``storage/`` elsewhere: a path or
+    ``s3://bucket/prefix`` (DESIGN §10), with ``storage_options``
+    (``endpoint``, ``region``, ``access_key_id``, ``secret_access_key``,
+    ``session_token``, ``allow_http``; the ``AWS_*`` environment variables
+    fill what is missing). With no ``path``, ``storage=URI,
+    read_only=True`` opens a storage-only reader: every read works on the
+    cold data storage holds, on any machine (else :class:`kalam.InvalidArgument`).
     ``options`` are the other kalam_open options: ``create_if_missing``
     (default True), ``max_concurrent_scans``, ``node_id``, ``recover``. The
     returned :class:`Database` is a context manager that closes on exit.
     """
-    return Database(path, read_only=read_only, session_id=session_id, **options)
+    return Database(path, read_only=read_only, session_id=session_id, storage=storage,
+                    storage_options=storage_options, **options)
 
 
 class Database:
@@ -65,16 +76,23 @@ class Database:
 
     def __init__(
         self,
-        path: PathLike,
+        path: Optional[PathLike] = None,
         read_only: bool = False,
         session_id: Optional[str] = None,
+        *,
+        storage: Optional[str] = None,
+        storage_options: Optional[Mapping[str, Any]] = None,
         **options: Any,
     ) -> None:
         L = _ffi.lib()
         self._ptr: Optional[int] = None
         self._lock = threading.Lock()
-        #: The store's root directory, as given.
-        self.path: str = os.fspath(path)
+        if path is None and (storage is None or not read_only):
+            raise InvalidArgument("kalam.open without a path needs storage=... and read_only=True (a storage-only reader)")
+        #: The store's root directory, as given (None for a storage-only reader).
+        self.path: Optional[str] = os.fspath(path) if path is not None else None
+        #: Where storage/ lives when given (a path or s3://bucket/prefix).
+        self.storage: Optional[str] = storage
         #: True when opened read-only.
         self.read_only: bool = bool(read_only)
         opts: Dict[str, Any] = dict(options)
@@ -82,11 +100,15 @@ class Database:
             opts["read_only"] = True
         if session_id is not None:
             opts["session_id"] = session_id
+        if storage is not None:
+            opts["storage"] = storage
+        if storage_options:
+            opts["storage_options"] = dict(storage_options)
         #: The session id given to open (None: a UUID chosen by the library).
         self.session_id: Optional[str] = session_id
         text = json.dumps(opts).encode() if opts else None
         out = ctypes.c_void_p()
-        root = _ffi.encode(self.path)
+        root = _ffi.encode(self.path) if self.path is not None else None
         _ffi.check(lambda err: L.kalam_open(root, text, ctypes.byref(out), err))
         self._ptr = out.value
 
@@ -95,7 +117,7 @@ class Database:
     def _handle(self) -> int:
         ptr = self._ptr
         if ptr is None:
-            raise Closed(f"database {self.path!r} is closed")
+            raise Closed(f"database {self.path or self.storage!r} is closed")
         return ptr
 
     @property
@@ -766,8 +788,13 @@ class Table:
 
     @property
     def storage_path(self) -> str:
-        """The table's directory: ``{root}/storage/{namespace}/{table}``."""
-        return os.path.join(self._db.path, "storage", self._namespace, self._name)
+        """Where the table's files are: ``{storage}/{namespace}/{table}``
+        (``storage`` is ``{root}/storage`` unless the store was opened with
+        another; for object storage this is a ``s3://`` URI)."""
+        base = self._db.storage if self._db.storage is not None else os.path.join(str(self._db.path), "storage")
+        if "://" in base:
+            return base.rstrip("/") + f"/{self._namespace}/{self._name}"
+        return os.path.join(base, self._namespace, self._name)
 
     def to_pyarrow_dataset(self) -> "Any":
         """A :mod:`pyarrow.dataset` over the table's live segment files, for

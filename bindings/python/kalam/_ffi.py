@@ -278,6 +278,11 @@ _PROTOTYPES = {
     "kalam_drop_columns": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int64, _c_err_p]),
     "kalam_rename_column": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _c_err_p]),
     "kalam_widen_column": (_c_status, [_c_db_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ArrowSchema), _c_err_p]),
+    "kalam_scan_splits": (
+        _c_status,
+        [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ScanOptions), ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p],
+    ),
+    "kalam_scan_split": (_c_status, [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ArrowArrayStream), _c_err_p]),
 }
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._db import Database
 
-__all__ = ["Scan", "lossless_cast"]
+__all__ = ["Scan", "ScanSplit", "SplitScan", "lossless_cast"]
 
 
 def _unix_ms(t: datetime.datetime) -> int:
@@ -135,6 +135,33 @@ class Scan:
             _ffi.check(lambda err: L.kalam_scan(handle, table, ctypes.byref(opts), ctypes.byref(stream.struct), err))
         del keep
         return stream
+
+    # ---- splits (DESIGN §10) --------------------------------------------------
+
+    def splits(self, max_splits: Optional[int] = None, target_rows: Optional[int] = None) -> List["ScanSplit"]:
+        """Divides this scan into key-range tasks (:class:`ScanSplit`) that
+        run anywhere a storage-only reader could open: by default about one
+        per live segment of at most ~1 M rows. The splits read one committed
+        version (this scan's ``version``, else the latest; hot rows are not
+        part of it — flush first); their results, concatenated in order,
+        equal the scan at that version row for row. A scan with a limit or of
+        a system table cannot be split."""
+        if self.segment_id is not None:
+            raise TypeError("a segment scan cannot be split")
+        L = _ffi.lib()
+        handle = self._db._handle()
+        opts, keep = self._options()
+        so: Dict[str, int] = {}
+        if max_splits is not None:
+            so["max_splits"] = _ffi.int64_arg("max_splits", max_splits, 1, 2**31 - 1)
+        if target_rows is not None:
+            so["target_rows"] = _ffi.int64_arg("target_rows", target_rows, 1)
+        text = json.dumps(so).encode() if so else None
+        out = ctypes.c_void_p()
+        table = _ffi.encode(self.table)
+        _ffi.check(lambda err: L.kalam_scan_splits(handle, table, ctypes.byref(opts), text, ctypes.byref(out), err))
+        del keep
+        return [ScanSplit(json.dumps(d, separators=(",", ":"))) for d in json.loads(L.take_string(out) or "[]")]
 
     # ---- schema ----------------------------------------------------------------
 
@@ -359,3 +386,66 @@ def lossless_cast(src: pa.DataType, dst: pa.DataType) -> bool:
             return False
         return all(lossless_cast(a.type, b.type) and (b.nullable or not a.nullable) for a, b in zip(src, dst))
     return False
+
+
+class ScanSplit:
+    """One split of a scan (:meth:`Scan.splits`): a key range of one
+    committed version of a table, the segments it needs, the projection and
+    the filter. Small and picklable (it holds its JSON form, never
+    credentials); :meth:`scan` runs it in any process."""
+
+    def __init__(self, spec: str) -> None:
+        #: The split as the library describes it (kalam_scan_splits).
+        self.spec: str = spec
+        d = json.loads(spec)
+        #: Storage root, table ("ns.t") and manifest version it reads.
+        self.storage: str = d["storage"]
+        self.table: str = d["table"]
+        self.version: int = int(d["version"])
+        #: Ids of the segments it reads.
+        self.segments: List[str] = list(d.get("segments") or [])
+        #: Rows of those segments (an upper bound of what it returns).
+        self.rows: int = int(d.get("rows") or 0)
+
+    def __reduce__(self) -> Any:
+        return (ScanSplit, (self.spec,))
+
+    def __repr__(self) -> str:
+        return f"<kalam.ScanSplit {self.table} v{self.version} {len(self.segments)} segment(s), <= {self.rows} rows>"
+
+    def scan(self, storage_options: Optional[Dict[str, Any]] = None) -> "SplitScan":
+        """A :class:`Scan` of this split, read through a storage-only reader
+        of the split's storage (``storage_options`` for credentials)."""
+        return SplitScan(self, storage_options)
+
+
+class SplitScan(Scan):
+    """The scan of one :class:`ScanSplit`; every consumption opens its own
+    storage-only reader, which the stream closes with itself."""
+
+    def __init__(self, split: ScanSplit, storage_options: Optional[Dict[str, Any]] = None) -> None:
+        d = json.loads(split.spec)
+        super().__init__(None, split.table, columns=d.get("columns"), filter=d.get("filter") or None,  # type: ignore[arg-type]
+                         version=split.version)
+        self.split = split
+        self.storage_options = dict(storage_options or {})
+
+    def _start(self, columns: Optional[Sequence[str]] = None, use_columns: bool = False) -> CStream:
+        L = _ffi.lib()
+        spec = self.split.spec
+        if use_columns:
+            d = json.loads(spec)
+            d["columns"] = list(columns or [])
+            spec = json.dumps(d)
+        opts = json.dumps({"storage_options": self.storage_options} if self.storage_options else {}).encode()
+        stream = CStream()
+        text = _ffi.encode(spec)
+        _ffi.check(lambda err: L.kalam_scan_split(text, opts, ctypes.byref(stream.struct), err))
+        return stream
+
+    def explain(self) -> Dict[str, Any]:
+        """The split itself: a split runs a plan of its own key range."""
+        return json.loads(self.split.spec)
+
+    def splits(self, max_splits: Optional[int] = None, target_rows: Optional[int] = None) -> List["ScanSplit"]:
+        raise TypeError("a split cannot be split again")
