@@ -262,11 +262,15 @@ func (st *store) loadHotState(t *table) error {
 		if len(k) < 24 {
 			return kerr.New(kerr.Corruption, "hot row key of %d bytes", len(k))
 		}
-		if g := binary.BigEndian.Uint64(k[8:16]); g > t.gen {
+		g := binary.BigEndian.Uint64(k[8:16])
+		if g > t.gen {
 			t.gen = g
 		}
-		_, seq := splitHotKey(k)
+		key, seq := splitHotKey(k)
 		t.hwm = max(t.hwm, seq)
+		if cur := t.genMax[g]; cur == nil || bytes.Compare(key, cur) > 0 {
+			t.genMax[g] = append(cur[:0], key...) // keys come in order: the last is the largest
+		}
 	}
 	if err := it.Err(); err != nil {
 		return kerr.Wrap(kerr.IO, err, "count hot rows")

@@ -41,7 +41,7 @@ type hotSource struct {
 	started bool
 }
 
-func (p *plan) newHotSource(work *arrow.Schema, gens []uint64) (*hotSource, error) {
+func (p *plan) newHotSource(work *arrow.Schema, in *planInput) (*hotSource, error) {
 	hv, ok := p.rs.hot(p.st)
 	if !ok {
 		return nil, kerr.New(kerr.Internal, "hot rows planned for a read without them")
@@ -61,7 +61,14 @@ func (p *plan) newHotSource(work *arrow.Schema, gens []uint64) (*hotSource, erro
 		}
 	}
 	h.dec = newHotDecoder(p.t, p.st.mem, p.sv, want)
-	h.it = hv.iter(gens, p.keyLo, p.keyHi)
+	lo, hi := p.keyLo, p.keyHi
+	if in.hotLo != nil && (lo == nil || bytes.Compare(in.hotLo, lo) > 0) {
+		lo = in.hotLo
+	}
+	if in.hotHi != nil && (hi == nil || bytes.Compare(in.hotHi, hi) < 0) {
+		hi = in.hotHi
+	}
+	h.it = hv.iter(p.hotGens, lo, hi)
 	return h, nil
 }
 
@@ -906,12 +913,17 @@ func (p *plan) pipeline() source {
 				var s source
 				var err error
 				if in.seg == nil {
-					s, err = p.newHotSource(work, []uint64{in.gen})
+					s, err = p.newHotSource(work, in)
 				} else {
 					s, err = p.newSegSource(in, work, isolated)
 				}
 				if err != nil {
 					return fail(err)
+				}
+				if !isolated && in.early && p.pred != nil {
+					// The oldest input of its cluster: no older version can
+					// reappear from under a row filtered out here.
+					s = newFilterSource(s, p.pred, work, p.st.mem)
 				}
 				srcs = append(srcs, s)
 			}

@@ -100,22 +100,29 @@ func TestPruningThroughExplain(t *testing.T) {
 	if len(read) != 1 || fmt.Sprint(read[0].(map[string]any)["row_groups"]) != "[1 2]" {
 		t.Fatalf("row-group pruning on amount: %v", doc)
 	}
-	// Once a hot upsert overlaps segment 3, its non-key statistics no
-	// longer prune it (DESIGN §4 pushdown rule) and the merge is newest-wins.
+	// A hot upsert overlaps segment 3: the segment is the oldest input of
+	// its cluster, so its statistics still prune it (DESIGN §4 refined
+	// rule: no older input can hold its keys); the hot row is read.
 	rec := eventsBatch(mem, []int64{205}, []string{"x"}, []float64{1})
 	db.AppendRecord("p", rec)
 	rec.Release()
 	doc = explainDoc(t, db, "p", ScanRequest{Filter: "amount < 2", Limit: -1})
-	if doc["merge"] != "newest_wins" {
-		t.Fatalf("merge with overlapping hot rows: %v", doc)
-	}
-	reasons = prunedReasons(doc)
-	if _, pruned := reasons["data/segment_003.parquet"]; pruned {
-		t.Fatalf("segment 3 overlaps hot rows and must not be pruned by amount: %v", doc)
+	if reasons = prunedReasons(doc); reasons["data/segment_003.parquet"] != "column_stats" || doc["hot"] != true {
+		t.Fatalf("the oldest input of a cluster is pruned by statistics: %v", doc)
 	}
 	s, _ = db.Scan("p", ScanRequest{Filter: "amount < 2", Limit: -1, Columns: []string{"id"}})
 	if got := rowsString(collect(t, s), "id"); got != "0;1;205" {
 		t.Fatalf("rows after upsert: %s", got)
+	}
+	// The hot row is the newer input: a filter its version fails must not
+	// let segment 3's older version of key 205 through.
+	s, _ = db.Scan("p", ScanRequest{Filter: "amount >= 205", Limit: -1, Columns: []string{"id"}})
+	if got := rowsString(collect(t, s), "id"); strings.Contains(got, "205") {
+		t.Fatalf("an older version reappeared from under a newer one: %s", got)
+	}
+	doc = explainDoc(t, db, "p", ScanRequest{Filter: "amount >= 205", Limit: -1})
+	if doc["merge"] != "newest_wins" {
+		t.Fatalf("segment 3 and the hot row must merge: %v", doc)
 	}
 	// A contradictory key filter reads nothing.
 	doc = explainDoc(t, db, "p", ScanRequest{Filter: "id > 5 AND id < 3", Limit: -1})
@@ -668,5 +675,57 @@ func TestHotRowCountStaysExact(t *testing.T) {
 	db.Flush("h")
 	if got := tb.hotRows.Load(); got != 0 {
 		t.Fatalf("hot rows after flush %d", got)
+	}
+}
+
+// TestPreciseOverlap: hot keys make only the segments that hold them
+// overlap (DESIGN §4), so statistics keep pruning the others; of two
+// overlapping segments the older is pruned and filtered early, the newer
+// is not.
+func TestPreciseOverlap(t *testing.T) {
+	db, mem, _ := testDB(t)
+	db.CreateTable("o", "", eventsSchema, map[string]string{"primary_key": "id"})
+	for k := int64(0); k < 8; k++ {
+		ids := make([]int64, 10)
+		for i := range ids {
+			ids[i] = k*100 + int64(i)
+		}
+		appendEvents(t, db, mem, "o", ids...) // amount = id
+		db.Flush("o")
+	}
+	// Two scattered hot upserts: keys 5 and 795 (segments 1 and 8).
+	rec := eventsBatch(mem, []int64{5, 795}, []string{"h", "h"}, []float64{5, 795})
+	db.AppendRecord("o", rec)
+	rec.Release()
+	doc := explainDoc(t, db, "o", ScanRequest{Filter: "amount >= 400 AND amount < 410", Limit: -1})
+	read := doc["read"].([]any)
+	if len(read) != 1 || read[0].(map[string]any)["path"] != "data/segment_005.parquet" {
+		t.Fatalf("scattered hot keys stopped statistics from pruning: %v", doc)
+	}
+	s, _ := db.Scan("o", ScanRequest{Filter: "amount >= 400 AND amount < 410", Limit: -1, Columns: []string{"id"}})
+	if got := rowsString(collect(t, s), "id"); got != "400;401;402;403;404;405;406;407;408;409" {
+		t.Fatalf("rows: %s", got)
+	}
+	// A newer segment overlapping an older one: upsert keys 3 and 7 with
+	// amount 1000, flush. The filter amount >= 1000 may prune the older
+	// segment 1 by statistics (its keys' newer versions are elsewhere) but
+	// must read the newer segment; amount < 10 must not return 3 and 7 from
+	// the older segment.
+	db.Flush("o")
+	rec = eventsBatch(mem, []int64{3, 7}, []string{"n", "n"}, []float64{1000, 1000})
+	db.AppendRecord("o", rec)
+	rec.Release()
+	db.Flush("o")
+	s, _ = db.Scan("o", ScanRequest{Filter: "amount < 10", Limit: -1, Columns: []string{"id"}})
+	if got := rowsString(collect(t, s), "id"); got != "0;1;2;4;5;6;8;9" {
+		t.Fatalf("an older version reappeared from under a newer one: %s", got)
+	}
+	doc = explainDoc(t, db, "o", ScanRequest{Filter: "amount >= 1000", Limit: -1})
+	if reasons := prunedReasons(doc); reasons["data/segment_001.parquet"] != "column_stats" {
+		t.Fatalf("the older segment of an overlapping pair is pruned by statistics: %v", doc)
+	}
+	s, _ = db.Scan("o", ScanRequest{Filter: "amount >= 1000", Limit: -1, Columns: []string{"id"}})
+	if got := rowsString(collect(t, s), "id"); got != "3;7" {
+		t.Fatalf("rows: %s", got)
 	}
 }

@@ -164,6 +164,7 @@ func (st *store) flush(t *table) (id string, err error) {
 	}
 	committed = true
 	t.hotRows.Add(-it.visited)
+	t.forgetGens(hi + 1)
 	st.mirrorManifest(t, next)
 	return meta.ID, nil
 }

@@ -82,6 +82,15 @@ func (v hotView) gens() ([]uint64, error) {
 	return out, nil
 }
 
+// upper is the exclusive upper bound of a generation's keys below keyHi
+// (nil: the whole generation).
+func (v hotView) upper(gen uint64, keyHi []byte) []byte {
+	if keyHi != nil {
+		return append(hotGenPrefix(v.uid, gen), keyHi...)
+	}
+	return hotGenPrefix(v.uid, gen+1)
+}
+
 // iter returns an iterator over the hot versions with keyLo <= key < keyHi
 // (nil: unbounded) of the given generations, in key order with the newest
 // version of a key first.

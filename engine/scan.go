@@ -56,14 +56,22 @@ type plan struct {
 	rowBounds bool
 
 	hotGens  []uint64     // hot generations holding rows, oldest first
+	// hotLo/hotHi: the range of the single hot input when hot keys were too
+	// many to place one by one (explain).
+	hotLo, hotHi []byte
 	inputs   []*planInput // after pruning, ordered by min key
 	pruned   []prunedSeg
 	clusters [][]*planInput
 }
 
 type planInput struct {
-	seg       *manifest.SegmentMetadata // nil for hot rows
-	gen       uint64                    // hot rows: the generation
+	seg *manifest.SegmentMetadata // nil for hot rows
+	hot bool
+	// hotLo/hotHi bound the hot keys the input reads ([lo, hi), nil:
+	// the scan's bounds).
+	hotLo, hotHi []byte
+	// early: pruned by statistics and filtered before any merge (DESIGN §4).
+	early     bool
 	minKey    []byte
 	maxKey    []byte
 	rowGroups []int // nil = all
@@ -306,6 +314,12 @@ func (p *plan) clip(min, max []byte) ([]byte, []byte) {
 	return min, max
 }
 
+// maxPreciseHotKeys bounds the hot keys a plan looks at one by one to
+// decide which segments they overlap (DESIGN §4: a handful of hot keys
+// makes only the segments that hold them overlap). Beyond it, the hot rows
+// are one input spanning their key range.
+const maxPreciseHotKeys = 8192
+
 func (p *plan) chooseInputs() error {
 	man := p.rs.man
 	if p.empty {
@@ -315,53 +329,28 @@ func (p *plan) chooseInputs() error {
 		return nil
 	}
 	kr := p.keyRange()
-	var cands []*planInput
-	segs := man.LiveSegments()
-	for i := range segs {
-		s := &segs[i]
+	var segs []*planInput
+	live := man.LiveSegments()
+	for i := range live {
+		s := &live[i]
 		if s.RowCount == 0 || !s.Overlaps(kr) {
 			p.pruned = append(p.pruned, prunedSeg{s.ID, s.Path, pruneKeyRange})
 			continue
 		}
 		mn, mx := p.clip(s.MinKey, s.MaxKey)
-		cands = append(cands, &planInput{seg: s, minKey: mn, maxKey: mx})
+		segs = append(segs, &planInput{seg: s, minKey: mn, maxKey: mx})
 	}
-	if hv, ok := p.rs.hot(p.st); ok {
-		gens, err := hv.gens()
-		if err != nil {
-			return err
-		}
-		p.hotGens = gens
-		for _, g := range gens {
-			if mn, mx, ok, err := p.hotBounds(hv, g); err != nil {
-				return err
-			} else if ok {
-				cands = append(cands, &planInput{gen: g, minKey: mn, maxKey: mx})
-			}
-		}
-	}
-	sort.SliceStable(cands, func(i, j int) bool { return bytes.Compare(cands[i].minKey, cands[j].minKey) < 0 })
-	// Connected components of overlapping key ranges.
-	var clusters [][]*planInput
-	var curMax []byte
-	for _, c := range cands {
-		if len(clusters) > 0 && bytes.Compare(c.minKey, curMax) <= 0 {
-			clusters[len(clusters)-1] = append(clusters[len(clusters)-1], c)
-			if bytes.Compare(c.maxKey, curMax) > 0 {
-				curMax = c.maxKey
-			}
-			continue
-		}
-		clusters = append(clusters, []*planInput{c})
-		curMax = c.maxKey
+	sort.SliceStable(segs, func(i, j int) bool { return bytes.Compare(segs[i].minKey, segs[j].minKey) < 0 })
+	clusters, err := p.cluster(segs)
+	if err != nil {
+		return err
 	}
 	for _, cl := range clusters {
-		if len(cl) == 1 {
-			cl[0].isolated = true
-		}
+		markEarly(cl)
 	}
 	// Statistics pruning: key-column statistics prune any input; statistics
-	// of other columns only an isolated one (DESIGN §4 pushdown rule).
+	// of other columns only an input that may be filtered before the merge
+	// (DESIGN §4 pushdown rule).
 	var kept [][]*planInput
 	for _, cl := range clusters {
 		var keep []*planInput
@@ -392,6 +381,163 @@ func (p *plan) chooseInputs() error {
 	p.clusters = kept
 	return nil
 }
+
+// cluster groups the segments (sorted by min key) and the hot rows into
+// clusters of inputs whose keys may meet, in key order. Hot rows join a
+// cluster only where a hot key falls inside a segment's range; hot keys in
+// no segment's range form hot-only clusters between them.
+func (p *plan) cluster(segs []*planInput) ([][]*planInput, error) {
+	// Connected components of overlapping segment ranges.
+	var comps [][]*planInput
+	var curMax []byte
+	for _, c := range segs {
+		if len(comps) > 0 && bytes.Compare(c.minKey, curMax) <= 0 {
+			comps[len(comps)-1] = append(comps[len(comps)-1], c)
+			if bytes.Compare(c.maxKey, curMax) > 0 {
+				curMax = c.maxKey
+			}
+			continue
+		}
+		comps = append(comps, []*planInput{c})
+		curMax = c.maxKey
+	}
+	hv, ok := p.rs.hot(p.st)
+	if !ok {
+		return comps, nil
+	}
+	gens, err := hv.gens()
+	if err != nil {
+		return nil, err
+	}
+	p.hotGens = gens
+	if len(gens) == 0 {
+		return comps, nil
+	}
+	keys, precise, err := p.hotKeys(hv, gens)
+	if err != nil || len(keys) == 0 {
+		return comps, err
+	}
+	if !precise {
+		// Too many hot keys to place one by one: the hot rows are one input
+		// spanning their range, and every segment it meets merges with it.
+		hot := &planInput{hot: true, minKey: keys[0], maxKey: keys[1]}
+		all := append(append([]*planInput(nil), segs...), hot)
+		sort.SliceStable(all, func(i, j int) bool { return bytes.Compare(all[i].minKey, all[j].minKey) < 0 })
+		p.hotLo, p.hotHi = keys[0], keyAfter(keys[1])
+		return p.clusterRanges(all), nil
+	}
+	// Place each hot key: inside a component's [min, max], or between.
+	var out [][]*planInput
+	ki := 0
+	flushHotOnly := func(limit []byte) {
+		// Hot keys below limit (nil: all) that no component holds: one
+		// hot-only cluster.
+		start := ki
+		for ki < len(keys) && (limit == nil || bytes.Compare(keys[ki], limit) < 0) {
+			ki++
+		}
+		if ki > start {
+			lo, hi := keys[start], keys[ki-1]
+			out = append(out, []*planInput{{hot: true, minKey: lo, maxKey: hi, hotLo: lo, hotHi: keyAfter(hi)}})
+		}
+	}
+	for _, comp := range comps {
+		lo, hi := comp[0].minKey, comp[0].maxKey
+		for _, c := range comp[1:] {
+			if bytes.Compare(c.maxKey, hi) > 0 {
+				hi = c.maxKey
+			}
+		}
+		flushHotOnly(lo)
+		start := ki
+		for ki < len(keys) && bytes.Compare(keys[ki], hi) <= 0 {
+			ki++
+		}
+		if ki > start {
+			comp = append(comp, &planInput{hot: true, minKey: keys[start], maxKey: keys[ki-1], hotLo: lo, hotHi: keyAfter(hi)})
+		}
+		out = append(out, comp)
+	}
+	flushHotOnly(nil)
+	return out, nil
+}
+
+// clusterRanges groups inputs (sorted by min key) into connected
+// components of overlapping ranges.
+func (p *plan) clusterRanges(all []*planInput) [][]*planInput {
+	var out [][]*planInput
+	var curMax []byte
+	for _, c := range all {
+		if len(out) > 0 && bytes.Compare(c.minKey, curMax) <= 0 {
+			out[len(out)-1] = append(out[len(out)-1], c)
+			if bytes.Compare(c.maxKey, curMax) > 0 {
+				curMax = c.maxKey
+			}
+			continue
+		}
+		out = append(out, []*planInput{c})
+		curMax = c.maxKey
+	}
+	return out
+}
+
+// markEarly flags the inputs of a cluster that may be pruned by statistics
+// and filtered before the merge (DESIGN §4): an isolated input, and one
+// that every other input of its cluster is newer than (by _seq), so that
+// no older input can hold a key it holds. Hot rows are the newest input.
+func markEarly(cl []*planInput) {
+	if len(cl) == 1 {
+		cl[0].isolated = true
+		cl[0].early = true
+		return
+	}
+	for _, in := range cl {
+		if in.seg == nil {
+			continue
+		}
+		oldest := true
+		for _, o := range cl {
+			if o != in && o.seg != nil && o.seg.MinSeq <= in.seg.MaxSeq {
+				oldest = false
+				break
+			}
+		}
+		in.early = oldest
+	}
+}
+
+// hotKeys returns the distinct hot keys inside the scan's bounds, sorted,
+// when there are at most maxPreciseHotKeys (precise); else the smallest
+// and a bound at or above the largest, as [2]key (not precise). The
+// largest key is found without a reverse seek: RocksDB 7.8 positions a
+// reverse iterator in time proportional to the range-deleted entries
+// before it, which flushed generations leave behind.
+func (p *plan) hotKeys(hv hotView, gens []uint64) (keys [][]byte, precise bool, err error) {
+	it := hv.iter(gens, p.keyLo, p.keyHi)
+	defer it.Close()
+	for it.First(); it.Valid(); it.NextKey() {
+		k, _, _, _ := it.Entry()
+		if len(keys) == maxPreciseHotKeys {
+			// Too many: the largest hot key written (writers keep it) bounds
+			// the rest.
+			hi := p.t.hotMaxKey(gens)
+			if p.keyHi != nil && (hi == nil || bytes.Compare(hi, p.keyHi) >= 0) {
+				hi = p.keyHi
+			}
+			if hi == nil || bytes.Compare(hi, keys[0]) < 0 {
+				hi = k
+			}
+			return [][]byte{keys[0], append([]byte(nil), hi...)}, false, nil
+		}
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	return keys, true, it.Err()
+}
+
+// keyAfter is an exclusive bound just above key k: above every hot entry
+// of k (k followed by its _seq) and below every other full key, since full
+// keys are prefix-free.
+func keyAfter(k []byte) []byte { return keyenc.PrefixEnd(k) }
 
 func (p *plan) isKeyColumn(name string) bool { return p.keyNames[name] }
 
@@ -442,7 +588,7 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 				HasNullCount: true, RowCount: int64(in.seg.RowCount), NaNFree: true}, true
 		}
 	}
-	if !p.pred.MayMatch(segStats(!in.isolated)) {
+	if !p.pred.MayMatch(segStats(!in.early)) {
 		return pruneColumnStats, nil
 	}
 	sf, err := p.st.openSegment(p.t, in.seg.Path)
@@ -455,7 +601,7 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 	var rgs []int
 	for rg := 0; rg < nrg; rg++ {
 		stats := func(col string) (filter.ColumnStats, bool) {
-			if !in.isolated && !p.isKeyColumn(col) {
+			if !in.early && !p.isKeyColumn(col) {
 				return filter.ColumnStats{}, false
 			}
 			name, existed := p.segmentName(in.seg, col)
@@ -593,27 +739,6 @@ func rowGroupStats(sf *segFile, md *metadata.FileMetaData, rg int, stored, col s
 		}
 	}
 	return out, true
-}
-
-// hotBounds finds the smallest and largest key of a hot generation inside
-// the scan bounds.
-func (p *plan) hotBounds(hv hotView, gen uint64) (mn, mx []byte, ok bool, err error) {
-	it := hv.iter([]uint64{gen}, p.keyLo, p.keyHi)
-	defer it.Close()
-	g := it.its[0].it
-	g.SeekToFirst()
-	if !g.Valid() {
-		return nil, nil, false, it.Err()
-	}
-	k, _ := splitHotKey(g.Key().Data())
-	mn = append([]byte(nil), k...)
-	g.SeekToLast()
-	if !g.Valid() {
-		return nil, nil, false, it.Err()
-	}
-	k, _ = splitHotKey(g.Key().Data())
-	mx = append([]byte(nil), k...)
-	return mn, mx, true, it.Err()
 }
 
 // explainJSON renders the plan as DESIGN §4's explain document.

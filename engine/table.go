@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"math"
 	"slices"
 	"strconv"
@@ -55,6 +56,9 @@ type table struct {
 	hotLo   uint64          // lowest generation that may hold hot rows
 	pins    map[string]int  // segment id -> open readers
 	removed map[string]bool // segments vacuum took; never pinned again
+	// genMax is the largest key written to each hot generation: readers
+	// bound hot rows with it instead of a reverse seek (scan.go hotKeys).
+	genMax map[uint64][]byte
 
 	hotRows atomic.Int64
 	dropped atomic.Bool
@@ -65,7 +69,8 @@ type table struct {
 
 func (st *store) newTable(def *tableDef) (*table, error) {
 	t := &table{def: def, uid: def.UID, ns: def.Namespace, name: def.Name, qname: def.Namespace + "." + def.Name,
-		prefix: def.Namespace + "/" + def.Name, pins: map[string]int{}, removed: map[string]bool{}}
+		prefix: def.Namespace + "/" + def.Name, pins: map[string]int{}, removed: map[string]bool{},
+		genMax: map[uint64][]byte{}}
 	var err error
 	if t.opts, err = parseTableOptions(def.Type, def.Options); err != nil {
 		return nil, err
@@ -212,6 +217,48 @@ func (t *table) info() *TableInfo {
 		ti.BackgroundError = *e
 	}
 	return ti
+}
+
+// noteHotKeys records the largest of keys as written to generation gen.
+func (t *table) noteHotKeys(gen uint64, keys [][]byte) {
+	var mx []byte
+	for _, k := range keys {
+		if mx == nil || bytes.Compare(k, mx) > 0 {
+			mx = k
+		}
+	}
+	if mx == nil {
+		return
+	}
+	t.mu.Lock()
+	if cur := t.genMax[gen]; cur == nil || bytes.Compare(mx, cur) > 0 {
+		t.genMax[gen] = append([]byte(nil), mx...)
+	}
+	t.mu.Unlock()
+}
+
+// hotMaxKey is the largest key written to any of gens (nil: none known).
+func (t *table) hotMaxKey(gens []uint64) []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var mx []byte
+	for _, g := range gens {
+		if k := t.genMax[g]; k != nil && (mx == nil || bytes.Compare(k, mx) > 0) {
+			mx = k
+		}
+	}
+	return mx
+}
+
+// forgetGens drops the bounds of flushed generations.
+func (t *table) forgetGens(below uint64) {
+	t.mu.Lock()
+	for g := range t.genMax {
+		if g < below {
+			delete(t.genMax, g)
+		}
+	}
+	t.mu.Unlock()
 }
 
 // currentDef is the table definition (replaced by alters).

@@ -347,6 +347,7 @@ func (st *store) rewhereLocked(t *table, verb, filterText string, values arrow.R
 					}
 				}
 				count, overwritten, l := st.stageTombstones(wb, t, sv, full, keys, seqsOf, live, hotGen)
+				t.noteHotKeys(t.gen, keys)
 				last = max(last, l)
 				hotDelta += int64(count - overwritten)
 			}
@@ -366,6 +367,7 @@ func (st *store) rewhereLocked(t *table, verb, filterText string, values arrow.R
 					}
 				}
 				ucols := upd.Columns()
+				t.noteHotKeys(t.gen, newKeys)
 				for i := range newKeys {
 					kbuf = hotKey(kbuf[:0], t.uid, t.gen, newKeys[i], seqs[i])
 					vbuf = appendHotValue(vbuf[:0], false, sv, ucols, i)

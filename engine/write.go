@@ -202,6 +202,8 @@ func (st *store) putRows(t *table, sv *schemaView, rec arrow.RecordBatch, keys [
 	if err := st.hit("append"); err != nil {
 		return 0, err
 	}
+	// Before the write: a reader never sees a hot key above the bound.
+	t.noteHotKeys(t.gen, keys)
 	if err := st.writeAsync(wb, "write to "+t.qname); err != nil {
 		return 0, err
 	}
@@ -319,6 +321,7 @@ func (st *store) tombstones(t *table, sv *schemaView, full arrow.RecordBatch, ke
 	if count == 0 {
 		return 0, nil
 	}
+	t.noteHotKeys(t.gen, keys) // before the write, as in putRows
 	if err := st.writeAsync(wb, "delete from "+t.qname); err != nil {
 		return 0, err
 	}
