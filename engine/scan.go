@@ -55,13 +55,13 @@ type plan struct {
 	// range; the filter's own bounds need no such stage).
 	rowBounds bool
 
-	hotGens  []uint64     // hot generations holding rows, oldest first
+	hotGens []uint64 // hot generations holding rows, oldest first
 	// hotLo/hotHi: the range of the single hot input when hot keys were too
 	// many to place one by one (explain).
 	hotLo, hotHi []byte
-	inputs   []*planInput // after pruning, ordered by min key
-	pruned   []prunedSeg
-	clusters [][]*planInput
+	inputs       []*planInput // after pruning, ordered by min key
+	pruned       []prunedSeg
+	clusters     [][]*planInput
 }
 
 type planInput struct {
