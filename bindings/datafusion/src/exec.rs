@@ -141,6 +141,7 @@ impl ExecutionPlan for KalamScanExec {
         request.batch_rows = Some(context.session_config().batch_size().max(1) as u64);
         Ok(Box::pin(KalamScanStream {
             schema: Arc::clone(&self.schema),
+            remaining: request.limit,
             state: State::Pending(Box::new(Pending { db: Arc::clone(&self.db), table: self.table.clone(), request })),
             baseline: BaselineMetrics::new(&self.metrics, partition),
         }))
@@ -152,10 +153,6 @@ impl ExecutionPlan for KalamScanExec {
 
     fn statistics_from_inputs(&self, _input: &[Arc<Statistics>], _args: &StatisticsArgs) -> Result<Arc<Statistics>> {
         Ok(Arc::clone(&self.statistics))
-    }
-
-    fn supports_limit_pushdown(&self) -> bool {
-        true
     }
 
     fn fetch(&self) -> Option<usize> {
@@ -195,6 +192,10 @@ enum State {
 struct KalamScanStream {
     schema: SchemaRef,
     state: State,
+    /// Rows the limit still allows. libkalam honours the limit itself; this
+    /// guards the plan, whose limit node DataFusion may remove on the
+    /// strength of `with_fetch`.
+    remaining: Option<u64>,
     baseline: BaselineMetrics,
 }
 
@@ -277,12 +278,27 @@ impl Stream for KalamScanStream {
             }
         }
         let State::Running { rx, .. } = &mut this.state else { return Poll::Ready(None) };
-        let item = match rx.poll_recv(cx) {
+        let mut item = match rx.poll_recv(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(item) => item,
         };
-        match &item {
-            Some(Ok(_)) => {}
+        match &mut item {
+            Some(Ok(batch)) => {
+                if let Some(left) = this.remaining.as_mut() {
+                    let n = batch.num_rows() as u64;
+                    if n >= *left {
+                        *batch = batch.slice(0, *left as usize);
+                        *left = 0;
+                        // Nothing more is needed: stop libkalam now.
+                        if let State::Running { stream, .. } = &this.state {
+                            stream.cancel();
+                        }
+                        this.state = State::Done;
+                    } else {
+                        *left -= n;
+                    }
+                }
+            }
             Some(Err(_)) | None => this.state = State::Done,
         }
         this.baseline.record_poll(Poll::Ready(item))

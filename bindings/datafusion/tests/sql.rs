@@ -145,6 +145,17 @@ async fn filters_projection_and_limit_reach_libkalam() {
     assert!(plan.contains("limit=3"), "{plan}");
     assert_eq!(sql_ids(&ctx, "SELECT id FROM events LIMIT 3").await.len(), 3);
 
+    // OFFSET stays in DataFusion; skip + fetch go down.
+    let got = sql_ids(&ctx, "SELECT id FROM events WHERE id >= 100 LIMIT 5 OFFSET 3").await;
+    assert_eq!(got.len(), 5);
+    assert!(got.iter().all(|i| *i >= 100));
+    assert!(explain(&ctx, "SELECT id FROM events LIMIT 5 OFFSET 3").await.contains("limit=8"));
+    // A limit that ends inside a batch.
+    let small = SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_batch_size(16));
+    small.register_table("events", Arc::new(KalamTableProvider::try_new(Arc::clone(&db), "app.events").unwrap())).unwrap();
+    assert_eq!(sql_ids(&small, "SELECT id FROM events LIMIT 20").await.len(), 20);
+    assert_eq!(sql_ids(&small, "SELECT id FROM events WHERE id < 40 LIMIT 1000").await, kalam_ids(&db, Some("id < 40")));
+
     // count(*) with no columns: zero-column batches from libkalam.
     let b = ctx.sql("SELECT count(*) FROM events WHERE id < 100").await.unwrap().collect().await.unwrap();
     let n = b[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
