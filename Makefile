@@ -134,7 +134,7 @@ datafusion-wheel:
 	@mkdir -p $(WHEELS)
 	rm -f $(WHEELS)/kalam_datafusion-*.whl
 	$(VENV_PY) -m maturin build --release --locked --manifest-path $(DF_CRATE)/Cargo.toml \
-		--interpreter $(VENV_PY) --compatibility linux --out $(WHEELS)
+		--interpreter $(VENV_PY) --compatibility linux --strip --out $(WHEELS)
 	$(VENV_PY) -m pip install -q --force-reinstall --no-deps $(WHEELS)/kalam_datafusion-*.whl
 
 # The crate's own tests: filter translator unit tests and SQL end to end

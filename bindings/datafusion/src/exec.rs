@@ -38,6 +38,11 @@ pub struct KalamScanExec {
     statistics: Arc<Statistics>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
+    /// "KalamScanExec: table=…, projection=[…], filter=…, limit=…". Also
+    /// the plan's name: datafusion-ffi shows a foreign plan in the host's
+    /// EXPLAIN by its name alone, and the filter libkalam receives must be
+    /// visible there too.
+    label: String,
 }
 
 impl KalamScanExec {
@@ -49,6 +54,7 @@ impl KalamScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
+        let label = describe(&table, &request, ", ");
         KalamScanExec {
             db,
             table,
@@ -57,6 +63,7 @@ impl KalamScanExec {
             statistics: Arc::new(statistics),
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
+            label: format!("KalamScanExec: {label}"),
         }
     }
 
@@ -79,34 +86,32 @@ impl KalamScanExec {
     pub fn limit(&self) -> Option<u64> {
         self.request.limit
     }
+}
 
-    fn describe(&self, f: &mut fmt::Formatter<'_>, sep: &str) -> fmt::Result {
-        write!(f, "table={}{sep}projection=[{}]", self.table, self.projection().join(", "))?;
-        if let Some(filter) = self.filter() {
-            write!(f, "{sep}filter={filter}")?;
-        }
-        if let Some(limit) = self.limit() {
-            write!(f, "{sep}limit={limit}")?;
-        }
-        Ok(())
+fn describe(table: &str, request: &ScanRequest, sep: &str) -> String {
+    let columns = request.columns.as_deref().map(|c| c.join(", ")).unwrap_or_else(|| "*".into());
+    let mut s = format!("table={table}{sep}projection=[{columns}]");
+    if let Some(filter) = &request.filter {
+        s.push_str(&format!("{sep}filter={filter}"));
     }
+    if let Some(limit) = request.limit {
+        s.push_str(&format!("{sep}limit={limit}"));
+    }
+    s
 }
 
 impl DisplayAs for KalamScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match t {
-            DisplayFormatType::Default | DisplayFormatType::Verbose => {
-                write!(f, "KalamScanExec: ")?;
-                self.describe(f, ", ")
-            }
-            DisplayFormatType::TreeRender => self.describe(f, "\n"),
+            DisplayFormatType::Default | DisplayFormatType::Verbose => write!(f, "{}", self.label),
+            DisplayFormatType::TreeRender => write!(f, "{}", describe(&self.table, &self.request, "\n")),
         }
     }
 }
 
 impl ExecutionPlan for KalamScanExec {
     fn name(&self) -> &str {
-        "KalamScanExec"
+        &self.label
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
