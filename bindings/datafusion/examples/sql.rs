@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{Float64Array, Int64Array, RecordBatch, RecordBatchIterator};
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::pretty::pretty_format_batches;
+use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::SessionContext;
 use kalam_datafusion::{KalamDb, KalamTableProvider};
 
@@ -30,14 +30,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         db.create_table("app.readings", &schema, &[("primary_key", "id")])?;
         let ids: Vec<i64> = (0..10_000).collect();
         let values: Vec<f64> = ids.iter().map(|i| (*i % 100) as f64 / 2.0).collect();
-        let batch =
-            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(ids)), Arc::new(Float64Array::from(values))])?;
-        db.append("app.readings", Box::new(RecordBatchIterator::new(vec![Ok(batch)], schema)))?;
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(Float64Array::from(values)),
+            ],
+        )?;
+        db.append(
+            "app.readings",
+            Box::new(RecordBatchIterator::new(vec![Ok(batch)], schema)),
+        )?;
         db.flush("app.readings")?;
     }
     let ctx = SessionContext::new();
-    ctx.register_table("readings", Arc::new(KalamTableProvider::try_new(Arc::clone(&db), "app.readings")?))?;
-    let sql = "SELECT id, value FROM readings WHERE id BETWEEN 100 AND 5000 AND value = 20.0 LIMIT 5";
+    ctx.register_table(
+        "readings",
+        Arc::new(KalamTableProvider::try_new(
+            Arc::clone(&db),
+            "app.readings",
+        )?),
+    )?;
+    let sql =
+        "SELECT id, value FROM readings WHERE id BETWEEN 100 AND 5000 AND value = 20.0 LIMIT 5";
     let plan = ctx.sql(&format!("EXPLAIN {sql}")).await?.collect().await?;
     println!("{}", pretty_format_batches(&plan)?);
     let rows = ctx.sql(sql).await?.collect().await?;

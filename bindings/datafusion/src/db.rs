@@ -41,28 +41,52 @@ struct RawScanParts {
 impl RawScanParts {
     fn new(req: &ScanRequest) -> KResult<Self> {
         let columns = match &req.columns {
-            Some(cols) => cols.iter().map(|c| cstring("scan column", c)).collect::<KResult<Vec<_>>>()?,
+            Some(cols) => cols
+                .iter()
+                .map(|c| cstring("scan column", c))
+                .collect::<KResult<Vec<_>>>()?,
             None => Vec::new(),
         };
         let column_ptrs = columns.iter().map(|c| c.as_ptr()).collect();
-        let filter = req.filter.as_deref().map(|f| cstring("scan filter", f)).transpose()?;
+        let filter = req
+            .filter
+            .as_deref()
+            .map(|f| cstring("scan filter", f))
+            .transpose()?;
         let limit = match req.limit {
             None => -1,
-            Some(n) => i64::try_from(n).map_err(|_| KalamError::local("scan", format!("limit {n} is too large")))?,
+            Some(n) => i64::try_from(n)
+                .map_err(|_| KalamError::local("scan", format!("limit {n} is too large")))?,
         };
         let batch_rows = match req.batch_rows {
             None => 0,
             Some(0) => return Err(KalamError::local("scan", "batch_rows must be at least 1")),
-            Some(n) => i64::try_from(n).map_err(|_| KalamError::local("scan", format!("batch_rows {n} is too large")))?,
+            Some(n) => i64::try_from(n)
+                .map_err(|_| KalamError::local("scan", format!("batch_rows {n} is too large")))?,
         };
-        Ok(RawScanParts { columns, column_ptrs, filter, limit, batch_rows, all_columns: req.columns.is_none() })
+        Ok(RawScanParts {
+            columns,
+            column_ptrs,
+            filter,
+            limit,
+            batch_rows,
+            all_columns: req.columns.is_none(),
+        })
     }
 
     fn options(&self) -> RawScanOptions {
         RawScanOptions {
             struct_size: std::mem::size_of::<RawScanOptions>() as u32,
-            columns: if self.all_columns || self.column_ptrs.is_empty() { ptr::null() } else { self.column_ptrs.as_ptr() },
-            n_columns: if self.all_columns { -1 } else { self.columns.len() as i64 },
+            columns: if self.all_columns || self.column_ptrs.is_empty() {
+                ptr::null()
+            } else {
+                self.column_ptrs.as_ptr()
+            },
+            n_columns: if self.all_columns {
+                -1
+            } else {
+                self.columns.len() as i64
+            },
             filter: self.filter.as_ref().map_or(ptr::null(), |f| f.as_ptr()),
             limit: self.limit,
             batch_rows: self.batch_rows,
@@ -95,20 +119,42 @@ unsafe impl Sync for KalamDb {}
 impl KalamDb {
     /// Opens (or creates) the store at `root` with the libkalam at
     /// `library`. `options_json`: `kalam_open`'s options object, or None.
-    pub fn open(library: impl AsRef<Path>, root: impl AsRef<Path>, options_json: Option<&str>) -> KResult<Arc<Self>> {
+    pub fn open(
+        library: impl AsRef<Path>,
+        root: impl AsRef<Path>,
+        options_json: Option<&str>,
+    ) -> KResult<Arc<Self>> {
         let lib = KalamLib::load(library)?;
         let root_s = root.as_ref().to_string_lossy().into_owned();
         let c_root = cstring("kalam_open root", &root_s)?;
-        let c_opts = options_json.map(|o| cstring("kalam_open options", o)).transpose()?;
+        let c_opts = options_json
+            .map(|o| cstring("kalam_open options", o))
+            .transpose()?;
         let mut out: RawDb = ptr::null_mut();
         lib.call(
             || format!("kalam_open({root_s})"),
-            |err| unsafe { (lib.open)(c_root.as_ptr(), c_opts.as_ref().map_or(ptr::null(), |o| o.as_ptr()), &mut out, err) },
+            |err| unsafe {
+                (lib.open)(
+                    c_root.as_ptr(),
+                    c_opts.as_ref().map_or(ptr::null(), |o| o.as_ptr()),
+                    &mut out,
+                    err,
+                )
+            },
         )?;
         if out.is_null() {
-            return Err(KalamError::new(status::INTERNAL, format!("kalam_open({root_s})"), "returned KALAM_OK and a NULL handle"));
+            return Err(KalamError::new(
+                status::INTERNAL,
+                format!("kalam_open({root_s})"),
+                "returned KALAM_OK and a NULL handle",
+            ));
         }
-        Ok(Arc::new(KalamDb { lib, ptr: AtomicPtr::new(out), owned: true, label: root_s }))
+        Ok(Arc::new(KalamDb {
+            lib,
+            ptr: AtomicPtr::new(out),
+            owned: true,
+            label: root_s,
+        }))
     }
 
     /// Wraps a handle opened by someone else (borrowed: never closed here).
@@ -119,7 +165,10 @@ impl KalamDb {
     /// cannot be checked and may crash the process.
     pub unsafe fn from_raw(library: impl AsRef<Path>, handle: usize) -> KResult<Arc<Self>> {
         if handle == 0 {
-            return Err(KalamError::local("db handle", "the kalam_db handle is NULL"));
+            return Err(KalamError::local(
+                "db handle",
+                "the kalam_db handle is NULL",
+            ));
         }
         let lib = KalamLib::load(library)?;
         Ok(Arc::new(KalamDb {
@@ -143,7 +192,11 @@ impl KalamDb {
     pub(crate) fn raw(&self, context: &str) -> KResult<RawDb> {
         let p = self.ptr.load(Ordering::Acquire);
         if p.is_null() {
-            return Err(KalamError::new(status::CLOSED, context, format!("database {} is closed", self.label)));
+            return Err(KalamError::new(
+                status::CLOSED,
+                context,
+                format!("database {} is closed", self.label),
+            ));
         }
         Ok(p)
     }
@@ -155,7 +208,10 @@ impl KalamDb {
         if p.is_null() || !self.owned {
             return Ok(());
         }
-        self.lib.call(|| format!("kalam_close({})", self.label), |err| unsafe { (self.lib.close)(p, err) })
+        self.lib.call(
+            || format!("kalam_close({})", self.label),
+            |err| unsafe { (self.lib.close)(p, err) },
+        )
     }
 
     /// Creates namespace `ns`.
@@ -163,24 +219,43 @@ impl KalamDb {
         let ctx = format!("kalam_create_namespace({ns})");
         let db = self.raw(&ctx)?;
         let c_ns = cstring(&ctx, ns)?;
-        self.lib.call(|| ctx.clone(), |err| unsafe { (self.lib.create_namespace)(db, c_ns.as_ptr(), err) })
+        self.lib.call(
+            || ctx.clone(),
+            |err| unsafe { (self.lib.create_namespace)(db, c_ns.as_ptr(), err) },
+        )
     }
 
     /// Creates a shared table. `options`: kalam options such as
     /// `("primary_key", "id")`.
-    pub fn create_table(&self, table: &str, schema: &Schema, options: &[(&str, &str)]) -> KResult<()> {
+    pub fn create_table(
+        &self,
+        table: &str,
+        schema: &Schema,
+        options: &[(&str, &str)],
+    ) -> KResult<()> {
         let ctx = format!("kalam_create_table({table})");
         let db = self.raw(&ctx)?;
         let c_table = cstring(&ctx, table)?;
         let mut ffi_schema = FFI_ArrowSchema::try_from(schema)
             .map_err(|e| KalamError::local(&ctx, format!("cannot export the schema: {e}")))?;
-        let opts: serde_json::Map<String, serde_json::Value> =
-            options.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+        let opts: serde_json::Map<String, serde_json::Value> = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
         let c_opts = cstring(&ctx, &serde_json::Value::Object(opts).to_string())?;
         // The schema is consumed: the library marks it released either way.
         self.lib.call(
             || ctx.clone(),
-            |err| unsafe { (self.lib.create_table)(db, c_table.as_ptr(), ptr::null(), &mut ffi_schema, c_opts.as_ptr(), err) },
+            |err| unsafe {
+                (self.lib.create_table)(
+                    db,
+                    c_table.as_ptr(),
+                    ptr::null(),
+                    &mut ffi_schema,
+                    c_opts.as_ptr(),
+                    err,
+                )
+            },
         )
     }
 
@@ -190,8 +265,17 @@ impl KalamDb {
         let db = self.raw(&ctx)?;
         let c_table = cstring(&ctx, table)?;
         let mut out = FFI_ArrowSchema::empty();
-        self.lib.call(|| ctx.clone(), |err| unsafe { (self.lib.table_schema)(db, c_table.as_ptr(), &mut out, err) })?;
-        Schema::try_from(&out).map_err(|e| KalamError::new(status::INTERNAL, &ctx, format!("cannot import the schema: {e}")))
+        self.lib.call(
+            || ctx.clone(),
+            |err| unsafe { (self.lib.table_schema)(db, c_table.as_ptr(), &mut out, err) },
+        )?;
+        Schema::try_from(&out).map_err(|e| {
+            KalamError::new(
+                status::INTERNAL,
+                &ctx,
+                format!("cannot import the schema: {e}"),
+            )
+        })
     }
 
     /// Upserts every batch of `batches` (columns matched by name); returns
@@ -211,7 +295,13 @@ impl KalamDb {
         name: &str,
         table: &str,
         input: Box<dyn RecordBatchReader + Send>,
-        f: unsafe extern "C" fn(RawDb, *const c_char, *mut FFI_ArrowArrayStream, *mut i64, *mut crate::ffi::RawError) -> i32,
+        f: unsafe extern "C" fn(
+            RawDb,
+            *const c_char,
+            *mut FFI_ArrowArrayStream,
+            *mut i64,
+            *mut crate::ffi::RawError,
+        ) -> i32,
     ) -> KResult<i64> {
         let ctx = format!("{name}({table})");
         let db = self.raw(&ctx)?;
@@ -219,7 +309,10 @@ impl KalamDb {
         let mut stream = FFI_ArrowArrayStream::new(input);
         let mut rows = 0i64;
         // The stream is consumed: the library marks it released either way.
-        self.lib.call(|| ctx.clone(), |err| unsafe { f(db, c_table.as_ptr(), &mut stream, &mut rows, err) })?;
+        self.lib.call(
+            || ctx.clone(),
+            |err| unsafe { f(db, c_table.as_ptr(), &mut stream, &mut rows, err) },
+        )?;
         Ok(rows)
     }
 
@@ -230,7 +323,10 @@ impl KalamDb {
         let db = self.raw(&ctx)?;
         let c_table = cstring(&ctx, table)?;
         let mut id: *mut c_char = ptr::null_mut();
-        self.lib.call(|| ctx.clone(), |err| unsafe { (self.lib.flush)(db, c_table.as_ptr(), &mut id, err) })?;
+        self.lib.call(
+            || ctx.clone(),
+            |err| unsafe { (self.lib.flush)(db, c_table.as_ptr(), &mut id, err) },
+        )?;
         Ok(self.lib.take_string(id))
     }
 
@@ -240,10 +336,13 @@ impl KalamDb {
         let db = self.raw(&ctx)?;
         let c_table = cstring(&ctx, table)?;
         let mut out: *mut c_char = ptr::null_mut();
-        self.lib.call(|| ctx.clone(), |err| unsafe { (self.lib.manifest_json)(db, c_table.as_ptr(), &mut out, err) })?;
-        self.lib
-            .take_string(out)
-            .ok_or_else(|| KalamError::new(status::INTERNAL, &ctx, "returned KALAM_OK and no manifest"))
+        self.lib.call(
+            || ctx.clone(),
+            |err| unsafe { (self.lib.manifest_json)(db, c_table.as_ptr(), &mut out, err) },
+        )?;
+        self.lib.take_string(out).ok_or_else(|| {
+            KalamError::new(status::INTERNAL, &ctx, "returned KALAM_OK and no manifest")
+        })
     }
 
     /// `kalam_explain`: the scan's plan as JSON text, without running it.
@@ -254,8 +353,13 @@ impl KalamDb {
         let parts = RawScanParts::new(req)?;
         let opts = parts.options();
         let mut out: *mut c_char = ptr::null_mut();
-        self.lib.call(|| ctx.clone(), |err| unsafe { (self.lib.explain)(db, c_table.as_ptr(), &opts, &mut out, err) })?;
-        self.lib.take_string(out).ok_or_else(|| KalamError::new(status::INTERNAL, &ctx, "returned KALAM_OK and no plan"))
+        self.lib.call(
+            || ctx.clone(),
+            |err| unsafe { (self.lib.explain)(db, c_table.as_ptr(), &opts, &mut out, err) },
+        )?;
+        self.lib
+            .take_string(out)
+            .ok_or_else(|| KalamError::new(status::INTERNAL, &ctx, "returned KALAM_OK and no plan"))
     }
 
     /// Starts a scan of `table` (a user or system table). The scan runs when
@@ -267,14 +371,22 @@ impl KalamDb {
     }
 
     /// Runs `kalam_scan` into `stream` unless it was cancelled first.
-    pub(crate) fn start_scan(&self, table: &str, req: &ScanRequest, stream: &Arc<SharedStream>) -> KResult<()> {
+    pub(crate) fn start_scan(
+        &self,
+        table: &str,
+        req: &ScanRequest,
+        stream: &Arc<SharedStream>,
+    ) -> KResult<()> {
         let ctx = format!("kalam_scan({table})");
         let db = self.raw(&ctx)?;
         let c_table = cstring(&ctx, table)?;
         let parts = RawScanParts::new(req)?;
         let opts = parts.options();
         stream.fill(&ctx, |raw| {
-            self.lib.call(|| ctx.clone(), |err| unsafe { (self.lib.scan)(db, c_table.as_ptr(), &opts, raw, err) })
+            self.lib.call(
+                || ctx.clone(),
+                |err| unsafe { (self.lib.scan)(db, c_table.as_ptr(), &opts, raw, err) },
+            )
         })
     }
 
@@ -284,18 +396,33 @@ impl KalamDb {
         let db = self.raw(ctx)?;
         let name = cstring(ctx, "system.tables")?;
         let stream = SharedStream::new();
-        stream.fill(ctx, |raw| self.lib.call(|| ctx.to_string(), |err| unsafe { (self.lib.system_table)(db, name.as_ptr(), raw, err) }))?;
+        stream.fill(ctx, |raw| {
+            self.lib.call(
+                || ctx.to_string(),
+                |err| unsafe { (self.lib.system_table)(db, name.as_ptr(), raw, err) },
+            )
+        })?;
         let mut reader = ScanReader::new(Arc::clone(&self.lib), stream, ctx.to_string())?;
         let mut out = Vec::new();
         while let Some(batch) = reader.next_batch()? {
             let col = |n: &str| -> KResult<arrow::array::StringArray> {
-                let c = batch
-                    .column_by_name(n)
-                    .ok_or_else(|| KalamError::new(status::INTERNAL, ctx, format!("system.tables has no column {n}")))?;
+                let c = batch.column_by_name(n).ok_or_else(|| {
+                    KalamError::new(
+                        status::INTERNAL,
+                        ctx,
+                        format!("system.tables has no column {n}"),
+                    )
+                })?;
                 c.as_any()
                     .downcast_ref::<arrow::array::StringArray>()
                     .cloned()
-                    .ok_or_else(|| KalamError::new(status::INTERNAL, ctx, format!("system.tables column {n} is not utf8")))
+                    .ok_or_else(|| {
+                        KalamError::new(
+                            status::INTERNAL,
+                            ctx,
+                            format!("system.tables column {n} is not utf8"),
+                        )
+                    })
             };
             let (ns, name, ty) = (col("namespace")?, col("table_name")?, col("type")?);
             for i in 0..batch.num_rows() {
@@ -342,10 +469,18 @@ impl SharedStream {
 
     /// Runs `start` (which fills the stream) unless the stream was already
     /// cancelled; under the lock, so that a cancel sees it filled or not.
-    fn fill(&self, ctx: &str, start: impl FnOnce(*mut FFI_ArrowArrayStream) -> KResult<()>) -> KResult<()> {
+    fn fill(
+        &self,
+        ctx: &str,
+        start: impl FnOnce(*mut FFI_ArrowArrayStream) -> KResult<()>,
+    ) -> KResult<()> {
         let released = self.released.lock().unwrap_or_else(|p| p.into_inner());
         if *released {
-            return Err(KalamError::new(status::CANCELLED, ctx, "the scan was cancelled before it started"));
+            return Err(KalamError::new(
+                status::CANCELLED,
+                ctx,
+                "the scan was cancelled before it started",
+            ));
         }
         start(self.raw)
     }
@@ -403,10 +538,18 @@ pub struct ScanReader {
 unsafe impl Send for ScanReader {}
 
 impl ScanReader {
-    pub(crate) fn new(lib: Arc<KalamLib>, stream: Arc<SharedStream>, context: String) -> KResult<Self> {
+    pub(crate) fn new(
+        lib: Arc<KalamLib>,
+        stream: Arc<SharedStream>,
+        context: String,
+    ) -> KResult<Self> {
         let mut ffi_schema = FFI_ArrowSchema::empty();
         if stream.is_cancelled() {
-            return Err(KalamError::new(status::CANCELLED, &context, "the scan was cancelled"));
+            return Err(KalamError::new(
+                status::CANCELLED,
+                &context,
+                "the scan was cancelled",
+            ));
         }
         // SAFETY: the stream was filled by the library (start_scan/fill).
         let rc = unsafe {
@@ -418,9 +561,21 @@ impl ScanReader {
         if rc != 0 {
             return Err(unsafe { lib.stream_failure(stream.raw, rc, &context) });
         }
-        let schema = Schema::try_from(&ffi_schema)
-            .map_err(|e| KalamError::new(status::INTERNAL, &context, format!("cannot import the stream schema: {e}")))?;
-        Ok(ScanReader { lib, stream, ffi_schema, schema: Arc::new(schema), context, done: false })
+        let schema = Schema::try_from(&ffi_schema).map_err(|e| {
+            KalamError::new(
+                status::INTERNAL,
+                &context,
+                format!("cannot import the stream schema: {e}"),
+            )
+        })?;
+        Ok(ScanReader {
+            lib,
+            stream,
+            ffi_schema,
+            schema: Arc::new(schema),
+            context,
+            done: false,
+        })
     }
 
     /// The stream's schema.
@@ -433,7 +588,8 @@ impl ScanReader {
         if self.done {
             return Ok(None);
         }
-        let cancelled = || KalamError::new(status::CANCELLED, &self.context, "the scan was cancelled");
+        let cancelled =
+            || KalamError::new(status::CANCELLED, &self.context, "the scan was cancelled");
         if self.stream.is_cancelled() {
             return Err(cancelled());
         }
@@ -461,15 +617,26 @@ impl ScanReader {
             return Ok(None);
         }
         // SAFETY: a batch of this stream, described by its struct schema.
-        let data = unsafe { from_ffi(array, &self.ffi_schema) }
-            .map_err(|e| KalamError::new(status::INTERNAL, &self.context, format!("cannot import a batch: {e}")))?;
+        let data = unsafe { from_ffi(array, &self.ffi_schema) }.map_err(|e| {
+            KalamError::new(
+                status::INTERNAL,
+                &self.context,
+                format!("cannot import a batch: {e}"),
+            )
+        })?;
         let rows = data.len();
         let struct_array = StructArray::from(data);
         let (_, columns, _) = struct_array.into_parts();
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(self.schema(), columns, &options)
             .map(Some)
-            .map_err(|e| KalamError::new(status::INTERNAL, &self.context, format!("bad batch from the library: {e}")))
+            .map_err(|e| {
+                KalamError::new(
+                    status::INTERNAL,
+                    &self.context,
+                    format!("bad batch from the library: {e}"),
+                )
+            })
     }
 }
 

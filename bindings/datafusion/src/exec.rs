@@ -14,7 +14,9 @@ use datafusion_physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion_physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion_physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion_physical_plan::statistics::StatisticsArgs;
-use datafusion_physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
+use datafusion_physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
 use futures::Stream;
 use tokio::sync::mpsc;
 
@@ -47,7 +49,13 @@ pub struct KalamScanExec {
 
 impl KalamScanExec {
     /// `schema` is the projected schema, `request.columns` its column names.
-    pub fn new(db: Arc<KalamDb>, table: String, request: ScanRequest, schema: SchemaRef, statistics: Statistics) -> Self {
+    pub fn new(
+        db: Arc<KalamDb>,
+        table: String,
+        request: ScanRequest,
+        schema: SchemaRef,
+        statistics: Statistics,
+    ) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(1),
@@ -89,7 +97,11 @@ impl KalamScanExec {
 }
 
 fn describe(table: &str, request: &ScanRequest, sep: &str) -> String {
-    let columns = request.columns.as_deref().map(|c| c.join(", ")).unwrap_or_else(|| "*".into());
+    let columns = request
+        .columns
+        .as_deref()
+        .map(|c| c.join(", "))
+        .unwrap_or_else(|| "*".into());
     let mut s = format!("table={table}{sep}projection=[{columns}]");
     if let Some(filter) = &request.filter {
         s.push_str(&format!("{sep}filter={filter}"));
@@ -104,7 +116,9 @@ impl DisplayAs for KalamScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => write!(f, "{}", self.label),
-            DisplayFormatType::TreeRender => write!(f, "{}", describe(&self.table, &self.request, "\n")),
+            DisplayFormatType::TreeRender => {
+                write!(f, "{}", describe(&self.table, &self.request, "\n"))
+            }
         }
     }
 }
@@ -130,16 +144,25 @@ impl ExecutionPlan for KalamScanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         if !children.is_empty() {
             return internal_err!("KalamScanExec has no children, got {}", children.len());
         }
         Ok(self)
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
-            return internal_err!("KalamScanExec has one partition, asked for partition {partition}");
+            return internal_err!(
+                "KalamScanExec has one partition, asked for partition {partition}"
+            );
         }
         let mut request = self.request.clone();
         // Batches of the size the session works with.
@@ -147,7 +170,11 @@ impl ExecutionPlan for KalamScanExec {
         Ok(Box::pin(KalamScanStream {
             schema: Arc::clone(&self.schema),
             remaining: request.limit,
-            state: State::Pending(Box::new(Pending { db: Arc::clone(&self.db), table: self.table.clone(), request })),
+            state: State::Pending(Box::new(Pending {
+                db: Arc::clone(&self.db),
+                table: self.table.clone(),
+                request,
+            })),
             baseline: BaselineMetrics::new(&self.metrics, partition),
         }))
     }
@@ -156,7 +183,11 @@ impl ExecutionPlan for KalamScanExec {
         Some(self.metrics.clone_inner())
     }
 
-    fn statistics_from_inputs(&self, _input: &[Arc<Statistics>], _args: &StatisticsArgs) -> Result<Arc<Statistics>> {
+    fn statistics_from_inputs(
+        &self,
+        _input: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
         Ok(Arc::clone(&self.statistics))
     }
 
@@ -190,7 +221,10 @@ struct Pending {
 
 enum State {
     Pending(Box<Pending>),
-    Running { rx: mpsc::Receiver<Result<RecordBatch>>, stream: Arc<SharedStream> },
+    Running {
+        rx: mpsc::Receiver<Result<RecordBatch>>,
+        stream: Arc<SharedStream>,
+    },
     Done,
 }
 
@@ -221,11 +255,17 @@ impl KalamScanStream {
 
 /// The scan thread: starts the libkalam scan and forwards its batches until
 /// the end, an error, or the consumer going away.
-fn produce(p: Pending, schema: SchemaRef, stream: Arc<SharedStream>, tx: mpsc::Sender<Result<RecordBatch>>) {
+fn produce(
+    p: Pending,
+    schema: SchemaRef,
+    stream: Arc<SharedStream>,
+    tx: mpsc::Sender<Result<RecordBatch>>,
+) {
     let ctx = format!("scan of {}", p.table);
     let run = || -> KResult<()> {
         p.db.start_scan(&p.table, &p.request, &stream)?;
-        let mut reader = ScanReader::new(Arc::clone(p.db.library()), Arc::clone(&stream), ctx.clone())?;
+        let mut reader =
+            ScanReader::new(Arc::clone(p.db.library()), Arc::clone(&stream), ctx.clone())?;
         while let Some(batch) = reader.next_batch()? {
             let batch = conform(batch, &schema, &ctx)?;
             if tx.blocking_send(Ok(batch)).is_err() {
@@ -234,10 +274,10 @@ fn produce(p: Pending, schema: SchemaRef, stream: Arc<SharedStream>, tx: mpsc::S
         }
         Ok(())
     };
-    if let Err(e) = run() {
-        if !stream.is_cancelled() {
-            let _ = tx.blocking_send(Err(e.into()));
-        }
+    if let Err(e) = run()
+        && !stream.is_cancelled()
+    {
+        let _ = tx.blocking_send(Err(e.into()));
     }
     stream.release();
 }
@@ -249,7 +289,11 @@ fn conform(batch: RecordBatch, schema: &SchemaRef, ctx: &str) -> KResult<RecordB
         return Err(KalamError::new(
             status::INTERNAL,
             ctx,
-            format!("libkalam returned {} columns, the plan expects {}", batch.num_columns(), schema.fields().len()),
+            format!(
+                "libkalam returned {} columns, the plan expects {}",
+                batch.num_columns(),
+                schema.fields().len()
+            ),
         ));
     }
     for (i, field) in schema.fields().iter().enumerate() {
@@ -258,7 +302,11 @@ fn conform(batch: RecordBatch, schema: &SchemaRef, ctx: &str) -> KResult<RecordB
             return Err(KalamError::new(
                 status::INTERNAL,
                 ctx,
-                format!("column {:?} came back as {got}, the table schema says {}", field.name(), field.data_type()),
+                format!(
+                    "column {:?} came back as {got}, the table schema says {}",
+                    field.name(),
+                    field.data_type()
+                ),
             ));
         }
     }
@@ -268,7 +316,13 @@ fn conform(batch: RecordBatch, schema: &SchemaRef, ctx: &str) -> KResult<RecordB
         batch.columns().to_vec(),
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )
-    .map_err(|e| KalamError::new(status::INTERNAL, ctx, format!("batch does not fit the table schema: {e}")))
+    .map_err(|e| {
+        KalamError::new(
+            status::INTERNAL,
+            ctx,
+            format!("batch does not fit the table schema: {e}"),
+        )
+    })
 }
 
 impl Stream for KalamScanStream {
@@ -277,12 +331,16 @@ impl Stream for KalamScanStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if let State::Pending(_) = this.state {
-            let State::Pending(p) = std::mem::replace(&mut this.state, State::Done) else { unreachable!() };
+            let State::Pending(p) = std::mem::replace(&mut this.state, State::Done) else {
+                unreachable!()
+            };
             if let Err(e) = this.start(*p) {
                 return Poll::Ready(Some(Err(e)));
             }
         }
-        let State::Running { rx, .. } = &mut this.state else { return Poll::Ready(None) };
+        let State::Running { rx, .. } = &mut this.state else {
+            return Poll::Ready(None);
+        };
         let mut item = match rx.poll_recv(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(item) => item,

@@ -64,7 +64,12 @@ pub struct RawError {
 
 impl RawError {
     fn zeroed() -> Self {
-        RawError { code: 0, message: std::ptr::null_mut(), release: None, private_data: std::ptr::null_mut() }
+        RawError {
+            code: 0,
+            message: std::ptr::null_mut(),
+            release: None,
+            private_data: std::ptr::null_mut(),
+        }
     }
 }
 
@@ -99,21 +104,28 @@ pub struct KalamLib {
     pub(crate) open: unsafe extern "C" fn(Str, Str, *mut Db, Err) -> i32,
     pub(crate) close: unsafe extern "C" fn(Db, Err) -> i32,
     pub(crate) create_namespace: unsafe extern "C" fn(Db, Str, Err) -> i32,
-    pub(crate) create_table: unsafe extern "C" fn(Db, Str, Str, *mut FFI_ArrowSchema, Str, Err) -> i32,
+    pub(crate) create_table:
+        unsafe extern "C" fn(Db, Str, Str, *mut FFI_ArrowSchema, Str, Err) -> i32,
     pub(crate) table_schema: unsafe extern "C" fn(Db, Str, *mut FFI_ArrowSchema, Err) -> i32,
-    pub(crate) append: unsafe extern "C" fn(Db, Str, *mut FFI_ArrowArrayStream, *mut i64, Err) -> i32,
-    pub(crate) delete: unsafe extern "C" fn(Db, Str, *mut FFI_ArrowArrayStream, *mut i64, Err) -> i32,
+    pub(crate) append:
+        unsafe extern "C" fn(Db, Str, *mut FFI_ArrowArrayStream, *mut i64, Err) -> i32,
+    pub(crate) delete:
+        unsafe extern "C" fn(Db, Str, *mut FFI_ArrowArrayStream, *mut i64, Err) -> i32,
     pub(crate) flush: unsafe extern "C" fn(Db, Str, *mut *mut c_char, Err) -> i32,
-    pub(crate) scan: unsafe extern "C" fn(Db, Str, *const RawScanOptions, *mut FFI_ArrowArrayStream, Err) -> i32,
+    pub(crate) scan:
+        unsafe extern "C" fn(Db, Str, *const RawScanOptions, *mut FFI_ArrowArrayStream, Err) -> i32,
     pub(crate) system_table: unsafe extern "C" fn(Db, Str, *mut FFI_ArrowArrayStream, Err) -> i32,
-    pub(crate) explain: unsafe extern "C" fn(Db, Str, *const RawScanOptions, *mut *mut c_char, Err) -> i32,
+    pub(crate) explain:
+        unsafe extern "C" fn(Db, Str, *const RawScanOptions, *mut *mut c_char, Err) -> i32,
     pub(crate) manifest_json: unsafe extern "C" fn(Db, Str, *mut *mut c_char, Err) -> i32,
     pub(crate) stream_error: unsafe extern "C" fn(*mut FFI_ArrowArrayStream, Err) -> i32,
 }
 
 impl fmt::Debug for KalamLib {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KalamLib").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("KalamLib")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,7 +142,11 @@ pub struct KalamError {
 
 impl KalamError {
     pub(crate) fn new(code: i32, context: impl Into<String>, message: impl Into<String>) -> Self {
-        KalamError { code, context: context.into(), message: message.into() }
+        KalamError {
+            code,
+            context: context.into(),
+            message: message.into(),
+        }
     }
 
     /// An error found on this side of the ABI (bad argument, closed handle).
@@ -141,7 +157,13 @@ impl KalamError {
 
 impl fmt::Display for KalamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "libkalam {}: {} ({})", self.context, self.message, status_name(self.code))
+        write!(
+            f,
+            "libkalam {}: {} ({})",
+            self.context,
+            self.message,
+            status_name(self.code)
+        )
     }
 }
 
@@ -174,12 +196,22 @@ impl KalamLib {
     pub fn load(path: impl AsRef<Path>) -> KResult<Arc<KalamLib>> {
         let given = path.as_ref();
         let ctx = format!("load {}", given.display());
-        let canonical = given
-            .canonicalize()
-            .map_err(|e| KalamError::local(&ctx, format!("cannot resolve the library path: {e}")))?;
+        let canonical = given.canonicalize().map_err(|e| {
+            KalamError::local(&ctx, format!("cannot resolve the library path: {e}"))
+        })?;
         let mut libs = registry().lock().unwrap_or_else(|p| p.into_inner());
         if let Some(lib) = libs.get(&canonical) {
             return Ok(Arc::clone(lib));
+        }
+        if let Some(other) = other_copy_loaded(&canonical) {
+            return Err(KalamError::local(
+                &ctx,
+                format!(
+                    "another copy of libkalam is already loaded in this process from {}; a process may load \
+                     only one Go shared library, so pass that path (Python: kalam.library_path())",
+                    other.display()
+                ),
+            ));
         }
         // SAFETY: loading runs the library's initialisers; libkalam's (the Go
         // runtime's) are safe to run once, and dlopen of a file the process
@@ -191,8 +223,9 @@ impl KalamLib {
         macro_rules! sym {
             ($name:literal) => {{
                 // SAFETY: the type is the prototype in include/kalam.h.
-                let s = unsafe { lib.get(concat!($name, "\0").as_bytes()) }
-                    .map_err(|e| KalamError::local(&ctx, format!("missing symbol {}: {e}", $name)))?;
+                let s = unsafe { lib.get(concat!($name, "\0").as_bytes()) }.map_err(|e| {
+                    KalamError::local(&ctx, format!("missing symbol {}: {e}", $name))
+                })?;
                 *s
             }};
         }
@@ -202,7 +235,9 @@ impl KalamLib {
         if abi != ABI_VERSION {
             return Err(KalamError::local(
                 &ctx,
-                format!("the library implements kalam ABI {abi}; kalam-datafusion needs ABI {ABI_VERSION}"),
+                format!(
+                    "the library implements kalam ABI {abi}; kalam-datafusion needs ABI {ABI_VERSION}"
+                ),
             ));
         }
         let loaded = Arc::new(KalamLib {
@@ -238,14 +273,22 @@ impl KalamLib {
         // SAFETY: static NUL-terminated storage per the header.
         unsafe {
             let p = (self.version_string)();
-            if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+            if p.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
         }
     }
 
     /// Runs one C call with a zeroed `kalam_error`, and turns a failure into
     /// a [`KalamError`] carrying the library's message. The error struct is
     /// always released.
-    pub(crate) fn call(&self, context: impl FnOnce() -> String, f: impl FnOnce(Err) -> i32) -> KResult<()> {
+    pub(crate) fn call(
+        &self,
+        context: impl FnOnce() -> String,
+        f: impl FnOnce(Err) -> i32,
+    ) -> KResult<()> {
         let mut err = RawError::zeroed();
         let rc = f(&mut err);
         let code = if err.code != 0 { err.code } else { rc };
@@ -253,14 +296,20 @@ impl KalamLib {
             String::new()
         } else {
             // SAFETY: NUL-terminated and owned by err until released below.
-            unsafe { CStr::from_ptr(err.message) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(err.message) }
+                .to_string_lossy()
+                .into_owned()
         };
         // SAFETY: safe on zeroed, filled and released errors per the header.
         unsafe { (self.error_release)(&mut err) };
         if rc == status::OK {
             return Ok(());
         }
-        let message = if message.is_empty() { format!("failed with status {rc}") } else { message };
+        let message = if message.is_empty() {
+            format!("failed with status {rc}")
+        } else {
+            message
+        };
         Err(KalamError::new(code, context(), message))
     }
 
@@ -282,7 +331,12 @@ impl KalamLib {
     /// # Safety
     /// `stream` points to a live FFI_ArrowArrayStream exported by libkalam
     /// (released is fine: the library checks).
-    pub(crate) unsafe fn stream_failure(&self, stream: *mut FFI_ArrowArrayStream, rc: i32, context: &str) -> KalamError {
+    pub(crate) unsafe fn stream_failure(
+        &self,
+        stream: *mut FFI_ArrowArrayStream,
+        rc: i32,
+        context: &str,
+    ) -> KalamError {
         // A released stream (cancelled from another thread) has no rich
         // error left: kalam_stream_error would only report the release.
         if unsafe { (*stream).release.is_some() } {
@@ -292,12 +346,17 @@ impl KalamLib {
             let rich = if err.message.is_null() {
                 String::new()
             } else {
-                unsafe { CStr::from_ptr(err.message) }.to_string_lossy().into_owned()
+                unsafe { CStr::from_ptr(err.message) }
+                    .to_string_lossy()
+                    .into_owned()
             };
             unsafe { (self.error_release)(&mut err) };
             // ECANCELED is authoritative: a release racing with this call
             // makes kalam_stream_error describe the release instead.
-            if st != status::OK && !(rc == libc_errno::ECANCELED && code != status::CANCELLED) && !rich.is_empty() {
+            if st != status::OK
+                && !(rc == libc_errno::ECANCELED && code != status::CANCELLED)
+                && !rich.is_empty()
+            {
                 return KalamError::new(code, context, rich);
             }
         }
@@ -319,6 +378,47 @@ impl KalamLib {
             text = format!("stream failed with errno {rc}");
         }
         KalamError::new(code, context, text)
+    }
+}
+
+/// A libkalam file mapped into this process that is not `canonical` (by
+/// path nor by inode), if any. dlopen would load it as a second library,
+/// and two Go runtimes in one process crash it; refusing is the only safe
+/// answer. Linux only (/proc/self/maps); elsewhere nothing is checked.
+fn other_copy_loaded(canonical: &Path) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        let want = std::fs::metadata(canonical)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        for line in maps.lines() {
+            // address perms offset dev inode path; the path may hold spaces.
+            let Some(path) = line.splitn(6, char::is_whitespace).nth(5).map(str::trim) else {
+                continue;
+            };
+            let path = path.strip_suffix(" (deleted)").unwrap_or(path);
+            let file = Path::new(path);
+            let is_kalam = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libkalam") && n.contains(".so"));
+            if !is_kalam || file == canonical {
+                continue;
+            }
+            let same_file =
+                std::fs::metadata(file).ok().map(|m| (m.dev(), m.ino())) == want && want.is_some();
+            if !same_file {
+                return Some(file.to_path_buf());
+            }
+        }
+        None
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = canonical;
+        None
     }
 }
 

@@ -50,17 +50,26 @@ struct Quality {
     f: Rel,
 }
 
-const EXACT: Quality = Quality { t: Rel::Equal, f: Rel::Equal };
+const EXACT: Quality = Quality {
+    t: Rel::Equal,
+    f: Rel::Equal,
+};
 
 impl Quality {
     const fn new(t: Rel, f: Rel) -> Self {
         Quality { t, f }
     }
     fn join(self, o: Quality) -> Quality {
-        Quality { t: self.t.join(o.t), f: self.f.join(o.f) }
+        Quality {
+            t: self.t.join(o.t),
+            f: self.f.join(o.f),
+        }
     }
     fn not(self) -> Quality {
-        Quality { t: self.f, f: self.t }
+        Quality {
+            t: self.f,
+            f: self.t,
+        }
     }
 }
 
@@ -80,7 +89,11 @@ struct Piece {
 
 impl Piece {
     fn atom(sql: String, q: Quality) -> Self {
-        Piece { sql, prec: Prec::Atom, q }
+        Piece {
+            sql,
+            prec: Prec::Atom,
+            q,
+        }
     }
 }
 
@@ -107,7 +120,11 @@ pub fn translate(expr: &Expr, schema: &Schema) -> Option<Translation> {
         Rel::Superset => TableProviderFilterPushDown::Inexact,
         Rel::Unrelated => return None,
     };
-    Some(Translation { filter: piece.sql, pushdown, is_or: piece.prec == Prec::Or })
+    Some(Translation {
+        filter: piece.sql,
+        pushdown,
+        is_or: piece.prec == Prec::Or,
+    })
 }
 
 /// The pushdown class DataFusion gets for `expr`.
@@ -122,10 +139,19 @@ pub fn pushdown(expr: &Expr, schema: &Schema) -> TableProviderFilterPushDown {
 pub fn conjunction(filters: &[Expr], schema: &Schema) -> Result<Option<String>, String> {
     let mut parts = Vec::with_capacity(filters.len());
     for f in filters {
-        let t = translate(f, schema).ok_or_else(|| format!("filter `{f}` cannot be translated for libkalam"))?;
-        parts.push(if t.is_or && filters.len() > 1 { format!("({})", t.filter) } else { t.filter });
+        let t = translate(f, schema)
+            .ok_or_else(|| format!("filter `{f}` cannot be translated for libkalam"))?;
+        parts.push(if t.is_or && filters.len() > 1 {
+            format!("({})", t.filter)
+        } else {
+            t.filter
+        });
     }
-    Ok(if parts.is_empty() { None } else { Some(parts.join(" AND ")) })
+    Ok(if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join(" AND "))
+    })
 }
 
 /// Renders a column name as an identifier of the filter grammar: bare when
@@ -136,8 +162,11 @@ pub fn quote_ident(name: &str) -> Option<String> {
     }
     let mut chars = name.chars();
     let first = chars.next()?;
-    let plain = (first == '_' || first.is_ascii_alphabetic()) && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
-    const KEYWORDS: [&str; 9] = ["AND", "OR", "NOT", "IN", "IS", "NULL", "BETWEEN", "TRUE", "FALSE"];
+    let plain = (first == '_' || first.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+    const KEYWORDS: [&str; 9] = [
+        "AND", "OR", "NOT", "IN", "IS", "NULL", "BETWEEN", "TRUE", "FALSE",
+    ];
     if plain && !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
         Some(name.to_string())
     } else {
@@ -148,7 +177,11 @@ pub fn quote_ident(name: &str) -> Option<String> {
 /// A string literal with '' for a quote; None when it holds a NUL, which
 /// cannot cross the C ABI.
 fn quote_str(s: &str) -> Option<String> {
-    if s.contains('\0') { None } else { Some(format!("'{}'", s.replace('\'', "''"))) }
+    if s.contains('\0') {
+        None
+    } else {
+        Some(format!("'{}'", s.replace('\'', "''")))
+    }
 }
 
 struct Translator<'a> {
@@ -169,31 +202,55 @@ impl Translator<'_> {
             return None;
         }
         match e {
-            Expr::BinaryExpr(BinaryExpr { op: op @ (Operator::And | Operator::Or), .. }) => self.connective(e, *op, depth),
+            Expr::BinaryExpr(BinaryExpr {
+                op: op @ (Operator::And | Operator::Or),
+                ..
+            }) => self.connective(e, *op, depth),
             Expr::BinaryExpr(b) => self.comparison(b),
             Expr::Not(inner) => {
                 let p = self.expr(inner, depth + 1)?;
                 Some(Piece::atom(format!("NOT ({})", p.sql), p.q.not()))
             }
-            Expr::Literal(ScalarValue::Boolean(Some(b)), _) => {
-                Some(Piece::atom(if *b { "TRUE" } else { "FALSE" }.to_string(), EXACT))
-            }
+            Expr::Literal(ScalarValue::Boolean(Some(b)), _) => Some(Piece::atom(
+                if *b { "TRUE" } else { "FALSE" }.to_string(),
+                EXACT,
+            )),
             // A boolean column as a predicate: TRUE where it is true, NULL
             // where it is null, like `c = TRUE`.
             Expr::Column(_) => {
                 let (name, ty) = self.column(e)?;
                 (ty == &DataType::Boolean).then(|| Piece::atom(format!("{name} = TRUE"), EXACT))
             }
-            Expr::IsNull(inner) => Some(Piece::atom(format!("{} IS NULL", self.column(inner)?.0), EXACT)),
-            Expr::IsNotNull(inner) => Some(Piece::atom(format!("{} IS NOT NULL", self.column(inner)?.0), EXACT)),
+            Expr::IsNull(inner) => Some(Piece::atom(
+                format!("{} IS NULL", self.column(inner)?.0),
+                EXACT,
+            )),
+            Expr::IsNotNull(inner) => Some(Piece::atom(
+                format!("{} IS NOT NULL", self.column(inner)?.0),
+                EXACT,
+            )),
             // IS [NOT] TRUE/FALSE/UNKNOWN never yield NULL; spelled with IS
             // [NOT] NULL so that a NULL row gets the same TRUE/FALSE.
-            Expr::IsTrue(inner) => self.bool_test(inner, |c| format!("{c} IS NOT NULL AND {c} = TRUE"), Prec::And),
-            Expr::IsFalse(inner) => self.bool_test(inner, |c| format!("{c} IS NOT NULL AND {c} = FALSE"), Prec::And),
-            Expr::IsNotTrue(inner) => self.bool_test(inner, |c| format!("{c} IS NULL OR {c} = FALSE"), Prec::Or),
-            Expr::IsNotFalse(inner) => self.bool_test(inner, |c| format!("{c} IS NULL OR {c} = TRUE"), Prec::Or),
+            Expr::IsTrue(inner) => self.bool_test(
+                inner,
+                |c| format!("{c} IS NOT NULL AND {c} = TRUE"),
+                Prec::And,
+            ),
+            Expr::IsFalse(inner) => self.bool_test(
+                inner,
+                |c| format!("{c} IS NOT NULL AND {c} = FALSE"),
+                Prec::And,
+            ),
+            Expr::IsNotTrue(inner) => {
+                self.bool_test(inner, |c| format!("{c} IS NULL OR {c} = FALSE"), Prec::Or)
+            }
+            Expr::IsNotFalse(inner) => {
+                self.bool_test(inner, |c| format!("{c} IS NULL OR {c} = TRUE"), Prec::Or)
+            }
             Expr::IsUnknown(inner) => self.bool_test(inner, |c| format!("{c} IS NULL"), Prec::Atom),
-            Expr::IsNotUnknown(inner) => self.bool_test(inner, |c| format!("{c} IS NOT NULL"), Prec::Atom),
+            Expr::IsNotUnknown(inner) => {
+                self.bool_test(inner, |c| format!("{c} IS NOT NULL"), Prec::Atom)
+            }
             Expr::Between(b) => self.between(b),
             Expr::InList(l) => self.in_list(l),
             _ => None,
@@ -214,15 +271,27 @@ impl Translator<'_> {
                 other => operands.push(other),
             }
         }
-        let (word, prec) = if op == Operator::And { (" AND ", Prec::And) } else { (" OR ", Prec::Or) };
+        let (word, prec) = if op == Operator::And {
+            (" AND ", Prec::And)
+        } else {
+            (" OR ", Prec::Or)
+        };
         let mut sql = Vec::with_capacity(operands.len());
         let mut q = EXACT;
         for x in operands {
             let p = self.expr(x, depth + 1)?;
             q = q.join(p.q);
-            sql.push(if p.prec < prec { format!("({})", p.sql) } else { p.sql });
+            sql.push(if p.prec < prec {
+                format!("({})", p.sql)
+            } else {
+                p.sql
+            });
         }
-        Some(Piece { sql: sql.join(word), prec, q })
+        Some(Piece {
+            sql: sql.join(word),
+            prec,
+            q,
+        })
     }
 
     /// The quoted name and type of a column reference of this table.
@@ -238,7 +307,11 @@ impl Translator<'_> {
 
     fn bool_test(&self, inner: &Expr, spell: impl Fn(&str) -> String, prec: Prec) -> Option<Piece> {
         let (name, ty) = self.column(inner)?;
-        (ty == &DataType::Boolean).then(|| Piece { sql: spell(&name), prec, q: EXACT })
+        (ty == &DataType::Boolean).then(|| Piece {
+            sql: spell(&name),
+            prec,
+            q: EXACT,
+        })
     }
 
     fn comparison(&self, b: &BinaryExpr) -> Option<Piece> {
@@ -248,7 +321,9 @@ impl Translator<'_> {
             _ => return None,
         };
         let (name, ty) = self.column(col_expr)?;
-        let Expr::Literal(value, _) = lit_expr else { return None };
+        let Expr::Literal(value, _) = lit_expr else {
+            return None;
+        };
         let lit = literal(value, ty)?;
         match op {
             Operator::IsNotDistinctFrom | Operator::IsDistinctFrom => {
@@ -259,9 +334,17 @@ impl Translator<'_> {
                 }
                 let eq = float_quality(Operator::Eq, lit.float);
                 Some(if distinct {
-                    Piece { sql: format!("{name} IS NULL OR {name} <> {}", lit.sql), prec: Prec::Or, q: eq.not() }
+                    Piece {
+                        sql: format!("{name} IS NULL OR {name} <> {}", lit.sql),
+                        prec: Prec::Or,
+                        q: eq.not(),
+                    }
                 } else {
-                    Piece { sql: format!("{name} IS NOT NULL AND {name} = {}", lit.sql), prec: Prec::And, q: eq }
+                    Piece {
+                        sql: format!("{name} IS NOT NULL AND {name} = {}", lit.sql),
+                        prec: Prec::And,
+                        q: eq,
+                    }
                 })
             }
             _ => {
@@ -274,7 +357,11 @@ impl Translator<'_> {
                     Operator::GtEq => ">=",
                     _ => return None,
                 };
-                let q = if lit.null { EXACT } else { float_quality(op, lit.float) };
+                let q = if lit.null {
+                    EXACT
+                } else {
+                    float_quality(op, lit.float)
+                };
                 Some(Piece::atom(format!("{name} {sym} {}", lit.sql), q))
             }
         }
@@ -282,7 +369,9 @@ impl Translator<'_> {
 
     fn between(&self, b: &Between) -> Option<Piece> {
         let (name, ty) = self.column(&b.expr)?;
-        let (Expr::Literal(lo, _), Expr::Literal(hi, _)) = (&*b.low, &*b.high) else { return None };
+        let (Expr::Literal(lo, _), Expr::Literal(hi, _)) = (&*b.low, &*b.high) else {
+            return None;
+        };
         let (lo, hi) = (literal(lo, ty)?, literal(hi, ty)?);
         // BETWEEN needs both bounds, so every NaN (either sign) fails it in
         // both engines: only a zero bound (the sign of zero) can differ.
@@ -294,7 +383,11 @@ impl Translator<'_> {
             EXACT
         };
         let sql = format!("{name} BETWEEN {} AND {}", lo.sql, hi.sql);
-        Some(if b.negated { Piece::atom(format!("NOT ({sql})"), q.not()) } else { Piece::atom(sql, q) })
+        Some(if b.negated {
+            Piece::atom(format!("NOT ({sql})"), q.not())
+        } else {
+            Piece::atom(sql, q)
+        })
     }
 
     fn in_list(&self, l: &InList) -> Option<Piece> {
@@ -305,15 +398,24 @@ impl Translator<'_> {
         let mut items = Vec::with_capacity(l.list.len());
         let mut q = EXACT;
         for item in &l.list {
-            let Expr::Literal(v, _) = item else { return None };
+            let Expr::Literal(v, _) = item else {
+                return None;
+            };
             let lit = literal(v, ty)?;
             if !lit.null {
                 q = q.join(float_quality(Operator::Eq, lit.float));
             }
             items.push(lit.sql);
         }
-        let (not, q) = if l.negated { ("NOT ", q.not()) } else { ("", q) };
-        Some(Piece::atom(format!("{name} {not}IN ({})", items.join(", ")), q))
+        let (not, q) = if l.negated {
+            ("NOT ", q.not())
+        } else {
+            ("", q)
+        };
+        Some(Piece::atom(
+            format!("{name} {not}IN ({})", items.join(", ")),
+            q,
+        ))
     }
 }
 
@@ -394,12 +496,22 @@ fn literal(v: &ScalarValue, col: &DataType) -> Option<Lit> {
     }
     if v.is_null() {
         let ok = matches!(v, ScalarValue::Null) || compatible(&v.data_type(), col);
-        return ok.then(|| Lit { sql: "NULL".to_string(), float: None, null: true });
+        return ok.then(|| Lit {
+            sql: "NULL".to_string(),
+            float: None,
+            null: true,
+        });
     }
     if !compatible(&v.data_type(), col) {
         return None;
     }
-    let plain = |sql: String| Some(Lit { sql, float: None, null: false });
+    let plain = |sql: String| {
+        Some(Lit {
+            sql,
+            float: None,
+            null: false,
+        })
+    };
     use ScalarValue as S;
     match v {
         S::Boolean(Some(b)) => plain(if *b { "TRUE" } else { "FALSE" }.to_string()),
@@ -418,13 +530,18 @@ fn literal(v: &ScalarValue, col: &DataType) -> Option<Lit> {
         S::Utf8(Some(s)) | S::LargeUtf8(Some(s)) | S::Utf8View(Some(s)) => plain(quote_str(s)?),
         // Binary literals are written as strings (libkalam takes their
         // bytes), so only bytes that are UTF-8 can be written.
-        S::Binary(Some(b)) | S::LargeBinary(Some(b)) | S::BinaryView(Some(b)) | S::FixedSizeBinary(_, Some(b)) => {
-            plain(quote_str(std::str::from_utf8(b).ok()?)?)
-        }
+        S::Binary(Some(b))
+        | S::LargeBinary(Some(b))
+        | S::BinaryView(Some(b))
+        | S::FixedSizeBinary(_, Some(b)) => plain(quote_str(std::str::from_utf8(b).ok()?)?),
         S::Decimal128(Some(x), _, scale) => plain(decimal_text(*x, *scale)),
         S::Date32(Some(d)) => plain(date_text(*d as i64).unwrap_or_else(|| d.to_string())),
         S::Date64(Some(ms)) => {
-            let text = if ms.rem_euclid(86_400_000) == 0 { date_text(ms.div_euclid(86_400_000)) } else { None };
+            let text = if ms.rem_euclid(86_400_000) == 0 {
+                date_text(ms.div_euclid(86_400_000))
+            } else {
+                None
+            };
             plain(text.unwrap_or_else(|| ms.to_string()))
         }
         // Raw values in the column's unit: exact, and what libkalam takes
@@ -435,10 +552,18 @@ fn literal(v: &ScalarValue, col: &DataType) -> Option<Lit> {
         | S::DurationMillisecond(Some(x))
         | S::DurationMicrosecond(Some(x))
         | S::DurationNanosecond(Some(x)) => plain(x.to_string()),
-        S::TimestampSecond(Some(x), tz) => plain(timestamp_text(*x, TimeUnit::Second, tz.is_some())),
-        S::TimestampMillisecond(Some(x), tz) => plain(timestamp_text(*x, TimeUnit::Millisecond, tz.is_some())),
-        S::TimestampMicrosecond(Some(x), tz) => plain(timestamp_text(*x, TimeUnit::Microsecond, tz.is_some())),
-        S::TimestampNanosecond(Some(x), tz) => plain(timestamp_text(*x, TimeUnit::Nanosecond, tz.is_some())),
+        S::TimestampSecond(Some(x), tz) => {
+            plain(timestamp_text(*x, TimeUnit::Second, tz.is_some()))
+        }
+        S::TimestampMillisecond(Some(x), tz) => {
+            plain(timestamp_text(*x, TimeUnit::Millisecond, tz.is_some()))
+        }
+        S::TimestampMicrosecond(Some(x), tz) => {
+            plain(timestamp_text(*x, TimeUnit::Microsecond, tz.is_some()))
+        }
+        S::TimestampNanosecond(Some(x), tz) => {
+            plain(timestamp_text(*x, TimeUnit::Nanosecond, tz.is_some()))
+        }
         _ => None,
     }
 }
@@ -449,7 +574,11 @@ fn float_lit(x: f64) -> Option<Lit> {
     if !x.is_finite() {
         return None;
     }
-    Some(Lit { sql: format!("{x:?}"), float: Some(x), null: false })
+    Some(Lit {
+        sql: format!("{x:?}"),
+        float: Some(x),
+        null: false,
+    })
 }
 
 /// The exact decimal text of an unscaled decimal128 value.
@@ -457,11 +586,19 @@ fn decimal_text(v: i128, scale: i8) -> String {
     let sign = if v < 0 { "-" } else { "" };
     let digits = v.unsigned_abs().to_string();
     if scale <= 0 {
-        let zeros = if v == 0 { String::new() } else { "0".repeat(scale.unsigned_abs() as usize) };
+        let zeros = if v == 0 {
+            String::new()
+        } else {
+            "0".repeat(scale.unsigned_abs() as usize)
+        };
         return format!("{sign}{digits}{zeros}");
     }
     let s = scale as usize;
-    let padded = if digits.len() <= s { format!("{}{}", "0".repeat(s + 1 - digits.len()), digits) } else { digits };
+    let padded = if digits.len() <= s {
+        format!("{}{}", "0".repeat(s + 1 - digits.len()), digits)
+    } else {
+        digits
+    };
     let (int, frac) = padded.split_at(padded.len() - s);
     format!("{sign}{int}.{frac}")
 }
@@ -485,7 +622,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// libkalam's date syntax takes); None otherwise.
 fn date_ymd(days: i64) -> Option<String> {
     let (y, m, d) = civil_from_days(days);
-    (1..=9999).contains(&y).then(|| format!("{y:04}-{m:02}-{d:02}"))
+    (1..=9999)
+        .contains(&y)
+        .then(|| format!("{y:04}-{m:02}-{d:02}"))
 }
 
 fn date_text(days: i64) -> Option<String> {
@@ -504,9 +643,16 @@ fn timestamp_text(v: i64, unit: TimeUnit, zoned: bool) -> String {
     };
     let secs = v.div_euclid(per_sec);
     let sub = v.rem_euclid(per_sec);
-    let Some(date) = date_ymd(secs.div_euclid(86_400)) else { return v.to_string() };
+    let Some(date) = date_ymd(secs.div_euclid(86_400)) else {
+        return v.to_string();
+    };
     let sod = secs.rem_euclid(86_400);
-    let mut s = format!("'{date}T{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60);
+    let mut s = format!(
+        "'{date}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    );
     if digits > 0 {
         s.push_str(&format!(".{sub:0digits$}"));
     }
@@ -520,11 +666,11 @@ fn timestamp_text(v: i64, unit: TimeUnit, zoned: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use TableProviderFilterPushDown::{Exact, Inexact, Unsupported};
     use arrow::datatypes::Field;
     use datafusion_common::Column;
     use datafusion_expr::{col, lit};
     use std::sync::Arc;
-    use TableProviderFilterPushDown::{Exact, Inexact, Unsupported};
 
     fn schema() -> Schema {
         Schema::new(vec![
@@ -542,12 +688,20 @@ mod tests {
             Field::new("dneg", DataType::Decimal128(10, -2), true),
             Field::new("d", DataType::Date32, true),
             Field::new("d64", DataType::Date64, true),
-            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            ),
             Field::new("tsn", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
             Field::new("tss", DataType::Timestamp(TimeUnit::Second, None), true),
             Field::new("t64", DataType::Time64(TimeUnit::Microsecond), true),
             Field::new("dur", DataType::Duration(TimeUnit::Millisecond), true),
-            Field::new("lst", DataType::List(Arc::new(Field::new("item", DataType::Int32, true))), true),
+            Field::new(
+                "lst",
+                DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+                true,
+            ),
             Field::new("between", DataType::Int32, true),
             Field::new("Mixed Case", DataType::Int32, true),
             Field::new("select", DataType::Int32, true),
@@ -567,7 +721,11 @@ mod tests {
     }
 
     fn unsupported(e: Expr) {
-        assert_eq!(translate(&e, &schema()), None, "{e} should not be translated");
+        assert_eq!(
+            translate(&e, &schema()),
+            None,
+            "{e} should not be translated"
+        );
         assert_eq!(pushdown(&e, &schema()), Unsupported);
     }
 
@@ -576,10 +734,18 @@ mod tests {
         check(col("id").eq(lit(5i64)), "id = 5", Exact);
         check(col("id").not_eq(lit(5i64)), "id <> 5", Exact);
         check(col("id").lt(lit(-5i64)), "id < -5", Exact);
-        check(col("id").lt_eq(lit(i64::MIN)), "id <= -9223372036854775808", Exact);
+        check(
+            col("id").lt_eq(lit(i64::MIN)),
+            "id <= -9223372036854775808",
+            Exact,
+        );
         check(col("id").gt(lit(0i64)), "id > 0", Exact);
         check(col("id").gt_eq(lit(10i64)), "id >= 10", Exact);
-        check(col("u64").eq(lit(u64::MAX)), "u64 = 18446744073709551615", Exact);
+        check(
+            col("u64").eq(lit(u64::MAX)),
+            "u64 = 18446744073709551615",
+            Exact,
+        );
         check(col("i8").eq(lit(-128i8)), "i8 = -128", Exact);
     }
 
@@ -600,7 +766,10 @@ mod tests {
         unsupported(col("f").eq(lit(1.5f32)));
         unsupported(col("d").eq(lit(ScalarValue::Date64(Some(0)))));
         unsupported(col("ts").eq(lit(ScalarValue::TimestampMillisecond(Some(0), None))));
-        unsupported(col("ts").eq(lit(ScalarValue::TimestampMillisecond(Some(0), Some("+01:00".into())))));
+        unsupported(col("ts").eq(lit(ScalarValue::TimestampMillisecond(
+            Some(0),
+            Some("+01:00".into()),
+        ))));
     }
 
     #[test]
@@ -610,10 +779,22 @@ mod tests {
         check(col("s").gt_eq(lit("")), "s >= ''", Exact);
         check(col("s").eq(lit("a\nb \"q\"")), "s = 'a\nb \"q\"'", Exact);
         check(col("ls").eq(lit("y")), "ls = 'y'", Exact);
-        check(col("s").eq(lit(ScalarValue::LargeUtf8(Some("z".into())))), "s = 'z'", Exact);
-        check(col("s").eq(lit(ScalarValue::Utf8View(Some("v".into())))), "s = 'v'", Exact);
+        check(
+            col("s").eq(lit(ScalarValue::LargeUtf8(Some("z".into())))),
+            "s = 'z'",
+            Exact,
+        );
+        check(
+            col("s").eq(lit(ScalarValue::Utf8View(Some("v".into())))),
+            "s = 'v'",
+            Exact,
+        );
         unsupported(col("s").eq(lit("nul\0inside")));
-        check(col("bin").eq(lit(ScalarValue::Binary(Some(b"ab'c".to_vec())))), "bin = 'ab''c'", Exact);
+        check(
+            col("bin").eq(lit(ScalarValue::Binary(Some(b"ab'c".to_vec())))),
+            "bin = 'ab''c'",
+            Exact,
+        );
         unsupported(col("bin").eq(lit(ScalarValue::Binary(Some(vec![0xff, 0xfe])))));
     }
 
@@ -639,16 +820,32 @@ mod tests {
     fn nulls() {
         check(col("s").is_null(), "s IS NULL", Exact);
         check(col("lst").is_not_null(), "lst IS NOT NULL", Exact);
-        check(col("id").eq(lit(ScalarValue::Int64(None))), "id = NULL", Exact);
-        check(col("id").eq(lit(ScalarValue::Null)), "id = NULL", Exact);
-        check(col("id").in_list(vec![lit(1i64), lit(ScalarValue::Int64(None))], true), "id NOT IN (1, NULL)", Exact);
         check(
-            Expr::BinaryExpr(BinaryExpr::new(Box::new(col("id")), Operator::IsNotDistinctFrom, Box::new(lit(3i64)))),
+            col("id").eq(lit(ScalarValue::Int64(None))),
+            "id = NULL",
+            Exact,
+        );
+        check(col("id").eq(lit(ScalarValue::Null)), "id = NULL", Exact);
+        check(
+            col("id").in_list(vec![lit(1i64), lit(ScalarValue::Int64(None))], true),
+            "id NOT IN (1, NULL)",
+            Exact,
+        );
+        check(
+            Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(col("id")),
+                Operator::IsNotDistinctFrom,
+                Box::new(lit(3i64)),
+            )),
             "id IS NOT NULL AND id = 3",
             Exact,
         );
         check(
-            Expr::BinaryExpr(BinaryExpr::new(Box::new(col("id")), Operator::IsDistinctFrom, Box::new(lit(3i64)))),
+            Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(col("id")),
+                Operator::IsDistinctFrom,
+                Box::new(lit(3i64)),
+            )),
             "id IS NULL OR id <> 3",
             Exact,
         );
@@ -668,10 +865,26 @@ mod tests {
 
     #[test]
     fn in_lists_and_between() {
-        check(col("id").in_list(vec![lit(1i64), lit(2i64)], false), "id IN (1, 2)", Exact);
-        check(col("s").in_list(vec![lit("a"), lit("b'")], true), "s NOT IN ('a', 'b''')", Exact);
-        check(col("id").between(lit(1i64), lit(9i64)), "id BETWEEN 1 AND 9", Exact);
-        check(col("id").not_between(lit(1i64), lit(9i64)), "NOT (id BETWEEN 1 AND 9)", Exact);
+        check(
+            col("id").in_list(vec![lit(1i64), lit(2i64)], false),
+            "id IN (1, 2)",
+            Exact,
+        );
+        check(
+            col("s").in_list(vec![lit("a"), lit("b'")], true),
+            "s NOT IN ('a', 'b''')",
+            Exact,
+        );
+        check(
+            col("id").between(lit(1i64), lit(9i64)),
+            "id BETWEEN 1 AND 9",
+            Exact,
+        );
+        check(
+            col("id").not_between(lit(1i64), lit(9i64)),
+            "NOT (id BETWEEN 1 AND 9)",
+            Exact,
+        );
         unsupported(col("id").in_list(vec![lit(1i64), col("i8")], false));
         unsupported(col("id").in_list(vec![], false));
         unsupported(col("id").between(lit(1i64), col("id")));
@@ -679,18 +892,32 @@ mod tests {
 
     #[test]
     fn connectives_and_precedence() {
-        check(col("id").gt(lit(1i64)).and(col("s").eq(lit("x"))), "id > 1 AND s = 'x'", Exact);
         check(
-            col("id").gt(lit(1i64)).or(col("id").lt(lit(-1i64))).and(col("s").is_null()),
+            col("id").gt(lit(1i64)).and(col("s").eq(lit("x"))),
+            "id > 1 AND s = 'x'",
+            Exact,
+        );
+        check(
+            col("id")
+                .gt(lit(1i64))
+                .or(col("id").lt(lit(-1i64)))
+                .and(col("s").is_null()),
             "(id > 1 OR id < -1) AND s IS NULL",
             Exact,
         );
         check(
-            col("id").eq(lit(1i64)).and(col("s").is_null()).or(col("id").eq(lit(2i64))),
+            col("id")
+                .eq(lit(1i64))
+                .and(col("s").is_null())
+                .or(col("id").eq(lit(2i64))),
             "id = 1 AND s IS NULL OR id = 2",
             Exact,
         );
-        check(!(col("id").eq(lit(1i64)).or(col("id").eq(lit(2i64)))), "NOT (id = 1 OR id = 2)", Exact);
+        check(
+            !(col("id").eq(lit(1i64)).or(col("id").eq(lit(2i64)))),
+            "NOT (id = 1 OR id = 2)",
+            Exact,
+        );
         check(
             col("b").is_not_true().and(col("id").eq(lit(1i64))),
             "(b IS NULL OR b = FALSE) AND id = 1",
@@ -699,7 +926,11 @@ mod tests {
         // One untranslatable operand makes the whole expression unsupported
         // (DataFusion splits top-level ANDs itself before asking).
         unsupported(col("id").gt(lit(1i64)).and(col("id").gt(col("i8"))));
-        unsupported(col("id").gt(lit(1i64)).or(Expr::Column(Column::new_unqualified("nope")).eq(lit(1i64))));
+        unsupported(
+            col("id")
+                .gt(lit(1i64))
+                .or(Expr::Column(Column::new_unqualified("nope")).eq(lit(1i64))),
+        );
     }
 
     #[test]
@@ -739,8 +970,16 @@ mod tests {
         check(col("f").eq(lit(0.1f64)), "f = 0.1", Exact);
         check(col("f").eq(lit(1e-7f64)), "f = 1e-7", Exact);
         check(col("f").eq(lit(1e300f64)), "f = 1e300", Exact);
-        check(col("f").in_list(vec![lit(1.0f64), lit(2.0f64)], false), "f IN (1.0, 2.0)", Exact);
-        check(col("f").between(lit(1.0f64), lit(2.0f64)), "f BETWEEN 1.0 AND 2.0", Exact);
+        check(
+            col("f").in_list(vec![lit(1.0f64), lit(2.0f64)], false),
+            "f IN (1.0, 2.0)",
+            Exact,
+        );
+        check(
+            col("f").between(lit(1.0f64), lit(2.0f64)),
+            "f BETWEEN 1.0 AND 2.0",
+            Exact,
+        );
         // Every NaN is above c for libkalam, only positive ones for
         // DataFusion: `>` is a superset, `<` would lose negative NaNs.
         check(col("f").gt(lit(20.0f64)), "f > 20.0", Inexact);
@@ -756,43 +995,113 @@ mod tests {
         unsupported(col("f").not_eq(lit(0.0f64)));
         check(col("f").gt(lit(0.0f64)), "f > 0.0", Inexact);
         unsupported(col("f").gt(lit(-0.0f64)));
-        check(col("f").between(lit(0.0f64), lit(1.0f64)), "f BETWEEN 0.0 AND 1.0", Inexact);
+        check(
+            col("f").between(lit(0.0f64), lit(1.0f64)),
+            "f BETWEEN 0.0 AND 1.0",
+            Inexact,
+        );
         unsupported(col("f").not_between(lit(0.0f64), lit(1.0f64)));
-        check(col("f").in_list(vec![lit(0.0f64), lit(2.0f64)], false), "f IN (0.0, 2.0)", Inexact);
+        check(
+            col("f").in_list(vec![lit(0.0f64), lit(2.0f64)], false),
+            "f IN (0.0, 2.0)",
+            Inexact,
+        );
         unsupported(col("f").in_list(vec![lit(0.0f64)], true));
         // A superset inside AND stays a superset; an exact part keeps it so.
-        check(col("f").gt(lit(1.0f64)).and(col("id").eq(lit(1i64))), "f > 1.0 AND id = 1", Inexact);
+        check(
+            col("f").gt(lit(1.0f64)).and(col("id").eq(lit(1i64))),
+            "f > 1.0 AND id = 1",
+            Inexact,
+        );
         unsupported(col("f").eq(lit(f64::NAN)));
         unsupported(col("f").lt(lit(f64::INFINITY)));
         // float32: the float64 of the float32 value, exactly.
-        check(col("f32").eq(lit(0.1f32)), "f32 = 0.10000000149011612", Exact);
+        check(
+            col("f32").eq(lit(0.1f32)),
+            "f32 = 0.10000000149011612",
+            Exact,
+        );
         check(col("f32").eq(lit(2.5f32)), "f32 = 2.5", Exact);
     }
 
     #[test]
     fn decimals() {
-        check(col("dec").eq(lit(ScalarValue::Decimal128(Some(12345), 10, 2))), "dec = 123.45", Exact);
-        check(col("dec").eq(lit(ScalarValue::Decimal128(Some(-5), 10, 2))), "dec = -0.05", Exact);
-        check(col("dec").eq(lit(ScalarValue::Decimal128(Some(0), 10, 2))), "dec = 0.00", Exact);
-        check(col("dec").gt(lit(ScalarValue::Decimal128(Some(-100), 10, 2))), "dec > -1.00", Exact);
-        check(col("dneg").eq(lit(ScalarValue::Decimal128(Some(7), 10, -2))), "dneg = 700", Exact);
+        check(
+            col("dec").eq(lit(ScalarValue::Decimal128(Some(12345), 10, 2))),
+            "dec = 123.45",
+            Exact,
+        );
+        check(
+            col("dec").eq(lit(ScalarValue::Decimal128(Some(-5), 10, 2))),
+            "dec = -0.05",
+            Exact,
+        );
+        check(
+            col("dec").eq(lit(ScalarValue::Decimal128(Some(0), 10, 2))),
+            "dec = 0.00",
+            Exact,
+        );
+        check(
+            col("dec").gt(lit(ScalarValue::Decimal128(Some(-100), 10, 2))),
+            "dec > -1.00",
+            Exact,
+        );
+        check(
+            col("dneg").eq(lit(ScalarValue::Decimal128(Some(7), 10, -2))),
+            "dneg = 700",
+            Exact,
+        );
         unsupported(col("dec").eq(lit(ScalarValue::Decimal128(Some(1), 12, 2))));
-        assert_eq!(decimal_text(i128::MIN, 0), "-170141183460469231731687303715884105728");
+        assert_eq!(
+            decimal_text(i128::MIN, 0),
+            "-170141183460469231731687303715884105728"
+        );
         assert_eq!(decimal_text(1, 5), "0.00001");
     }
 
     #[test]
     fn dates_times_and_timestamps() {
-        check(col("d").eq(lit(ScalarValue::Date32(Some(0)))), "d = '1970-01-01'", Exact);
-        check(col("d").lt(lit(ScalarValue::Date32(Some(19_844)))), "d < '2024-05-01'", Exact);
-        check(col("d").eq(lit(ScalarValue::Date32(Some(-719_162)))), "d = '0001-01-01'", Exact);
-        // Outside 4-digit years the raw day count is written.
-        check(col("d").eq(lit(ScalarValue::Date32(Some(-719_163)))), "d = -719163", Exact);
-        check(col("d").eq(lit(ScalarValue::Date32(Some(2_932_897)))), "d = 2932897", Exact);
-        check(col("d64").eq(lit(ScalarValue::Date64(Some(86_400_000)))), "d64 = '1970-01-02'", Exact);
-        check(col("d64").eq(lit(ScalarValue::Date64(Some(86_400_001)))), "d64 = 86400001", Exact);
         check(
-            col("ts").gt_eq(lit(ScalarValue::TimestampMillisecond(Some(1_714_557_600_123), Some("UTC".into())))),
+            col("d").eq(lit(ScalarValue::Date32(Some(0)))),
+            "d = '1970-01-01'",
+            Exact,
+        );
+        check(
+            col("d").lt(lit(ScalarValue::Date32(Some(19_844)))),
+            "d < '2024-05-01'",
+            Exact,
+        );
+        check(
+            col("d").eq(lit(ScalarValue::Date32(Some(-719_162)))),
+            "d = '0001-01-01'",
+            Exact,
+        );
+        // Outside 4-digit years the raw day count is written.
+        check(
+            col("d").eq(lit(ScalarValue::Date32(Some(-719_163)))),
+            "d = -719163",
+            Exact,
+        );
+        check(
+            col("d").eq(lit(ScalarValue::Date32(Some(2_932_897)))),
+            "d = 2932897",
+            Exact,
+        );
+        check(
+            col("d64").eq(lit(ScalarValue::Date64(Some(86_400_000)))),
+            "d64 = '1970-01-02'",
+            Exact,
+        );
+        check(
+            col("d64").eq(lit(ScalarValue::Date64(Some(86_400_001)))),
+            "d64 = 86400001",
+            Exact,
+        );
+        check(
+            col("ts").gt_eq(lit(ScalarValue::TimestampMillisecond(
+                Some(1_714_557_600_123),
+                Some("UTC".into()),
+            ))),
             "ts >= '2024-05-01T10:00:00.123Z'",
             Exact,
         );
@@ -802,17 +1111,31 @@ mod tests {
             Exact,
         );
         check(
-            col("tss").eq(lit(ScalarValue::TimestampSecond(Some(253_402_300_799), None))),
+            col("tss").eq(lit(ScalarValue::TimestampSecond(
+                Some(253_402_300_799),
+                None,
+            ))),
             "tss = '9999-12-31T23:59:59'",
             Exact,
         );
         check(
-            col("tss").eq(lit(ScalarValue::TimestampSecond(Some(253_402_300_800), None))),
+            col("tss").eq(lit(ScalarValue::TimestampSecond(
+                Some(253_402_300_800),
+                None,
+            ))),
             "tss = 253402300800",
             Exact,
         );
-        check(col("t64").eq(lit(ScalarValue::Time64Microsecond(Some(3_600_000_000)))), "t64 = 3600000000", Exact);
-        check(col("dur").gt(lit(ScalarValue::DurationMillisecond(Some(1500)))), "dur > 1500", Exact);
+        check(
+            col("t64").eq(lit(ScalarValue::Time64Microsecond(Some(3_600_000_000)))),
+            "t64 = 3600000000",
+            Exact,
+        );
+        check(
+            col("dur").gt(lit(ScalarValue::DurationMillisecond(Some(1500)))),
+            "dur > 1500",
+            Exact,
+        );
     }
 
     #[test]
@@ -820,8 +1143,20 @@ mod tests {
         use datafusion_expr::expr::Like;
         unsupported(col("id").gt(col("i8")));
         unsupported(lit(1i64).eq(lit(1i64)));
-        unsupported(Expr::Like(Like::new(false, Box::new(col("s")), Box::new(lit("a%")), None, false)));
-        unsupported(Expr::Cast(datafusion_expr::expr::Cast::new(Box::new(col("i8")), DataType::Int64)).eq(lit(1i64)));
+        unsupported(Expr::Like(Like::new(
+            false,
+            Box::new(col("s")),
+            Box::new(lit("a%")),
+            None,
+            false,
+        )));
+        unsupported(
+            Expr::Cast(datafusion_expr::expr::Cast::new(
+                Box::new(col("i8")),
+                DataType::Int64,
+            ))
+            .eq(lit(1i64)),
+        );
         unsupported((col("id") + lit(1i64)).eq(lit(2i64)));
         unsupported(Expr::IsNull(Box::new(col("id") + lit(1i64))));
     }
@@ -830,9 +1165,18 @@ mod tests {
     fn conjunction_ands_and_parenthesises() {
         let s = schema();
         assert_eq!(conjunction(&[], &s), Ok(None));
-        assert_eq!(conjunction(&[col("id").gt(lit(1i64))], &s), Ok(Some("id > 1".into())));
         assert_eq!(
-            conjunction(&[col("id").gt(lit(1i64)).or(col("id").is_null()), col("s").eq(lit("x"))], &s),
+            conjunction(&[col("id").gt(lit(1i64))], &s),
+            Ok(Some("id > 1".into()))
+        );
+        assert_eq!(
+            conjunction(
+                &[
+                    col("id").gt(lit(1i64)).or(col("id").is_null()),
+                    col("s").eq(lit("x"))
+                ],
+                &s
+            ),
             Ok(Some("(id > 1 OR id IS NULL) AND s = 'x'".into()))
         );
         let err = conjunction(&[col("id").gt(col("i8"))], &s).unwrap_err();

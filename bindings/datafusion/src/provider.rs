@@ -30,7 +30,11 @@ impl KalamTableProvider {
     /// an unknown table is a `KALAM_NOT_FOUND` error naming it.
     pub fn try_new(db: Arc<KalamDb>, table: &str) -> KResult<Self> {
         let schema = db.table_schema(table)?;
-        Ok(KalamTableProvider { db, table: table.to_string(), schema: Arc::new(schema) })
+        Ok(KalamTableProvider {
+            db,
+            table: table.to_string(),
+            schema: Arc::new(schema),
+        })
     }
 
     /// The table name as given.
@@ -59,7 +63,11 @@ impl KalamTableProvider {
         let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
         let mut rows = 0u64;
         for seg in manifest.get("segments")?.as_array()? {
-            if !seg.get("tombstone").and_then(|t| t.as_bool()).unwrap_or(false) {
+            if !seg
+                .get("tombstone")
+                .and_then(|t| t.as_bool())
+                .unwrap_or(false)
+            {
                 rows = rows.saturating_add(seg.get("row_count")?.as_u64()?);
             }
         }
@@ -69,11 +77,9 @@ impl KalamTableProvider {
     fn estimate(&self, schema: &SchemaRef, filtered: bool, limit: Option<u64>) -> Statistics {
         let mut stats = Statistics::new_unknown(schema);
         // A count of the whole table says little about a filtered scan.
-        if !filtered {
-            if let Some(rows) = self.manifest_row_count() {
-                let rows = limit.map_or(rows, |l| rows.min(l));
-                stats.num_rows = Precision::Inexact(rows as usize);
-            }
+        if !filtered && let Some(rows) = self.manifest_row_count() {
+            let rows = limit.map_or(rows, |l| rows.min(l));
+            stats.num_rows = Precision::Inexact(rows as usize);
         }
         stats
     }
@@ -103,13 +109,30 @@ impl TableProvider for KalamTableProvider {
         let schema = Arc::new(self.schema.project(&indices)?);
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let filter = self.translate_filters(filters)?;
-        let request = ScanRequest { columns: Some(columns), filter, limit: limit.map(|l| l as u64), batch_rows: None };
+        let request = ScanRequest {
+            columns: Some(columns),
+            filter,
+            limit: limit.map(|l| l as u64),
+            batch_rows: None,
+        };
         let statistics = self.estimate(&schema, request.filter.is_some(), request.limit);
-        Ok(Arc::new(KalamScanExec::new(Arc::clone(&self.db), self.table.clone(), request, schema, statistics)))
+        Ok(Arc::new(KalamScanExec::new(
+            Arc::clone(&self.db),
+            self.table.clone(),
+            request,
+            schema,
+            statistics,
+        )))
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(filters.iter().map(|f| filter::pushdown(f, &self.schema)).collect())
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| filter::pushdown(f, &self.schema))
+            .collect())
     }
 
     fn statistics(&self) -> Option<Statistics> {

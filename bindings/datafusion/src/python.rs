@@ -31,15 +31,23 @@ fn py_err(py: Python<'_>, e: KalamError) -> PyErr {
 /// (which exports its codec) or the codec capsule itself.
 fn logical_codec(session: &Bound<'_, PyAny>) -> PyResult<FFI_LogicalExtensionCodec> {
     const ATTR: &str = "__datafusion_logical_extension_codec__";
-    let obj = if session.hasattr(ATTR)? { session.getattr(ATTR)?.call0()? } else { session.clone() };
+    let obj = if session.hasattr(ATTR)? {
+        session.getattr(ATTR)?.call0()?
+    } else {
+        session.clone()
+    };
     let capsule = obj.cast::<PyCapsule>().map_err(|_| {
         PyValueError::new_err(format!(
             "expected a DataFusion session or a datafusion_logical_extension_codec capsule, got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
         ))
     })?;
-    let data: NonNull<FFI_LogicalExtensionCodec> =
-        capsule.pointer_checked(Some(c"datafusion_logical_extension_codec"))?.cast();
+    let data: NonNull<FFI_LogicalExtensionCodec> = capsule
+        .pointer_checked(Some(c"datafusion_logical_extension_codec"))?
+        .cast();
     // SAFETY: the capsule's name guarantees its content (datafusion-ffi
     // protocol); the codec is cloned, the capsule keeps its own.
     Ok(unsafe { data.as_ref() }.clone())
@@ -69,7 +77,9 @@ impl PyKalamTableProvider {
                 KalamTableProvider::try_new(db, table)
             })
             .map_err(|e| py_err(py, e))?;
-        Ok(PyKalamTableProvider { provider: Arc::new(provider) })
+        Ok(PyKalamTableProvider {
+            provider: Arc::new(provider),
+        })
     }
 
     /// The datafusion-ffi `FFI_TableProvider` capsule
@@ -84,7 +94,10 @@ impl PyKalamTableProvider {
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let session = match session {
             Some(s) => s,
-            None => py.import("datafusion")?.getattr("SessionContext")?.call_method0("global_ctx")?,
+            None => py
+                .import("datafusion")?
+                .getattr("SessionContext")?
+                .call_method0("global_ctx")?,
         };
         let codec = logical_codec(&session)?;
         // No tokio runtime: scans run on their own threads (see exec.rs).
@@ -110,7 +123,10 @@ impl PyKalamTableProvider {
     }
 
     fn __repr__(&self) -> String {
-        format!("kalam_datafusion.KalamTableProvider({:?})", self.provider.table())
+        format!(
+            "kalam_datafusion.KalamTableProvider({:?})",
+            self.provider.table()
+        )
     }
 }
 
