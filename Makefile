@@ -33,7 +33,8 @@ VALGRIND_LIB := $(BUILD)/valgrind/libkalam.so
 EX_PREFIX := $(abspath $(BUILD)/examples/prefix)
 
 .PHONY: all lib install test test-go test-c test-c-plain test-c-cgocheck2 test-c-valgrind \
-	test-python bootstrap demo examples clean bench bench-smoke wheel test-wheel
+	test-python bootstrap demo examples clean bench bench-smoke wheel test-wheel datafusion-wheel \
+	test-datafusion-rust
 
 all: lib
 
@@ -156,6 +157,34 @@ fuzz:
 
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SMOKE_TIME)
+
+# ---- DataFusion provider (bindings/datafusion, DESIGN §11) --------------------
+
+# The Rust crate kalam-datafusion and its wheel (Python module kalam_datafusion).
+# Cargo's target directory is build/cargo-target unless CARGO_TARGET_DIR is
+# set, so that CI can cache it. A cold build takes minutes (see
+# bindings/datafusion/README.md); an unchanged crate rebuilds in seconds.
+CARGO          ?= cargo
+MATURIN_VERSION := 1.16.0
+DF_CRATE       := bindings/datafusion
+WHEELS         := $(BUILD)/wheels
+export CARGO_TARGET_DIR ?= $(abspath $(BUILD)/cargo-target)
+
+# Builds the wheel into build/wheels/ and installs it into .venv.
+datafusion-wheel:
+	@test -x $(VENV_PY) || { echo "datafusion-wheel: $(VENV_PY) is missing (make bootstrap)"; exit 1; }
+	@$(VENV_PY) -m maturin --version 2>/dev/null | grep -qx "maturin $(MATURIN_VERSION)" \
+		|| $(VENV_PY) -m pip install -q "maturin==$(MATURIN_VERSION)"
+	@mkdir -p $(WHEELS)
+	rm -f $(WHEELS)/kalam_datafusion-*.whl
+	$(VENV_PY) -m maturin build --release --locked --manifest-path $(DF_CRATE)/Cargo.toml \
+		--interpreter $(VENV_PY) --compatibility linux --strip --out $(WHEELS)
+	$(VENV_PY) -m pip install -q --force-reinstall --no-deps $(WHEELS)/kalam_datafusion-*.whl
+
+# The crate's own tests: filter translator unit tests and SQL end to end
+# against build/libkalam.so.
+test-datafusion-rust: lib
+	KALAM_LIBRARY=$(abspath $(LIB)) $(CARGO) test --locked --manifest-path $(DF_CRATE)/Cargo.toml
 
 # ---- benchmarks (bench/bench.py; not part of `make test`) ---------------------
 

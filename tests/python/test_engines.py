@@ -119,3 +119,15 @@ def test_register_datafusion_reads_through_libkalam(db, two_segments):
         app.deregister_table("events", False)
     assert db.tables().count("app.events") == 1
     assert open_scans(db) == []
+
+
+def test_register_datafusion_without_the_extension_warns_and_still_reads(db, two_segments, monkeypatch):
+    # As when the kalam-datafusion wheel is not installed.
+    monkeypatch.setattr(kalam.integrations, "_ffi_provider_class", lambda: None)
+    ctx = datafusion.SessionContext()
+    with pytest.warns(RuntimeWarning, match="no projection, filter or limit is pushed down"):
+        kalam.register_datafusion(ctx, db)
+    assert ctx.sql("select count(*) as n from app.events where id >= 150").to_pydict() == {"n": [50]}
+    plan = "\n".join(ctx.sql("explain select id from app.events where id >= 150").to_pydict()["plan"])
+    assert "KalamScanExec" not in plan
+    assert open_scans(db) == []

@@ -1,24 +1,29 @@
 """Query-engine glue: DataFusion catalog registration.
 
-DataFusion (the pinned ``datafusion`` Python package) cannot take a table
-provider implemented in Python: its ``Table`` wraps built-in providers, Rust
-FFI capsules, DataFrames and pyarrow datasets. It does take a *schema
-provider* implemented in Python, and asks it for each table when it plans
-each query. So :func:`register_datafusion` registers one schema provider per
-namespace whose ``table(name)`` starts a fresh libkalam scan and hands it to
-DataFusion as an in-memory pyarrow dataset: every ``ctx.sql(...)`` reads the
-store as of its planning, through libkalam (upserts, deletes and hot rows
-seen exactly as ``Table.scan`` sees them). The price: the scan reads every
-column and row of each referenced table at planning time (no projection or
-filter pushdown into libkalam), and a DataFusion DataFrame keeps what it
-read if it is collected again. For pushdown over large cold tables, use
-``Table.to_pyarrow_dataset()``.
+:func:`register_datafusion` registers one schema provider per namespace
+whose ``table(name)`` is asked for each table when DataFusion plans a query.
+
+With the ``kalam_datafusion`` extension installed (the ``kalam-datafusion``
+wheel, ``make datafusion-wheel``), each table is a Rust ``TableProvider``
+over libkalam's C ABI, handed to DataFusion through the datafusion-ffi
+capsule: the query's projection, its translatable filters and its limit
+reach ``kalam_scan`` (``EXPLAIN`` shows a ``KalamScanExec`` with the filter
+libkalam received), and the scan streams when the query runs.
+
+Without it, a fallback: ``table(name)`` starts a fresh libkalam scan of the
+whole table and hands it to DataFusion as an in-memory pyarrow dataset.
+Results are the same (upserts, deletes and hot rows seen exactly as
+``Table.scan`` sees them), but every column and row is read at planning
+time, and a DataFrame keeps what it read if it is collected again. A
+warning says so.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Set
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Set
 
+from ._ffi import library_path
 from .errors import ReadOnly
 
 
@@ -37,12 +42,24 @@ def _user_table_names(db: "Database", namespace: str) -> Set[str]:
     return {q.split(".", 1)[1] for q in db.tables() if q.split(".", 1)[0] == namespace}
 
 
-def _make_schema_provider(db: "Database", namespace: str) -> Any:
+def _ffi_provider_class() -> Optional[Callable[..., Any]]:
+    """``kalam_datafusion.KalamTableProvider`` when the extension is
+    installed, else None."""
+    try:
+        from kalam_datafusion import KalamTableProvider
+    except ImportError:
+        return None
+    return KalamTableProvider
+
+
+def _make_schema_provider(
+    db: "Database", namespace: str, ctx: Any, provider_class: Optional[Callable[..., Any]]
+) -> Any:
     import pyarrow.dataset as ds
     from datafusion.catalog import SchemaProvider, Table
 
     class KalamSchemaProvider(SchemaProvider):
-        """The tables of one libkalam namespace; each lookup is a fresh scan."""
+        """The tables of one libkalam namespace, looked up at each planning."""
 
         def owner_name(self) -> Optional[str]:
             return None
@@ -55,7 +72,13 @@ def _make_schema_provider(db: "Database", namespace: str) -> Any:
         def table(self, name: str) -> Optional[Table]:
             if not self.table_exist(name):
                 return None
-            scan = db.scan(f"{namespace}.{name}")
+            qualified = f"{namespace}.{name.lower()}"
+            if provider_class is not None:
+                # The Database keeps owning the handle; this closure keeps
+                # the Database alive as long as the schema is registered.
+                provider = provider_class(library_path(), db._handle(), qualified)
+                return Table(provider, ctx)
+            scan = db.scan(qualified)
             return Table(ds.dataset(scan.to_reader()))
 
         def table_exist(self, name: str) -> bool:
@@ -83,13 +106,25 @@ def register_datafusion(ctx: Any, db: "Database", catalog: str = "datafusion") -
     Tables created later in a registered namespace are seen without
     registering again; a namespace created later needs another call.
     Returns the registered schema names.
+
+    With ``kalam_datafusion`` installed, projection, filters and limit are
+    pushed into libkalam; without it a warning says that nothing is.
     """
+    provider_class = _ffi_provider_class()
+    if provider_class is None:
+        warnings.warn(
+            "kalam_datafusion is not installed: kalam.register_datafusion falls back to reading whole "
+            "tables at planning time, and no projection, filter or limit is pushed down into libkalam. "
+            "Install the kalam-datafusion wheel (`make datafusion-wheel`) for pushdown.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     cat = ctx.catalog(catalog)
     names = db.namespaces()
     if "system" not in names:
         names.append("system")
     for ns in names:
-        cat.register_schema(ns, _make_schema_provider(db, ns))
+        cat.register_schema(ns, _make_schema_provider(db, ns, ctx, provider_class))
     return names
 
 

@@ -1,0 +1,266 @@
+"""kalam.register_datafusion through the kalam_datafusion extension (the Rust
+TableProvider of bindings/datafusion, handed over as a datafusion-ffi
+capsule): results equal libkalam's own scans row for row, and the
+projection, filter and limit reach libkalam (EXPLAIN shows them on the
+KalamScanExec node)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import warnings
+
+import pyarrow as pa
+import pytest
+
+import kalam
+from conftest import open_scans
+
+datafusion = pytest.importorskip("datafusion", reason="the datafusion package (extra kalam[datafusion]) is not installed")
+kd = pytest.importorskip(
+    "kalam_datafusion",
+    reason="kalam_datafusion is not installed: build and install the kalam-datafusion wheel with `make datafusion-wheel`",
+)
+
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("v", pa.utf8()),
+        pa.field("x", pa.float64()),
+        pa.field("flag", pa.bool_()),
+        pa.field("ts", pa.timestamp("ms", tz="UTC")),
+        pa.field("d", pa.date32()),
+    ]
+)
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def rows(ids, tag):
+    return pa.table(
+        {
+            "id": ids,
+            "v": [None if i % 17 == 0 else f"{tag}{i}" for i in ids],
+            "x": [None if i % 13 == 0 else i / 2 for i in ids],
+            "flag": [None if i % 11 == 0 else i % 2 == 0 for i in ids],
+            "ts": [T0 + dt.timedelta(seconds=i) for i in ids],
+            "d": [dt.date(1970, 1, 1) + dt.timedelta(days=i % 40) for i in ids],
+        },
+        schema=SCHEMA,
+    )
+
+
+@pytest.fixture
+def events(db):
+    """app.events in every state a scan merges: a cold segment (0..300),
+    an overlapping one (upserts of 200..400 after the first flush), a
+    segment of tombstones (deletes of 40 and 220), hot upserts (0..30) and
+    hot tombstones (5, 250, 399)."""
+    db.create_namespace("app")
+    t = db.create_table("app.events", SCHEMA, primary_key=["id"])
+    t.append(rows(list(range(0, 300)), "r"))
+    t.flush()
+    t.append(rows(list(range(200, 400)), "u"))
+    t.flush()
+    assert t.delete(pa.table({"id": pa.array([40, 220], pa.int64())})) == 2
+    t.flush()
+    t.append(rows(list(range(0, 30)), "h"))
+    assert t.delete(pa.table({"id": pa.array([5, 250, 399], pa.int64())})) == 3
+    assert len(t.segments()) == 3
+    return t
+
+
+def ctx_for(db, batch_size=None):
+    config = datafusion.SessionConfig()
+    if batch_size is not None:
+        config = config.with_batch_size(batch_size)
+    ctx = datafusion.SessionContext(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the extension is installed: no fallback warning
+        kalam.register_datafusion(ctx, db)
+    return ctx
+
+
+def sql_rows(ctx, sql):
+    return ctx.sql(sql).to_arrow_table().sort_by("id").to_pylist()
+
+
+def kalam_rows(t, columns, filter=None):
+    return t.scan(columns=columns, filter=filter).to_table().sort_by("id").to_pylist()
+
+
+def explain(ctx, sql):
+    return "\n".join(ctx.sql(f"EXPLAIN {sql}").to_pydict()["plan"])
+
+
+def scan_node(plan):
+    lines = [ln.strip() for ln in plan.splitlines() if "KalamScanExec:" in ln]
+    assert len(lines) == 1, plan
+    return lines[0]
+
+
+# (SQL predicate, the same predicate in libkalam's filter language, the
+# filter string libkalam receives). DataFusion's optimizer rewrites some
+# predicates before offering them (short IN lists to ORs, BETWEEN to two
+# comparisons, NOT pushed inwards); the third column is what reaches
+# libkalam after that.
+SELECTIVE = [
+    ("id >= 10", "id >= 10", "id >= 10"),
+    ("id >= 100 AND id < 260", "id >= 100 AND id < 260", "id >= 100 AND id < 260"),
+    ("v = 'u250'", "v = 'u250'", "v = 'u250'"),
+    ("v IN ('h3', 'r150', 'u300')", "v IN ('h3', 'r150', 'u300')", "v = 'h3' OR v = 'r150' OR v = 'u300'"),
+    ("v IN ('h3', 'r150', 'u300', 'u301')", "v IN ('h3', 'r150', 'u300', 'u301')", "v IN ('h3', 'r150', 'u300', 'u301')"),
+    ("v NOT IN ('h3', 'r150')", "v NOT IN ('h3', 'r150')", "v <> 'h3' AND v <> 'r150'"),
+    # x <= 20.0 stays in DataFusion (a float `<=`); x >= 10.0 is pushed and rechecked.
+    ("x BETWEEN 10 AND 20", "x BETWEEN 10 AND 20", "x >= 10.0"),
+    ("x = 110.5", "x = 110.5", "x = 110.5"),
+    ("flag", "flag = TRUE", "flag = TRUE"),
+    ("flag IS NOT TRUE", "flag IS NULL OR flag = FALSE", "flag IS NULL OR flag = FALSE"),
+    ("v IS NULL", "v IS NULL", "v IS NULL"),
+    ("NOT (id < 50 OR v IS NULL)", "NOT (id < 50 OR v IS NULL)", "id >= 50 AND v IS NOT NULL"),
+    ("ts >= '2024-01-01T00:05:00Z'", "ts >= '2024-01-01T00:05:00Z'", "ts >= '2024-01-01T00:05:00.000Z'"),
+    ("d < DATE '1970-01-10'", "d < '1970-01-10'", "d < '1970-01-10'"),
+    ("id = 5", "id = 5", "id = 5"),  # deleted while hot
+    ("id IN (40, 220, 221, 222)", "id IN (40, 220, 221, 222)", "id IN (40, 220, 221, 222)"),  # deleted and flushed
+]
+
+
+@pytest.mark.parametrize("where,kalam_filter,pushed", SELECTIVE)
+def test_selective_sql_equals_libkalam_scan(db, events, where, kalam_filter, pushed):
+    ctx = ctx_for(db)
+    sql = f"SELECT id, v, x, flag FROM app.events WHERE {where}"
+    got = sql_rows(ctx, sql)
+    want = kalam_rows(events, ["id", "v", "x", "flag"], kalam_filter)
+    assert got == want
+    node = scan_node(explain(ctx, sql))
+    assert "table=app.events" in node
+    assert "projection=[id, v, x, flag]" in node
+    assert f"filter={pushed}" in node, node
+
+
+def test_hot_rows_upserts_and_deletes_are_seen(db, events):
+    ctx = ctx_for(db)
+    got = {r["id"]: r["v"] for r in sql_rows(ctx, "SELECT id, v FROM app.events WHERE id IN (3, 5, 40, 150, 220, 250, 260, 399)")}
+    assert got == {3: "h3", 150: "r150", 260: "u260"}
+    # Written after registration: the next query sees it.
+    events.append(rows([3, 1000], "n"))
+    events.delete(pa.table({"id": pa.array([150], pa.int64())}))
+    got = {r["id"]: r["v"] for r in sql_rows(ctx, "SELECT id, v FROM app.events WHERE id IN (3, 150, 1000)")}
+    assert got == {3: "n3", 1000: "n1000"}
+
+
+def test_aggregates_equal_libkalam_scan(db, events):
+    ctx = ctx_for(db)
+    got = ctx.sql(
+        "SELECT count(*) AS n, count(v) AS nv, sum(x) AS sx, min(id) AS lo, max(id) AS hi "
+        "FROM app.events WHERE id >= 10"
+    ).to_pylist()[0]
+    ref = events.scan(filter="id >= 10").to_table()
+    xs = [x for x in ref.column("x").to_pylist() if x is not None]
+    assert got == {
+        "n": ref.num_rows,
+        "nv": ref.num_rows - ref.column("v").null_count,
+        "sx": pytest.approx(sum(xs)),
+        "lo": min(ref.column("id").to_pylist()),
+        "hi": max(ref.column("id").to_pylist()),
+    }
+    assert got["n"] == events.scan(filter="id >= 10").count_rows()
+    # count(*) asks libkalam for no column at all, only the filter.
+    node = scan_node(explain(ctx, "SELECT count(*) FROM app.events WHERE id >= 10"))
+    assert "projection=[], filter=id >= 10" in node, node
+    grouped = ctx.sql(
+        "SELECT flag, count(*) AS n FROM app.events WHERE id < 100 GROUP BY flag ORDER BY flag NULLS FIRST"
+    ).to_pydict()
+    ref = events.scan(columns=["flag"], filter="id < 100").to_table().column("flag").to_pylist()
+    want_keys = [None, False, True]
+    assert grouped == {"flag": want_keys, "n": [ref.count(k) for k in want_keys]}
+
+
+def test_limit_reaches_libkalam(db, events):
+    ctx = ctx_for(db)
+    node = scan_node(explain(ctx, "SELECT id FROM app.events LIMIT 7"))
+    assert "projection=[id]" in node and "limit=7" in node, node
+    got = ctx.sql("SELECT id FROM app.events LIMIT 7").to_pydict()["id"]
+    live = set(events.scan(columns=["id"]).to_table().column("id").to_pylist())
+    assert len(got) == 7 and set(got) <= live
+    # With an exact filter the limit goes down with it.
+    sql = "SELECT id, v FROM app.events WHERE id >= 390 LIMIT 3"
+    assert "filter=id >= 390, limit=3" in scan_node(explain(ctx, sql))
+    got = ctx.sql(sql).to_pydict()
+    want = set(events.scan(columns=["id"], filter="id >= 390").to_table().column("id").to_pylist())
+    assert len(got["id"]) == 3 and set(got["id"]) <= want
+    assert all(v == f"u{i}" or v is None for i, v in zip(got["id"], got["v"]))
+
+
+def test_untranslatable_predicates_are_filtered_by_datafusion(db, events):
+    ctx = ctx_for(db)
+    sql = "SELECT id, v FROM app.events WHERE lower(v) = 'h3'"
+    plan = explain(ctx, sql)
+    assert "filter=" not in scan_node(plan) and "FilterExec" in plan, plan
+    assert sql_rows(ctx, sql) == kalam_rows(events, ["id", "v"], "v = 'h3'") == [{"id": 3, "v": "h3"}]
+    # A translatable conjunct still goes down; the rest stays in DataFusion.
+    sql = "SELECT id, v FROM app.events WHERE id >= 300 AND v LIKE 'u3_1'"
+    plan = explain(ctx, sql)
+    assert "filter=id >= 300" in scan_node(plan) and "FilterExec" in plan, plan
+    want = [r for r in kalam_rows(events, ["id", "v"], "id >= 300") if r["v"] and len(r["v"]) == 4 and r["v"].endswith("1")]
+    assert sql_rows(ctx, sql) == want and want
+    # Comparing two columns has no filter-language form.
+    sql = "SELECT id, x FROM app.events WHERE x > id"
+    assert sql_rows(ctx, sql) == []
+
+
+def test_inexact_float_comparison_is_pushed_and_rechecked(db, events):
+    ctx = ctx_for(db)
+    sql = "SELECT id, x FROM app.events WHERE x > 150"
+    plan = explain(ctx, sql)
+    # libkalam ranks every NaN above all numbers, DataFusion only positive
+    # ones: the pushed filter prunes, DataFusion filters again.
+    assert "filter=x > 150.0" in scan_node(plan) and "FilterExec" in plan, plan
+    assert sql_rows(ctx, sql) == kalam_rows(events, ["id", "x"], "x > 150")
+
+
+def test_system_tables_through_the_provider(db, events):
+    ctx = ctx_for(db)
+    got = ctx.sql("SELECT table_name, type FROM system.tables WHERE namespace = 'app'").to_pylist()
+    assert got == [{"table_name": "events", "type": "shared"}]
+    assert "filter=namespace = 'app'" in scan_node(explain(ctx, "SELECT * FROM system.tables WHERE namespace = 'app'"))
+    n = ctx.sql("SELECT count(*) AS n FROM system.segments WHERE table_name = 'events' AND NOT tombstone").to_pydict()
+    assert n == {"n": [3]}
+
+
+def test_provider_directly_and_its_errors(db, events, tmp_path):
+    ctx = datafusion.SessionContext()
+    p = kd.KalamTableProvider(kalam.library_path(), db._handle(), "app.events")
+    assert p.table == "app.events"
+    ctx.register_table("ev", p)
+    assert ctx.sql("SELECT count(*) AS n FROM ev WHERE id < 30").to_pydict() == {"n": [events.count_rows("id < 30")]}
+    with pytest.raises(kalam.NotFound, match="app.nope"):
+        kd.KalamTableProvider(kalam.library_path(), db._handle(), "app.nope")
+    with pytest.raises(kalam.InvalidArgument, match="NULL"):
+        kd.KalamTableProvider(kalam.library_path(), 0, "app.events")
+    with pytest.raises(kalam.InvalidArgument, match="nonexistent"):
+        kd.KalamTableProvider(str(tmp_path / "nonexistent.so"), db._handle(), "app.events")
+    # A store closed under a registered table gives an error, not a crash.
+    other = kalam.open(str(tmp_path / "other"))
+    other.create_table("t", pa.schema([("k", pa.int64())])).append(pa.table({"k": [1, 2]}))
+    ctx.register_table("t", kd.KalamTableProvider(kalam.library_path(), other._handle(), "t"))
+    assert ctx.sql("SELECT sum(k) AS s FROM t").to_pydict() == {"s": [3]}
+    handle = other._handle()
+    other.close()
+    with pytest.raises(Exception, match="closed"):
+        ctx.sql("SELECT sum(k) FROM t").collect()
+    # libkalam keeps closed handles valid: KALAM_CLOSED, not a dangling pointer.
+    with pytest.raises(kalam.Closed):
+        kd.KalamTableProvider(kalam.library_path(), handle, "t")
+
+
+def test_dropping_a_stream_releases_the_scan(db, events):
+    ctx = ctx_for(db, batch_size=16)
+    stream = ctx.sql("SELECT id, v FROM app.events").execute_stream()
+    first = next(iter(stream))
+    assert first.to_pyarrow().num_rows == 16
+    del stream, first
+    gc.collect()
+    assert open_scans(db) == []
+    # A query that runs to the end releases its scan too.
+    assert ctx.sql("SELECT count(*) AS n FROM app.events").to_pydict() == {"n": [events.count_rows()]}
+    assert open_scans(db) == []
