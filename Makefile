@@ -1,6 +1,10 @@
 # libkalam build. `make` builds build/libkalam.so and build/kalam.pc.
 # See README.md and DESIGN.md §8.
 
+# rustup installs cargo under ~/.cargo/bin, which a plain shell may not have
+# on its PATH (bindings/datafusion is built with it).
+export PATH := $(PATH):$(HOME)/.cargo/bin
+
 GO      ?= go
 CC      ?= cc
 CXX     ?= c++
@@ -76,6 +80,8 @@ test: bootstrap
 	$(MAKE) test-go
 	$(MAKE) test-c
 	$(MAKE) examples
+	$(MAKE) datafusion-wheel
+	$(MAKE) test-datafusion-rust
 	$(MAKE) test-python
 	$(MAKE) test-wheel
 	$(MAKE) fuzz-smoke
@@ -197,7 +203,7 @@ bench: bootstrap lib
 bench-smoke: lib
 	$(VENV_PY) bench/bench.py --smoke
 
-demo: bootstrap lib
+demo: bootstrap lib datafusion-wheel
 	$(VENV_PY) examples/python/demo.py ./demo-data
 
 # ---- examples: built against an installed copy, through pkg-config ---------

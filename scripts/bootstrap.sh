@@ -46,6 +46,15 @@ if ((${#missing[@]})); then
   if [[ " ${missing[*]} " == *" python3-venv "* ]]; then python=/usr/bin/python3; fi
 fi
 
+# ---- Rust (bindings/datafusion) ------------------------------------------------
+if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null; then
+  log "cargo is missing: install Rust >= 1.94 (https://rustup.rs) for bindings/datafusion"
+  exit 1
+fi
+
 # ---- S3-compatible test server (s3proxy, storage/S3.md) ----------------------
 bash "$root/scripts/s3-bootstrap.sh" >/dev/null
 
