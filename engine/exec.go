@@ -891,8 +891,15 @@ func (p *plan) scanCtx() context.Context {
 
 // pipeline builds the source of a planned table scan.
 func (p *plan) pipeline() source {
+	return p.pipelineOf(p.clusters, p.out, p.batch)
+}
+
+// pipelineOf builds the source of the given clusters of the plan (in key
+// order), producing out (the plan's output or fewer columns) with no limit
+// but the plan's.
+func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int64) source {
 	var opens []func() (source, error)
-	for _, cl := range p.clusters {
+	for _, cl := range clusters {
 		cl := cl
 		opens = append(opens, func() (source, error) {
 			srcs := make([]source, 0, len(cl))
@@ -938,5 +945,5 @@ func (p *plan) pipeline() source {
 		})
 	}
 	chain := &chainSource{open: opens}
-	return newOutputSource(chain, p.out, p.req.Limit, p.batch, p.st.mem)
+	return newOutputSource(chain, out, p.req.Limit, batch, p.st.mem)
 }

@@ -312,6 +312,7 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 		st.closeRocks()
 		return nil, fmt.Errorf("open %q: %w", root, err)
 	}
+	sweepDatasets(root)
 	return st, nil
 }
 

@@ -461,6 +461,38 @@ kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, k
 kalam_status kalam_scan_splits(kalam_db* db, const char* table, const kalam_scan_options* opts,
                                const char* split_options_json, char** splits_json, kalam_error* err);
 
+/* Exports a version of `table` as Parquet files a query engine reads by
+ * itself (DESIGN §11), exactly: reading every file with *schema (missing
+ * columns null, stored types cast to it, extra columns ignored — what
+ * pyarrow.dataset does) gives the rows kalam_scan gives. opts selects the
+ * version (as_of_version / as_of_time_ms; NULL or neither: the latest, hot
+ * rows included); columns, filter and limit must be left at their defaults.
+ * A segment nothing else can hold keys of, with no tombstone and its
+ * columns under their current names, is listed as it is; the rest is merged
+ * into temporary files under {root}/tmp/datasets/ (bounded memory). On an
+ * object-storage backend every part is merged into local files.
+ *
+ * Outputs (all required): *schema (release it), *dataset_json (kalam_free):
+ * {"table", "version", "dir" (the temporary files' directory, or null),
+ * "files": [{"path" (absolute), "rows", "segment_id" (absent for a merged
+ * file)}]}, *dataset_id for kalam_dataset_release. Until then the listed
+ * segments are pinned (this process's vacuum leaves them, while the store
+ * stays open) and the temporary files exist. The call can take as long as
+ * a scan of the merged parts. Thread-safe.
+ * Statuses: as kalam_scan; columns, filter or limit given, or a system
+ * table, is KALAM_INVALID_ARGUMENT; KALAM_IO when the temporary files
+ * cannot be written (nothing is left behind). */
+kalam_status kalam_table_dataset(kalam_db* db, const char* table, const kalam_scan_options* opts,
+                                 struct ArrowSchema* schema, char** dataset_json, uint64_t* dataset_id,
+                                 kalam_error* err);
+
+/* Releases a dataset of kalam_table_dataset: unpins its segments and removes
+ * its temporary files. Valid after kalam_close of the handle that made it.
+ * A process that dies leaves the files; the next open of the store removes
+ * them. Statuses: KALAM_OK; KALAM_NOT_FOUND (unknown or released id);
+ * KALAM_IO (a file could not be removed). */
+kalam_status kalam_dataset_release(uint64_t dataset_id, kalam_error* err);
+
 /* Runs one split (one object of kalam_scan_splits' array) anywhere a
  * storage-only reader could open: options_json as for kalam_open
  * ("storage_options" for credentials). The stream owns the reader it opened

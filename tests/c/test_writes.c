@@ -261,6 +261,29 @@ static void test_schema_evolution(void) {
   kalam_free(info);
 }
 
+/* kalam_table_dataset: files and schema, release once, bad options. */
+static void test_dataset(void) {
+  kalam_error err = {0};
+  struct ArrowSchema sc;
+  char* json = NULL;
+  uint64_t id = 0;
+  OK(kalam_table_dataset(db, "w", NULL, &sc, &json, &id, &err));
+  CHECKF(id != 0 && json != NULL && strstr(json, "\"files\":[{\"path\":\"/") != NULL, "dataset %" PRIu64 ": %s", id,
+         json ? json : "(null)");
+  CHECKF(sc.release != NULL && strcmp(sc.format, "+s") == 0 && sc.n_children == 4, "schema has %" PRId64 " columns, want 4",
+         sc.n_children);
+  sc.release(&sc);
+  kalam_free(json);
+  OK(kalam_dataset_release(id, &err));
+  EXPECT(KALAM_NOT_FOUND, "not open", kalam_dataset_release(id, &err));
+  kalam_scan_options o = KALAM_SCAN_OPTIONS_INIT;
+  o.filter = "id = 1";
+  EXPECT(KALAM_INVALID_ARGUMENT, "every column and row", kalam_table_dataset(db, "w", &o, &sc, &json, &id, &err));
+  CHECK(json == NULL && id == 0 && sc.release == NULL);
+  EXPECT(KALAM_INVALID_ARGUMENT, "dataset_json is NULL", kalam_table_dataset(db, "w", NULL, &sc, NULL, &id, &err));
+  EXPECT(KALAM_NOT_FOUND, "nope", kalam_table_dataset(db, "nope", NULL, &sc, &json, &id, &err));
+}
+
 int main(void) {
   kalam_error err = {0};
   char* dir = h_tempdir();
@@ -272,6 +295,7 @@ int main(void) {
   RUN(test_schema_mode_merge);
   RUN(test_delete_and_update_where);
   RUN(test_schema_evolution);
+  RUN(test_dataset);
   OK(kalam_close(db, &err));
   free(dir);
   return h_done("test_writes");

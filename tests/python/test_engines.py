@@ -65,33 +65,6 @@ def test_pyarrow_dataset_with_duckdb_and_datafusion_pushdown(two_segments):
     assert "filter_expr" in plan and "180" in plan  # the predicate reaches the pyarrow scan
 
 
-def test_pyarrow_dataset_refuses_inexact_layouts(events):
-    events.append(events_rows([1, 2, 3]))
-    with pytest.raises(kalam.InvalidArgument, match="hot rows"):
-        events.to_pyarrow_dataset()
-    events.flush()
-    events.append(events_rows([2], tag="new"))
-    events.flush()
-    with pytest.raises(kalam.InvalidArgument, match="overlapping key ranges"):
-        events.to_pyarrow_dataset()
-
-
-def test_pyarrow_dataset_refuses_delete_tombstones(db):
-    t = db.create_table("d", {"id": pa.int64()}, primary_key="id")
-    t.append({"id": [1, 2]})
-    t.flush()
-    t.delete([1])
-    t.flush()
-    with pytest.raises(kalam.InvalidArgument):
-        t.to_pyarrow_dataset()
-    u = db.create_table("u", {"id": pa.int64()}, primary_key="id")
-    u.append({"id": [1]})
-    u.delete([1])  # a tombstone alone in its segment, overlapping nothing
-    u.flush()
-    with pytest.raises(kalam.InvalidArgument, match="tombstone"):
-        u.to_pyarrow_dataset()
-
-
 def test_register_datafusion_reads_through_libkalam(db, two_segments):
     ctx = datafusion.SessionContext()
     names = kalam.register_datafusion(ctx, db)

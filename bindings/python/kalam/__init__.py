@@ -14,6 +14,7 @@ pyarrow, zero-copy. See DESIGN.md §7.
 
 from __future__ import annotations
 
+from ._dataset import release_dataset
 from ._db import Database, Table, open
 from ._ffi import library_path
 from ._scan import Scan, ScanSplit
@@ -41,6 +42,7 @@ __all__ = [
     "Scan",
     "ScanSplit",
     "register_datafusion",
+    "release_dataset",
     "library_path",
     "library_version",
     "Error",

@@ -796,51 +796,29 @@ class Table:
             return base.rstrip("/") + f"/{self._namespace}/{self._name}"
         return os.path.join(base, self._namespace, self._name)
 
-    def to_pyarrow_dataset(self) -> "Any":
-        """A :mod:`pyarrow.dataset` over the table's live segment files, for
-        engines that read Parquet themselves (DuckDB, DataFusion) with
-        filter and projection pushdown.
+    def to_pyarrow_dataset(self, version: Optional[Union[int, datetime.datetime]] = None) -> "Any":
+        """A plain :class:`pyarrow.dataset.Dataset` of the table (``version``:
+        as for :meth:`scan`; default the latest, hot rows included) that
+        reads exactly what ``t.scan(version=...)`` returns, for engines that
+        read Parquet themselves and push projection and filters into it
+        (DuckDB, DataFusion's ``register_dataset``, Polars'
+        ``scan_pyarrow_dataset``, Dask).
 
-        Exact only when every row lives in live segments whose key ranges do
-        not overlap, with no hot rows and no delete tombstones; otherwise
-        raises :class:`kalam.InvalidArgument` saying which condition fails
-        (flush, or compact, first). The dataset reads the files directly: a
-        later flush or compaction is not seen, and vacuum may remove them.
+        Segments no other input can hold keys of, without tombstones and with
+        their columns under the current names, are fragments as they are;
+        everything else (hot rows, overlapping segments, renamed columns) is
+        merged by the library now, into temporary Parquet files under the
+        store (``{root}/tmp/datasets``; with object storage, every part).
+        The dataset is a snapshot: later writes are not in it. Its segments
+        are pinned — vacuum in this process leaves them while the store is
+        open — and its temporary files are removed when the dataset (and
+        every dataset pyarrow derived from it) has been garbage-collected.
+        Making it costs a scan of the merged parts.
         """
-        import pyarrow.dataset as ds
+        from ._dataset import table_dataset
 
-        man = self.manifest()
-        live = [s for s in man.get("segments", []) if not s.get("tombstone")]
-        plan = self.scan().explain()
-        if plan.get("hot"):
-            raise InvalidArgument(
-                f"table {self._qname!r} has hot rows that are in no segment; flush it before to_pyarrow_dataset()"
-            )
-        ranges = sorted(
-            (bytes(s["min_key"]), bytes(s["max_key"]), s["path"])
-            for s in live
-            if s.get("min_key") is not None and s.get("max_key") is not None
-        )
-        for (lo1, hi1, p1), (lo2, hi2, p2) in zip(ranges, ranges[1:]):
-            if lo2 <= hi1:
-                raise InvalidArgument(
-                    f"table {self._qname!r}: segments {p1} and {p2} have overlapping key ranges, so a key may "
-                    "have several versions; compact the table before to_pyarrow_dataset()"
-                )
-        files = [os.path.join(self.storage_path, s["path"]) for s in live]
-        for s, f in zip(live, files):
-            deleted = self._segment_deletes(s["id"])
-            if deleted:
-                raise InvalidArgument(
-                    f"table {self._qname!r}: segment {s['path']} holds {deleted} delete tombstone(s) that "
-                    "a Parquet reader would not apply; compact the table before to_pyarrow_dataset()"
-                )
-        schema = self.schema
-        return ds.dataset(files, schema=schema, format="parquet")
-
-    def _segment_deletes(self, segment_id: str) -> int:
-        t = self.scan_segment(segment_id, columns=["_deleted"]).to_table()
-        col = t.column("_deleted")
-        import pyarrow.compute as pc
-
-        return int(pc.sum(pc.cast(col, pa.int64())).as_py() or 0)
+        opts, keep = Scan(self._db, self._qname, version=version)._options()
+        try:
+            return table_dataset(self._db, self._qname, opts)
+        finally:
+            del keep

@@ -282,6 +282,19 @@ _PROTOTYPES = {
         _c_status,
         [_c_db_p, ctypes.c_char_p, ctypes.POINTER(ScanOptions), ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p],
     ),
+    "kalam_table_dataset": (
+        _c_status,
+        [
+            _c_db_p,
+            ctypes.c_char_p,
+            ctypes.POINTER(ScanOptions),
+            ctypes.POINTER(ArrowSchema),
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.POINTER(ctypes.c_uint64),
+            _c_err_p,
+        ],
+    ),
+    "kalam_dataset_release": (_c_status, [ctypes.c_uint64, _c_err_p]),
     "kalam_scan_split": (_c_status, [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ArrowArrayStream), _c_err_p]),
 }
 

@@ -1,0 +1,313 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// readDataset reads every file of d the way pyarrow.dataset does with the
+// dataset's schema (columns by name, a missing one null, stored types
+// read as their values) and renders the rows in key order as the write
+// model does.
+func readDataset(t *testing.T, d *Dataset) []string {
+	t.Helper()
+	type row struct {
+		id   int64
+		text string
+	}
+	var rows []row
+	for _, f := range d.Files {
+		pf, err := file.OpenParquetFile(f.Path, false)
+		if err != nil {
+			t.Fatalf("dataset file %s: %v", f.Path, err)
+		}
+		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.NewGoAllocator())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tbl, err := fr.ReadTable(context.Background())
+		pf.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint64(tbl.NumRows()) != f.Rows {
+			t.Fatalf("dataset file %s holds %d rows, listed as %d", f.Path, tbl.NumRows(), f.Rows)
+		}
+		cols := make([]*arrow.Chunked, d.Schema.NumFields())
+		for i, fld := range d.Schema.Fields() {
+			if idx := tbl.Schema().FieldIndices(fld.Name); len(idx) == 1 {
+				cols[i] = tbl.Column(idx[0]).Data()
+			}
+		}
+		for r := int64(0); r < tbl.NumRows(); r++ {
+			var parts []string
+			var id int64
+			for i := range cols {
+				v := chunkValue(cols[i], r)
+				if i == 0 {
+					id = v.(int64)
+				}
+				if v == nil {
+					v = "<nil>"
+				}
+				parts = append(parts, fmt.Sprint(v))
+			}
+			rows = append(rows, row{id, strings.Join(parts, ",")})
+		}
+		tbl.Release()
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].id < rows[j].id })
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.text
+	}
+	return out
+}
+
+// chunkValue is row r of a chunked column (nil: absent column or null),
+// integers as int64.
+func chunkValue(c *arrow.Chunked, r int64) any {
+	if c == nil {
+		return nil
+	}
+	for _, a := range c.Chunks() {
+		if r >= int64(a.Len()) {
+			r -= int64(a.Len())
+			continue
+		}
+		i := int(r)
+		if a.IsNull(i) {
+			return nil
+		}
+		switch a := a.(type) {
+		case *array.Int64:
+			return a.Value(i)
+		case *array.Int32:
+			return int64(a.Value(i))
+		case *array.String:
+			return a.Value(i)
+		case *array.LargeString:
+			return a.Value(i)
+		}
+		panic(fmt.Sprintf("unexpected %s", a.DataType()))
+	}
+	panic("row out of range")
+}
+
+// modelRows renders the model's rows in key order.
+func modelRows(m *wmodel) []string {
+	var ids []int64
+	for id := range m.rows {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = fmtW(m, id, m.rows[id])
+	}
+	return out
+}
+
+// checkDataset compares a dataset with the model of its version: its
+// schema and its rows.
+func checkDataset(t *testing.T, d *Dataset, m *wmodel, what string) {
+	t.Helper()
+	if d.Schema.NumFields() != len(m.cols) {
+		t.Fatalf("%s: dataset schema %v, model %v", what, d.Schema, m.cols)
+	}
+	for i, f := range d.Schema.Fields() {
+		if f.Name != m.cols[i].name || !arrow.TypeEqual(f.Type, m.cols[i].typ) {
+			t.Fatalf("%s: dataset column %d is %s %s, model %s %s", what, i, f.Name, f.Type, m.cols[i].name, m.cols[i].typ)
+		}
+	}
+	got, want := readDataset(t, d), modelRows(m)
+	if strings.Join(got, ";") != strings.Join(want, ";") {
+		t.Fatalf("%s: dataset version %d:\n got  %v\n want %v", what, d.Version, got, want)
+	}
+}
+
+func TestDatasetStates(t *testing.T) {
+	db, _, dir := testDB(t)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "v", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	if _, err := db.CreateTable("d", "", schema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	m := &wmodel{cols: []wcol{{"id", 1, arrow.PrimitiveTypes.Int64}, {"v", 2, arrow.BinaryTypes.String}}, rows: map[int64]map[int32]wval{}}
+	put := func(lo, hi int64, v string) {
+		var rows []map[int32]wval
+		var ids []int64
+		for id := lo; id < hi; id++ {
+			rows = append(rows, map[int32]wval{2: v})
+			ids = append(ids, id)
+			m.rows[id] = map[int32]wval{2: v}
+		}
+		rec := batchOf(db.st.mem, m.cols, rows, ids)
+		defer rec.Release()
+		rdr := recordReader(t, rec)
+		defer rdr.Release()
+		if _, err := db.Append("d", rdr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	export := func(req DatasetRequest) *Dataset {
+		t.Helper()
+		d, err := db.ExportDataset("d", req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	kinds := func(d *Dataset) string {
+		var k []string
+		for _, f := range d.Files {
+			if f.SegmentID != "" {
+				k = append(k, "seg")
+			} else {
+				k = append(k, "merged")
+			}
+		}
+		return strings.Join(k, ",")
+	}
+	// Only hot rows: one merged file.
+	put(0, 100, "a")
+	d := export(DatasetRequest{})
+	checkDataset(t, d, m, "hot only")
+	if got := kinds(d); got != "merged" {
+		t.Fatalf("hot only: files %s", got)
+	}
+	tmp := d.Dir()
+	if !strings.HasPrefix(tmp, filepath.Join(dir, datasetDir)) {
+		t.Fatalf("merged files in %s, not under the store", tmp)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Fatalf("closed dataset left %s: %v", tmp, err)
+	}
+	// Flushed, disjoint segments: handed out as they are.
+	if _, err := db.Flush("d"); err != nil {
+		t.Fatal(err)
+	}
+	put(200, 300, "b")
+	if _, err := db.Flush("d"); err != nil {
+		t.Fatal(err)
+	}
+	d = export(DatasetRequest{})
+	checkDataset(t, d, m, "two segments")
+	if got := kinds(d); got != "seg,seg" || d.Dir() != "" {
+		t.Fatalf("two disjoint segments: files %s, dir %q", got, d.Dir())
+	}
+	v2 := d.Version
+	m2 := m.clone()
+	// A hot row inside the first segment's range merges that segment only;
+	// one outside every range is a merged file of its own.
+	put(50, 51, "hot")
+	put(150, 151, "between")
+	d3 := export(DatasetRequest{})
+	checkDataset(t, d3, m, "hot keys")
+	if got := kinds(d3); got != "merged,seg" {
+		t.Fatalf("hot keys: files %s", got)
+	}
+	// Overlapping segments and a tombstone: merged; the old dataset still
+	// reads its version after compaction and vacuum.
+	if _, err := db.Flush("d"); err != nil {
+		t.Fatal(err)
+	}
+	keys := batchOf(db.st.mem, m.cols[:1], []map[int32]wval{{}}, []int64{250})
+	krdr := recordReader(t, keys)
+	if _, err := db.Delete("d", krdr); err != nil {
+		t.Fatal(err)
+	}
+	krdr.Release()
+	keys.Release()
+	delete(m.rows, 250)
+	if _, err := db.Flush("d"); err != nil {
+		t.Fatal(err)
+	}
+	d4 := export(DatasetRequest{})
+	checkDataset(t, d4, m, "overlap and tombstone")
+	if strings.Contains(kinds(d4), "seg") {
+		t.Fatalf("overlap and tombstone: files %s", kinds(d4))
+	}
+	if _, err := db.Compact("d", CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Vacuum("d", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	checkDataset(t, d, m2, "version 2 dataset after compact and vacuum")
+	// Vacuum left d's segments, so time travel to v2 works until d closes.
+	if d2 := export(DatasetRequest{AsOfVersion: int64(v2)}); true {
+		checkDataset(t, d2, m2, "time travel")
+		d2.Close()
+	}
+	for _, x := range []*Dataset{d, d3, d4} {
+		if err := x.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Vacuum("d", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExportDataset("d", DatasetRequest{AsOfVersion: int64(v2)}); err == nil {
+		t.Fatalf("version %d exported after its files were vacuumed", v2)
+	}
+	// After compaction: one segment, as it is.
+	d5 := export(DatasetRequest{})
+	checkDataset(t, d5, m, "compacted")
+	if got := kinds(d5); got != "seg" {
+		t.Fatalf("compacted: files %s", got)
+	}
+	d5.Close()
+	if _, err := db.ExportDataset("system.tables", DatasetRequest{}); err == nil {
+		t.Fatal("dataset of a system table")
+	}
+}
+
+func TestDatasetSweep(t *testing.T) {
+	dir := t.TempDir()
+	db, _ := openAt(t, dir)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	if _, err := db.CreateTable("s", "", schema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	rec := batchOf(db.st.mem, []wcol{{"id", 1, arrow.PrimitiveTypes.Int64}}, []map[int32]wval{{}}, []int64{1})
+	rdr := recordReader(t, rec)
+	if _, err := db.Append("s", rdr); err != nil {
+		t.Fatal(err)
+	}
+	rdr.Release()
+	rec.Release()
+	live, err := db.ExportDataset("s", DatasetRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	// What a crashed process leaves: a directory whose lock nobody holds.
+	stale := filepath.Join(dir, datasetDir, "999999-1-x")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stale, ".lock"), nil, 0o644)
+	os.WriteFile(filepath.Join(stale, "part_000000.parquet"), []byte("x"), 0o644)
+	sweepDatasets(dir)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale dataset directory kept: %v", err)
+	}
+	if _, err := os.Stat(live.Files[0].Path); err != nil {
+		t.Fatalf("sweep removed a live dataset's file: %v", err)
+	}
+}
