@@ -62,6 +62,7 @@ install: $(LIB)
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libkalam.so
 	install -m 0644 include/kalam.h $(DESTDIR)$(PREFIX)/include/kalam.h
+	install -m 0644 examples/cpp/kalam.hpp $(DESTDIR)$(PREFIX)/include/kalam.hpp
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' kalam.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/kalam.pc
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "kalam.hpp"
+#include <kalam.hpp>  // installed by make install beside kalam.h
 
 namespace {
 
