@@ -60,7 +60,7 @@ const (
 func randBytes(rng *rand.Rand, long bool) []byte {
 	n := rng.Intn(12)
 	switch {
-	case long && rng.Intn(4) == 0:
+	case long && rng.Intn(40) == 0:
 		n = 3000 + rng.Intn(3000)
 	case rng.Intn(6) == 0:
 		n = 0
