@@ -224,8 +224,12 @@ func decodeArrowSchema(s string) (*arrow.Schema, error) {
 		return nil, err
 	}
 	fields := make([]arrow.Field, len(fts))
+	// Tables may be shared (a flatbuffer is a DAG), so a damaged schema
+	// could make a recursive walk exponential: every field visited spends
+	// from a budget proportional to the message size.
+	budget := len(msg)/8 + 16
 	for i, ft := range fts {
-		if fields[i], err = fbField(ft, 0); err != nil {
+		if fields[i], err = fbField(ft, 0, &budget); err != nil {
 			return nil, err
 		}
 	}
@@ -236,7 +240,11 @@ func decodeArrowSchema(s string) (*arrow.Schema, error) {
 	return arrow.NewSchema(fields, &md), nil
 }
 
-func fbField(t fbTable, depth int) (arrow.Field, error) {
+func fbField(t fbTable, depth int, budget *int) (arrow.Field, error) {
+	*budget--
+	if *budget < 0 {
+		return arrow.Field{}, fmt.Errorf("%w: more fields than the message can hold", errFlatbuf)
+	}
 	if depth > maxSchemaDepth {
 		return arrow.Field{}, fmt.Errorf("%w: types nested deeper than %d", errFlatbuf, maxSchemaDepth)
 	}
@@ -264,7 +272,7 @@ func fbField(t fbTable, depth int) (arrow.Field, error) {
 	}
 	children := make([]arrow.Field, len(kids))
 	for i, k := range kids {
-		if children[i], err = fbField(k, depth+1); err != nil {
+		if children[i], err = fbField(k, depth+1, budget); err != nil {
 			return f, err
 		}
 	}

@@ -204,6 +204,9 @@ func (f *File) parquetTree() ([]parquetNode, error) {
 	}
 	nodes := make([]parquetNode, root.numChildren)
 	for i := range nodes {
+		if pos >= len(s) {
+			return nil, f.corrupt("schema root claims %d fields, the schema ends after %d", root.numChildren, i)
+		}
 		nodes[i].elem = &s[pos]
 		nodes[i].firstLeaf = leaf
 		nodes[i].group = s[pos].numChildren > 0
