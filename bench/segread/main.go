@@ -1,0 +1,439 @@
+// Command segread measures segment read speed by layout: the narrow reader
+// (engine/segment), pqarrow (the engine's current path) and pyarrow
+// read_table (pyread.py), on the same files, and the cost of a selective
+// key-range read. It writes the files itself, deterministically.
+//
+//	go run ./bench/segread -dir /tmp/segbench -rows 10000000 -runs 5
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kalamdb/libkalam/engine/segment"
+)
+
+const ts0 = 1_714_521_600_000_000 // 2024-05-01T00:00:00Z in µs, as bench.py
+
+var categories = []string{"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"}
+
+// schema: bench.py's five columns, a high-cardinality string, and the two
+// system columns every segment carries.
+var schema = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
+	{Name: "category", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "value", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "n", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	{Name: "label", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "_seq", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "_deleted", Type: arrow.FixedWidthTypes.Boolean},
+}, nil)
+
+// layout is one candidate file layout.
+type layout struct {
+	Name   string
+	L      segment.Layout
+	Dict   string // "engine": engine/segment.go's rule today; "rule": segment.DictionaryColumns
+	Detail string
+}
+
+func layouts() []layout {
+	zstd, lz4, snappy := compress.Codecs.Zstd, compress.Codecs.Lz4Raw, compress.Codecs.Snappy
+	return []layout{
+		{"today", segment.Layout{Compression: zstd, RowGroupRows: 131072}, "engine", "rg 128Ki, V1, engine dictionary rule, zstd"},
+		{"v2", segment.Layout{Compression: zstd, RowGroupRows: 131072, DataPageV2: true}, "engine", "today + V2 pages"},
+		{"v2-rule", segment.Layout{Compression: zstd, RowGroupRows: 131072, DataPageV2: true}, "rule", "v2 + dictionary by distinct count"},
+		{"rg1m", segment.Layout{Compression: zstd, RowGroupRows: 1 << 20, DataPageV2: true}, "rule", "v2-rule + 1Mi-row row groups"},
+		{"rg1m-idx", segment.Layout{Compression: zstd, RowGroupRows: 1 << 20, DataPageV2: true, PageIndex: true, DataPageSize: 256 << 10}, "rule", "rg1m + page index, 256 KiB pages"},
+		{"rg1m-lz4", segment.Layout{Compression: lz4, RowGroupRows: 1 << 20, DataPageV2: true}, "rule", "rg1m with lz4_raw"},
+		{"rg1m-snappy", segment.Layout{Compression: snappy, RowGroupRows: 1 << 20, DataPageV2: true}, "rule", "rg1m with snappy"},
+	}
+}
+
+// engineDictionary is engine/segment.go's choice today: dictionary by
+// default, off for _seq, floats, timestamps and the single-column key.
+func engineDictionary() map[string]bool {
+	return map[string]bool{"category": true, "n": true, "label": true, "_deleted": true}
+}
+
+// genBatch builds rows [lo, hi) like bench.py's rows_batch.
+func genBatch(rng *rand.Rand, lo, hi int64) arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	n := int(hi - lo)
+	for _, f := range b.Fields() {
+		f.Reserve(n)
+	}
+	for id := lo; id < hi; id++ {
+		b.Field(0).(*array.Int64Builder).UnsafeAppend(id)
+		b.Field(1).(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(ts0 + id*1000 + rng.Int63n(1000)))
+		b.Field(2).(*array.StringBuilder).Append(categories[rng.Intn(len(categories))])
+		b.Field(3).(*array.Float64Builder).UnsafeAppend(rng.NormFloat64() * 100)
+		b.Field(4).(*array.Int32Builder).UnsafeAppend(int32(rng.Intn(1_000_000)))
+		b.Field(5).(*array.StringBuilder).Append(fmt.Sprintf("user-%08x", rng.Uint32()))
+		b.Field(6).(*array.Int64Builder).UnsafeAppend(1<<40 + id)
+		b.Field(7).(*array.BooleanBuilder).UnsafeAppend(false)
+	}
+	return b.NewRecordBatch()
+}
+
+func writeFiles(dir string, l layout, rows, perFile int64) ([]string, map[string]bool, error) {
+	if err := os.MkdirAll(filepath.Join(dir, l.Name), 0o755); err != nil {
+		return nil, nil, err
+	}
+	var files []string
+	var dict map[string]bool
+	for f := int64(0); f*perFile < rows; f++ {
+		path := filepath.Join(dir, l.Name, fmt.Sprintf("segment_%03d.parquet", f+1))
+		files = append(files, path)
+		rng := rand.New(rand.NewSource(20240502 + f)) // same rows for every layout
+		lo, hi := f*perFile, min((f+1)*perFile, rows)
+		rec := genBatch(rng, lo, hi)
+		if l.Dict == "engine" {
+			dict = engineDictionary()
+		} else {
+			dict = segment.DictionaryColumns(rec)
+		}
+		if _, err := os.Stat(path); err == nil {
+			rec.Release()
+			continue
+		}
+		props := parquet.NewWriterProperties(segment.WriterProperties(l.L, schema, dict)...)
+		out, err := os.Create(path + ".tmp")
+		if err != nil {
+			return nil, nil, err
+		}
+		w, err := pqarrow.NewFileWriter(schema, out, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+		if err != nil {
+			return nil, nil, err
+		}
+		for off := int64(0); off < rec.NumRows(); off += l.L.RowGroupRows {
+			part := rec.NewSlice(off, min(off+l.L.RowGroupRows, rec.NumRows()))
+			if err := w.Write(part); err != nil {
+				return nil, nil, err
+			}
+			part.Release()
+		}
+		if err := w.Close(); err != nil {
+			return nil, nil, err
+		}
+		rec.Release()
+		if err := os.Rename(path+".tmp", path); err != nil {
+			return nil, nil, err
+		}
+	}
+	return files, dict, nil
+}
+
+// readNarrow reads every column of every file through segment.ReadTasks.
+func readNarrow(files []string, mem memory.Allocator, window int) (int64, error) {
+	var rows int64
+	for _, p := range files {
+		fh, err := os.Open(p)
+		if err != nil {
+			return 0, err
+		}
+		st, _ := fh.Stat()
+		f, err := segment.Open(fh, st.Size(), p)
+		if err != nil {
+			return 0, err
+		}
+		tasks := make([]segment.Task, f.NumRowGroups())
+		for i := range tasks {
+			tasks[i].RowGroup = i
+		}
+		r := f.ReadTasks(context.Background(), tasks, mem, segment.ReadOptions{Window: window})
+		for {
+			rec, err := r.Next()
+			if err != nil {
+				return 0, err
+			}
+			if rec == nil {
+				break
+			}
+			rows += rec.NumRows()
+			rec.Release()
+		}
+		r.Close()
+		fh.Close()
+	}
+	return rows, nil
+}
+
+// readPqarrow reads like engine/segment.go's openSegment + reader.
+func readPqarrow(files []string, mem memory.Allocator) (int64, error) {
+	var rows int64
+	for _, p := range files {
+		props := parquet.NewReaderProperties(mem)
+		props.BufferedStreamEnabled = true
+		props.BufferSize = 1 << 20
+		pf, err := file.OpenParquetFile(p, false, file.WithReadProps(props))
+		if err != nil {
+			return 0, err
+		}
+		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 * 1024, Parallel: true}, mem)
+		if err != nil {
+			return 0, err
+		}
+		rr, err := fr.GetRecordReader(context.Background(), nil, nil)
+		if err != nil {
+			return 0, err
+		}
+		for rr.Next() {
+			rows += rr.RecordBatch().NumRows()
+		}
+		if err := rr.Err(); err != nil {
+			return 0, err
+		}
+		rr.Release()
+		pf.Close()
+	}
+	return rows, nil
+}
+
+// selective reads keys [lo, hi) with the narrow reader: prune row groups
+// by the id statistics, decode id of the rest, find the row range by binary
+// search (ids are sorted, as segments are), then read that row range of
+// the other columns (only its pages).
+func selective(files []string, mem memory.Allocator, lo, hi int64) (int64, int64, error) {
+	var rows, decoded int64
+	ctx := context.Background()
+	for _, p := range files {
+		fh, err := os.Open(p)
+		if err != nil {
+			return 0, 0, err
+		}
+		st, _ := fh.Stat()
+		f, err := segment.Open(fh, st.Size(), p)
+		if err != nil {
+			return 0, 0, err
+		}
+		idc := f.ColumnIndex("id")
+		for rg := 0; rg < f.NumRowGroups(); rg++ {
+			s, ok := f.Statistics(rg, idc)
+			if ok && s.HasMinMax {
+				mn, _ := f.Column(idc).StatValue(s.Min)
+				mx, _ := f.Column(idc).StatValue(s.Max)
+				if mx.(int64) < lo || mn.(int64) >= hi {
+					continue
+				}
+			}
+			ids, err := f.ReadColumn(ctx, rg, idc, mem)
+			if err != nil {
+				return 0, 0, err
+			}
+			v := ids.(*array.Int64).Int64Values()
+			a := sort.Search(len(v), func(i int) bool { return v[i] >= lo })
+			b := sort.Search(len(v), func(i int) bool { return v[i] >= hi })
+			decoded += int64(len(v))
+			ids.Release()
+			if a == b {
+				continue
+			}
+			for c := 0; c < f.NumColumns(); c++ {
+				if c == idc {
+					continue
+				}
+				arr, err := f.ReadColumnRows(ctx, rg, c, int64(a), int64(b-a), mem)
+				if err != nil {
+					return 0, 0, err
+				}
+				arr.Release()
+			}
+			rows += int64(b - a)
+		}
+		fh.Close()
+	}
+	return rows, decoded, nil
+}
+
+// profiling starts and stops the CPU profile (a no-op without -cpuprofile).
+// Only one layout may be profiled per run: pprof takes one profile.
+var profiling = func(bool) {}
+
+func median(xs []float64) float64 {
+	s := append([]float64{}, xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+type result struct {
+	Layout      string             `json:"layout"`
+	Detail      string             `json:"detail"`
+	Bytes       int64              `json:"bytes"`
+	Dictionary  []string           `json:"dictionary_columns"`
+	Seconds     map[string]float64 `json:"median_seconds"`
+	RowsPerSec  map[string]float64 `json:"rows_per_s"`
+	SelectiveMs map[string]float64 `json:"selective_ms,omitempty"`
+	SelDecoded  int64              `json:"selective_key_rows_decoded"`
+}
+
+func main() {
+	dir := flag.String("dir", "/tmp/segbench", "where the files go")
+	rows := flag.Int64("rows", 10_000_000, "rows per layout")
+	perFile := flag.Int64("per-file", 1_000_000, "rows per segment file (bench.py: 10 segments)")
+	runs := flag.Int("runs", 5, "timed runs per contestant (median reported)")
+	only := flag.String("layouts", "", "comma-separated layout names (default all)")
+	python := flag.String("python", "/work/main/.venv/bin/python", "python with pyarrow (skipped if missing)")
+	out := flag.String("out", "", "write JSON results here")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the narrow reader's full reads here")
+	flag.Parse()
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		started := false
+		profiling = func(on bool) {
+			if on && !started {
+				started = true
+				pprof.StartCPUProfile(pf)
+			} else if !on && started {
+				pprof.StopCPUProfile()
+				profiling = func(bool) {} // one profile per process
+			}
+		}
+		defer pf.Close()
+	}
+	mem := mallocator.NewMallocator()
+	var results []result
+	for _, l := range layouts() {
+		if *only != "" && !strings.Contains(","+*only+",", ","+l.Name+",") {
+			continue
+		}
+		files, dict, err := writeFiles(*dir, l, *rows, *perFile)
+		if err != nil {
+			fail(err)
+		}
+		r := result{Layout: l.Name, Detail: l.Detail, Seconds: map[string]float64{}, RowsPerSec: map[string]float64{}, SelectiveMs: map[string]float64{}}
+		for _, p := range files {
+			st, _ := os.Stat(p)
+			r.Bytes += st.Size()
+		}
+		for c, on := range dict {
+			if on {
+				r.Dictionary = append(r.Dictionary, c)
+			}
+		}
+		sort.Strings(r.Dictionary)
+		times := map[string][]float64{}
+		contestants := []struct {
+			name string
+			fn   func() (int64, error)
+		}{
+			{"narrow", func() (int64, error) {
+				profiling(true)
+				defer profiling(false)
+				return readNarrow(files, mem, runtime.GOMAXPROCS(0))
+			}},
+			{"pqarrow", func() (int64, error) { return readPqarrow(files, mem) }},
+		}
+		for run := 0; run <= *runs; run++ { // run 0 warms the page cache
+			for _, c := range contestants {
+				start := time.Now()
+				n, err := c.fn()
+				if err != nil {
+					fail(fmt.Errorf("%s %s: %w", l.Name, c.name, err))
+				}
+				if n != *rows {
+					fail(fmt.Errorf("%s %s: read %d rows, want %d", l.Name, c.name, n, *rows))
+				}
+				if run > 0 {
+					times[c.name] = append(times[c.name], time.Since(start).Seconds())
+				}
+			}
+		}
+		// 1% of the keys, in the middle of the table.
+		lo := *rows/2 + 12345
+		hi := lo + *rows/100
+		var selT []float64
+		for run := 0; run <= *runs; run++ {
+			start := time.Now()
+			n, dec, err := selective(files, mem, lo, hi)
+			if err != nil {
+				fail(err)
+			}
+			if n != hi-lo {
+				fail(fmt.Errorf("selective read %d rows, want %d", n, hi-lo))
+			}
+			r.SelDecoded = dec
+			if run > 0 {
+				selT = append(selT, time.Since(start).Seconds())
+			}
+		}
+		r.SelectiveMs["narrow"] = median(selT) * 1000
+		for name, ts := range times {
+			r.Seconds[name] = median(ts)
+			r.RowsPerSec[name] = float64(*rows) / median(ts)
+		}
+		if _, err := os.Stat(*python); err == nil {
+			cmd := exec.Command(*python, filepath.Join(filepath.Dir(os.Args[0]), "pyread.py"), "--runs", fmt.Sprint(*runs),
+				"--lo", fmt.Sprint(lo), "--hi", fmt.Sprint(hi), "--rows", fmt.Sprint(*rows))
+			if src := os.Getenv("SEGREAD_PY"); src != "" {
+				cmd.Args[1] = src
+			}
+			cmd.Args = append(cmd.Args, files...)
+			cmd.Stderr = os.Stderr
+			b, err := cmd.Output()
+			if err != nil {
+				fail(fmt.Errorf("pyread: %w", err))
+			}
+			var py struct {
+				Seconds   float64 `json:"seconds"`
+				Selective float64 `json:"selective_seconds"`
+				CPUs      int     `json:"cpu_count"`
+			}
+			if err := json.Unmarshal(b, &py); err != nil {
+				fail(err)
+			}
+			r.Seconds["pyarrow"] = py.Seconds
+			r.RowsPerSec["pyarrow"] = float64(*rows) / py.Seconds
+			r.SelectiveMs["pyarrow"] = py.Selective * 1000
+			r.Detail += fmt.Sprintf(" (pyarrow cpu_count %d)", py.CPUs)
+		}
+		results = append(results, r)
+		fmt.Printf("%-12s %7.1f MB  narrow %6.1f M rows/s  pqarrow %6.1f  pyarrow %6.1f  | narrow/pyarrow %.2fx  | 1%% range: narrow %.1f ms (%d key rows decoded), pyarrow %.1f ms  dict=%v\n",
+			l.Name, float64(r.Bytes)/1e6, r.RowsPerSec["narrow"]/1e6, r.RowsPerSec["pqarrow"]/1e6, r.RowsPerSec["pyarrow"]/1e6,
+			safeDiv(r.RowsPerSec["narrow"], r.RowsPerSec["pyarrow"]), r.SelectiveMs["narrow"], r.SelDecoded, r.SelectiveMs["pyarrow"], r.Dictionary)
+	}
+	if *out != "" {
+		b, _ := json.MarshalIndent(map[string]any{"gomaxprocs": runtime.GOMAXPROCS(0), "rows": *rows, "runs": *runs, "results": results}, "", "  ")
+		if err := os.WriteFile(*out, b, 0o644); err != nil {
+			fail(err)
+		}
+	}
+}
+
+func safeDiv(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "segread:", err)
+	os.Exit(1)
+}
