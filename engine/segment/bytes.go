@@ -2,6 +2,7 @@ package segment
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -31,7 +32,8 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 	offs[0] = 0
 	pos := 0
 	second := make([]bytesPage, 0, len(pages))
-	var allIdx []uint32
+	// Indices of every dictionary page, kept for pass 2; at most one per row.
+	allIdx := d.c.mem.uint32s(d.n)[:0]
 	for i := range pages {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -50,26 +52,26 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 		bp := bytesPage{k: k}
 		switch pd.encoding {
 		case encPlain:
-			// Lengths of the k values, written at their rows.
-			row := pos
-			valid := d.pageValid
-			dense := k == rows
-			bad := plainLengths(pd.values, k, func(n int) {
-				if !dense {
-					for !bitutil.BitIsSet(valid, row-pos) {
-						offs[row+1] = O(total)
-						row++
-					}
+			// Lengths of the k values, written at their rows. The loop is
+			// written out (no callback): it runs once per value.
+			src := pd.values
+			at := 0
+			for r := 0; r < rows; r++ {
+				if k < rows && !bitutil.BitIsSet(d.pageValid, r) {
+					offs[pos+r+1] = O(total)
+					continue
 				}
+				if len(src)-at < 4 {
+					return d.c.pageErr(p, "byte-array value runs past the page")
+				}
+				n := int(binary.LittleEndian.Uint32(src[at:]))
+				at += 4
+				if n < 0 || n > len(src)-at {
+					return d.c.pageErr(p, "byte-array value of %d bytes runs past the page", n)
+				}
+				at += n
 				total += int64(n)
-				offs[row+1] = O(total)
-				row++
-			}) < 0
-			if bad {
-				return d.c.pageErr(p, "byte-array value runs past the page")
-			}
-			for ; row < pos+rows; row++ {
-				offs[row+1] = O(total)
+				offs[pos+r+1] = O(total)
 			}
 			bp.values = pd.values
 		case encPlainDict, encRLEDict:
@@ -127,7 +129,7 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 			// Lengths were checked in pass 1.
 			src := bp.values
 			for j := 0; j < bp.k; j++ {
-				n := int(uint32(src[0]) | uint32(src[1])<<8 | uint32(src[2])<<16 | uint32(src[3])<<24)
+				n := int(binary.LittleEndian.Uint32(src))
 				copy(data[w:w+n], src[4:4+n])
 				w += n
 				src = src[4+n:]

@@ -42,6 +42,8 @@ func (f *File) ReadColumnRows(ctx context.Context, rg, col int, first, n int64, 
 		return nil, fmt.Errorf("segment %s: row group %d: rows [%d, %d) outside its %d rows", f.name, rg, first, first+n, rgRows)
 	}
 	c := &chunkReader{f: f, rg: rg, col: col, cc: f.chunk(rg, col), plan: &f.plans[col], rgRows: rgRows}
+	// Nothing returned references scratch: arrays live in mem.
+	defer c.mem.release()
 	if c.plan.reason != "" {
 		return nil, c.errf(ErrUnsupported, "%s", c.plan.reason)
 	}
@@ -139,7 +141,7 @@ func (d *chunkDecoder) levels(p *page, pd *pageData, pos int) (int, error) {
 	}
 	need := int(bitutil.BytesForBits(int64(rows)))
 	if cap(d.pageValid) < need {
-		d.pageValid = make([]byte, need)
+		d.pageValid = d.c.mem.get(need)
 	}
 	d.pageValid = d.pageValid[:need]
 	r, err := newRLE(pd.defLevels, 1)
@@ -295,7 +297,7 @@ func (d *chunkDecoder) dictIndices(p *page, src []byte, k int) ([]uint32, error)
 		return nil, d.c.pageErr(p, "dictionary-encoded page without a dictionary page")
 	}
 	if cap(d.indices) < k {
-		d.indices = make([]uint32, k)
+		d.indices = d.c.mem.uint32s(k)
 	}
 	idx := d.indices[:k]
 	if k == 0 {

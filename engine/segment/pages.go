@@ -24,6 +24,7 @@ type chunkReader struct {
 	cc     *columnChunk
 	plan   *colPlan
 	rgRows int64
+	mem    scratchSet // returned to the pool when the read ends
 }
 
 func (c *chunkReader) errf(wrap error, format string, args ...any) error {
@@ -47,7 +48,7 @@ func (c *chunkReader) readAt(off, n int64) ([]byte, error) {
 	if n > c.f.opts.MaxBufferBytes {
 		return nil, c.errf(ErrUnsupported, "column chunk of %d bytes is above the limit of %d", n, c.f.opts.MaxBufferBytes)
 	}
-	b := make([]byte, n)
+	b := c.mem.get(int(n))
 	if _, err := c.f.r.ReadAt(b, off); err != nil {
 		return nil, fmt.Errorf("segment %s: row group %d: column %q: read: %w", c.f.name, c.rg, c.f.cols[c.col].Name, err)
 	}
@@ -292,7 +293,7 @@ func (c *chunkReader) inflate(p *page, src []byte, size int, scratch []byte) ([]
 		return src, scratch, nil
 	}
 	if cap(scratch) < size {
-		scratch = make([]byte, size)
+		scratch = c.mem.get(size)
 	}
 	dst := scratch[:size]
 	if err := decompress(c.cc.codec, dst, src); err != nil {

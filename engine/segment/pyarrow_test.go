@@ -76,7 +76,7 @@ func TestPyarrow(t *testing.T) {
 	recs := map[string]arrow.RecordBatch{}
 	for seed := 0; seed < 8; seed++ {
 		rng := rand.New(rand.NewSource(int64(1000 + seed)))
-		rec := randomTable(rng, memory.DefaultAllocator, []int{1, 40, 700, 2000}[seed%4])
+		rec := randomTable(rng, memory.DefaultAllocator, []int{1, 40, 300, 900}[seed%4])
 		defer rec.Release()
 		name := "seg" + itoa(int64(seed))
 		recs[name] = rec
