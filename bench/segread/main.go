@@ -7,10 +7,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -105,6 +108,13 @@ func writeFiles(dir string, l layout, rows, perFile int64) ([]string, map[string
 	}
 	var files []string
 	var dict map[string]bool
+	side := filepath.Join(dir, l.Name, "dictionary.json")
+	if b, err := os.ReadFile(side); err == nil && json.Unmarshal(b, &dict) == nil {
+		for f := int64(0); f*perFile < rows; f++ {
+			files = append(files, filepath.Join(dir, l.Name, fmt.Sprintf("segment_%03d.parquet", f+1)))
+		}
+		return files, dict, nil // written by an earlier run
+	}
 	for f := int64(0); f*perFile < rows; f++ {
 		path := filepath.Join(dir, l.Name, fmt.Sprintf("segment_%03d.parquet", f+1))
 		files = append(files, path)
@@ -115,10 +125,6 @@ func writeFiles(dir string, l layout, rows, perFile int64) ([]string, map[string
 			dict = engineDictionary()
 		} else {
 			dict = segment.DictionaryColumns(rec)
-		}
-		if _, err := os.Stat(path); err == nil {
-			rec.Release()
-			continue
 		}
 		props := parquet.NewWriterProperties(segment.WriterProperties(l.L, schema, dict)...)
 		out, err := os.Create(path + ".tmp")
@@ -143,6 +149,10 @@ func writeFiles(dir string, l layout, rows, perFile int64) ([]string, map[string
 		if err := os.Rename(path+".tmp", path); err != nil {
 			return nil, nil, err
 		}
+	}
+	b, _ := json.Marshal(dict)
+	if err := os.WriteFile(side, b, 0o644); err != nil {
+		return nil, nil, err
 	}
 	return files, dict, nil
 }
@@ -280,14 +290,17 @@ func median(xs []float64) float64 {
 }
 
 type result struct {
-	Layout      string             `json:"layout"`
-	Detail      string             `json:"detail"`
-	Bytes       int64              `json:"bytes"`
-	Dictionary  []string           `json:"dictionary_columns"`
-	Seconds     map[string]float64 `json:"median_seconds"`
-	RowsPerSec  map[string]float64 `json:"rows_per_s"`
-	SelectiveMs map[string]float64 `json:"selective_ms,omitempty"`
-	SelDecoded  int64              `json:"selective_key_rows_decoded"`
+	Layout         string             `json:"layout"`
+	Detail         string             `json:"detail"`
+	Bytes          int64              `json:"bytes"`
+	Dictionary     []string           `json:"dictionary_columns"`
+	Seconds        map[string]float64 `json:"median_seconds"`
+	RowsPerSec     map[string]float64 `json:"rows_per_s"`
+	SelectiveMs    map[string]float64 `json:"selective_ms,omitempty"`
+	SelectiveCPUMs map[string]float64 `json:"selective_cpu_ms,omitempty"`
+	CPUSeconds     map[string]float64 `json:"median_cpu_seconds"`
+	RowsPerCPUSec  map[string]float64 `json:"rows_per_cpu_s"`
+	SelDecoded     int64              `json:"selective_key_rows_decoded"`
 }
 
 func main() {
@@ -327,7 +340,8 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		r := result{Layout: l.Name, Detail: l.Detail, Seconds: map[string]float64{}, RowsPerSec: map[string]float64{}, SelectiveMs: map[string]float64{}}
+		r := result{Layout: l.Name, Detail: l.Detail, Seconds: map[string]float64{}, RowsPerSec: map[string]float64{}, SelectiveMs: map[string]float64{},
+			SelectiveCPUMs: map[string]float64{}, CPUSeconds: map[string]float64{}, RowsPerCPUSec: map[string]float64{}}
 		for _, p := range files {
 			st, _ := os.Stat(p)
 			r.Bytes += st.Size()
@@ -338,85 +352,81 @@ func main() {
 			}
 		}
 		sort.Strings(r.Dictionary)
-		times := map[string][]float64{}
-		contestants := []struct {
-			name string
-			fn   func() (int64, error)
-		}{
-			{"narrow", func() (int64, error) {
-				profiling(true)
-				defer profiling(false)
-				return readNarrow(files, mem, runtime.GOMAXPROCS(0))
-			}},
-			{"pqarrow", func() (int64, error) { return readPqarrow(files, mem) }},
+		py, err := startPython(*python, files)
+		if err != nil {
+			fail(err)
 		}
-		for run := 0; run <= *runs; run++ { // run 0 warms the page cache
-			for _, c := range contestants {
-				start := time.Now()
-				n, err := c.fn()
-				if err != nil {
-					fail(fmt.Errorf("%s %s: %w", l.Name, c.name, err))
-				}
-				if n != *rows {
-					fail(fmt.Errorf("%s %s: read %d rows, want %d", l.Name, c.name, n, *rows))
-				}
-				if run > 0 {
-					times[c.name] = append(times[c.name], time.Since(start).Seconds())
-				}
-			}
+		if py != nil {
+			r.Detail += fmt.Sprintf(" (pyarrow %s, cpu_count %d)", py.hello.Pyarrow, py.hello.CPUCount)
 		}
 		// 1% of the keys, in the middle of the table.
 		lo := *rows/2 + 12345
 		hi := lo + *rows/100
-		var selT []float64
-		for run := 0; run <= *runs; run++ {
-			start := time.Now()
-			n, dec, err := selective(files, mem, lo, hi)
-			if err != nil {
-				fail(err)
-			}
-			if n != hi-lo {
-				fail(fmt.Errorf("selective read %d rows, want %d", n, hi-lo))
-			}
-			r.SelDecoded = dec
-			if run > 0 {
-				selT = append(selT, time.Since(start).Seconds())
+		type contestant struct {
+			name string
+			fn   func() (rows int64, wall, cpu float64, err error)
+			want int64
+		}
+		goTimed := func(fn func() (int64, error)) func() (int64, float64, float64, error) {
+			return func() (int64, float64, float64, error) {
+				c0, t0 := cpuSeconds(), time.Now()
+				n, err := fn()
+				return n, time.Since(t0).Seconds(), cpuSeconds() - c0, err
 			}
 		}
-		r.SelectiveMs["narrow"] = median(selT) * 1000
-		for name, ts := range times {
-			r.Seconds[name] = median(ts)
-			r.RowsPerSec[name] = float64(*rows) / median(ts)
+		cs := []contestant{
+			{"narrow", goTimed(func() (int64, error) {
+				profiling(true)
+				defer profiling(false)
+				return readNarrow(files, mem, runtime.GOMAXPROCS(0))
+			}), *rows},
+			{"pqarrow", goTimed(func() (int64, error) { return readPqarrow(files, mem) }), *rows},
+			{"narrow-1pct", goTimed(func() (int64, error) {
+				n, dec, err := selective(files, mem, lo, hi)
+				r.SelDecoded = dec
+				return n, err
+			}), hi - lo},
 		}
-		if _, err := os.Stat(*python); err == nil {
-			cmd := exec.Command(*python, filepath.Join(filepath.Dir(os.Args[0]), "pyread.py"), "--runs", fmt.Sprint(*runs),
-				"--lo", fmt.Sprint(lo), "--hi", fmt.Sprint(hi), "--rows", fmt.Sprint(*rows))
-			if src := os.Getenv("SEGREAD_PY"); src != "" {
-				cmd.Args[1] = src
-			}
-			cmd.Args = append(cmd.Args, files...)
-			cmd.Stderr = os.Stderr
-			b, err := cmd.Output()
-			if err != nil {
-				fail(fmt.Errorf("pyread: %w", err))
-			}
-			var py struct {
-				Seconds   float64 `json:"seconds"`
-				Selective float64 `json:"selective_seconds"`
-				CPUs      int     `json:"cpu_count"`
-			}
-			if err := json.Unmarshal(b, &py); err != nil {
-				fail(err)
-			}
-			r.Seconds["pyarrow"] = py.Seconds
-			r.RowsPerSec["pyarrow"] = float64(*rows) / py.Seconds
-			r.SelectiveMs["pyarrow"] = py.Selective * 1000
-			r.Detail += fmt.Sprintf(" (pyarrow cpu_count %d)", py.CPUs)
+		if py != nil {
+			cs = append(cs, contestant{"pyarrow", py.run("full"), *rows},
+				contestant{"pyarrow-1pct", py.run(fmt.Sprintf("sel %d %d", lo, hi)), hi - lo})
 		}
-		results = append(results, r)
-		fmt.Printf("%-12s %7.1f MB  narrow %6.1f M rows/s  pqarrow %6.1f  pyarrow %6.1f  | narrow/pyarrow %.2fx  | 1%% range: narrow %.1f ms (%d key rows decoded), pyarrow %.1f ms  dict=%v\n",
+		wall := map[string][]float64{}
+		cpu := map[string][]float64{}
+		for run := 0; run <= *runs; run++ { // run 0 warms the page cache
+			for _, c := range cs {
+				n, w, u, err := c.fn()
+				if err != nil {
+					fail(fmt.Errorf("%s %s: %w", l.Name, c.name, err))
+				}
+				if n != c.want {
+					fail(fmt.Errorf("%s %s: read %d rows, want %d", l.Name, c.name, n, c.want))
+				}
+				if run > 0 {
+					wall[c.name] = append(wall[c.name], w)
+					cpu[c.name] = append(cpu[c.name], u)
+				}
+			}
+		}
+		py.close()
+		for name := range wall {
+			if strings.HasSuffix(name, "-1pct") {
+				r.SelectiveMs[strings.TrimSuffix(name, "-1pct")] = median(wall[name]) * 1000
+				r.SelectiveCPUMs[strings.TrimSuffix(name, "-1pct")] = median(cpu[name]) * 1000
+				continue
+			}
+			r.Seconds[name] = median(wall[name])
+			r.RowsPerSec[name] = float64(*rows) / median(wall[name])
+			r.CPUSeconds[name] = median(cpu[name])
+			r.RowsPerCPUSec[name] = float64(*rows) / median(cpu[name])
+		}
+		fmt.Printf("%-12s %6.1f MB | M rows/s wall: narrow %5.1f pqarrow %5.1f pyarrow %5.1f (narrow/pyarrow %.2fx) | M rows/CPU-s: narrow %5.1f pqarrow %5.1f pyarrow %5.1f (%.2fx) | 1%% keys: narrow %.1f ms (%.1f CPU-ms, %d key rows decoded) pyarrow %.1f ms (%.1f CPU-ms) | dict %v\n",
 			l.Name, float64(r.Bytes)/1e6, r.RowsPerSec["narrow"]/1e6, r.RowsPerSec["pqarrow"]/1e6, r.RowsPerSec["pyarrow"]/1e6,
-			safeDiv(r.RowsPerSec["narrow"], r.RowsPerSec["pyarrow"]), r.SelectiveMs["narrow"], r.SelDecoded, r.SelectiveMs["pyarrow"], r.Dictionary)
+			safeDiv(r.RowsPerSec["narrow"], r.RowsPerSec["pyarrow"]),
+			r.RowsPerCPUSec["narrow"]/1e6, r.RowsPerCPUSec["pqarrow"]/1e6, r.RowsPerCPUSec["pyarrow"]/1e6,
+			safeDiv(r.RowsPerCPUSec["narrow"], r.RowsPerCPUSec["pyarrow"]),
+			r.SelectiveMs["narrow"], r.SelectiveCPUMs["narrow"], r.SelDecoded, r.SelectiveMs["pyarrow"], r.SelectiveCPUMs["pyarrow"], r.Dictionary)
+		results = append(results, r)
 	}
 	if *out != "" {
 		b, _ := json.MarshalIndent(map[string]any{"gomaxprocs": runtime.GOMAXPROCS(0), "rows": *rows, "runs": *runs, "results": results}, "", "  ")
@@ -424,6 +434,80 @@ func main() {
 			fail(err)
 		}
 	}
+}
+
+// pyProc is the pyarrow coprocess (pyread.py).
+type pyProc struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Scanner
+	hello struct {
+		CPUCount int    `json:"cpu_count"`
+		Pyarrow  string `json:"pyarrow"`
+	}
+}
+
+func startPython(python string, files []string) (*pyProc, error) {
+	if _, err := os.Stat(python); err != nil {
+		return nil, nil // no python: pyarrow is left out
+	}
+	script := os.Getenv("SEGREAD_PY")
+	if script == "" {
+		script = filepath.Join("bench", "segread", "pyread.py")
+	}
+	p := &pyProc{cmd: exec.Command(python, append([]string{script}, files...)...)}
+	p.cmd.Stderr = os.Stderr
+	var err error
+	if p.in, err = p.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	p.out = bufio.NewScanner(stdout)
+	if !p.out.Scan() {
+		return nil, fmt.Errorf("pyread.py did not start")
+	}
+	if err := json.Unmarshal(p.out.Bytes(), &p.hello); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *pyProc) run(cmd string) func() (int64, float64, float64, error) {
+	return func() (int64, float64, float64, error) {
+		if _, err := fmt.Fprintln(p.in, cmd); err != nil {
+			return 0, 0, 0, err
+		}
+		if !p.out.Scan() {
+			return 0, 0, 0, fmt.Errorf("pyread.py exited")
+		}
+		var r struct {
+			Rows    int64   `json:"rows"`
+			Seconds float64 `json:"seconds"`
+			CPU     float64 `json:"cpu_seconds"`
+		}
+		err := json.Unmarshal(p.out.Bytes(), &r)
+		return r.Rows, r.Seconds, r.CPU, err
+	}
+}
+
+func (p *pyProc) close() {
+	if p != nil {
+		p.in.Close()
+		p.cmd.Wait()
+	}
+}
+
+// cpuSeconds is this process's user + system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 func safeDiv(a, b float64) float64 {

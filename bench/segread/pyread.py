@@ -1,44 +1,42 @@
-"""Times pyarrow on segment files for bench/segread: a full read_table
-(threads on) and a 1% key-range read with a filter, median of --runs runs
-after one warm-up. Prints JSON on stdout."""
+"""pyarrow contestant of bench/segread, run as a coprocess so that its runs
+interleave with the Go contestants' (load from other processes then hits
+all alike). Reads commands from stdin, one per line:
 
-import argparse
+    full            pq.read_table(files), threads on
+    sel LO HI       pq.read_table(files, filters=id in [LO, HI))
+
+and answers each with one JSON line: rows, wall seconds, and the CPU
+seconds (user + system, all threads) the read took."""
+
 import json
-import statistics
+import resource
+import sys
 import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--lo", type=int, required=True)
-    ap.add_argument("--hi", type=int, required=True)
-    ap.add_argument("--rows", type=int, required=True)
-    ap.add_argument("files", nargs="+")
-    a = ap.parse_args()
-
-    def full() -> int:
-        return pq.read_table(a.files, use_threads=True).num_rows
-
-    def sel() -> int:
-        return pq.read_table(a.files, filters=[("id", ">=", a.lo), ("id", "<", a.hi)], use_threads=True).num_rows
-
-    out = {"cpu_count": pa.cpu_count()}
-    for name, fn, want in (("seconds", full, a.rows), ("selective_seconds", sel, a.hi - a.lo)):
-        times = []
-        for run in range(a.runs + 1):
-            t0 = time.perf_counter()
-            n = fn()
-            dt = time.perf_counter() - t0
-            if n != want:
-                raise SystemExit(f"{name}: {n} rows, expected {want}")
-            if run:
-                times.append(dt)
-        out[name] = statistics.median(times)
-    print(json.dumps(out))
+    files = sys.argv[1:]
+    print(json.dumps({"cpu_count": pa.cpu_count(), "pyarrow": pa.__version__}), flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd:
+            continue
+        c0, t0 = cpu(), time.perf_counter()
+        if cmd[0] == "full":
+            n = pq.read_table(files, use_threads=True).num_rows
+        else:
+            lo, hi = int(cmd[1]), int(cmd[2])
+            n = pq.read_table(files, filters=[("id", ">=", lo), ("id", "<", hi)], use_threads=True).num_rows
+        wall, used = time.perf_counter() - t0, cpu() - c0
+        print(json.dumps({"rows": n, "seconds": wall, "cpu_seconds": used}), flush=True)
 
 
 if __name__ == "__main__":
