@@ -110,7 +110,7 @@ func (c *chunkReader) splitPages(ctx context.Context, buf []byte, base, firstRow
 					return nil, c.pageErr(&p, "V2 page with %d nulls, %d/%d level bytes", h.numNulls, h.defLen, h.repLen)
 				}
 			}
-			if p.rows < 0 || (p.rows == 0 && h.uncompressedSize > 0) {
+			if p.rows < 0 {
 				return nil, c.pageErr(&p, "data page of %d values", p.rows)
 			}
 			p.firstRow = row

@@ -130,6 +130,7 @@ func TestRowRanges(t *testing.T) {
 			t.Fatalf("HasPageIndex = %v, wrote %v", got, idx)
 		}
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		checkPageIndex(t, f, idx, mem)
 		for c := 0; c < f.NumColumns(); c += 3 {
 			whole, err := f.ReadColumn(context.Background(), 1, c, mem)
 			if err != nil {
@@ -152,6 +153,47 @@ func TestRowRanges(t *testing.T) {
 			whole.Release()
 		}
 		mem.AssertSize(t, 0)
+	}
+}
+
+// checkPageIndex: the page index tiles each row group and its bounds hold
+// the values of the int64 column's pages.
+func checkPageIndex(t *testing.T, f *File, want bool, mem memory.Allocator) {
+	t.Helper()
+	c := f.ColumnIndex("i64_req")
+	for rg := 0; rg < f.NumRowGroups(); rg++ {
+		pages, ok, err := f.PageIndex(rg, c)
+		if err != nil || ok != want {
+			t.Fatalf("PageIndex: %v %v, want %v", ok, err, want)
+		}
+		if !ok {
+			continue
+		}
+		if len(pages) < 2 && f.RowGroupNumRows(rg) > 1000 {
+			t.Fatalf("row group %d: %d pages; small pages were asked for", rg, len(pages))
+		}
+		var next int64
+		for _, p := range pages {
+			if p.FirstRow != next || !p.HasMinMax {
+				t.Fatalf("page %+v, expected first row %d with bounds", p, next)
+			}
+			next += p.NumRows
+			a, err := f.ReadColumnRows(context.Background(), rg, c, p.FirstRow, p.NumRows, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lo, _ := f.Column(c).StatValue(p.Min)
+			hi, _ := f.Column(c).StatValue(p.Max)
+			for _, v := range a.(*array.Int64).Int64Values() {
+				if v < lo.(int64) || v > hi.(int64) {
+					t.Fatalf("value %d outside the page bounds [%d, %d]", v, lo, hi)
+				}
+			}
+			a.Release()
+		}
+		if next != f.RowGroupNumRows(rg) {
+			t.Fatalf("pages cover %d of %d rows", next, f.RowGroupNumRows(rg))
+		}
 	}
 }
 

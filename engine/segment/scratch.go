@@ -16,6 +16,24 @@ const minClass = 12 // 4 KiB
 
 var scratchPools [48]sync.Pool
 
+// Large buffers (1 MiB and up) are kept on bounded free lists instead:
+// sync.Pool drops its contents at every GC, and with the decoded arrays in
+// C memory the Go heap is small, so GCs are frequent and a pooled 8 MiB
+// buffer would be re-allocated (and re-zeroed) nearly every time. At most
+// largeKeep buffers per class stay alive, which bounds the memory held.
+const (
+	largeClass = 20
+	largeKeep  = 4
+)
+
+var largeFree [48]chan []byte
+
+func init() {
+	for k := largeClass; k < len(largeFree); k++ {
+		largeFree[k] = make(chan []byte, largeKeep)
+	}
+}
+
 func sizeClass(n int) int {
 	if n <= 1<<minClass {
 		return minClass
@@ -28,6 +46,14 @@ func getScratch(n int) []byte {
 	if k >= len(scratchPools) {
 		return make([]byte, n)
 	}
+	if k >= largeClass {
+		select {
+		case b := <-largeFree[k]:
+			return b[:n]
+		default:
+			return make([]byte, n, 1<<k)
+		}
+	}
 	if v, ok := scratchPools[k].Get().(*[]byte); ok {
 		return (*v)[:n]
 	}
@@ -36,9 +62,17 @@ func getScratch(n int) []byte {
 
 func putScratch(b []byte) {
 	k := sizeClass(cap(b))
-	if k < len(scratchPools) && cap(b) == 1<<k {
-		scratchPools[k].Put(&b)
+	if k >= len(scratchPools) || cap(b) != 1<<k {
+		return
 	}
+	if k >= largeClass {
+		select {
+		case largeFree[k] <- b:
+		default: // enough kept; let the GC have it
+		}
+		return
+	}
+	scratchPools[k].Put(&b)
 }
 
 // scratchSet tracks the scratch buffers of one chunk read.
