@@ -157,39 +157,39 @@ func writeFiles(dir string, l layout, rows, perFile int64) ([]string, map[string
 	return files, dict, nil
 }
 
-// readNarrow reads every column of every file through segment.ReadTasks.
+// readNarrow reads every column of every file through one
+// segment.ReadTasks window spanning all the files, as a scan would.
 func readNarrow(files []string, mem memory.Allocator, window int) (int64, error) {
-	var rows int64
+	var tasks []segment.Task
 	for _, p := range files {
 		fh, err := os.Open(p)
 		if err != nil {
 			return 0, err
 		}
+		defer fh.Close()
 		st, _ := fh.Stat()
 		f, err := segment.Open(fh, st.Size(), p)
 		if err != nil {
 			return 0, err
 		}
-		tasks := make([]segment.Task, f.NumRowGroups())
-		for i := range tasks {
-			tasks[i].RowGroup = i
+		for rg := 0; rg < f.NumRowGroups(); rg++ {
+			tasks = append(tasks, segment.Task{File: f, RowGroup: rg})
 		}
-		r := f.ReadTasks(context.Background(), tasks, mem, segment.ReadOptions{Window: window})
-		for {
-			rec, err := r.Next()
-			if err != nil {
-				return 0, err
-			}
-			if rec == nil {
-				break
-			}
-			rows += rec.NumRows()
-			rec.Release()
-		}
-		r.Close()
-		fh.Close()
 	}
-	return rows, nil
+	r := segment.ReadTasks(context.Background(), tasks, mem, segment.ReadOptions{Window: window})
+	defer r.Close()
+	var rows int64
+	for {
+		rec, err := r.Next()
+		if err != nil {
+			return 0, err
+		}
+		if rec == nil {
+			return rows, nil
+		}
+		rows += rec.NumRows()
+		rec.Release()
+	}
 }
 
 // readPqarrow reads like engine/segment.go's openSegment + reader.

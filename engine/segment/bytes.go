@@ -28,6 +28,14 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 		limit = math.MaxInt64
 	}
 	limit = min(limit, d.c.f.opts.MaxBufferBytes)
+	// One arena holds every decompressed page (PLAIN values are read again
+	// in pass 2): a single pooled buffer instead of one per page.
+	var arenaSize int
+	for i := range pages {
+		arenaSize += int(pages[i].h.uncompressedSize)
+	}
+	arena := d.c.mem.get(arenaSize + 64)
+	at := 0
 	var total int64
 	offs[0] = 0
 	pos := 0
@@ -39,11 +47,11 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 			return err
 		}
 		p := &pages[i]
-		// A fresh buffer per page: PLAIN values are read again in pass 2.
-		pd, _, err := d.c.openPage(p, nil)
+		pd, _, err := d.c.openPage(p, arena[at:])
 		if err != nil {
 			return err
 		}
+		at += int(p.h.uncompressedSize)
 		k, err := d.levels(p, &pd, pos)
 		if err != nil {
 			return err
@@ -55,7 +63,7 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 			// Lengths of the k values, written at their rows. The loop is
 			// written out (no callback): it runs once per value.
 			src := pd.values
-			at := 0
+			at := 0 // position in src
 			for r := 0; r < rows; r++ {
 				if k < rows && !bitutil.BitIsSet(d.pageValid, r) {
 					offs[pos+r+1] = O(total)
@@ -108,13 +116,13 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 		second = append(second, bp)
 		pos += rows
 	}
-	// Indices of earlier pages were appended to allIdx, which may have
-	// moved since; re-slice them from the final array.
-	at := 0
+	// Indices of earlier pages were appended to allIdx; re-slice them from
+	// the final slice.
+	next := 0
 	for i := range second {
 		if second[i].idx != nil {
-			second[i].idx = allIdx[at : at+second[i].k]
-			at += second[i].k
+			second[i].idx = allIdx[next : next+second[i].k]
+			next += second[i].k
 		}
 	}
 	var err error

@@ -53,6 +53,8 @@ func decompress(codec int32, dst, src []byte) error {
 		if !ok {
 			return fmt.Errorf("zstd decoder: %v", v)
 		}
+		// The cap limit bounds the output by cap(dst) (size plus the
+		// caller's slack); the length check below rejects any excess.
 		out, err := d.DecodeAll(src, dst[:0])
 		zstdPool.Put(d)
 		if err != nil {

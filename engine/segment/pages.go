@@ -292,8 +292,12 @@ func (c *chunkReader) inflate(p *page, src []byte, size int, scratch []byte) ([]
 		}
 		return src, scratch, nil
 	}
-	if cap(scratch) < size {
-		scratch = c.mem.get(size)
+	// Spare capacity past size lets zstd use its fast sequence decoder
+	// (it needs room to over-write); the cap limit still rejects output
+	// beyond the header's size.
+	const slack = 64
+	if cap(scratch) < size+slack {
+		scratch = c.mem.get(size + slack)
 	}
 	dst := scratch[:size]
 	if err := decompress(c.cc.codec, dst, src); err != nil {

@@ -20,6 +20,10 @@ func (f *File) ReadRowGroup(ctx context.Context, rg int, cols []int, mem memory.
 // Task is one unit of ReadTasks: columns of a row group, optionally a row
 // range of it.
 type Task struct {
+	// File is the segment to read. File.ReadTasks fills it in when nil;
+	// the package-level ReadTasks takes tasks over any number of files, so
+	// that one window spans a scan's segments.
+	File     *File
 	RowGroup int
 	// Columns are top-level column indices; nil means all columns.
 	Columns []int
@@ -93,7 +97,6 @@ type ReadOptions struct {
 
 // TaskReader delivers the record batches of ReadTasks in task order.
 type TaskReader struct {
-	f      *File
 	tasks  []Task
 	mem    memory.Allocator
 	window int
@@ -121,10 +124,25 @@ type taskSlot struct {
 	err  error
 }
 
+// ReadTasks is the package-level ReadTasks for tasks of this file (tasks
+// whose File is nil are read from f).
+func (f *File) ReadTasks(ctx context.Context, tasks []Task, mem memory.Allocator, opts ReadOptions) *TaskReader {
+	own := make([]Task, len(tasks))
+	for i, t := range tasks {
+		if t.File == nil {
+			t.File = f
+		}
+		own[i] = t
+	}
+	return ReadTasks(ctx, own, mem, opts)
+}
+
 // ReadTasks decodes tasks on Workers goroutines, one (task, column) unit
 // at a time, never starting a unit of task i before task i-Window has
-// been returned by Next. Cancel ctx or call Close to stop early.
-func (f *File) ReadTasks(ctx context.Context, tasks []Task, mem memory.Allocator, opts ReadOptions) *TaskReader {
+// been returned by Next, and delivers one record batch per task, in task
+// order. Every task must name its File. Cancel ctx or call Close to stop
+// early.
+func ReadTasks(ctx context.Context, tasks []Task, mem memory.Allocator, opts ReadOptions) *TaskReader {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -134,11 +152,11 @@ func (f *File) ReadTasks(ctx context.Context, tasks []Task, mem memory.Allocator
 		window = workers
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &TaskReader{f: f, tasks: tasks, mem: mem, window: window, ctx: ctx, cancel: cancel,
+	r := &TaskReader{tasks: tasks, mem: mem, window: window, ctx: ctx, cancel: cancel,
 		slots: make([]taskSlot, len(tasks))}
 	r.cond = sync.NewCond(&r.mu)
 	for i, t := range tasks {
-		cols := f.taskColumns(t)
+		cols := t.File.taskColumns(t)
 		r.slots[i] = taskSlot{arrs: make([]arrow.Array, len(cols)), left: len(cols), done: make(chan struct{})}
 		if len(cols) == 0 {
 			close(r.slots[i].done)
@@ -178,11 +196,11 @@ func (r *TaskReader) work() {
 		r.mu.Unlock()
 
 		t := r.tasks[u.task]
-		cols := r.f.taskColumns(t)
+		cols := t.File.taskColumns(t)
 		var a arrow.Array
-		first, n, err := r.f.taskRows(t)
+		first, n, err := t.File.taskRows(t)
 		if err == nil {
-			a, err = r.f.ReadColumnRows(r.ctx, t.RowGroup, cols[u.col], first, n, r.mem)
+			a, err = t.File.ReadColumnRows(r.ctx, t.RowGroup, cols[u.col], first, n, r.mem)
 		}
 		r.mu.Lock()
 		s := &r.slots[u.task]
@@ -249,9 +267,9 @@ func (r *TaskReader) Next() (arrow.RecordBatch, error) {
 		return nil, r.fail(err)
 	}
 	t := r.tasks[i]
-	cols := r.f.taskColumns(t)
-	_, n, _ := r.f.taskRows(t)
-	rec := array.NewRecordBatch(r.f.taskSchema(cols), s.arrs, n)
+	cols := t.File.taskColumns(t)
+	_, n, _ := t.File.taskRows(t)
+	rec := array.NewRecordBatch(t.File.taskSchema(cols), s.arrs, n)
 	for _, a := range s.arrs {
 		a.Release()
 	}

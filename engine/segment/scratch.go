@@ -23,7 +23,7 @@ var scratchPools [48]sync.Pool
 // largeKeep buffers per class stay alive, which bounds the memory held.
 const (
 	largeClass = 20
-	largeKeep  = 4
+	largeKeep  = 8
 )
 
 var largeFree [48]chan []byte
