@@ -68,6 +68,8 @@ func layouts() []layout {
 		{"today", segment.Layout{Compression: zstd, RowGroupRows: 131072}, "engine", "rg 128Ki, V1, engine dictionary rule, zstd"},
 		{"v2", segment.Layout{Compression: zstd, RowGroupRows: 131072, DataPageV2: true}, "engine", "today + V2 pages"},
 		{"v2-rule", segment.Layout{Compression: zstd, RowGroupRows: 131072, DataPageV2: true}, "rule", "v2 + dictionary by distinct count"},
+		{"v2-rule-idx", segment.Layout{Compression: zstd, RowGroupRows: 131072, DataPageV2: true, PageIndex: true, DataPageSize: 256 << 10}, "rule", "v2-rule + page index, 256 KiB pages"},
+		{"rg256k-idx", segment.Layout{Compression: zstd, RowGroupRows: 256 << 10, DataPageV2: true, PageIndex: true, DataPageSize: 256 << 10}, "rule", "v2-rule-idx with 256Ki-row row groups"},
 		{"rg1m", segment.Layout{Compression: zstd, RowGroupRows: 1 << 20, DataPageV2: true}, "rule", "v2-rule + 1Mi-row row groups"},
 		{"rg1m-idx", segment.Layout{Compression: zstd, RowGroupRows: 1 << 20, DataPageV2: true, PageIndex: true, DataPageSize: 256 << 10}, "rule", "rg1m + page index, 256 KiB pages"},
 		{"rg1m-lz4", segment.Layout{Compression: lz4, RowGroupRows: 1 << 20, DataPageV2: true}, "rule", "rg1m with lz4_raw"},
@@ -250,7 +252,33 @@ func selective(files []string, mem memory.Allocator, lo, hi int64) (int64, int64
 					continue
 				}
 			}
-			ids, err := f.ReadColumn(ctx, rg, idc, mem)
+			// The key rows to decode: the whole chunk, or with a page
+			// index only the pages whose bounds meet [lo, hi).
+			from, count := int64(0), f.RowGroupNumRows(rg)
+			if pages, ok, err := f.PageIndex(rg, idc); err != nil {
+				return 0, 0, err
+			} else if ok {
+				first, last := -1, -1
+				for i, pg := range pages {
+					if !pg.HasMinMax {
+						continue
+					}
+					mn, _ := f.Column(idc).StatValue(pg.Min)
+					mx, _ := f.Column(idc).StatValue(pg.Max)
+					if mx.(int64) >= lo && mn.(int64) < hi {
+						if first < 0 {
+							first = i
+						}
+						last = i
+					}
+				}
+				if first < 0 {
+					continue
+				}
+				from = pages[first].FirstRow
+				count = pages[last].FirstRow + pages[last].NumRows - from
+			}
+			ids, err := f.ReadColumnRows(ctx, rg, idc, from, count, mem)
 			if err != nil {
 				return 0, 0, err
 			}
@@ -259,6 +287,8 @@ func selective(files []string, mem memory.Allocator, lo, hi int64) (int64, int64
 			b := sort.Search(len(v), func(i int) bool { return v[i] >= hi })
 			decoded += int64(len(v))
 			ids.Release()
+			a += int(from)
+			b += int(from)
 			if a == b {
 				continue
 			}
