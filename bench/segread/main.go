@@ -361,7 +361,34 @@ func main() {
 		defer pf.Close()
 	}
 	mem := mallocator.NewMallocator()
-	var results []result
+	// Every layout's contestants run interleaved: run r of each contestant
+	// of each layout, then run r+1, so that load from other processes on
+	// a shared machine hits layouts and readers alike.
+	type contestant struct {
+		name string
+		fn   func() (rows int64, wall, cpu float64, err error)
+		want int64
+	}
+	type state struct {
+		l     layout
+		r     result
+		py    *pyProc
+		cs    []contestant
+		wall  map[string][]float64
+		cpu   map[string][]float64
+		files []string
+	}
+	var states []*state
+	// 1% of the keys, in the middle of the table.
+	lo := *rows/2 + 12345
+	hi := lo + *rows/100
+	goTimed := func(fn func() (int64, error)) func() (int64, float64, float64, error) {
+		return func() (int64, float64, float64, error) {
+			c0, t0 := cpuSeconds(), time.Now()
+			n, err := fn()
+			return n, time.Since(t0).Seconds(), cpuSeconds() - c0, err
+		}
+	}
 	for _, l := range layouts() {
 		if *only != "" && !strings.Contains(","+*only+",", ","+l.Name+",") {
 			continue
@@ -370,41 +397,26 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		r := result{Layout: l.Name, Detail: l.Detail, Seconds: map[string]float64{}, RowsPerSec: map[string]float64{}, SelectiveMs: map[string]float64{},
+		st := &state{l: l, files: files, wall: map[string][]float64{}, cpu: map[string][]float64{}}
+		st.r = result{Layout: l.Name, Detail: l.Detail, Seconds: map[string]float64{}, RowsPerSec: map[string]float64{}, SelectiveMs: map[string]float64{},
 			SelectiveCPUMs: map[string]float64{}, CPUSeconds: map[string]float64{}, RowsPerCPUSec: map[string]float64{}}
 		for _, p := range files {
-			st, _ := os.Stat(p)
-			r.Bytes += st.Size()
+			fi, _ := os.Stat(p)
+			st.r.Bytes += fi.Size()
 		}
 		for c, on := range dict {
 			if on {
-				r.Dictionary = append(r.Dictionary, c)
+				st.r.Dictionary = append(st.r.Dictionary, c)
 			}
 		}
-		sort.Strings(r.Dictionary)
-		py, err := startPython(*python, files)
-		if err != nil {
+		sort.Strings(st.r.Dictionary)
+		if st.py, err = startPython(*python, files); err != nil {
 			fail(err)
 		}
-		if py != nil {
-			r.Detail += fmt.Sprintf(" (pyarrow %s, cpu_count %d)", py.hello.Pyarrow, py.hello.CPUCount)
+		if st.py != nil {
+			st.r.Detail += fmt.Sprintf(" (pyarrow %s, cpu_count %d)", st.py.hello.Pyarrow, st.py.hello.CPUCount)
 		}
-		// 1% of the keys, in the middle of the table.
-		lo := *rows/2 + 12345
-		hi := lo + *rows/100
-		type contestant struct {
-			name string
-			fn   func() (rows int64, wall, cpu float64, err error)
-			want int64
-		}
-		goTimed := func(fn func() (int64, error)) func() (int64, float64, float64, error) {
-			return func() (int64, float64, float64, error) {
-				c0, t0 := cpuSeconds(), time.Now()
-				n, err := fn()
-				return n, time.Since(t0).Seconds(), cpuSeconds() - c0, err
-			}
-		}
-		cs := []contestant{
+		st.cs = []contestant{
 			{"narrow", goTimed(func() (int64, error) {
 				profiling(true)
 				defer profiling(false)
@@ -413,53 +425,59 @@ func main() {
 			{"pqarrow", goTimed(func() (int64, error) { return readPqarrow(files, mem) }), *rows},
 			{"narrow-1pct", goTimed(func() (int64, error) {
 				n, dec, err := selective(files, mem, lo, hi)
-				r.SelDecoded = dec
+				st.r.SelDecoded = dec
 				return n, err
 			}), hi - lo},
 		}
-		if py != nil {
-			cs = append(cs, contestant{"pyarrow", py.run("full"), *rows},
-				contestant{"pyarrow-1pct", py.run(fmt.Sprintf("sel %d %d", lo, hi)), hi - lo})
+		if st.py != nil {
+			st.cs = append(st.cs, contestant{"pyarrow", st.py.run("full"), *rows},
+				contestant{"pyarrow-1pct", st.py.run(fmt.Sprintf("sel %d %d", lo, hi)), hi - lo})
 		}
-		wall := map[string][]float64{}
-		cpu := map[string][]float64{}
-		for run := 0; run <= *runs; run++ { // run 0 warms the page cache
-			for _, c := range cs {
+		states = append(states, st)
+	}
+	for run := 0; run <= *runs; run++ { // run 0 warms the page cache
+		for _, st := range states {
+			for _, c := range st.cs {
 				n, w, u, err := c.fn()
 				if err != nil {
-					fail(fmt.Errorf("%s %s: %w", l.Name, c.name, err))
+					fail(fmt.Errorf("%s %s: %w", st.l.Name, c.name, err))
 				}
 				if n != c.want {
-					fail(fmt.Errorf("%s %s: read %d rows, want %d", l.Name, c.name, n, c.want))
+					fail(fmt.Errorf("%s %s: read %d rows, want %d", st.l.Name, c.name, n, c.want))
 				}
 				if run > 0 {
-					wall[c.name] = append(wall[c.name], w)
-					cpu[c.name] = append(cpu[c.name], u)
+					st.wall[c.name] = append(st.wall[c.name], w)
+					st.cpu[c.name] = append(st.cpu[c.name], u)
 				}
 			}
 		}
-		py.close()
-		for name := range wall {
+		fmt.Fprintf(os.Stderr, "run %d of %d done, load %s\n", run, *runs, loadavg())
+	}
+	var results []result
+	for _, st := range states {
+		st.py.close()
+		r := &st.r
+		for name := range st.wall {
 			if strings.HasSuffix(name, "-1pct") {
-				r.SelectiveMs[strings.TrimSuffix(name, "-1pct")] = median(wall[name]) * 1000
-				r.SelectiveCPUMs[strings.TrimSuffix(name, "-1pct")] = median(cpu[name]) * 1000
+				r.SelectiveMs[strings.TrimSuffix(name, "-1pct")] = median(st.wall[name]) * 1000
+				r.SelectiveCPUMs[strings.TrimSuffix(name, "-1pct")] = median(st.cpu[name]) * 1000
 				continue
 			}
-			r.Seconds[name] = median(wall[name])
-			r.RowsPerSec[name] = float64(*rows) / median(wall[name])
-			r.CPUSeconds[name] = median(cpu[name])
-			r.RowsPerCPUSec[name] = float64(*rows) / median(cpu[name])
+			r.Seconds[name] = median(st.wall[name])
+			r.RowsPerSec[name] = float64(*rows) / median(st.wall[name])
+			r.CPUSeconds[name] = median(st.cpu[name])
+			r.RowsPerCPUSec[name] = float64(*rows) / median(st.cpu[name])
 		}
 		fmt.Printf("%-12s %6.1f MB | M rows/s wall: narrow %5.1f pqarrow %5.1f pyarrow %5.1f (narrow/pyarrow %.2fx) | M rows/CPU-s: narrow %5.1f pqarrow %5.1f pyarrow %5.1f (%.2fx) | 1%% keys: narrow %.1f ms (%.1f CPU-ms, %d key rows decoded) pyarrow %.1f ms (%.1f CPU-ms) | dict %v\n",
-			l.Name, float64(r.Bytes)/1e6, r.RowsPerSec["narrow"]/1e6, r.RowsPerSec["pqarrow"]/1e6, r.RowsPerSec["pyarrow"]/1e6,
+			st.l.Name, float64(r.Bytes)/1e6, r.RowsPerSec["narrow"]/1e6, r.RowsPerSec["pqarrow"]/1e6, r.RowsPerSec["pyarrow"]/1e6,
 			safeDiv(r.RowsPerSec["narrow"], r.RowsPerSec["pyarrow"]),
 			r.RowsPerCPUSec["narrow"]/1e6, r.RowsPerCPUSec["pqarrow"]/1e6, r.RowsPerCPUSec["pyarrow"]/1e6,
 			safeDiv(r.RowsPerCPUSec["narrow"], r.RowsPerCPUSec["pyarrow"]),
 			r.SelectiveMs["narrow"], r.SelectiveCPUMs["narrow"], r.SelDecoded, r.SelectiveMs["pyarrow"], r.SelectiveCPUMs["pyarrow"], r.Dictionary)
-		results = append(results, r)
+		results = append(results, *r)
 	}
 	if *out != "" {
-		b, _ := json.MarshalIndent(map[string]any{"gomaxprocs": runtime.GOMAXPROCS(0), "rows": *rows, "runs": *runs, "results": results}, "", "  ")
+		b, _ := json.MarshalIndent(map[string]any{"interleaved": "layouts and readers, per run", "gomaxprocs": runtime.GOMAXPROCS(0), "rows": *rows, "runs": *runs, "results": results}, "", "  ")
 		if err := os.WriteFile(*out, b, 0o644); err != nil {
 			fail(err)
 		}
@@ -538,6 +556,15 @@ func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// loadavg is the 1-minute load average (Linux), for the log.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 func safeDiv(a, b float64) float64 {
