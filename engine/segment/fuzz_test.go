@@ -98,6 +98,14 @@ func FuzzReadSegment(f *testing.F) {
 				continue
 			}
 			for rg := 0; rg < file.NumRowGroups(); rg++ {
+				if _, _, err := file.PageIndex(rg, c); err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
+					t.Fatalf("page index: error wraps neither ErrCorrupt nor ErrUnsupported: %v", err)
+				}
+				if st, ok := file.Statistics(rg, c); ok && st.HasMinMax {
+					if _, err := file.Column(c).StatValue(st.Min); err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
+						t.Fatalf("statistics: %v", err)
+					}
+				}
 				for _, rows := range [][2]int64{{0, file.RowGroupNumRows(rg)}, {file.RowGroupNumRows(rg) / 2, file.RowGroupNumRows(rg) / 3}} {
 					a, err := file.ReadColumnRows(context.Background(), rg, c, rows[0], rows[1], mem)
 					if err != nil {
