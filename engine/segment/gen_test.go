@@ -243,6 +243,24 @@ func writeSegment(t testing.TB, rec arrow.RecordBatch, v writeVariant) []byte {
 	return buf.Bytes()
 }
 
+// writeWithProps writes rec as one row group with the given properties.
+func writeWithProps(t testing.TB, rec arrow.RecordBatch, props ...parquet.WriterProperty) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := pqarrow.NewFileWriter(rec.Schema(), &buf, parquet.NewWriterProperties(props...),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // randomTable builds a table of random columns of every type.
 func randomTable(rng *rand.Rand, mem memory.Allocator, rows int) arrow.RecordBatch {
 	fields := allTypes(true)
