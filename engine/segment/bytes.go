@@ -30,11 +30,18 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 	limit = min(limit, d.c.f.opts.MaxBufferBytes)
 	// One arena holds every decompressed page (PLAIN values are read again
 	// in pass 2): a single pooled buffer instead of one per page.
-	var arenaSize int
-	for i := range pages {
-		arenaSize += int(pages[i].h.uncompressedSize)
+	var arenaSize int64
+	if d.c.cc.codec != codecUncompressed { // uncompressed pages are used in place
+		for i := range pages {
+			arenaSize += int64(pages[i].h.uncompressedSize)
+		}
 	}
-	arena := d.c.mem.get(arenaSize + 64)
+	// Each page's claim is bounded, but not their number (pages of no
+	// rows cost a few bytes each): bound the sum too.
+	if arenaSize > d.c.f.opts.MaxBufferBytes {
+		return d.c.errf(ErrUnsupported, "pages of %d bytes uncompressed, above the limit of %d", arenaSize, d.c.f.opts.MaxBufferBytes)
+	}
+	arena := d.c.mem.get(int(arenaSize) + 64)
 	at := 0
 	var total int64
 	offs[0] = 0
@@ -47,11 +54,15 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 			return err
 		}
 		p := &pages[i]
-		pd, _, err := d.c.openPage(p, arena[at:])
+		var region []byte
+		if arenaSize > 0 {
+			region = arena[at:]
+			at += int(p.h.uncompressedSize)
+		}
+		pd, _, err := d.c.openPage(p, region)
 		if err != nil {
 			return err
 		}
-		at += int(p.h.uncompressedSize)
 		k, err := d.levels(p, &pd, pos)
 		if err != nil {
 			return err
