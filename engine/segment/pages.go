@@ -113,6 +113,11 @@ func (c *chunkReader) splitPages(ctx context.Context, buf []byte, base, firstRow
 			if p.rows < 0 {
 				return nil, c.pageErr(&p, "data page of %d values", p.rows)
 			}
+			if p.rows == 0 {
+				// Nothing to decode; not kept, so that the page count is
+				// bounded by the row count.
+				continue
+			}
 			p.firstRow = row
 			row += p.rows
 			if row > c.rgRows {
