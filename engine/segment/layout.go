@@ -31,7 +31,7 @@ type Layout struct {
 func RecommendedLayout() Layout {
 	return Layout{
 		Compression:  compress.Codecs.Zstd,
-		RowGroupRows: 256 << 10,
+		RowGroupRows: 128 << 10,
 		DataPageV2:   true,
 		DataPageSize: 256 << 10,
 		PageIndex:    true,
