@@ -93,7 +93,7 @@ func trunc(a arrow.Array) string {
 }
 
 func TestDifferentialRandom(t *testing.T) {
-	seeds := 40
+	seeds := 24
 	if testing.Short() {
 		seeds = 10
 	}
