@@ -1,0 +1,346 @@
+package segment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+func isUnsupported(err error) bool { return errors.Is(err, ErrUnsupported) }
+
+// ReadColumn decodes column col of row group rg into an Arrow array of the
+// column's stored type. Every buffer of the array is allocated from mem
+// (64-byte aligned and padded) and written once, in its final layout; the
+// validity bitmap exists only when the chunk holds nulls. The caller
+// releases the array. Safe for concurrent use.
+func (f *File) ReadColumn(ctx context.Context, rg, col int, mem memory.Allocator) (arrow.Array, error) {
+	if rg < 0 || rg >= len(f.meta.rowGroups) {
+		return nil, fmt.Errorf("segment %s: no row group %d", f.name, rg)
+	}
+	return f.ReadColumnRows(ctx, rg, col, 0, f.meta.rowGroups[rg].numRows, mem)
+}
+
+// ReadColumnRows decodes rows [first, first+n) of column col in row group
+// rg. Only the pages that hold those rows are decompressed and decoded;
+// with a Parquet page index (OffsetIndex) only their bytes are read. The
+// result is a slice (Arrow offset) of an array spanning those whole pages.
+func (f *File) ReadColumnRows(ctx context.Context, rg, col int, first, n int64, mem memory.Allocator) (arrow.Array, error) {
+	if rg < 0 || rg >= len(f.meta.rowGroups) {
+		return nil, fmt.Errorf("segment %s: no row group %d", f.name, rg)
+	}
+	if col < 0 || col >= len(f.cols) {
+		return nil, fmt.Errorf("segment %s: no column %d", f.name, col)
+	}
+	rgRows := f.meta.rowGroups[rg].numRows
+	if first < 0 || n < 0 || first+n > rgRows || first+n < first {
+		return nil, fmt.Errorf("segment %s: row group %d: rows [%d, %d) outside its %d rows", f.name, rg, first, first+n, rgRows)
+	}
+	c := &chunkReader{f: f, rg: rg, col: col, cc: f.chunk(rg, col), plan: &f.plans[col], rgRows: rgRows}
+	// Nothing returned references scratch: arrays live in mem.
+	defer c.mem.release()
+	if c.plan.reason != "" {
+		return nil, c.errf(ErrUnsupported, "%s", c.plan.reason)
+	}
+	if why := chunkUnsupported(c.cc, c.plan); why != "" {
+		return nil, c.errf(ErrUnsupported, "%s", why)
+	}
+	typ := f.cols[col].Type
+	if n == 0 {
+		return array.MakeArrayOfNull(mem, typ, 0), nil
+	}
+	pages, err := c.chunkPages(ctx, first, n)
+	if err != nil {
+		return nil, err
+	}
+	var data []page
+	var dict *page
+	for i := range pages {
+		if pages[i].h.typ == pageDictionary {
+			dict = &pages[i]
+		} else {
+			data = append(data, pages[i])
+		}
+	}
+	if len(data) == 0 {
+		return nil, c.corrupt("no data pages for rows [%d, %d)", first, first+n)
+	}
+	base := data[0].firstRow
+	span := data[len(data)-1].firstRow + data[len(data)-1].rows - base
+	d := &chunkDecoder{c: c, mem: mem, n: int(span)}
+	defer d.free()
+	if dict != nil {
+		if err := d.loadDictionary(dict); err != nil {
+			return nil, err
+		}
+	}
+	arr, err := d.decode(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	if first == base && n == span {
+		return arr, nil
+	}
+	out := array.NewSlice(arr, first-base, first-base+n)
+	arr.Release()
+	return out, nil
+}
+
+// chunkDecoder decodes the data pages of one column chunk into final
+// Arrow buffers.
+type chunkDecoder struct {
+	c   *chunkReader
+	mem memory.Allocator
+	n   int // rows to produce
+
+	validity *memory.Buffer
+	values   *memory.Buffer // fixed-width values, bool bits, or offsets
+	data     *memory.Buffer // byte-array data
+	nulls    int
+
+	dict dictionary
+
+	pageValid []byte   // this page's validity bits, from bit 0
+	indices   []uint32 // dictionary indices (scratch)
+	scratch   []byte   // decompression scratch, reused across pages
+}
+
+// free releases buffers not handed to an array (on error).
+func (d *chunkDecoder) free() {
+	for _, b := range []*memory.Buffer{d.validity, d.values, d.data} {
+		if b != nil {
+			b.Release()
+		}
+	}
+}
+
+func (d *chunkDecoder) alloc(n int64, what string) (*memory.Buffer, error) {
+	if n < 0 || n > d.c.f.opts.MaxBufferBytes || n > math.MaxInt {
+		return nil, d.c.errf(ErrUnsupported, "%s of %d bytes is above the limit of %d", what, n, d.c.f.opts.MaxBufferBytes)
+	}
+	b := memory.NewResizableBuffer(d.mem)
+	b.Resize(int(n))
+	return b, nil
+}
+
+// levels decodes a page's definition levels into d.pageValid and returns
+// the number of non-null values, recording the page's validity in the
+// chunk bitmap (allocated on the first null).
+func (d *chunkDecoder) levels(p *page, pd *pageData, pos int) (int, error) {
+	rows := int(p.rows)
+	if d.c.plan.maxDef == 0 {
+		if d.validity != nil {
+			bitutil.SetBitsTo(d.validity.Bytes(), int64(pos), int64(rows), true)
+		}
+		return rows, nil
+	}
+	need := int(bitutil.BytesForBits(int64(rows)))
+	if cap(d.pageValid) < need {
+		d.pageValid = d.c.mem.get(need)
+	}
+	d.pageValid = d.pageValid[:need]
+	r, err := newRLE(pd.defLevels, 1)
+	if err != nil {
+		return 0, d.c.pageErr(p, "definition levels: %v", err)
+	}
+	k, err := r.bits(d.pageValid, 0, rows)
+	if err != nil {
+		return 0, d.c.pageErr(p, "definition levels: %v", err)
+	}
+	if p.h.typ == pageDataV2 && k != rows-int(p.h.numNulls) {
+		return 0, d.c.pageErr(p, "%d non-null values, header says %d nulls of %d", k, p.h.numNulls, rows)
+	}
+	if k < rows && d.validity == nil {
+		v, err := d.alloc(bitutil.BytesForBits(int64(d.n)), "validity bitmap")
+		if err != nil {
+			return 0, err
+		}
+		d.validity = v
+		bitutil.SetBitsTo(v.Bytes(), 0, int64(pos), true)
+	}
+	if d.validity != nil {
+		bitutil.CopyBitmap(d.pageValid, 0, rows, d.validity.Bytes(), pos)
+	}
+	d.nulls += rows - k
+	return k, nil
+}
+
+// decode runs over the data pages and builds the array.
+func (d *chunkDecoder) decode(ctx context.Context, pages []page) (arrow.Array, error) {
+	plan := d.c.plan
+	var err error
+	switch plan.kind {
+	case kindBool:
+		d.values, err = d.alloc(bitutil.BytesForBits(int64(d.n)), "boolean values")
+	case kindBytes:
+		w := int64(4)
+		if plan.large {
+			w = 8
+		}
+		d.values, err = d.alloc((int64(d.n)+1)*w, "offsets")
+	default:
+		d.values, err = d.alloc(int64(d.n)*int64(plan.outWidth), "values")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if plan.kind == kindBytes {
+		if plan.large {
+			err = decodeBytes[int64](ctx, d, pages)
+		} else {
+			err = decodeBytes[int32](ctx, d, pages)
+		}
+	} else {
+		err = d.decodeFixed(ctx, pages)
+	}
+	if err != nil {
+		return nil, err
+	}
+	bufs := []*memory.Buffer{d.validity, d.values}
+	if plan.kind == kindBytes {
+		bufs = append(bufs, d.data)
+	}
+	typ := d.c.f.cols[d.c.col].Type
+	ad := array.NewData(typ, d.n, bufs, nil, d.nulls, 0)
+	arr := array.MakeFromData(ad)
+	ad.Release()
+	for _, b := range bufs {
+		if b != nil {
+			b.Release()
+		}
+	}
+	d.validity, d.values, d.data = nil, nil, nil
+	return arr, nil
+}
+
+// decodeFixed decodes fixed-width and boolean pages.
+func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
+	plan := d.c.plan
+	out := d.values.Bytes()
+	pos := 0
+	for i := range pages {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := &pages[i]
+		pd, scratch, err := d.c.openPage(p, d.scratch)
+		d.scratch = scratch
+		if err != nil {
+			return err
+		}
+		k, err := d.levels(p, &pd, pos)
+		if err != nil {
+			return err
+		}
+		rows := int(p.rows)
+		switch pd.encoding {
+		case encPlain:
+			if plan.kind == kindBool {
+				if int64(len(pd.values))*8 < int64(k) {
+					return d.c.pageErr(p, "%d booleans in %d bytes", k, len(pd.values))
+				}
+				bitutil.CopyBitmap(pd.values, 0, k, out, pos)
+			} else {
+				if int64(len(pd.values)) < int64(k)*int64(plan.physWidth) {
+					return d.c.pageErr(p, "%d values of %d bytes in %d bytes", k, plan.physWidth, len(pd.values))
+				}
+				convertFixed(plan, out[pos*plan.outWidth:(pos+k)*plan.outWidth], pd.values, k)
+			}
+		case encRLE:
+			if plan.kind != kindBool {
+				return d.c.errf(ErrUnsupported, "page at byte %d: RLE-encoded %s values", p.offset, nameOr(physicalNames, plan.phys))
+			}
+			if err := rleBools(pd.values, out, pos, k); err != nil {
+				return d.c.pageErr(p, "%v", err)
+			}
+		case encPlainDict, encRLEDict:
+			if err := d.gatherFixed(p, pd.values, out, pos, k); err != nil {
+				return err
+			}
+		default:
+			return d.c.errf(ErrUnsupported, "page at byte %d: encoding %s", p.offset, nameOr(encodingNames, pd.encoding))
+		}
+		if k < rows {
+			if plan.kind == kindBool {
+				spreadBits(out, pos, rows, k, d.pageValid)
+			} else {
+				spreadFixed(out, plan.outWidth, pos, rows, k, d.pageValid)
+			}
+		}
+		pos += rows
+	}
+	return nil
+}
+
+// rleBools decodes k V2 booleans (4-byte length, then RLE with width 1).
+func rleBools(src []byte, out []byte, pos, k int) error {
+	if len(src) < 4 {
+		return fmt.Errorf("%w: no length prefix", errRLE)
+	}
+	n := int(uint32(src[0]) | uint32(src[1])<<8 | uint32(src[2])<<16 | uint32(src[3])<<24)
+	if n < 0 || n > len(src)-4 {
+		return fmt.Errorf("%w: %d bytes claimed, %d present", errRLE, n, len(src)-4)
+	}
+	r, _ := newRLE(src[4:4+n], 1)
+	_, err := r.bits(out, pos, k)
+	return err
+}
+
+// dictIndices decodes k dictionary indices of a data page into d.indices.
+func (d *chunkDecoder) dictIndices(p *page, src []byte, k int) ([]uint32, error) {
+	if !d.dict.loaded {
+		return nil, d.c.pageErr(p, "dictionary-encoded page without a dictionary page")
+	}
+	if cap(d.indices) < k {
+		d.indices = d.c.mem.uint32s(k)
+	}
+	idx := d.indices[:k]
+	if k == 0 {
+		return idx, nil
+	}
+	if len(src) < 1 {
+		return nil, d.c.pageErr(p, "no index bit width")
+	}
+	r, err := newRLE(src[1:], int(src[0]))
+	if err != nil {
+		return nil, d.c.pageErr(p, "dictionary indices: %v", err)
+	}
+	if err := r.indices(idx, uint32(d.dict.n)); err != nil {
+		return nil, d.c.pageErr(p, "dictionary indices: %v", err)
+	}
+	return idx, nil
+}
+
+// spreadFixed moves the k dense values at [pos, pos+k) to their rows in
+// [pos, pos+rows) by the page's validity bits, zeroing null slots. It
+// works backwards in place: a value never moves left.
+func spreadFixed(out []byte, w, pos, rows, k int, valid []byte) {
+	j := k - 1
+	for i := rows - 1; i >= 0 && j < i; i-- {
+		dst := out[(pos+i)*w : (pos+i+1)*w]
+		if bitutil.BitIsSet(valid, i) {
+			copy(dst, out[(pos+j)*w:(pos+j+1)*w])
+			j--
+		} else {
+			clear(dst)
+		}
+	}
+}
+
+// spreadBits is spreadFixed for a bitmap.
+func spreadBits(out []byte, pos, rows, k int, valid []byte) {
+	j := k - 1
+	for i := rows - 1; i >= 0 && j < i; i-- {
+		if bitutil.BitIsSet(valid, i) {
+			bitutil.SetBitTo(out, pos+i, bitutil.BitIsSet(out, pos+j))
+			j--
+		} else {
+			bitutil.ClearBit(out, pos+i)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package segment
+
+import (
+	"encoding/binary"
+)
+
+// dictionary is a decoded dictionary page: for fixed-width columns the
+// entries in their Arrow layout (outWidth bytes each, or one byte per
+// boolean), for byte arrays the start and length of each entry in the
+// page's decompressed bytes.
+type dictionary struct {
+	loaded bool
+	n      int
+	fixed  []byte
+	bytes  []byte
+	starts []uint32
+	lens   []uint32
+}
+
+func (d *chunkDecoder) loadDictionary(p *page) error {
+	h := &p.h
+	if h.encoding != encPlain && h.encoding != encPlainDict {
+		return d.c.errf(ErrUnsupported, "dictionary page at byte %d: encoding %s", p.offset, nameOr(encodingNames, h.encoding))
+	}
+	if h.numValues < 0 {
+		return d.c.pageErr(p, "dictionary of %d entries", h.numValues)
+	}
+	// The dictionary page owns its bytes: byte-array entries point into them.
+	raw, _, err := d.c.inflate(p, p.body, int(h.uncompressedSize), nil)
+	if err != nil {
+		return err
+	}
+	n := int(h.numValues)
+	plan := d.c.plan
+	dict := &d.dict
+	switch plan.kind {
+	case kindBool:
+		if int64(len(raw))*8 < int64(n) {
+			return d.c.pageErr(p, "%d booleans in %d bytes", n, len(raw))
+		}
+		dict.fixed = make([]byte, n)
+		for i := range dict.fixed {
+			dict.fixed[i] = raw[i>>3] >> (i & 7) & 1
+		}
+	case kindBytes:
+		// Each entry takes at least its 4-byte length.
+		if int64(n)*4 > int64(len(raw)) {
+			return d.c.pageErr(p, "%d entries in %d bytes", n, len(raw))
+		}
+		dict.starts = make([]uint32, n)
+		dict.lens = make([]uint32, n)
+		i, pos := 0, 0
+		if plainLengths(raw, n, func(l int) {
+			dict.starts[i] = uint32(pos + 4)
+			dict.lens[i] = uint32(l)
+			pos += 4 + l
+			i++
+		}) < 0 {
+			return d.c.pageErr(p, "dictionary entry runs past the page")
+		}
+		dict.bytes = raw
+	default:
+		if int64(n)*int64(plan.physWidth) > int64(len(raw)) {
+			return d.c.pageErr(p, "%d entries of %d bytes in %d bytes", n, plan.physWidth, len(raw))
+		}
+		dict.fixed = make([]byte, n*plan.outWidth)
+		convertFixed(plan, dict.fixed, raw, n)
+	}
+	dict.n = n
+	dict.loaded = true
+	return nil
+}
+
+// gatherFixed decodes k dictionary indices and writes their entries,
+// densely, at rows [pos, pos+k) of out.
+func (d *chunkDecoder) gatherFixed(p *page, src, out []byte, pos, k int) error {
+	idx, err := d.dictIndices(p, src, k)
+	if err != nil {
+		return err
+	}
+	dict := d.dict.fixed
+	switch w := d.c.plan.outWidth; {
+	case d.c.plan.kind == kindBool:
+		for i, v := range idx {
+			if dict[v] != 0 {
+				out[(pos+i)>>3] |= 1 << ((pos + i) & 7)
+			} else {
+				out[(pos+i)>>3] &^= 1 << ((pos + i) & 7)
+			}
+		}
+	case w == 4:
+		dst := out[pos*4 : (pos+k)*4]
+		for i, v := range idx {
+			binary.LittleEndian.PutUint32(dst[4*i:], binary.LittleEndian.Uint32(dict[4*v:]))
+		}
+	case w == 8:
+		dst := out[pos*8 : (pos+k)*8]
+		for i, v := range idx {
+			binary.LittleEndian.PutUint64(dst[8*i:], binary.LittleEndian.Uint64(dict[8*v:]))
+		}
+	default:
+		dst := out[pos*w : (pos+k)*w]
+		for i, v := range idx {
+			copy(dst[w*i:w*i+w], dict[w*int(v):w*int(v)+w])
+		}
+	}
+	return nil
+}

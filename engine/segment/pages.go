@@ -1,0 +1,315 @@
+package segment
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+)
+
+// page is one page of a column chunk: its header, its still-compressed
+// body, and (data pages) the rows it covers.
+type page struct {
+	h        pageHeader
+	body     []byte
+	offset   int64 // file offset of the header
+	firstRow int64 // data pages: first row, relative to the row group
+	rows     int64
+}
+
+// chunkReader reads and splits one column chunk.
+type chunkReader struct {
+	f      *File
+	rg     int
+	col    int
+	cc     *columnChunk
+	plan   *colPlan
+	rgRows int64
+	mem    scratchSet // returned to the pool when the read ends
+}
+
+func (c *chunkReader) errf(wrap error, format string, args ...any) error {
+	return fmt.Errorf("segment %s: row group %d: column %q: %s: %w", c.f.name, c.rg, c.f.cols[c.col].Name,
+		fmt.Sprintf(format, args...), wrap)
+}
+
+func (c *chunkReader) corrupt(format string, args ...any) error {
+	return c.errf(ErrCorrupt, format, args...)
+}
+
+func (c *chunkReader) pageErr(p *page, format string, args ...any) error {
+	return c.errf(ErrCorrupt, "page at byte %d: %s", p.offset, fmt.Sprintf(format, args...))
+}
+
+// readAt reads file bytes [off, off+n) into a new buffer.
+func (c *chunkReader) readAt(off, n int64) ([]byte, error) {
+	if off < 0 || n < 0 || off+n > c.f.size || off+n < off {
+		return nil, c.corrupt("byte range [%d, %d) outside the file", off, off+n)
+	}
+	if n > c.f.opts.MaxBufferBytes {
+		return nil, c.errf(ErrUnsupported, "column chunk of %d bytes is above the limit of %d", n, c.f.opts.MaxBufferBytes)
+	}
+	b := c.mem.get(int(n))
+	if _, err := c.f.r.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("segment %s: row group %d: column %q: read: %w", c.f.name, c.rg, c.f.cols[c.col].Name, err)
+	}
+	return b, nil
+}
+
+// splitPages parses the page headers in buf (file bytes starting at base)
+// and returns the pages in order. It stops after the data pages that cover
+// wantRows rows (counted from firstRow), or at the end of buf.
+func (c *chunkReader) splitPages(ctx context.Context, buf []byte, base, firstRow, wantRows int64, dictOnly bool) ([]page, error) {
+	var pages []page
+	pos := 0
+	row := firstRow
+	end := firstRow + wantRows
+	for pos < len(buf) && (row < end || dictOnly) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h, hl, err := parsePageHeader(buf[pos:])
+		if err != nil {
+			return nil, c.corrupt("page header at byte %d: %v", base+int64(pos), err)
+		}
+		p := page{h: h, offset: base + int64(pos)}
+		bodyAt := pos + hl
+		if int(h.compressedSize) > len(buf)-bodyAt {
+			return nil, c.pageErr(&p, "body of %d bytes runs past the column chunk", h.compressedSize)
+		}
+		if int64(h.uncompressedSize) > c.f.opts.MaxPageBytes {
+			return nil, c.errf(ErrUnsupported, "page at byte %d: %d bytes uncompressed, above the limit of %d",
+				p.offset, h.uncompressedSize, c.f.opts.MaxPageBytes)
+		}
+		p.body = buf[bodyAt : bodyAt+int(h.compressedSize)]
+		pos = bodyAt + int(h.compressedSize)
+		switch h.typ {
+		case pageDictionary:
+			if !h.hasSub {
+				return nil, c.pageErr(&p, "dictionary page without its header")
+			}
+			if len(pages) > 0 {
+				return nil, c.pageErr(&p, "dictionary page after data pages")
+			}
+			pages = append(pages, p)
+			if dictOnly {
+				return pages, nil
+			}
+		case pageDataV1, pageDataV2:
+			if dictOnly {
+				return pages, nil
+			}
+			if !h.hasSub {
+				return nil, c.pageErr(&p, "data page without its header")
+			}
+			p.rows = int64(h.numValues)
+			if h.typ == pageDataV2 {
+				if h.numRows != h.numValues {
+					return nil, c.pageErr(&p, "V2 page of %d rows holds %d values in a flat column", h.numRows, h.numValues)
+				}
+				if h.numNulls < 0 || h.numNulls > h.numValues || h.defLen < 0 || h.repLen != 0 {
+					return nil, c.pageErr(&p, "V2 page with %d nulls, %d/%d level bytes", h.numNulls, h.defLen, h.repLen)
+				}
+			}
+			if p.rows < 0 {
+				return nil, c.pageErr(&p, "data page of %d values", p.rows)
+			}
+			if p.rows == 0 {
+				// Nothing to decode; not kept, so that the page count is
+				// bounded by the row count.
+				continue
+			}
+			p.firstRow = row
+			row += p.rows
+			if row > c.rgRows {
+				return nil, c.pageErr(&p, "pages hold more than the row group's %d rows", c.rgRows)
+			}
+			pages = append(pages, p)
+		default:
+			// Index pages and unknown page types are skipped, as the
+			// format allows.
+		}
+	}
+	if !dictOnly && row < end {
+		return nil, c.corrupt("column chunk ends after %d of %d rows", row, end)
+	}
+	return pages, nil
+}
+
+// chunkPages returns the dictionary page (if any) and the data pages that
+// cover rows [first, first+n) of the row group. With an OffsetIndex only
+// the bytes of those pages are read; otherwise the whole chunk is read and
+// its page headers walked (bodies of skipped pages are not decompressed).
+func (c *chunkReader) chunkPages(ctx context.Context, first, n int64) ([]page, error) {
+	cc := c.cc
+	start, end := cc.byteRange()
+	whole := first == 0 && n == c.rgRows
+	if !whole && cc.hasOffsetIndex && cc.offsetIndexLength > 0 {
+		locs, err := c.offsetIndex()
+		if err != nil {
+			return nil, err
+		}
+		// Pages [a, b) cover the range.
+		a, b := 0, len(locs)
+		for a+1 < len(locs) && locs[a+1].firstRow <= first {
+			a++
+		}
+		for b-1 > a && locs[b-1].firstRow >= first+n {
+			b--
+		}
+		var pages []page
+		if locs[0].offset > start {
+			// Dictionary page: from the chunk start to the first data page.
+			db, err := c.readAt(start, locs[0].offset-start)
+			if err != nil {
+				return nil, err
+			}
+			if pages, err = c.splitPages(ctx, db, start, 0, 0, true); err != nil {
+				return nil, err
+			}
+		}
+		lo := locs[a].offset
+		hi := locs[b-1].offset + int64(locs[b-1].compressedSize)
+		if lo < start || hi > end || hi < lo {
+			return nil, c.corrupt("offset index pages span [%d, %d), outside the chunk [%d, %d)", lo, hi, start, end)
+		}
+		buf, err := c.readAt(lo, hi-lo)
+		if err != nil {
+			return nil, err
+		}
+		rowsThere := c.rgRows - locs[a].firstRow
+		if b < len(locs) {
+			rowsThere = locs[b].firstRow - locs[a].firstRow
+		}
+		data, err := c.splitPages(ctx, buf, lo, locs[a].firstRow, rowsThere, false)
+		if err != nil {
+			return nil, err
+		}
+		return append(pages, data...), nil
+	}
+	buf, err := c.readAt(start, end-start)
+	if err != nil {
+		return nil, err
+	}
+	all, err := c.splitPages(ctx, buf, start, 0, first+n, false)
+	if err != nil {
+		return nil, err
+	}
+	if whole {
+		return all, nil
+	}
+	out := all[:0]
+	for _, p := range all {
+		if p.h.typ == pageDictionary || (p.firstRow+p.rows > first && p.firstRow < first+n) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (c *chunkReader) offsetIndex() ([]pageLocation, error) {
+	b, err := c.readAt(c.cc.offsetIndexOffset, int64(c.cc.offsetIndexLength))
+	if err != nil {
+		return nil, err
+	}
+	locs, err := parseOffsetIndex(b)
+	if err != nil {
+		return nil, c.corrupt("offset index: %v", err)
+	}
+	if len(locs) == 0 || locs[0].firstRow != 0 {
+		return nil, c.corrupt("offset index without a page at row 0")
+	}
+	for i := 1; i < len(locs); i++ {
+		if locs[i].firstRow <= locs[i-1].firstRow || locs[i].firstRow >= c.rgRows || locs[i].offset <= locs[i-1].offset {
+			return nil, c.corrupt("offset index entries out of order at %d", i)
+		}
+	}
+	return locs, nil
+}
+
+// pageData is a data page split into its parts, decompressed.
+type pageData struct {
+	defLevels []byte // RLE-encoded definition levels (no length prefix)
+	values    []byte
+	encoding  int32
+}
+
+// openPage decompresses a data page and splits it into levels and values.
+func (c *chunkReader) openPage(p *page, scratch []byte) (pageData, []byte, error) {
+	h := &p.h
+	var pd pageData
+	pd.encoding = h.encoding
+	size := int(h.uncompressedSize)
+	if p.h.typ == pageDataV1 {
+		raw, scratch2, err := c.inflate(p, p.body, size, scratch)
+		if err != nil {
+			return pd, scratch, err
+		}
+		scratch = scratch2
+		if c.plan.maxDef > 0 {
+			if h.defEncoding != encRLE {
+				return pd, scratch, c.errf(ErrUnsupported, "page at byte %d: definition levels encoded %s",
+					p.offset, nameOr(encodingNames, h.defEncoding))
+			}
+			if len(raw) < 4 {
+				return pd, scratch, c.pageErr(p, "no room for definition levels")
+			}
+			n := binary.LittleEndian.Uint32(raw)
+			if uint64(n) > uint64(len(raw)-4) {
+				return pd, scratch, c.pageErr(p, "definition levels of %d bytes in a page of %d", n, len(raw))
+			}
+			pd.defLevels = raw[4 : 4+n]
+			raw = raw[4+n:]
+		}
+		pd.values = raw
+		return pd, scratch, nil
+	}
+	// V2: levels are never compressed and come first.
+	dl := int(h.defLen)
+	if dl > len(p.body) || dl > size {
+		return pd, scratch, c.pageErr(p, "definition levels of %d bytes in a page of %d", dl, len(p.body))
+	}
+	if c.plan.maxDef == 0 && dl != 0 {
+		return pd, scratch, c.pageErr(p, "definition levels in a required column")
+	}
+	pd.defLevels = p.body[:dl]
+	body := p.body[dl:]
+	if h.isCompressed && c.cc.codec != codecUncompressed {
+		raw, scratch2, err := c.inflate(p, body, size-dl, scratch)
+		if err != nil {
+			return pd, scratch, err
+		}
+		pd.values = raw
+		return pd, scratch2, nil
+	}
+	if len(body) != size-dl {
+		return pd, scratch, c.pageErr(p, "uncompressed V2 values of %d bytes, header says %d", len(body), size-dl)
+	}
+	pd.values = body
+	return pd, scratch, nil
+}
+
+// inflate decompresses src into (a grown) scratch of exactly size bytes.
+// Uncompressed chunks are used in place.
+func (c *chunkReader) inflate(p *page, src []byte, size int, scratch []byte) ([]byte, []byte, error) {
+	if c.cc.codec == codecUncompressed {
+		if len(src) != size {
+			return nil, scratch, c.pageErr(p, "uncompressed page of %d bytes, header says %d", len(src), size)
+		}
+		return src, scratch, nil
+	}
+	// Spare capacity past size lets zstd use its fast sequence decoder
+	// (it needs room to over-write); the cap limit still rejects output
+	// beyond the header's size.
+	const slack = 64
+	if cap(scratch) < size+slack {
+		scratch = c.mem.get(size + slack)
+	}
+	dst := scratch[:size]
+	if err := decompress(c.cc.codec, dst, src); err != nil {
+		if isUnsupported(err) {
+			return nil, scratch, c.errf(ErrUnsupported, "page at byte %d: %v", p.offset, err)
+		}
+		return nil, scratch, c.pageErr(p, "%v", err)
+	}
+	return dst, scratch, nil
+}
