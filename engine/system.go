@@ -19,7 +19,11 @@ import (
 type systemTable struct {
 	name   string
 	schema *arrow.Schema
-	build  func(db *DB, b *array.RecordBuilder) error
+	// shown: how many leading columns a scan returns by default (0: all).
+	// Columns after them are libkalam additions a scan returns when it
+	// names them, so the contract's column lists stay what SELECT * gives.
+	shown int
+	build func(db *DB, b *array.RecordBuilder) error
 }
 
 var tsMsUTC = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
@@ -36,8 +40,12 @@ var systemTables []*systemTable
 
 func init() {
 	systemTables = []*systemTable{
+		// The seed's five columns, then, on request, the current schema
+		// version and schema (issue 11).
 		{name: "tables", schema: arrow.NewSchema([]arrow.Field{
-			utf8("table_name"), utf8("namespace"), utf8("type"), ts("created_at"), utf8("options")}, nil),
+			utf8("table_name"), utf8("namespace"), utf8("type"), ts("created_at"), utf8("options"),
+			{Name: "schema_version", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, utf8("schema")}, nil),
+			shown: 5,
 			build: buildTables},
 		{name: "live_queries", schema: arrow.NewSchema([]arrow.Field{
 			utf8("query_id"), utf8("session_id"), utf8("sql"), ts("start_time"), u64("duration_ms"), utf8("state")}, nil),
@@ -107,7 +115,11 @@ func (db *DB) scanSystem(sys *systemTable, req ScanRequest) (Stream, error) {
 		return nil, kerr.New(kerr.InvalidArgument, "system.%s: time travel does not apply to system tables", sys.name)
 	}
 	what := "scan system." + sys.name
-	names, out, err := resolveColumns(sys.schema, req.Columns, userColumnNames(sys.schema), what)
+	def := userColumnNames(sys.schema)
+	if sys.shown > 0 {
+		def = def[:sys.shown]
+	}
+	names, out, err := resolveColumns(sys.schema, req.Columns, def, what)
 	if err != nil {
 		return nil, err
 	}
@@ -188,34 +200,58 @@ func buildTables(db *DB, b *array.RecordBuilder) error {
 	st := db.st
 	st.catMu.RLock()
 	sysCreated := st.namespaces[defaultNamespace]
-	type row struct {
-		name, ns, typ string
-		created       int64
-		opts          string
-	}
-	rows := make([]row, 0, len(st.tables)+len(systemTables))
-	for _, t := range st.tables {
-		rows = append(rows, row{t.name, t.ns, t.def.Type, t.def.CreatedAt, optionsJSON(t.def.Options)})
-	}
 	st.catMu.RUnlock()
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].ns != rows[j].ns {
-			return rows[i].ns < rows[j].ns
-		}
-		return rows[i].name < rows[j].name
-	})
+	infos := db.Tables() // sorted by namespace, name
 	for _, s := range systemTables {
-		rows = append(rows, row{s.name, systemNamespace, "system", sysCreated, "{}"})
+		ti := s.info()
+		ti.CreatedAt = sysCreated
+		infos = append(infos, ti)
 	}
 	f := b.Fields()
-	for _, r := range rows {
-		f[0].(*array.StringBuilder).Append(r.name)
-		f[1].(*array.StringBuilder).Append(r.ns)
-		f[2].(*array.StringBuilder).Append(r.typ)
-		f[3].(*array.TimestampBuilder).Append(arrow.Timestamp(r.created))
-		f[4].(*array.StringBuilder).Append(r.opts)
+	for _, ti := range infos {
+		f[0].(*array.StringBuilder).Append(ti.Name)
+		f[1].(*array.StringBuilder).Append(ti.Namespace)
+		f[2].(*array.StringBuilder).Append(ti.Type)
+		f[3].(*array.TimestampBuilder).Append(arrow.Timestamp(ti.CreatedAt))
+		if ti.Type == "system" {
+			f[4].(*array.StringBuilder).Append("{}")
+			f[5].AppendNull()
+		} else {
+			f[4].(*array.StringBuilder).Append(optionsJSON(ti.Options))
+			f[5].(*array.Int64Builder).Append(ti.SchemaVersion)
+		}
+		f[6].(*array.StringBuilder).Append(columnsJSON(ti))
 	}
 	return nil
+}
+
+// columnsJSON renders a table's columns for system.tables: name, Arrow type
+// (as arrow-go prints it), nullability, field id (user tables) and whether
+// the column is part of the key.
+func columnsJSON(ti *TableInfo) string {
+	type col struct {
+		Name     string `json:"name"`
+		Type     string `json:"type"`
+		Nullable bool   `json:"nullable"`
+		FieldID  *int32 `json:"field_id,omitempty"`
+		Key      bool   `json:"key"`
+	}
+	cols := []col{}
+	if ti.Type == "system" {
+		for _, f := range ti.Schema.Fields() {
+			cols = append(cols, col{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable})
+		}
+	} else {
+		for _, c := range ti.Columns {
+			id := c.FieldID
+			cols = append(cols, col{Name: c.Name, Type: c.Type.String(), Nullable: c.Nullable, FieldID: &id, Key: c.Key})
+		}
+	}
+	out, err := json.Marshal(cols)
+	if err != nil {
+		return "[]" // plain strings and numbers always marshal
+	}
+	return string(out)
 }
 
 func buildLiveQueries(db *DB, b *array.RecordBuilder) error {

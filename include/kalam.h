@@ -434,6 +434,9 @@ kalam_status kalam_scan_segment(kalam_db* db, const char* table, const char* seg
 
 /* Full scan of a system table: name is "system.tables" or "tables" (also
  * live_queries, namespaces, manifests, segments). Takes no scan slot.
+ * system.tables also has "schema_version" (int64) and "schema" (utf8, a
+ * JSON array of the columns), returned by kalam_scan when named in
+ * opts->columns; the default columns are the contract's five.
  * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
 kalam_status kalam_system_table(kalam_db* db, const char* name, struct ArrowArrayStream* out,
                                 kalam_error* err);

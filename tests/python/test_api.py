@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 
 import pyarrow as pa
@@ -292,6 +294,7 @@ def test_system_tables(db, events):
         assert t.schema.names == cols, name
         assert db.system("system." + name).schema == t.schema
     assert db.system("tables").schema.field("created_at").type == pa.timestamp("ms", tz="UTC")
+
     tables = db.system("tables", filter="type = 'system'", columns=["table_name"])
     assert sorted(tables.column("table_name").to_pylist()) == sorted(expected)
     man = db.system("manifests", filter="table_name = 'events'").to_pylist()[0]
@@ -302,6 +305,24 @@ def test_system_tables(db, events):
         db.system("nope")
     with pytest.raises(kalam.InvalidArgument):
         db.scan_system("tables").explain()
+
+
+def test_system_tables_shows_schema_and_schema_version_on_request(db, events):
+    events.add_columns(pa.field("extra", pa.int32()))
+    events.rename_column("v", "label")
+    rows = db.system("tables", columns=["table_name", "schema_version", "schema"], filter="namespace = 'app'").to_pylist()
+    assert len(rows) == 1 and rows[0]["table_name"] == "events"
+    assert rows[0]["schema_version"] == events.info["schema_version"] == 3
+    cols = json.loads(rows[0]["schema"])
+    assert [(c["name"], c["type"], c["key"]) for c in cols] == [
+        ("id", "int64", True),
+        ("label", "utf8", False),
+        ("x", "float64", False),
+        ("extra", "int32", False),
+    ]
+    assert [c["field_id"] for c in cols] == [c["field_id"] for c in events.info["columns"]]
+    sys_row = db.system("tables", columns=["schema_version", "schema"], filter="table_name = 'segments'").to_pylist()[0]
+    assert sys_row["schema_version"] is None and json.loads(sys_row["schema"])[0]["name"] == "namespace"
 
 
 def test_read_only_database(store_path):
