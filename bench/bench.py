@@ -1880,7 +1880,8 @@ def write_report(out_dir: Path, r: Dict[str, Any], cfg: Config) -> None:
     w("| --- | --- | --- | --- | --- | --- |")
     for t in tl:
         ratio = t["shown"] if t["ratio"] else "—"
-        met = ((("yes, " if t["met"] else "**no**, ") + by_how_much(t)) if verdicts_on else "— (full run only)")
+        by = by_how_much(t)
+        met = ((("yes" if t["met"] else "**no**") + (f", {by}" if by != "—" else "")) if verdicts_on else "— (full run only)")
         w(f"| {t['section']} | {t['target']} | {t['kalam']} | {t['peer']} | {ratio} | {met} |")
     w("")
     missed = [t for t in tl if not t["met"]]
