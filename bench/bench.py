@@ -2012,7 +2012,7 @@ def write_report(out_dir: Path, r: Dict[str, Any], cfg: Config) -> None:
       "`con.register('kds', t.to_pyarrow_dataset())` (made once per table, untimed; its making time is below). "
       "Polars: `kalam.polars.scan_table(t).filter(...).select(...).collect()` (a DataFrame).")
     w("")
-    w(f"`import kalam_datafusion` in this Python: "
+    w("`import kalam_datafusion` in this Python: "
       + (f"**works** ({en['kalam_datafusion_module']}): projection, filters and limit reach libkalam."
          if en["kalam_datafusion"] else
          f"**fails** ({en.get('kalam_datafusion_error', 'not importable')}): `register_datafusion` falls back to "
