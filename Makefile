@@ -195,12 +195,18 @@ test-datafusion-rust: lib
 
 # ---- benchmarks (bench/bench.py; not part of `make test`) ---------------------
 
-# Writes bench/RESULTS.md and bench/results.json (about 10 minutes on 2 cores).
-bench: bootstrap lib
-	$(VENV_PY) bench/bench.py
+# Writes bench/RESULTS.md and bench/results.json (5-8 minutes on 2 cores,
+# on a quiet machine: the figures are only as good as the quiet). The
+# kalam-datafusion wheel is built first so that the DataFusion comparison
+# measures the pushdown provider, not the fallback. BENCH_FLAGS passes more
+# flags (e.g. --threads 2, --scale 0.2 for a quick check without verdicts).
+BENCH_FLAGS ?=
+bench: bootstrap lib datafusion-wheel
+	$(VENV_PY) bench/bench.py $(BENCH_FLAGS)
 
 # The same script at tiny sizes, one run, into a temporary directory: checks
-# that every section still produces numbers (seconds; run by `make test`).
+# that every section still produces numbers and prints no verdict (seconds;
+# run by `make test`).
 bench-smoke: lib
 	$(VENV_PY) bench/bench.py --smoke
 

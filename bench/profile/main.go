@@ -7,7 +7,11 @@
 //	go tool pprof -top scan.pprof
 //
 // Without -export the batches are drained in Go straight from the engine's
-// Stream (the scan path alone). With -export every stream goes through
+// Stream (the scan path alone). With -flush-into DIR it profiles flushes
+// instead: each run copies the rows the scan returns into a fresh table of a
+// new store under DIR (same schema and options), then flushes it; the
+// flushes run under the pprof label phase=flush (`go tool pprof
+// -tagfocus=phase=flush` keeps only them). With -export every stream goes through
 // arrowexport into a C struct ArrowArrayStream and a C loop calls get_next and
 // release on each batch, as a C host or pyarrow does (scan path + hand-off,
 // minus the host's import).
@@ -42,14 +46,19 @@ static int64_t drain(struct ArrowArrayStream* s, int64_t* batches) {
 import "C"
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/kalamdb/libkalam/arrowexport"
 	"github.com/kalamdb/libkalam/engine"
@@ -66,13 +75,20 @@ func main() {
 		limit     = flag.Int64("limit", -1, "row limit (-1: none)")
 		export    = flag.Bool("export", false, "drain through an exported C ArrowArrayStream")
 		filter    = flag.String("filter", "", "scan filter")
+		flushInto = flag.String("flush-into", "", "profile flushes of the scanned rows into a new store in this directory")
 	)
 	flag.Parse()
 	if *store == "" || *table == "" {
 		fmt.Fprintln(os.Stderr, "profile: -store and -table are required")
 		os.Exit(2)
 	}
-	if err := run(*store, *table, *runs, *cpu, *columns, *batchRows, *limit, *export, *filter); err != nil {
+	var err error
+	if *flushInto != "" {
+		err = runFlush(*store, *table, *flushInto, *runs, *cpu, *limit)
+	} else {
+		err = run(*store, *table, *runs, *cpu, *columns, *batchRows, *limit, *export, *filter)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
@@ -122,7 +138,7 @@ func run(store, table string, runs int, cpu, columns string, batchRows, limit in
 		table, runs, rows, batches, el.Seconds(), float64(rows)/el.Seconds()/1e6, usPerBatch, mode)
 	// The last line is for bench/bench.py.
 	out, err := json.Marshal(map[string]any{"table": table, "runs": runs, "rows": rows, "batches": batches,
-		"seconds": el.Seconds(), "us_per_batch": usPerBatch, "mode": mode})
+		"seconds": el.Seconds(), "us_per_batch": usPerBatch, "mode": mode, "gomaxprocs": runtime.GOMAXPROCS(0)})
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
@@ -162,4 +178,95 @@ func scanOnce(db *engine.DB, table string, req engine.ScanRequest, export bool) 
 		batches++
 		rec.Release()
 	}
+}
+
+// runFlush profiles flushes: the rows of table in the store at src (its
+// first limit rows; all with limit < 0) are read once, then each run appends
+// them to a fresh table (same schema and options) in a new store under dir
+// and flushes it. Only the flushes are timed and labelled phase=flush.
+func runFlush(src, table, dir string, runs int, cpu string, limit int64) error {
+	opts := engine.DefaultOptions()
+	opts.ReadOnly = true
+	opts.CreateIfMissing = false
+	sdb, err := engine.Open(src, opts)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", src, err)
+	}
+	defer sdb.Close()
+	info, err := sdb.Table(table)
+	if err != nil {
+		return err
+	}
+	s, err := sdb.Scan(table, engine.ScanRequest{Limit: limit})
+	if err != nil {
+		return err
+	}
+	var recs []arrow.RecordBatch
+	var rows int64
+	for {
+		rec, err := s.Next()
+		if err != nil {
+			s.Close()
+			return err
+		}
+		if rec == nil {
+			break
+		}
+		recs = append(recs, rec)
+		rows += rec.NumRows()
+	}
+	s.Close()
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	ddb, err := engine.Open(filepath.Join(dir, "flushstore"), engine.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	defer ddb.Close()
+	if err := ddb.CreateNamespace("p"); err != nil {
+		return err
+	}
+	if cpu != "" {
+		f, err := os.Create(cpu)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", cpu, err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var el time.Duration
+	for i := 0; i < runs; i++ {
+		name := fmt.Sprintf("p.flush%d", i)
+		if _, err := ddb.CreateTable(name, info.Type, info.Schema, info.Options); err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if _, err := ddb.AppendRecord(name, r); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		pprof.Do(context.Background(), pprof.Labels("phase", "flush"), func(context.Context) {
+			_, err = ddb.Flush(name)
+		})
+		el += time.Since(start)
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Printf("%s: %d flushes of %d rows in %.3f s = %.2f M rows/s (flush)\n",
+		table, runs, rows, el.Seconds(), float64(rows)*float64(runs)/el.Seconds()/1e6)
+	out, err := json.Marshal(map[string]any{"table": table, "runs": runs, "rows": rows * int64(runs),
+		"seconds": el.Seconds(), "mode": "flush", "gomaxprocs": runtime.GOMAXPROCS(0)})
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(out))
+	return nil
 }
