@@ -1,15 +1,20 @@
 package engine
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,6 +272,9 @@ var s3FaultModes = []s3FaultMode{
 // backoff, about 2.5 s) for each request that meets it, so the runs go 8
 // at a time: they wait, they do not compute.
 func TestS3FaultsAtEveryRequest(t *testing.T) {
+	if raceBuild {
+		t.Skip("the race detector adds nothing to these sequential commits and multiplies their time; make test runs them without -race")
+	}
 	srv := needS3(t)
 	type job struct {
 		fc   faultCase
@@ -428,4 +436,237 @@ func s3FaultRun(t *testing.T, srv *storagetest.S3Server, fc faultCase, mode *s3F
 		return ops, fmt.Errorf("reopened (the call returned %v): %w", runErr, err)
 	}
 	return ops, nil
+}
+
+// ---- (b) a writer on S3 killed at each step of the commit protocol --------------
+
+const s3StepChildEnv = "KALAM_S3_STEP_CHILD"
+
+// s3ChildSpec tells a child process which store to open and what to do.
+type s3ChildSpec struct {
+	Dir      string          `json:"dir"`
+	Op       string          `json:"op"`
+	Step     string          `json:"step"`
+	Storage  string          `json:"storage"`
+	Options  storage.Options `json:"options"`
+	Table    string          `json:"table,omitempty"`
+	Versions []uint64        `json:"versions,omitempty"`
+}
+
+func childSpecEnv(srv *storagetest.S3Server, spec s3ChildSpec) string {
+	spec.Options = srv.Options()
+	b, _ := json.Marshal(spec)
+	return string(b)
+}
+
+// TestS3StepChild is the process TestS3SIGKILLAtEveryStep kills: it opens
+// the store whose storage is on S3, runs one operation and, at the named
+// step, says so and waits to be killed.
+func TestS3StepChild(t *testing.T) {
+	env := os.Getenv(s3StepChildEnv)
+	if env == "" {
+		t.Skip("not a test on its own: the process TestS3SIGKILLAtEveryStep starts and kills (it sets " + s3StepChildEnv + ")")
+	}
+	var spec s3ChildSpec
+	if err := json.Unmarshal([]byte(env), &spec); err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	opts := DefaultOptions()
+	opts.Storage, opts.StorageOptions = spec.Storage, spec.Options
+	opts.failpoint = func(s string) error {
+		if s == spec.Step {
+			fmt.Println("at", s)
+			os.Stdout.Sync()
+			time.Sleep(time.Hour)
+		}
+		return nil
+	}
+	if spec.Op == "recover" {
+		opts.Recover = true
+		_, err := Open(spec.Dir, opts)
+		fmt.Println("done", err)
+		return
+	}
+	db, err := Open(spec.Dir, opts)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	fmt.Println("done", stepOps[spec.Op].run(db))
+}
+
+// s3StepSetup is stepSetup on S3 storage: table f with three flushed
+// segments, a compaction and hot rows, and table d to drop.
+func s3StepSetup(t *testing.T, dir string, opts Options) {
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewGoAllocator()
+	db.CreateTable("f", "", eventsSchema, map[string]string{"primary_key": "id"})
+	db.CreateTable("d", "", eventsSchema, map[string]string{"primary_key": "id"})
+	for i := int64(0); i < 3; i++ {
+		appendEvents(t, db, mem, "f", i, i+10)
+		if _, err := db.Flush("f"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Compact("f", CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, db, mem, "f", 20)
+	appendEvents(t, db, mem, "d", 1)
+	db.Close()
+}
+
+// s3StepKill runs TestS3StepChild on the store and kills it at its step
+// (or after delay when the step is "none"); it reports whether the kill
+// landed before the child finished.
+func s3StepKill(t *testing.T, srv *storagetest.S3Server, spec s3ChildSpec, delay time.Duration) bool {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestS3StepChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), s3StepChildEnv+"="+childSpecEnv(srv, spec))
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	killed := false
+	timeout := time.After(60 * time.Second)
+	var tick <-chan time.Time
+	if spec.Step == "none" {
+		tick = time.After(delay)
+	}
+wait:
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				break wait
+			}
+			switch {
+			case strings.HasPrefix(l, "at "):
+				cmd.Process.Signal(syscall.SIGKILL)
+				killed = true
+				break wait
+			case strings.HasPrefix(l, "error"):
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("child %s: %s", spec.Op, l)
+			case strings.HasPrefix(l, "done"):
+				if spec.Step != "none" {
+					t.Fatalf("child %s finished without reaching step %s: %s", spec.Op, spec.Step, l)
+				}
+				break wait
+			}
+		case <-tick:
+			cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+			break wait
+		case <-timeout:
+			cmd.Process.Kill()
+			t.Fatalf("child %s at %s: no answer in 60 s", spec.Op, spec.Step)
+		}
+	}
+	cmd.Wait()
+	return killed
+}
+
+// TestS3SIGKILLAtEveryStep is TestSIGKILLAtEveryStep with storage on S3:
+// a writer process is killed inside flush, compaction, vacuum, create,
+// drop, update/delete by filter, alter and recover at each step of the
+// commit protocol — between the segment upload and the RocksDB commit
+// among them — and the next open must lose nothing committed, remove the
+// objects no manifest references and keep working. Then compactions killed
+// at random moments (mid-upload included).
+func TestS3SIGKILLAtEveryStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a process per step (about 30 s on S3); -short leaves it out, make test runs it")
+	}
+	if raceBuild {
+		t.Skip("the race detector adds nothing to single-threaded crash recovery and multiplies its time; make test runs it without -race")
+	}
+	srv := needS3(t)
+	ops := make([]string, 0, len(stepOps))
+	for op := range stepOps {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	kills := 0
+	check := func(dir, uri, op, what string) {
+		t.Helper()
+		db, err := Open(dir, s3Opts(srv, uri, ""))
+		if err != nil {
+			t.Fatalf("%s: reopen: %v", what, err)
+		}
+		defer db.Close()
+		want := map[string]string{"f": "[0 1 2 10 11 12 20]", "d": "[1]", "g": ""}
+		switch op {
+		case "recover":
+			want["f"], want["d"] = "[0 1 2 10 11 12]", "[]" // the hot rows went with RocksDB
+		case "drop":
+			want["d"] = ""
+		case "delete_where":
+			if got := fmt.Sprint(scanIDs(t, db, "f")); got != want["f"] && got != "[0 1 2]" {
+				t.Fatalf("%s: rows %s: neither all nor none of the delete", what, got)
+			}
+			want["f"] = ""
+		case "update_where":
+			checkAllOrNone(t, db, what)
+		}
+		if err := rowsErr(db, want); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if err := s3Consistent(db); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if op != "recover" {
+			if _, err := db.Flush("f"); err != nil {
+				t.Fatalf("%s: flush afterwards: %v", what, err)
+			}
+		}
+	}
+	for _, op := range ops {
+		for _, step := range stepOps[op].steps {
+			dir, uri := t.TempDir(), s3Root(t, srv)
+			s3StepSetup(t, dir, s3Opts(srv, uri, ""))
+			if op == "recover" {
+				os.RemoveAll(filepath.Join(dir, "rocksdb"))
+			}
+			if s3StepKill(t, srv, s3ChildSpec{Dir: dir, Op: op, Step: step, Storage: uri}, 0) {
+				kills++
+			}
+			check(dir, uri, op, fmt.Sprintf("%s killed at %s", op, step))
+		}
+	}
+	for i := 0; i < 4; i++ {
+		dir, uri := t.TempDir(), s3Root(t, srv)
+		s3StepSetup(t, dir, s3Opts(srv, uri, ""))
+		// Setup's flushes left hot row 20 and three compacted-away
+		// segments: a compaction of one segment has little to do, so
+		// start from fresh overlapping segments.
+		db, err := Open(dir, s3Opts(srv, uri, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := int64(0); j < 3; j++ {
+			appendEvents(t, db, memory.NewGoAllocator(), "f", j, j+10, 20)
+			db.Flush("f")
+		}
+		db.Close()
+		delay := time.Duration(20+i*40) * time.Millisecond
+		if s3StepKill(t, srv, s3ChildSpec{Dir: dir, Op: "compact", Step: "none", Storage: uri}, delay) {
+			kills++
+		}
+		check(dir, uri, "compact", fmt.Sprintf("compact killed after %v", delay))
+	}
+	t.Logf("%d processes killed inside an operation", kills)
 }
