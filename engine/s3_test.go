@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
@@ -669,4 +672,316 @@ func TestS3SIGKILLAtEveryStep(t *testing.T) {
 		check(dir, uri, "compact", fmt.Sprintf("compact killed after %v", delay))
 	}
 	t.Logf("%d processes killed inside an operation", kills)
+}
+
+// ---- (c) a storage-only reader following a busy writer -------------------------
+
+const s3ReaderChildEnv = "KALAM_S3_READER_CHILD"
+
+// renderAt renders table c of db at version v (0: the latest) as
+// "id:kind:amount" rows: kind and amount change with every rewrite of a
+// key, so a stale or mixed version shows.
+func renderAt(db *DB, table string, v uint64) (string, error) {
+	s, err := db.Scan(table, ScanRequest{Columns: []string{"id", "kind", "amount"}, Limit: -1, AsOfVersion: int64(v)})
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	var b strings.Builder
+	for {
+		rec, err := s.Next()
+		if err != nil {
+			return "", err
+		}
+		if rec == nil {
+			return b.String(), nil
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			fmt.Fprintf(&b, "%v:%v:%v ", goValue(rec.Column(0), i), goValue(rec.Column(1), i), goValue(rec.Column(2), i))
+		}
+		rec.Release()
+	}
+}
+
+// TestS3ReaderChild is the process TestS3ReaderFollowsTheWriter starts: a
+// storage-only reader in another process that scans the given versions and
+// the latest one, printing what it read.
+func TestS3ReaderChild(t *testing.T) {
+	env := os.Getenv(s3ReaderChildEnv)
+	if env == "" {
+		t.Skip("not a test on its own: the process TestS3ReaderFollowsTheWriter starts (it sets " + s3ReaderChildEnv + ")")
+	}
+	var spec s3ChildSpec
+	if err := json.Unmarshal([]byte(env), &spec); err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.Storage, opts.StorageOptions, opts.ReadOnly = spec.Storage, spec.Options, true
+	r, err := Open("", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, v := range append(spec.Versions, 0) {
+		rows, err := renderAt(r, spec.Table, v)
+		switch {
+		case kerr.Is(err, kerr.NotFound):
+			fmt.Printf("version %d notfound %v\n", v, err)
+		case err != nil:
+			fmt.Printf("version %d error %v\n", v, err)
+		default:
+			fmt.Printf("version %d rows %s\n", v, rows)
+		}
+	}
+}
+
+// TestS3ReaderFollowsTheWriter: while a writer on S3 keeps appending,
+// deleting, flushing, compacting and vacuuming (with no retention), a
+// storage-only reader in this process — and, once, one in another
+// process — scans the latest version and random older ones. Every scan
+// must equal the writer's own scan of the same version (a latest scan: of
+// a version committed since it started); NotFound is allowed only for a
+// version that vacuum removed (the writer cannot read it either), and for
+// a latest scan only while a vacuum ran.
+func TestS3ReaderFollowsTheWriter(t *testing.T) {
+	srv := needS3(t)
+	dir, uri := t.TempDir(), s3Root(t, srv)
+	w, err := Open(dir, s3Opts(srv, uri, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.CreateTable("c", "", eventsSchema, map[string]string{"primary_key": "id", "row_group_rows": "16"}); err != nil {
+		t.Fatal(err)
+	}
+	ropts := s3Opts(srv, uri, "")
+	ropts.ReadOnly = true
+	r, err := Open("", ropts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	var (
+		mu        sync.Mutex
+		versions  = map[uint64]string{} // the writer's rows at each committed version
+		latest    atomic.Uint64
+		vacStart  atomic.Int64
+		vacDone   atomic.Int64
+		writerErr error
+	)
+	// record reads, right after a commit, every version committed since
+	// the last call.
+	record := func() error {
+		m, err := w.Manifest("c")
+		if err != nil {
+			return err
+		}
+		for v := latest.Load() + 1; v <= m.Version; v++ {
+			rows, err := renderAt(w, "c", v)
+			if err != nil {
+				return fmt.Errorf("writer at version %d: %w", v, err)
+			}
+			mu.Lock()
+			versions[v] = rows
+			mu.Unlock()
+		}
+		latest.Store(m.Version)
+		return nil
+	}
+	if err := record(); err != nil {
+		t.Fatal(err)
+	}
+	const ops = 24
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rng := rand.New(rand.NewSource(11))
+		mem := memory.NewGoAllocator()
+		writerErr = func() error {
+			for i := 0; i < ops; i++ {
+				ids := make([]int64, 20+rng.Intn(40))
+				kinds := make([]string, len(ids))
+				amts := make([]float64, len(ids))
+				for j := range ids {
+					ids[j] = int64(rng.Intn(300))
+					kinds[j] = fmt.Sprintf("g%d", i)
+					amts[j] = float64(i*1000 + j)
+				}
+				rec := eventsBatch(mem, ids, kinds, amts)
+				_, err := w.AppendRecord("c", rec)
+				rec.Release()
+				if err != nil {
+					return err
+				}
+				if i%4 == 3 {
+					if err := deleteKeys(w, mem, "c", int64(rng.Intn(300)), int64(rng.Intn(300)), ids[0]); err != nil {
+						return err
+					}
+				}
+				if _, err := w.Flush("c"); err != nil {
+					return err
+				}
+				if err := record(); err != nil {
+					return err
+				}
+				if i%5 == 4 {
+					if _, err := w.Compact("c", CompactOptions{TargetRows: 100}); err != nil {
+						return err
+					}
+					if err := record(); err != nil {
+						return err
+					}
+				}
+				if i%7 == 6 {
+					vacStart.Add(1)
+					_, err := w.Vacuum("c", 0, false)
+					vacDone.Add(1)
+					if err != nil {
+						return err
+					}
+					if err := record(); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}()
+	}()
+
+	type read struct {
+		version   uint64 // 0: latest
+		from      uint64 // latest: the writer's version when the scan started
+		rows      string
+		err       error
+		vacuumRan bool // latest: a vacuum ran during the scan
+	}
+	var reads []read
+	var child *exec.Cmd
+	var childOut strings.Builder
+	rng := rand.New(rand.NewSource(12))
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		from, vd := latest.Load(), vacDone.Load()
+		rows, err := renderAt(r, "c", 0)
+		reads = append(reads, read{0, from, rows, err, vacStart.Load() > vd})
+		v := 1 + uint64(rng.Int63n(int64(latest.Load())))
+		rows, err = renderAt(r, "c", v)
+		reads = append(reads, read{version: v, rows: rows, err: err})
+		if child == nil && latest.Load() >= ops/2 {
+			// Another process reads every version committed so far while
+			// the writer goes on.
+			spec := s3ChildSpec{Storage: uri, Table: "c"}
+			for v := uint64(1); v <= latest.Load(); v++ {
+				spec.Versions = append(spec.Versions, v)
+			}
+			child = exec.Command(os.Args[0], "-test.run=^TestS3ReaderChild$", "-test.count=1")
+			child.Env = append(os.Environ(), s3ReaderChildEnv+"="+childSpecEnv(srv, spec))
+			child.Stdout = &childOut
+			child.Stderr = os.Stderr
+			if err := child.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if writerErr != nil {
+		t.Fatalf("writer: %v", writerErr)
+	}
+	if child == nil {
+		t.Fatal("the writer finished before the child reader started")
+	}
+	if err := child.Wait(); err != nil {
+		t.Fatalf("child reader: %v\n%s", err, childOut.String())
+	}
+	final := latest.Load()
+	// vacuumed reports whether the writer itself can no longer read v.
+	vacuumed := func(v uint64) bool {
+		_, err := renderAt(w, "c", v)
+		return kerr.Is(err, kerr.NotFound)
+	}
+	check := func(who string, rd read) {
+		t.Helper()
+		if rd.err != nil {
+			switch {
+			case !kerr.Is(rd.err, kerr.NotFound):
+				t.Fatalf("%s at version %d: %v", who, rd.version, rd.err)
+			case rd.version != 0 && !vacuumed(rd.version):
+				t.Fatalf("%s at version %d: %v, but the writer still reads it", who, rd.version, rd.err)
+			case rd.version == 0 && !rd.vacuumRan:
+				t.Fatalf("%s latest scan: %v with no vacuum running", who, rd.err)
+			}
+			return
+		}
+		if rd.version != 0 {
+			if rd.rows != versions[rd.version] {
+				t.Fatalf("%s at version %d:\n got  %s\n want %s", who, rd.version, rd.rows, versions[rd.version])
+			}
+			return
+		}
+		for v := rd.from; v <= final; v++ {
+			if rd.rows == versions[v] {
+				return
+			}
+		}
+		t.Fatalf("%s latest scan (writer at version %d then) equals no version since: %s", who, rd.from, rd.rows)
+	}
+	notFound := 0
+	for _, rd := range reads {
+		check("reader", rd)
+		if rd.err != nil {
+			notFound++
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(childOut.String()), "\n")
+	childReads := 0
+	for _, l := range lines {
+		var v uint64
+		var what string
+		if n, _ := fmt.Sscanf(l, "version %d %s", &v, &what); n != 2 {
+			continue
+		}
+		rest := strings.TrimPrefix(l, fmt.Sprintf("version %d %s ", v, what))
+		rd := read{version: v, rows: rest}
+		switch what {
+		case "notfound":
+			rd.err = kerr.New(kerr.NotFound, "%s", rest)
+		case "error":
+			t.Fatalf("child reader at version %d: %s", v, rest)
+		}
+		if v == 0 {
+			// The child's latest scan ran after every version it listed.
+			rd.from, rd.vacuumRan = uint64(len(lines)-1), true
+		}
+		check("child reader", rd)
+		childReads++
+	}
+	if childReads < ops/2 {
+		t.Fatalf("the child reader printed %d reads:\n%s", childReads, childOut.String())
+	}
+	if len(versions) != int(final) {
+		t.Fatalf("recorded %d versions of %d", len(versions), final)
+	}
+	t.Logf("%d versions; %d scans in this process (%d NotFound for vacuumed versions), %d in the child", final, len(reads), notFound, childReads)
+}
+
+// deleteKeys deletes ids from table (an error instead of t.Fatal, for
+// goroutines).
+func deleteKeys(db *DB, mem memory.Allocator, table string, ids ...int64) error {
+	ks := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	kb := array.NewRecordBuilder(mem, ks)
+	kb.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
+	rec := kb.NewRecordBatch()
+	kb.Release()
+	defer rec.Release()
+	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
+	if err != nil {
+		return err
+	}
+	defer rdr.Release()
+	_, err = db.Delete(table, rdr)
+	return err
 }
