@@ -985,3 +985,95 @@ func deleteKeys(db *DB, mem memory.Allocator, table string, ids ...int64) error 
 	_, err = db.Delete(table, rdr)
 	return err
 }
+
+// ---- (d) splits on S3 -------------------------------------------------------------
+
+// TestS3SplitsEqualTheScan is TestSplitsEqualTheScan with storage on S3:
+// for random filters, projections, split sizes and versions of a table
+// with overlapping segments and tombstones, the splits, each run through
+// its own storage-only reader of the bucket, return the writer's scan at
+// that version row for row.
+func TestS3SplitsEqualTheScan(t *testing.T) {
+	srv := needS3(t)
+	dir, uri := t.TempDir(), s3Root(t, srv)
+	w, err := Open(dir, s3Opts(srv, uri, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.CreateTable("s", "", eventsSchema, map[string]string{"primary_key": "id", "row_group_rows": "16"})
+	r := rand.New(rand.NewSource(7))
+	mem := memory.NewGoAllocator()
+	var versions []uint64
+	for i := 0; i < 8; i++ {
+		// Staggered key ranges, each overlapping its neighbours, and one
+		// key anywhere.
+		ids := make([]int64, 20+r.Intn(40))
+		for j := range ids {
+			ids[j] = int64(i*45 + r.Intn(100))
+			if j == 7 {
+				ids[j] = int64(r.Intn(400))
+			}
+		}
+		appendEvents(t, w, mem, "s", ids...)
+		if r.Intn(2) == 0 {
+			deleteIDs(t, w, mem, "s", int64(r.Intn(400)), int64(r.Intn(400)), ids[0])
+		}
+		if _, err := w.Flush("s"); err != nil {
+			t.Fatal(err)
+		}
+		m, _ := w.Manifest("s")
+		versions = append(versions, m.Version)
+	}
+	appendEvents(t, w, mem, "s", 1000) // hot: in no split
+	filters := []string{"", "id < 100", "id >= 150 AND id < 260", "kind != 'k7'", "amount > 100 OR id < 20"}
+	ro := s3Opts(srv, "", "")
+	nsplits := 0
+	for trial := 0; trial < 12; trial++ {
+		v := versions[r.Intn(len(versions))]
+		req := ScanRequest{Filter: filters[r.Intn(len(filters))], Limit: -1, AsOfVersion: int64(v)}
+		if r.Intn(3) == 0 {
+			req.Columns = []string{"kind", "id"}
+		}
+		want := scanRows(t, w, "s", req)
+		splits, err := w.ScanSplits("s", req, r.Intn(4), int64(1+r.Intn(120)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, sp := range splits {
+			if sp.Version != v || sp.Storage != uri {
+				t.Fatalf("split %+v: want version %d, storage %s", sp, v, uri)
+			}
+			s, err := OpenSplit(sp, ro)
+			if part := rowsOf(t, s, err); part != "" {
+				got = append(got, part)
+			}
+		}
+		nsplits += len(splits)
+		if g := strings.Join(got, " "); g != want {
+			t.Fatalf("trial %d (version %d, %+v, %d splits):\n splits %s\n scan   %s", trial, v, req, len(splits), g, want)
+		}
+	}
+	// Splits planned by a storage-only reader equal the writer's.
+	rop := s3Opts(srv, uri, "")
+	rop.ReadOnly = true
+	rd, err := Open("", rop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	req := ScanRequest{Filter: "id >= 50", Limit: -1}
+	a, err := w.ScanSplits("s", req, 0, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rd.ScanSplits("s", req, 0, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ja, jb := fmt.Sprint(a), fmt.Sprint(b); ja != jb || len(a) < 2 {
+		t.Fatalf("splits planned by the writer and by a storage-only reader differ:\n %s\n %s", ja, jb)
+	}
+	t.Logf("%d splits run", nsplits)
+}
