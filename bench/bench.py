@@ -86,6 +86,8 @@ class Config:
     handoff_max_batches: int
     startup_rows: int  # section 7
     profile: bool  # run the Go CPU profile of the scan path
+    s3_rows: int = 0  # section 8: rows of the table on the S3 test server
+    s3_segments: int = 0
 
 
 FULL = Config(
@@ -108,6 +110,8 @@ FULL = Config(
     handoff_max_batches=2000,
     startup_rows=100_000,
     profile=True,
+    s3_rows=4_000_000,
+    s3_segments=4,
 )
 
 SMOKE = Config(
@@ -130,6 +134,8 @@ SMOKE = Config(
     handoff_max_batches=50,
     startup_rows=1000,
     profile=True,
+    s3_rows=20_000,
+    s3_segments=2,
 )
 
 
@@ -627,6 +633,101 @@ class Bench:
             f"spawn → result {statistics.median(k['spawn_to_result']) * 1e3:.0f} ms; libkalam.so {lib.stat().st_size / 1e6:.1f} MB"
         )
 
+    # 8 ----------------------------------------------------------------------------
+    def s3(self, server: "S3Server") -> None:
+        """Scans from object storage (the S3 test server on the loopback):
+        a storage-only reader on s3:// through libkalam against
+        pyarrow.dataset with pyarrow's own S3 filesystem over the same
+        objects, full and selective, and the split overhead: the splits of
+        one full scan run one after the other, each through its own
+        storage-only reader, against that scan."""
+        cfg = self.cfg
+        uri = server.uri(f"bench-{os.getpid()}-{int(time.time())}")
+        opts = server.options
+        n, nseg = cfg.s3_rows, cfg.s3_segments
+        with kalam.open(self.work / "s3store", storage=uri, storage_options=opts) as w:
+            w.create_namespace("bench")
+            t = w.create_table("bench.s3", SCHEMA, primary_key="id")
+            secs, build = timed(lambda: build_segmented(np.random.default_rng(DATA_SEED), t, n, nseg))
+            seg = t.segments()
+            live = [p for p, dead in zip(seg.column("path").to_pylist(), seg.column("tombstone").to_pylist()) if not dead]
+            table_root = t.storage_path  # s3://bucket/prefix/bench/s3
+        self.log(f"built bench.s3 on {uri}: {n} rows, {nseg} segments in {secs:.1f} s "
+                 f"(flush {statistics.median(build['flush_s']):.2f} s median, uploads included)")
+        keys = [table_root[len("s3://"):] + "/" + p for p in sorted(live)]
+        import pyarrow.fs as pafs
+
+        fs = pafs.S3FileSystem(access_key=opts["access_key_id"], secret_key=opts["secret_access_key"],
+                               region=opts["region"], endpoint_override=opts["endpoint"].split("://", 1)[1],
+                               scheme="http")
+        dset = ds.dataset(keys, format="parquet", filesystem=fs)
+        files_bytes = sum(fs.get_file_info(k).size for k in keys)
+        r = kalam.open(storage=uri, storage_options=opts, read_only=True)
+        try:
+            rt = r.table("bench.s3")
+            width = max(n // 100, 1)
+            lo = int(self.rng.integers(n // 4, n // 2))
+            hi = lo + width
+            flt = f"id >= {lo} AND id < {hi}"
+            pexpr = (ds.field("id") >= lo) & (ds.field("id") < hi)
+            # One split per segment (the default at 1 M-row segments).
+            splits = rt.scan().splits(target_rows=max(n // nseg, 1))
+            if len(splits) != nseg:
+                raise AssertionError(f"{len(splits)} splits of a table of {nseg} non-overlapping segments")
+
+            def run_splits() -> pa.Table:
+                return pa.concat_tables([sp.scan(storage_options=opts).to_table() for sp in splits])
+
+            def check(name: str, out: Any) -> None:
+                want = width if name.endswith("range") else n
+                if out.num_rows != want:
+                    raise AssertionError(f"{name}: {out.num_rows} rows, expected {want}")
+
+            times = race(
+                cfg,
+                {
+                    "kalam": lambda: rt.scan().to_table(),
+                    "pyarrow_dataset": lambda: dset.to_table(columns=USER_COLUMNS),
+                    "kalam_splits": run_splits,
+                    "kalam_range": lambda: rt.scan(filter=flt).to_table(),
+                    "pyarrow_dataset_range": lambda: dset.to_table(columns=USER_COLUMNS, filter=pexpr),
+                },
+                check,
+            )
+            # The splits' results are the scan's, row for row.
+            if not run_splits().equals(rt.scan().to_table()):
+                raise AssertionError("the splits' rows differ from the scan's")
+            plan = rt.scan(filter=flt).explain()
+        finally:
+            r.close()
+        import pyarrow as _pa
+
+        self.results["s3"] = {
+            "rows": n,
+            "segments": nseg,
+            "files_bytes": files_bytes,
+            "splits": len(splits),
+            "range_rows": width,
+            "filter": flt,
+            "segments_read": len(plan.get("read", [])),
+            "build_seconds": secs,
+            "server": "s3proxy (scripts/s3-server.sh) on 127.0.0.1, filesystem backend",
+            "threads": {
+                "GOMAXPROCS": os.environ.get("GOMAXPROCS", f"unset (Go uses {os.cpu_count()} = os.cpu_count())"),
+                "pyarrow_cpu_count": _pa.cpu_count(),
+                "pyarrow_io_thread_count": _pa.io_thread_count(),
+                "os_cpu_count": os.cpu_count(),
+            },
+            **{k: {"seconds": v, "rows_per_s": rate(v, n if not k.endswith("range") else width)} for k, v in times.items()},
+        }
+        res = self.results["s3"]
+        res["targets"] = s3_targets(res)
+        self.log(
+            "s3: "
+            + ", ".join(f"{k} {v['median'] * 1e3:.0f} ms" for k, v in times.items())
+            + "; " + "; ".join(f"{x['target']}: {x['shown']}" for x in res["targets"])
+        )
+
     # profile ------------------------------------------------------------------------
     def profile(self, store: Path) -> None:
         """CPU profiles of the engine's scan path on the store built above,
@@ -690,6 +791,42 @@ class Bench:
             f"hand-off split (Go): export {hs['export_us_per_column']:.2f} µs/column + {hs['export_us_fixed']:.1f} µs/batch; "
             f"engine {hs['engine_us_per_column']:.2f} µs/column + {hs['engine_us_fixed']:.1f} µs/batch"
         )
+
+
+
+def s3_targets(s: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The object-storage targets of the distributed-read issue."""
+    k, p, sp = s["kalam"]["seconds"]["median"], s["pyarrow_dataset"]["seconds"]["median"], s["kalam_splits"]["seconds"]["median"]
+    out = [
+        {"target": "full scan from object storage ≥ 1.0× pyarrow.dataset (S3FileSystem)", "value": p / k, "goal": 1.0,
+         "shown": f"{p / k:.2f}×", "met": p / k >= 1.0},
+        {"target": "split overhead (sum of the splits' scan times ÷ one scan) ≤ 1.1×", "value": sp / k, "goal": 1.1,
+         "shown": f"{sp / k:.2f}×", "met": sp / k <= 1.1},
+    ]
+    return out
+
+
+class S3Server:
+    """The S3 test server (scripts/s3-server.sh) with the bench's own state
+    directory, for section 8."""
+
+    def __init__(self) -> None:
+        self.env = dict(os.environ, KALAM_S3_STATE=str(REPO / "build" / "s3-server" / "bench"))
+        out = subprocess.run(["bash", str(REPO / "scripts" / "s3-server.sh"), "start"], env=self.env,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"scripts/s3-server.sh start (exit {out.returncode}): {out.stderr.strip()}")
+        vals = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+        self.bucket = vals["KALAM_S3_BUCKET"]
+        self.options = {"endpoint": vals["AWS_ENDPOINT_URL"], "region": vals["AWS_REGION"],
+                        "access_key_id": vals["AWS_ACCESS_KEY_ID"], "secret_access_key": vals["AWS_SECRET_ACCESS_KEY"],
+                        "allow_http": True}
+
+    def uri(self, prefix: str) -> str:
+        return f"s3://{self.bucket}/{prefix}"
+
+    def stop(self) -> None:
+        subprocess.run(["bash", str(REPO / "scripts" / "s3-server.sh"), "stop"], env=self.env, capture_output=True, text=True)
 
 
 # Where a profile's CPU went: (label, functions whose cumulative shares are
@@ -1203,6 +1340,38 @@ def write_report(out_dir: Path, r: Dict[str, Any], cfg: Config) -> None:
       + ("" if stripped is None else (", stripped (`-ldflags \"-s -w\"`)" if stripped else ", not stripped"))
       + "; RocksDB is linked dynamically (Debian's librocksdb.so.7.8); Arrow, Parquet and zstd are Go code inside it.")
     w("")
+    s3 = r.get("s3")
+    if s3:
+        w("## 8. Object storage (S3)")
+        w("")
+        w(f"A table of {s3['rows']:,} rows in {s3['segments']} non-overlapping segments ({s3['files_bytes'] / 1e6:.0f} MB of "
+          f"Parquet) written by a writer whose storage is on the S3 test server ({s3['server']}; RocksDB local), then read "
+          "from the bucket. libkalam: a storage-only reader (`kalam.open(storage=\"s3://...\", read_only=True)`), "
+          "`scan().to_table()`: ranged GETs in 1 MiB aligned blocks, footers cached per open segment. pyarrow: "
+          "`pyarrow.dataset.dataset(<the same objects>, filesystem=pyarrow.fs.S3FileSystem(endpoint_override=..., "
+          "scheme=\"http\")).to_table(columns=...)`. Selective: the 1% key range "
+          f"`{s3['filter']}` (libkalam read {s3['segments_read']} of {s3['segments']} segments; pyarrow.dataset filters "
+          f"with row-group statistics). Splits: the {s3['splits']} splits of the full scan (`scan().splits()`), each "
+          "`split.scan(storage_options=...).to_table()` — a storage-only reader of its own per split, as on a worker — "
+          "one after the other in this process; the overhead is their total time over one scan's. Contestants ran "
+          "interleaved in one process.")
+        w("")
+        th = s3["threads"]
+        w(f"Threads: GOMAXPROCS {th['GOMAXPROCS']}; pyarrow CPU pool {th['pyarrow_cpu_count']}, I/O pool "
+          f"{th['pyarrow_io_thread_count']}; {th['os_cpu_count']} CPUs. The server runs on the same 2 cores.")
+        w("")
+        w("| contestant | seconds | rows/s (M) | cores |")
+        w("| --- | --- | --- | --- |")
+        for who in ("kalam", "pyarrow_dataset", "kalam_splits", "kalam_range", "pyarrow_dataset_range"):
+            c = s3[who]
+            w(f"| {who} | {fmt_range(c['seconds'], digits=3)} | {c['rows_per_s']['median'] / 1e6:.2f} | "
+              f"{c['seconds']['cores']:.2f} |")
+        w("")
+        w("| target | measured | met |")
+        w("| --- | --- | --- |")
+        for t in s3["targets"]:
+            w(f"| {t['target']} | {t['shown']} | {'yes' if t['met'] else '**no**'} |")
+        w("")
     prof = r.get("profile")
     if prof:
         w("## Profiles (Go side, `bench/profile`)")
@@ -1315,6 +1484,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             db.close()
         b.system_tables()
         b.startup()
+        if os.environ.get("KALAM_S3_TESTS") == "0":
+            b.results["s3_skipped"] = "KALAM_S3_TESTS=0"
+            b.log("s3 section skipped: KALAM_S3_TESTS=0")
+        else:
+            server = S3Server()  # not installed: an error (scripts/s3-bootstrap.sh; make bootstrap runs it)
+            try:
+                b.s3(server)
+            finally:
+                server.stop()
         if cfg.profile and shutil.which("go"):
             b.profile(store)
         elif cfg.profile:
@@ -1328,6 +1506,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         write_report(out_dir, b.results, cfg)
         b.log(f"wrote {out_dir / 'RESULTS.md'} and results.json in {b.results['elapsed_seconds']:.0f} s")
         for t in b.results["targets"]:
+            b.log(f"target {'met   ' if t['met'] else 'MISSED'} {t['target']}: {t['shown']}")
+        for t in b.results.get("s3", {}).get("targets", []):
             b.log(f"target {'met   ' if t['met'] else 'MISSED'} {t['target']}: {t['shown']}")
     finally:
         if not args.work:
@@ -1367,6 +1547,14 @@ def check_complete(r: Dict[str, Any]) -> None:
                 raise AssertionError(f"full_scan.{label}.{who} has no time")
     if not r["startup"]["library_bytes"] > 0:
         raise AssertionError("libkalam.so size missing")
+    if "s3_skipped" not in r:
+        if "s3" not in r or walk(r["s3"], "s3") == 0:
+            raise AssertionError("section s3 produced nothing")
+        for who in ("kalam", "pyarrow_dataset", "kalam_splits", "kalam_range", "pyarrow_dataset_range"):
+            if not r["s3"][who]["seconds"]["median"] > 0:
+                raise AssertionError(f"s3.{who} has no time")
+        if len(r["s3"]["targets"]) != 2:
+            raise AssertionError("s3 targets missing")
     if len(r["targets"]) != 6:
         raise AssertionError("targets missing")
     if len(verdicts(r, every=True)) != len(r["targets"]):
