@@ -1077,3 +1077,52 @@ func TestS3SplitsEqualTheScan(t *testing.T) {
 	}
 	t.Logf("%d splits run", nsplits)
 }
+
+// TestS3SplitOpensOnlyItsTable: a split reads its own table's definition
+// and version from storage, not the whole store: no listing, and no other
+// table's objects (each split of a distributed read pays this open).
+func TestS3SplitOpensOnlyItsTable(t *testing.T) {
+	srv := needS3(t)
+	dir, uri := t.TempDir(), s3Root(t, srv)
+	w, err := Open(dir, s3Opts(srv, uri, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	mem := memory.NewGoAllocator()
+	w.CreateNamespace("other")
+	for _, n := range []string{"a", "b", "other.c"} {
+		w.CreateTable(n, "", eventsSchema, map[string]string{"primary_key": "id"})
+		appendEvents(t, w, mem, n, 1, 2, 3)
+		if _, err := w.Flush(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	splits, err := w.ScanSplits("a", ScanRequest{Limit: -1}, 0, 0)
+	if err != nil || len(splits) != 1 {
+		t.Fatalf("%d splits, %v", len(splits), err)
+	}
+	proxy, err := storagetest.NewFaultProxy(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	s, err := OpenSplit(splits[0], s3Opts(srv, "", proxy.URL))
+	if got := rowsOf(t, s, err); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("split rows: %s", got)
+	}
+	ops := proxy.Ops()
+	if n := proxy.Count("ListObjectsV2"); n != 0 {
+		t.Fatalf("a split listed storage %d times: %v", n, ops)
+	}
+	if n := proxy.Count("GetObject"); n > 3 {
+		t.Fatalf("a split read %d whole objects (table.json, manifest.json and its version file at most): %v", n, ops)
+	}
+	// A split of a table dropped since: NotFound naming it.
+	if err := w.DropTable("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenSplit(splits[0], s3Opts(srv, "", "")); !kerr.Is(err, kerr.NotFound) || !strings.Contains(err.Error(), "a/table.json") {
+		t.Fatalf("split of a dropped table: %v", err)
+	}
+}
