@@ -24,6 +24,35 @@ import (
 
 // openRemote opens a storage-only store.
 func openRemote(opts Options) (*DB, error) {
+	return openRemoteWith(opts, func(st *store) error { return st.refreshRemote() })
+}
+
+// openRemoteTable opens a storage-only store that has loaded only the table
+// qname ("ns.table"): what a scan split needs. It reads that table's
+// table.json and manifest.json, where openRemote lists the whole storage
+// root and reads every table's (each split of a distributed read opens
+// one). Other tables appear when the store is refreshed (Tables).
+func openRemoteTable(opts Options, qname string) (*DB, error) {
+	return openRemoteWith(opts, func(st *store) error {
+		ns, name, err := splitTableName(qname)
+		if err != nil {
+			return err
+		}
+		t, err := st.loadRemoteTable(context.Background(), ns, name)
+		if err != nil {
+			return fmt.Errorf("table %s: %w", qname, err)
+		}
+		st.catMu.Lock()
+		st.tables[ns+"."+name] = t
+		st.namespaces[ns] = t.def.CreatedAt
+		st.catMu.Unlock()
+		return nil
+	})
+}
+
+// openRemoteWith opens a storage-only store and loads its catalog with
+// load.
+func openRemoteWith(opts Options, load func(*store) error) (*DB, error) {
 	if opts.Storage == "" {
 		return nil, kerr.New(kerr.InvalidArgument, "open: no root directory and no \"storage\" to read")
 	}
@@ -60,7 +89,7 @@ func openRemote(opts Options) (*DB, error) {
 		slots:      make(chan struct{}, maxScans),
 		failpoint:  opts.failpoint,
 	}
-	if err := st.refreshRemote(); err != nil {
+	if err := load(st); err != nil {
 		return nil, fmt.Errorf("open %s: %w", stor, err)
 	}
 	session := opts.SessionID

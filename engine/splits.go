@@ -172,7 +172,7 @@ func OpenSplit(sp ScanSplit, opts Options) (Stream, error) {
 	}
 	opts.Storage = sp.Storage
 	opts.ReadOnly = true
-	db, err := Open("", opts)
+	db, err := openRemoteTable(opts, sp.Table)
 	if err != nil {
 		return nil, err
 	}

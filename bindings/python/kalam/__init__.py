@@ -60,9 +60,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # kalam.polars imports Polars, an optional dependency: loaded on first
-    # use of the attribute (``import kalam.polars`` works as well).
-    if name == "polars":
+    # kalam.polars, kalam.dask and kalam.ray import optional dependencies
+    # (Polars, Dask, Ray): loaded on first use of the attribute
+    # (``import kalam.polars`` works as well).
+    if name in ("polars", "dask", "ray"):
         import importlib
 
         return importlib.import_module(".polars", __name__)
