@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kalamdb/libkalam/engine/segment"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 	"github.com/kalamdb/libkalam/storage"
@@ -41,7 +42,7 @@ type segWriter struct {
 	name   string // storage object name
 	rel    string // table-relative path, as the manifest holds it
 	out    storage.Writer
-	w      *pqarrow.FileWriter
+	w      *pqarrow.FileWriter // created by the first write (see open)
 	rgRows int64
 	inRG   int64
 	meta   manifest.SegmentMetadata
@@ -57,42 +58,48 @@ func (st *store) newSegWriter(t *table, sv *schemaView, seqNo uint64) (*segWrite
 	if err != nil {
 		return nil, err
 	}
-	wopts := []parquet.WriterProperty{
-		parquet.WithCompression(codecOf(t.opts.compression)),
-		parquet.WithAllocator(st.mem),
-		parquet.WithMaxRowGroupLength(t.opts.rowGroupRows),
-		parquet.WithStats(true),
-		parquet.WithCreatedBy("libkalam"),
-		// _seq is unique per row: a dictionary only costs hashing time.
-		parquet.WithDictionaryFor(colSeq, false),
-	}
-	// Floats and timestamps rarely repeat: a dictionary page only adds a
-	// hash on write and a gather on every read.
-	for _, f := range sv.schema.Fields() {
-		switch f.Type.ID() {
-		case arrow.FLOAT32, arrow.FLOAT64, arrow.TIMESTAMP, arrow.TIME32, arrow.TIME64, arrow.DURATION:
-			wopts = append(wopts, parquet.WithDictionaryFor(f.Name, false))
-		}
-	}
-	if len(sv.keyCols) == 1 && !sv.keyHasSeq {
-		// A single-column key is unique within a segment too.
-		wopts = append(wopts, parquet.WithDictionaryFor(sv.schema.Field(sv.keyCols[0]).Name, false))
-	}
-	props := parquet.NewWriterProperties(wopts...)
 	schema := sv.segmentSchema()
-	stored := storageSchema(schema)
-	// pqarrow closes an io.Closer it writes to; the object is committed
-	// separately.
-	w, err := pqarrow.NewFileWriter(stored, struct{ io.Writer }{out}, props, pqarrow.NewArrowWriterProperties(
-		pqarrow.WithStoreSchema(), pqarrow.WithAllocator(st.mem)))
-	if err != nil {
-		out.Abort()
-		return nil, kerr.Wrap(kerr.Internal, err, "parquet writer for %s", name)
-	}
-	sw := &segWriter{st: st, t: t, sv: sv, name: name, rel: rel, out: out, w: w, rgRows: t.opts.rowGroupRows,
-		stats: newStatsCollector(schema), stored: stored}
+	sw := &segWriter{st: st, t: t, sv: sv, name: name, rel: rel, out: out, rgRows: t.opts.rowGroupRows,
+		stats: newStatsCollector(schema), stored: storageSchema(schema)}
 	sw.meta.Path = rel
 	return sw, nil
+}
+
+// segmentWriterProperties are the Parquet properties of a new segment of
+// schema stored (storage types), whose first rows are first (nil: none):
+// the layout segment.LAYOUT.md measured for reading (V2 pages, 256 KiB
+// pages, page index, statistics), the table's compression and
+// row_group_rows options taking precedence, and a dictionary only for the
+// columns whose values repeat enough in those rows. A variable so that
+// tests can write segments the way older versions did.
+var segmentWriterProperties = func(t *table, stored *arrow.Schema, first arrow.RecordBatch) []parquet.WriterProperty {
+	l := segment.RecommendedLayout()
+	l.Compression = codecOf(t.opts.compression)
+	if t.opts.rowGroupRows > 0 {
+		l.RowGroupRows = t.opts.rowGroupRows
+	}
+	var dict map[string]bool
+	if first != nil {
+		dict = segment.DictionaryColumns(first)
+	}
+	return segment.WriterProperties(l, stored, dict)
+}
+
+// open creates the Parquet writer. The dictionary rule decides from data,
+// so it waits for the first batch (a flush or compaction batch is up to
+// 64Ki rows; first is nil for a segment of no rows).
+func (sw *segWriter) open(first arrow.RecordBatch) error {
+	wopts := append(segmentWriterProperties(sw.t, sw.stored, first), parquet.WithAllocator(sw.st.mem))
+	props := parquet.NewWriterProperties(wopts...)
+	// pqarrow closes an io.Closer it writes to; the object is committed
+	// separately.
+	w, err := pqarrow.NewFileWriter(sw.stored, struct{ io.Writer }{sw.out}, props, pqarrow.NewArrowWriterProperties(
+		pqarrow.WithStoreSchema(), pqarrow.WithAllocator(sw.st.mem)))
+	if err != nil {
+		return kerr.Wrap(kerr.Internal, err, "parquet writer for %s", sw.name)
+	}
+	sw.w = w
+	return nil
 }
 
 // write appends a record (segment schema) whose rows are in key order and
@@ -120,6 +127,11 @@ func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) e
 	sw.stats.add(rec)
 	rec = retypeRecord(rec, sw.stored)
 	defer rec.Release()
+	if sw.w == nil {
+		if err := sw.open(rec); err != nil {
+			return err
+		}
+	}
 	var off int64
 	for off < n {
 		room := sw.rgRows - sw.inRG
@@ -148,6 +160,12 @@ func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) e
 
 // finish writes the footer and commits the object under its final name.
 func (sw *segWriter) finish() (*manifest.SegmentMetadata, error) {
+	if sw.w == nil {
+		if err := sw.open(nil); err != nil {
+			sw.abort()
+			return nil, err
+		}
+	}
 	if err := sw.w.Close(); err != nil {
 		sw.abort()
 		return nil, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", sw.name)
@@ -174,7 +192,9 @@ func (sw *segWriter) abort() {
 		return
 	}
 	sw.done = true
-	sw.w.Close()
+	if sw.w != nil {
+		sw.w.Close()
+	}
 	sw.out.Abort()
 }
 
