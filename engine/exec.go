@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/kalamdb/libkalam/engine/filter"
 	"github.com/kalamdb/libkalam/engine/keyenc"
+	"github.com/kalamdb/libkalam/engine/segment"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 )
@@ -121,51 +123,57 @@ func (h *hotSource) close() {
 // segSource reads the work columns of one segment, in the schema of the
 // plan's version: columns are found by field id (DESIGN §3.2), a column
 // the segment lacks (added after it was written) is null, and a column
-// written before a widening is widened.
+// written before a widening is widened. The narrow reader delivers a task
+// (a row group, or a row range of one) at a time, which goes out in
+// zero-copy slices of at most piece rows; columns it does not take come
+// from pqarrow for the same rows, or, when it takes none, pqarrow streams
+// the file.
 type segSource struct {
-	ctx  context.Context
-	st   *store
-	r    *segReader
-	file *segFile
-	want *arrow.Schema
-	src  []int // per want field: its column in the reader's output, -1: absent
+	ctx   context.Context
+	st    *store
+	sp    *segPrep
+	path  string
+	piece int64
+	feed  *taskFeed // narrow columns; nil when streaming
+	base  int       // feed index of sp.tasks[0]
+	ti    int       // next task
+	// pqOnly: the narrow reader declined a task at read time
+	// (segment.ErrUnsupported): the rest of the file goes through pqarrow.
+	pqOnly bool
+	cur    arrow.RecordBatch // converted task batch being sliced
+	off    int64
+	r      *segReader // streaming mode
+	closed bool
 }
 
-// newSegSource reads the columns of work from in's segment. With
-// dropNoTombstones, _deleted is left out when the file's statistics show it
-// holds no tombstone (the filter stage then keeps every row).
-func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones bool) (*segSource, error) {
-	if in.file == nil {
-		sf, err := p.st.openSegment(p.t, in.seg.Path)
-		if err != nil {
-			return nil, err
-		}
-		in.file = sf
-	}
-	if dropNoTombstones && !in.file.mayHoldTombstones(in.rowGroups) {
-		work = withoutField(work, colDeleted)
-	}
-	cols := p.t.segmentColumns(in.file, in.seg)
-	var names []string
-	src := make([]int, work.NumFields())
-	for i, f := range work.Fields() {
-		name := f.Name
-		if f.Name != colSeq && f.Name != colDeleted {
-			name = cols[p.sv.fids[p.sv.schema.FieldIndices(f.Name)[0]]]
-		}
-		src[i] = -1
-		if name != "" {
-			src[i] = len(names)
-			names = append(names, name)
-		}
-	}
-	r, err := in.file.reader(p.scanCtx(), names, in.rowGroups, min(p.batch, 64*1024))
+// newSegSource reads the columns of work from in's segment, with a feed of
+// its own. With dropNoTombstones, _deleted is left out when the file's
+// statistics show it holds no tombstone (the filter stage then keeps every
+// row). A merged input reads smaller tasks, one ahead.
+func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones, merged bool) (*segSource, error) {
+	sp, err := p.prepareSeg(in, work, dropNoTombstones, merged)
 	if err != nil {
 		return nil, err
 	}
-	sf := in.file
-	in.file = nil // owned by the source now
-	return &segSource{ctx: p.scanCtx(), st: p.st, r: r, file: sf, want: work, src: src}, nil
+	in.file = nil // owned by the source (or its feed) now
+	var feed *taskFeed
+	base := 0
+	if !sp.stream {
+		window := readWindow()
+		if merged {
+			window = 1
+		}
+		feed = newTaskFeed(p.scanCtx(), p.st.mem, window)
+		base = feed.add(sp)
+	}
+	return p.newSegSourceFrom(sp, feed, base), nil
+}
+
+// newSegSourceFrom makes the source of a prepared input whose tasks are
+// feed's tasks from base (feed nil: streamed through pqarrow).
+func (p *plan) newSegSourceFrom(sp *segPrep, feed *taskFeed, base int) *segSource {
+	return &segSource{ctx: p.scanCtx(), st: p.st, sp: sp, path: sp.file.path, piece: min(p.batch, 64*1024),
+		feed: feed, base: base}
 }
 
 // segmentColumns maps field ids to the segment's column names: from the
@@ -207,13 +215,107 @@ func (s *segSource) next() (arrow.RecordBatch, error) {
 	if err := s.ctx.Err(); err != nil {
 		return nil, err
 	}
+	for {
+		if s.cur != nil {
+			if n := s.cur.NumRows() - s.off; n > 0 {
+				take := min(n, s.piece)
+				out := s.cur.NewSlice(s.off, s.off+take)
+				s.off += take
+				return owned{out}, nil
+			}
+			s.cur.Release()
+			s.cur = nil
+		}
+		if s.sp.stream {
+			return s.nextStreamed()
+		}
+		if s.ti >= len(s.sp.tasks) {
+			return nil, nil
+		}
+		rec, err := s.readTask(s.ti)
+		if err != nil {
+			return nil, err
+		}
+		s.ti++
+		s.cur, s.off = rec, 0
+	}
+}
+
+// nextStreamed returns the next pqarrow batch, converted (not owned:
+// pqarrow builds some types on the Go heap, the output stage copies).
+func (s *segSource) nextStreamed() (arrow.RecordBatch, error) {
+	if s.r == nil {
+		names := make([]string, len(s.sp.cols))
+		for i, c := range s.sp.cols {
+			names[i] = c.name
+		}
+		r, err := s.sp.file.reader(s.ctx, names, s.sp.rowGroups, s.piece)
+		if err != nil {
+			return nil, err
+		}
+		s.r = r
+	}
 	rec, err := s.r.next()
 	if err != nil || rec == nil {
 		return nil, err
 	}
 	defer rec.Release()
-	n := rec.NumRows()
-	cols := make([]arrow.Array, len(s.src))
+	return s.convert(rec.Column, rec.NumRows())
+}
+
+// readTask reads task i: the narrow columns from the feed, the others
+// through pqarrow, converted to the wanted schema (buffers all from the
+// store's allocator).
+func (s *segSource) readTask(i int) (arrow.RecordBatch, error) {
+	t := s.sp.tasks[i]
+	var narrow arrow.RecordBatch
+	if len(s.sp.ncols) > 0 && !s.pqOnly {
+		rec, err := s.feed.next(s.base + i)
+		switch {
+		case err == nil:
+			narrow = rec
+			defer narrow.Release()
+		case errors.Is(err, segment.ErrUnsupported):
+			s.pqOnly = true // valid Parquet the narrow reader does not take
+		default:
+			return nil, readErr(err, s.path)
+		}
+	}
+	cols := make([]arrow.Array, len(s.sp.cols))
+	var names []string
+	var at []int
+	k := 0
+	for j, c := range s.sp.cols {
+		if c.narrow >= 0 && narrow != nil {
+			cols[j] = narrow.Column(k)
+			k++
+			continue
+		}
+		names = append(names, c.name)
+		at = append(at, j)
+	}
+	if len(names) > 0 {
+		pq, err := s.sp.file.readRows(s.ctx, names, t.RowGroup, t.FirstRow, t.NumRows)
+		if err != nil {
+			return nil, err
+		}
+		for j, a := range pq {
+			cols[at[j]] = a
+			defer a.Release()
+		}
+	}
+	out, err := s.convert(func(j int) arrow.Array { return cols[j] }, t.NumRows)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// convert builds the wanted columns from the read ones (column(j) is read
+// column j): re-typed from their storage type, widened, or nulls for a
+// column the segment lacks.
+func (s *segSource) convert(column func(int) arrow.Array, n int64) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, len(s.sp.src))
 	release := func() {
 		for _, c := range cols {
 			if c != nil {
@@ -221,12 +323,12 @@ func (s *segSource) next() (arrow.RecordBatch, error) {
 			}
 		}
 	}
-	for i, f := range s.want.Fields() {
-		if s.src[i] < 0 {
+	for i, f := range s.sp.want.Fields() {
+		if s.sp.src[i] < 0 {
 			cols[i] = array.MakeArrayOfNull(s.st.mem, f.Type, int(n))
 			continue
 		}
-		c := rec.Column(s.src[i])
+		c := column(s.sp.src[i])
 		switch got := c.DataType(); {
 		case arrow.TypeEqual(got, f.Type):
 			c.Retain()
@@ -246,19 +348,31 @@ func (s *segSource) next() (arrow.RecordBatch, error) {
 		default:
 			// Type drift between file and table would corrupt results silently.
 			release()
-			return nil, kerr.New(kerr.Corruption, "segment %s: column %q has type %s, table says %s", s.r.path, f.Name, got, f.Type)
+			return nil, kerr.New(kerr.Corruption, "segment %s: column %q has type %s, table says %s", s.path, f.Name, got, f.Type)
 		}
 	}
-	out := array.NewRecordBatch(s.want, cols, n)
+	out := array.NewRecordBatch(s.sp.want, cols, n)
 	release()
 	return out, nil
 }
 
 func (s *segSource) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.cur != nil {
+		s.cur.Release()
+		s.cur = nil
+	}
 	if s.r != nil {
 		s.r.close()
-		s.file.close()
 		s.r = nil
+	}
+	if s.feed != nil {
+		s.feed.release() // the feed closes the file
+	} else {
+		s.sp.file.close()
 	}
 }
 
@@ -723,8 +837,9 @@ func (m *mergeSource) close() {
 
 // chainSource reads its sources one after the other, opening each lazily.
 type chainSource struct {
-	open []func() (source, error)
-	cur  source
+	open    []func() (source, error)
+	cur     source
+	onClose func() // after the sources: releases what they shared
 }
 
 func (c *chainSource) next() (arrow.RecordBatch, error) {
@@ -758,6 +873,10 @@ func (c *chainSource) close() {
 		c.cur = nil
 	}
 	c.open = nil
+	if c.onClose != nil {
+		c.onClose()
+		c.onClose = nil
+	}
 }
 
 // outputSource projects work records onto the output schema, applies the
@@ -899,6 +1018,7 @@ func (p *plan) pipeline() source {
 // but the plan's.
 func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int64) source {
 	var opens []func() (source, error)
+	feeds := p.newFeedRuns(clusters)
 	for _, cl := range clusters {
 		cl := cl
 		opens = append(opens, func() (source, error) {
@@ -919,10 +1039,14 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 			for _, in := range cl {
 				var s source
 				var err error
-				if in.seg == nil {
+				switch {
+				case in.seg == nil:
 					s, err = p.newHotSource(work, in)
-				} else {
-					s, err = p.newSegSource(in, work, isolated)
+				case isolated:
+					// Concatenated: read ahead across segments (feedRuns).
+					s, err = feeds.source(in, work)
+				default:
+					s, err = p.newSegSource(in, work, false, true)
 				}
 				if err != nil {
 					return fail(err)
@@ -944,6 +1068,6 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 			return newFilterSource(in, p.pred, work, p.st.mem), nil
 		})
 	}
-	chain := &chainSource{open: opens}
+	chain := &chainSource{open: opens, onClose: feeds.close}
 	return newOutputSource(chain, out, p.req.Limit, batch, p.st.mem)
 }
