@@ -128,12 +128,19 @@ func (h *hotSource) close() {
 // zero-copy slices of at most piece rows; columns it does not take come
 // from pqarrow for the same rows, or, when it takes none, pqarrow streams
 // the file.
+//
+// Slices are cut at multiples of piece rows counted over every source that
+// shares phase (the concatenated inputs of a scan), not from each task's
+// start: when nothing is filtered out, the output's batches of exactly
+// batch_rows then line up with them, and only a batch that spans two row
+// groups (at a segment's end) is copied instead of every one after it.
 type segSource struct {
 	ctx   context.Context
 	st    *store
 	sp    *segPrep
 	path  string
 	piece int64
+	phase *int64    // rows delivered by the sources sharing it, modulo piece
 	feed  *taskFeed // narrow columns; nil when streaming
 	base  int       // feed index of sp.tasks[0]
 	ti    int       // next task
@@ -166,13 +173,19 @@ func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones,
 		feed = newTaskFeed(p.scanCtx(), p.st.mem, window)
 		base = feed.add(sp)
 	}
-	return p.newSegSourceFrom(sp, feed, base), nil
+	// Merged inputs go through the merge in pieces of at most 64Ki rows
+	// (its per-batch key buffers); others in output batches.
+	piece := p.batch
+	if merged {
+		piece = min(p.batch, 64*1024)
+	}
+	return p.newSegSourceFrom(sp, feed, base, piece, new(int64)), nil
 }
 
 // newSegSourceFrom makes the source of a prepared input whose tasks are
 // feed's tasks from base (feed nil: streamed through pqarrow).
-func (p *plan) newSegSourceFrom(sp *segPrep, feed *taskFeed, base int) *segSource {
-	return &segSource{ctx: p.scanCtx(), st: p.st, sp: sp, path: sp.file.path, piece: min(p.batch, 64*1024),
+func (p *plan) newSegSourceFrom(sp *segPrep, feed *taskFeed, base int, piece int64, phase *int64) *segSource {
+	return &segSource{ctx: p.scanCtx(), st: p.st, sp: sp, path: sp.file.path, piece: piece, phase: phase,
 		feed: feed, base: base}
 }
 
@@ -218,9 +231,10 @@ func (s *segSource) next() (arrow.RecordBatch, error) {
 	for {
 		if s.cur != nil {
 			if n := s.cur.NumRows() - s.off; n > 0 {
-				take := min(n, s.piece)
+				take := min(n, s.piece-*s.phase)
 				out := s.cur.NewSlice(s.off, s.off+take)
 				s.off += take
+				*s.phase = (*s.phase + take) % s.piece
 				return owned{out}, nil
 			}
 			s.cur.Release()
@@ -260,6 +274,7 @@ func (s *segSource) nextStreamed() (arrow.RecordBatch, error) {
 		return nil, err
 	}
 	defer rec.Release()
+	*s.phase = (*s.phase + rec.NumRows()) % s.piece
 	return s.convert(rec.Column, rec.NumRows())
 }
 

@@ -262,6 +262,7 @@ type feedRuns struct {
 	next   int          // first input of order not in a run yet
 	preps  map[*planInput]*runEntry
 	feeds  []*taskFeed
+	phase  int64 // see segSource.phase
 	closed bool
 }
 
@@ -291,7 +292,7 @@ func (fr *feedRuns) source(in *planInput, work *arrow.Schema) (source, error) {
 		e = fr.preps[in]
 	}
 	delete(fr.preps, in)
-	return fr.p.newSegSourceFrom(e.sp, e.feed, e.base), nil
+	return fr.p.newSegSourceFrom(e.sp, e.feed, e.base, fr.p.batch, &fr.phase), nil
 }
 
 // prepareRun prepares in and the isolated inputs after it (up to
