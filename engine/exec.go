@@ -2,18 +2,15 @@ package engine
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/engine/filter"
-	"github.com/kalamdb/libkalam/engine/keyenc"
 	"github.com/kalamdb/libkalam/engine/segment"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
@@ -417,7 +414,13 @@ type runs struct {
 	schema *arrow.Schema
 	mem    memory.Allocator
 	parts  []run
+	ris    []int32             // per part: its record's index in recs
+	recs   []arrow.RecordBatch // the parts' records, each retained once
 	rows   int64
+	gen    int // counts resets (mergeSource caches record indices per gen)
+	// proj, when set, assembles only these columns of the parts (their
+	// indices in every part), as schema.
+	proj []int
 }
 
 type run struct {
@@ -425,12 +428,30 @@ type run struct {
 	start, end int64
 }
 
+// index returns rec's index in r.recs, adding (and retaining) it unless it
+// is one of the last few added.
+func (r *runs) index(rec arrow.RecordBatch) int {
+	for i := len(r.recs) - 1; i >= 0 && i >= len(r.recs)-4; i-- {
+		if r.recs[i] == rec {
+			return i
+		}
+	}
+	rec.Retain()
+	r.recs = append(r.recs, rec)
+	return len(r.recs) - 1
+}
+
 func (r *runs) add(rec arrow.RecordBatch, start, end int64) {
-	if n := len(r.parts); n > 0 && r.parts[n-1].rec == rec && r.parts[n-1].end == start {
+	r.addAt(r.index(rec), start, end)
+}
+
+// addAt adds rows [start, end) of record r.recs[ri].
+func (r *runs) addAt(ri int, start, end int64) {
+	if n := len(r.parts); n > 0 && r.ris[n-1] == int32(ri) && r.parts[n-1].end == start {
 		r.parts[n-1].end = end
 	} else {
-		rec.Retain()
-		r.parts = append(r.parts, run{rec, start, end})
+		r.parts = append(r.parts, run{r.recs[ri], start, end})
+		r.ris = append(r.ris, int32(ri))
 	}
 	r.rows += end - start
 }
@@ -442,19 +463,34 @@ func (r *runs) build(copyAlways bool) (arrow.RecordBatch, error) {
 	if r.rows == 0 {
 		return nil, nil
 	}
-	if len(r.parts) == 1 {
+	if len(r.parts) == 1 && (isOwned(r.parts[0].rec) || !copyAlways) {
 		p := r.parts[0]
+		out := p.rec.NewSlice(p.start, p.end)
+		if r.proj != nil {
+			cols := make([]arrow.Array, len(r.proj))
+			for i, c := range r.proj {
+				cols[i] = out.Column(c)
+			}
+			sliced := out
+			out = array.NewRecordBatch(r.schema, cols, sliced.NumRows())
+			sliced.Release()
+		}
 		if isOwned(p.rec) {
-			return owned{p.rec.NewSlice(p.start, p.end)}, nil
+			return owned{out}, nil
 		}
-		if !copyAlways {
-			return p.rec.NewSlice(p.start, p.end), nil
-		}
+		return out, nil
 	}
 	schema := r.parts[0].rec.Schema()
+	if r.proj != nil {
+		schema = r.schema
+	}
 	cols := make([]arrow.Array, schema.NumFields())
 	for c := range cols {
-		out, err := gatherRuns(r.parts, c, r.rows, r.mem)
+		src := c
+		if r.proj != nil {
+			src = r.proj[c]
+		}
+		out, err := gatherRunsIdx(r.parts, r.ris, len(r.recs), src, r.rows, r.mem)
 		if err != nil {
 			for _, done := range cols[:c] {
 				done.Release()
@@ -488,11 +524,16 @@ func isOwned(rec arrow.RecordBatch) bool {
 }
 
 func (r *runs) reset() {
-	for _, p := range r.parts {
-		p.rec.Release()
+	for _, rec := range r.recs {
+		rec.Release()
 	}
+	clear(r.recs)
+	r.recs = r.recs[:0]
+	clear(r.parts)
 	r.parts = r.parts[:0]
+	r.ris = r.ris[:0]
 	r.rows = 0
+	r.gen++
 }
 
 // filterSource keeps the rows of live versions that satisfy pred (nil: all
@@ -617,235 +658,6 @@ func (s *rangeSource) next() (arrow.RecordBatch, error) {
 func (s *rangeSource) close() {
 	s.in.close()
 	s.r.reset()
-}
-
-// ---- merge ----------------------------------------------------------------
-
-// keyer computes the encoded key of each row of a work record.
-type keyer struct {
-	keyIdx []int // work-schema indices of key columns
-	seqIdx int
-	hasSeq bool
-}
-
-func (p *plan) newKeyer() *keyer {
-	k := &keyer{seqIdx: p.work.FieldIndices(colSeq)[0], hasSeq: p.sv.keyHasSeq}
-	for _, kc := range p.sv.keyCols {
-		k.keyIdx = append(k.keyIdx, p.work.FieldIndices(p.sv.schema.Field(kc).Name)[0])
-	}
-	return k
-}
-
-func (k *keyer) keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [][]byte, error) {
-	n := int(rec.NumRows())
-	var enc *keyenc.RowEncoder
-	if len(k.keyIdx) > 0 {
-		cols := make([]arrow.Array, len(k.keyIdx))
-		for i, c := range k.keyIdx {
-			cols[i] = rec.Column(c)
-		}
-		var err error
-		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
-			return nil, nil, err
-		}
-	}
-	seqs := rec.Column(k.seqIdx).(*array.Int64).Int64Values()
-	buf, out = buf[:0], out[:0]
-	offs := make([]int, 0, n+1)
-	for i := 0; i < n; i++ {
-		offs = append(offs, len(buf))
-		if enc != nil {
-			buf = enc.Append(buf, i)
-		}
-		if k.hasSeq {
-			buf = keyenc.AppendInt64(buf, seqs[i])
-		}
-	}
-	offs = append(offs, len(buf))
-	for i := 0; i < n; i++ {
-		out = append(out, buf[offs[i]:offs[i+1]:offs[i+1]])
-	}
-	return buf, out, nil
-}
-
-type cursor struct {
-	src  source
-	rec  arrow.RecordBatch
-	keys [][]byte
-	kbuf []byte
-	seqs []int64
-	dels *array.Boolean
-	pos  int
-}
-
-func (c *cursor) key() []byte   { return c.keys[c.pos] }
-func (c *cursor) seq() int64    { return c.seqs[c.pos] }
-func (c *cursor) deleted() bool { return c.dels.Value(c.pos) }
-
-type cursorHeap []*cursor
-
-func (h cursorHeap) Len() int { return len(h) }
-func (h cursorHeap) Less(i, j int) bool {
-	if c := bytes.Compare(h[i].key(), h[j].key()); c != 0 {
-		return c < 0
-	}
-	if h[i].seq() != h[j].seq() {
-		return h[i].seq() > h[j].seq()
-	}
-	return h[i].deleted() && !h[j].deleted()
-}
-func (h cursorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *cursorHeap) Push(x any)   { *h = append(*h, x.(*cursor)) }
-func (h *cursorHeap) Pop() any {
-	old := *h
-	c := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return c
-}
-
-// mergeSource merges inputs whose key ranges overlap: per key, the version
-// with the highest _seq wins (a tombstone wins a tie). Tombstones are kept in
-// the output; the filter stage after it drops them.
-type mergeSource struct {
-	cursors []*cursor
-	h       cursorHeap
-	k       *keyer
-	batch   int64
-	r       runs
-	started bool
-	delIdx  int
-}
-
-func (p *plan) newMergeSource(srcs []source) *mergeSource {
-	m := &mergeSource{k: p.newKeyer(), batch: p.batch, r: runs{schema: p.work, mem: p.st.mem},
-		delIdx: p.work.FieldIndices(colDeleted)[0]}
-	for _, s := range srcs {
-		m.cursors = append(m.cursors, &cursor{src: s})
-	}
-	return m
-}
-
-// load moves c to its next non-empty batch; false at the end of its input.
-func (m *mergeSource) load(c *cursor) (bool, error) {
-	if c.rec != nil {
-		c.rec.Release()
-		c.rec = nil
-	}
-	for {
-		rec, err := c.src.next()
-		if err != nil {
-			return false, err
-		}
-		if rec == nil {
-			return false, nil
-		}
-		if rec.NumRows() == 0 {
-			rec.Release()
-			continue
-		}
-		c.rec = rec
-		c.kbuf, c.keys, err = m.k.keys(rec, c.kbuf, c.keys)
-		if err != nil {
-			return false, err
-		}
-		c.seqs = rec.Column(m.k.seqIdx).(*array.Int64).Int64Values()
-		c.dels = rec.Column(m.delIdx).(*array.Boolean)
-		c.pos = 0
-		return true, nil
-	}
-}
-
-func (m *mergeSource) advance(c *cursor) (bool, error) {
-	c.pos++
-	if c.pos < len(c.keys) {
-		return true, nil
-	}
-	return m.load(c)
-}
-
-func (m *mergeSource) next() (arrow.RecordBatch, error) {
-	if !m.started {
-		m.started = true
-		for _, c := range m.cursors {
-			ok, err := m.load(c)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				m.h = append(m.h, c)
-			}
-		}
-		heap.Init(&m.h)
-	}
-	for m.h.Len() > 0 && m.r.rows < m.batch {
-		win := m.h[0]
-		// Fast path: every key of the winner below the smallest key of the
-		// other cursors is unique to it, so that whole run goes out at once
-		// (one binary search instead of a heap operation per row).
-		if end := m.runEnd(win); end > win.pos+1 {
-			m.r.add(win.rec, int64(win.pos), int64(end))
-			win.pos = end - 1
-			ok, err := m.advance(win)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				heap.Fix(&m.h, 0)
-			} else {
-				heap.Pop(&m.h)
-			}
-			continue
-		}
-		key := append([]byte(nil), win.key()...)
-		m.r.add(win.rec, int64(win.pos), int64(win.pos+1))
-		// Advance every cursor positioned on this key (the winner first).
-		for m.h.Len() > 0 && bytes.Equal(m.h[0].key(), key) {
-			c := m.h[0]
-			ok, err := m.advance(c)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				heap.Fix(&m.h, 0)
-			} else {
-				heap.Pop(&m.h)
-			}
-		}
-	}
-	return m.r.build(false)
-}
-
-// runEnd returns the end of the run of win's current batch whose keys are
-// all below every other cursor's current key, capped by the batch size.
-func (m *mergeSource) runEnd(win *cursor) int {
-	var bound []byte
-	for i := 1; i <= 2 && i < len(m.h); i++ {
-		if k := m.h[i].key(); bound == nil || bytes.Compare(k, bound) < 0 {
-			bound = k
-		}
-	}
-	limit := min(len(win.keys), win.pos+int(m.batch-m.r.rows))
-	if bound == nil {
-		return limit
-	}
-	if bytes.Compare(win.key(), bound) >= 0 {
-		return win.pos // the same key is elsewhere too: the slow path decides
-	}
-	n := sort.Search(limit-win.pos, func(i int) bool { return bytes.Compare(win.keys[win.pos+i], bound) >= 0 })
-	return win.pos + n
-}
-
-func (m *mergeSource) close() {
-	m.r.reset()
-	for _, c := range m.cursors {
-		if c.rec != nil {
-			c.rec.Release()
-			c.rec = nil
-		}
-		c.src.close()
-	}
-	m.cursors = nil
-	m.h = nil
 }
 
 // ---- concatenation, projection, limit, re-chunking --------------------------
@@ -1048,8 +860,12 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 			// takes the whole predicate before any merge.
 			isolated := len(cl) == 1
 			work := p.work
+			var mo mergeOptions
 			if isolated {
 				work = p.isoWork
+			} else {
+				mo = p.clusterMerge(cl)
+				work = mo.work
 			}
 			for _, in := range cl {
 				var s source
@@ -1061,7 +877,7 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 					// Concatenated: read ahead across segments (feedRuns).
 					s, err = feeds.source(in, work)
 				default:
-					s, err = p.newSegSource(in, work, false, true)
+					s, err = p.newSegSource(in, work, mo.dropTombstones, true)
 				}
 				if err != nil {
 					return fail(err)
@@ -1075,10 +891,11 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 			}
 			var in source = srcs[0]
 			if !isolated {
-				in = p.newMergeSource(srcs)
+				m := p.newMergeSource(srcs, mo)
+				in, work = m, m.out
 			}
 			if p.rowBounds {
-				in = &rangeSource{in: in, k: p.newKeyer(), lo: p.keyLo, hi: p.keyHi, r: runs{schema: work, mem: p.st.mem}}
+				in = &rangeSource{in: in, k: p.keyerFor(work), lo: p.keyLo, hi: p.keyHi, r: runs{schema: work, mem: p.st.mem}}
 			}
 			return newFilterSource(in, p.pred, work, p.st.mem), nil
 		})

@@ -108,7 +108,7 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 		}
 		srcs = append(srcs, src)
 	}
-	merged := p.newMergeSource(srcs)
+	merged := p.newMergeSource(srcs, mergeOptions{})
 	srcs = nil // owned by merged
 	defer merged.close()
 	k := p.newKeyer()

@@ -53,6 +53,7 @@ type plan struct {
 	// deletedNamed: the output or the filter names _deleted, so inputs
 	// keep it even when their statistics show no tombstone.
 	deletedNamed bool
+	seqNamed     bool // likewise _seq: merges compare it rather than skip it
 
 	keyLo, keyHi []byte // encoded key bounds, Hi exclusive; nil = unbounded
 	empty        bool   // the filter admits no key at all
@@ -186,6 +187,7 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 		}
 	}
 	p.deletedNamed = needed[colDeleted]
+	p.seqNamed = needed[colSeq]
 	// An isolated input (nothing to merge with) reads only what the output
 	// and the filter name, plus _deleted to drop tombstones.
 	segSchema := sv.segmentSchema()

@@ -507,7 +507,7 @@ func (sf *segFile) readRows(ctx context.Context, names []string, rg int, first, 
 			out[c] = array.MakeArrayOfNull(sf.mem, r.schema.Field(c).Type, 0)
 			continue
 		}
-		if out[c], err = gatherRuns(parts.parts, c, n, sf.mem); err != nil {
+		if out[c], err = gatherRunsIdx(parts.parts, parts.ris, len(parts.recs), c, n, sf.mem); err != nil {
 			return fail(err)
 		}
 	}
