@@ -3,6 +3,7 @@ package engine
 import (
 	"math/bits"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -17,27 +18,38 @@ import (
 // batch, a third of the scan's CPU time (system time 1.5 s of 4.5 s). A
 // buffer released by the host (any thread: release callbacks of exported
 // arrays) is kept, up to recycleRetain bytes in all, and handed out again
-// cleared. Small and huge buffers go straight to the base allocator, and
-// every buffer goes back to it when the store closes, so checked
-// allocators in tests still see every byte returned.
+// cleared; a buffer kept unused for recycleIdle goes back (a host that
+// keeps a whole scan's result, like pyarrow's to_table, frees it all at
+// once: the next scan finds it, an idle store does not hold it). Small and
+// huge buffers go straight to the base allocator, and every buffer goes
+// back to it when the store closes, so checked allocators in tests still
+// see every byte returned.
 type recycler struct {
 	base memory.Allocator
 
 	mu       sync.Mutex
-	free     map[int][][]byte       // by class size: kept buffers, full length
+	free     map[int][]kept         // by class size, oldest first
 	live     map[unsafe.Pointer]int // buffers handed out: data pointer → class size
 	retained int                    // bytes kept in free
 	closed   bool
+	timer    *time.Timer // the next trim, while anything is kept
+}
+
+// kept is a freed buffer (full class length) and when it was freed.
+type kept struct {
+	b  []byte
+	at time.Time
 }
 
 const (
 	recycleMin    = 64 << 10
 	recycleMax    = 32 << 20
-	recycleRetain = 64 << 20
+	recycleRetain = 256 << 20
+	recycleIdle   = time.Second
 )
 
 func newRecycler(base memory.Allocator) *recycler {
-	return &recycler{base: base, free: map[int][][]byte{}, live: map[unsafe.Pointer]int{}}
+	return &recycler{base: base, free: map[int][]kept{}, live: map[unsafe.Pointer]int{}}
 }
 
 // recycleClass rounds n up to a size class: quarter steps between powers
@@ -55,7 +67,7 @@ func (r *recycler) Allocate(n int) []byte {
 	c := recycleClass(n)
 	r.mu.Lock()
 	if l := r.free[c]; len(l) > 0 {
-		b := l[len(l)-1]
+		b := l[len(l)-1].b // the most recently freed: likely still in cache
 		r.free[c] = l[:len(l)-1]
 		r.retained -= c
 		r.live[unsafe.Pointer(unsafe.SliceData(b))] = c
@@ -95,13 +107,44 @@ func (r *recycler) Free(b []byte) {
 	}
 	r.mu.Lock()
 	if !r.closed && r.retained+c <= recycleRetain {
-		r.free[c] = append(r.free[c], full)
+		r.free[c] = append(r.free[c], kept{full, time.Now()})
 		r.retained += c
+		if r.timer == nil {
+			r.timer = time.AfterFunc(recycleIdle, func() { r.trim(time.Now()) })
+		}
 		r.mu.Unlock()
 		return
 	}
 	r.mu.Unlock()
 	r.base.Free(full)
+}
+
+// trim returns the buffers kept since before now-recycleIdle, and
+// schedules the next trim while any remain.
+func (r *recycler) trim(now time.Time) {
+	var out [][]byte
+	r.mu.Lock()
+	r.timer = nil
+	for c, l := range r.free {
+		n := 0
+		for n < len(l) && now.Sub(l[n].at) >= recycleIdle {
+			out = append(out, l[n].b)
+			n++
+		}
+		r.retained -= n * c
+		if n == len(l) {
+			delete(r.free, c)
+		} else if n > 0 {
+			r.free[c] = append(l[:0], l[n:]...)
+		}
+	}
+	if r.retained > 0 && !r.closed {
+		r.timer = time.AfterFunc(recycleIdle, func() { r.trim(time.Now()) })
+	}
+	r.mu.Unlock()
+	for _, b := range out {
+		r.base.Free(b)
+	}
 }
 
 func (r *recycler) Reallocate(n int, b []byte) []byte {
@@ -131,13 +174,17 @@ func (r *recycler) Reallocate(n int, b []byte) []byte {
 func (r *recycler) close() {
 	r.mu.Lock()
 	free := r.free
-	r.free = map[int][][]byte{}
+	r.free = map[int][]kept{}
 	r.retained = 0
 	r.closed = true
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
 	r.mu.Unlock()
 	for _, l := range free {
-		for _, b := range l {
-			r.base.Free(b)
+		for _, k := range l {
+			r.base.Free(k.b)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -58,6 +59,16 @@ func TestRecycler(t *testing.T) {
 	}
 	if r.retained > recycleRetain {
 		t.Fatalf("retained %d above %d", r.retained, recycleRetain)
+	}
+	// Buffers kept unused for recycleIdle go back to the base allocator.
+	before := r.retained
+	r.trim(time.Now()) // nothing that old yet
+	if r.retained != before {
+		t.Fatalf("a trim before the idle time returned %d bytes", before-r.retained)
+	}
+	r.trim(time.Now().Add(recycleIdle))
+	if r.retained != 0 || len(r.free) != 0 {
+		t.Fatalf("after the idle time %d bytes are still kept", r.retained)
 	}
 	// Concurrent use.
 	var wg sync.WaitGroup
