@@ -2,17 +2,16 @@ package engine
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
+	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/engine/filter"
-	"github.com/kalamdb/libkalam/engine/keyenc"
+	"github.com/kalamdb/libkalam/engine/segment"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 )
@@ -121,51 +120,70 @@ func (h *hotSource) close() {
 // segSource reads the work columns of one segment, in the schema of the
 // plan's version: columns are found by field id (DESIGN §3.2), a column
 // the segment lacks (added after it was written) is null, and a column
-// written before a widening is widened.
+// written before a widening is widened. The narrow reader delivers a task
+// (a row group, or a row range of one) at a time, which goes out in
+// zero-copy slices of at most piece rows; columns it does not take come
+// from pqarrow for the same rows, or, when it takes none, pqarrow streams
+// the file.
+//
+// Slices are cut at multiples of piece rows counted over every source that
+// shares phase (the concatenated inputs of a scan), not from each task's
+// start: when nothing is filtered out, the output's batches of exactly
+// batch_rows then line up with them, and only a batch that spans two row
+// groups (at a segment's end) is copied instead of every one after it.
 type segSource struct {
-	ctx  context.Context
-	st   *store
-	r    *segReader
-	file *segFile
-	want *arrow.Schema
-	src  []int // per want field: its column in the reader's output, -1: absent
+	ctx   context.Context
+	st    *store
+	sp    *segPrep
+	path  string
+	piece int64
+	phase *int64    // rows delivered by the sources sharing it, modulo piece
+	feed  *taskFeed // narrow columns; nil when streaming
+	base  int       // feed index of sp.tasks[0]
+	ti    int       // next task
+	// pqOnly: the narrow reader declined a task at read time
+	// (segment.ErrUnsupported): the rest of the file goes through pqarrow.
+	pqOnly bool
+	cur    arrow.RecordBatch // converted task batch being sliced
+	off    int64
+	r      *segReader // streaming mode
+	closed bool
 }
 
-// newSegSource reads the columns of work from in's segment. With
-// dropNoTombstones, _deleted is left out when the file's statistics show it
-// holds no tombstone (the filter stage then keeps every row).
-func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones bool) (*segSource, error) {
-	if in.file == nil {
-		sf, err := p.st.openSegment(p.t, in.seg.Path)
-		if err != nil {
-			return nil, err
-		}
-		in.file = sf
-	}
-	if dropNoTombstones && !in.file.mayHoldTombstones(in.rowGroups) {
-		work = withoutField(work, colDeleted)
-	}
-	cols := p.t.segmentColumns(in.file, in.seg)
-	var names []string
-	src := make([]int, work.NumFields())
-	for i, f := range work.Fields() {
-		name := f.Name
-		if f.Name != colSeq && f.Name != colDeleted {
-			name = cols[p.sv.fids[p.sv.schema.FieldIndices(f.Name)[0]]]
-		}
-		src[i] = -1
-		if name != "" {
-			src[i] = len(names)
-			names = append(names, name)
-		}
-	}
-	r, err := in.file.reader(p.scanCtx(), names, in.rowGroups, min(p.batch, 64*1024))
+// newSegSource reads the columns of work from in's segment, with a feed of
+// its own. With dropNoTombstones, _deleted is left out when the file's
+// statistics show it holds no tombstone (the filter stage then keeps every
+// row). A merged input reads smaller tasks, one ahead.
+func (p *plan) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones, merged bool) (*segSource, error) {
+	sp, err := p.prepareSeg(in, work, dropNoTombstones, merged)
 	if err != nil {
 		return nil, err
 	}
-	sf := in.file
-	in.file = nil // owned by the source now
-	return &segSource{ctx: p.scanCtx(), st: p.st, r: r, file: sf, want: work, src: src}, nil
+	in.file = nil // owned by the source (or its feed) now
+	var feed *taskFeed
+	base := 0
+	if !sp.stream {
+		window := readWindow()
+		if merged {
+			window = 1
+		}
+		feed = newTaskFeed(p.scanCtx(), p.st.mem, window)
+		base = feed.add(sp)
+	}
+	// Merged inputs go through the merge in pieces of at most 64Ki rows
+	// (its per-batch key buffers); others in output batches.
+	piece := p.batch
+	if merged {
+		piece = min(p.batch, 64*1024)
+	}
+	return p.newSegSourceFrom(sp, feed, base, piece, new(int64)), nil
+}
+
+// newSegSourceFrom makes the source of a prepared input whose tasks are
+// feed's tasks from base (feed nil: streamed through pqarrow).
+func (p *plan) newSegSourceFrom(sp *segPrep, feed *taskFeed, base int, piece int64, phase *int64) *segSource {
+	return &segSource{ctx: p.scanCtx(), st: p.st, sp: sp, path: sp.file.path, piece: piece, phase: phase,
+		feed: feed, base: base}
 }
 
 // segmentColumns maps field ids to the segment's column names: from the
@@ -207,13 +225,109 @@ func (s *segSource) next() (arrow.RecordBatch, error) {
 	if err := s.ctx.Err(); err != nil {
 		return nil, err
 	}
+	for {
+		if s.cur != nil {
+			if n := s.cur.NumRows() - s.off; n > 0 {
+				take := min(n, s.piece-*s.phase)
+				out := s.cur.NewSlice(s.off, s.off+take)
+				s.off += take
+				*s.phase = (*s.phase + take) % s.piece
+				return owned{out}, nil
+			}
+			s.cur.Release()
+			s.cur = nil
+		}
+		if s.sp.stream {
+			return s.nextStreamed()
+		}
+		if s.ti >= len(s.sp.tasks) {
+			return nil, nil
+		}
+		rec, err := s.readTask(s.ti)
+		if err != nil {
+			return nil, err
+		}
+		s.ti++
+		s.cur, s.off = rec, 0
+	}
+}
+
+// nextStreamed returns the next pqarrow batch, converted (not owned:
+// pqarrow builds some types on the Go heap, the output stage copies).
+func (s *segSource) nextStreamed() (arrow.RecordBatch, error) {
+	if s.r == nil {
+		names := make([]string, len(s.sp.cols))
+		for i, c := range s.sp.cols {
+			names[i] = c.name
+		}
+		r, err := s.sp.file.reader(s.ctx, names, s.sp.rowGroups, s.piece)
+		if err != nil {
+			return nil, err
+		}
+		s.r = r
+	}
 	rec, err := s.r.next()
 	if err != nil || rec == nil {
 		return nil, err
 	}
 	defer rec.Release()
-	n := rec.NumRows()
-	cols := make([]arrow.Array, len(s.src))
+	*s.phase = (*s.phase + rec.NumRows()) % s.piece
+	return s.convert(rec.Column, rec.NumRows())
+}
+
+// readTask reads task i: the narrow columns from the feed, the others
+// through pqarrow, converted to the wanted schema (buffers all from the
+// store's allocator).
+func (s *segSource) readTask(i int) (arrow.RecordBatch, error) {
+	t := s.sp.tasks[i]
+	var narrow arrow.RecordBatch
+	if len(s.sp.ncols) > 0 && !s.pqOnly {
+		rec, err := s.feed.next(s.base + i)
+		switch {
+		case err == nil:
+			narrow = rec
+			defer narrow.Release()
+		case errors.Is(err, segment.ErrUnsupported):
+			s.pqOnly = true // valid Parquet the narrow reader does not take
+		default:
+			return nil, readErr(err, s.path)
+		}
+	}
+	cols := make([]arrow.Array, len(s.sp.cols))
+	var names []string
+	var at []int
+	k := 0
+	for j, c := range s.sp.cols {
+		if c.narrow >= 0 && narrow != nil {
+			cols[j] = narrow.Column(k)
+			k++
+			continue
+		}
+		names = append(names, c.name)
+		at = append(at, j)
+	}
+	if len(names) > 0 {
+		pq, err := s.sp.file.readRows(s.ctx, names, t.RowGroup, t.FirstRow, t.NumRows)
+		if err != nil {
+			return nil, err
+		}
+		for j, a := range pq {
+			cols[at[j]] = a
+			defer a.Release()
+		}
+	}
+	out, err := s.convert(func(j int) arrow.Array { return cols[j] }, t.NumRows)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// convert builds the wanted columns from the read ones (column(j) is read
+// column j): re-typed from their storage type, widened, or nulls for a
+// column the segment lacks.
+func (s *segSource) convert(column func(int) arrow.Array, n int64) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, len(s.sp.src))
 	release := func() {
 		for _, c := range cols {
 			if c != nil {
@@ -221,12 +335,12 @@ func (s *segSource) next() (arrow.RecordBatch, error) {
 			}
 		}
 	}
-	for i, f := range s.want.Fields() {
-		if s.src[i] < 0 {
+	for i, f := range s.sp.want.Fields() {
+		if s.sp.src[i] < 0 {
 			cols[i] = array.MakeArrayOfNull(s.st.mem, f.Type, int(n))
 			continue
 		}
-		c := rec.Column(s.src[i])
+		c := column(s.sp.src[i])
 		switch got := c.DataType(); {
 		case arrow.TypeEqual(got, f.Type):
 			c.Retain()
@@ -246,19 +360,31 @@ func (s *segSource) next() (arrow.RecordBatch, error) {
 		default:
 			// Type drift between file and table would corrupt results silently.
 			release()
-			return nil, kerr.New(kerr.Corruption, "segment %s: column %q has type %s, table says %s", s.r.path, f.Name, got, f.Type)
+			return nil, kerr.New(kerr.Corruption, "segment %s: column %q has type %s, table says %s", s.path, f.Name, got, f.Type)
 		}
 	}
-	out := array.NewRecordBatch(s.want, cols, n)
+	out := array.NewRecordBatch(s.sp.want, cols, n)
 	release()
 	return out, nil
 }
 
 func (s *segSource) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.cur != nil {
+		s.cur.Release()
+		s.cur = nil
+	}
 	if s.r != nil {
 		s.r.close()
-		s.file.close()
 		s.r = nil
+	}
+	if s.feed != nil {
+		s.feed.release() // the feed closes the file
+	} else {
+		s.sp.file.close()
 	}
 }
 
@@ -288,7 +414,13 @@ type runs struct {
 	schema *arrow.Schema
 	mem    memory.Allocator
 	parts  []run
+	ris    []int32             // per part: its record's index in recs
+	recs   []arrow.RecordBatch // the parts' records, each retained once
 	rows   int64
+	gen    int // counts resets (mergeSource caches record indices per gen)
+	// proj, when set, assembles only these columns of the parts (their
+	// indices in every part), as schema.
+	proj []int
 }
 
 type run struct {
@@ -296,12 +428,30 @@ type run struct {
 	start, end int64
 }
 
+// index returns rec's index in r.recs, adding (and retaining) it unless it
+// is one of the last few added.
+func (r *runs) index(rec arrow.RecordBatch) int {
+	for i := len(r.recs) - 1; i >= 0 && i >= len(r.recs)-4; i-- {
+		if r.recs[i] == rec {
+			return i
+		}
+	}
+	rec.Retain()
+	r.recs = append(r.recs, rec)
+	return len(r.recs) - 1
+}
+
 func (r *runs) add(rec arrow.RecordBatch, start, end int64) {
-	if n := len(r.parts); n > 0 && r.parts[n-1].rec == rec && r.parts[n-1].end == start {
+	r.addAt(r.index(rec), start, end)
+}
+
+// addAt adds rows [start, end) of record r.recs[ri].
+func (r *runs) addAt(ri int, start, end int64) {
+	if n := len(r.parts); n > 0 && r.ris[n-1] == int32(ri) && r.parts[n-1].end == start {
 		r.parts[n-1].end = end
 	} else {
-		rec.Retain()
-		r.parts = append(r.parts, run{rec, start, end})
+		r.parts = append(r.parts, run{r.recs[ri], start, end})
+		r.ris = append(r.ris, int32(ri))
 	}
 	r.rows += end - start
 }
@@ -313,19 +463,34 @@ func (r *runs) build(copyAlways bool) (arrow.RecordBatch, error) {
 	if r.rows == 0 {
 		return nil, nil
 	}
-	if len(r.parts) == 1 {
+	if len(r.parts) == 1 && (isOwned(r.parts[0].rec) || !copyAlways) {
 		p := r.parts[0]
+		out := p.rec.NewSlice(p.start, p.end)
+		if r.proj != nil {
+			cols := make([]arrow.Array, len(r.proj))
+			for i, c := range r.proj {
+				cols[i] = out.Column(c)
+			}
+			sliced := out
+			out = array.NewRecordBatch(r.schema, cols, sliced.NumRows())
+			sliced.Release()
+		}
 		if isOwned(p.rec) {
-			return owned{p.rec.NewSlice(p.start, p.end)}, nil
+			return owned{out}, nil
 		}
-		if !copyAlways {
-			return p.rec.NewSlice(p.start, p.end), nil
-		}
+		return out, nil
 	}
 	schema := r.parts[0].rec.Schema()
+	if r.proj != nil {
+		schema = r.schema
+	}
 	cols := make([]arrow.Array, schema.NumFields())
 	for c := range cols {
-		out, err := gatherRuns(r.parts, c, r.rows, r.mem)
+		src := c
+		if r.proj != nil {
+			src = r.proj[c]
+		}
+		out, err := gatherRunsIdx(r.parts, r.ris, len(r.recs), src, r.rows, r.mem)
 		if err != nil {
 			for _, done := range cols[:c] {
 				done.Release()
@@ -359,11 +524,16 @@ func isOwned(rec arrow.RecordBatch) bool {
 }
 
 func (r *runs) reset() {
-	for _, p := range r.parts {
-		p.rec.Release()
+	for _, rec := range r.recs {
+		rec.Release()
 	}
+	clear(r.recs)
+	r.recs = r.recs[:0]
+	clear(r.parts)
 	r.parts = r.parts[:0]
+	r.ris = r.ris[:0]
 	r.rows = 0
+	r.gen++
 }
 
 // filterSource keeps the rows of live versions that satisfy pred (nil: all
@@ -490,241 +660,13 @@ func (s *rangeSource) close() {
 	s.r.reset()
 }
 
-// ---- merge ----------------------------------------------------------------
-
-// keyer computes the encoded key of each row of a work record.
-type keyer struct {
-	keyIdx []int // work-schema indices of key columns
-	seqIdx int
-	hasSeq bool
-}
-
-func (p *plan) newKeyer() *keyer {
-	k := &keyer{seqIdx: p.work.FieldIndices(colSeq)[0], hasSeq: p.sv.keyHasSeq}
-	for _, kc := range p.sv.keyCols {
-		k.keyIdx = append(k.keyIdx, p.work.FieldIndices(p.sv.schema.Field(kc).Name)[0])
-	}
-	return k
-}
-
-func (k *keyer) keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [][]byte, error) {
-	n := int(rec.NumRows())
-	var enc *keyenc.RowEncoder
-	if len(k.keyIdx) > 0 {
-		cols := make([]arrow.Array, len(k.keyIdx))
-		for i, c := range k.keyIdx {
-			cols[i] = rec.Column(c)
-		}
-		var err error
-		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
-			return nil, nil, err
-		}
-	}
-	seqs := rec.Column(k.seqIdx).(*array.Int64).Int64Values()
-	buf, out = buf[:0], out[:0]
-	offs := make([]int, 0, n+1)
-	for i := 0; i < n; i++ {
-		offs = append(offs, len(buf))
-		if enc != nil {
-			buf = enc.Append(buf, i)
-		}
-		if k.hasSeq {
-			buf = keyenc.AppendInt64(buf, seqs[i])
-		}
-	}
-	offs = append(offs, len(buf))
-	for i := 0; i < n; i++ {
-		out = append(out, buf[offs[i]:offs[i+1]:offs[i+1]])
-	}
-	return buf, out, nil
-}
-
-type cursor struct {
-	src  source
-	rec  arrow.RecordBatch
-	keys [][]byte
-	kbuf []byte
-	seqs []int64
-	dels *array.Boolean
-	pos  int
-}
-
-func (c *cursor) key() []byte   { return c.keys[c.pos] }
-func (c *cursor) seq() int64    { return c.seqs[c.pos] }
-func (c *cursor) deleted() bool { return c.dels.Value(c.pos) }
-
-type cursorHeap []*cursor
-
-func (h cursorHeap) Len() int { return len(h) }
-func (h cursorHeap) Less(i, j int) bool {
-	if c := bytes.Compare(h[i].key(), h[j].key()); c != 0 {
-		return c < 0
-	}
-	if h[i].seq() != h[j].seq() {
-		return h[i].seq() > h[j].seq()
-	}
-	return h[i].deleted() && !h[j].deleted()
-}
-func (h cursorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *cursorHeap) Push(x any)   { *h = append(*h, x.(*cursor)) }
-func (h *cursorHeap) Pop() any {
-	old := *h
-	c := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return c
-}
-
-// mergeSource merges inputs whose key ranges overlap: per key, the version
-// with the highest _seq wins (a tombstone wins a tie). Tombstones are kept in
-// the output; the filter stage after it drops them.
-type mergeSource struct {
-	cursors []*cursor
-	h       cursorHeap
-	k       *keyer
-	batch   int64
-	r       runs
-	started bool
-	delIdx  int
-}
-
-func (p *plan) newMergeSource(srcs []source) *mergeSource {
-	m := &mergeSource{k: p.newKeyer(), batch: p.batch, r: runs{schema: p.work, mem: p.st.mem},
-		delIdx: p.work.FieldIndices(colDeleted)[0]}
-	for _, s := range srcs {
-		m.cursors = append(m.cursors, &cursor{src: s})
-	}
-	return m
-}
-
-// load moves c to its next non-empty batch; false at the end of its input.
-func (m *mergeSource) load(c *cursor) (bool, error) {
-	if c.rec != nil {
-		c.rec.Release()
-		c.rec = nil
-	}
-	for {
-		rec, err := c.src.next()
-		if err != nil {
-			return false, err
-		}
-		if rec == nil {
-			return false, nil
-		}
-		if rec.NumRows() == 0 {
-			rec.Release()
-			continue
-		}
-		c.rec = rec
-		c.kbuf, c.keys, err = m.k.keys(rec, c.kbuf, c.keys)
-		if err != nil {
-			return false, err
-		}
-		c.seqs = rec.Column(m.k.seqIdx).(*array.Int64).Int64Values()
-		c.dels = rec.Column(m.delIdx).(*array.Boolean)
-		c.pos = 0
-		return true, nil
-	}
-}
-
-func (m *mergeSource) advance(c *cursor) (bool, error) {
-	c.pos++
-	if c.pos < len(c.keys) {
-		return true, nil
-	}
-	return m.load(c)
-}
-
-func (m *mergeSource) next() (arrow.RecordBatch, error) {
-	if !m.started {
-		m.started = true
-		for _, c := range m.cursors {
-			ok, err := m.load(c)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				m.h = append(m.h, c)
-			}
-		}
-		heap.Init(&m.h)
-	}
-	for m.h.Len() > 0 && m.r.rows < m.batch {
-		win := m.h[0]
-		// Fast path: every key of the winner below the smallest key of the
-		// other cursors is unique to it, so that whole run goes out at once
-		// (one binary search instead of a heap operation per row).
-		if end := m.runEnd(win); end > win.pos+1 {
-			m.r.add(win.rec, int64(win.pos), int64(end))
-			win.pos = end - 1
-			ok, err := m.advance(win)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				heap.Fix(&m.h, 0)
-			} else {
-				heap.Pop(&m.h)
-			}
-			continue
-		}
-		key := append([]byte(nil), win.key()...)
-		m.r.add(win.rec, int64(win.pos), int64(win.pos+1))
-		// Advance every cursor positioned on this key (the winner first).
-		for m.h.Len() > 0 && bytes.Equal(m.h[0].key(), key) {
-			c := m.h[0]
-			ok, err := m.advance(c)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				heap.Fix(&m.h, 0)
-			} else {
-				heap.Pop(&m.h)
-			}
-		}
-	}
-	return m.r.build(false)
-}
-
-// runEnd returns the end of the run of win's current batch whose keys are
-// all below every other cursor's current key, capped by the batch size.
-func (m *mergeSource) runEnd(win *cursor) int {
-	var bound []byte
-	for i := 1; i <= 2 && i < len(m.h); i++ {
-		if k := m.h[i].key(); bound == nil || bytes.Compare(k, bound) < 0 {
-			bound = k
-		}
-	}
-	limit := min(len(win.keys), win.pos+int(m.batch-m.r.rows))
-	if bound == nil {
-		return limit
-	}
-	if bytes.Compare(win.key(), bound) >= 0 {
-		return win.pos // the same key is elsewhere too: the slow path decides
-	}
-	n := sort.Search(limit-win.pos, func(i int) bool { return bytes.Compare(win.keys[win.pos+i], bound) >= 0 })
-	return win.pos + n
-}
-
-func (m *mergeSource) close() {
-	m.r.reset()
-	for _, c := range m.cursors {
-		if c.rec != nil {
-			c.rec.Release()
-			c.rec = nil
-		}
-		c.src.close()
-	}
-	m.cursors = nil
-	m.h = nil
-}
-
 // ---- concatenation, projection, limit, re-chunking --------------------------
 
 // chainSource reads its sources one after the other, opening each lazily.
 type chainSource struct {
-	open []func() (source, error)
-	cur  source
+	open    []func() (source, error)
+	cur     source
+	onClose func() // after the sources: releases what they shared
 }
 
 func (c *chainSource) next() (arrow.RecordBatch, error) {
@@ -758,6 +700,10 @@ func (c *chainSource) close() {
 		c.cur = nil
 	}
 	c.open = nil
+	if c.onClose != nil {
+		c.onClose()
+		c.onClose = nil
+	}
 }
 
 // outputSource projects work records onto the output schema, applies the
@@ -899,6 +845,7 @@ func (p *plan) pipeline() source {
 // but the plan's.
 func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int64) source {
 	var opens []func() (source, error)
+	feeds := p.newFeedRuns(clusters)
 	for _, cl := range clusters {
 		cl := cl
 		opens = append(opens, func() (source, error) {
@@ -913,16 +860,24 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 			// takes the whole predicate before any merge.
 			isolated := len(cl) == 1
 			work := p.work
+			var mo mergeOptions
 			if isolated {
 				work = p.isoWork
+			} else {
+				mo = p.clusterMerge(cl)
+				work = mo.work
 			}
 			for _, in := range cl {
 				var s source
 				var err error
-				if in.seg == nil {
+				switch {
+				case in.seg == nil:
 					s, err = p.newHotSource(work, in)
-				} else {
-					s, err = p.newSegSource(in, work, isolated)
+				case isolated:
+					// Concatenated: read ahead across segments (feedRuns).
+					s, err = feeds.source(in, work)
+				default:
+					s, err = p.newSegSource(in, work, mo.dropTombstones, true)
 				}
 				if err != nil {
 					return fail(err)
@@ -936,14 +891,15 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 			}
 			var in source = srcs[0]
 			if !isolated {
-				in = p.newMergeSource(srcs)
+				m := p.newMergeSource(srcs, mo)
+				in, work = m, m.out
 			}
 			if p.rowBounds {
-				in = &rangeSource{in: in, k: p.newKeyer(), lo: p.keyLo, hi: p.keyHi, r: runs{schema: work, mem: p.st.mem}}
+				in = &rangeSource{in: in, k: p.keyerFor(work), lo: p.keyLo, hi: p.keyHi, r: runs{schema: work, mem: p.st.mem}}
 			}
 			return newFilterSource(in, p.pred, work, p.st.mem), nil
 		})
 	}
-	chain := &chainSource{open: opens}
+	chain := &chainSource{open: opens, onClose: feeds.close}
 	return newOutputSource(chain, out, p.req.Limit, batch, p.st.mem)
 }

@@ -16,18 +16,29 @@ import (
 // boolean, utf8/binary with 32- or 64-bit offsets) are copied directly and
 // only nested types go through array.Concatenate.
 func gatherRuns(parts []run, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
+	return gatherRunsIdx(parts, nil, 0, c, rows, mem)
+}
+
+// gatherRunsIdx is gatherRuns for parts whose records are numbered: part i
+// is of record ris[i] of nrecs (runs keeps them so), which resolves each
+// record's buffers once instead of comparing records per part.
+func gatherRunsIdx(parts []run, ris []int32, nrecs int, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
+	vw := &views{parts: parts, ris: ris, cache: viewCache{c: c}}
+	if ris != nil {
+		vw.vs = make([]colView, nrecs)
+	}
 	dt := parts[0].rec.Column(c).DataType()
 	switch dt.ID() {
 	case arrow.BOOL:
-		return gatherBits(parts, c, rows, mem), nil
+		return gatherBits(vw, c, rows, mem), nil
 	case arrow.STRING, arrow.BINARY:
-		return gatherVar[int32](parts, c, rows, mem, arrow.Int32Traits.CastFromBytes, 4)
+		return gatherVar[int32](vw, c, rows, mem, arrow.Int32Traits.CastFromBytes, 4)
 	case arrow.LARGE_STRING, arrow.LARGE_BINARY:
-		return gatherVar[int64](parts, c, rows, mem, arrow.Int64Traits.CastFromBytes, 8)
+		return gatherVar[int64](vw, c, rows, mem, arrow.Int64Traits.CastFromBytes, 8)
 	case arrow.NULL, arrow.DICTIONARY, arrow.EXTENSION:
 	default:
 		if fw, ok := dt.(arrow.FixedWidthDataType); ok && fw.BitWidth()%8 == 0 && len(parts[0].rec.Column(c).Data().Children()) == 0 {
-			return gatherFixed(parts, c, rows, fw.BitWidth()/8, mem), nil
+			return gatherFixed(vw, c, rows, fw.BitWidth()/8, mem), nil
 		}
 	}
 	pieces := make([]arrow.Array, len(parts))
@@ -50,12 +61,93 @@ func newBuffer(mem memory.Allocator, n int) *memory.Buffer {
 	return b
 }
 
+// colView is column c of one record as raw buffers, resolved once per
+// record instead of once per run: a merge's runs are a few rows long and
+// alternate between a few records.
+type colView struct {
+	rec   arrow.RecordBatch
+	off   int    // the array's offset
+	valid []byte // validity bitmap; nil when the array has no null
+	vals  []byte // values (fixed width, booleans) or offsets (var width)
+	data  []byte // var-width data
+}
+
+// viewCache resolves records to colViews of one column.
+type viewCache struct {
+	c    int
+	v    [4]colView
+	next int
+}
+
+func (vc *viewCache) get(rec arrow.RecordBatch) *colView {
+	for i := range vc.v {
+		if vc.v[i].rec == rec {
+			return &vc.v[i]
+		}
+	}
+	v := &vc.v[vc.next]
+	vc.next = (vc.next + 1) % len(vc.v)
+	vc.fill(v, rec)
+	return v
+}
+
+func (vc *viewCache) fill(v *colView, rec arrow.RecordBatch) {
+	d := rec.Column(vc.c).Data()
+	bufs := d.Buffers()
+	*v = colView{rec: rec, off: d.Offset()}
+	if bufs[0] != nil && d.NullN() != 0 { // a slice's count may be unknown (-1)
+		v.valid = bufs[0].Bytes()
+	}
+	if len(bufs) > 1 && bufs[1] != nil {
+		v.vals = bufs[1].Bytes()
+	}
+	if len(bufs) > 2 && bufs[2] != nil {
+		v.data = bufs[2].Bytes()
+	}
+}
+
+// views gives the colView of each part.
+type views struct {
+	parts []run
+	ris   []int32
+	vs    []colView
+	cache viewCache
+}
+
+func (vw *views) at(i int) *colView {
+	if vw.ris == nil {
+		return vw.cache.get(vw.parts[i].rec)
+	}
+	v := &vw.vs[vw.ris[i]]
+	if v.rec == nil {
+		vw.cache.fill(v, vw.parts[i].rec)
+	}
+	return v
+}
+
+// copyBits copies n bits from src at spos to dst at dpos; short runs bit by
+// bit (CopyBitmap's set-up costs more than a merge's typical run).
+func copyBits(src []byte, spos int, n int, dst []byte, dpos int) {
+	if n >= 64 {
+		bitutil.CopyBitmap(src, spos, n, dst, dpos)
+		return
+	}
+	for i := 0; i < n; i++ {
+		if src[(spos+i)>>3]&(1<<((spos+i)&7)) != 0 {
+			dst[(dpos+i)>>3] |= 1 << ((dpos + i) & 7)
+		} else {
+			dst[(dpos+i)>>3] &^= 1 << ((dpos + i) & 7)
+		}
+	}
+}
+
 // gatherValidity builds the validity bitmap of the gathered column, or nil
 // when no row is null.
-func gatherValidity(parts []run, c int, rows int64, mem memory.Allocator) (*memory.Buffer, int) {
+func gatherValidity(vw *views, rows int64, mem memory.Allocator) (*memory.Buffer, int) {
+	parts := vw.parts
 	anyNull := false
-	for _, p := range parts {
-		if p.rec.Column(c).NullN() > 0 {
+	for i := range parts {
+		if vw.at(i).valid != nil {
 			anyNull = true
 			break
 		}
@@ -66,72 +158,85 @@ func gatherValidity(parts []run, c int, rows int64, mem memory.Allocator) (*memo
 	buf := newBuffer(mem, int(bitutil.BytesForBits(rows)))
 	dst := buf.Bytes()
 	pos := 0
-	for _, p := range parts {
-		a := p.rec.Column(c)
+	for i, p := range parts {
+		v := vw.at(i)
 		n := int(p.end - p.start)
-		if a.NullN() == 0 || a.Data().Buffers()[0] == nil {
+		if v.valid == nil {
 			bitutil.SetBitsTo(dst, int64(pos), int64(n), true)
 		} else {
-			bitutil.CopyBitmap(a.Data().Buffers()[0].Bytes(), a.Data().Offset()+int(p.start), n, dst, pos)
+			copyBits(v.valid, v.off+int(p.start), n, dst, pos)
 		}
 		pos += n
 	}
 	return buf, int(rows) - bitutil.CountSetBits(dst, 0, int(rows))
 }
 
-func gatherFixed(parts []run, c int, rows int64, width int, mem memory.Allocator) arrow.Array {
-	valid, nulls := gatherValidity(parts, c, rows, mem)
+func gatherFixed(vw *views, c int, rows int64, width int, mem memory.Allocator) arrow.Array {
+	parts := vw.parts
+	valid, nulls := gatherValidity(vw, rows, mem)
 	vals := newBuffer(mem, int(rows)*width)
 	dst := vals.Bytes()
 	pos := 0
-	for _, p := range parts {
-		d := p.rec.Column(c).Data()
-		src := d.Buffers()[1].Bytes()
-		lo := (d.Offset() + int(p.start)) * width
-		hi := (d.Offset() + int(p.end)) * width
-		pos += copy(dst[pos:], src[lo:hi])
+	for i, p := range parts {
+		v := vw.at(i)
+		lo := (v.off + int(p.start)) * width
+		hi := (v.off + int(p.end)) * width
+		switch width {
+		case 8:
+			if hi-lo == 8 {
+				*(*[8]byte)(dst[pos:]) = *(*[8]byte)(v.vals[lo:])
+				pos += 8
+				continue
+			}
+		case 4:
+			if hi-lo == 4 {
+				*(*[4]byte)(dst[pos:]) = *(*[4]byte)(v.vals[lo:])
+				pos += 4
+				continue
+			}
+		}
+		pos += copy(dst[pos:], v.vals[lo:hi])
 	}
 	return finish(parts[0].rec.Column(c).DataType(), rows, []*memory.Buffer{valid, vals}, nulls)
 }
 
-func gatherBits(parts []run, c int, rows int64, mem memory.Allocator) arrow.Array {
-	valid, nulls := gatherValidity(parts, c, rows, mem)
+func gatherBits(vw *views, c int, rows int64, mem memory.Allocator) arrow.Array {
+	parts := vw.parts
+	valid, nulls := gatherValidity(vw, rows, mem)
 	vals := newBuffer(mem, int(bitutil.BytesForBits(rows)))
 	pos := 0
-	for _, p := range parts {
-		d := p.rec.Column(c).Data()
+	for i, p := range parts {
+		v := vw.at(i)
 		n := int(p.end - p.start)
-		bitutil.CopyBitmap(d.Buffers()[1].Bytes(), d.Offset()+int(p.start), n, vals.Bytes(), pos)
+		copyBits(v.vals, v.off+int(p.start), n, vals.Bytes(), pos)
 		pos += n
 	}
 	return finish(parts[0].rec.Column(c).DataType(), rows, []*memory.Buffer{valid, vals}, nulls)
 }
 
-func gatherVar[O int32 | int64](parts []run, c int, rows int64, mem memory.Allocator, cast func([]byte) []O, width int) (arrow.Array, error) {
+func gatherVar[O int32 | int64](vw *views, c int, rows int64, mem memory.Allocator, cast func([]byte) []O, width int) (arrow.Array, error) {
+	parts := vw.parts
 	var total int64
-	for _, p := range parts {
-		d := p.rec.Column(c).Data()
-		offs := cast(d.Buffers()[1].Bytes())[d.Offset():]
+	for i, p := range parts {
+		v := vw.at(i)
+		offs := cast(v.vals)[v.off:]
 		total += int64(offs[p.end] - offs[p.start])
 	}
 	if width == 4 && total > 1<<31-1 {
 		// Too large for 32-bit offsets: let Concatenate report it.
 		return nil, kerr.New(kerr.Internal, "assembled utf8/binary column exceeds 2 GiB")
 	}
-	valid, nulls := gatherValidity(parts, c, rows, mem)
+	valid, nulls := gatherValidity(vw, rows, mem)
 	offBuf := newBuffer(mem, (int(rows)+1)*width)
 	dataBuf := newBuffer(mem, int(total))
 	dstOffs := cast(offBuf.Bytes())
 	data := dataBuf.Bytes()
 	var pos int
 	var at O
-	for _, p := range parts {
-		d := p.rec.Column(c).Data()
-		offs := cast(d.Buffers()[1].Bytes())[d.Offset():]
-		var src []byte
-		if b := d.Buffers()[2]; b != nil {
-			src = b.Bytes()
-		}
+	for i, p := range parts {
+		v := vw.at(i)
+		offs := cast(v.vals)[v.off:]
+		src := v.data
 		base := offs[p.start]
 		for i := p.start; i < p.end; i++ {
 			dstOffs[pos] = at + (offs[i] - base)

@@ -51,7 +51,7 @@ func (st *store) lookupSegments(t *table, man *manifest.Manifest, pending map[st
 		if s.RowCount == 0 || !s.Overlaps(kr) {
 			continue
 		}
-		src, err := p.newSegSource(&planInput{seg: &s}, p.work, false)
+		src, err := p.newSegSource(&planInput{seg: &s}, p.work, false, false)
 		if err != nil {
 			return nil, err
 		}

@@ -102,13 +102,13 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 		rep.InputSegments = append(rep.InputSegments, s.ID)
 		rep.RowsRead += s.RowCount
 		rep.BytesRead += s.SizeBytes
-		src, err := p.newSegSource(&planInput{seg: s}, p.work, false)
+		src, err := p.newSegSource(&planInput{seg: s}, p.work, false, true)
 		if err != nil {
 			return nil, fmt.Errorf("compact %s: %w", t.qname, err)
 		}
 		srcs = append(srcs, src)
 	}
-	merged := p.newMergeSource(srcs)
+	merged := p.newMergeSource(srcs, mergeOptions{})
 	srcs = nil // owned by merged
 	defer merged.close()
 	k := p.newKeyer()

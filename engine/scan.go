@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/parquet/metadata"
 
 	"github.com/kalamdb/libkalam/engine/filter"
 	"github.com/kalamdb/libkalam/engine/keyenc"
+	"github.com/kalamdb/libkalam/engine/segment"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 )
@@ -49,6 +50,11 @@ type plan struct {
 	out      *arrow.Schema
 	batch    int64
 
+	// deletedNamed: the output or the filter names _deleted, so inputs
+	// keep it even when their statistics show no tombstone.
+	deletedNamed bool
+	seqNamed     bool // likewise _seq: merges compare it rather than skip it
+
 	keyLo, keyHi []byte // encoded key bounds, Hi exclusive; nil = unbounded
 	empty        bool   // the filter admits no key at all
 	// rowBounds: rows outside [keyLo, keyHi) are dropped by key (a split's
@@ -75,8 +81,11 @@ type planInput struct {
 	minKey    []byte
 	maxKey    []byte
 	rowGroups []int // nil = all
-	file      *segFile
-	isolated  bool
+	// pageRanges narrows row groups to the rows of the pages whose key
+	// bounds (Parquet page index) meet the filter; absent: the whole group.
+	pageRanges map[int][]rowRange
+	file       *segFile
+	isolated   bool
 }
 
 type prunedSeg struct {
@@ -177,6 +186,8 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 			needed[c] = true
 		}
 	}
+	p.deletedNamed = needed[colDeleted]
+	p.seqNamed = needed[colSeq]
 	// An isolated input (nothing to merge with) reads only what the output
 	// and the filter name, plus _deleted to drop tombstones.
 	segSchema := sv.segmentSchema()
@@ -596,8 +607,10 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 		return "", err
 	}
 	in.file = sf
-	md := sf.pf.MetaData()
-	nrg := md.NumRowGroups()
+	if sf.nf == nil {
+		return "", nil // a footer only pqarrow reads: no statistics, read it all
+	}
+	nrg := sf.nf.NumRowGroups()
 	var rgs []int
 	for rg := 0; rg < nrg; rg++ {
 		stats := func(col string) (filter.ColumnStats, bool) {
@@ -608,17 +621,17 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 			if !existed {
 				return filter.ColumnStats{}, false // pruned by the segment's statistics already
 			}
-			cs, ok := rowGroupStats(sf, md, rg, name, col, p.fs)
-			// Parquet leaves NaN out of min/max; the segment's own statistics
-			// have min/max only when the column holds no NaN at all.
-			if seg, has := in.seg.ColumnStats[name]; has && seg.Min != nil && seg.Max != nil {
-				cs.NaNFree = true
-			}
+			cs, ok := p.rowGroupStats(sf, rg, name, col)
+			cs.NaNFree = p.nanFree(in, name)
 			return cs, ok
 		}
 		if p.pred.MayMatch(stats) {
 			rgs = append(rgs, rg)
 		}
+	}
+	rgs, err = p.prunePages(in, rgs)
+	if err != nil {
+		return "", err
 	}
 	if len(rgs) == 0 {
 		return pruneRowGroupStats, nil
@@ -627,6 +640,71 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 		in.rowGroups = rgs
 	}
 	return "", nil
+}
+
+// nanFree: Parquet leaves NaN out of min/max; the segment's own statistics
+// have min/max only when the column holds no NaN at all.
+func (p *plan) nanFree(in *planInput, stored string) bool {
+	seg, has := in.seg.ColumnStats[stored]
+	return has && seg.Min != nil && seg.Max != nil
+}
+
+// prunePages narrows the row groups rgs of in to the pages of the first
+// key column whose bounds (Parquet page index) the filter may match: a
+// key-range scan then decodes about the pages that hold its keys instead
+// of whole row groups. Key predicates may prune every input (DESIGN §4).
+// It returns the row groups left.
+func (p *plan) prunePages(in *planInput, rgs []int) ([]int, error) {
+	key := p.sv.keyColumns()[0].Name
+	stored, existed := p.segmentName(in.seg, key)
+	sf := in.file
+	col := -1
+	if existed {
+		col = sf.nf.ColumnIndex(stored)
+	}
+	if col < 0 {
+		return rgs, nil
+	}
+	nanFree := p.nanFree(in, stored)
+	var kept []int
+	for _, rg := range rgs {
+		pages, ok, err := sf.nf.PageIndex(rg, col)
+		switch {
+		case errors.Is(err, segment.ErrCorrupt):
+			return nil, kerr.Wrap(kerr.Corruption, err, "page index of segment %s", sf.path)
+		case err != nil || !ok:
+			kept = append(kept, rg) // no (usable) page index: the whole group
+			continue
+		}
+		var ranges []rowRange
+		for _, pg := range pages {
+			cs := p.parquetStats(sf.nf.Column(col), key, pg.Min, pg.Max, pg.HasMinMax, pg.NullCount, pg.HasNullCount, pg.NumRows)
+			if pg.AllNull {
+				cs.NullCount, cs.HasNullCount = pg.NumRows, true
+			}
+			cs.NaNFree = nanFree
+			if !p.pred.MayMatch(func(c string) (filter.ColumnStats, bool) { return cs, c == key }) {
+				continue
+			}
+			if n := len(ranges); n > 0 && ranges[n-1].first+ranges[n-1].n == pg.FirstRow {
+				ranges[n-1].n += pg.NumRows
+			} else {
+				ranges = append(ranges, rowRange{pg.FirstRow, pg.NumRows})
+			}
+		}
+		if len(ranges) == 0 {
+			continue
+		}
+		kept = append(kept, rg)
+		if len(ranges) == 1 && ranges[0].first == 0 && ranges[0].n == sf.nf.RowGroupNumRows(rg) {
+			continue // every page: the whole group
+		}
+		if in.pageRanges == nil {
+			in.pageRanges = map[int][]rowRange{}
+		}
+		in.pageRanges[rg] = ranges
+	}
+	return kept, nil
 }
 
 // statValue converts a manifest column_stats JSON value (number, string,
@@ -681,89 +759,130 @@ func numStat(t arrow.DataType, f float64, i int64, u uint64, exact bool) (any, b
 	return nil, false
 }
 
-// rowGroupStats reads Parquet row-group statistics of a top-level primitive
-// column as filter statistics (types whose Parquet stats map exactly).
-func rowGroupStats(sf *segFile, md *metadata.FileMetaData, rg int, stored, col string, fs *arrow.Schema) (filter.ColumnStats, bool) {
-	fields, ok := fs.FieldsByName(col)
+// rowGroupStats reads the Parquet statistics of the stored column of row
+// group rg as filter statistics of the plan's column col.
+func (p *plan) rowGroupStats(sf *segFile, rg int, stored, col string) (filter.ColumnStats, bool) {
+	c := sf.nf.ColumnIndex(stored)
+	if c < 0 {
+		return filter.ColumnStats{}, false
+	}
+	st, ok := sf.nf.Statistics(rg, c)
 	if !ok {
 		return filter.ColumnStats{}, false
 	}
+	return p.parquetStats(sf.nf.Column(c), col, st.Min, st.Max, st.HasMinMax, st.NullCount, st.HasNullCount, sf.nf.RowGroupNumRows(rg)), true
+}
+
+// parquetStats turns Parquet statistics (min/max PLAIN-encoded, of a row
+// group or a page) of the stored column ci into filter statistics of the
+// plan's column col. Min/max are used only where the Parquet values
+// compare like the column's: the one place for that rule.
+func (p *plan) parquetStats(ci segment.ColumnInfo, col string, min, max []byte, hasMinMax bool, nulls int64, hasNulls bool, rows int64) filter.ColumnStats {
+	out := filter.ColumnStats{RowCount: rows, NullCount: nulls, HasNullCount: hasNulls}
+	fields, ok := p.fs.FieldsByName(col)
+	if !ok || !hasMinMax {
+		return out
+	}
 	typ := fields[0].Type
-	leaves, err := sf.leaves([]string{stored})
-	if err != nil || len(leaves) != 1 {
-		return filter.ColumnStats{}, false
-	}
-	rgm := md.RowGroup(rg)
-	cc, err := rgm.ColumnChunk(leaves[0])
-	if err != nil {
-		return filter.ColumnStats{}, false
-	}
-	st, err := cc.Statistics()
-	if err != nil || st == nil {
-		return filter.ColumnStats{}, false
-	}
-	out := filter.ColumnStats{RowCount: rgm.NumRows(), NullCount: st.NullCount(), HasNullCount: st.HasNullCount()}
-	if !st.HasMinMax() {
-		return out, true
-	}
-	switch s := st.(type) {
-	case *metadata.Int32Statistics:
+	var want func(any) bool
+	isInt := func(v any) bool { _, ok := v.(int64); return ok }
+	switch ci.PhysicalType {
+	case "INT32":
 		switch typ.ID() {
 		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.DATE32, arrow.TIME32:
-			out.Min, out.Max, out.HasMinMax = int64(s.Min()), int64(s.Max()), true
+			want = isInt
 		}
-	case *metadata.Int64Statistics:
+	case "INT64":
 		switch typ.ID() {
 		case arrow.INT64, arrow.TIME64, arrow.DURATION:
-			out.Min, out.Max, out.HasMinMax = s.Min(), s.Max(), true
+			want = isInt
 		case arrow.TIMESTAMP:
+			// timestamp[s] is stored as int64 seconds now, but older
+			// segments hold it as milliseconds: no bounds.
 			if typ.(*arrow.TimestampType).Unit != arrow.Second {
-				out.Min, out.Max, out.HasMinMax = s.Min(), s.Max(), true
+				want = isInt
 			}
 		}
-	case *metadata.Float32Statistics:
+	case "FLOAT":
 		if typ.ID() == arrow.FLOAT32 {
-			out.Min, out.Max, out.HasMinMax = float64(s.Min()), float64(s.Max()), true
+			want = func(v any) bool { _, ok := v.(float64); return ok }
 		}
-	case *metadata.Float64Statistics:
+	case "DOUBLE":
 		if typ.ID() == arrow.FLOAT64 {
-			out.Min, out.Max, out.HasMinMax = s.Min(), s.Max(), true
+			want = func(v any) bool { _, ok := v.(float64); return ok }
 		}
-	case *metadata.ByteArrayStatistics:
+	case "BYTE_ARRAY":
 		if typ.ID() == arrow.STRING || typ.ID() == arrow.LARGE_STRING {
-			out.Min, out.Max, out.HasMinMax = string(s.Min()), string(s.Max()), true
+			want = func(v any) bool { _, ok := v.(string); return ok }
 		}
-	case *metadata.BooleanStatistics:
+	case "BOOLEAN":
 		if typ.ID() == arrow.BOOL {
-			out.Min, out.Max, out.HasMinMax = s.Min(), s.Max(), true
+			want = func(v any) bool { _, ok := v.(bool); return ok }
 		}
 	}
-	return out, true
+	if want == nil {
+		return out
+	}
+	mn, err1 := ci.StatValue(min)
+	mx, err2 := ci.StatValue(max)
+	if err1 != nil || err2 != nil || !want(mn) || !want(mx) {
+		return out
+	}
+	out.Min, out.Max, out.HasMinMax = mn, mx, true
+	return out
 }
 
 // explainJSON renders the plan as DESIGN §4's explain document.
 func (p *plan) explainJSON() ([]byte, error) {
+	type rangeEntry struct {
+		RowGroup int   `json:"row_group"`
+		FirstRow int64 `json:"first_row"`
+		NumRows  int64 `json:"num_rows"`
+	}
 	type readEntry struct {
 		SegmentID string `json:"segment_id"`
 		Path      string `json:"path"`
 		RowGroups []int  `json:"row_groups"`
 		Rows      uint64 `json:"row_count"`
+		// Reader: "narrow" (the segment reader of package segment),
+		// "pqarrow" (arrow-go's, for files or columns the narrow reader
+		// does not take) or "mixed"; PqarrowColumns names the columns
+		// pqarrow reads, with the reason ("*": the whole file).
+		Reader         string            `json:"reader"`
+		PqarrowColumns map[string]string `json:"pqarrow_columns,omitempty"`
+		// RowRanges: row groups narrowed by the page index of the key.
+		RowRanges []rangeEntry `json:"row_ranges,omitempty"`
 	}
 	read := []readEntry{}
 	for _, in := range p.inputs {
 		if in.seg == nil {
 			continue
 		}
+		// How the pipeline would read it (opens the footer; the plan
+		// closes the file).
+		work := p.work
+		if in.isolated {
+			work = p.isoWork
+		}
+		sp, err := p.prepareSeg(in, work, in.isolated, !in.isolated)
+		if err != nil {
+			return nil, err
+		}
 		rgs := in.rowGroups
-		if rgs == nil && in.file != nil {
-			for i := 0; i < in.file.pf.NumRowGroups(); i++ {
+		if rgs == nil {
+			rgs = []int{}
+			for i := 0; i < in.file.numRowGroups(); i++ {
 				rgs = append(rgs, i)
 			}
 		}
-		if rgs == nil {
-			rgs = []int{}
+		e := readEntry{SegmentID: in.seg.ID, Path: in.seg.Path, RowGroups: rgs, Rows: in.seg.RowCount}
+		e.Reader, e.PqarrowColumns = sp.reader()
+		for _, rg := range rgs {
+			for _, r := range in.pageRanges[rg] {
+				e.RowRanges = append(e.RowRanges, rangeEntry{rg, r.first, r.n})
+			}
 		}
-		read = append(read, readEntry{in.seg.ID, in.seg.Path, rgs, in.seg.RowCount})
+		read = append(read, e)
 	}
 	pruned := p.pruned
 	if pruned == nil {

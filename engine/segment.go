@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -11,9 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kalamdb/libkalam/engine/segment"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 	"github.com/kalamdb/libkalam/storage"
@@ -41,7 +43,7 @@ type segWriter struct {
 	name   string // storage object name
 	rel    string // table-relative path, as the manifest holds it
 	out    storage.Writer
-	w      *pqarrow.FileWriter
+	w      *pqarrow.FileWriter // created by the first write (see open)
 	rgRows int64
 	inRG   int64
 	meta   manifest.SegmentMetadata
@@ -57,42 +59,48 @@ func (st *store) newSegWriter(t *table, sv *schemaView, seqNo uint64) (*segWrite
 	if err != nil {
 		return nil, err
 	}
-	wopts := []parquet.WriterProperty{
-		parquet.WithCompression(codecOf(t.opts.compression)),
-		parquet.WithAllocator(st.mem),
-		parquet.WithMaxRowGroupLength(t.opts.rowGroupRows),
-		parquet.WithStats(true),
-		parquet.WithCreatedBy("libkalam"),
-		// _seq is unique per row: a dictionary only costs hashing time.
-		parquet.WithDictionaryFor(colSeq, false),
-	}
-	// Floats and timestamps rarely repeat: a dictionary page only adds a
-	// hash on write and a gather on every read.
-	for _, f := range sv.schema.Fields() {
-		switch f.Type.ID() {
-		case arrow.FLOAT32, arrow.FLOAT64, arrow.TIMESTAMP, arrow.TIME32, arrow.TIME64, arrow.DURATION:
-			wopts = append(wopts, parquet.WithDictionaryFor(f.Name, false))
-		}
-	}
-	if len(sv.keyCols) == 1 && !sv.keyHasSeq {
-		// A single-column key is unique within a segment too.
-		wopts = append(wopts, parquet.WithDictionaryFor(sv.schema.Field(sv.keyCols[0]).Name, false))
-	}
-	props := parquet.NewWriterProperties(wopts...)
 	schema := sv.segmentSchema()
-	stored := storageSchema(schema)
-	// pqarrow closes an io.Closer it writes to; the object is committed
-	// separately.
-	w, err := pqarrow.NewFileWriter(stored, struct{ io.Writer }{out}, props, pqarrow.NewArrowWriterProperties(
-		pqarrow.WithStoreSchema(), pqarrow.WithAllocator(st.mem)))
-	if err != nil {
-		out.Abort()
-		return nil, kerr.Wrap(kerr.Internal, err, "parquet writer for %s", name)
-	}
-	sw := &segWriter{st: st, t: t, sv: sv, name: name, rel: rel, out: out, w: w, rgRows: t.opts.rowGroupRows,
-		stats: newStatsCollector(schema), stored: stored}
+	sw := &segWriter{st: st, t: t, sv: sv, name: name, rel: rel, out: out, rgRows: t.opts.rowGroupRows,
+		stats: newStatsCollector(schema), stored: storageSchema(schema)}
 	sw.meta.Path = rel
 	return sw, nil
+}
+
+// segmentWriterProperties are the Parquet properties of a new segment of
+// schema stored (storage types), whose first rows are first (nil: none):
+// the layout segment.LAYOUT.md measured for reading (V2 pages, 256 KiB
+// pages, page index, statistics), the table's compression and
+// row_group_rows options taking precedence, and a dictionary only for the
+// columns whose values repeat enough in those rows. A variable so that
+// tests can write segments the way older versions did.
+var segmentWriterProperties = func(t *table, stored *arrow.Schema, first arrow.RecordBatch) []parquet.WriterProperty {
+	l := segment.RecommendedLayout()
+	l.Compression = codecOf(t.opts.compression)
+	if t.opts.rowGroupRows > 0 {
+		l.RowGroupRows = t.opts.rowGroupRows
+	}
+	var dict map[string]bool
+	if first != nil {
+		dict = segment.DictionaryColumns(first)
+	}
+	return segment.WriterProperties(l, stored, dict)
+}
+
+// open creates the Parquet writer. The dictionary rule decides from data,
+// so it waits for the first batch (a flush or compaction batch is up to
+// 64Ki rows; first is nil for a segment of no rows).
+func (sw *segWriter) open(first arrow.RecordBatch) error {
+	wopts := append(segmentWriterProperties(sw.t, sw.stored, first), parquet.WithAllocator(sw.st.mem))
+	props := parquet.NewWriterProperties(wopts...)
+	// pqarrow closes an io.Closer it writes to; the object is committed
+	// separately.
+	w, err := pqarrow.NewFileWriter(sw.stored, struct{ io.Writer }{sw.out}, props, pqarrow.NewArrowWriterProperties(
+		pqarrow.WithStoreSchema(), pqarrow.WithAllocator(sw.st.mem)))
+	if err != nil {
+		return kerr.Wrap(kerr.Internal, err, "parquet writer for %s", sw.name)
+	}
+	sw.w = w
+	return nil
 }
 
 // write appends a record (segment schema) whose rows are in key order and
@@ -120,6 +128,11 @@ func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) e
 	sw.stats.add(rec)
 	rec = retypeRecord(rec, sw.stored)
 	defer rec.Release()
+	if sw.w == nil {
+		if err := sw.open(rec); err != nil {
+			return err
+		}
+	}
 	var off int64
 	for off < n {
 		room := sw.rgRows - sw.inRG
@@ -148,6 +161,12 @@ func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) e
 
 // finish writes the footer and commits the object under its final name.
 func (sw *segWriter) finish() (*manifest.SegmentMetadata, error) {
+	if sw.w == nil {
+		if err := sw.open(nil); err != nil {
+			sw.abort()
+			return nil, err
+		}
+	}
 	if err := sw.w.Close(); err != nil {
 		sw.abort()
 		return nil, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", sw.name)
@@ -174,7 +193,9 @@ func (sw *segWriter) abort() {
 		return
 	}
 	sw.done = true
-	sw.w.Close()
+	if sw.w != nil {
+		sw.w.Close()
+	}
 	sw.out.Abort()
 }
 
@@ -184,13 +205,22 @@ func (sw *segWriter) discard() {
 	_ = sw.st.storage.Remove(context.Background(), sw.name)
 }
 
-// segFile is an open segment for reading.
+// segFile is an open segment for reading. The narrow reader (package
+// segment) reads what it supports; pqarrow is opened only for what it does
+// not (DESIGN §4 / issue 10: fallback chosen per file and column).
 type segFile struct {
 	path string // storage object name, for messages
 	obj  storage.Reader
-	pf   *file.Reader
-	fr   *pqarrow.FileReader
-	sch  *arrow.Schema
+	mem  memory.Allocator
+	sch  *arrow.Schema // stored schema, field ids in the field metadata
+	// nf is the narrow reader's view of the file; nil when segment.Open
+	// declined it (nfWhy says why), and then every column goes to pqarrow.
+	nf    *segment.File
+	nfWhy string
+	why   []*string // per narrow column: nil until asked, then "" (supported) or the reason
+	// pqarrow, opened on the first need.
+	pf *file.Reader
+	fr *pqarrow.FileReader
 }
 
 // openSegment opens the segment at the table-relative path rel.
@@ -216,35 +246,159 @@ func (st *store) openSegment(t *table, rel string) (*segFile, error) {
 	return sf, nil
 }
 
+// Test knobs: narrowReads off sends every column to pqarrow (the
+// differential tests compare both readers); segmentOpenOptions are the
+// narrow reader's limits (claims above them fall back to pqarrow).
+var (
+	narrowReads        = true
+	segmentOpenOptions segment.Options
+)
+
 // readSegment reads the footer and stored schema of a segment object.
 func readSegment(name string, obj storage.Reader, mem memory.Allocator) (*segFile, error) {
-	props := parquet.NewReaderProperties(mem)
+	sf := &segFile{path: name, obj: obj, mem: mem}
+	nf, err := segment.OpenWithOptions(obj, obj.Size(), name, segmentOpenOptions)
+	switch {
+	case err == nil && nf.HasStoredSchema():
+		sf.nf = nf
+		sf.why = make([]*string, nf.NumColumns())
+		sf.sch = narrowSchema(nf)
+		return sf, nil
+	case err == nil:
+		// No ARROW:schema (not written by libkalam): pqarrow's reading of
+		// the Parquet schema names the types, the narrow reader still takes
+		// the columns whose derived type agrees.
+		sf.nf = nf
+		sf.why = make([]*string, nf.NumColumns())
+	case errors.Is(err, segment.ErrUnsupported):
+		sf.nfWhy = err.Error()
+	case errors.Is(err, segment.ErrCorrupt):
+		return nil, kerr.Wrap(kerr.Corruption, err, "open segment %s", name)
+	default:
+		return nil, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "open segment %s", name)
+	}
+	if err := sf.openPqarrow(); err != nil {
+		return nil, err
+	}
+	var sch *arrow.Schema
+	err = pqarrowSafe(name, func() (err error) {
+		sch, err = sf.fr.Schema()
+		return err
+	})
+	if err != nil {
+		sf.pf.Close()
+		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", name)
+	}
+	sf.sch = sch
+	return sf, nil
+}
+
+// narrowSchema is the file's stored schema with each column's Parquet
+// field id in its metadata (as pqarrow reports it), so that columns are
+// found by field id however the file was written.
+func narrowSchema(nf *segment.File) *arrow.Schema {
+	fields := make([]arrow.Field, nf.NumColumns())
+	for i, f := range nf.Schema().Fields() {
+		ci := nf.Column(i)
+		if ci.HasFieldID {
+			keys, vals := []string{parquetFieldIDKey}, []string{strconv.Itoa(int(ci.FieldID))}
+			for j, k := range f.Metadata.Keys() {
+				if k != parquetFieldIDKey {
+					keys, vals = append(keys, k), append(vals, f.Metadata.Values()[j])
+				}
+			}
+			f.Metadata = arrow.NewMetadata(keys, vals)
+		}
+		fields[i] = f
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// openPqarrow opens the file with arrow-go's reader (the fallback).
+func (sf *segFile) openPqarrow() error {
+	if sf.fr != nil {
+		return nil
+	}
+	props := parquet.NewReaderProperties(sf.mem)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = 1 << 20
-	pf, err := file.NewParquetReader(io.NewSectionReader(obj, 0, obj.Size()), file.WithReadProps(props))
+	var pf *file.Reader
+	err := pqarrowSafe(sf.path, func() (err error) {
+		pf, err = file.NewParquetReader(io.NewSectionReader(sf.obj, 0, sf.obj.Size()), file.WithReadProps(props))
+		return err
+	})
 	if err != nil {
-		return nil, kerr.Wrap(kerr.Corruption, err, "open segment %s", name)
+		return kerr.Wrap(kerr.Corruption, err, "open segment %s", sf.path)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 * 1024, Parallel: true}, mem)
+	var fr *pqarrow.FileReader
+	err = pqarrowSafe(sf.path, func() (err error) {
+		fr, err = pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 * 1024}, sf.mem)
+		return err
+	})
 	if err != nil {
 		pf.Close()
-		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", name)
+		return kerr.Wrap(kerr.Corruption, err, "read segment schema %s", sf.path)
 	}
-	sch, err := fr.Schema()
-	if err != nil {
-		pf.Close()
-		return nil, kerr.Wrap(kerr.Corruption, err, "read segment schema %s", name)
-	}
-	return &segFile{path: name, obj: obj, pf: pf, fr: fr, sch: sch}, nil
+	sf.pf, sf.fr = pf, fr
+	return nil
 }
 
 func (sf *segFile) close() {
-	sf.pf.Close()
+	if sf.pf != nil {
+		sf.pf.Close()
+	}
 	sf.obj.Close()
+}
+
+// numRowGroups is the file's row-group count.
+func (sf *segFile) numRowGroups() int {
+	if sf.nf != nil {
+		return sf.nf.NumRowGroups()
+	}
+	return sf.pf.NumRowGroups()
+}
+
+// rowGroupRows is the row count of row group rg.
+func (sf *segFile) rowGroupRows(rg int) int64 {
+	if sf.nf != nil {
+		return sf.nf.RowGroupNumRows(rg)
+	}
+	return sf.pf.MetaData().RowGroup(rg).NumRows()
+}
+
+// narrowColumn returns the narrow reader's index of the stored column
+// name, or -1 with the reason it must be read by pqarrow.
+func (sf *segFile) narrowColumn(name string) (int, string) {
+	if sf.nf == nil {
+		return -1, sf.nfWhy
+	}
+	if !narrowReads {
+		return -1, "narrow reader disabled"
+	}
+	i := sf.nf.ColumnIndex(name)
+	if i < 0 {
+		return -1, "no such column in the Parquet schema"
+	}
+	if sf.why[i] == nil {
+		_, why := sf.nf.Supported(i)
+		if idx := sf.sch.FieldIndices(name); why == "" && (len(idx) != 1 || !arrow.TypeEqual(sf.nf.Column(i).Type, sf.sch.Field(idx[0]).Type)) {
+			// A file without ARROW:schema: the narrow reader derives types
+			// from the Parquet schema; only where pqarrow agrees is it used.
+			why = fmt.Sprintf("derived type %s differs from pqarrow's", sf.nf.Column(i).Type)
+		}
+		sf.why[i] = &why
+	}
+	if *sf.why[i] != "" {
+		return -1, *sf.why[i]
+	}
+	return i, ""
 }
 
 // leaves returns the Parquet leaf column indices of the named top-level fields.
 func (sf *segFile) leaves(names []string) ([]int, error) {
+	if err := sf.openPqarrow(); err != nil {
+		return nil, err
+	}
 	var out []int
 	for _, n := range names {
 		idx := sf.sch.FieldIndices(n)
@@ -265,8 +419,9 @@ func (sf *segFile) leaves(names []string) ([]int, error) {
 	return out, nil
 }
 
-// reader streams the named columns of the given row groups (nil = all) in
-// batches of batchRows; output columns come in the order of names.
+// reader streams the named columns of the given row groups (nil = all)
+// through pqarrow in batches of batchRows; output columns come in the
+// order of names.
 func (sf *segFile) reader(ctx context.Context, names []string, rowGroups []int, batchRows int64) (*segReader, error) {
 	if rowGroups != nil && len(rowGroups) == 0 {
 		return &segReader{done: true}, nil
@@ -276,10 +431,17 @@ func (sf *segFile) reader(ctx context.Context, names []string, rowGroups []int, 
 		return nil, err
 	}
 	sf.fr.Props.BatchSize = batchRows
-	// Parallel decoding starts a goroutine per column for every batch: worth
-	// it for large batches, a fixed cost that dominates small ones.
-	sf.fr.Props.Parallel = batchRows >= 8192 && len(names) > 1
-	rr, err := sf.fr.GetRecordReader(ctx, leaves, rowGroups)
+	// No parallel decoding: pqarrow's column goroutines do not recover a
+	// panic, and arrow-go's decoders panic on some damaged pages; read on
+	// this goroutine, a panic is turned into Corruption (pqarrowSafe).
+	// pqarrow reads only what the narrow reader does not, so its speed
+	// matters little.
+	sf.fr.Props.Parallel = false
+	var rr pqarrow.RecordReader
+	err = pqarrowSafe(sf.path, func() (err error) {
+		rr, err = sf.fr.GetRecordReader(ctx, leaves, rowGroups)
+		return err
+	})
 	if err != nil {
 		return nil, kerr.Wrap(kerr.Corruption, err, "read segment %s", sf.path)
 	}
@@ -299,6 +461,59 @@ func (sf *segFile) reader(ctx context.Context, names []string, rowGroups []int, 
 	return &segReader{rr: rr, order: order, schema: arrow.NewSchema(fields, nil), path: sf.path}, nil
 }
 
+// readRows reads rows [first, first+n) of row group rg of the named
+// columns through pqarrow, copied into the store's allocator (pqarrow
+// builds some types on the Go heap): the columns the narrow reader does
+// not take, next to the ones it does.
+func (sf *segFile) readRows(ctx context.Context, names []string, rg int, first, n int64) ([]arrow.Array, error) {
+	rgRows := sf.rowGroupRows(rg)
+	r, err := sf.reader(ctx, names, []int{rg}, max(rgRows, 1))
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	out := make([]arrow.Array, len(names))
+	fail := func(err error) ([]arrow.Array, error) {
+		for _, a := range out {
+			if a != nil {
+				a.Release()
+			}
+		}
+		return nil, err
+	}
+	var parts runs
+	defer parts.reset()
+	var at int64 // rows of the row group before the current batch
+	for {
+		rec, err := r.next()
+		if err != nil {
+			return fail(err)
+		}
+		if rec == nil {
+			break
+		}
+		lo, hi := max(first, at), min(first+n, at+rec.NumRows())
+		if lo < hi {
+			parts.add(rec, lo-at, hi-at)
+		}
+		at += rec.NumRows()
+		rec.Release()
+	}
+	if parts.rows != n {
+		return fail(kerr.New(kerr.Corruption, "segment %s: row group %d: pqarrow read %d of rows [%d, %d)", sf.path, rg, parts.rows, first, first+n))
+	}
+	for c := range names {
+		if n == 0 {
+			out[c] = array.MakeArrayOfNull(sf.mem, r.schema.Field(c).Type, 0)
+			continue
+		}
+		if out[c], err = gatherRunsIdx(parts.parts, parts.ris, len(parts.recs), c, n, sf.mem); err != nil {
+			return fail(err)
+		}
+	}
+	return out, nil
+}
+
 // segReader adapts a pqarrow record reader to a (RecordBatch, error) pull.
 type segReader struct {
 	rr     pqarrow.RecordReader
@@ -309,11 +524,16 @@ type segReader struct {
 }
 
 // next returns the next batch (owned by the caller) or nil at the end.
-func (r *segReader) next() (arrow.RecordBatch, error) {
+func (r *segReader) next() (rec arrow.RecordBatch, err error) {
 	if r.done {
 		return nil, nil
 	}
-	if !r.rr.Next() {
+	var more bool
+	if err := pqarrowSafe(r.path, func() error { more = r.rr.Next(); return nil }); err != nil {
+		r.done = true
+		return nil, err
+	}
+	if !more {
 		r.done = true
 		if err := r.rr.Err(); err != nil {
 			if errors.Is(err, context.Canceled) {
@@ -323,7 +543,7 @@ func (r *segReader) next() (arrow.RecordBatch, error) {
 		}
 		return nil, nil
 	}
-	rec := r.rr.RecordBatch()
+	rec = r.rr.RecordBatch()
 	cols := make([]arrow.Array, len(r.order))
 	for i, o := range r.order {
 		cols[i] = rec.Column(o)
@@ -333,34 +553,46 @@ func (r *segReader) next() (arrow.RecordBatch, error) {
 
 func (r *segReader) close() {
 	if r.rr != nil {
-		r.rr.Release()
+		rr := r.rr
 		r.rr = nil
+		_ = pqarrowSafe(r.path, func() error { rr.Release(); return nil })
 	}
 	r.done = true
+}
+
+// pqarrowSafe runs fn, a call into pqarrow, turning a panic (arrow-go's
+// decoders panic on some damaged pages) into a Corruption error naming the
+// segment: a damaged file never takes the process down.
+func pqarrowSafe(path string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = kerr.New(kerr.Corruption, "read segment %s: damaged (pqarrow: %v)", path, r)
+		}
+	}()
+	return fn()
 }
 
 // mayHoldTombstones reports whether the given row groups (nil: all) can
 // hold a row with _deleted = true, by the column's Parquet statistics.
 func (sf *segFile) mayHoldTombstones(rowGroups []int) bool {
-	leaves, err := sf.leaves([]string{colDeleted})
-	if err != nil || len(leaves) != 1 {
+	if sf.nf == nil {
+		return true // no statistics without the footer: assume so
+	}
+	col := sf.nf.ColumnIndex(colDeleted)
+	if col < 0 {
 		return true
 	}
-	md := sf.pf.MetaData()
 	check := func(rg int) bool {
-		cc, err := md.RowGroup(rg).ColumnChunk(leaves[0])
-		if err != nil {
+		st, ok := sf.nf.Statistics(rg, col)
+		if !ok || !st.HasMinMax {
 			return true
 		}
-		st, err := cc.Statistics()
-		if err != nil || st == nil || !st.HasMinMax() {
-			return true
-		}
-		bs, ok := st.(*metadata.BooleanStatistics)
-		return !ok || bs.Max()
+		v, err := sf.nf.Column(col).StatValue(st.Max)
+		b, isBool := v.(bool)
+		return err != nil || !isBool || b
 	}
 	if rowGroups == nil {
-		for rg := 0; rg < md.NumRowGroups(); rg++ {
+		for rg := 0; rg < sf.nf.NumRowGroups(); rg++ {
 			if check(rg) {
 				return true
 			}

@@ -78,7 +78,7 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
 	in := &planInput{seg: seg}
-	segSrc, err := p.newSegSource(in, p.work, false)
+	segSrc, err := p.newSegSource(in, p.work, false, false)
 	if err != nil {
 		snap.release(db.st)
 		return nil, err

@@ -276,6 +276,9 @@ func (st *store) unref() {
 	}
 	openStoresMu.Unlock()
 	st.closeRocks()
+	if r, ok := st.mem.(*recycler); ok {
+		r.close()
+	}
 	close(st.gone)
 }
 
@@ -285,10 +288,11 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	mem := opts.Allocator
-	if mem == nil {
-		mem = mallocator.NewMallocator()
+	base := opts.Allocator
+	if base == nil {
+		base = mallocator.NewMallocator()
 	}
+	mem := newRecycler(base)
 	maxScans := opts.MaxConcurrentScans
 	if maxScans <= 0 {
 		maxScans = 64

@@ -111,7 +111,15 @@ type TaskReader struct {
 	consumed int // tasks returned by Next
 	closed   bool
 	err      error
-	workErr  error // first decoding error; it cancels the other workers
+	// failTask is the first task (in task order) whose decoding failed,
+	// -1 while none has; failed is closed at the first failure. Workers
+	// then take no new unit, but finish those in hand: every unit of an
+	// earlier task was handed out before any of a later one, so earlier
+	// tasks still complete and arrive intact, and the error arrives at the
+	// failing task's turn (a scan whose limit stops before it never sees
+	// it).
+	failTask int
+	failed   chan struct{}
 	wg       sync.WaitGroup
 }
 
@@ -153,7 +161,7 @@ func ReadTasks(ctx context.Context, tasks []Task, mem memory.Allocator, opts Rea
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &TaskReader{tasks: tasks, mem: mem, window: window, ctx: ctx, cancel: cancel,
-		slots: make([]taskSlot, len(tasks))}
+		slots: make([]taskSlot, len(tasks)), failTask: -1, failed: make(chan struct{})}
 	r.cond = sync.NewCond(&r.mu)
 	for i, t := range tasks {
 		cols := t.File.taskColumns(t)
@@ -183,11 +191,11 @@ func (r *TaskReader) work() {
 	defer r.wg.Done()
 	for {
 		r.mu.Lock()
-		for !r.closed && r.ctx.Err() == nil && r.nextUnit < len(r.units) &&
+		for !r.closed && r.ctx.Err() == nil && r.failTask < 0 && r.nextUnit < len(r.units) &&
 			r.units[r.nextUnit].task >= r.consumed+r.window {
 			r.cond.Wait()
 		}
-		if r.closed || r.ctx.Err() != nil || r.nextUnit >= len(r.units) {
+		if r.closed || r.ctx.Err() != nil || r.failTask >= 0 || r.nextUnit >= len(r.units) {
 			r.mu.Unlock()
 			return
 		}
@@ -207,8 +215,12 @@ func (r *TaskReader) work() {
 		if err != nil && s.err == nil {
 			s.err = err
 		}
-		if err != nil && r.workErr == nil {
-			r.workErr = err
+		if err != nil && (r.failTask < 0 || u.task < r.failTask) {
+			if r.failTask < 0 {
+				close(r.failed)
+			}
+			r.failTask = u.task
+			r.cond.Broadcast() // idle workers stop
 		}
 		if a != nil {
 			if r.closed {
@@ -222,9 +234,6 @@ func (r *TaskReader) work() {
 			close(s.done)
 		}
 		r.mu.Unlock()
-		if err != nil {
-			r.cancel() // the consumer sees the error at this task
-		}
 	}
 }
 
@@ -244,21 +253,8 @@ func (r *TaskReader) Next() (arrow.RecordBatch, error) {
 		return nil, nil
 	}
 	s := &r.slots[i]
-	select {
-	case <-s.done:
-	case <-r.ctx.Done():
-		// A worker may have just finished this task; prefer its result.
-		select {
-		case <-s.done:
-		default:
-			r.mu.Lock()
-			err := r.workErr
-			r.mu.Unlock()
-			if err == nil {
-				err = r.ctx.Err()
-			}
-			return nil, r.fail(err)
-		}
+	if err := r.wait(i, s); err != nil {
+		return nil, r.fail(err)
 	}
 	r.mu.Lock()
 	err := s.err
@@ -279,6 +275,39 @@ func (r *TaskReader) Next() (arrow.RecordBatch, error) {
 	r.cond.Broadcast()
 	r.mu.Unlock()
 	return rec, nil
+}
+
+// wait waits until task i (the next one) is decoded, and returns the error
+// that ends the read instead: the cancellation of ctx, or task i's own
+// failure. A later task's failure is not task i's: i is still decoded.
+func (r *TaskReader) wait(i int, s *taskSlot) error {
+	failed := r.failed
+	for {
+		select {
+		case <-s.done:
+			return nil
+		case <-failed:
+			r.mu.Lock()
+			ft := r.failTask
+			var err error
+			if ft <= i {
+				err = r.slots[ft].err
+			}
+			r.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			failed = nil // a later task failed: keep waiting for this one
+		case <-r.ctx.Done():
+			// A worker may have just finished this task; prefer its result.
+			select {
+			case <-s.done:
+				return nil
+			default:
+				return r.ctx.Err()
+			}
+		}
+	}
 }
 
 func (r *TaskReader) fail(err error) error {

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -345,4 +348,79 @@ func TestMetadata(t *testing.T) {
 	if ci.Codec != "ZSTD" || ci.NumValues != 6 {
 		t.Fatalf("chunk %+v", ci)
 	}
+}
+
+// gatedReader blocks ReadAt calls, once armed, until open is closed.
+type gatedReader struct {
+	r     io.ReaderAt
+	armed atomic.Bool
+	open  chan struct{}
+}
+
+func (g *gatedReader) ReadAt(p []byte, off int64) (int, error) {
+	if g.armed.Load() {
+		<-g.open
+	}
+	return g.r.ReadAt(p, off)
+}
+
+// signalReader closes read at its first ReadAt once armed.
+type signalReader struct {
+	r     io.ReaderAt
+	armed atomic.Bool
+	once  sync.Once
+	read  chan struct{}
+}
+
+func (s *signalReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := s.r.ReadAt(p, off)
+	if s.armed.Load() {
+		s.once.Do(func() { close(s.read) })
+	}
+	return n, err
+}
+
+// TestReadTasksErrorAtItsTask: a task that fails while an earlier one is
+// still being decoded neither fails nor cancels the earlier one: batches
+// arrive intact up to the failing task, whose error comes at its turn.
+func TestReadTasksErrorAtItsTask(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	rec := randomTable(rng, memory.DefaultAllocator, 500)
+	defer rec.Release()
+	data := writeSegment(t, rec, writeVariant{codec: compress.Codecs.Zstd, rgRows: 500})
+	slow := &gatedReader{r: bytes.NewReader(data), open: make(chan struct{})}
+	fa, err := Open(slow, int64(len(data)), "slow.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(data)
+	cc := fa.chunk(0, 0)
+	start, _ := cc.byteRange()
+	for i := start; i < start+8; i++ {
+		bad[i] ^= 0x5a
+	}
+	sig := &signalReader{r: bytes.NewReader(bad), read: make(chan struct{})}
+	fb, err := Open(sig, int64(len(bad)), "bad.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.armed.Store(true)
+	sig.armed.Store(true)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	tasks := []Task{{File: fa, RowGroup: 0, Columns: []int{0}}, {File: fb, RowGroup: 0, Columns: []int{0}}}
+	r := ReadTasks(context.Background(), tasks, mem, ReadOptions{Workers: 2, Window: 2})
+	// Task 1 fails while task 0 waits for its bytes; then task 0 proceeds.
+	<-sig.read
+	time.Sleep(50 * time.Millisecond) // lets the failure land first (ordering only, nothing is timed)
+	close(slow.open)
+	b, err := r.Next()
+	if err != nil || b == nil {
+		t.Fatalf("task 0: %v, want its batch (the failure is task 1's)", err)
+	}
+	b.Release()
+	if _, err := r.Next(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("task 1: %v, want ErrCorrupt", err)
+	}
+	r.Close()
+	mem.AssertSize(t, 0)
 }

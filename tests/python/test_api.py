@@ -225,6 +225,22 @@ def test_explain_reports_pruning(events):
         events.scan_segment(s1).explain()
 
 
+def test_explain_names_the_segment_reader(db):
+    """Each segment read says which reader decodes it: the narrow segment
+    reader, or pqarrow for the columns it does not take (with why)."""
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), ("v", pa.utf8()), ("tags", pa.list_(pa.int32()))])
+    db.create_namespace("app")
+    t = db.create_table("app.readers", schema, primary_key=["id"])
+    t.append(pa.table({"id": [1, 2], "v": ["a", "b"], "tags": [[1], [2, 3]]}, schema=schema))
+    t.flush()
+    (flat,) = t.scan(columns=["id", "v"]).explain()["read"]
+    assert flat["reader"] == "narrow" and "pqarrow_columns" not in flat
+    (mixed,) = t.scan().explain()["read"]
+    assert mixed["reader"] == "mixed" and list(mixed["pqarrow_columns"]) == ["tags"]
+    assert "nested" in mixed["pqarrow_columns"]["tags"]
+    assert t.scan().to_table().column("tags").to_pylist() == [[1], [2, 3]]
+
+
 def test_time_travel_reads_a_manifest_version(events):
     events.append(events_rows([1, 2]))
     events.flush()  # version 2

@@ -104,6 +104,7 @@ def test_scan_view_shows_the_plan(layered):
     c = cells(h)
     assert c[c.index(pruned[0]["path"]) + 1] == "key_range"
     assert c[c.index(read[0]["path"]) + 2] == f"{read[0]['row_count']:,}"
+    assert c[c.index(read[0]["path"]) + 3].startswith(read[0]["reader"])
     assert "Key range: from 0x" in txt and "(inclusive) to unbounded" in txt
 
 

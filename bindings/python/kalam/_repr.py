@@ -331,14 +331,19 @@ def scan_html(scan: "Scan") -> str:
         rows = []
         for r in read[:MAX_ROWS]:
             rg = r.get("row_groups")
+            reader = r.get("reader") or ""
+            pq_cols = r.get("pqarrow_columns") or {}
+            if pq_cols:
+                reader += " (pqarrow: " + ", ".join(f"{c}: {why}" for c, why in pq_cols.items()) + ")"
             rows.append(
                 [
                     (_e(r.get("path")), False),
                     (_e(", ".join(str(g) for g in rg) if rg is not None else "all"), False),
                     (_num(r.get("row_count")), True),
+                    (_e(reader), False),
                 ]
             )
-        req.append(_table(["segment read", "row groups", "rows"], rows, total=len(read)))
+        req.append(_table(["segment read", "row groups", "rows", "reader"], rows, total=len(read)))
     if pruned:
         rows = [[(_e(p.get("path")), False), (_e(p.get("reason")), False)] for p in pruned[:MAX_ROWS]]
         req.append(_table(["segment pruned", "reason"], rows, total=len(pruned)))

@@ -1,0 +1,502 @@
+package engine
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+
+	"github.com/kalamdb/libkalam/engine/keyenc"
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+// ---- merge ----------------------------------------------------------------
+//
+// A merge of inputs whose keys overlap decides, per key, the newest version
+// from the key columns and _seq alone (or, when the inputs' _seq ranges are
+// disjoint, from which input is newer, without reading _seq at all), and
+// then assembles the winning rows' columns once, in output batches
+// (runs of rows referencing the inputs' batches, gathered at the end). A
+// single non-null int64 key is compared as an integer, without encoding.
+
+// keyer computes the encoded key of each row of a record.
+type keyer struct {
+	keyIdx []int // indices of the key columns in the record
+	seqIdx int   // index of _seq, -1 when absent
+	hasSeq bool  // _seq is part of the key
+}
+
+// newKeyer is the keyer of records of the plan's work schema.
+func (p *plan) newKeyer() *keyer { return p.keyerFor(p.work) }
+
+// keyerFor is the keyer of records of schema s (which holds the key
+// columns, and _seq when the key includes it).
+func (p *plan) keyerFor(s *arrow.Schema) *keyer {
+	k := &keyer{seqIdx: -1, hasSeq: p.sv.keyHasSeq}
+	if idx := s.FieldIndices(colSeq); len(idx) == 1 {
+		k.seqIdx = idx[0]
+	}
+	for _, kc := range p.sv.keyCols {
+		k.keyIdx = append(k.keyIdx, s.FieldIndices(p.sv.schema.Field(kc).Name)[0])
+	}
+	return k
+}
+
+func (k *keyer) keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [][]byte, error) {
+	n := int(rec.NumRows())
+	var enc *keyenc.RowEncoder
+	if len(k.keyIdx) > 0 {
+		cols := make([]arrow.Array, len(k.keyIdx))
+		for i, c := range k.keyIdx {
+			cols[i] = rec.Column(c)
+		}
+		var err error
+		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
+			return nil, nil, err
+		}
+	}
+	var seqs []int64
+	if k.hasSeq {
+		if k.seqIdx < 0 {
+			return nil, nil, kerr.New(kerr.Internal, "row keys need _seq, which the record lacks")
+		}
+		seqs = rec.Column(k.seqIdx).(*array.Int64).Int64Values()
+	}
+	buf, out = buf[:0], out[:0]
+	offs := make([]int, 0, n+1)
+	for i := 0; i < n; i++ {
+		offs = append(offs, len(buf))
+		if enc != nil {
+			buf = enc.Append(buf, i)
+		}
+		if k.hasSeq {
+			buf = keyenc.AppendInt64(buf, seqs[i])
+		}
+	}
+	offs = append(offs, len(buf))
+	for i := 0; i < n; i++ {
+		out = append(out, buf[offs[i]:offs[i+1]:offs[i+1]])
+	}
+	return buf, out, nil
+}
+
+// mergeOptions say how a cluster is merged.
+type mergeOptions struct {
+	// work is the schema the inputs produce (the plan's work schema, maybe
+	// without _seq); inputs may leave out _deleted (last) when they hold no
+	// tombstone.
+	work *arrow.Schema
+	// bySeq: equal keys are decided by _seq; else by rank (input order by
+	// age, newest last), which the inputs' disjoint _seq ranges make exact.
+	bySeq bool
+	ranks []int // per input, with !bySeq
+	// dropTombstones: a tombstone that wins is not output (and _deleted is
+	// not either); otherwise tombstones are output, for the caller to drop.
+	dropTombstones bool
+}
+
+// clusterMerge decides how the cluster cl of a scan is merged. _seq is
+// skipped (not even read) when no one asks for it, the key does not hold
+// it, no hot rows take part, and the segments' _seq ranges (manifest
+// min_seq/max_seq) are disjoint: the newer segment then wins every key they
+// share. Tombstones are dropped by the merge unless _deleted is named.
+func (p *plan) clusterMerge(cl []*planInput) mergeOptions {
+	mo := mergeOptions{work: p.work, bySeq: true, dropTombstones: !p.deletedNamed}
+	if p.sv.keyHasSeq || p.seqNamed {
+		return mo
+	}
+	type span struct{ lo, hi int64 }
+	spans := make([]span, len(cl))
+	for i, in := range cl {
+		if in.seg == nil || in.seg.MaxSeq <= 0 || in.seg.MinSeq > in.seg.MaxSeq {
+			return mo // hot rows, or a segment whose range is not recorded
+		}
+		spans[i] = span{in.seg.MinSeq, in.seg.MaxSeq}
+	}
+	order := make([]int, len(cl))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return spans[order[a]].lo < spans[order[b]].lo })
+	for j := 1; j < len(order); j++ {
+		if spans[order[j]].lo <= spans[order[j-1]].hi {
+			return mo // overlapping ranges (a compaction's output, say): compare _seq
+		}
+	}
+	mo.ranks = make([]int, len(cl))
+	for rank, i := range order {
+		mo.ranks[i] = rank
+	}
+	mo.bySeq = false
+	mo.work = withoutField(p.work, colSeq)
+	return mo
+}
+
+type cursor struct {
+	src  source
+	rank int
+	rec  arrow.RecordBatch
+	n    int
+	pos  int
+	ik   []int64      // int64 key values (int key merges)
+	knil *array.Int64 // the key column when this batch has null keys (they sort first)
+	keys [][]byte     // encoded keys (other merges)
+	kbuf []byte
+	seqs []int64        // with bySeq
+	dels *array.Boolean // nil: no tombstone in rec
+	// ri is rec's index in the merge's runs while loads == riLoad and
+	// the runs' gen == riGen.
+	loads, riLoad, ri, riGen int
+}
+
+func (c *cursor) deleted(i int) bool { return c.dels != nil && c.dels.Value(i) }
+
+// mergeSource merges inputs whose key ranges overlap: per key, the newest
+// version wins (the highest _seq, a tombstone winning a tie; or the newest
+// input). Tombstones are output unless dropTombstones.
+type mergeSource struct {
+	cursors []*cursor
+	h       []*cursor // a binary min-heap by (key, newest first)
+	k       *keyer
+	intKey  int // index of the int64 key column, -1: encoded keys
+	bySeq   bool
+	drop    bool
+	seqIdx  int
+	out     *arrow.Schema // the output: the inputs' columns, without _deleted when dropping
+	batch   int64
+	r       runs
+	started bool
+	lastKey []byte // the key being decided (encoded-key merges)
+}
+
+// newMergeSource merges srcs (each producing mo.work, _deleted optional
+// when dropping); without options (compaction) it compares _seq and keeps
+// tombstones.
+func (p *plan) newMergeSource(srcs []source, mo mergeOptions) *mergeSource {
+	if mo.work == nil {
+		mo = mergeOptions{work: p.work, bySeq: true}
+	}
+	out := mo.work
+	if mo.dropTombstones {
+		out = withoutField(out, colDeleted)
+	}
+	m := &mergeSource{k: p.keyerFor(mo.work), intKey: -1, bySeq: mo.bySeq, drop: mo.dropTombstones, seqIdx: -1,
+		out: out, batch: p.batch}
+	if idx := mo.work.FieldIndices(colSeq); len(idx) == 1 {
+		m.seqIdx = idx[0]
+	}
+	if len(p.sv.keyCols) == 1 && !p.sv.keyHasSeq && p.sv.schema.Field(p.sv.keyCols[0]).Type.ID() == arrow.INT64 {
+		m.intKey = m.k.keyIdx[0]
+	}
+	// Output columns are the first out.NumFields() of every input record:
+	// only _deleted, the last, may be missing from one.
+	m.r = runs{schema: out, mem: p.st.mem}
+	if out.NumFields() != mo.work.NumFields() {
+		m.r.proj = make([]int, out.NumFields())
+		for i := range m.r.proj {
+			m.r.proj[i] = i
+		}
+	}
+	for i, s := range srcs {
+		c := &cursor{src: s}
+		if mo.ranks != nil {
+			c.rank = mo.ranks[i]
+		}
+		m.cursors = append(m.cursors, c)
+	}
+	return m
+}
+
+// load moves c to its next non-empty batch; false at the end of its input.
+func (m *mergeSource) load(c *cursor) (bool, error) {
+	if c.rec != nil {
+		c.rec.Release()
+		c.rec = nil
+	}
+	for {
+		rec, err := c.src.next()
+		if err != nil {
+			return false, err
+		}
+		if rec == nil {
+			return false, nil
+		}
+		if rec.NumRows() == 0 {
+			rec.Release()
+			continue
+		}
+		if err := m.checkSchema(rec.Schema()); err != nil {
+			rec.Release()
+			return false, err
+		}
+		c.rec, c.n, c.pos = rec, int(rec.NumRows()), 0
+		c.loads++
+		if m.intKey >= 0 {
+			kc := rec.Column(m.intKey).(*array.Int64)
+			c.ik, c.knil = kc.Int64Values(), nil
+			if kc.NullN() > 0 {
+				c.knil = kc
+			}
+		} else if c.kbuf, c.keys, err = m.k.keys(rec, c.kbuf, c.keys); err != nil {
+			return false, err
+		}
+		c.seqs = nil
+		if m.bySeq {
+			c.seqs = rec.Column(m.seqIdx).(*array.Int64).Int64Values()
+		}
+		c.dels = nil
+		if idx := rec.Schema().FieldIndices(colDeleted); len(idx) == 1 {
+			d := rec.Column(idx[0]).(*array.Boolean)
+			if bitutil.CountSetBits(d.Data().Buffers()[1].Bytes(), d.Data().Offset(), d.Len()) > 0 {
+				c.dels = d
+			}
+		}
+		return true, nil
+	}
+}
+
+// checkSchema verifies that a record carries the output columns first, in
+// order (what the assembly by column index relies on).
+func (m *mergeSource) checkSchema(s *arrow.Schema) error {
+	if s.NumFields() < m.out.NumFields() {
+		return kerr.New(kerr.Internal, "merge input has %d columns, the output %d", s.NumFields(), m.out.NumFields())
+	}
+	for i, f := range m.out.Fields() {
+		if s.Field(i).Name != f.Name {
+			return kerr.New(kerr.Internal, "merge input column %d is %q, the output's %q", i, s.Field(i).Name, f.Name)
+		}
+	}
+	return nil
+}
+
+// cmp compares the key of row i of a with that of row j of b.
+func (m *mergeSource) cmp(a *cursor, i int, b *cursor, j int) int {
+	if m.intKey >= 0 {
+		if a.knil != nil || b.knil != nil {
+			// Null keys sort first, like their encoding (keyenc).
+			an, bn := a.knil != nil && a.knil.IsNull(i), b.knil != nil && b.knil.IsNull(j)
+			switch {
+			case an && bn:
+				return 0
+			case an:
+				return -1
+			case bn:
+				return 1
+			}
+		}
+		x, y := a.ik[i], b.ik[j]
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	}
+	return bytes.Compare(a.keys[i], b.keys[j])
+}
+
+func (m *mergeSource) sameIntKey(c *cursor, key int64, null bool) bool {
+	if c.knil != nil && c.knil.IsNull(c.pos) {
+		return null
+	}
+	return !null && c.ik[c.pos] == key
+}
+
+// before orders the heap: smaller key first, then the newest version.
+func (m *mergeSource) before(a, b *cursor) bool {
+	if c := m.cmp(a, a.pos, b, b.pos); c != 0 {
+		return c < 0
+	}
+	if m.bySeq {
+		if sa, sb := a.seqs[a.pos], b.seqs[b.pos]; sa != sb {
+			return sa > sb
+		}
+		return a.deleted(a.pos) && !b.deleted(b.pos)
+	}
+	return a.rank > b.rank
+}
+
+func (m *mergeSource) down(i int) {
+	h := m.h
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		j := l
+		if r := l + 1; r < len(h) && m.before(h[r], h[l]) {
+			j = r
+		}
+		if !m.before(h[j], h[i]) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+}
+
+// step advances the top cursor by one row (loading its next batch) and
+// restores the heap.
+func (m *mergeSource) step() error {
+	c := m.h[0]
+	c.pos++
+	if c.pos >= c.n {
+		ok, err := m.load(c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			last := len(m.h) - 1
+			m.h[0] = m.h[last]
+			m.h = m.h[:last]
+		}
+	}
+	if len(m.h) > 0 {
+		m.down(0)
+	}
+	return nil
+}
+
+// add outputs rows [s, e) of c, leaving out tombstones when dropping.
+func (m *mergeSource) add(c *cursor, s, e int) {
+	if c.riLoad != c.loads || c.riGen != m.r.gen {
+		// rec's index in the runs, found once per batch and build rather
+		// than per run (runs of a merge are a few rows long).
+		c.ri, c.riLoad, c.riGen = m.r.index(c.rec), c.loads, m.r.gen
+	}
+	if !m.drop || c.dels == nil {
+		m.r.addAt(c.ri, int64(s), int64(e))
+		return
+	}
+	start := -1
+	for i := s; i <= e; i++ {
+		keep := i < e && !c.dels.Value(i)
+		if keep && start < 0 {
+			start = i
+		} else if !keep && start >= 0 {
+			m.r.addAt(c.ri, int64(start), int64(i))
+			start = -1
+		}
+	}
+}
+
+func (m *mergeSource) next() (arrow.RecordBatch, error) {
+	if !m.started {
+		m.started = true
+		for _, c := range m.cursors {
+			ok, err := m.load(c)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				m.h = append(m.h, c)
+			}
+		}
+		for i := len(m.h)/2 - 1; i >= 0; i-- {
+			m.down(i)
+		}
+	}
+	for len(m.h) > 0 && m.r.rows < m.batch {
+		win := m.h[0]
+		// Fast path: every key of the winner below the smallest key of the
+		// other cursors is unique to it, so that whole run goes out at once
+		// (one binary search instead of a heap operation per row).
+		if end := m.runEnd(win); end > win.pos+1 {
+			m.add(win, win.pos, end)
+			win.pos = end - 1
+			if err := m.step(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		m.add(win, win.pos, win.pos+1)
+		// Advance every cursor positioned on this key (the winner first).
+		if m.intKey >= 0 {
+			// The winner's row stays addressable while the others step:
+			// only the winner's own step can load its next batch, and it
+			// steps first.
+			key, null := win.ik[win.pos], win.knil != nil && win.knil.IsNull(win.pos)
+			for len(m.h) > 0 && m.sameIntKey(m.h[0], key, null) {
+				if err := m.step(); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		m.lastKey = append(m.lastKey[:0], win.keys[win.pos]...)
+		for len(m.h) > 0 && bytes.Equal(m.h[0].keys[m.h[0].pos], m.lastKey) {
+			if err := m.step(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m.r.build(false)
+}
+
+// runEnd returns the end of the run of win's current batch whose keys are
+// all below every other cursor's current key, capped by the batch size.
+func (m *mergeSource) runEnd(win *cursor) int {
+	var bound *cursor
+	for i := 1; i <= 2 && i < len(m.h); i++ {
+		if c := m.h[i]; bound == nil || m.cmp(c, c.pos, bound, bound.pos) < 0 {
+			bound = c
+		}
+	}
+	limit := min(win.n, win.pos+int(m.batch-m.r.rows))
+	if bound == nil {
+		return limit
+	}
+	if m.cmp(win, win.pos, bound, bound.pos) >= 0 {
+		return win.pos // the same key is elsewhere too: the slow path decides
+	}
+	if m.intKey >= 0 && win.knil == nil && (bound.knil == nil || !bound.knil.IsNull(bound.pos)) {
+		return gallop(win.ik, win.pos+1, limit, bound.ik[bound.pos])
+	}
+	n := sort.Search(limit-win.pos, func(i int) bool { return m.cmp(win, win.pos+i, bound, bound.pos) >= 0 })
+	return win.pos + n
+}
+
+// gallop returns the first index in [from, limit) of the sorted ks whose
+// key is >= b (limit when none): exponential steps, then a binary search
+// between the last two, so a run of r rows costs about 2 log r comparisons
+// however long the batch (a merge's runs are short).
+func gallop(ks []int64, from, limit int, b int64) int {
+	lo, step := from, 1
+	for {
+		at := lo + step - 1
+		if at >= limit {
+			break
+		}
+		if ks[at] >= b {
+			limit = at
+			break
+		}
+		lo = at + 1
+		step *= 2
+	}
+	for lo < limit {
+		mid := int(uint(lo+limit) >> 1)
+		if ks[mid] >= b {
+			limit = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+func (m *mergeSource) close() {
+	m.r.reset()
+	for _, c := range m.cursors {
+		if c.rec != nil {
+			c.rec.Release()
+			c.rec = nil
+		}
+		c.src.close()
+	}
+	m.cursors = nil
+	m.h = nil
+}
