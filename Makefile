@@ -190,8 +190,10 @@ datafusion-wheel:
 
 # The crate's own tests: filter translator unit tests and SQL end to end
 # against build/libkalam.so.
+# --release: it shares most of what the wheel's build compiled (a debug
+# build would compile DataFusion a second time).
 test-datafusion-rust: lib
-	KALAM_LIBRARY=$(abspath $(LIB)) $(CARGO) test --locked --manifest-path $(DF_CRATE)/Cargo.toml
+	KALAM_LIBRARY=$(abspath $(LIB)) $(CARGO) test --release --locked --manifest-path $(DF_CRATE)/Cargo.toml
 
 # ---- benchmarks (bench/bench.py; not part of `make test`) ---------------------
 
