@@ -28,17 +28,19 @@ func openRemote(opts Options) (*DB, error) {
 }
 
 // openRemoteTable opens a storage-only store that has loaded only the table
-// qname ("ns.table"): what a scan split needs. It reads that table's
-// table.json and manifest.json, where openRemote lists the whole storage
-// root and reads every table's (each split of a distributed read opens
-// one). Other tables appear when the store is refreshed (Tables).
-func openRemoteTable(opts Options, qname string) (*DB, error) {
+// qname ("ns.table") at manifest version version: what a scan split needs.
+// It reads that table's table.json and that version's file, where
+// openRemote lists the whole storage root and reads every table's
+// manifest.json (each split of a distributed read opens one, so every
+// request saved here is saved once per split). Other tables appear when
+// the store is refreshed (Tables).
+func openRemoteTable(opts Options, qname string, version uint64) (*DB, error) {
 	return openRemoteWith(opts, func(st *store) error {
 		ns, name, err := splitTableName(qname)
 		if err != nil {
 			return err
 		}
-		t, err := st.loadRemoteTable(context.Background(), ns, name)
+		t, err := st.loadRemoteTableAt(context.Background(), ns, name, version)
 		if err != nil {
 			return fmt.Errorf("table %s: %w", qname, err)
 		}
@@ -134,6 +136,12 @@ func (st *store) refreshRemote() error {
 // loadRemoteTable reads one table's definition and current manifest, and
 // reuses the loaded table when its definition did not change.
 func (st *store) loadRemoteTable(ctx context.Context, ns, name string) (*table, error) {
+	return st.loadRemoteTableAt(ctx, ns, name, 0)
+}
+
+// loadRemoteTableAt is loadRemoteTable with the manifest of version (0:
+// the current one, manifest.json) as the table's manifest.
+func (st *store) loadRemoteTableAt(ctx context.Context, ns, name string, version uint64) (*table, error) {
 	prefix := ns + "/" + name
 	b, err := st.storage.ReadFile(ctx, prefix+"/"+tableJSONName)
 	if err != nil {
@@ -157,7 +165,14 @@ func (st *store) loadRemoteTable(ctx context.Context, ns, name string) (*table, 
 	if err != nil {
 		return nil, kerr.Wrap(kerr.Corruption, err, "%s/%s", prefix, tableJSONName)
 	}
-	m, err := st.readManifestObject(ctx, prefix+"/"+manifest.ManifestFileName)
+	obj := prefix + "/" + manifest.ManifestFileName
+	if version != 0 {
+		obj = prefix + "/" + versionFileName(version)
+	}
+	m, err := st.readManifestObject(ctx, obj)
+	if kerr.Is(err, kerr.NotFound) && version != 0 {
+		return nil, st.versionNotFound(t, version)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -173,9 +188,14 @@ func (st *store) acquireRemote(t *table, version uint64) (*readState, error) {
 	ctx := context.Background()
 	var m *manifest.Manifest
 	var err error
-	if version == 0 {
+	switch cur := t.currentManifest(); {
+	case version == 0:
 		m, err = st.readManifestObject(ctx, t.prefix+"/"+manifest.ManifestFileName)
-	} else {
+	case cur != nil && cur.Version == version:
+		// A version's manifest never changes once committed: the one the
+		// table was loaded with (a split's) need not be read again.
+		m = cur
+	default:
 		m, err = st.readManifestObject(ctx, t.prefix+"/"+versionFileName(version))
 		if kerr.Is(err, kerr.NotFound) {
 			return nil, st.versionNotFound(t, version)

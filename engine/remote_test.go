@@ -182,5 +182,11 @@ func TestSplitsEqualTheScan(t *testing.T) {
 	if _, err := w.ScanSplits("s", ScanRequest{Limit: 5}, 0, 0); !kerr.Is(err, kerr.InvalidArgument) {
 		t.Fatalf("splits with a limit: %v", err)
 	}
+	// A split of a version storage does not hold: NotFound naming it.
+	gone := splits[0]
+	gone.Version = 999
+	if _, err := OpenSplit(gone, DefaultOptions()); !kerr.Is(err, kerr.NotFound) || !strings.Contains(err.Error(), "version 999 not found") {
+		t.Fatalf("split of a missing version: %v", err)
+	}
 	_ = arrow.PrimitiveTypes.Int64
 }

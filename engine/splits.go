@@ -172,7 +172,7 @@ func OpenSplit(sp ScanSplit, opts Options) (Stream, error) {
 	}
 	opts.Storage = sp.Storage
 	opts.ReadOnly = true
-	db, err := openRemoteTable(opts, sp.Table)
+	db, err := openRemoteTable(opts, sp.Table, sp.Version)
 	if err != nil {
 		return nil, err
 	}

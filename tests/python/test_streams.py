@@ -132,7 +132,17 @@ def test_many_threads_scanning_at_once(filled, db):
     assert open_scans(db) == []
 
 
-def test_ctrl_c_cancels_a_blocked_scan(store_path):
+@pytest.mark.parametrize(
+    "consume",
+    [
+        lambda s: s.to_table(),  # the whole read on one helper thread
+        lambda s: s.to_batches(),
+        lambda s: s.count_rows(),
+        lambda s: list(s),  # one hand-off per batch
+    ],
+    ids=["to_table", "to_batches", "count_rows", "iterate"],
+)
+def test_ctrl_c_cancels_a_blocked_scan(store_path, consume):
     with kalam.open(store_path, max_concurrent_scans=1) as db:
         t = db.create_table("t", {"id": pa.int64()})
         t.append({"id": list(range(1000))})
@@ -143,7 +153,7 @@ def test_ctrl_c_cancels_a_blocked_scan(store_path):
         start = time.monotonic()
         try:
             with pytest.raises(KeyboardInterrupt):
-                t.scan(sql="interrupted").to_table()
+                consume(t.scan(sql="interrupted"))
         finally:
             timer.cancel()
         assert time.monotonic() - start < 5

@@ -184,13 +184,13 @@ class Scan:
 
     def to_batches(self) -> List[pa.RecordBatch]:
         """Every batch of a fresh scan, in order."""
-        return list(self)
+        return self._start().read_all()
 
     def to_table(self) -> pa.Table:
         """The result of a fresh scan as a pyarrow Table."""
         stream = self._start()
         schema = stream.schema()
-        return pa.Table.from_batches(list(stream.batches()), schema=schema)
+        return pa.Table.from_batches(stream.read_all(), schema=schema)
 
     def to_reader(self) -> pa.RecordBatchReader:
         """A pyarrow RecordBatchReader reading a fresh scan directly from the
@@ -212,7 +212,7 @@ class Scan:
     def count_rows(self) -> int:
         """The number of rows the scan returns, reading no user columns."""
         stream = self._start(columns=[], use_columns=True)
-        return sum(b.num_rows for b in stream.batches())
+        return sum(b.num_rows for b in stream.read_all())
 
     def explain(self) -> Dict[str, Any]:
         """The plan of this scan (DESIGN §4) without running it: segments
