@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kalamdb/libkalam/engine/keyenc"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/storage"
 )
@@ -48,6 +51,10 @@ type DatasetFile struct {
 	Rows uint64 `json:"rows"` // rows it holds (a segment's rows are all live)
 	// SegmentID names the segment handed out as it is; "" for a merged file.
 	SegmentID string `json:"segment_id,omitempty"`
+	// RowGroups, when set, are the only row groups of the segment that
+	// belong to the dataset (the others' keys have newer versions, merged
+	// into other files); nil: every row group.
+	RowGroups []int `json:"row_groups,omitempty"`
 }
 
 // Dataset is an exported table version. Close it once no engine reads it.
@@ -124,7 +131,25 @@ func (db *DB) ExportDataset(table string, req DatasetRequest) (*Dataset, error) 
 			return nil, err
 		}
 		if !as {
-			run = append(run, cl)
+			// A few hot keys in a segment's range: merge only the row
+			// groups they may fall in, not the whole segment.
+			path, rgs, rows, rest, split, err := p.splitHotRowGroups(cl)
+			if err != nil {
+				return nil, err
+			}
+			if !split {
+				run = append(run, cl)
+				continue
+			}
+			seg := cl[0].seg
+			if seg == nil {
+				seg = cl[1].seg
+			}
+			if !p.t.pinIfKept(d.pin, seg.ID) {
+				return nil, db.st.versionNotFound(p.t, d.Version)
+			}
+			d.Files = append(d.Files, DatasetFile{Path: path, Rows: rows, SegmentID: seg.ID, RowGroups: rgs})
+			run = append(run, rest)
 			continue
 		}
 		if err := flushRun(); err != nil {
@@ -148,11 +173,18 @@ func (p *plan) asIs(cl []*planInput) (string, bool, error) {
 	if len(cl) != 1 || cl[0].seg == nil || p.rowBounds {
 		return "", false, nil
 	}
+	return p.segmentAsIs(cl[0])
+}
+
+// segmentAsIs reports whether an engine reading the segment of in by
+// itself gets the rows a scan would take from it, and its local path:
+// stored locally, no tombstone, every column under its current name with
+// a type readers cast to the current one.
+func (p *plan) segmentAsIs(in *planInput) (string, bool, error) {
 	local, ok := p.st.storage.(*storage.LocalStorage)
 	if !ok || p.st.remote {
 		return "", false, nil
 	}
-	in := cl[0]
 	if in.file == nil {
 		sf, err := p.st.openSegment(p.t, in.seg.Path)
 		if err != nil {
@@ -183,6 +215,86 @@ func (p *plan) asIs(cl []*planInput) (string, bool, error) {
 		return "", false, err
 	}
 	return path, true, nil
+}
+
+// splitHotRowGroups splits a cluster of one segment and the hot keys placed
+// in its range: the row groups none of those keys can fall in (by the
+// statistics of the key's first column) are read as they are, listed in
+// clean; the rest of the segment and the hot rows form the cluster rest,
+// to merge. Exact because a segment holds one version per key, sorted, so
+// the clean row groups' keys are newest everywhere and meet no key of rest.
+// ok is false when the cluster has another shape, the segment cannot be
+// read as it is, or no row group is clean.
+func (p *plan) splitHotRowGroups(cl []*planInput) (path string, clean []int, cleanRows uint64, rest []*planInput, ok bool, err error) {
+	if len(cl) != 2 || p.rowBounds {
+		return "", nil, 0, nil, false, nil
+	}
+	seg, hot := cl[0], cl[1]
+	if seg.seg == nil {
+		seg, hot = hot, seg
+	}
+	if seg.seg == nil || hot.seg != nil || len(hot.hotKeys) == 0 {
+		return "", nil, 0, nil, false, nil
+	}
+	if path, ok, err = p.segmentAsIs(seg); !ok || err != nil {
+		return "", nil, 0, nil, false, err
+	}
+	key := p.sv.keyColumns()[0]
+	stored, existed := p.segmentName(seg.seg, key.Name)
+	if !existed || key.Type.ID() == arrow.FLOAT32 || key.Type.ID() == arrow.FLOAT64 {
+		// Parquet float statistics leave NaN out, which keys order last.
+		return "", nil, 0, nil, false, nil
+	}
+	sf := seg.file
+	var dirty []int
+	for rg := 0; rg < sf.numRowGroups(); rg++ {
+		if p.rowGroupMayHold(sf, rg, stored, key, hot.hotKeys) {
+			dirty = append(dirty, rg)
+		} else {
+			clean = append(clean, rg)
+			cleanRows += uint64(sf.rowGroupRows(rg))
+		}
+	}
+	if len(clean) == 0 {
+		return "", nil, 0, nil, false, nil
+	}
+	if len(dirty) > 0 {
+		in := *seg
+		in.rowGroups, in.pageRanges = dirty, nil
+		seg.file = nil // the new input's source closes it
+		rest = append(rest, &in)
+	} else {
+		seg.file.close()
+		seg.file = nil
+	}
+	return path, clean, cleanRows, append(rest, hot), true, nil
+}
+
+// rowGroupMayHold reports whether row group rg may hold one of keys
+// (sorted, encoded): whether a key's first column, stored as stored, may
+// fall inside the group's min/max statistics of that column. Without
+// usable statistics it may.
+func (p *plan) rowGroupMayHold(sf *segFile, rg int, stored string, key arrow.Field, keys [][]byte) bool {
+	cs, ok := p.rowGroupStats(sf, rg, stored, key.Name)
+	if !ok || !cs.HasMinMax || !cs.HasNullCount {
+		return true
+	}
+	lo, err := keyenc.AppendGo(nil, key.Type, cs.Min)
+	if err != nil {
+		return true
+	}
+	if cs.NullCount > 0 {
+		lo = keyenc.AppendNull(nil) // nulls order first
+	}
+	mx, err := keyenc.AppendGo(nil, key.Type, cs.Max)
+	if err != nil {
+		return true
+	}
+	// Keys are prefix-free and order-preserving: a key's first column is
+	// within [min, max] exactly when the key is within [lo, PrefixEnd(max)).
+	hi := keyenc.PrefixEnd(mx)
+	i := sort.Search(len(keys), func(i int) bool { return bytes.Compare(keys[i], lo) >= 0 })
+	return i < len(keys) && (hi == nil || bytes.Compare(keys[i], hi) < 0)
 }
 
 // writeMerged runs the scan pipeline over clusters and writes its rows to

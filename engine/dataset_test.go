@@ -36,7 +36,16 @@ func readDataset(t *testing.T, d *Dataset) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tbl, err := fr.ReadTable(context.Background())
+		var tbl arrow.Table
+		if f.RowGroups != nil {
+			all := make([]int, pf.MetaData().Schema.NumColumns()) // flat: leaves are fields
+			for i := range all {
+				all[i] = i
+			}
+			tbl, err = fr.ReadRowGroups(context.Background(), all, f.RowGroups)
+		} else {
+			tbl, err = fr.ReadTable(context.Background())
+		}
 		pf.Close()
 		if err != nil {
 			t.Fatal(err)

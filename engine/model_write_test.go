@@ -208,6 +208,9 @@ func TestModelWritesAndSchemaEvolution(t *testing.T) {
 	if total["dataset_segment"] == 0 && !t.Failed() {
 		t.Errorf("no dataset handed out a segment as it is: %v", total)
 	}
+	if total["dataset_row_groups"] == 0 && !t.Failed() {
+		t.Errorf("no dataset handed out part of a segment's row groups: %v", total)
+	}
 }
 
 func runWriteModel(t *testing.T, seed int64, steps int) (did map[string]int) {
@@ -459,6 +462,9 @@ func runWriteModel(t *testing.T, seed int64, steps int) (did map[string]int) {
 			}
 			checkDataset(t, d, m, what+" (dataset)")
 			for _, f := range d.Files {
+				if f.RowGroups != nil {
+					did["dataset_row_groups"]++
+				}
 				if f.SegmentID != "" {
 					did["dataset_segment"]++
 				} else {

@@ -76,6 +76,10 @@ type planInput struct {
 	// hotLo/hotHi bound the hot keys the input reads ([lo, hi), nil:
 	// the scan's bounds).
 	hotLo, hotHi []byte
+	// hotKeys: for hot rows placed key by key (not a range), the keys,
+	// sorted; a dataset export reads the segment row groups none of them
+	// falls in as they are.
+	hotKeys [][]byte
 	// early: pruned by statistics and filtered before any merge (DESIGN §4).
 	early     bool
 	minKey    []byte
@@ -465,7 +469,8 @@ func (p *plan) cluster(segs []*planInput) ([][]*planInput, error) {
 			ki++
 		}
 		if ki > start {
-			comp = append(comp, &planInput{hot: true, minKey: keys[start], maxKey: keys[ki-1], hotLo: lo, hotHi: keyAfter(hi)})
+			comp = append(comp, &planInput{hot: true, minKey: keys[start], maxKey: keys[ki-1], hotLo: lo, hotHi: keyAfter(hi),
+				hotKeys: keys[start:ki]})
 		}
 		out = append(out, comp)
 	}

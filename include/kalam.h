@@ -471,14 +471,18 @@ kalam_status kalam_scan_splits(kalam_db* db, const char* table, const kalam_scan
  * version (as_of_version / as_of_time_ms; NULL or neither: the latest, hot
  * rows included); columns, filter and limit must be left at their defaults.
  * A segment nothing else can hold keys of, with no tombstone and its
- * columns under their current names, is listed as it is; the rest is merged
+ * columns under their current names, is listed as it is; so are the row
+ * groups of such a segment that no hot key can fall in (by the key's
+ * statistics) when a few hot keys fall in its range. The rest is merged
  * into temporary files under {root}/tmp/datasets/ (bounded memory). On an
  * object-storage backend every part is merged into local files.
  *
  * Outputs (all required): *schema (release it), *dataset_json (kalam_free):
  * {"table", "version", "dir" (the temporary files' directory, or null),
  * "files": [{"path" (absolute), "rows", "segment_id" (absent for a merged
- * file)}]}, *dataset_id for kalam_dataset_release. Until then the listed
+ * file), "row_groups" (absent: the whole file; else read only these row
+ * groups of it — the others' keys have newer versions elsewhere)}]},
+ * *dataset_id for kalam_dataset_release. Until then the listed
  * segments are pinned (this process's vacuum leaves them, while the store
  * stays open) and the temporary files exist. The call can take as long as
  * a scan of the merged parts. Thread-safe.

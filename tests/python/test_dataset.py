@@ -218,3 +218,49 @@ def test_stale_dataset_files_are_removed_at_open(store_path):
     open(os.path.join(stale, "part_000000.parquet"), "w").close()
     kalam.open(store_path, read_only=True).close()
     assert not os.path.exists(stale)
+
+
+@pytest.mark.parametrize("key", ["int", "compound"])
+def test_hot_keys_merge_only_the_row_groups_they_fall_in(db, key):
+    """A few hot keys inside a segment: the dataset lists the segment with
+    the row groups none of them can fall in, and merges only the others
+    with the hot rows (updates, a new key between groups, a delete)."""
+    if key == "int":
+        schema = pa.schema([("id", pa.int64()), ("v", pa.string())])
+        pk = ["id"]
+        base = pa.table({"id": list(range(64)), "v": [f"r{i}" for i in range(64)]}, schema=schema)
+        hot = pa.table({"id": [9, 10, 41], "v": ["hot9", "hot10", "hot41"]}, schema=schema)
+        gone = pa.table({"id": [50]}, schema=pa.schema([("id", pa.int64())]))
+        new_between = None
+    else:
+        schema = pa.schema([("k", pa.string()), ("n", pa.int32()), ("v", pa.string())])
+        pk = ["k", "n"]
+        ks = [f"k{i // 2:03d}" for i in range(64)]
+        base = pa.table({"k": ks, "n": [i % 2 for i in range(64)], "v": [f"r{i}" for i in range(64)]}, schema=schema)
+        hot = pa.table({"k": ["k004", "k020"], "n": [1, 0], "v": ["hot-a", "hot-b"]}, schema=schema)
+        gone = pa.table({"k": ["k025"], "n": [1]}, schema=pa.schema([("k", pa.string()), ("n", pa.int32())]))
+        # Between two row groups' key ranges: in no group, merged anyway.
+        new_between = pa.table({"k": ["k0075"], "n": [0], "v": ["between"]}, schema=schema)
+    t = db.create_table("rg", schema, primary_key=pk, options={"row_group_rows": "8"})
+    t.append(base)
+    t.flush()
+    t.append(hot)
+    if new_between is not None:
+        t.append(new_between)
+    t.delete(gone)
+    d = t.to_pyarrow_dataset()
+    frags = list(d.get_fragments())
+    kept = [f for f in frags if "/tmp/datasets/" not in f.path]
+    assert len(kept) == 1
+    kept_groups = [rg.id for rg in kept[0].row_groups]
+    # 8 groups of 8 rows; the hot keys and the delete touch 3 of them.
+    assert len(kept_groups) == 5 and set(kept_groups) < set(range(8)), kept_groups
+    merged_rows = sum(f.count_rows() for f in frags if f is not kept[0])
+    assert merged_rows == 3 * 8 - 1 + (1 if new_between is not None else 0)
+    want = t.scan().to_table().sort_by([(c, "ascending") for c in pk])
+    got = d.to_table().sort_by([(c, "ascending") for c in pk])
+    assert got.equals(want)
+    flt = pc.field("v").isin(["hot-a", "hot9", "between", "r3"])
+    assert d.to_table(filter=flt).num_rows == t.scan(filter="v = 'hot-a' OR v = 'hot9' OR v = 'between' OR v = 'r3'").count_rows()
+    del d
+    gc.collect()

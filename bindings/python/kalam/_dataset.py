@@ -118,7 +118,9 @@ def table_dataset(db: Any, table: str, opts: Any) -> ds.Dataset:
     finally:
         if files is None:
             _release(ident.value)
-    paths = [f["path"] for f in info["files"]]
-    return ds.FileSystemDataset.from_paths(
-        paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=pafs.PyFileSystem(files)
-    )
+    fs = pafs.PyFileSystem(files)
+    fmt = ds.ParquetFileFormat()
+    # A file listed with "row_groups" belongs to the dataset with those row
+    # groups only (the others' keys have newer versions in merged files).
+    frags = [fmt.make_fragment(f["path"], filesystem=fs, row_groups=f.get("row_groups")) for f in info["files"]]
+    return ds.FileSystemDataset(frags, schema=schema, format=fmt, filesystem=fs)
