@@ -47,7 +47,7 @@ type DatasetRequest struct {
 
 // DatasetFile is one Parquet file of a dataset.
 type DatasetFile struct {
-	Path string `json:"path"` // absolute local path
+	Path string `json:"path"` // absolute local path, or s3://bucket/key of a segment on object storage
 	Rows uint64 `json:"rows"` // rows it holds (a segment's rows are all live)
 	// SegmentID names the segment handed out as it is; "" for a merged file.
 	SegmentID string `json:"segment_id,omitempty"`
@@ -79,8 +79,8 @@ var datasetSeq atomic.Uint64
 
 // ExportDataset exports a version of table (DESIGN §11). Merged files are
 // written under the store root (for a storage-only reader, the system's
-// temporary directory); on an object-storage backend every part is merged,
-// since the engines read local files.
+// temporary directory). Segments on object storage are listed by their
+// s3:// URI (the engine reads them with its own client).
 func (db *DB) ExportDataset(table string, req DatasetRequest) (*Dataset, error) {
 	exit, err := db.enter(false)
 	if err != nil {
@@ -177,12 +177,22 @@ func (p *plan) asIs(cl []*planInput) (string, bool, error) {
 }
 
 // segmentAsIs reports whether an engine reading the segment of in by
-// itself gets the rows a scan would take from it, and its local path:
-// stored locally, no tombstone, every column under its current name with
-// a type readers cast to the current one.
+// itself gets the rows a scan would take from it, and where it reads it
+// (a local path, or an s3:// URI on object storage): no tombstone, every
+// column under its current name with a type readers cast to the current
+// one. A storage-only reader merges every part: it pins nothing, so only
+// its own copies stay readable for as long as the dataset is open.
 func (p *plan) segmentAsIs(in *planInput) (string, bool, error) {
-	local, ok := p.st.storage.(*storage.LocalStorage)
-	if !ok || p.st.remote {
+	if p.st.remote {
+		return "", false, nil
+	}
+	var locate func(string) (string, error)
+	switch s := p.st.storage.(type) {
+	case *storage.LocalStorage:
+		locate = s.LocalPath
+	case *storage.S3Storage:
+		locate = s.ObjectURI
+	default:
 		return "", false, nil
 	}
 	if in.file == nil {
@@ -210,7 +220,7 @@ func (p *plan) segmentAsIs(in *planInput) (string, bool, error) {
 			return "", false, nil
 		}
 	}
-	path, err := local.LocalPath(p.t.prefix + "/" + in.seg.Path)
+	path, err := locate(p.t.prefix + "/" + in.seg.Path)
 	if err != nil {
 		return "", false, err
 	}

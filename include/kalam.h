@@ -475,11 +475,13 @@ kalam_status kalam_scan_splits(kalam_db* db, const char* table, const kalam_scan
  * groups of such a segment that no hot key can fall in (by the key's
  * statistics) when a few hot keys fall in its range. The rest is merged
  * into temporary files under {root}/tmp/datasets/ (bounded memory). On an
- * object-storage backend every part is merged into local files.
+ * object-storage backend segments are listed by their s3://bucket/key URI
+ * (the engine reads them with its own client and credentials); a
+ * storage-only reader pins nothing, so it merges every part locally.
  *
  * Outputs (all required): *schema (release it), *dataset_json (kalam_free):
  * {"table", "version", "dir" (the temporary files' directory, or null),
- * "files": [{"path" (absolute), "rows", "segment_id" (absent for a merged
+ * "files": [{"path" (absolute, or an s3:// URI), "rows", "segment_id" (absent for a merged
  * file), "row_groups" (absent: the whole file; else read only these row
  * groups of it — the others' keys have newer versions elsewhere)}]},
  * *dataset_id for kalam_dataset_release. Until then the listed

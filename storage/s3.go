@@ -206,6 +206,16 @@ func (s *S3Storage) key(clean string) string {
 	return s.prefix + "/" + clean
 }
 
+// ObjectURI is the s3://bucket/key URI of an object, for a reader that
+// fetches it with a client of its own (an exported dataset's engine).
+func (s *S3Storage) ObjectURI(name string) (string, error) {
+	clean, err := CheckName(name)
+	if err != nil {
+		return "", err
+	}
+	return "s3://" + s.bucket + "/" + s.key(clean), nil
+}
+
 // objectURI names an object in messages: s3://bucket/prefix/name.
 func (s *S3Storage) objectURI(clean string) string { return s.uri + "/" + clean }
 

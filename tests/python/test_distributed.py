@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import kalam
@@ -323,3 +324,37 @@ def test_reader_in_another_process_reads_the_bucket(s3_store, worker_env):
         assert latest == t.version
         assert rows == local(t).to_pylist()
         assert any(r["id"] in range(100, 200) and r["amount"] == ((r["id"] * 13 + 99 * 5) % 97) / 4 for r in rows)
+
+
+# ---- datasets on object storage ---------------------------------------------------
+
+
+def test_dataset_reads_segments_in_the_bucket_as_they_are(s3, tmp_path):
+    """to_pyarrow_dataset on an S3-backed store lists segments by their
+    s3:// URI, read by pyarrow's own S3 client with the store's options;
+    only what needs merging is copied locally."""
+    uri = s3.uri(f"ds-{uuid.uuid4().hex[:12]}")
+    with kalam.open(str(tmp_path / "store"), storage=uri, storage_options=s3.options) as db:
+        db.create_namespace("app", exist_ok=True)
+        t = db.create_table("app.ds", SCHEMA, primary_key=["id"], options={"row_group_rows": "64"})
+        t.append(_rows(list(range(0, 512)), 0))
+        t.flush()
+        t.append(_rows(list(range(1000, 1256)), 1))
+        t.flush()
+        d = t.to_pyarrow_dataset()
+        files = list(d.files)
+        assert len(files) == 2 and all(f.startswith("s3://") for f in files), files
+        assert d.to_table().sort_by("id").equals(t.scan().to_table())
+        # A hot key in the first segment: its row group is merged locally,
+        # the other 7 are still read from the bucket.
+        t.append(_rows([70], 5))
+        d2 = t.to_pyarrow_dataset()
+        frags = list(d2.get_fragments())
+        remote = [f for f in frags if f.path.startswith("s3://")]
+        assert len(remote) == 2
+        assert sorted(len(f.row_groups) for f in remote) == [4, 7]  # 256 rows in 4 groups; 8 groups less one
+        assert d2.to_table().sort_by("id").equals(t.scan().to_table())
+        flt = pc.field("id") == 70
+        assert d2.to_table(filter=flt).column("kind").to_pylist() == t.scan(filter="id = 70").to_table().column("kind").to_pylist()
+        kalam.release_dataset(d)
+        kalam.release_dataset(d2)

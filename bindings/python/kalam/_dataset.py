@@ -9,16 +9,19 @@ any engine can still read it — including copies pyarrow makes of it
 not the Python object. So the lifetime is tied to the dataset's file
 system: a :class:`pyarrow.fs.PyFileSystem` whose handler owns the library's
 dataset and releases it when the last C++ reference to the file system goes.
-The handler delegates every read to the local file system (the files it
-returns are native, so reads do not go through Python).
+The handler delegates every read to the local file system, or, for
+segments on object storage (``s3://`` paths), to pyarrow's S3 file system
+configured like the store's (the files it returns are native, so reads do
+not go through Python).
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+import os
 import weakref
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -39,14 +42,45 @@ def _release(dataset_id: int) -> None:
         pass
 
 
+def _s3_filesystem(options: Dict[str, Any]) -> pafs.FileSystem:
+    """pyarrow's S3 file system with the store's storage options, falling
+    back to the environment variables the library reads (DESIGN §10)."""
+    endpoint = (
+        options.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    )
+    kwargs: Dict[str, Any] = {
+        "region": options.get("region")
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    }
+    if options.get("access_key_id"):
+        kwargs.update(access_key=options["access_key_id"], secret_key=options.get("secret_access_key"))
+        if options.get("session_token"):
+            kwargs["session_token"] = options["session_token"]
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        kwargs.update(endpoint_override=host.rstrip("/"), scheme=scheme)
+    return pafs.S3FileSystem(**kwargs)
+
+
 class _DatasetFiles(pafs.FileSystemHandler):
     """A read-only view of the dataset's files that owns them."""
 
-    def __init__(self, dataset_id: int, info: Dict[str, Any]) -> None:
+    def __init__(self, dataset_id: int, info: Dict[str, Any], storage_options: Dict[str, Any]) -> None:
         self._local = pafs.LocalFileSystem()
+        self._storage_options = storage_options
+        self._s3: Any = None  # made on first use: only datasets with s3:// files need it
         self.dataset_id = dataset_id
         self.info = info
         self._finalizer = weakref.finalize(self, _release, dataset_id)
+
+    def _route(self, path: str) -> Tuple[pafs.FileSystem, str]:
+        if path.startswith("s3://"):
+            if self._s3 is None:
+                self._s3 = _s3_filesystem(self._storage_options)
+            return self._s3, path[len("s3://") :]
+        return self._local, path
 
     def close(self) -> None:
         """Releases the files now (the dataset is unusable afterwards)."""
@@ -60,19 +94,28 @@ class _DatasetFiles(pafs.FileSystemHandler):
         return isinstance(other, _DatasetFiles) and other.dataset_id == self.dataset_id
 
     def normalize_path(self, path: str) -> str:
+        if path.startswith("s3://"):
+            return path
         return self._local.normalize_path(path)
 
     def get_file_info(self, paths: List[str]) -> List[pafs.FileInfo]:
-        return self._local.get_file_info(paths)
+        out = []
+        for p in paths:
+            fs, inner = self._route(p)
+            info = fs.get_file_info(inner)
+            out.append(pafs.FileInfo(p, type=info.type, size=info.size, mtime=info.mtime))
+        return out
 
     def get_file_info_selector(self, selector: pafs.FileSelector) -> List[pafs.FileInfo]:
         return self._local.get_file_info(selector)
 
     def open_input_stream(self, path: str) -> Any:
-        return self._local.open_input_stream(path)
+        fs, inner = self._route(path)
+        return fs.open_input_stream(inner)
 
     def open_input_file(self, path: str) -> Any:
-        return self._local.open_input_file(path)
+        fs, inner = self._route(path)
+        return fs.open_input_file(inner)
 
     # -- writes: refused --------------------------------------------------------
     def _read_only(self, *args: Any, **kwargs: Any) -> Any:
@@ -114,7 +157,7 @@ def table_dataset(db: Any, table: str, opts: Any) -> ds.Dataset:
     try:
         info = json.loads(L.take_string(text) or "{}")
         schema = pa.Schema._import_from_c(ctypes.addressof(schema_out))
-        files = _DatasetFiles(ident.value, info)
+        files = _DatasetFiles(ident.value, info, getattr(db, "_storage_options", {}))
     finally:
         if files is None:
             _release(ident.value)

@@ -104,6 +104,9 @@ class Database:
             opts["storage"] = storage
         if storage_options:
             opts["storage_options"] = dict(storage_options)
+        # Kept for engines that read segments on object storage themselves
+        # (to_pyarrow_dataset); never shown in reprs.
+        self._storage_options: Dict[str, Any] = dict(storage_options or {})
         #: The session id given to open (None: a UUID chosen by the library).
         self.session_id: Optional[str] = session_id
         text = json.dumps(opts).encode() if opts else None
