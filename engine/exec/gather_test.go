@@ -1,0 +1,137 @@
+package exec
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// layoutsBatch has a column of each layout GatherRuns treats apart (fixed
+// widths of 1, 4, 8 and 16 bytes, bits, 32- and 64-bit offsets, nested),
+// every third row null.
+func layoutsBatch(mem memory.Allocator, n int) arrow.RecordBatch {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "i64", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "i8", Type: arrow.PrimitiveTypes.Int8, Nullable: true},
+		{Name: "f32", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: "dec", Type: &arrow.Decimal128Type{Precision: 20, Scale: 2}, Nullable: true},
+		{Name: "ts", Type: arrow.FixedWidthTypes.Timestamp_us, Nullable: true},
+		{Name: "b", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "ls", Type: arrow.BinaryTypes.LargeString, Nullable: true},
+		{Name: "bin", Type: arrow.BinaryTypes.Binary, Nullable: true},
+		{Name: "list", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true},
+		{Name: "st", Type: arrow.StructOf(arrow.Field{Name: "x", Type: arrow.PrimitiveTypes.Int64},
+			arrow.Field{Name: "y", Type: arrow.BinaryTypes.String, Nullable: true}), Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	for i := 0; i < n; i++ {
+		if i%3 == 2 {
+			for c := range b.Fields() {
+				b.Field(c).AppendNull()
+			}
+			continue
+		}
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(1).(*array.Int8Builder).Append(int8(-i))
+		b.Field(2).(*array.Float32Builder).Append(float32(i) / 4)
+		b.Field(3).(*array.Decimal128Builder).Append(decimal128.FromI64(int64(i) * 12345))
+		b.Field(4).(*array.TimestampBuilder).Append(arrow.Timestamp(1700000000000000 + int64(i)))
+		b.Field(5).(*array.BooleanBuilder).Append(i%2 == 0)
+		b.Field(6).(*array.StringBuilder).Append("s" + string(rune('a'+i%26)))
+		b.Field(7).(*array.LargeStringBuilder).Append("large")
+		b.Field(8).(*array.BinaryBuilder).Append([]byte{0, byte(i), 255})
+		lb := b.Field(9).(*array.ListBuilder)
+		lb.Append(true)
+		for j := 0; j < i%4; j++ {
+			lb.ValueBuilder().(*array.Int32Builder).Append(int32(j))
+		}
+		sb := b.Field(10).(*array.StructBuilder)
+		sb.Append(true)
+		sb.FieldBuilder(0).(*array.Int64Builder).Append(int64(i))
+		if i%2 == 0 {
+			sb.FieldBuilder(1).AppendNull()
+		} else {
+			sb.FieldBuilder(1).(*array.StringBuilder).Append("y")
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// TestGatherRunsMatchesConcatenate assembles random runs of every column of
+// a batch of every layout gather copies (nulls, sliced inputs, nested types) and compares the
+// result with array.Concatenate of the same slices.
+func TestGatherRunsMatchesConcatenate(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	full := layoutsBatch(mem, 60)
+	defer full.Release()
+	// Two records, one a slice with a non-zero offset.
+	recs := []arrow.RecordBatch{full.NewSlice(0, 30), full.NewSlice(17, 60)}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	r := rand.New(rand.NewSource(3))
+	for trial := 0; trial < 50; trial++ {
+		var parts []Run
+		var rows int64
+		for k := 0; k < 1+r.Intn(12); k++ {
+			rec := recs[r.Intn(2)]
+			start := int64(r.Intn(int(rec.NumRows())))
+			end := start + int64(r.Intn(int(rec.NumRows())-int(start)+1))
+			parts = append(parts, Run{rec, start, end})
+			rows += end - start
+		}
+		for c := 0; c < int(full.NumCols()); c++ {
+			got, err := GatherRuns(parts, c, rows, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pieces := make([]arrow.Array, len(parts))
+			for i, p := range parts {
+				pieces[i] = array.NewSlice(p.Rec.Column(c), p.Start, p.End)
+			}
+			want, err := array.Concatenate(pieces, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !array.Equal(got, want) || got.NullN() != want.NullN() {
+				t.Fatalf("trial %d column %s:\n got %v (%d nulls)\nwant %v (%d nulls)", trial, full.Schema().Field(c).Name, got, got.NullN(), want, want.NullN())
+			}
+			if err := array.ValidateFull(got); err != nil {
+				t.Fatalf("trial %d column %s: invalid array: %v", trial, full.Schema().Field(c).Name, err)
+			}
+			got.Release()
+			want.Release()
+			for _, pc := range pieces {
+				pc.Release()
+			}
+		}
+	}
+}
+
+func TestGatherCopies(t *testing.T) {
+	for _, c := range []struct {
+		t    arrow.DataType
+		want bool
+	}{
+		{arrow.PrimitiveTypes.Int64, true},
+		{arrow.BinaryTypes.String, true},
+		{arrow.ListOf(arrow.BinaryTypes.String), true},
+		{arrow.BinaryTypes.StringView, false},
+		{arrow.ListOf(arrow.BinaryTypes.BinaryView), false},
+		{arrow.StructOf(arrow.Field{Name: "a", Type: arrow.BinaryTypes.StringView}), false},
+		{&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}, false},
+	} {
+		if got := gatherCopies(c.t); got != c.want {
+			t.Errorf("gatherCopies(%s) = %v, want %v", c.t, got, c.want)
+		}
+	}
+}
