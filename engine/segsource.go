@@ -14,7 +14,7 @@ import (
 )
 
 // segSource reads the work columns of one segment, in the schema of the
-// plan's version: columns are found by field id (DESIGN §3.2), a column
+// read's version: columns are found by field id (DESIGN §3.2), a column
 // the segment lacks (added after it was written) is null, and a column
 // written before a widening is widened. The narrow reader delivers a task
 // (a row group, or a row range of one) at a time, which goes out in
