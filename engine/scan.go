@@ -212,6 +212,28 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	return p, nil
 }
 
+// planKeyRange plans a read of every user column of the latest version,
+// newest version per key, for keys in [lo, hi).
+func (st *store) planKeyRange(t *table, sv *schemaView, lo, hi []byte) (*plan, error) {
+	rs, err := st.acquire(t, 0)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{readCtx: newReadCtx(context.Background(), st, t, rs, sv, defaultBatchRows), req: ScanRequest{Limit: -1}}
+	p.fs = sv.filterSchema()
+	p.keyNames = map[string]bool{}
+	p.outNames = userColumnNames(sv.schema)
+	p.out = arrow.NewSchema(sv.schema.Fields(), nil)
+	p.work = sv.segmentSchema()
+	p.isoWork = p.work
+	p.setRange(lo, hi)
+	if err := p.chooseInputs(); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
 func (p *plan) close() {
 	if p.stop != nil {
 		p.stop()
