@@ -314,7 +314,7 @@ func (d *Dataset) writeMerged(p *plan, clusters [][]*planInput, fileRows int64) 
 		return nil, err
 	}
 	src := p.pipelineOf(clusters, p.out, 64*1024)
-	defer src.close()
+	defer src.Close()
 	var out []DatasetFile
 	var w *mergedWriter
 	finish := func() error {
@@ -334,7 +334,7 @@ func (d *Dataset) writeMerged(p *plan, clusters [][]*planInput, fileRows int64) 
 		return nil
 	}
 	for {
-		rec, err := src.next()
+		rec, err := src.Next()
 		if err != nil {
 			if w != nil {
 				w.abort()

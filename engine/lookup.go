@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -36,40 +37,40 @@ func (st *store) lookupSegments(t *table, man *manifest.Manifest, pending map[st
 	}
 	found := map[string]version{}
 	sv := t.view() // the caller holds writeMu: no alter runs
-	p := &plan{st: st, t: t, sv: sv, batch: 64 * 1024}
+	rc := newReadCtx(context.Background(), st, t, nil, sv, 64*1024)
 	var wf []arrow.Field
 	seg := sv.segmentSchema()
 	for _, kc := range sv.keyCols {
 		wf = append(wf, seg.Field(kc))
 	}
 	wf = append(wf, seg.Field(seg.NumFields()-2), seg.Field(seg.NumFields()-1))
-	p.work = arrow.NewSchema(wf, nil)
-	k := p.newKeyer()
+	work := arrow.NewSchema(wf, nil)
+	k := sv.keyer(work)
 	kr := manifest.KeyRange{Lo: lo, Hi: hi, HiInclusive: true}
 	for _, s := range man.LiveSegments() {
 		s := s
 		if s.RowCount == 0 || !s.Overlaps(kr) {
 			continue
 		}
-		src, err := p.newSegSource(&planInput{seg: &s}, p.work, false, false)
+		src, err := rc.newSegSource(&planInput{seg: &s}, work, false, false)
 		if err != nil {
 			return nil, err
 		}
 		var kbuf []byte
 		var keys [][]byte
 		for {
-			rec, err := src.next()
+			rec, err := src.Next()
 			if err != nil {
-				src.close()
+				src.Close()
 				return nil, err
 			}
 			if rec == nil {
 				break
 			}
-			kbuf, keys, err = k.keys(rec, kbuf, keys)
+			kbuf, keys, err = k.Keys(rec, kbuf, keys)
 			if err != nil {
 				rec.Release()
-				src.close()
+				src.Close()
 				return nil, err
 			}
 			seqs := rec.Column(rec.Schema().FieldIndices(colSeq)[0]).(*array.Int64).Int64Values()
@@ -85,7 +86,7 @@ func (st *store) lookupSegments(t *table, man *manifest.Manifest, pending map[st
 			}
 			rec.Release()
 		}
-		src.close()
+		src.Close()
 	}
 	return found, nil
 }

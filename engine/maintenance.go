@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/linxGnu/grocksdb"
 
+	"github.com/kalamdb/libkalam/engine/exec"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 )
@@ -90,11 +91,12 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 	// _deleted, merged by key, newest version wins.
 	// Compaction rewrites into the current schema: dropped columns' data
 	// goes, widened columns are written wide.
-	p := &plan{st: st, t: t, rs: rs, sv: rs.view, work: rs.view.segmentSchema(), batch: 64 * 1024, req: ScanRequest{Limit: -1}}
-	var srcs []source
+	rc := newReadCtx(context.Background(), st, t, rs, rs.view, 64*1024)
+	work := rs.view.segmentSchema()
+	var srcs []exec.Source
 	defer func() {
 		for _, s := range srcs {
-			s.close()
+			s.Close()
 		}
 	}()
 	for i := range live {
@@ -102,18 +104,19 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 		rep.InputSegments = append(rep.InputSegments, s.ID)
 		rep.RowsRead += s.RowCount
 		rep.BytesRead += s.SizeBytes
-		src, err := p.newSegSource(&planInput{seg: s}, p.work, false, true)
+		src, err := rc.newSegSource(&planInput{seg: s}, work, false, true)
 		if err != nil {
 			return nil, fmt.Errorf("compact %s: %w", t.qname, err)
 		}
 		srcs = append(srcs, src)
 	}
-	merged := p.newMergeSource(srcs, mergeOptions{})
+	// Tombstones stay in the merge's output: the loop below counts them.
+	merged := exec.NewMerge(srcs, rs.view.keyer(work), exec.MergeOptions{Work: work, BySeq: true}, rc.batch, st.mem)
 	srcs = nil // owned by merged
-	defer merged.close()
-	k := p.newKeyer()
-	delIdx := p.work.NumFields() - 1
-	seqIdx := p.work.NumFields() - 2
+	defer merged.Close()
+	k := rs.view.keyer(work)
+	delIdx := work.NumFields() - 1
+	seqIdx := work.NumFields() - 2
 
 	next := prev.Clone()
 	seqNo := prev.LastSequenceNumber
@@ -145,9 +148,9 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 	}
 	var kbuf []byte
 	var keys [][]byte
-	filt := &runs{schema: p.work, mem: st.mem}
+	filt := exec.NewRuns(work, st.mem)
 	for {
-		rec, err := merged.next()
+		rec, err := merged.Next()
 		if err != nil {
 			return nil, fmt.Errorf("compact %s: %w", t.qname, err)
 		}
@@ -166,12 +169,12 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 			if keep && start < 0 {
 				start = i
 			} else if !keep && start >= 0 {
-				filt.add(rec, int64(start), int64(i))
+				filt.Add(rec, int64(start), int64(i))
 				start = -1
 			}
 		}
 		rec.Release()
-		kept, err := filt.build(false)
+		kept, err := filt.Build(false)
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +193,7 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 			}
 			take := min(kept.NumRows()-off, target-int64(sw.meta.RowCount))
 			part := kept.NewSlice(off, off+take)
-			kbuf, keys, err = k.keys(part, kbuf, keys)
+			kbuf, keys, err = k.Keys(part, kbuf, keys)
 			if err == nil {
 				seqs := part.Column(seqIdx).(*array.Int64).Int64Values()
 				err = sw.write(part, keys, seqs)

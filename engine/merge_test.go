@@ -9,24 +9,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// TestGallop: gallop finds the first key >= b in a sorted range.
-func TestGallop(t *testing.T) {
-	ks := []int64{1, 3, 3, 5, 8, 13, 21, 34, 55, 89}
-	for from := 0; from <= len(ks); from++ {
-		for limit := from; limit <= len(ks); limit++ {
-			for b := int64(0); b <= 90; b++ {
-				want := from
-				for want < limit && ks[want] < b {
-					want++
-				}
-				if got := gallop(ks, from, limit, b); got != want {
-					t.Fatalf("gallop(from %d, limit %d, b %d) = %d, want %d", from, limit, b, got, want)
-				}
-			}
-		}
-	}
-}
-
 // TestMergePaths: overlapping segments (upserts and deletes across many
 // flushes, row groups of 7, keys with nulls) merge to the newest version of
 // every key whichever way the merge decides: by segment age without

@@ -29,16 +29,9 @@ const (
 
 // plan is a planned table scan: its snapshot, inputs and how they combine.
 type plan struct {
-	st  *store
-	t   *table
-	rs  *readState
-	sv  *schemaView // the schema of the version read
-	req ScanRequest
-	// ctx is cancelled when the scan's stream is cancelled or released
-	// during a read: readers check it between batches (and the Parquet
-	// reader inside them), so a release interrupts a get_next in progress.
-	ctx  context.Context
-	stop context.CancelFunc
+	readCtx
+	req  ScanRequest
+	stop context.CancelFunc // cancels readCtx.ctx
 	pred *filter.Predicate
 
 	fs       *arrow.Schema   // what the filter may name: user columns, _seq, _deleted
@@ -48,7 +41,6 @@ type plan struct {
 	isoWork  *arrow.Schema // columns an isolated input produces: output and filter columns, _deleted
 	outNames []string
 	out      *arrow.Schema
-	batch    int64
 
 	// deletedNamed: the output or the filter names _deleted, so inputs
 	// keep it even when their statistics show no tombstone.
@@ -143,28 +135,25 @@ func userColumnNames(s *arrow.Schema) []string {
 // planScan plans a scan of t. The caller releases p.rs (and closes files)
 // through p.close unless it hands them to a stream.
 func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
-	p = &plan{st: st, t: t, req: req, batch: req.BatchRows}
-	if p.batch <= 0 {
-		p.batch = defaultBatchRows
-	}
 	version, err := st.resolveVersion(t, req)
 	if err != nil {
 		return nil, err
 	}
-	if p.rs, err = st.acquire(t, version); err != nil {
+	rs, err := st.acquire(t, version)
+	if err != nil {
 		return nil, err
 	}
-	p.t = p.rs.t // a storage-only reader may have reloaded the table
-	p.ctx, p.stop = context.WithCancel(context.Background())
+	ctx, stop := context.WithCancel(context.Background())
+	// rs.t: a storage-only reader may have reloaded the table. The schema
+	// of the version read: its names are what the projection and the
+	// filter use (DESIGN §3.2).
+	p = &plan{readCtx: newReadCtx(ctx, st, rs.t, rs, rs.view, req.BatchRows), req: req, stop: stop}
 	planned := p
 	defer func() {
 		if err != nil {
 			planned.close() // p is nil by then
 		}
 	}()
-	// The schema of the version read: its names are what the projection
-	// and the filter use (DESIGN §3.2).
-	p.sv = p.rs.view
 	sv := p.sv
 	fs := sv.filterSchema() // user columns plus _seq and _deleted
 	p.fs = fs
@@ -222,6 +211,28 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 		p.rowBounds = true
 	}
 	if err := p.chooseInputs(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// planKeyRange plans a read of every user column of the latest version,
+// newest version per key, for keys in [lo, hi).
+func (st *store) planKeyRange(t *table, sv *schemaView, lo, hi []byte) (*plan, error) {
+	rs, err := st.acquire(t, 0)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{readCtx: newReadCtx(context.Background(), st, t, rs, sv, defaultBatchRows), req: ScanRequest{Limit: -1}}
+	p.fs = sv.filterSchema()
+	p.keyNames = map[string]bool{}
+	p.outNames = userColumnNames(sv.schema)
+	p.out = arrow.NewSchema(sv.schema.Fields(), nil)
+	p.work = sv.segmentSchema()
+	p.isoWork = p.work
+	p.setRange(lo, hi)
+	if err := p.chooseInputs(); err != nil {
+		p.close()
 		return nil, err
 	}
 	return p, nil
@@ -869,7 +880,7 @@ func (p *plan) explainJSON() ([]byte, error) {
 		if in.isolated {
 			work = p.isoWork
 		}
-		sp, err := p.prepareSeg(in, work, in.isolated, !in.isolated)
+		sp, err := p.prepareSeg(in, work, in.isolated && !p.deletedNamed, !in.isolated)
 		if err != nil {
 			return nil, err
 		}

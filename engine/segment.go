@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/kalamdb/libkalam/engine/exec"
 	"github.com/kalamdb/libkalam/engine/segment"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
@@ -481,8 +482,8 @@ func (sf *segFile) readRows(ctx context.Context, names []string, rg int, first, 
 		}
 		return nil, err
 	}
-	var parts runs
-	defer parts.reset()
+	parts := exec.NewRuns(nil, sf.mem)
+	defer parts.Reset()
 	var at int64 // rows of the row group before the current batch
 	for {
 		rec, err := r.next()
@@ -494,20 +495,20 @@ func (sf *segFile) readRows(ctx context.Context, names []string, rg int, first, 
 		}
 		lo, hi := max(first, at), min(first+n, at+rec.NumRows())
 		if lo < hi {
-			parts.add(rec, lo-at, hi-at)
+			parts.Add(rec, lo-at, hi-at)
 		}
 		at += rec.NumRows()
 		rec.Release()
 	}
-	if parts.rows != n {
-		return fail(kerr.New(kerr.Corruption, "segment %s: row group %d: pqarrow read %d of rows [%d, %d)", sf.path, rg, parts.rows, first, first+n))
+	if parts.Rows() != n {
+		return fail(kerr.New(kerr.Corruption, "segment %s: row group %d: pqarrow read %d of rows [%d, %d)", sf.path, rg, parts.Rows(), first, first+n))
 	}
 	for c := range names {
 		if n == 0 {
 			out[c] = array.MakeArrayOfNull(sf.mem, r.schema.Field(c).Type, 0)
 			continue
 		}
-		if out[c], err = gatherRunsIdx(parts.parts, parts.ris, len(parts.recs), c, n, sf.mem); err != nil {
+		if out[c], err = parts.Column(c); err != nil {
 			return fail(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kalamdb/libkalam/engine/exec"
 	"github.com/kalamdb/libkalam/engine/segment"
 	"github.com/kalamdb/libkalam/kerr"
 )
@@ -82,25 +83,25 @@ func (sp *segPrep) reader() (string, map[string]string) {
 // from it. With dropNoTombstones, _deleted is left out when the file's
 // statistics show that the rows read hold no tombstone. A merged input's
 // tasks are cut to mergeTaskRows.
-func (p *plan) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstones, merged bool) (*segPrep, error) {
+func (rc *readCtx) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstones, merged bool) (*segPrep, error) {
 	if in.file == nil {
-		sf, err := p.st.openSegment(p.t, in.seg.Path)
+		sf, err := rc.st.openSegment(rc.t, in.seg.Path)
 		if err != nil {
 			return nil, err
 		}
 		in.file = sf
 	}
 	sf := in.file
-	if dropNoTombstones && !p.deletedNamed && !sf.mayHoldTombstones(in.rowGroups) {
-		work = withoutField(work, colDeleted)
+	if dropNoTombstones && !sf.mayHoldTombstones(in.rowGroups) {
+		work = exec.WithoutField(work, colDeleted)
 	}
 	sp := &segPrep{file: sf, want: work, src: make([]int, work.NumFields()), rowGroups: in.rowGroups}
-	byFID := p.t.segmentColumns(sf, in.seg)
+	byFID := rc.t.segmentColumns(sf, in.seg)
 	narrow := 0
 	for i, f := range work.Fields() {
 		name := f.Name
 		if f.Name != colSeq && f.Name != colDeleted {
-			name = byFID[p.sv.fids[p.sv.schema.FieldIndices(f.Name)[0]]]
+			name = byFID[rc.sv.fids[rc.sv.schema.FieldIndices(f.Name)[0]]]
 		}
 		sp.src[i] = -1
 		if name == "" {
@@ -257,7 +258,8 @@ func (f *taskFeed) close() {
 // prepared when the first of them opens, so that reading ahead crosses
 // from one segment into the next without a stall.
 type feedRuns struct {
-	p      *plan
+	rc     *readCtx
+	drop   bool         // prepareSeg's dropNoTombstones
 	order  []*planInput // isolated segment inputs, in pipeline order
 	next   int          // first input of order not in a run yet
 	preps  map[*planInput]*runEntry
@@ -272,8 +274,10 @@ type runEntry struct {
 	base int
 }
 
-func (p *plan) newFeedRuns(clusters [][]*planInput) *feedRuns {
-	fr := &feedRuns{p: p, preps: map[*planInput]*runEntry{}}
+// newFeedRuns reads the isolated segment inputs of clusters; with
+// dropNoTombstones they leave out _deleted where they hold no tombstone.
+func (rc *readCtx) newFeedRuns(clusters [][]*planInput, dropNoTombstones bool) *feedRuns {
+	fr := &feedRuns{rc: rc, drop: dropNoTombstones, preps: map[*planInput]*runEntry{}}
 	for _, cl := range clusters {
 		if len(cl) == 1 && cl[0].seg != nil {
 			fr.order = append(fr.order, cl[0])
@@ -283,7 +287,7 @@ func (p *plan) newFeedRuns(clusters [][]*planInput) *feedRuns {
 }
 
 // source returns the segment source of the isolated input in.
-func (fr *feedRuns) source(in *planInput, work *arrow.Schema) (source, error) {
+func (fr *feedRuns) source(in *planInput, work *arrow.Schema) (exec.Source, error) {
 	e, ok := fr.preps[in]
 	if !ok {
 		if err := fr.prepareRun(in, work); err != nil {
@@ -292,7 +296,7 @@ func (fr *feedRuns) source(in *planInput, work *arrow.Schema) (source, error) {
 		e = fr.preps[in]
 	}
 	delete(fr.preps, in)
-	return fr.p.newSegSourceFrom(e.sp, e.feed, e.base, fr.p.batch, &fr.phase), nil
+	return fr.rc.newSegSourceFrom(e.sp, e.feed, e.base, fr.rc.batch, &fr.phase), nil
 }
 
 // prepareRun prepares in and the isolated inputs after it (up to
@@ -305,11 +309,11 @@ func (fr *feedRuns) prepareRun(in *planInput, work *arrow.Schema) error {
 	if fr.next == len(fr.order) {
 		return kerr.New(kerr.Internal, "segment input not planned as isolated")
 	}
-	p := fr.p
-	feed := newTaskFeed(p.scanCtx(), p.st.mem, readWindow())
+	rc := fr.rc
+	feed := newTaskFeed(rc.ctx, rc.st.mem, readWindow())
 	for files := 0; fr.next < len(fr.order) && files < maxRunFiles; files++ {
 		cur := fr.order[fr.next]
-		sp, err := p.prepareSeg(cur, work, true, false)
+		sp, err := rc.prepareSeg(cur, work, fr.drop, false)
 		if err != nil {
 			if cur == in {
 				if feed.users == 0 {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/kalamdb/libkalam/engine/exec"
 	"github.com/kalamdb/libkalam/engine/filter"
 	"github.com/kalamdb/libkalam/kerr"
 )
@@ -71,24 +72,24 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 			wf = append(wf, f)
 		}
 	}
-	p := &plan{st: db.st, t: t, rs: rs, sv: rs.view, req: req, pred: pred, work: arrow.NewSchema(wf, nil),
-		outNames: names, out: out, batch: req.BatchRows}
-	if p.batch <= 0 {
-		p.batch = defaultBatchRows
-	}
-	p.ctx, p.stop = context.WithCancel(context.Background())
-	in := &planInput{seg: seg}
-	segSrc, err := p.newSegSource(in, p.work, false, false)
+	ctx, stop := context.WithCancel(context.Background())
+	rc := newReadCtx(ctx, db.st, t, rs, rs.view, req.BatchRows)
+	work := arrow.NewSchema(wf, nil)
+	segSrc, err := rc.newSegSource(&planInput{seg: seg}, work, false, false)
 	if err != nil {
+		stop()
 		snap.release(db.st)
 		return nil, err
 	}
-	fs := newFilterSource(segSrc, pred, p.work, db.st.mem)
-	fs.keepDeleted = true
-	src := newOutputSource(fs, out, req.Limit, p.batch, db.st.mem)
+	fs := exec.NewFilter(segSrc, pred, work, db.st.mem).KeepDeleted()
+	src := exec.NewOutput(fs, out, req.Limit, rc.batch, db.st.mem)
 	sql := req.SQL
 	if sql == "" {
 		sql = generatedSQL(names, t.qname, pred, req.Limit, fmt.Sprintf(" SEGMENT '%s'", segmentID))
 	}
-	return db.newStream(out, &planSource{src: src, p: p}, sql, true), nil
+	release := func() {
+		stop()
+		snap.release(db.st)
+	}
+	return db.newStream(out, &readSource{src: src, stop: stop, release: release}, sql, true), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/google/uuid"
 
+	"github.com/kalamdb/libkalam/engine/exec"
 	"github.com/kalamdb/libkalam/engine/filter"
 	"github.com/kalamdb/libkalam/kerr"
 )
@@ -70,14 +71,14 @@ type stream struct {
 	db       *DB
 	st       *store
 	schema   *arrow.Schema
-	src      source
+	src      exec.Source
 	lq       *liveQuery
 	needSlot bool
 	hasSlot  bool
 
 	cancelOnce sync.Once
 	cancelCh   chan struct{}
-	cancelSrc  source // the source as created: src is cleared at the end
+	cancelSrc  exec.Source // the source as created: src is cleared at the end
 
 	mu     sync.Mutex
 	closed bool
@@ -86,7 +87,7 @@ type stream struct {
 
 // newStream registers a live query for src. It takes its own reference on
 // the store: the caller is inside a call (db.enter), so the store is open.
-func (db *DB) newStream(schema *arrow.Schema, src source, sql string, needSlot bool) *stream {
+func (db *DB) newStream(schema *arrow.Schema, src exec.Source, sql string, needSlot bool) *stream {
 	state := stateRunning
 	if needSlot {
 		state = stateQueued
@@ -132,7 +133,7 @@ func (s *stream) Next() (arrow.RecordBatch, error) {
 			return nil, errStreamClosed
 		}
 	}
-	rec, err := s.src.next()
+	rec, err := s.src.Next()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil, kerr.New(kerr.Cancelled, "scan cancelled")
@@ -175,7 +176,7 @@ func (s *stream) Close() {
 // releaseResources frees inputs, snapshot and slot (at the end or on close).
 func (s *stream) releaseResources() {
 	if s.src != nil {
-		s.src.close()
+		s.src.Close()
 		s.src = nil
 	}
 	if s.hasSlot {
@@ -209,27 +210,29 @@ func (db *DB) Scan(table string, req ScanRequest) (Stream, error) {
 	if sql == "" {
 		sql = generatedSQL(p.outNames, t.qname, p.pred, req.Limit, "")
 	}
-	return db.newStream(p.out, &planSource{src: src, p: p}, sql, true), nil
+	return db.newStream(p.out, &readSource{src: src, stop: p.stop, release: p.close}, sql, true), nil
 }
 
-// planSource closes the plan's leftovers (pinned snapshot, unopened files)
-// with the pipeline.
-type planSource struct {
-	src source
-	p   *plan
+// readSource ends a read with its pipeline: what the pipeline does not own
+// (the pinned snapshot, files opened for planning but never read) goes
+// with it.
+type readSource struct {
+	src     exec.Source
+	stop    context.CancelFunc // cancels the read's context
+	release func()             // after the pipeline closed
 }
 
-func (ps *planSource) next() (arrow.RecordBatch, error) { return ps.src.next() }
+func (rs *readSource) Next() (arrow.RecordBatch, error) { return rs.src.Next() }
 
-// cancel interrupts a read in progress (see plan.ctx).
-func (ps *planSource) cancel() {
-	if ps.p.stop != nil {
-		ps.p.stop()
+// cancel interrupts a read in progress (see readCtx.ctx).
+func (rs *readSource) cancel() {
+	if rs.stop != nil {
+		rs.stop()
 	}
 }
-func (ps *planSource) close() {
-	ps.src.close()
-	ps.p.close()
+func (rs *readSource) Close() {
+	rs.src.Close()
+	rs.release()
 }
 
 func generatedSQL(cols []string, table string, pred *filter.Predicate, limit int64, extra string) string {

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/kalamdb/libkalam/engine/exec"
 	"github.com/kalamdb/libkalam/engine/filter"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
@@ -132,7 +133,7 @@ func (db *DB) scanSystem(sys *systemTable, req ScanRequest) (Stream, error) {
 		batch = defaultBatchRows
 	}
 	mem := db.st.mem
-	lazy := &lazySource{build: func() (source, error) {
+	lazy := &lazySource{build: func() (exec.Source, error) {
 		if db.st.remote {
 			if err := db.st.refreshRemote(); err != nil {
 				return nil, err
@@ -144,8 +145,8 @@ func (db *DB) scanSystem(sys *systemTable, req ScanRequest) (Stream, error) {
 			return nil, err
 		}
 		rec := rb.NewRecordBatch()
-		fs := newFilterSource(&memSource{recs: []arrow.RecordBatch{rec}}, pred, sys.schema, mem)
-		return newOutputSource(fs, out, req.Limit, batch, mem), nil
+		fs := exec.NewFilter(exec.NewMem([]arrow.RecordBatch{rec}), pred, sys.schema, mem)
+		return exec.NewOutput(fs, out, req.Limit, batch, mem), nil
 	}}
 	sql := req.SQL
 	if sql == "" {
@@ -158,11 +159,11 @@ func (db *DB) scanSystem(sys *systemTable, req ScanRequest) (Stream, error) {
 // lazySource builds its source on first use: system tables are computed
 // when the scan runs, and a scan of live_queries sees itself.
 type lazySource struct {
-	build func() (source, error)
-	src   source
+	build func() (exec.Source, error)
+	src   exec.Source
 }
 
-func (l *lazySource) next() (arrow.RecordBatch, error) {
+func (l *lazySource) Next() (arrow.RecordBatch, error) {
 	if l.src == nil {
 		if l.build == nil {
 			return nil, nil
@@ -174,12 +175,12 @@ func (l *lazySource) next() (arrow.RecordBatch, error) {
 		}
 		l.src = s
 	}
-	return l.src.next()
+	return l.src.Next()
 }
 
-func (l *lazySource) close() {
+func (l *lazySource) Close() {
 	if l.src != nil {
-		l.src.close()
+		l.src.Close()
 		l.src = nil
 	}
 	l.build = nil

@@ -9,14 +9,15 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/kalamdb/libkalam/engine/exec"
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
 )
 
 // System column names (DESIGN §3).
 const (
-	colSeq     = "_seq"
-	colDeleted = "_deleted"
+	colSeq     = exec.SeqColumn
+	colDeleted = exec.DeletedColumn
 )
 
 // table is the runtime state of one user table.

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/linxGnu/grocksdb"
 
+	"github.com/kalamdb/libkalam/engine/exec"
 	"github.com/kalamdb/libkalam/engine/keyenc"
 	"github.com/kalamdb/libkalam/kerr"
 )
@@ -68,19 +69,19 @@ func (st *store) updateChunk(t *table, sv *schemaView, rec arrow.RecordBatch, pr
 		}
 	}()
 	for c := range cols {
-		var parts []run
+		var parts []exec.Run
 		for _, i := range rows {
 			src, row := rec, i
 			if j, ok := at[string(keys[i])]; ok && !present[c] {
 				src, row = cur, j // kept from the current row
 			}
-			if n := len(parts); n > 0 && parts[n-1].rec == src && parts[n-1].end == int64(row) {
-				parts[n-1].end++
+			if n := len(parts); n > 0 && parts[n-1].Rec == src && parts[n-1].End == int64(row) {
+				parts[n-1].End++
 				continue
 			}
-			parts = append(parts, run{src, int64(row), int64(row) + 1})
+			parts = append(parts, exec.Run{Rec: src, Start: int64(row), End: int64(row) + 1})
 		}
-		out, err := gatherRuns(parts, c, int64(len(rows)), st.mem)
+		out, err := exec.GatherRuns(parts, c, int64(len(rows)), st.mem)
 		if err != nil {
 			return 0, fmt.Errorf("update %s: column %q: %w", t.qname, sv.schema.Field(c).Name, err)
 		}
@@ -118,14 +119,14 @@ func (st *store) currentRows(t *table, sv *schemaView, keys [][]byte) (arrow.Rec
 	}
 	src := p.pipeline()
 	defer func() {
-		src.close()
+		src.Close()
 		p.close()
 	}()
-	var parts []run
+	var parts []exec.Run
 	at := map[string]int{}
 	var rows int64
 	for {
-		rec, err := src.next()
+		rec, err := src.Next()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -140,7 +141,7 @@ func (st *store) currentRows(t *table, sv *schemaView, keys [][]byte) (arrow.Rec
 		for i, k := range rk {
 			if want[string(k)] {
 				at[string(k)] = int(rows)
-				parts = append(parts, run{rec, int64(i), int64(i) + 1})
+				parts = append(parts, exec.Run{Rec: rec, Start: int64(i), End: int64(i) + 1})
 				rec.Retain()
 				rows++
 			}
@@ -149,7 +150,7 @@ func (st *store) currentRows(t *table, sv *schemaView, keys [][]byte) (arrow.Rec
 	}
 	defer func() {
 		for _, r := range parts {
-			r.rec.Release()
+			r.Rec.Release()
 		}
 	}()
 	cols := make([]arrow.Array, sv.schema.NumFields())
@@ -158,7 +159,7 @@ func (st *store) currentRows(t *table, sv *schemaView, keys [][]byte) (arrow.Rec
 			cols[c] = array.MakeArrayOfNull(st.mem, sv.schema.Field(c).Type, 0)
 			continue
 		}
-		a, err := gatherRuns(parts, c, rows, st.mem)
+		a, err := exec.GatherRuns(parts, c, rows, st.mem)
 		if err != nil {
 			for _, done := range cols[:c] {
 				done.Release()
@@ -172,28 +173,6 @@ func (st *store) currentRows(t *table, sv *schemaView, keys [][]byte) (arrow.Rec
 		c.Release()
 	}
 	return out, at, nil
-}
-
-// planKeyRange plans a read of every user column of the latest version,
-// newest version per key, for keys in [lo, hi).
-func (st *store) planKeyRange(t *table, sv *schemaView, lo, hi []byte) (*plan, error) {
-	rs, err := st.acquire(t, 0)
-	if err != nil {
-		return nil, err
-	}
-	p := &plan{st: st, t: t, rs: rs, sv: sv, req: ScanRequest{Limit: -1}, batch: defaultBatchRows}
-	p.fs = sv.filterSchema()
-	p.keyNames = map[string]bool{}
-	p.outNames = userColumnNames(sv.schema)
-	p.out = arrow.NewSchema(sv.schema.Fields(), nil)
-	p.work = sv.segmentSchema()
-	p.isoWork = p.work
-	p.setRange(lo, hi)
-	if err := p.chooseInputs(); err != nil {
-		p.close()
-		return nil, err
-	}
-	return p, nil
 }
 
 // DeleteWhere writes a tombstone for every row that matches filter (DESIGN
@@ -300,7 +279,7 @@ func (st *store) rewhereLocked(t *table, verb, filterText string, values arrow.R
 	}
 	src := p.pipeline()
 	defer func() {
-		src.close()
+		src.Close()
 		p.close()
 	}()
 	wb := grocksdb.NewWriteBatch()
@@ -309,7 +288,7 @@ func (st *store) rewhereLocked(t *table, verb, filterText string, values arrow.R
 	var last int64
 	var kbuf, vbuf []byte
 	for {
-		rec, err := src.next()
+		rec, err := src.Next()
 		if err != nil {
 			return 0, err
 		}
@@ -422,12 +401,12 @@ func withValues(rec arrow.RecordBatch, set map[int]arrow.Array, st *store) (arro
 			cols[c].Retain()
 			continue
 		}
-		parts := []run{}
+		parts := []exec.Run{}
 		one := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{rec.Schema().Field(c)}, nil), []arrow.Array{v}, 1)
 		for i := int64(0); i < n; i++ {
-			parts = append(parts, run{one, 0, 1})
+			parts = append(parts, exec.Run{Rec: one, Start: 0, End: 1})
 		}
-		a, err := gatherRuns(parts, 0, n, st.mem)
+		a, err := exec.GatherRuns(parts, 0, n, st.mem)
 		one.Release()
 		if err != nil {
 			for _, d := range cols[:c] {

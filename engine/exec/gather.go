@@ -1,4 +1,4 @@
-package engine
+package exec
 
 import (
 	"github.com/apache/arrow-go/v18/arrow"
@@ -9,25 +9,25 @@ import (
 	"github.com/kalamdb/libkalam/kerr"
 )
 
-// gatherRuns copies rows [start, end) of column c of every run, in order,
+// GatherRuns copies rows [start, end) of column c of every run, in order,
 // into one new array allocated from mem. Merges and filters produce many
 // short runs; building a slice object per run and concatenating them costs
 // far more than copying the bytes, so the common layouts (fixed width,
 // boolean, utf8/binary with 32- or 64-bit offsets) are copied directly and
 // only nested types go through array.Concatenate.
-func gatherRuns(parts []run, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
+func GatherRuns(parts []Run, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
 	return gatherRunsIdx(parts, nil, 0, c, rows, mem)
 }
 
-// gatherRunsIdx is gatherRuns for parts whose records are numbered: part i
-// is of record ris[i] of nrecs (runs keeps them so), which resolves each
+// gatherRunsIdx is GatherRuns for parts whose records are numbered: part i
+// is of record ris[i] of nrecs (Runs keeps them so), which resolves each
 // record's buffers once instead of comparing records per part.
-func gatherRunsIdx(parts []run, ris []int32, nrecs int, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
+func gatherRunsIdx(parts []Run, ris []int32, nrecs int, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
 	vw := &views{parts: parts, ris: ris, cache: viewCache{c: c}}
 	if ris != nil {
 		vw.vs = make([]colView, nrecs)
 	}
-	dt := parts[0].rec.Column(c).DataType()
+	dt := parts[0].Rec.Column(c).DataType()
 	switch dt.ID() {
 	case arrow.BOOL:
 		return gatherBits(vw, c, rows, mem), nil
@@ -37,13 +37,13 @@ func gatherRunsIdx(parts []run, ris []int32, nrecs int, c int, rows int64, mem m
 		return gatherVar[int64](vw, c, rows, mem, arrow.Int64Traits.CastFromBytes, 8)
 	case arrow.NULL, arrow.DICTIONARY, arrow.EXTENSION:
 	default:
-		if fw, ok := dt.(arrow.FixedWidthDataType); ok && fw.BitWidth()%8 == 0 && len(parts[0].rec.Column(c).Data().Children()) == 0 {
+		if fw, ok := dt.(arrow.FixedWidthDataType); ok && fw.BitWidth()%8 == 0 && len(parts[0].Rec.Column(c).Data().Children()) == 0 {
 			return gatherFixed(vw, c, rows, fw.BitWidth()/8, mem), nil
 		}
 	}
 	pieces := make([]arrow.Array, len(parts))
 	for i, p := range parts {
-		pieces[i] = array.NewSlice(p.rec.Column(c), p.start, p.end)
+		pieces[i] = array.NewSlice(p.Rec.Column(c), p.Start, p.End)
 	}
 	out, err := array.Concatenate(pieces, mem)
 	for _, pc := range pieces {
@@ -108,7 +108,7 @@ func (vc *viewCache) fill(v *colView, rec arrow.RecordBatch) {
 
 // views gives the colView of each part.
 type views struct {
-	parts []run
+	parts []Run
 	ris   []int32
 	vs    []colView
 	cache viewCache
@@ -116,11 +116,11 @@ type views struct {
 
 func (vw *views) at(i int) *colView {
 	if vw.ris == nil {
-		return vw.cache.get(vw.parts[i].rec)
+		return vw.cache.get(vw.parts[i].Rec)
 	}
 	v := &vw.vs[vw.ris[i]]
 	if v.rec == nil {
-		vw.cache.fill(v, vw.parts[i].rec)
+		vw.cache.fill(v, vw.parts[i].Rec)
 	}
 	return v
 }
@@ -160,11 +160,11 @@ func gatherValidity(vw *views, rows int64, mem memory.Allocator) (*memory.Buffer
 	pos := 0
 	for i, p := range parts {
 		v := vw.at(i)
-		n := int(p.end - p.start)
+		n := int(p.End - p.Start)
 		if v.valid == nil {
 			bitutil.SetBitsTo(dst, int64(pos), int64(n), true)
 		} else {
-			copyBits(v.valid, v.off+int(p.start), n, dst, pos)
+			copyBits(v.valid, v.off+int(p.Start), n, dst, pos)
 		}
 		pos += n
 	}
@@ -179,8 +179,8 @@ func gatherFixed(vw *views, c int, rows int64, width int, mem memory.Allocator) 
 	pos := 0
 	for i, p := range parts {
 		v := vw.at(i)
-		lo := (v.off + int(p.start)) * width
-		hi := (v.off + int(p.end)) * width
+		lo := (v.off + int(p.Start)) * width
+		hi := (v.off + int(p.End)) * width
 		switch width {
 		case 8:
 			if hi-lo == 8 {
@@ -197,7 +197,7 @@ func gatherFixed(vw *views, c int, rows int64, width int, mem memory.Allocator) 
 		}
 		pos += copy(dst[pos:], v.vals[lo:hi])
 	}
-	return finish(parts[0].rec.Column(c).DataType(), rows, []*memory.Buffer{valid, vals}, nulls)
+	return finish(parts[0].Rec.Column(c).DataType(), rows, []*memory.Buffer{valid, vals}, nulls)
 }
 
 func gatherBits(vw *views, c int, rows int64, mem memory.Allocator) arrow.Array {
@@ -207,11 +207,11 @@ func gatherBits(vw *views, c int, rows int64, mem memory.Allocator) arrow.Array 
 	pos := 0
 	for i, p := range parts {
 		v := vw.at(i)
-		n := int(p.end - p.start)
-		copyBits(v.vals, v.off+int(p.start), n, vals.Bytes(), pos)
+		n := int(p.End - p.Start)
+		copyBits(v.vals, v.off+int(p.Start), n, vals.Bytes(), pos)
 		pos += n
 	}
-	return finish(parts[0].rec.Column(c).DataType(), rows, []*memory.Buffer{valid, vals}, nulls)
+	return finish(parts[0].Rec.Column(c).DataType(), rows, []*memory.Buffer{valid, vals}, nulls)
 }
 
 func gatherVar[O int32 | int64](vw *views, c int, rows int64, mem memory.Allocator, cast func([]byte) []O, width int) (arrow.Array, error) {
@@ -220,7 +220,7 @@ func gatherVar[O int32 | int64](vw *views, c int, rows int64, mem memory.Allocat
 	for i, p := range parts {
 		v := vw.at(i)
 		offs := cast(v.vals)[v.off:]
-		total += int64(offs[p.end] - offs[p.start])
+		total += int64(offs[p.End] - offs[p.Start])
 	}
 	if width == 4 && total > 1<<31-1 {
 		// Too large for 32-bit offsets: let Concatenate report it.
@@ -237,17 +237,17 @@ func gatherVar[O int32 | int64](vw *views, c int, rows int64, mem memory.Allocat
 		v := vw.at(i)
 		offs := cast(v.vals)[v.off:]
 		src := v.data
-		base := offs[p.start]
-		for i := p.start; i < p.end; i++ {
+		base := offs[p.Start]
+		for i := p.Start; i < p.End; i++ {
 			dstOffs[pos] = at + (offs[i] - base)
 			pos++
 		}
-		n := offs[p.end] - base
+		n := offs[p.End] - base
 		copy(data[at:at+n], src[base:base+n])
 		at += n
 	}
 	dstOffs[pos] = at
-	return finish(parts[0].rec.Column(c).DataType(), rows, []*memory.Buffer{valid, offBuf, dataBuf}, nulls), nil
+	return finish(parts[0].Rec.Column(c).DataType(), rows, []*memory.Buffer{valid, offBuf, dataBuf}, nulls), nil
 }
 
 func finish(dt arrow.DataType, rows int64, bufs []*memory.Buffer, nulls int) arrow.Array {
@@ -261,7 +261,7 @@ func finish(dt arrow.DataType, rows int64, bufs []*memory.Buffer, nulls int) arr
 	return array.MakeFromData(data)
 }
 
-// gatherCopies reports whether gatherRuns output of type t holds only new
+// gatherCopies reports whether GatherRuns output of type t holds only new
 // buffers. array.Concatenate (the nested-type path) reuses the data buffers
 // of view types and the dictionaries of dictionary types.
 func gatherCopies(t arrow.DataType) bool {

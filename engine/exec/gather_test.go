@@ -1,7 +1,11 @@
-package engine
+package exec
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -9,13 +13,57 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
+// layoutsBatch has a column of each layout GatherRuns treats apart (fixed
+// widths of 1, 4, 8 and 16 bytes, bits, 32- and 64-bit offsets, nested),
+// every third row null.
+func layoutsBatch(t *testing.T, mem memory.Allocator, n int) arrow.RecordBatch {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "i64", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "i8", Type: arrow.PrimitiveTypes.Int8, Nullable: true},
+		{Name: "f32", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: "dec", Type: &arrow.Decimal128Type{Precision: 20, Scale: 2}, Nullable: true},
+		{Name: "b", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "ls", Type: arrow.BinaryTypes.LargeString, Nullable: true},
+		{Name: "bin", Type: arrow.BinaryTypes.Binary, Nullable: true},
+		{Name: "list", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true},
+		{Name: "st", Type: arrow.StructOf(arrow.Field{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+			arrow.Field{Name: "y", Type: arrow.BinaryTypes.String, Nullable: true}), Nullable: true},
+	}, nil)
+	var rows []string
+	for i := 0; i < n; i++ {
+		if i%3 == 2 {
+			rows = append(rows, "{}") // every column null
+			continue
+		}
+		list := make([]int, i%4)
+		for j := range list {
+			list[j] = j
+		}
+		y := `"y"`
+		if i%2 == 0 {
+			y = "null"
+		}
+		l, _ := json.Marshal(list)
+		rows = append(rows, fmt.Sprintf(`{"i64": %d, "i8": %d, "f32": %g, "dec": "%d.%02d", "b": %v, "s": "s%c", "ls": "large",`+
+			` "bin": "%s", "list": %s, "st": {"x": %d, "y": %s}}`,
+			i, -i, float32(i)/4, i*123, i%100, i%2 == 0, 'a'+i%26,
+			base64.StdEncoding.EncodeToString([]byte{0, byte(i), 255}), l, i, y))
+	}
+	rec, _, err := array.RecordFromJSON(mem, schema, strings.NewReader("["+strings.Join(rows, ",")+"]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
 // TestGatherRunsMatchesConcatenate assembles random runs of every column of
-// the all-types batch (nulls, sliced inputs, nested types) and compares the
+// a batch of every layout gather copies (nulls, sliced inputs, nested types) and compares the
 // result with array.Concatenate of the same slices.
 func TestGatherRunsMatchesConcatenate(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	full := allTypesBatch(t, mem, 60)
+	full := layoutsBatch(t, mem, 60)
 	defer full.Release()
 	// Two records, one a slice with a non-zero offset.
 	recs := []arrow.RecordBatch{full.NewSlice(0, 30), full.NewSlice(17, 60)}
@@ -26,23 +74,23 @@ func TestGatherRunsMatchesConcatenate(t *testing.T) {
 	}()
 	r := rand.New(rand.NewSource(3))
 	for trial := 0; trial < 50; trial++ {
-		var parts []run
+		var parts []Run
 		var rows int64
 		for k := 0; k < 1+r.Intn(12); k++ {
 			rec := recs[r.Intn(2)]
 			start := int64(r.Intn(int(rec.NumRows())))
 			end := start + int64(r.Intn(int(rec.NumRows())-int(start)+1))
-			parts = append(parts, run{rec, start, end})
+			parts = append(parts, Run{rec, start, end})
 			rows += end - start
 		}
 		for c := 0; c < int(full.NumCols()); c++ {
-			got, err := gatherRuns(parts, c, rows, mem)
+			got, err := GatherRuns(parts, c, rows, mem)
 			if err != nil {
 				t.Fatal(err)
 			}
 			pieces := make([]arrow.Array, len(parts))
 			for i, p := range parts {
-				pieces[i] = array.NewSlice(p.rec.Column(c), p.start, p.end)
+				pieces[i] = array.NewSlice(p.Rec.Column(c), p.Start, p.End)
 			}
 			want, err := array.Concatenate(pieces, mem)
 			if err != nil {

@@ -1,4 +1,4 @@
-package engine
+package exec
 
 import (
 	"bytes"
@@ -7,13 +7,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/kalamdb/libkalam/engine/keyenc"
 	"github.com/kalamdb/libkalam/kerr"
 )
 
-// ---- merge ----------------------------------------------------------------
-//
 // A merge of inputs whose keys overlap decides, per key, the newest version
 // from the key columns and _seq alone (or, when the inputs' _seq ranges are
 // disjoint, from which input is newer, without reading _seq at all), and
@@ -21,121 +19,23 @@ import (
 // (runs of rows referencing the inputs' batches, gathered at the end). A
 // single non-null int64 key is compared as an integer, without encoding.
 
-// keyer computes the encoded key of each row of a record.
-type keyer struct {
-	keyIdx []int // indices of the key columns in the record
-	seqIdx int   // index of _seq, -1 when absent
-	hasSeq bool  // _seq is part of the key
-}
-
-// newKeyer is the keyer of records of the plan's work schema.
-func (p *plan) newKeyer() *keyer { return p.keyerFor(p.work) }
-
-// keyerFor is the keyer of records of schema s (which holds the key
-// columns, and _seq when the key includes it).
-func (p *plan) keyerFor(s *arrow.Schema) *keyer {
-	k := &keyer{seqIdx: -1, hasSeq: p.sv.keyHasSeq}
-	if idx := s.FieldIndices(colSeq); len(idx) == 1 {
-		k.seqIdx = idx[0]
-	}
-	for _, kc := range p.sv.keyCols {
-		k.keyIdx = append(k.keyIdx, s.FieldIndices(p.sv.schema.Field(kc).Name)[0])
-	}
-	return k
-}
-
-func (k *keyer) keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [][]byte, error) {
-	n := int(rec.NumRows())
-	var enc *keyenc.RowEncoder
-	if len(k.keyIdx) > 0 {
-		cols := make([]arrow.Array, len(k.keyIdx))
-		for i, c := range k.keyIdx {
-			cols[i] = rec.Column(c)
-		}
-		var err error
-		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
-			return nil, nil, err
-		}
-	}
-	var seqs []int64
-	if k.hasSeq {
-		if k.seqIdx < 0 {
-			return nil, nil, kerr.New(kerr.Internal, "row keys need _seq, which the record lacks")
-		}
-		seqs = rec.Column(k.seqIdx).(*array.Int64).Int64Values()
-	}
-	buf, out = buf[:0], out[:0]
-	offs := make([]int, 0, n+1)
-	for i := 0; i < n; i++ {
-		offs = append(offs, len(buf))
-		if enc != nil {
-			buf = enc.Append(buf, i)
-		}
-		if k.hasSeq {
-			buf = keyenc.AppendInt64(buf, seqs[i])
-		}
-	}
-	offs = append(offs, len(buf))
-	for i := 0; i < n; i++ {
-		out = append(out, buf[offs[i]:offs[i+1]:offs[i+1]])
-	}
-	return buf, out, nil
-}
-
-// mergeOptions say how a cluster is merged.
-type mergeOptions struct {
-	// work is the schema the inputs produce (the plan's work schema, maybe
+// MergeOptions say how inputs are merged.
+type MergeOptions struct {
+	// Work is the schema the inputs produce (the scan's work schema, maybe
 	// without _seq); inputs may leave out _deleted (last) when they hold no
 	// tombstone.
-	work *arrow.Schema
-	// bySeq: equal keys are decided by _seq; else by rank (input order by
+	Work *arrow.Schema
+	// BySeq: equal keys are decided by _seq; else by rank (input order by
 	// age, newest last), which the inputs' disjoint _seq ranges make exact.
-	bySeq bool
-	ranks []int // per input, with !bySeq
-	// dropTombstones: a tombstone that wins is not output (and _deleted is
+	BySeq bool
+	Ranks []int // per input, with !BySeq
+	// DropTombstones: a tombstone that wins is not output (and _deleted is
 	// not either); otherwise tombstones are output, for the caller to drop.
-	dropTombstones bool
-}
-
-// clusterMerge decides how the cluster cl of a scan is merged. _seq is
-// skipped (not even read) when no one asks for it, the key does not hold
-// it, no hot rows take part, and the segments' _seq ranges (manifest
-// min_seq/max_seq) are disjoint: the newer segment then wins every key they
-// share. Tombstones are dropped by the merge unless _deleted is named.
-func (p *plan) clusterMerge(cl []*planInput) mergeOptions {
-	mo := mergeOptions{work: p.work, bySeq: true, dropTombstones: !p.deletedNamed}
-	if p.sv.keyHasSeq || p.seqNamed {
-		return mo
-	}
-	type span struct{ lo, hi int64 }
-	spans := make([]span, len(cl))
-	for i, in := range cl {
-		if in.seg == nil || in.seg.MaxSeq <= 0 || in.seg.MinSeq > in.seg.MaxSeq {
-			return mo // hot rows, or a segment whose range is not recorded
-		}
-		spans[i] = span{in.seg.MinSeq, in.seg.MaxSeq}
-	}
-	order := make([]int, len(cl))
-	for i := range order {
-		order[i] = i
-	}
-	sort.Slice(order, func(a, b int) bool { return spans[order[a]].lo < spans[order[b]].lo })
-	for j := 1; j < len(order); j++ {
-		if spans[order[j]].lo <= spans[order[j-1]].hi {
-			return mo // overlapping ranges (a compaction's output, say): compare _seq
-		}
-	}
-	mo.ranks = make([]int, len(cl))
-	for rank, i := range order {
-		mo.ranks[i] = rank
-	}
-	mo.bySeq = false
-	mo.work = withoutField(p.work, colSeq)
-	return mo
+	DropTombstones bool
 }
 
 type cursor struct {
-	src  source
+	src  Source
 	rank int
 	rec  arrow.RecordBatch
 	n    int
@@ -153,47 +53,44 @@ type cursor struct {
 
 func (c *cursor) deleted(i int) bool { return c.dels != nil && c.dels.Value(i) }
 
-// mergeSource merges inputs whose key ranges overlap: per key, the newest
+// Merge merges inputs whose key ranges overlap: per key, the newest
 // version wins (the highest _seq, a tombstone winning a tie; or the newest
-// input). Tombstones are output unless dropTombstones.
-type mergeSource struct {
+// input). Tombstones are output unless DropTombstones.
+type Merge struct {
 	cursors []*cursor
 	h       []*cursor // a binary min-heap by (key, newest first)
-	k       *keyer
+	k       *Keyer
 	intKey  int // index of the int64 key column, -1: encoded keys
 	bySeq   bool
 	drop    bool
 	seqIdx  int
 	out     *arrow.Schema // the output: the inputs' columns, without _deleted when dropping
 	batch   int64
-	r       runs
+	r       Runs
 	started bool
 	lastKey []byte // the key being decided (encoded-key merges)
 }
 
-// newMergeSource merges srcs (each producing mo.work, _deleted optional
-// when dropping); without options (compaction) it compares _seq and keeps
-// tombstones.
-func (p *plan) newMergeSource(srcs []source, mo mergeOptions) *mergeSource {
-	if mo.work == nil {
-		mo = mergeOptions{work: p.work, bySeq: true}
+// NewMerge merges srcs (each producing mo.Work, _deleted optional when
+// dropping), keyed by k (a keyer of mo.Work), into batches of at most batch
+// rows gathered from mem.
+func NewMerge(srcs []Source, k *Keyer, mo MergeOptions, batch int64, mem memory.Allocator) *Merge {
+	out := mo.Work
+	if mo.DropTombstones {
+		out = WithoutField(out, DeletedColumn)
 	}
-	out := mo.work
-	if mo.dropTombstones {
-		out = withoutField(out, colDeleted)
-	}
-	m := &mergeSource{k: p.keyerFor(mo.work), intKey: -1, bySeq: mo.bySeq, drop: mo.dropTombstones, seqIdx: -1,
-		out: out, batch: p.batch}
-	if idx := mo.work.FieldIndices(colSeq); len(idx) == 1 {
+	m := &Merge{k: k, intKey: -1, bySeq: mo.BySeq, drop: mo.DropTombstones, seqIdx: -1,
+		out: out, batch: batch}
+	if idx := mo.Work.FieldIndices(SeqColumn); len(idx) == 1 {
 		m.seqIdx = idx[0]
 	}
-	if len(p.sv.keyCols) == 1 && !p.sv.keyHasSeq && p.sv.schema.Field(p.sv.keyCols[0]).Type.ID() == arrow.INT64 {
-		m.intKey = m.k.keyIdx[0]
+	if len(k.keyIdx) == 1 && !k.hasSeq && mo.Work.Field(k.keyIdx[0]).Type.ID() == arrow.INT64 {
+		m.intKey = k.keyIdx[0]
 	}
 	// Output columns are the first out.NumFields() of every input record:
 	// only _deleted, the last, may be missing from one.
-	m.r = runs{schema: out, mem: p.st.mem}
-	if out.NumFields() != mo.work.NumFields() {
+	m.r = Runs{schema: out, mem: mem}
+	if out.NumFields() != mo.Work.NumFields() {
 		m.r.proj = make([]int, out.NumFields())
 		for i := range m.r.proj {
 			m.r.proj[i] = i
@@ -201,8 +98,8 @@ func (p *plan) newMergeSource(srcs []source, mo mergeOptions) *mergeSource {
 	}
 	for i, s := range srcs {
 		c := &cursor{src: s}
-		if mo.ranks != nil {
-			c.rank = mo.ranks[i]
+		if mo.Ranks != nil {
+			c.rank = mo.Ranks[i]
 		}
 		m.cursors = append(m.cursors, c)
 	}
@@ -210,13 +107,13 @@ func (p *plan) newMergeSource(srcs []source, mo mergeOptions) *mergeSource {
 }
 
 // load moves c to its next non-empty batch; false at the end of its input.
-func (m *mergeSource) load(c *cursor) (bool, error) {
+func (m *Merge) load(c *cursor) (bool, error) {
 	if c.rec != nil {
 		c.rec.Release()
 		c.rec = nil
 	}
 	for {
-		rec, err := c.src.next()
+		rec, err := c.src.Next()
 		if err != nil {
 			return false, err
 		}
@@ -239,7 +136,7 @@ func (m *mergeSource) load(c *cursor) (bool, error) {
 			if kc.NullN() > 0 {
 				c.knil = kc
 			}
-		} else if c.kbuf, c.keys, err = m.k.keys(rec, c.kbuf, c.keys); err != nil {
+		} else if c.kbuf, c.keys, err = m.k.Keys(rec, c.kbuf, c.keys); err != nil {
 			return false, err
 		}
 		c.seqs = nil
@@ -247,7 +144,7 @@ func (m *mergeSource) load(c *cursor) (bool, error) {
 			c.seqs = rec.Column(m.seqIdx).(*array.Int64).Int64Values()
 		}
 		c.dels = nil
-		if idx := rec.Schema().FieldIndices(colDeleted); len(idx) == 1 {
+		if idx := rec.Schema().FieldIndices(DeletedColumn); len(idx) == 1 {
 			d := rec.Column(idx[0]).(*array.Boolean)
 			if bitutil.CountSetBits(d.Data().Buffers()[1].Bytes(), d.Data().Offset(), d.Len()) > 0 {
 				c.dels = d
@@ -259,7 +156,7 @@ func (m *mergeSource) load(c *cursor) (bool, error) {
 
 // checkSchema verifies that a record carries the output columns first, in
 // order (what the assembly by column index relies on).
-func (m *mergeSource) checkSchema(s *arrow.Schema) error {
+func (m *Merge) checkSchema(s *arrow.Schema) error {
 	if s.NumFields() < m.out.NumFields() {
 		return kerr.New(kerr.Internal, "merge input has %d columns, the output %d", s.NumFields(), m.out.NumFields())
 	}
@@ -272,7 +169,7 @@ func (m *mergeSource) checkSchema(s *arrow.Schema) error {
 }
 
 // cmp compares the key of row i of a with that of row j of b.
-func (m *mergeSource) cmp(a *cursor, i int, b *cursor, j int) int {
+func (m *Merge) cmp(a *cursor, i int, b *cursor, j int) int {
 	if m.intKey >= 0 {
 		if a.knil != nil || b.knil != nil {
 			// Null keys sort first, like their encoding (keyenc).
@@ -298,7 +195,7 @@ func (m *mergeSource) cmp(a *cursor, i int, b *cursor, j int) int {
 	return bytes.Compare(a.keys[i], b.keys[j])
 }
 
-func (m *mergeSource) sameIntKey(c *cursor, key int64, null bool) bool {
+func (m *Merge) sameIntKey(c *cursor, key int64, null bool) bool {
 	if c.knil != nil && c.knil.IsNull(c.pos) {
 		return null
 	}
@@ -306,7 +203,7 @@ func (m *mergeSource) sameIntKey(c *cursor, key int64, null bool) bool {
 }
 
 // before orders the heap: smaller key first, then the newest version.
-func (m *mergeSource) before(a, b *cursor) bool {
+func (m *Merge) before(a, b *cursor) bool {
 	if c := m.cmp(a, a.pos, b, b.pos); c != 0 {
 		return c < 0
 	}
@@ -319,7 +216,7 @@ func (m *mergeSource) before(a, b *cursor) bool {
 	return a.rank > b.rank
 }
 
-func (m *mergeSource) down(i int) {
+func (m *Merge) down(i int) {
 	h := m.h
 	for {
 		l := 2*i + 1
@@ -340,7 +237,7 @@ func (m *mergeSource) down(i int) {
 
 // step advances the top cursor by one row (loading its next batch) and
 // restores the heap.
-func (m *mergeSource) step() error {
+func (m *Merge) step() error {
 	c := m.h[0]
 	c.pos++
 	if c.pos >= c.n {
@@ -361,7 +258,7 @@ func (m *mergeSource) step() error {
 }
 
 // add outputs rows [s, e) of c, leaving out tombstones when dropping.
-func (m *mergeSource) add(c *cursor, s, e int) {
+func (m *Merge) add(c *cursor, s, e int) {
 	if c.riLoad != c.loads || c.riGen != m.r.gen {
 		// rec's index in the runs, found once per batch and build rather
 		// than per run (runs of a merge are a few rows long).
@@ -383,7 +280,7 @@ func (m *mergeSource) add(c *cursor, s, e int) {
 	}
 }
 
-func (m *mergeSource) next() (arrow.RecordBatch, error) {
+func (m *Merge) Next() (arrow.RecordBatch, error) {
 	if !m.started {
 		m.started = true
 		for _, c := range m.cursors {
@@ -433,12 +330,12 @@ func (m *mergeSource) next() (arrow.RecordBatch, error) {
 			}
 		}
 	}
-	return m.r.build(false)
+	return m.r.Build(false)
 }
 
 // runEnd returns the end of the run of win's current batch whose keys are
 // all below every other cursor's current key, capped by the batch size.
-func (m *mergeSource) runEnd(win *cursor) int {
+func (m *Merge) runEnd(win *cursor) int {
 	var bound *cursor
 	for i := 1; i <= 2 && i < len(m.h); i++ {
 		if c := m.h[i]; bound == nil || m.cmp(c, c.pos, bound, bound.pos) < 0 {
@@ -488,15 +385,18 @@ func gallop(ks []int64, from, limit int, b int64) int {
 	return lo
 }
 
-func (m *mergeSource) close() {
-	m.r.reset()
+func (m *Merge) Close() {
+	m.r.Reset()
 	for _, c := range m.cursors {
 		if c.rec != nil {
 			c.rec.Release()
 			c.rec = nil
 		}
-		c.src.close()
+		c.src.Close()
 	}
 	m.cursors = nil
 	m.h = nil
 }
+
+// Schema is the schema of the merged batches.
+func (m *Merge) Schema() *arrow.Schema { return m.out }

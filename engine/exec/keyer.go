@@ -1,0 +1,72 @@
+package exec
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kalamdb/libkalam/engine/keyenc"
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+// Keyer computes the encoded key of each row of a record.
+type Keyer struct {
+	keyIdx []int // indices of the key columns in the record
+	seqIdx int   // index of _seq, -1 when absent
+	hasSeq bool  // _seq is part of the key
+}
+
+// NewKeyer is the keyer of records of schema s, which holds the key
+// columns keyNames (in key order), and _seq when the key includes it
+// (keyHasSeq: a table without a primary key).
+func NewKeyer(s *arrow.Schema, keyNames []string, keyHasSeq bool) *Keyer {
+	k := &Keyer{seqIdx: -1, hasSeq: keyHasSeq}
+	if idx := s.FieldIndices(SeqColumn); len(idx) == 1 {
+		k.seqIdx = idx[0]
+	}
+	for _, n := range keyNames {
+		k.keyIdx = append(k.keyIdx, s.FieldIndices(n)[0])
+	}
+	return k
+}
+
+// Keys encodes the key of each row of rec into buf and returns buf and the
+// keys (slices of it) in out; both are reused across calls.
+func (k *Keyer) Keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [][]byte, error) {
+	n := int(rec.NumRows())
+	var enc *keyenc.RowEncoder
+	if len(k.keyIdx) > 0 {
+		cols := make([]arrow.Array, len(k.keyIdx))
+		for i, c := range k.keyIdx {
+			cols[i] = rec.Column(c)
+		}
+		var err error
+		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
+			return nil, nil, err
+		}
+	}
+	var seqs []int64
+	if k.hasSeq {
+		if k.seqIdx < 0 {
+			return nil, nil, kerr.New(kerr.Internal, "row keys need _seq, which the record lacks")
+		}
+		seqs = rec.Column(k.seqIdx).(*array.Int64).Int64Values()
+	}
+	buf, out = buf[:0], out[:0]
+	offs := make([]int, 0, n+1)
+	for i := 0; i < n; i++ {
+		offs = append(offs, len(buf))
+		if enc != nil {
+			buf = enc.Append(buf, i)
+		}
+		if k.hasSeq {
+			buf = keyenc.AppendInt64(buf, seqs[i])
+		}
+	}
+	offs = append(offs, len(buf))
+	for i := 0; i < n; i++ {
+		out = append(out, buf[offs[i]:offs[i+1]:offs[i+1]])
+	}
+	return buf, out, nil
+}
+
+// MergeOptions say how a cluster is merged.
