@@ -195,11 +195,11 @@ func (t *table) giveBack(ids []string) {
 	}
 }
 
-// publish makes m the table's current manifest and hotLo its lowest
+// publishLocked makes m the table's current manifest and hotLo its lowest
 // unflushed generation, after their commit, and runs also (nil: nothing)
-// in the same critical section.
-func (t *table) publish(m *manifest.Manifest, hotLo uint64, also func()) {
-	t.mu.Lock()
+// in the same critical section. The caller holds t.mu (and held it across
+// the commit's write: commitManifestWith).
+func (t *table) publishLocked(m *manifest.Manifest, hotLo uint64, also func()) {
 	t.man = m
 	if hotLo > t.hotLo {
 		t.hotLo = hotLo
@@ -207,5 +207,4 @@ func (t *table) publish(m *manifest.Manifest, hotLo uint64, also func()) {
 	if also != nil {
 		also()
 	}
-	t.mu.Unlock()
 }
