@@ -185,8 +185,17 @@ func TestSplitsEqualTheScan(t *testing.T) {
 	// A split of a version storage does not hold: NotFound naming it.
 	gone := splits[0]
 	gone.Version = 999
+	if _, err := OpenSplit(gone, DefaultOptions()); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), "the split names version 999") {
+		t.Fatalf("split whose manifest is of another version: %v", err)
+	}
+	gone.TableDef, gone.Manifest = nil, nil // as an older library made it: read from storage
 	if _, err := OpenSplit(gone, DefaultOptions()); !kerr.Is(err, kerr.NotFound) || !strings.Contains(err.Error(), "version 999 not found") {
 		t.Fatalf("split of a missing version: %v", err)
+	}
+	bad := splits[0]
+	bad.Manifest = []byte(`{"version": "x"}`)
+	if _, err := OpenSplit(bad, DefaultOptions()); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), "split: manifest") {
+		t.Fatalf("split with a damaged manifest: %v", err)
 	}
 	_ = arrow.PrimitiveTypes.Int64
 }

@@ -1107,25 +1107,49 @@ func TestS3SplitOpensOnlyItsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
+	// A split carries its table's definition and manifest: it reads
+	// nothing but its segments.
 	s, err := OpenSplit(splits[0], s3Opts(srv, "", proxy.URL))
 	if got := rowsOf(t, s, err); got != "1:k1 2:k2 3:k3" {
 		t.Fatalf("split rows: %s", got)
 	}
 	ops := proxy.Ops()
+	if n := proxy.Count("ListObjectsV2") + proxy.Count("GetObject"); n != 0 {
+		t.Fatalf("a self-contained split listed or read %d metadata objects: %v", n, ops)
+	}
+	t.Logf("split requests: %v", ops)
+	// A split without them (an older library's) reads table.json and its
+	// version file; not manifest.json (the newest), not other tables'.
+	bare := splits[0]
+	bare.TableDef, bare.Manifest = nil, nil
+	proxy.Reset()
+	s, err = OpenSplit(bare, s3Opts(srv, "", proxy.URL))
+	if got := rowsOf(t, s, err); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("bare split rows: %s", got)
+	}
+	ops = proxy.Ops()
 	if n := proxy.Count("ListObjectsV2"); n != 0 {
 		t.Fatalf("a split listed storage %d times: %v", n, ops)
 	}
-	// Its version file holds the manifest it reads: manifest.json (the
-	// newest, which the split does not read) is not fetched.
 	if n := proxy.Count("GetObject"); n != 2 {
-		t.Fatalf("a split read %d whole objects (table.json and its version file): %v", n, ops)
+		t.Fatalf("a bare split read %d whole objects (table.json and its version file): %v", n, ops)
 	}
-	t.Logf("split requests: %v", ops)
 	// A split of a table dropped since: NotFound naming it.
 	if err := w.DropTable("a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenSplit(splits[0], s3Opts(srv, "", "")); !kerr.Is(err, kerr.NotFound) || !strings.Contains(err.Error(), "a/table.json") {
-		t.Fatalf("split of a dropped table: %v", err)
+	if _, err := OpenSplit(bare, s3Opts(srv, "", "")); !kerr.Is(err, kerr.NotFound) || !strings.Contains(err.Error(), "a/table.json") {
+		t.Fatalf("bare split of a dropped table: %v", err)
+	}
+	// A self-contained split opens without a request and fails at its
+	// first read, naming the segment that is gone.
+	s, err = OpenSplit(splits[0], s3Opts(srv, "", ""))
+	if err != nil {
+		t.Fatalf("open a self-contained split of a dropped table: %v", err)
+	}
+	_, err = s.Next()
+	s.Close()
+	if !kerr.Is(err, kerr.NotFound) || !strings.Contains(err.Error(), "/default/a/data/segment_") {
+		t.Fatalf("read a split of a dropped table: %v", err)
 	}
 }

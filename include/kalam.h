@@ -455,7 +455,10 @@ kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, k
  * limit) into key-range splits (DESIGN §10): *splits_json (kalam_free) gets
  * a JSON array of split objects {"storage", "table", "version", "key_lo",
  * "key_hi" (hex, null: unbounded), "columns", "filter", "segments",
- * "rows"}. The splits read the scan's version (as_of_version /
+ * "rows", "table_def" (the table's definition), "manifest" (the version's
+ * manifest with only the segments the split reads)}: with the last two a
+ * split reads no metadata object before its data; a split without them
+ * reads table.json and its version file. The splits read the scan's version (as_of_version /
  * as_of_time_ms, else the latest committed one; hot rows are not part of
  * it): each key is in exactly one split, and their results in order equal
  * the scan row for row. split_options_json: NULL or {"max_splits": int,
@@ -506,8 +509,10 @@ kalam_status kalam_dataset_release(uint64_t dataset_id, kalam_error* err);
  * storage-only reader could open: options_json as for kalam_open
  * ("storage_options" for credentials). The stream owns the reader it opened
  * and closes it when released. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT
- * (a split that does not parse, bad options); KALAM_NOT_FOUND (the split's
- * version was vacuumed); KALAM_IO; KALAM_CORRUPTION. */
+ * (a split that does not parse, bad options, a manifest that is not the
+ * split's version); KALAM_NOT_FOUND (the split's version was vacuumed: a
+ * split carrying its manifest reports it from get_next, naming the segment
+ * that is gone, since it reads nothing before); KALAM_IO; KALAM_CORRUPTION. */
 kalam_status kalam_scan_split(const char* split_json, const char* options_json, struct ArrowArrayStream* out,
                               kalam_error* err);
 
