@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kalamdb/libkalam/engine"
 	"github.com/kalamdb/libkalam/kerr"
@@ -42,9 +43,18 @@ func parseObject(what, text string) (map[string]json.RawMessage, []string, error
 	return raw, keys, nil
 }
 
+// s3Connections is the one HTTP client of every store this process opens on
+// object storage. A worker runs scan splits one after another, each through
+// a storage-only reader of its own; with a client per reader every split
+// opened new connections (a TLS handshake each on a real object store).
+// Process-wide like the handle table, and like Go's http.DefaultTransport;
+// idle connections close after 90 s.
+var s3Connections = sync.OnceValue(storage.NewHTTPClient)
+
 // openOptions turns kalam_open's options_json into engine options.
 func openOptions(text string) (engine.Options, error) {
 	opts := engine.DefaultOptions()
+	opts.StorageOptions.HTTPClient = s3Connections()
 	raw, keys, err := parseObject("options_json", text)
 	if err != nil {
 		return opts, err

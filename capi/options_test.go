@@ -18,12 +18,15 @@ func TestOpenOptions(t *testing.T) {
 	want := engine.DefaultOptions()
 	want.ReadOnly, want.CreateIfMissing, want.SessionID = true, false, "s-1"
 	want.MaxConcurrentScans, want.NodeID, want.Recover = 3, 1023, true
+	want.StorageOptions.HTTPClient = s3Connections()
 	if !reflect.DeepEqual(opts, want) {
 		t.Fatalf("got %+v, want %+v", opts, want)
 	}
 	for _, empty := range []string{"", "  ", "null", "{}"} {
 		opts, err := openOptions(empty)
-		if err != nil || !reflect.DeepEqual(opts, engine.DefaultOptions()) {
+		want := engine.DefaultOptions()
+		want.StorageOptions.HTTPClient = s3Connections()
+		if err != nil || !reflect.DeepEqual(opts, want) {
 			t.Errorf("%q: %+v %v", empty, opts, err)
 		}
 	}
@@ -36,6 +39,13 @@ func TestOpenOptions(t *testing.T) {
 	if opts.Storage != "s3://b/p" || so.Endpoint != "http://127.0.0.1:9" || so.Region != "r" || so.AccessKeyID != "a" ||
 		so.SecretAccessKey != "s" || so.SessionToken != "t" || so.AllowHTTP == nil || !*so.AllowHTTP {
 		t.Fatalf("storage options: %+v", opts)
+	}
+	// Every store of the process shares one HTTP client (connections).
+	if so.HTTPClient == nil || so.HTTPClient != s3Connections() {
+		t.Fatalf("storage options' HTTP client %p, the process's %p", so.HTTPClient, s3Connections())
+	}
+	if o2, _ := openOptions(`{"storage": "s3://c/q"}`); o2.StorageOptions.HTTPClient != so.HTTPClient {
+		t.Fatal("two opens got two HTTP clients")
 	}
 }
 

@@ -1118,6 +1118,22 @@ func TestS3SplitOpensOnlyItsTable(t *testing.T) {
 		t.Fatalf("a self-contained split listed or read %d metadata objects: %v", n, ops)
 	}
 	t.Logf("split requests: %v", ops)
+	// Splits opened with one HTTP client share its connections: the second
+	// opens none (each opened its own before).
+	shared := s3Opts(srv, "", proxy.URL)
+	shared.StorageOptions.HTTPClient = storage.NewHTTPClient()
+	for i := 0; i < 2; i++ {
+		if i == 1 {
+			proxy.Reset()
+		}
+		s, err = OpenSplit(splits[0], shared)
+		if got := rowsOf(t, s, err); got != "1:k1 2:k2 3:k3" {
+			t.Fatalf("split rows: %s", got)
+		}
+	}
+	if n := proxy.Conns(); n != 0 {
+		t.Fatalf("a split on a shared client opened %d connections", n)
+	}
 	// A split without them (an older library's) reads table.json and its
 	// version file; not manifest.json (the newest), not other tables'.
 	bare := splits[0]

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/kalamdb/libkalam/kerr"
@@ -17,6 +18,14 @@ type Options struct {
 	SecretAccessKey string
 	SessionToken    string
 	AllowHTTP       *bool
+	// HTTPClient carries S3 requests (nil: a client of the storage's own).
+	// A host that opens many stores of one object store — a worker running
+	// one scan split after another, each through a reader of its own —
+	// passes one client (NewHTTPClient) so that they share connections
+	// instead of each opening new ones (a TLS handshake each on a real
+	// object store). Requests are signed per storage, so stores with
+	// different credentials may share it.
+	HTTPClient *http.Client
 
 	FS vfs.FS
 }

@@ -126,6 +126,10 @@ func NewS3(uri string, opts Options) (*S3Storage, error) {
 		}
 		ep = &url.URL{Scheme: ep.Scheme, Host: ep.Host, Path: ep.Path}
 	}
+	httpClient := opts.HTTPClient
+	if httpClient == nil {
+		httpClient = NewHTTPClient()
+	}
 	return &S3Storage{
 		uri:    "s3://" + path.Join(bucket, prefix),
 		bucket: bucket,
@@ -135,7 +139,7 @@ func NewS3(uri string, opts Options) (*S3Storage, error) {
 			pathStyle: pathStyle,
 			bucket:    bucket,
 			signer:    &signer{creds: creds, region: region},
-			http:      newHTTPClient(),
+			http:      httpClient,
 			retry:     defaultRetry,
 		},
 		tune: defaultTuning,

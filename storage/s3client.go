@@ -44,7 +44,10 @@ type retryPolicy struct {
 
 var defaultRetry = retryPolicy{attempts: 8, base: 50 * time.Millisecond, max: 2 * time.Second, deadline: 60 * time.Second}
 
-func newHTTPClient() *http.Client {
+// NewHTTPClient is the HTTP client an S3 storage uses when Options names
+// none: connection reuse, timeouts that let the retry policy take over from
+// a silent server, no transparent decompression.
+func NewHTTPClient() *http.Client {
 	tr := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
