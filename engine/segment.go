@@ -137,7 +137,11 @@ func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) e
 	for off < n {
 		room := sw.rgRows - sw.inRG
 		if room <= 0 {
-			sw.w.NewBufferedRowGroup()
+			// Closing the full row group writes it out: a failed write is
+			// an error here (NewBufferedRowGroup would panic on it).
+			if err := sw.w.NewBufferedRowGroupChecked(); err != nil {
+				return kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", sw.name)
+			}
 			sw.inRG = 0
 			room = sw.rgRows
 		}
