@@ -133,10 +133,7 @@ type hotIter struct {
 
 func (h *hotIter) key(i int) ([]byte, int64) { return splitHotKey(h.its[i].it.Key().Data()) }
 
-func (h *hotIter) tomb(i int) bool {
-	v := h.its[i].it.Value().Data()
-	return len(v) > 0 && v[0] == flagTombstone
-}
+func (h *hotIter) tomb(i int) bool { return isHotTombstone(h.its[i].it.Value().Data()) }
 
 // pick points cur at the iterator holding the smallest (key, newest) entry.
 func (h *hotIter) pick() {
