@@ -90,7 +90,7 @@ func (st *store) flush(t *table) (id string, err error) {
 	if len(gens) == 0 {
 		return "", nil
 	}
-	it := hv.iter(gens, nil, nil)
+	it := hv.iterCache(gens, nil, nil, false)
 	defer it.Close()
 
 	prev := rs.man

@@ -103,12 +103,19 @@ func (v hotView) upper(gen uint64, keyHi []byte) []byte {
 // (nil: unbounded) of the given generations, in key order with the newest
 // version of a key first.
 func (v hotView) iter(gens []uint64, keyLo, keyHi []byte) *hotIter {
+	return v.iterCache(gens, keyLo, keyHi, true)
+}
+
+// iterCache is iter that leaves RocksDB's block cache alone when
+// fillCache is false: a flush reads its rows once and then deletes them.
+func (v hotView) iterCache(gens []uint64, keyLo, keyHi []byte, fillCache bool) *hotIter {
 	h := &hotIter{uid: v.uid, cur: -1}
 	for _, g := range gens {
 		ro := grocksdb.NewDefaultReadOptions()
 		if v.snap != nil {
 			ro.SetSnapshot(v.snap)
 		}
+		ro.SetFillCache(fillCache)
 		p := hotGenPrefix(v.uid, g)
 		ro.SetIterateLowerBound(append(append([]byte(nil), p...), keyLo...))
 		if keyHi != nil {
