@@ -107,3 +107,50 @@ func TestScanMemoryIsBounded(t *testing.T) {
 		t.Fatalf("scan memory grows with the table: peak %d bytes at 20k rows, %d at 200k", peaks[20_000], peaks[200_000])
 	}
 }
+
+// TestFlushMemoryIsBounded flushes tables four times apart in size and
+// checks that the peak of Arrow memory during the flush does not grow with
+// them: the reader hands the writer batches of flushBatchRows rows through
+// a bounded queue, and the writer holds one row group at a time.
+func TestFlushMemoryIsBounded(t *testing.T) {
+	peaks := map[int]int64{}
+	for _, rows := range []int{4 * flushBatchRows, 16 * flushBatchRows} {
+		pa := newPeakAllocator()
+		opts := DefaultOptions()
+		opts.Allocator = pa
+		db, err := Open(t.TempDir(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.CreateTable("m", "", benchSchema, map[string]string{"primary_key": "id"}); err != nil {
+			t.Fatal(err)
+		}
+		for s := 0; s < rows; s += flushBatchRows {
+			rec := benchBatch(pa, s, flushBatchRows)
+			_, err := db.AppendRecord("m", rec)
+			rec.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		pa.resetPeak()
+		base := pa.cur
+		if _, err := db.Flush("m"); err != nil {
+			t.Fatal(err)
+		}
+		peaks[rows] = pa.peak - base
+		m, err := db.Manifest("m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Segments) != 1 || m.Segments[0].RowCount != uint64(rows) {
+			t.Fatalf("%d rows: manifest %+v", rows, m.Segments)
+		}
+		db.Close()
+		t.Logf("%d rows: peak %d bytes during the flush", rows, peaks[rows])
+	}
+	small, large := peaks[4*flushBatchRows], peaks[16*flushBatchRows]
+	if large > small+small/2+(1<<20) {
+		t.Fatalf("flush memory grows with the table: peak %d bytes at %d rows, %d at %d", small, 4*flushBatchRows, large, 16*flushBatchRows)
+	}
+}
