@@ -2060,8 +2060,9 @@ def ratio_of(a: Dict[str, Any], b: Dict[str, Any]) -> float:
 
 FLUSH_WORK = (
     "Besides encoding and writing Parquet, a libkalam flush (engine/flush.go as this bench was written): reads every "
-    "hot row of the frozen generations back from RocksDB through an iterator and decodes it (row codec) into Arrow "
-    "builders; collects each column's statistics for the manifest; writes `segment_N.parquet.tmp`, fsyncs it, renames "
+    "hot row of the frozen generations back from RocksDB (a batch of entries per cgo call) and decodes it (row codec) "
+    "into Arrow builders, on one goroutine while another encodes and writes the segment (pages compressed by libzstd); "
+    "collects each column's statistics for the manifest; writes `segment_N.parquet.tmp`, fsyncs it, renames "
     "it and fsyncs the directory; commits one synced RocksDB WriteBatch (the new manifest, current and versioned, a "
     "history entry, and a range deletion of the flushed hot rows); then writes the manifest's mirror files "
     "(`manifest.json` and its versioned copy, each written to a temporary name, fsynced, renamed, directory fsynced) — "

@@ -83,3 +83,43 @@ func BenchmarkScanFlushed(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkFlush measures a flush of one million hot rows into one segment
+// (go test -bench Flush -run ^$ ./engine/): each iteration appends the rows
+// (untimed) and flushes them. The rows are those of BenchmarkScanFlushed, so
+// the rows/s can be set against pyarrow.parquet.write_table of the segment
+// (bench/bench.py, section 2). Performance is reported, never asserted.
+func BenchmarkFlush(b *testing.B) {
+	dir := b.TempDir()
+	db, err := Open(dir, DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.CreateTable("b", "", benchSchema, map[string]string{"primary_key": "id"}); err != nil {
+		b.Fatal(err)
+	}
+	const rows = 1_000_000
+	var flushed time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for s := 0; s < rows; s += 250_000 {
+			rec := benchBatch(memory.DefaultAllocator, i*rows+s, 250_000)
+			if _, err := db.AppendRecord("b", rec); err != nil {
+				b.Fatal(err)
+			}
+			rec.Release()
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		id, err := db.Flush("b")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if id == "" {
+			b.Fatal("flush wrote no segment")
+		}
+		flushed += time.Since(t0)
+	}
+	b.ReportMetric(float64(rows*b.N)/flushed.Seconds(), "rows/s")
+}

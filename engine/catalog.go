@@ -259,14 +259,14 @@ func (st *store) loadHotState(t *table) error {
 	for it.SeekToFirst(); it.Valid(); it.Next() {
 		n++
 		k := it.Key().Data()
-		if len(k) < 24 {
-			return kerr.New(kerr.Corruption, "hot row key of %d bytes", len(k))
+		key, seq, err := splitHotKey(k)
+		if err != nil {
+			return err
 		}
 		g := binary.BigEndian.Uint64(k[8:16])
 		if g > t.gen {
 			t.gen = g
 		}
-		key, seq := splitHotKey(k)
 		t.hwm = max(t.hwm, seq)
 		if cur := t.genMax[g]; cur == nil || bytes.Compare(key, cur) > 0 {
 			t.genMax[g] = append(cur[:0], key...) // keys come in order: the last is the largest

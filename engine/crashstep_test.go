@@ -24,7 +24,7 @@ var stepOps = map[string]struct {
 	steps []string
 	run   func(db *DB) error
 }{
-	"flush": {[]string{"flush_frozen", "segment_written", "before_commit", "before_mirror"},
+	"flush": {[]string{"flush_frozen", "flush_read_batch", "segment_written", "before_commit", "before_mirror"},
 		func(db *DB) error { _, err := db.Flush("f"); return err }},
 	"compact": {[]string{"segment_written", "before_commit", "before_mirror"},
 		func(db *DB) error { _, err := db.Compact("f", CompactOptions{TargetRows: 2}); return err }},

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/google/uuid"
 	"github.com/linxGnu/grocksdb"
@@ -11,8 +14,21 @@ import (
 	"github.com/kalamdb/libkalam/manifest"
 )
 
-// flushBatchRows bounds the rows held in memory while a flush builds a segment.
-const flushBatchRows = 64 * 1024
+// A flush moves hot rows to its segment writer in batches of
+// flushBatchRows rows, at most flushQueue of them waiting (besides the one
+// being decoded and the one being written).
+const (
+	flushBatchRows = 64 * 1024
+	flushQueue     = 2
+)
+
+// flushBatch is one batch of a flush: rows in the segment schema, in key
+// order, with the encoded keys of the first and last rows (the segment
+// writer needs no others).
+type flushBatch struct {
+	rec         arrow.RecordBatch
+	first, last []byte
+}
 
 // Flush turns the table's hot versions into one segment sorted by key (the
 // newest version of each key, tombstones included) by the commit protocol of
@@ -74,7 +90,7 @@ func (st *store) flush(t *table) (id string, err error) {
 	if len(gens) == 0 {
 		return "", nil
 	}
-	it := hv.iter(gens, nil, nil)
+	it := hv.iterCache(gens, nil, nil, false)
 	defer it.Close()
 
 	prev := rs.man
@@ -86,55 +102,51 @@ func (st *store) flush(t *table) (id string, err error) {
 	}
 	defer sw.abort()
 
-	segSchema := sv.segmentSchema()
-	ncols := sv.schema.NumFields()
-	every := make([]int, ncols)
-	for i := range every {
-		every[i] = i
-	}
-	dec := newHotDecoder(t, st.mem, sv, every)
-	defer dec.release()
-	rb := array.NewRecordBuilder(st.mem, segSchema)
-	defer rb.Release()
-	userB := rb.Fields()[:ncols]
-	seqB := rb.Field(ncols).(*array.Int64Builder)
-	delB := rb.Field(ncols + 1).(*array.BooleanBuilder)
-
-	var (
-		keys [][]byte
-		seqs []int64
-	)
-	emit := func() error {
-		if len(keys) == 0 {
-			return nil
-		}
-		rec := rb.NewRecordBatch()
-		defer rec.Release()
-		err := sw.write(rec, keys, seqs)
-		keys, seqs = keys[:0], seqs[:0]
-		return err
-	}
-	for it.First(); it.Valid(); it.NextKey() {
-		key, seq, v, _ := it.Entry()
-		tomb, err := dec.decode(v, userB)
-		if err != nil {
-			return "", fmt.Errorf("flush %s: hot row: %w", t.qname, err)
-		}
-		seqB.Append(seq)
-		delB.Append(tomb)
-		keys = append(keys, append([]byte(nil), key...))
-		seqs = append(seqs, seq)
-		if len(keys) >= flushBatchRows {
-			if err := emit(); err != nil {
-				return "", fmt.Errorf("flush %s: %w", t.qname, err)
+	// Reading and decoding the hot rows (one goroutine) overlaps with
+	// encoding and writing the segment (this one); batches of
+	// flushBatchRows rows go between them through a channel of
+	// flushQueue, which bounds the memory a flush holds whatever the
+	// table's size. Whichever side fails first stops the other, and this
+	// function returns only after the reader has ended: it uses it, which
+	// the deferred Close frees.
+	batches := make(chan flushBatch, flushQueue)
+	stop := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(batches)
+		defer func() {
+			// A panic here would take the host process down: the C API
+			// turns panics into errors only on the calling goroutine.
+			if r := recover(); r != nil {
+				readErr = kerr.New(kerr.Internal, "panic reading hot rows: %v", r)
 			}
+		}()
+		readErr = st.flushRead(t, sv, it, batches, stop)
+	}()
+	halted := false
+	halt := func() {
+		if !halted {
+			halted = true
+			close(stop)
+		}
+		for b := range batches {
+			b.rec.Release()
 		}
 	}
-	if err := it.Err(); err != nil {
-		return "", fmt.Errorf("flush %s: %w", t.qname, err)
+	defer halt()
+	seqCol := sv.schema.NumFields()
+	for b := range batches {
+		seqs := b.rec.Column(seqCol).(*array.Int64).Int64Values()
+		err := sw.write(b.rec, b.first, b.last, seqs)
+		b.rec.Release()
+		if err != nil {
+			halt()
+			return "", fmt.Errorf("flush %s: %w", t.qname, err)
+		}
 	}
-	if err := emit(); err != nil {
-		return "", fmt.Errorf("flush %s: %w", t.qname, err)
+	// batches is closed: the reader has ended, and readErr is its result.
+	if readErr != nil {
+		return "", fmt.Errorf("flush %s: %w", t.qname, readErr)
 	}
 	meta, err := sw.finish()
 	if err != nil {
@@ -210,4 +222,81 @@ func (st *store) commitManifestWith(t *table, prev, next *manifest.Manifest, wb 
 	_ = st.hit("commit_written") // a pause point for tests: the commit is durable, it cannot fail now
 	t.publishLocked(next, hotLo, also)
 	return nil
+}
+
+// flushRead reads the newest version of every key from it (tombstones
+// included), decodes the rows into the segment schema of sv and sends them
+// to out in batches, until the end, an error, or stop is closed.
+func (st *store) flushRead(t *table, sv *schemaView, it *hotIter, out chan<- flushBatch, stop <-chan struct{}) error {
+	segSchema := sv.segmentSchema()
+	ncols := sv.schema.NumFields()
+	every := make([]int, ncols)
+	for i := range every {
+		every[i] = i
+	}
+	dec := newHotDecoder(t, st.mem, sv, every)
+	defer dec.release()
+	rb := array.NewRecordBuilder(st.mem, segSchema)
+	defer rb.Release()
+	userB := rb.Fields()[:ncols]
+	seqB := rb.Field(ncols).(*array.Int64Builder)
+	delB := rb.Field(ncols + 1).(*array.BooleanBuilder)
+
+	var first, last []byte
+	n := 0
+	emit := func() error {
+		if n == 0 {
+			return nil
+		}
+		if err := st.hit("flush_read_batch"); err != nil {
+			return err
+		}
+		b := flushBatch{rec: rb.NewRecordBatch(), first: first, last: bytes.Clone(last)}
+		n, first = 0, nil
+		select {
+		case out <- b:
+			return nil
+		case <-stop:
+			b.rec.Release()
+			return errFlushStopped
+		}
+	}
+	for it.First(); it.Valid(); it.NextKey() {
+		key, seq, v, _ := it.Entry()
+		if n == 0 {
+			reserve(rb, flushBatchRows)
+			first = bytes.Clone(key)
+		}
+		tomb, err := dec.decode(v, userB)
+		if err != nil {
+			return fmt.Errorf("hot row: %w", err)
+		}
+		seqB.Append(seq)
+		delB.Append(tomb)
+		// Keys are copied only for a batch's first and last row; this
+		// copy reuses one buffer.
+		last = append(last[:0], key...)
+		if n++; n == flushBatchRows {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	return emit()
+}
+
+// errFlushStopped ends a flush's reader when the writer side failed (the
+// writer's error is the one reported).
+var errFlushStopped = errors.New("flush stopped")
+
+// reserve gives the builders of rb room for n more rows, so that a batch
+// fills its buffers without regrowing them (variable-length data still
+// grows as needed).
+func reserve(rb *array.RecordBuilder, n int) {
+	for _, b := range rb.Fields() {
+		b.Reserve(n)
+	}
 }

@@ -37,9 +37,17 @@ func hotGenPrefix(uid, gen uint64) []byte {
 	return binary.BigEndian.AppendUint64(u64be(uid), gen)
 }
 
-// splitHotKey returns the key part and _seq of a hot-row key.
-func splitHotKey(k []byte) (key []byte, seq int64) {
-	return k[16 : len(k)-8], int64(^binary.BigEndian.Uint64(k[len(k)-8:]))
+// hotKeyFixed is the length of a hot-row key's fixed parts: table uid,
+// generation and ^_seq.
+const hotKeyFixed = 24
+
+// splitHotKey returns the key part and _seq of a hot-row key; a key
+// shorter than its fixed parts is corruption.
+func splitHotKey(k []byte) (key []byte, seq int64, err error) {
+	if len(k) < hotKeyFixed {
+		return nil, 0, kerr.New(kerr.Corruption, "hot row key of %d bytes", len(k))
+	}
+	return k[16 : len(k)-8], int64(^binary.BigEndian.Uint64(k[len(k)-8:])), nil
 }
 
 // hotView is the hot rows of one table as one reader sees them: the
@@ -69,7 +77,7 @@ func (v hotView) gens() ([]uint64, error) {
 			break
 		}
 		k := it.Key().Data()
-		if len(k) < 24 {
+		if len(k) < hotKeyFixed {
 			return nil, kerr.New(kerr.Corruption, "hot row key of %d bytes", len(k))
 		}
 		g = binary.BigEndian.Uint64(k[8:16])
@@ -95,12 +103,19 @@ func (v hotView) upper(gen uint64, keyHi []byte) []byte {
 // (nil: unbounded) of the given generations, in key order with the newest
 // version of a key first.
 func (v hotView) iter(gens []uint64, keyLo, keyHi []byte) *hotIter {
+	return v.iterCache(gens, keyLo, keyHi, true)
+}
+
+// iterCache is iter that leaves RocksDB's block cache alone when
+// fillCache is false: a flush reads its rows once and then deletes them.
+func (v hotView) iterCache(gens []uint64, keyLo, keyHi []byte, fillCache bool) *hotIter {
 	h := &hotIter{uid: v.uid, cur: -1}
 	for _, g := range gens {
 		ro := grocksdb.NewDefaultReadOptions()
 		if v.snap != nil {
 			ro.SetSnapshot(v.snap)
 		}
+		ro.SetFillCache(fillCache)
 		p := hotGenPrefix(v.uid, g)
 		ro.SetIterateLowerBound(append(append([]byte(nil), p...), keyLo...))
 		if keyHi != nil {
@@ -108,53 +123,136 @@ func (v hotView) iter(gens []uint64, keyLo, keyHi []byte) *hotIter {
 		} else {
 			ro.SetIterateUpperBound(hotGenPrefix(v.uid, g+1))
 		}
-		h.its = append(h.its, genIter{it: v.st.rdb.NewIteratorCF(ro, v.st.cfData), ro: ro, gen: g})
+		h.its = append(h.its, &genReader{it: v.st.rdb.NewIteratorCF(ro, v.st.cfData), ro: ro, gen: g})
 	}
 	return h
 }
 
-type genIter struct {
-	it  *grocksdb.Iterator
-	ro  *grocksdb.ReadOptions
-	gen uint64
+// Batches of hot entries read in one cgo call start small, so that a scan
+// that wants a few rows copies little, and double up to genBatchMax, which
+// bounds a reader's memory (an entry larger than that gets a buffer of its
+// own size).
+const (
+	genBatchMin = 32 << 10
+	genBatchMax = 1 << 20
+)
+
+// hotEntry is one hot version of a batch; key and val point into the
+// batch buffer.
+type hotEntry struct {
+	key []byte // the key part, without uid, generation and _seq
+	val []byte // flag byte first
+	seq int64
 }
 
-// hotIter merges the iterators of several generations. A key's versions are
+// genReader reads one generation's entries a batch at a time
+// (kalam_iter_next_batch): one cgo call per batch instead of four per entry.
+type genReader struct {
+	it   *grocksdb.Iterator
+	ro   *grocksdb.ReadOptions
+	gen  uint64
+	buf  []byte
+	ents []hotEntry // the current batch
+	pos  int        // current entry in ents; len(ents) when exhausted
+	done bool       // the RocksDB iterator has nothing after this batch
+	err  error
+}
+
+func (g *genReader) valid() bool { return g.pos < len(g.ents) }
+
+func (g *genReader) entry() *hotEntry { return &g.ents[g.pos] }
+
+// reset drops the batch after the RocksDB iterator was positioned anew.
+func (g *genReader) reset() {
+	g.ents, g.pos, g.done = g.ents[:0], 0, false
+	g.fill()
+}
+
+// next moves to the next entry, reading the next batch at the end of one.
+func (g *genReader) next() {
+	g.pos++
+	if g.pos == len(g.ents) && !g.done {
+		g.fill()
+	}
+}
+
+// fill reads the next batch. The previous batch's entries (and the slices
+// handed out from them) are overwritten.
+func (g *genReader) fill() {
+	g.ents, g.pos = g.ents[:0], 0
+	if g.err != nil {
+		return
+	}
+	if g.buf == nil {
+		g.buf = make([]byte, genBatchMin)
+	} else if len(g.buf) < genBatchMax {
+		g.buf = make([]byte, min(2*len(g.buf), genBatchMax))
+	}
+	n, used, need := iterNextBatch(g.it, g.buf)
+	if n == 0 && need > 0 {
+		g.buf = make([]byte, need)
+		n, used, need = iterNextBatch(g.it, g.buf)
+	}
+	if n == 0 {
+		g.done = true
+		if need > 0 { // cannot happen: the buffer has the size asked for
+			g.err = kerr.New(kerr.Internal, "hot entry of %d bytes does not fit its buffer", need)
+		} else if err := g.it.Err(); err != nil {
+			g.err = kerr.Wrap(kerr.IO, err, "read hot rows")
+		}
+		return
+	}
+	b := g.buf[:used]
+	for range n {
+		kl := int(binary.LittleEndian.Uint32(b))
+		vl := int(binary.LittleEndian.Uint32(b[4:]))
+		k := b[8 : 8+kl : 8+kl]
+		v := b[8+kl : 8+kl+vl : 8+kl+vl]
+		b = b[8+kl+vl:]
+		key, seq, err := splitHotKey(k)
+		if err != nil {
+			// The iteration ends at once (Err reports it).
+			g.ents, g.err, g.done = g.ents[:0], err, true
+			return
+		}
+		g.ents = append(g.ents, hotEntry{key: key, val: v, seq: seq})
+	}
+}
+
+// hotIter merges the readers of several generations. A key's versions are
 // ordered newest first across generations by _seq (a tombstone wins a tie:
 // a table without a primary key deletes a row at the row's own _seq).
 type hotIter struct {
-	uid uint64
-	its []genIter
-	cur int // index of the current iterator, -1 at the end
+	uid  uint64
+	its  []*genReader
+	cur  int    // index of the current reader, -1 at the end
+	kbuf []byte // NextKey's copy of the current key
 	// visited counts the entries moved past (every version, not only the
 	// newest of each key): a flush removes exactly that many.
 	visited int64
 }
 
-func (h *hotIter) key(i int) ([]byte, int64) { return splitHotKey(h.its[i].it.Key().Data()) }
-
-func (h *hotIter) tomb(i int) bool {
-	v := h.its[i].it.Value().Data()
-	return len(v) > 0 && v[0] == flagTombstone
-}
-
-// pick points cur at the iterator holding the smallest (key, newest) entry.
+// pick points cur at the reader holding the smallest (key, newest) entry.
+// A reader that failed ends the iteration (Err reports it).
 func (h *hotIter) pick() {
 	h.cur = -1
-	var bk []byte
-	var bs int64
-	for i := range h.its {
-		if !h.its[i].it.Valid() {
+	var b *hotEntry
+	for i, g := range h.its {
+		if g.err != nil {
+			h.cur = -1
+			return
+		}
+		if !g.valid() {
 			continue
 		}
-		k, s := h.key(i)
+		e := g.entry()
 		if h.cur < 0 {
-			h.cur, bk, bs = i, k, s
+			h.cur, b = i, e
 			continue
 		}
-		c := bytes.Compare(k, bk)
-		if c < 0 || c == 0 && (s > bs || s == bs && h.tomb(i) && !h.tomb(h.cur)) {
-			h.cur, bk, bs = i, k, s
+		c := bytes.Compare(e.key, b.key)
+		if c < 0 || c == 0 && (e.seq > b.seq || e.seq == b.seq && isHotTombstone(e.val) && !isHotTombstone(b.val)) {
+			h.cur, b = i, e
 		}
 	}
 }
@@ -163,6 +261,7 @@ func (h *hotIter) pick() {
 func (h *hotIter) First() {
 	for _, g := range h.its {
 		g.it.SeekToFirst()
+		g.reset()
 	}
 	h.pick()
 }
@@ -171,6 +270,7 @@ func (h *hotIter) First() {
 func (h *hotIter) Seek(key []byte) {
 	for _, g := range h.its {
 		g.it.Seek(append(hotGenPrefix(h.uid, g.gen), key...))
+		g.reset()
 	}
 	h.pick()
 }
@@ -180,41 +280,38 @@ func (h *hotIter) Valid() bool { return h.cur >= 0 }
 
 // Next moves to the next entry.
 func (h *hotIter) Next() {
-	h.its[h.cur].it.Next()
+	h.its[h.cur].next()
 	h.visited++
 	h.pick()
 }
 
 // NextKey moves past every remaining version of the current key.
 func (h *hotIter) NextKey() {
-	k, _ := h.key(h.cur)
-	k = append([]byte(nil), k...)
-	for i := range h.its {
-		for h.its[i].it.Valid() {
-			ki, _ := h.key(i)
-			if !bytes.Equal(ki, k) {
-				break
-			}
-			h.its[i].it.Next()
+	// The current key lives in its reader's batch, which moving on may
+	// overwrite: compare against a copy.
+	h.kbuf = append(h.kbuf[:0], h.its[h.cur].entry().key...)
+	for _, g := range h.its {
+		for g.valid() && bytes.Equal(g.entry().key, h.kbuf) {
+			g.next()
 			h.visited++
 		}
 	}
 	h.pick()
 }
 
-// Entry returns the current key (valid until the next move), _seq, value
-// (flag byte first) and generation.
+// Entry returns the current key and value (flag byte first; both valid
+// until the next move), _seq and generation.
 func (h *hotIter) Entry() (key []byte, seq int64, val []byte, gen uint64) {
 	g := h.its[h.cur]
-	key, seq = splitHotKey(g.it.Key().Data())
-	return key, seq, g.it.Value().Data(), g.gen
+	e := g.entry()
+	return e.key, e.seq, e.val, g.gen
 }
 
-// Err is the first error of any generation's iterator.
+// Err is the first error of any generation's reader.
 func (h *hotIter) Err() error {
 	for _, g := range h.its {
-		if err := g.it.Err(); err != nil {
-			return kerr.Wrap(kerr.IO, err, "read hot rows")
+		if g.err != nil {
+			return g.err
 		}
 	}
 	return nil

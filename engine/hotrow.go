@@ -34,6 +34,12 @@ func appendHotValue(dst []byte, tomb bool, sv *schemaView, cols []arrow.Array, r
 	return sv.enc.AppendRow(dst, cols, row)
 }
 
+// isHotTombstone reports whether a hot row's value is a tombstone, in
+// either value format.
+func isHotTombstone(v []byte) bool {
+	return len(v) > 0 && (v[0] == flagTombstone || v[0] == flagTombVersioned)
+}
+
 // parseHotValue splits a hot row's value.
 func parseHotValue(v []byte) (tomb bool, version int64, row []byte, err error) {
 	if len(v) == 0 {

@@ -196,7 +196,7 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 			kbuf, keys, err = k.Keys(part, kbuf, keys)
 			if err == nil {
 				seqs := part.Column(seqIdx).(*array.Int64).Int64Values()
-				err = sw.write(part, keys, seqs)
+				err = sw.write(part, keys[0], keys[len(keys)-1], seqs)
 			}
 			part.Release()
 			if err != nil {

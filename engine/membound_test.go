@@ -107,3 +107,61 @@ func TestScanMemoryIsBounded(t *testing.T) {
 		t.Fatalf("scan memory grows with the table: peak %d bytes at 20k rows, %d at 200k", peaks[20_000], peaks[200_000])
 	}
 }
+
+// TestFlushMemoryIsBounded flushes a table of many batches and checks
+// that the peak of Arrow memory during the flush stays a small multiple of
+// one batch, far below the table: the reader hands the writer batches of
+// flushBatchRows rows through a queue of flushQueue (so at most
+// flushQueue+2 batches live at once), and the writer holds one row group.
+// The bound leaves room for arrow-go's pooled page buffers, whose number
+// depends on the garbage collector's timing.
+func TestFlushMemoryIsBounded(t *testing.T) {
+	const batches = 32
+	pa := newPeakAllocator()
+	opts := DefaultOptions()
+	opts.Allocator = pa
+	db, err := Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.CreateTable("m", "", benchSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	var batchBytes int64 // Arrow bytes of one batch of user columns
+	for s := 0; s < batches*flushBatchRows; s += flushBatchRows {
+		rec := benchBatch(pa, s, flushBatchRows)
+		if batchBytes == 0 {
+			for _, c := range rec.Columns() {
+				for _, b := range c.Data().Buffers() {
+					if b != nil {
+						batchBytes += int64(b.Len())
+					}
+				}
+			}
+		}
+		_, err := db.AppendRecord("m", rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pa.resetPeak()
+	base := pa.cur
+	if _, err := db.Flush("m"); err != nil {
+		t.Fatal(err)
+	}
+	peak := pa.peak - base
+	m, err := db.Manifest("m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Segments) != 1 || m.Segments[0].RowCount != batches*flushBatchRows {
+		t.Fatalf("manifest %+v, want one segment of %d rows", m.Segments, batches*flushBatchRows)
+	}
+	t.Logf("%d rows: peak %d bytes during the flush (%.1f batches of %d bytes)", batches*flushBatchRows, peak,
+		float64(peak)/float64(batchBytes), batchBytes)
+	if limit := 16 * batchBytes; peak > limit {
+		t.Fatalf("flush memory: peak %d bytes, more than %d (16 batches; the table is %d)", peak, limit, batches*batchBytes)
+	}
+}

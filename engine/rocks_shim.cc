@@ -2,6 +2,7 @@
 #include "rocks_shim.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/iterator.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 
@@ -26,6 +28,9 @@ struct rocksdb_t {
 };
 struct rocksdb_options_t {
   rocksdb::Options rep;
+};
+struct rocksdb_iterator_t {
+  rocksdb::Iterator* rep;
 };
 
 namespace {
@@ -146,4 +151,36 @@ extern "C" int kalam_rocks_last_error(rocksdb_options_t* opts, char* buf, int n)
   memcpy(buf, e.data(), k);
   buf[k] = 0;
   return k;
+}
+
+namespace {
+inline void put_u32le(char* p, uint32_t v) {
+  p[0] = (char)(v & 0xff);
+  p[1] = (char)((v >> 8) & 0xff);
+  p[2] = (char)((v >> 16) & 0xff);
+  p[3] = (char)((v >> 24) & 0xff);
+}
+}  // namespace
+
+extern "C" int kalam_iter_next_batch(rocksdb_iterator_t* it, char* buf, size_t cap, size_t* used, size_t* need) {
+  rocksdb::Iterator* r = it->rep;
+  size_t off = 0;
+  int n = 0;
+  *need = 0;
+  for (; r->Valid(); r->Next()) {
+    rocksdb::Slice k = r->key(), v = r->value();
+    size_t sz = 8 + k.size() + v.size();
+    if (off + sz > cap) {
+      if (n == 0) *need = sz;
+      break;
+    }
+    put_u32le(buf + off, (uint32_t)k.size());
+    put_u32le(buf + off + 4, (uint32_t)v.size());
+    memcpy(buf + off + 8, k.data(), k.size());
+    memcpy(buf + off + 8 + k.size(), v.data(), v.size());
+    off += sz;
+    n++;
+  }
+  *used = off;
+  return n;
 }

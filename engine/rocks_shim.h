@@ -1,6 +1,6 @@
 /* The parts of RocksDB's C++ API that its C API (7.8) lacks and the store
- * needs: an info logger that cannot abort the process on a full disk, and
- * DB::Resume. Debian's librocksdb keeps its assertions, and its file-based
+ * needs: an info logger that cannot abort the process on a full disk,
+ * DB::Resume, and reading many iterator entries in one call. Debian's librocksdb keeps its assertions, and its file-based
  * info logger asserts when it writes again after a failed write
  * (WritableFileWriter::AssertFalseAndGetStatusForPrevError). */
 #ifndef KALAM_ROCKS_SHIM_H
@@ -29,6 +29,17 @@ char* kalam_rocks_resume(rocksdb_t* db);
 /* Copies the last error-level line the logger saw (at most n-1 bytes plus
  * NUL); returns its length, 0 when there was none. */
 int kalam_rocks_last_error(rocksdb_options_t* opts, char* buf, int n);
+
+/* Copies the entries of `it` from its position on into buf (cap bytes),
+ * each as a 4-byte key length and a 4-byte value length (little endian),
+ * then the key and value bytes, and moves the iterator past each entry
+ * copied: one call instead of several per entry (Valid, key, value, Next).
+ * Stops when the iterator is exhausted or the next entry does not fit.
+ * Returns the number of entries copied and sets *used to the bytes used.
+ * When none fit, *need is the size the next entry takes (the caller grows
+ * buf and calls again); it is 0 when the iterator is exhausted (the caller
+ * checks rocksdb_iter_get_error then). */
+int kalam_iter_next_batch(rocksdb_iterator_t* it, char* buf, size_t cap, size_t* used, size_t* need);
 
 #ifdef __cplusplus
 }

@@ -60,3 +60,20 @@ func rocksLastError(o *grocksdb.Options) string {
 type rocksError string
 
 func (e rocksError) Error() string { return string(e) }
+
+// rawIterator is the C handle of a grocksdb iterator (its first field, as
+// for Options and DB; TestHotIter* check it by use).
+func rawIterator(it *grocksdb.Iterator) *C.rocksdb_iterator_t {
+	return *(**C.rocksdb_iterator_t)(unsafe.Pointer(it))
+}
+
+// iterNextBatch copies the entries of it from its position on into buf
+// (see kalam_iter_next_batch) and moves it past them: n entries in
+// buf[:used]; when n is 0, need is the size the next entry takes, or 0
+// when it is exhausted. buf is Go memory, pinned for the call; C keeps no
+// pointer to it.
+func iterNextBatch(it *grocksdb.Iterator, buf []byte) (n, used, need int) {
+	var u, nd C.size_t
+	c := C.kalam_iter_next_batch(rawIterator(it), (*C.char)(unsafe.Pointer(unsafe.SliceData(buf))), C.size_t(len(buf)), &u, &nd)
+	return int(c), int(u), int(nd)
+}

@@ -105,18 +105,20 @@ func (sw *segWriter) open(first arrow.RecordBatch) error {
 }
 
 // write appends a record (segment schema) whose rows are in key order and
-// follow every row written before; keys are the rows' encoded keys.
-func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) error {
+// follow every row written before; first and last are the encoded keys of
+// its first and last rows (only they are needed: min_key and max_key), seqs
+// its _seq values.
+func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int64) error {
 	n := rec.NumRows()
 	if n == 0 {
 		return nil
 	}
 	if sw.meta.RowCount == 0 {
-		sw.meta.MinKey = append([]byte{}, keys[0]...)
+		sw.meta.MinKey = append([]byte{}, first...)
 		sw.meta.MinSeq = seqs[0]
 		sw.meta.MaxSeq = seqs[0]
 	}
-	sw.meta.MaxKey = append(sw.meta.MaxKey[:0], keys[len(keys)-1]...)
+	sw.meta.MaxKey = append(sw.meta.MaxKey[:0], last...)
 	for _, s := range seqs {
 		if s < sw.meta.MinSeq {
 			sw.meta.MinSeq = s
@@ -138,7 +140,11 @@ func (sw *segWriter) write(rec arrow.RecordBatch, keys [][]byte, seqs []int64) e
 	for off < n {
 		room := sw.rgRows - sw.inRG
 		if room <= 0 {
-			sw.w.NewBufferedRowGroup()
+			// Closing the full row group writes it out: a failed write is
+			// an error here (NewBufferedRowGroup would panic on it).
+			if err := sw.w.NewBufferedRowGroupChecked(); err != nil {
+				return kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", sw.name)
+			}
 			sw.inRG = 0
 			room = sw.rgRows
 		}

@@ -1,0 +1,189 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/linxGnu/grocksdb"
+
+	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/vfs"
+	"github.com/kalamdb/libkalam/vfs/errorfs"
+)
+
+// A segment write that fails while a flush writes a row group (not only
+// at the footer) is an IO error, never a panic; the hot rows stay and a
+// flush afterwards succeeds.
+func TestFlushFailedRowGroupWrite(t *testing.T) {
+	dir := t.TempDir()
+	sw := &errorfs.Switch{}
+	opts := DefaultOptions()
+	opts.FS = errorfs.Wrap(vfs.Default, sw)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	opts.Allocator = mem
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		db.Close()
+		mem.AssertSize(t, 0)
+	}()
+	if _, err := db.CreateTable("b", "", benchSchema, map[string]string{"primary_key": "id", "row_group_rows": "10000", "compression": "none"}); err != nil {
+		t.Fatal(err)
+	}
+	const rows = 300_000
+	rec := benchBatch(mem, 0, rows)
+	_, err = db.AppendRecord("b", rec)
+	rec.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	segWrites := func(op errorfs.Op, path string) bool {
+		return op == errorfs.OpWrite && strings.Contains(path, "segment_")
+	}
+	for _, n := range []int{1, 2} {
+		plan := &errorfs.Plan{N: n, Err: syscall.EIO, Match: segWrites}
+		sw.Set(plan)
+		_, err = db.Flush("b")
+		sw.Set(nil)
+		if plan.Fired() == nil {
+			t.Fatalf("write %d of the segment never happened", n)
+		}
+		if !kerr.Is(err, kerr.IO) {
+			t.Fatalf("flush with write %d failing: error %v, want kerr.IO", n, err)
+		}
+	}
+	// The segment takes many writes (its row groups go out while the flush
+	// runs), so the failures above were mid-flush, not at the footer.
+	count := &errorfs.Plan{Match: segWrites}
+	sw.Set(count)
+	_, err = db.Flush("b")
+	sw.Set(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count.Seen() < 3 {
+		t.Fatalf("the segment took %d writes: the failures were not mid-flush", count.Seen())
+	}
+	if n := len(scanIDs(t, db, "b")); n != rows {
+		t.Fatalf("%d rows after the flush, want %d", n, rows)
+	}
+	noFlushReader(t)
+}
+
+// noFlushReader fails when a flush's reader goroutine is still running: a
+// flush returns only after its reader ended, failed or not.
+func noFlushReader(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	if strings.Contains(string(buf), "flushRead") {
+		t.Fatalf("a flush reader outlived its flush:\n%s", buf)
+	}
+}
+
+// A failure on the reading side in the middle of a flush (an IO error at
+// the second batch, a corrupt hot row in the middle of the table) stops the
+// writing side: the flush returns the error, no segment is left, the hot
+// rows stay, no goroutine is left, and the next flush writes everything.
+func TestFlushReadFailsMidway(t *testing.T) {
+	for _, how := range []string{"io", "corrupt"} {
+		t.Run(how, func(t *testing.T) {
+			db, mem, dir := testDB(t)
+			if _, err := db.CreateTable("b", "", benchSchema, map[string]string{"primary_key": "id", "row_group_rows": "20000"}); err != nil {
+				t.Fatal(err)
+			}
+			const rows = 5 * flushBatchRows
+			rec := benchBatch(mem, 0, rows)
+			_, err := db.AppendRecord("b", rec)
+			rec.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb, _ := db.st.lookupTable("b")
+			want := kerr.IO
+			var badKey, goodVal []byte
+			switch how {
+			case "io":
+				batches := 0
+				db.st.failpoint = func(s string) error {
+					if s == "flush_read_batch" {
+						if batches++; batches == 2 {
+							return errors.New("injected")
+						}
+					}
+					return nil
+				}
+			case "corrupt":
+				// The value of a row in the fourth batch gets an unknown
+				// flag byte.
+				badKey, goodVal = nthHotEntry(t, db.st, tb, 3*flushBatchRows+5)
+				putRawHot(t, db.st, badKey, []byte{9})
+				want = kerr.Corruption
+			}
+			_, err = db.Flush("b")
+			db.st.failpoint = nil
+			if !kerr.Is(err, want) {
+				t.Fatalf("flush: error %v, want %v", err, want)
+			}
+			noFlushReader(t)
+			if n := tb.hotRows.Load(); n != rows {
+				t.Fatalf("hot rows after the failed flush: %d, want %d", n, rows)
+			}
+			m, err := db.Manifest("b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Segments) != 0 {
+				t.Fatalf("%d segments after the failed flush", len(m.Segments))
+			}
+			ents, _ := os.ReadDir(filepath.Join(dir, "storage", "default", "b", "data"))
+			if len(ents) != 0 {
+				t.Fatalf("files left by the failed flush: %v", ents)
+			}
+			if badKey != nil {
+				putRawHot(t, db.st, badKey, goodVal)
+			}
+			if _, err := db.Flush("b"); err != nil {
+				t.Fatal(err)
+			}
+			ids := scanIDs(t, db, "b")
+			if len(ids) != rows || ids[0] != 0 || ids[rows-1] != rows-1 {
+				t.Fatalf("%d rows after the flush (%v...), want %d", len(ids), ids[:min(3, len(ids))], rows)
+			}
+			if n := tb.hotRows.Load(); n != 0 {
+				t.Fatalf("hot rows after the flush: %d, want 0", n)
+			}
+			if ents, err := os.ReadDir(filepath.Join(dir, "storage", "default", "b", "data")); err != nil || len(ents) != 1 {
+				t.Fatalf("segment files after the flush: %v, %v (the check above looked in the wrong place)", ents, err)
+			}
+		})
+	}
+}
+
+// nthHotEntry returns the RocksDB key and value of a table's n-th hot
+// entry (0-based, every generation).
+func nthHotEntry(t *testing.T, st *store, tb *table, n int) (key, val []byte) {
+	t.Helper()
+	ro := grocksdb.NewDefaultReadOptions()
+	defer ro.Destroy()
+	it := st.rdb.NewIteratorCF(ro, st.cfData)
+	defer it.Close()
+	i := 0
+	for it.Seek(u64be(tb.uid)); it.ValidForPrefix(u64be(tb.uid)); it.Next() {
+		if i == n {
+			return bytes.Clone(it.Key().Data()), bytes.Clone(it.Value().Data())
+		}
+		i++
+	}
+	t.Fatalf("table has %d hot entries, not %d", i, n+1)
+	return nil, nil
+}
