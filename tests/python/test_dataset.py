@@ -264,3 +264,29 @@ def test_hot_keys_merge_only_the_row_groups_they_fall_in(db, key):
     assert d.to_table(filter=flt).num_rows == t.scan(filter="v = 'hot-a' OR v = 'hot9' OR v = 'between' OR v = 'r3'").count_rows()
     del d
     gc.collect()
+
+
+def test_engines_read_the_fragments_without_python(events):
+    """Fragments read through native file systems, never through the
+    dataset's Python file system: pyarrow's I/O threads would need the GIL,
+    and DuckDB pulls batches while holding it (it deadlocked)."""
+    events.append(events_rows(list(range(0, 300))))
+    events.flush()
+    events.append(events_rows(list(range(300, 600))))
+    events.flush()
+    events.append(events_rows([10, 400], tag="hot"))
+    d = events.to_pyarrow_dataset()
+    handler = d.filesystem.handler
+    calls = []
+
+    def refuse(path):
+        calls.append(path)
+        raise OSError(f"read through Python: {path}")
+
+    handler.open_input_file = handler.open_input_stream = refuse
+    want = events.scan(filter="id >= 5 AND id < 450").to_table().sort_by("id")
+    got = duckdb.sql("select id, v, x from d where id >= 5 and id < 450 order by id").to_arrow_table()
+    assert got.to_pylist() == want.to_pylist() and got.num_rows == 445
+    assert d.to_table(filter=(pc.field("id") >= 5) & (pc.field("id") < 450)).sort_by("id").equals(want)
+    assert calls == []
+    kalam.release_dataset(d)

@@ -9,10 +9,13 @@ any engine can still read it — including copies pyarrow makes of it
 not the Python object. So the lifetime is tied to the dataset's file
 system: a :class:`pyarrow.fs.PyFileSystem` whose handler owns the library's
 dataset and releases it when the last C++ reference to the file system goes.
-The handler delegates every read to the local file system, or, for
-segments on object storage (``s3://`` paths), to pyarrow's S3 file system
-configured like the store's (the files it returns are native, so reads do
-not go through Python).
+The fragments themselves read through native file systems — the local
+one, or, for segments on object storage (``s3://`` paths), pyarrow's S3 file
+system configured like the store's — never through Python: pyarrow's I/O
+threads would need the GIL, and an engine that pulls batches while holding
+it (DuckDB) would deadlock. The owning file system is only the dataset's
+``filesystem`` (it also serves reads, for a caller that opens files
+through it).
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ class _DatasetFiles(pafs.FileSystemHandler):
         self.info = info
         self._finalizer = weakref.finalize(self, _release, dataset_id)
 
-    def _route(self, path: str) -> Tuple[pafs.FileSystem, str]:
+    def route(self, path: str) -> Tuple[pafs.FileSystem, str]:
+        """The native file system that reads ``path``, and the path in it."""
         if path.startswith("s3://"):
             if self._s3 is None:
                 self._s3 = _s3_filesystem(self._storage_options)
@@ -101,7 +105,7 @@ class _DatasetFiles(pafs.FileSystemHandler):
     def get_file_info(self, paths: List[str]) -> List[pafs.FileInfo]:
         out = []
         for p in paths:
-            fs, inner = self._route(p)
+            fs, inner = self.route(p)
             info = fs.get_file_info(inner)
             out.append(pafs.FileInfo(p, type=info.type, size=info.size, mtime=info.mtime))
         return out
@@ -110,11 +114,11 @@ class _DatasetFiles(pafs.FileSystemHandler):
         return self._local.get_file_info(selector)
 
     def open_input_stream(self, path: str) -> Any:
-        fs, inner = self._route(path)
+        fs, inner = self.route(path)
         return fs.open_input_stream(inner)
 
     def open_input_file(self, path: str) -> Any:
-        fs, inner = self._route(path)
+        fs, inner = self.route(path)
         return fs.open_input_file(inner)
 
     # -- writes: refused --------------------------------------------------------
@@ -161,9 +165,17 @@ def table_dataset(db: Any, table: str, opts: Any) -> ds.Dataset:
     finally:
         if files is None:
             _release(ident.value)
-    fs = pafs.PyFileSystem(files)
+    owner = pafs.PyFileSystem(files)
     fmt = ds.ParquetFileFormat()
-    # A file listed with "row_groups" belongs to the dataset with those row
-    # groups only (the others' keys have newer versions in merged files).
-    frags = [fmt.make_fragment(f["path"], filesystem=fs, row_groups=f.get("row_groups")) for f in info["files"]]
-    return ds.FileSystemDataset(frags, schema=schema, format=fmt, filesystem=fs)
+    # Fragments read through native file systems: a read through the
+    # PyFileSystem would need the GIL on pyarrow's I/O threads, which
+    # deadlocks against an engine that pulls batches while holding it
+    # (DuckDB does). The dataset's own file system is the owner, so the
+    # C++ dataset, and every dataset derived from it, keeps the files.
+    frags = []
+    for f in info["files"]:
+        native, path = files.route(f["path"])
+        # With "row_groups" a file belongs to the dataset with those row
+        # groups only (the others' keys have newer versions in merged files).
+        frags.append(fmt.make_fragment(path, filesystem=native, row_groups=f.get("row_groups")))
+    return ds.FileSystemDataset(frags, schema=schema, format=fmt, filesystem=owner)
