@@ -52,7 +52,7 @@ func (st *store) lookupSegments(t *table, man *manifest.Manifest, pending map[st
 		if s.RowCount == 0 || !s.Overlaps(kr) {
 			continue
 		}
-		src, err := rc.newSegSource(&planInput{seg: &s}, work, false, false)
+		src, err := rc.newSegSource(&planInput{seg: &s}, work, false, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -104,7 +104,7 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 		rep.InputSegments = append(rep.InputSegments, s.ID)
 		rep.RowsRead += s.RowCount
 		rep.BytesRead += s.SizeBytes
-		src, err := rc.newSegSource(&planInput{seg: s}, work, false, true)
+		src, err := rc.newSegSource(&planInput{seg: s}, work, false, len(live))
 		if err != nil {
 			return nil, fmt.Errorf("compact %s: %w", t.qname, err)
 		}

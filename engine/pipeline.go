@@ -34,11 +34,17 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 			isolated := len(cl) == 1
 			work := p.work
 			var mo exec.MergeOptions
+			segInputs := 0
 			if isolated {
 				work = p.isoWork
 			} else {
 				mo = p.clusterMerge(cl)
 				work = mo.Work
+				for _, in := range cl {
+					if in.seg != nil {
+						segInputs++
+					}
+				}
 			}
 			for _, in := range cl {
 				var s exec.Source
@@ -50,7 +56,7 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 					// Concatenated: read ahead across segments (feedRuns).
 					s, err = feeds.source(in, work)
 				default:
-					s, err = p.newSegSource(in, work, mo.DropTombstones, true)
+					s, err = p.newSegSource(in, work, mo.DropTombstones, segInputs)
 				}
 				if err != nil {
 					return fail(err)

@@ -75,7 +75,7 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 	ctx, stop := context.WithCancel(context.Background())
 	rc := newReadCtx(ctx, db.st, t, rs, rs.view, req.BatchRows)
 	work := arrow.NewSchema(wf, nil)
-	segSrc, err := rc.newSegSource(&planInput{seg: seg}, work, false, false)
+	segSrc, err := rc.newSegSource(&planInput{seg: seg}, work, false, 0)
 	if err != nil {
 		stop()
 		snap.release(db.st)

@@ -49,8 +49,13 @@ type segSource struct {
 // newSegSource reads the columns of work from in's segment, with a feed of
 // its own. With dropNoTombstones, _deleted is left out when the file's
 // statistics show it holds no tombstone (the filter stage then keeps every
-// row). A merged input reads smaller tasks, one ahead.
-func (rc *readCtx) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones, merged bool) (*segSource, error) {
+// row). mergedWith is how many segment inputs the merge it feeds reads (0:
+// not merged): a merged input reads smaller tasks, and the merge's inputs
+// share one scan's read-ahead window, so that a segment merged only with
+// hot rows decodes on every worker like an isolated one while a merge of
+// many segments stays bounded in memory.
+func (rc *readCtx) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones bool, mergedWith int) (*segSource, error) {
+	merged := mergedWith > 0
 	sp, err := rc.prepareSeg(in, work, dropNoTombstones, merged)
 	if err != nil {
 		return nil, err
@@ -61,7 +66,7 @@ func (rc *readCtx) newSegSource(in *planInput, work *arrow.Schema, dropNoTombsto
 	if !sp.stream {
 		window := readWindow()
 		if merged {
-			window = 1
+			window = max(1, window/mergedWith)
 		}
 		feed = newTaskFeed(rc.ctx, rc.st.mem, window)
 		base = feed.add(sp)
