@@ -20,6 +20,7 @@ import (
 
 	"github.com/kalamdb/libkalam/engine/keyenc"
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/manifest"
 	"github.com/kalamdb/libkalam/storage"
 )
 
@@ -55,6 +56,46 @@ type DatasetFile struct {
 	// belong to the dataset (the others' keys have newer versions, merged
 	// into other files); nil: every row group.
 	RowGroups []int `json:"row_groups,omitempty"`
+	// KeyBounds, when set, bounds the first key column of every row of the
+	// file ([min, max], both held): an engine given it as the fragment's
+	// guarantee skips the file for a key filter without opening it.
+	KeyBounds *KeyBounds `json:"key_bounds,omitempty"`
+}
+
+// KeyBounds are the least and greatest value of one column in a file.
+type KeyBounds struct {
+	Column string `json:"column"`
+	Min    any    `json:"min"`
+	Max    any    `json:"max"`
+}
+
+// segmentKeyBounds bounds the first key column of a segment from the
+// manifest's encoded min/max keys: only for an integer or string column
+// without nulls (nulls order first, so a non-null min says there are
+// none), the values an engine compares exactly. nil otherwise.
+func (p *plan) segmentKeyBounds(seg *manifest.SegmentMetadata) *KeyBounds {
+	kcs := p.sv.keyColumns()
+	if len(kcs) == 0 || kcs[0].Name == colSeq {
+		return nil
+	}
+	kc := kcs[0]
+	switch kc.Type.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64, arrow.STRING:
+	default:
+		return nil
+	}
+	mn, _, err1 := keyenc.DecodeValue(seg.MinKey, kc.Type)
+	mx, _, err2 := keyenc.DecodeValue(seg.MaxKey, kc.Type)
+	if err1 != nil || err2 != nil || mn == nil || mx == nil {
+		return nil
+	}
+	if b, ok := mn.([]byte); ok {
+		mn = string(b)
+	}
+	if b, ok := mx.([]byte); ok {
+		mx = string(b)
+	}
+	return &KeyBounds{Column: kc.Name, Min: mn, Max: mx}
 }
 
 // Dataset is an exported table version. Close it once no engine reads it.
@@ -148,7 +189,8 @@ func (db *DB) ExportDataset(table string, req DatasetRequest) (*Dataset, error) 
 			if !p.t.pinIfKept(d.pin, seg.ID) {
 				return nil, db.st.versionNotFound(p.t, d.Version)
 			}
-			d.Files = append(d.Files, DatasetFile{Path: path, Rows: rows, SegmentID: seg.ID, RowGroups: rgs})
+			d.Files = append(d.Files, DatasetFile{Path: path, Rows: rows, SegmentID: seg.ID, RowGroups: rgs,
+				KeyBounds: p.segmentKeyBounds(seg)})
 			run = append(run, rest)
 			continue
 		}
@@ -158,7 +200,8 @@ func (db *DB) ExportDataset(table string, req DatasetRequest) (*Dataset, error) 
 		if !p.t.pinIfKept(d.pin, cl[0].seg.ID) {
 			return nil, db.st.versionNotFound(p.t, d.Version)
 		}
-		d.Files = append(d.Files, DatasetFile{Path: path, Rows: cl[0].seg.RowCount, SegmentID: cl[0].seg.ID})
+		d.Files = append(d.Files, DatasetFile{Path: path, Rows: cl[0].seg.RowCount, SegmentID: cl[0].seg.ID,
+			KeyBounds: p.segmentKeyBounds(cl[0].seg)})
 	}
 	if err := flushRun(); err != nil {
 		return nil, err

@@ -486,7 +486,10 @@ kalam_status kalam_scan_splits(kalam_db* db, const char* table, const kalam_scan
  * {"table", "version", "dir" (the temporary files' directory, or null),
  * "files": [{"path" (absolute, or an s3:// URI), "rows", "segment_id" (absent for a merged
  * file), "row_groups" (absent: the whole file; else read only these row
- * groups of it — the others' keys have newer versions elsewhere)}]},
+ * groups of it — the others' keys have newer versions elsewhere),
+ * "key_bounds" (absent, or {"column", "min", "max"}: every row's value of
+ * the key's first column lies in [min, max]; an engine may skip the file
+ * for a filter outside it)}]},
  * *dataset_id for kalam_dataset_release. Until then the listed
  * segments are pinned (this process's vacuum leaves them, while the store
  * stays open) and the temporary files exist. The call can take as long as

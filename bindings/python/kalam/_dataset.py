@@ -24,7 +24,7 @@ import ctypes
 import json
 import os
 import weakref
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -144,6 +144,18 @@ def release_dataset(dataset: ds.Dataset) -> None:
     handler.close()
 
 
+def _guarantee(file: Dict[str, Any], schema: pa.Schema) -> Optional[ds.Expression]:
+    """What every row of a file satisfies (its key column's bounds, from the
+    manifest): engines skip the file for a key filter without opening it,
+    as pyarrow does for partitions."""
+    kb = file.get("key_bounds")
+    if not kb or schema.get_field_index(kb["column"]) < 0:
+        return None
+    typ = schema.field(kb["column"]).type
+    col = ds.field(kb["column"])
+    return (col >= pa.scalar(kb["min"], typ)) & (col <= pa.scalar(kb["max"], typ))
+
+
 def table_dataset(db: Any, table: str, opts: Any) -> ds.Dataset:
     """Runs ``kalam_table_dataset`` and wraps its files (see module doc)."""
     L = _ffi.lib()
@@ -177,5 +189,9 @@ def table_dataset(db: Any, table: str, opts: Any) -> ds.Dataset:
         native, path = files.route(f["path"])
         # With "row_groups" a file belongs to the dataset with those row
         # groups only (the others' keys have newer versions in merged files).
-        frags.append(fmt.make_fragment(path, filesystem=native, row_groups=f.get("row_groups")))
+        frags.append(
+            fmt.make_fragment(
+                path, filesystem=native, partition_expression=_guarantee(f, schema), row_groups=f.get("row_groups")
+            )
+        )
     return ds.FileSystemDataset(frags, schema=schema, format=fmt, filesystem=owner)
