@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
@@ -971,18 +969,7 @@ func TestS3ReaderFollowsTheWriter(t *testing.T) {
 // deleteKeys deletes ids from table (an error instead of t.Fatal, for
 // goroutines).
 func deleteKeys(db *DB, mem memory.Allocator, table string, ids ...int64) error {
-	ks := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	kb := array.NewRecordBuilder(mem, ks)
-	kb.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
-	rec := kb.NewRecordBatch()
-	kb.Release()
-	defer rec.Release()
-	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
-	if err != nil {
-		return err
-	}
-	defer rdr.Release()
-	_, err = db.Delete(table, rdr)
+	_, err := deleteIDsN(db, mem, table, ids...)
 	return err
 }
 

@@ -43,15 +43,7 @@ func deleteSeqs(t *testing.T, db *DB, mem memory.Allocator, table string, seqs .
 
 func deleteIDs(t *testing.T, db *DB, mem memory.Allocator, table string, ids ...int64) int64 {
 	t.Helper()
-	ks := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	kb := array.NewRecordBuilder(mem, ks)
-	kb.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
-	rec := kb.NewRecordBatch()
-	kb.Release()
-	defer rec.Release()
-	rdr := recordReader(t, rec)
-	defer rdr.Release()
-	n, err := db.Delete(table, rdr)
+	n, err := deleteIDsN(db, mem, table, ids...)
 	if err != nil {
 		t.Fatalf("delete %v: %v", ids, err)
 	}
