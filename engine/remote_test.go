@@ -182,6 +182,17 @@ func TestSplitsEqualTheScan(t *testing.T) {
 	if _, err := w.ScanSplits("s", ScanRequest{Limit: 5}, 0, 0); !kerr.Is(err, kerr.InvalidArgument) {
 		t.Fatalf("splits with a limit: %v", err)
 	}
+	// A table with no segment yet (its rows hot): one split, no rows.
+	w.CreateTable("empty", "", eventsSchema, map[string]string{"primary_key": "id"})
+	appendEvents(t, w, mem, "empty", 1, 2)
+	es, err := w.ScanSplits("empty", ScanRequest{Limit: -1}, 0, 0)
+	if err != nil || len(es) != 1 || len(es[0].Segments) != 0 {
+		t.Fatalf("splits of a table without segments: %+v %v", es, err)
+	}
+	s0, err := openSplitT(t, es[0])
+	if got := rowsOf(t, s0, err); got != "" {
+		t.Fatalf("split of a table without segments: %q", got)
+	}
 	// A split of a version storage does not hold: NotFound naming it.
 	gone := splits[0]
 	gone.Version = 999
@@ -198,4 +209,12 @@ func TestSplitsEqualTheScan(t *testing.T) {
 		t.Fatalf("split with a damaged manifest: %v", err)
 	}
 	_ = arrow.PrimitiveTypes.Int64
+}
+
+// openSplitT opens a split with a Go allocator (rowsOf's argument pair).
+func openSplitT(t *testing.T, sp ScanSplit) (Stream, error) {
+	t.Helper()
+	o := DefaultOptions()
+	o.Allocator = memory.NewGoAllocator()
+	return OpenSplit(sp, o)
 }

@@ -165,8 +165,10 @@ func (db *DB) ScanSplits(table string, req ScanRequest, maxSplits int, targetRow
 		// reads. Leaving out the others changes nothing a scan of its range
 		// returns: they hold no key of the range, or the planner pruned them
 		// (then nothing older than them is masked by them either: DESIGN §4).
-		m := p.rs.man.Clone()
-		m.Segments = m.Segments[:0]
+		// A shallow copy: it is only encoded, and cloning every segment of
+		// the version per split would cost splits × segments.
+		m := *p.rs.man
+		m.Segments = []manifest.SegmentMetadata{}
 		for _, in := range segs {
 			if in.seg.Overlaps(kr) {
 				sp.Segments = append(sp.Segments, in.seg.ID)
@@ -174,7 +176,7 @@ func (db *DB) ScanSplits(table string, req ScanRequest, maxSplits int, targetRow
 				m.Segments = append(m.Segments, *in.seg)
 			}
 		}
-		if sp.Manifest, err = manifest.Encode(m); err != nil {
+		if sp.Manifest, err = manifest.Encode(&m); err != nil {
 			return nil, kerr.Wrap(kerr.Internal, err, "splits of %s: encode the manifest", p.t.qname)
 		}
 		sp.TableDef = def
