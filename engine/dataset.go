@@ -312,13 +312,11 @@ func (p *plan) splitHotRowGroups(cl []*planInput) (path string, clean []int, cle
 		return "", nil, 0, nil, false, nil
 	}
 	if len(dirty) > 0 {
+		// The new input opens the file again when its source starts: the
+		// plan keeps closing seg's, whatever happens before that.
 		in := *seg
-		in.rowGroups, in.pageRanges = dirty, nil
-		seg.file = nil // the new input's source closes it
+		in.rowGroups, in.pageRanges, in.file = dirty, nil, nil
 		rest = append(rest, &in)
-	} else {
-		seg.file.close()
-		seg.file = nil
 	}
 	return path, clean, cleanRows, append(rest, hot), true, nil
 }
