@@ -199,12 +199,14 @@ func TestReadBetweenCommitAndPublish(t *testing.T) {
 		n   int64
 		err error
 	}
-	var scanned, deleted chan result
+	scanned, deleted := make(chan result, 1), make(chan result, 1)
+	var started atomic.Bool
+	// Installed before any goroutine runs and left in place until both
+	// readers are done: they read it too (every step of theirs).
 	db.st.failpoint = func(step string) error {
-		if step != "commit_written" || scanned != nil {
+		if step != "commit_written" || !started.CompareAndSwap(false, true) {
 			return nil
 		}
-		scanned, deleted = make(chan result, 1), make(chan result, 1)
 		go func() {
 			s, err := db.Scan("p", ScanRequest{Limit: -1})
 			var ids []int64
@@ -225,11 +227,11 @@ func TestReadBetweenCommitAndPublish(t *testing.T) {
 	if _, err := db.Flush("p"); err != nil {
 		t.Fatal(err)
 	}
-	db.st.failpoint = nil
-	if scanned == nil {
+	if !started.Load() {
 		t.Fatal("the commit_written step was never hit")
 	}
 	sr, dr := <-scanned, <-deleted
+	db.st.failpoint = nil
 	if sr.err != nil || fmt.Sprint(sr.ids) != "[1 2 3]" {
 		t.Fatalf("scan during the commit: %v %v (want [1 2 3])", sr.ids, sr.err)
 	}
