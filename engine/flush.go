@@ -209,18 +209,19 @@ func (st *store) commitManifestWith(t *table, prev, next *manifest.Manifest, wb 
 		return err
 	}
 	// The write and the publish are one step for readers, who take the
-	// manifest, hotLo and a RocksDB snapshot together under t.mu (acquire):
-	// between them a reader could pair the old manifest with a snapshot in
-	// which a flush's hot rows are already range-deleted, and see those
-	// rows nowhere (a scan missing them, a delete finding its key not live).
-	// Readers starting meanwhile wait for one synced write.
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	// manifest, hotLo and a RocksDB snapshot together (acquire): between
+	// them a reader could pair the old manifest with a snapshot in which a
+	// flush's hot rows are already range-deleted, and see those rows
+	// nowhere (a scan missing them, a delete finding its key not live).
+	// Readers starting meanwhile wait for one synced write (t.commitMu);
+	// nothing else does.
+	t.commitMu.Lock()
+	defer t.commitMu.Unlock()
 	if err := st.writeSync(wb, fmt.Sprintf("commit manifest version %d", next.Version)); err != nil {
 		return err
 	}
 	_ = st.hit("commit_written") // a pause point for tests: the commit is durable, it cannot fail now
-	t.publishLocked(next, hotLo, also)
+	t.publish(next, hotLo, also)
 	return nil
 }
 

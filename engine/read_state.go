@@ -71,6 +71,10 @@ func (st *store) acquire(t *table, version uint64) (*readState, error) {
 		return st.acquireRemote(t, version)
 	}
 	if version == 0 {
+		// Not between a commit's write and its publish (commitMu): the
+		// snapshot and the manifest must be of the same moment.
+		t.commitMu.RLock()
+		defer t.commitMu.RUnlock()
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		rs := &readState{t: t, man: t.man, view: t.cur.Load(), rsnap: st.rdb.NewSnapshot(), hotLo: t.hotLo}
@@ -195,11 +199,13 @@ func (t *table) giveBack(ids []string) {
 	}
 }
 
-// publishLocked makes m the table's current manifest and hotLo its lowest
+// publish makes m the table's current manifest and hotLo its lowest
 // unflushed generation, after their commit, and runs also (nil: nothing)
-// in the same critical section. The caller holds t.mu (and held it across
-// the commit's write: commitManifestWith).
-func (t *table) publishLocked(m *manifest.Manifest, hotLo uint64, also func()) {
+// in the same critical section. The caller holds t.commitMu (and held it
+// across the commit's write: commitManifestWith).
+func (t *table) publish(m *manifest.Manifest, hotLo uint64, also func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.man = m
 	if hotLo > t.hotLo {
 		t.hotLo = hotLo

@@ -50,6 +50,13 @@ type table struct {
 	// flushMu serialises flushes and other manifest changers.
 	flushMu sync.Mutex
 
+	// commitMu makes a commit's write and its publish one step for the
+	// readers that take the latest state (acquire): they hold it shared,
+	// a commit exclusively across its synced write. It is apart from mu so
+	// that nothing else waits for that write (appends noting hot keys,
+	// readers releasing pins).
+	commitMu sync.RWMutex
+
 	// mu guards the read state: man, hotLo, views and the pins
 	// (read_state.go).
 	mu      sync.Mutex
