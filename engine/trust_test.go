@@ -232,8 +232,10 @@ func TestReadBetweenCommitAndPublish(t *testing.T) {
 	}
 	sr, dr := <-scanned, <-deleted
 	db.st.failpoint = nil
-	if sr.err != nil || fmt.Sprint(sr.ids) != "[1 2 3]" {
-		t.Fatalf("scan during the commit: %v %v (want [1 2 3])", sr.ids, sr.err)
+	// The scan sees every row, or every row but the delete's when the
+	// delete ran first once the commit was published; never fewer.
+	if got := fmt.Sprint(sr.ids); sr.err != nil || (got != "[1 2 3]" && got != "[1 3]") {
+		t.Fatalf("scan during the commit: %v %v (want [1 2 3], or [1 3] after the delete)", sr.ids, sr.err)
 	}
 	if dr.err != nil || dr.n != 1 {
 		t.Fatalf("delete during the commit deleted %d rows: %v (want 1)", dr.n, dr.err)
