@@ -82,6 +82,10 @@ class CStream:
                 raise
         else:
             rc = self._get_next(out)
+        return self._batch_of(rc, out, schema)
+
+    def _batch_of(self, rc: int, out: ArrowArray, schema: pa.Schema) -> Optional[pa.RecordBatch]:
+        """The batch a get_next returned (None at the end), or its error."""
         if rc == -1:
             raise _ffi.error_for_status(6, "the scan was cancelled or released")
         if rc != 0:
@@ -143,14 +147,10 @@ class CStream:
         out: List[pa.RecordBatch] = []
         while True:
             arr = ArrowArray()
-            rc = self._get_next(arr)
-            if rc == -1:
-                raise _ffi.error_for_status(6, "the scan was cancelled or released")
-            if rc != 0:
-                raise _ffi.stream_error(self.struct, rc)
-            if not arr.release:
+            b = self._batch_of(self._get_next(arr), arr, schema)
+            if b is None:
                 return out
-            out.append(pa.RecordBatch._import_from_c(ctypes.addressof(arr), schema))
+            out.append(b)
 
     def to_reader(self) -> pa.RecordBatchReader:
         """Moves the stream into a pyarrow RecordBatchReader (zero-copy);
