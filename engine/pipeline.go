@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -85,9 +86,11 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 
 // clusterMerge decides how the cluster cl of a scan is merged. _seq is
 // skipped (not even read) when no one asks for it, the key does not hold
-// it, no hot rows take part, and the segments' _seq ranges (manifest
-// min_seq/max_seq) are disjoint: the newer segment then wins every key they
-// share. Tombstones are dropped by the merge unless _deleted is named.
+// it, and the inputs' _seq ranges are disjoint: the newer input then wins
+// every key they share. A segment's range is its manifest min_seq/max_seq;
+// hot rows are newer than every segment row of the same read (see
+// table.writeMu), so a hot input ranks above every segment. Tombstones are
+// dropped by the merge unless _deleted is named.
 func (p *plan) clusterMerge(cl []*planInput) exec.MergeOptions {
 	mo := exec.MergeOptions{Work: p.work, BySeq: true, DropTombstones: !p.deletedNamed}
 	if p.sv.keyHasSeq || p.seqNamed {
@@ -96,10 +99,15 @@ func (p *plan) clusterMerge(cl []*planInput) exec.MergeOptions {
 	type span struct{ lo, hi int64 }
 	spans := make([]span, len(cl))
 	for i, in := range cl {
-		if in.seg == nil || in.seg.MaxSeq <= 0 || in.seg.MinSeq > in.seg.MaxSeq {
-			return mo // hot rows, or a segment whose range is not recorded
+		switch {
+		case in.seg == nil:
+			// Above every segment; two hot inputs overlap each other.
+			spans[i] = span{math.MaxInt64, math.MaxInt64}
+		case in.seg.MaxSeq <= 0 || in.seg.MinSeq > in.seg.MaxSeq:
+			return mo // a segment whose range is not recorded
+		default:
+			spans[i] = span{in.seg.MinSeq, in.seg.MaxSeq}
 		}
-		spans[i] = span{in.seg.MinSeq, in.seg.MaxSeq}
 	}
 	order := make([]int, len(cl))
 	for i := range order {

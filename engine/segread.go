@@ -81,9 +81,9 @@ func (sp *segPrep) reader() (string, map[string]string) {
 
 // prepareSeg opens in's segment (unless open) and decides how work is read
 // from it. With dropNoTombstones, _deleted is left out when the file's
-// statistics show that the rows read hold no tombstone. A merged input's
-// tasks are cut to mergeTaskRows.
-func (rc *readCtx) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstones, merged bool) (*segPrep, error) {
+// statistics show that the rows read hold no tombstone. With smallTasks (an
+// input merged with other segments) tasks are cut to mergeTaskRows.
+func (rc *readCtx) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstones, smallTasks bool) (*segPrep, error) {
 	if in.file == nil {
 		sf, err := rc.st.openSegment(rc.t, in.seg.Path)
 		if err != nil {
@@ -126,7 +126,7 @@ func (rc *readCtx) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstone
 	add := func(rg int, first, n int64) {
 		for n > 0 {
 			take := n
-			if merged {
+			if smallTasks {
 				take = min(n, mergeTaskRows)
 			}
 			sp.tasks = append(sp.tasks, segment.Task{File: sf.nf, RowGroup: rg, Columns: sp.ncols, FirstRow: first, NumRows: take})

@@ -50,13 +50,15 @@ type segSource struct {
 // its own. With dropNoTombstones, _deleted is left out when the file's
 // statistics show it holds no tombstone (the filter stage then keeps every
 // row). mergedWith is how many segment inputs the merge it feeds reads (0:
-// not merged): a merged input reads smaller tasks, and the merge's inputs
-// share one scan's read-ahead window, so that a segment merged only with
-// hot rows decodes on every worker like an isolated one while a merge of
-// many segments stays bounded in memory.
+// not merged): an input merged with other segments reads smaller tasks,
+// and the merge's inputs share one scan's read-ahead window, so that a
+// segment merged only with hot rows decodes whole row groups on every
+// worker like an isolated one (its pieces, slices of one row group, are
+// put back together without a copy: exec.Runs) while a merge of many
+// segments stays bounded in memory.
 func (rc *readCtx) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones bool, mergedWith int) (*segSource, error) {
 	merged := mergedWith > 0
-	sp, err := rc.prepareSeg(in, work, dropNoTombstones, merged)
+	sp, err := rc.prepareSeg(in, work, dropNoTombstones, mergedWith > 1)
 	if err != nil {
 		return nil, err
 	}

@@ -280,6 +280,13 @@ func (m *Merge) add(c *cursor, s, e int) {
 	}
 }
 
+// longRun is the length from which a run of one input is output as a
+// batch of its own (a slice of the input's batch) rather than gathered
+// with its neighbours: a merge of a segment with a few hot rows is then
+// almost free, where copying every row costs as much as decoding them.
+// Below it, copying the run costs less than a batch's fixed costs.
+const longRun = 4096
+
 func (m *Merge) Next() (arrow.RecordBatch, error) {
 	if !m.started {
 		m.started = true
@@ -302,10 +309,17 @@ func (m *Merge) Next() (arrow.RecordBatch, error) {
 		// other cursors is unique to it, so that whole run goes out at once
 		// (one binary search instead of a heap operation per row).
 		if end := m.runEnd(win); end > win.pos+1 {
+			long := end-win.pos >= longRun
+			if long && m.r.rows > 0 {
+				break // the long run starts the next batch
+			}
 			m.add(win, win.pos, end)
 			win.pos = end - 1
 			if err := m.step(); err != nil {
 				return nil, err
+			}
+			if long {
+				break // and goes out alone: a slice of its input, not a copy
 			}
 			continue
 		}

@@ -100,6 +100,9 @@ func (r *Runs) Build(copyAlways bool) (arrow.RecordBatch, error) {
 	if r.proj != nil {
 		schema = r.schema
 	}
+	if rec := r.adjacentView(schema); rec != nil {
+		return rec, nil
+	}
 	cols := make([]arrow.Array, schema.NumFields())
 	for c := range cols {
 		src := c
@@ -139,4 +142,74 @@ func (r *Runs) Reset() {
 	r.ris = r.ris[:0]
 	r.rows = 0
 	r.gen++
+}
+
+// adjacentView returns the collected rows as one view of their buffers
+// when every part is owned and, column by column, the parts are adjacent
+// windows of the same buffers (slices of one decoded row group, cut into
+// pieces upstream and put back together here), so nothing is copied; nil
+// otherwise.
+func (r *Runs) adjacentView(schema *arrow.Schema) arrow.RecordBatch {
+	for _, p := range r.parts {
+		if !IsOwned(p.Rec) {
+			return nil
+		}
+	}
+	cols := make([]arrow.Array, schema.NumFields())
+	release := func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}
+	for c := range cols {
+		src := c
+		if r.proj != nil {
+			src = r.proj[c]
+		}
+		first := r.parts[0].Rec.Column(src).Data()
+		if len(first.Children()) > 0 || first.DataType().ID() == arrow.DICTIONARY {
+			release()
+			return nil
+		}
+		for i := 1; i < len(r.parts); i++ {
+			prev, cur := r.parts[i-1], r.parts[i]
+			a, b := prev.Rec.Column(src).Data(), cur.Rec.Column(src).Data()
+			if int64(a.Offset())+prev.End != int64(b.Offset())+cur.Start || !sameBuffers(first, b) {
+				release()
+				return nil
+			}
+		}
+		// Zero when no part's batch has a null: a validity buffer may then
+		// be empty, and counting its bits would read past it.
+		nulls := 0
+		for _, p := range r.parts {
+			if p.Rec.Column(src).NullN() > 0 {
+				nulls = array.UnknownNullCount
+				break
+			}
+		}
+		d := array.NewData(first.DataType(), int(r.rows), first.Buffers(), nil, nulls,
+			first.Offset()+int(r.parts[0].Start))
+		cols[c] = array.MakeFromData(d)
+		d.Release()
+	}
+	rec := array.NewRecordBatch(schema, cols, r.rows)
+	release()
+	return Owned{rec}
+}
+
+// sameBuffers reports whether a and b are views of the same buffers.
+func sameBuffers(a, b arrow.ArrayData) bool {
+	ab, bb := a.Buffers(), b.Buffers()
+	if len(ab) != len(bb) || len(b.Children()) > 0 || b.DataType().ID() == arrow.DICTIONARY {
+		return false
+	}
+	for i := range ab {
+		if ab[i] != bb[i] {
+			return false
+		}
+	}
+	return true
 }
