@@ -148,8 +148,8 @@ func (st *store) putNamespace(wb *grocksdb.WriteBatch, ns string, createdAt int6
 }
 
 func (st *store) ensureDefaultNamespace() error {
-	st.catMu.Lock()
-	defer st.catMu.Unlock()
+	st.ddlMu.Lock()
+	defer st.ddlMu.Unlock()
 	if _, ok := st.namespaces[defaultNamespace]; ok {
 		return nil
 	}
@@ -160,7 +160,9 @@ func (st *store) ensureDefaultNamespace() error {
 	if err := st.writeSync(wb, "create namespace default"); err != nil {
 		return err
 	}
+	st.catMu.Lock()
 	st.namespaces[defaultNamespace] = now
+	st.catMu.Unlock()
 	return nil
 }
 
@@ -439,8 +441,8 @@ func (db *DB) CreateNamespace(name string) error {
 		return kerr.New(kerr.InvalidArgument, "namespace %q is reserved", name)
 	}
 	st := db.st
-	st.catMu.Lock()
-	defer st.catMu.Unlock()
+	st.ddlMu.Lock()
+	defer st.ddlMu.Unlock()
 	if _, ok := st.namespaces[ns]; ok {
 		return kerr.New(kerr.AlreadyExists, "namespace %q already exists", ns)
 	}
@@ -451,7 +453,9 @@ func (db *DB) CreateNamespace(name string) error {
 	if err := st.writeSync(wb, fmt.Sprintf("create namespace %q", ns)); err != nil {
 		return err
 	}
+	st.catMu.Lock()
 	st.namespaces[ns] = now
+	st.catMu.Unlock()
 	return nil
 }
 
@@ -530,8 +534,8 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 		return nil, kerr.Wrap(kerr.CodeOf(err), err, "create table %q", name)
 	}
 	st := db.st
-	st.catMu.Lock()
-	defer st.catMu.Unlock()
+	st.ddlMu.Lock()
+	defer st.ddlMu.Unlock()
 	if _, ok := st.namespaces[ns]; !ok {
 		return nil, kerr.New(kerr.NotFound, "create table %q: namespace %q does not exist", name, ns)
 	}
@@ -573,6 +577,9 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
 		return nil, fmt.Errorf("create table %q: %w", qn, err)
 	}
+	if err := st.hit("create_table_written"); err != nil {
+		return nil, err
+	}
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	wb.PutCF(st.cfCat, []byte(catTableUID), u64be(uid))
@@ -584,7 +591,9 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	if err := st.writeSync(wb, fmt.Sprintf("create table %q", qn)); err != nil {
 		return nil, err
 	}
+	st.catMu.Lock()
 	st.tables[qn] = t
+	st.catMu.Unlock()
 	st.mirrorManifest(t, man)
 	return t.info(), nil
 }
@@ -605,8 +614,8 @@ func (db *DB) DropTable(name string) error {
 	defer t.flushMu.Unlock()
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
-	st.catMu.Lock()
-	defer st.catMu.Unlock()
+	st.ddlMu.Lock()
+	defer st.ddlMu.Unlock()
 	if t.dropped.Load() {
 		return kerr.New(kerr.NotFound, "table %q not found", name)
 	}
@@ -632,7 +641,9 @@ func (db *DB) DropTable(name string) error {
 	if err := st.writeSync(wb, "drop table "+t.qname); err != nil {
 		return err
 	}
+	st.catMu.Lock()
 	delete(st.tables, t.qname)
+	st.catMu.Unlock()
 	t.dropped.Store(true)
 	// Files go after the commit; open scans keep their open files, so reads
 	// in flight finish.

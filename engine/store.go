@@ -66,6 +66,13 @@ type store struct {
 	refs  int
 	gone  chan struct{} // closed once RocksDB is closed
 
+	// ddlMu serialises catalog changes (creating and dropping namespaces
+	// and tables) across their storage and RocksDB writes; catMu guards
+	// the maps and is held exclusively only to change them, so a DDL's
+	// I/O (an fsync, a PUT to object storage, a table directory's removal)
+	// never stalls the calls of other tables. A DDL reads the maps under
+	// ddlMu alone: every change to them holds it too.
+	ddlMu      sync.Mutex
 	catMu      sync.RWMutex     // namespaces and tables maps
 	namespaces map[string]int64 // name -> created_at ms
 	tables     map[string]*table
