@@ -23,6 +23,7 @@
  * (diagnosis: the loop workers pause between calls before the close, so
  * that no call is in flight but the scans queued behind the holder — this
  * checks the harness and the closed-handle behaviour without the race). */
+#include <dlfcn.h>
 #include <ftw.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -74,6 +75,7 @@ static atomic_int g_pause; /* KALAM_RACE_QUIESCE: workers stop between calls */
 static atomic_int g_paused[W_COUNT];
 static atomic_int g_round_done;
 static atomic_long g_calls; /* calls checked this round */
+static atomic_long g_worker_calls[W_COUNT]; /* the same per worker (diagnosis) */
 static int64_t g_acked[2];  /* batches each appender got KALAM_OK for */
 
 /* Per worker: whether it has seen the close itself (then every later call
@@ -109,6 +111,7 @@ static void fail(const worker* w, const char* fmt, ...) {
  * right. Returns 1 when the call reported KALAM_CLOSED. Releases *err. */
 static int check_call(worker* w, const char* what, int strict, kalam_status st, kalam_error* err) {
   atomic_fetch_add(&g_calls, 1);
+  if (w) atomic_fetch_add(&g_worker_calls[w->id], 1);
   const char* msg = err->message ? err->message : "(no message)";
   if (err->code != st) fail(w, "%s returned %d but err.code is %d (%s)", what, st, err->code, msg);
   if (st == KALAM_OK) {
@@ -132,6 +135,7 @@ static int must_be_closed(const worker* w) { return w->saw_closed || atomic_load
 static int check_next(worker* w, const char* what, int strict, struct ArrowArrayStream* s, int rc,
                       struct ArrowArray* a) {
   atomic_fetch_add(&g_calls, 1);
+  if (w) atomic_fetch_add(&g_worker_calls[w->id], 1);
   if (rc == 0) {
     if (strict && a->release != NULL) fail(w, "%s: get_next returned a batch after the handle was closed", what);
     if (a->release == NULL) return 1;
@@ -412,6 +416,26 @@ static void* run_queued(void* arg) {
   return NULL;
 }
 
+/* ---- diagnosis ---------------------------------------------------------------- */
+
+/* Prints what each worker got done this round and, when the library has
+ * the hook (the valgrind test build), every goroutine's stack: what a hang
+ * is waiting for. */
+static void print_diagnosis(void) {
+  fprintf(stderr, "test_close_race: round %d: holding %d, queued scan entered %d; calls per worker:", g_round,
+          atomic_load(&g_holding), atomic_load(&g_queued_entered));
+  for (int i = 0; i < W_COUNT; i++)
+    fprintf(stderr, " %s %ld%s", worker_names[i], atomic_load(&g_worker_calls[i]),
+            atomic_load(&g_finished[i]) ? " (finished)" : "");
+  fputc('\n', stderr);
+  void (*dump)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "kalam_test_dump_goroutines");
+  if (dump) {
+    fprintf(stderr, "test_close_race: the library's goroutines:\n");
+    dump();
+  }
+  fflush(stderr);
+}
+
 /* ---- watchdog ---------------------------------------------------------------- */
 
 static void* run_watchdog(void* arg) {
@@ -424,6 +448,7 @@ static void* run_watchdog(void* arg) {
       for (int i = 0; i < W_COUNT; i++)
         if (!atomic_load(&g_finished[i])) fprintf(stderr, " %s", worker_names[i]);
       fputc('\n', stderr);
+      print_diagnosis();
       abort();
     }
     usleep(20000);
@@ -514,6 +539,7 @@ static void run_round(int round, unsigned* seed, int delay_ms_max, int with_queu
   atomic_store(&g_queued_entered, 0);
   atomic_store(&g_round_done, 0);
   atomic_store(&g_calls, 0);
+  for (int i = 0; i < W_COUNT; i++) atomic_store(&g_worker_calls[i], 0);
   g_acked[0] = g_acked[1] = 0;
   atomic_store(&g_pause, 0);
   for (int i = 0; i < W_COUNT; i++) {
@@ -556,6 +582,7 @@ static void run_round(int round, unsigned* seed, int delay_ms_max, int with_queu
   }
 
   int delay_ms = 1 + (int)(rand_r(seed) % (unsigned)delay_ms_max);
+  double queued_s = 0; /* from letting the holder go to the queued scan listed as Queued */
   usleep((useconds_t)delay_ms * 1000);
   if (with_queue) {
     /* The holder takes the slot from the drain scans, the queued scan
@@ -564,10 +591,14 @@ static void run_round(int round, unsigned* seed, int delay_ms_max, int with_queu
     char state[32] = "";
     double t0 = now_s();
     while (!atomic_load(&g_queued_entered) || strcmp(state, "Queued") != 0) {
-      if (now_s() - t0 > g_timeout_s / 2) fail(NULL, "the queued scan never showed as Queued (state \"%s\")", state);
+      if (now_s() - t0 > g_timeout_s / 2) {
+        print_diagnosis();
+        fail(NULL, "the queued scan never showed as Queued within %.0f s (state \"%s\")", g_timeout_s / 2, state);
+      }
       usleep(5000);
       if (atomic_load(&g_queued_entered)) live_state(g_db, "queued", state, sizeof state);
     }
+    queued_s = now_s() - t0;
   }
   if (quiesce) {
     atomic_store(&g_pause, 1);
@@ -591,8 +622,10 @@ static void run_round(int round, unsigned* seed, int delay_ms_max, int with_queu
 
   h_checks += (int)atomic_load(&g_calls); /* each call's status was checked */
   check_durability(dir, g_db);
+  char queued[64] = "";
+  if (with_queue) snprintf(queued, sizeof queued, " with a queued scan (listed after %.1f s)", queued_s);
   fprintf(stderr, "round %d: close after %d ms%s, %ld calls, %" PRId64 "+%" PRId64 " batches acknowledged\n", round,
-          delay_ms, with_queue ? " with a queued scan" : "", atomic_load(&g_calls), g_acked[0], g_acked[1]);
+          delay_ms, queued, atomic_load(&g_calls), g_acked[0], g_acked[1]);
   nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   free(dir);
 }
