@@ -123,9 +123,25 @@ func (d *chunkDecoder) alloc(n int64, what string) (*memory.Buffer, error) {
 	if n < 0 || n > d.c.f.opts.MaxBufferBytes || n > math.MaxInt {
 		return nil, d.c.errf(ErrUnsupported, "%s of %d bytes is above the limit of %d", what, n, d.c.f.opts.MaxBufferBytes)
 	}
+	if ua, ok := d.mem.(UnclearedAllocator); ok {
+		// Laid out as NewResizableBuffer(mem).Resize(n) would be: capacity
+		// rounded up to 64 bytes, length n.
+		b := memory.NewBufferWithAllocator(ua.AllocateUncleared(int((n+63)&^63)), d.mem)
+		b.ResizeNoShrink(int(n))
+		return b, nil
+	}
 	b := memory.NewResizableBuffer(d.mem)
 	b.Resize(int(n))
 	return b, nil
+}
+
+// UnclearedAllocator is an allocator that can hand out a buffer without
+// zeroing it. The decoder asks for its buffers this way when it can: it
+// writes every byte of the values, offsets, data and validity of the rows
+// it decodes (null slots included), so zeroing them first is wasted work.
+type UnclearedAllocator interface {
+	memory.Allocator
+	AllocateUncleared(n int) []byte
 }
 
 // levels decodes a page's definition levels into d.pageValid and returns
