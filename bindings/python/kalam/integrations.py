@@ -24,7 +24,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Set
 
 from ._ffi import library_path
-from .errors import ReadOnly
+from .errors import NotFound, ReadOnly
 
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,15 +70,20 @@ def _make_schema_provider(
             return _user_table_names(db, namespace)
 
         def table(self, name: str) -> Optional[Table]:
-            if not self.table_exist(name):
-                return None
+            # Asked at every planning: the lookup itself says whether the
+            # table exists (listing the namespace first cost a query about
+            # 0.6 ms, a tenth of a selective scan).
             qualified = f"{namespace}.{name.lower()}"
-            if provider_class is not None:
-                # The Database keeps owning the handle; this closure keeps
-                # the Database alive as long as the schema is registered.
-                provider = provider_class(library_path(), db._handle(), qualified)
-                return Table(provider, ctx)
-            scan = db.scan(qualified)
+            try:
+                if provider_class is not None:
+                    # The Database keeps owning the handle; this closure
+                    # keeps the Database alive as long as the schema is
+                    # registered.
+                    provider = provider_class(library_path(), db._handle(), qualified)
+                    return Table(provider, ctx)
+                scan = db.scan(qualified)
+            except NotFound:
+                return None
             return Table(ds.dataset(scan.to_reader()))
 
         def table_exist(self, name: str) -> bool:
