@@ -69,8 +69,14 @@ func BenchmarkScanFlushed(b *testing.B) {
 	}
 	fmt.Printf("ingest %.0f rows/s, flush %v\n", rows/ingest.Seconds(), time.Since(t0))
 	b.ResetTimer()
+	benchScans(b, db, "b", rows)
+}
+
+// benchScans runs b.N full scans of table, each checked to return rows
+// rows, and reports rows/s.
+func benchScans(b *testing.B, db *DB, table string, rows int64) {
 	for i := 0; i < b.N; i++ {
-		s, err := db.Scan("b", ScanRequest{Limit: -1})
+		s, err := db.Scan(table, ScanRequest{Limit: -1})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -88,10 +94,10 @@ func BenchmarkScanFlushed(b *testing.B) {
 		}
 		s.Close()
 		if n != rows {
-			b.Fatalf("%d rows", n)
+			b.Fatalf("%s: %d rows, want %d", table, n, rows)
 		}
 	}
-	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(rows*int64(b.N))/b.Elapsed().Seconds(), "rows/s")
 }
 
 // BenchmarkFlush measures a flush of one million hot rows into one segment
@@ -181,30 +187,6 @@ func BenchmarkScanMerged(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, name := range names {
-		b.Run(name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				s, err := db.Scan(name, ScanRequest{Limit: -1})
-				if err != nil {
-					b.Fatal(err)
-				}
-				n := int64(0)
-				for {
-					rec, err := s.Next()
-					if err != nil {
-						b.Fatal(err)
-					}
-					if rec == nil {
-						break
-					}
-					n += rec.NumRows()
-					rec.Release()
-				}
-				s.Close()
-				if n != rows {
-					b.Fatalf("%d rows", n)
-				}
-			}
-			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
-		})
+		b.Run(name, func(b *testing.B) { benchScans(b, db, name, rows) })
 	}
 }
