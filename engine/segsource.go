@@ -70,7 +70,7 @@ func (rc *readCtx) newSegSource(in *planInput, work *arrow.Schema, dropNoTombsto
 		if merged {
 			window = max(1, window/mergedWith)
 		}
-		feed = newTaskFeed(rc.ctx, rc.st.mem, window)
+		feed = rc.newTaskFeed(window)
 		base = feed.add(sp)
 	}
 	// Merged inputs go through the merge in pieces of at most 64Ki rows
