@@ -2,24 +2,12 @@ package segment
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/klauspost/compress/snappy"
-	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
-)
 
-// zstdPool holds single-goroutine decoders. Each is limited to the
-// capacity of the buffer it decodes into (the page header's uncompressed
-// size), so a frame that claims more content cannot make it allocate.
-var zstdPool = sync.Pool{New: func() any {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecodeAllCapLimit(true),
-		zstd.WithDecoderMaxWindow(64<<20))
-	if err != nil {
-		return err
-	}
-	return d
-}}
+	"github.com/kalamdb/libkalam/engine/zstdc"
+)
 
 // decompress decodes src (compressed with codec) into dst, whose length is
 // the size the page header promises; anything else is corrupt.
@@ -48,22 +36,9 @@ func decompress(codec int32, dst, src []byte) error {
 		}
 		return nil
 	case codecZstd:
-		v := zstdPool.Get()
-		d, ok := v.(*zstd.Decoder)
-		if !ok {
-			return fmt.Errorf("zstd decoder: %v", v)
-		}
-		// The cap limit bounds the output by cap(dst) (size plus the
-		// caller's slack); the length check below rejects any excess.
-		out, err := d.DecodeAll(src, dst[:0])
-		zstdPool.Put(d)
-		if err != nil {
-			return fmt.Errorf("zstd: %v", err)
-		}
-		if len(out) != len(dst) || (len(out) > 0 && &out[0] != &dst[0]) {
-			return fmt.Errorf("zstd decoded %d bytes, header says %d", len(out), len(dst))
-		}
-		return nil
+		// libzstd writes at most len(dst) bytes and Decompress rejects
+		// anything but exactly that many.
+		return zstdc.Decompress(dst, src)
 	case codecLZ4Raw:
 		if len(dst) == 0 {
 			// pierrec/lz4 dereferences dst: an empty page is a lone

@@ -263,16 +263,12 @@ func (c *chunkReader) openPage(p *page, scratch []byte) (pageData, []byte, error
 		pd.values = raw
 		return pd, scratch, nil
 	}
-	// V2: levels are never compressed and come first.
-	dl := int(h.defLen)
-	if dl > len(p.body) || dl > size {
-		return pd, scratch, c.pageErr(p, "definition levels of %d bytes in a page of %d", dl, len(p.body))
+	defLevels, body, err := c.v2Parts(p)
+	if err != nil {
+		return pd, scratch, err
 	}
-	if c.plan.maxDef == 0 && dl != 0 {
-		return pd, scratch, c.pageErr(p, "definition levels in a required column")
-	}
-	pd.defLevels = p.body[:dl]
-	body := p.body[dl:]
+	pd.defLevels = defLevels
+	dl := len(defLevels)
 	if h.isCompressed && c.cc.codec != codecUncompressed {
 		raw, scratch2, err := c.inflate(p, body, size-dl, scratch)
 		if err != nil {
@@ -288,6 +284,19 @@ func (c *chunkReader) openPage(p *page, scratch []byte) (pageData, []byte, error
 	return pd, scratch, nil
 }
 
+// v2Parts splits a V2 data page's body into its definition levels, which
+// are never compressed and come first, and the (maybe compressed) values.
+func (c *chunkReader) v2Parts(p *page) (defLevels, values []byte, err error) {
+	dl := int(p.h.defLen)
+	if dl > len(p.body) || dl > int(p.h.uncompressedSize) {
+		return nil, nil, c.pageErr(p, "definition levels of %d bytes in a page of %d", dl, len(p.body))
+	}
+	if c.plan.maxDef == 0 && dl != 0 {
+		return nil, nil, c.pageErr(p, "definition levels in a required column")
+	}
+	return p.body[:dl], p.body[dl:], nil
+}
+
 // inflate decompresses src into (a grown) scratch of exactly size bytes.
 // Uncompressed chunks are used in place.
 func (c *chunkReader) inflate(p *page, src []byte, size int, scratch []byte) ([]byte, []byte, error) {
@@ -297,19 +306,24 @@ func (c *chunkReader) inflate(p *page, src []byte, size int, scratch []byte) ([]
 		}
 		return src, scratch, nil
 	}
-	// Spare capacity past size lets zstd use its fast sequence decoder
-	// (it needs room to over-write); the cap limit still rejects output
-	// beyond the header's size.
-	const slack = 64
-	if cap(scratch) < size+slack {
-		scratch = c.mem.get(size + slack)
+	if cap(scratch) < size {
+		scratch = c.mem.get(size)
 	}
 	dst := scratch[:size]
-	if err := decompress(c.cc.codec, dst, src); err != nil {
-		if isUnsupported(err) {
-			return nil, scratch, c.errf(ErrUnsupported, "page at byte %d: %v", p.offset, err)
-		}
-		return nil, scratch, c.pageErr(p, "%v", err)
+	if err := c.inflateInto(p, dst, src); err != nil {
+		return nil, scratch, err
 	}
 	return dst, scratch, nil
+}
+
+// inflateInto decompresses src into exactly dst (of the chunk's codec,
+// which is not "uncompressed").
+func (c *chunkReader) inflateInto(p *page, dst, src []byte) error {
+	if err := decompress(c.cc.codec, dst, src); err != nil {
+		if isUnsupported(err) {
+			return c.errf(ErrUnsupported, "page at byte %d: %v", p.offset, err)
+		}
+		return c.pageErr(p, "%v", err)
+	}
+	return nil
 }
