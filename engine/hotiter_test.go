@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/kerr"
 )
@@ -255,4 +256,74 @@ func TestHotIterBatches(t *testing.T) {
 	if len(got) != 10 || got[0] != "key001000" || got[9] != "key001009" {
 		t.Fatalf("bounded: %v", got)
 	}
+}
+
+// A long read reads its next batch ahead on another goroutine: over
+// several megabytes of entries in two generations the iteration returns
+// exactly the model's newest versions, a read ahead was in flight while
+// entries were consumed, and Seek, First and Close in the middle of a read
+// ahead (the iterator belongs to that goroutine until it ends) work.
+func TestHotIterReadAhead(t *testing.T) {
+	db, _, _ := testDB(t)
+	if _, err := db.CreateTable("n", "", eventsSchema, nil); err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := db.st.lookupTable("n")
+	uid := tb.uid + 1000
+	const keys = 40000
+	want := make([][]byte, keys) // newest value per key
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	for i := 0; i < keys; i++ {
+		k := []byte(fmt.Sprintf("key%06d", i))
+		for j := 0; j < 1+i%2; j++ {
+			v := append([]byte{flagLiveVersioned}, strings.Repeat(string(rune('a'+(i+j)%26)), 100+(i*13+j)%200)...)
+			wb.PutCF(db.st.cfData, hotKey(nil, uid, uint64(1+j), k, int64(10*i+j)), v)
+			want[i] = v
+		}
+	}
+	if err := db.st.rdb.Write(db.st.syncWO, wb); err != nil {
+		t.Fatal(err)
+	}
+	hv := hotView{st: db.st, uid: uid, lo: 1}
+	ahead := false
+	check := func(it *hotIter, from, to int) {
+		t.Helper()
+		i := from
+		for ; it.Valid() && i < to; it.NextKey() {
+			for _, g := range it.its {
+				ahead = ahead || g.pending != nil
+			}
+			k, _, v, _ := it.Entry()
+			if string(k) != fmt.Sprintf("key%06d", i) || !bytes.Equal(v, want[i]) {
+				t.Fatalf("entry %d: key %s (%d value bytes), want key%06d (%d)", i, k, len(v), i, len(want[i]))
+			}
+			i++
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if i != to {
+			t.Fatalf("read keys [%d, %d), want [%d, %d)", from, i, from, to)
+		}
+	}
+	it := hv.iterCache([]uint64{1, 2}, nil, nil, false)
+	defer it.Close() // after a failed check (Close twice is a no-op)
+	it.First()
+	check(it, 0, keys)
+	if !ahead {
+		t.Fatal("no batch was read ahead")
+	}
+	if it.Valid() {
+		t.Fatal("entries after the last key")
+	}
+	it.First()
+	check(it, 0, 30000) // stops with a read ahead in flight
+	it.Seek([]byte("key010000"))
+	check(it, 10000, 35000)
+	it.Seek([]byte("key039990"))
+	check(it, 39990, keys)
+	it.First()
+	check(it, 0, 25000)
+	it.Close() // with a read ahead in flight
 }
