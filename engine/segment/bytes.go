@@ -136,13 +136,20 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 			next += second[i].k
 		}
 	}
+	dict := &d.dict
+	// Short dictionary entries are written as whole 16-byte words, which
+	// needs 16 bytes of room past the data (not part of the array).
+	var slack int64
+	if dict.words != nil {
+		slack = 16
+	}
 	var err error
-	if d.data, err = d.alloc(total, "byte-array data"); err != nil {
+	if d.data, err = d.alloc(total+slack, "byte-array data"); err != nil {
 		return err
 	}
 	data := d.data.Bytes()
+	d.data.ResizeNoShrink(int(total))
 	w := 0
-	dict := &d.dict
 	for _, bp := range second {
 		if bp.values != nil {
 			// Lengths were checked in pass 1.
@@ -152,6 +159,14 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 				copy(data[w:w+n], src[4:4+n])
 				w += n
 				src = src[4+n:]
+			}
+			continue
+		}
+		if dict.words != nil {
+			lens := dict.lens
+			for _, v := range bp.idx {
+				*(*[16]byte)(data[w : w+16]) = dict.words[v]
+				w += int(lens[v])
 			}
 			continue
 		}

@@ -68,3 +68,68 @@ func TestPlainV2PagesDecodeInPlace(t *testing.T) {
 		col.Release()
 	}
 }
+
+// Dictionary-encoded strings whose entries are all at most 16 bytes (the
+// word-at-a-time copy) decode to the written values, with and without
+// nulls, and the data buffer holds exactly the values' bytes (the copy's
+// slack is not part of it); a dictionary with a longer entry takes the
+// other path and decodes the same way.
+func TestShortDictionaryStrings(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for _, longest := range []int{16, 17} {
+		for _, nullFrac := range []float64{0, 0.2} {
+			words := []string{"", "a", "purchase", "sixteen-bytes-xx"[:longest-1] + "z"}
+			b := array.NewStringBuilder(memory.DefaultAllocator)
+			const n = 5000
+			for i := 0; i < n; i++ {
+				if rng.Float64() < nullFrac {
+					b.AppendNull()
+				} else {
+					b.Append(words[rng.Intn(len(words))])
+				}
+			}
+			col := b.NewArray()
+			b.Release()
+			schema := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+			rec := array.NewRecordBatch(schema, []arrow.Array{col}, n)
+			f := openBytes(t, writeWithProps(t, rec, parquet.WithCompression(compress.Codecs.Zstd),
+				parquet.WithDictionaryDefault(true), parquet.WithDataPageVersion(parquet.DataPageV2)))
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			c := &chunkReader{f: f, rg: 0, col: 0, cc: f.chunk(0, 0), plan: &f.plans[0], rgRows: n}
+			pages, err := c.chunkPages(context.Background(), 0, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := &chunkDecoder{c: c, mem: mem, n: n}
+			var data []page
+			for i := range pages {
+				if pages[i].h.typ == pageDictionary {
+					if err := d.loadDictionary(&pages[i]); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					data = append(data, pages[i])
+				}
+			}
+			if wide := d.dict.words != nil; wide != (longest <= 16) {
+				t.Fatalf("longest entry %d bytes: word copy %v", longest, wide)
+			}
+			arr, err := d.decode(context.Background(), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !array.Equal(arr, col) {
+				t.Fatalf("longest %d, nulls %.1f: decoded strings differ", longest, nullFrac)
+			}
+			s := arr.(*array.String)
+			if got, want := s.Data().Buffers()[2].Len(), int(s.ValueOffsets()[n]); got != want {
+				t.Fatalf("longest %d: data buffer of %d bytes for %d bytes of values", longest, got, want)
+			}
+			arr.Release()
+			c.mem.release()
+			mem.AssertSize(t, 0)
+			rec.Release()
+			col.Release()
+		}
+	}
+}
