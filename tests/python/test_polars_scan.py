@@ -262,6 +262,25 @@ def test_projection_and_n_rows_are_pushed(mixed):
     assert got.equals(truth(mixed).filter(odd).head(3))
 
 
+def test_strings_reach_polars_as_views(mixed):
+    """Strings and binaries are read as Arrow views (Polars' layout, which
+    pl.from_arrow takes without copying) and come out as Polars values
+    equal to the scan's."""
+    reports: List[kp.ScanReport] = []
+    lf = kp.scan_table(mixed, on_scan=reports.append)
+    strings = [f.name for f in mixed.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    binaries = [f.name for f in mixed.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+    assert strings and binaries, "the fixture table needs string and binary columns"
+    got = lf.select("id", *strings, *binaries).collect()
+    rs = reports[-1].read_schema
+    assert [rs.field(c).type for c in strings] == [pa.string_view()] * len(strings)
+    assert [rs.field(c).type for c in binaries] == [pa.binary_view()] * len(binaries)
+    assert rs.field("id").type == mixed.schema.field("id").type
+    want = pl.from_arrow(mixed.scan(columns=["id", *strings, *binaries]).to_table())
+    assert got.equals(want)
+    assert reports[-1].rows_read == got.height
+
+
 def test_count_and_aggregates(mixed):
     lf = kp.scan_table(mixed)
     n = mixed.count_rows()
