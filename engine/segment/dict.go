@@ -16,8 +16,9 @@ type dictionary struct {
 	starts []uint32
 	lens   []uint32
 	// words holds each byte-array entry zero-padded to 16 bytes when no
-	// entry is longer (nil otherwise): values are then copied a word at a
-	// time instead of by a memmove call each.
+	// entry is longer and there are at most 64Ki entries (nil otherwise):
+	// values are then copied a word at a time instead of by a memmove
+	// call each.
 	words [][16]byte
 }
 
@@ -64,7 +65,9 @@ func (d *chunkDecoder) loadDictionary(p *page) error {
 		}
 		dict.bytes = raw
 		dict.words = nil
-		if maxLen(dict.lens) <= 16 {
+		// Bounded so that building the table stays small next to decoding
+		// a chunk's values (a row group has more rows than that, usually).
+		if n <= 1<<16 && maxLen(dict.lens) <= 16 {
 			dict.words = make([][16]byte, n)
 			for i := range dict.words {
 				copy(dict.words[i][:], raw[dict.starts[i]:dict.starts[i]+dict.lens[i]])
