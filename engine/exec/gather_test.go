@@ -57,12 +57,36 @@ func layoutsBatch(t *testing.T, mem memory.Allocator, n int) arrow.RecordBatch {
 	return rec
 }
 
+// dirtyAllocator hands out uncleared buffers filled with garbage, as the
+// store's recycler may, and counts them.
+type dirtyAllocator struct {
+	*memory.CheckedAllocator
+	uncleared int
+}
+
+func (d *dirtyAllocator) AllocateUncleared(n int) []byte {
+	d.uncleared++
+	b := d.Allocate(n)
+	for i := range b {
+		b[i] = 0xa5
+	}
+	return b
+}
+
 // TestGatherRunsMatchesConcatenate assembles random runs of every column of
 // a batch of every layout gather copies (nulls, sliced inputs, nested types) and compares the
-// result with array.Concatenate of the same slices.
+// result with array.Concatenate of the same slices. The gathered values,
+// offsets and data buffers come uncleared and full of garbage: every byte
+// of them must be written.
 func TestGatherRunsMatchesConcatenate(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	mem := &dirtyAllocator{CheckedAllocator: checked}
+	defer func() {
+		if mem.uncleared == 0 {
+			t.Error("no gathered buffer was allocated uncleared")
+		}
+	}()
 	full := layoutsBatch(t, mem, 60)
 	defer full.Release()
 	// Two records, one a slice with a non-zero offset.
