@@ -16,16 +16,20 @@ import (
 // boolean, utf8/binary with 32- or 64-bit offsets) are copied directly and
 // only nested types go through array.Concatenate.
 func GatherRuns(parts []Run, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
-	return gatherRunsIdx(parts, nil, 0, c, rows, mem)
+	return gatherRunsIdx(parts, nil, nil, c, rows, mem)
 }
 
 // gatherRunsIdx is GatherRuns for parts whose records are numbered: part i
-// is of record ris[i] of nrecs (Runs keeps them so), which resolves each
-// record's buffers once instead of comparing records per part.
-func gatherRunsIdx(parts []Run, ris []int32, nrecs int, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
+// is of record recs[ris[i]] (Runs keeps them so), which resolves each
+// record's buffers once, up front, instead of looking them up per part.
+func gatherRunsIdx(parts []Run, ris []int32, recs []arrow.RecordBatch, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
 	vw := &views{parts: parts, ris: ris, cache: viewCache{c: c}}
 	if ris != nil {
-		vw.vs = make([]colView, nrecs)
+		vw.vs = make([]colView, len(recs))
+		for i, rec := range recs {
+			vw.cache.fill(&vw.vs[i], rec)
+			vw.anyNull = vw.anyNull || vw.vs[i].valid != nil
+		}
 	}
 	dt := parts[0].Rec.Column(c).DataType()
 	switch dt.ID() {
@@ -130,19 +134,32 @@ func (vc *viewCache) fill(v *colView, rec arrow.RecordBatch) {
 type views struct {
 	parts []Run
 	ris   []int32
-	vs    []colView
-	cache viewCache
+	vs    []colView // with ris: every record's view
+	// anyNull (with ris): some record has a validity bitmap. A record
+	// whose rows were all left out (tombstones) at worst makes a bitmap
+	// with no null in it.
+	anyNull bool
+	cache   viewCache
 }
 
 func (vw *views) at(i int) *colView {
 	if vw.ris == nil {
 		return vw.cache.get(vw.parts[i].Rec)
 	}
-	v := &vw.vs[vw.ris[i]]
-	if v.rec == nil {
-		vw.cache.fill(v, vw.parts[i].Rec)
+	return &vw.vs[vw.ris[i]]
+}
+
+// mayHaveNulls reports whether a part's record has a validity bitmap.
+func (vw *views) mayHaveNulls() bool {
+	if vw.ris != nil {
+		return vw.anyNull
 	}
-	return v
+	for i := range vw.parts {
+		if vw.at(i).valid != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // copyBits copies n bits from src at spos to dst at dpos; short runs bit by
@@ -165,14 +182,7 @@ func copyBits(src []byte, spos int, n int, dst []byte, dpos int) {
 // when no row is null.
 func gatherValidity(vw *views, rows int64, mem memory.Allocator) (*memory.Buffer, int) {
 	parts := vw.parts
-	anyNull := false
-	for i := range parts {
-		if vw.at(i).valid != nil {
-			anyNull = true
-			break
-		}
-	}
-	if !anyNull {
+	if !vw.mayHaveNulls() {
 		return nil, 0
 	}
 	buf := newBuffer(mem, int(bitutil.BytesForBits(rows)))

@@ -40,7 +40,7 @@ func (r *Runs) Rows() int64 { return r.rows }
 // Column assembles column c of the collected rows into a new array from
 // the allocator, leaving them collected.
 func (r *Runs) Column(c int) (arrow.Array, error) {
-	return gatherRunsIdx(r.parts, r.ris, len(r.recs), c, r.rows, r.mem)
+	return gatherRunsIdx(r.parts, r.ris, r.recs, c, r.rows, r.mem)
 }
 
 // index returns rec's index in r.recs, adding (and retaining) it unless it
@@ -109,7 +109,7 @@ func (r *Runs) Build(copyAlways bool) (arrow.RecordBatch, error) {
 		if r.proj != nil {
 			src = r.proj[c]
 		}
-		out, err := gatherRunsIdx(r.parts, r.ris, len(r.recs), src, r.rows, r.mem)
+		out, err := gatherRunsIdx(r.parts, r.ris, r.recs, src, r.rows, r.mem)
 		if err != nil {
 			for _, done := range cols[:c] {
 				done.Release()
