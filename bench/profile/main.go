@@ -54,7 +54,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -76,6 +78,7 @@ func main() {
 		export    = flag.Bool("export", false, "drain through an exported C ArrowArrayStream")
 		filter    = flag.String("filter", "", "scan filter")
 		flushInto = flag.String("flush-into", "", "profile flushes of the scanned rows into a new store in this directory")
+		traceOut  = flag.String("trace", "", "write a runtime execution trace of the scans here (go tool trace -pprof=sync FILE: where goroutines wait)")
 	)
 	flag.Parse()
 	if *store == "" || *table == "" {
@@ -86,7 +89,7 @@ func main() {
 	if *flushInto != "" {
 		err = runFlush(*store, *table, *flushInto, *runs, *cpu, *limit)
 	} else {
-		err = run(*store, *table, *runs, *cpu, *columns, *batchRows, *limit, *export, *filter)
+		err = run(*store, *table, *runs, *cpu, *traceOut, *columns, *batchRows, *limit, *export, *filter)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
@@ -94,7 +97,18 @@ func main() {
 	}
 }
 
-func run(store, table string, runs int, cpu, columns string, batchRows, limit int64, export bool, filter string) error {
+// cpuTime is the CPU time (user and system, every thread, C code too) the
+// process has used: divided by the wall time of the scans, how many cores
+// they kept busy.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func run(store, table string, runs int, cpu, traceOut, columns string, batchRows, limit int64, export bool, filter string) error {
 	opts := engine.DefaultOptions()
 	opts.ReadOnly = true
 	opts.CreateIfMissing = false
@@ -118,7 +132,19 @@ func run(store, table string, runs int, cpu, columns string, batchRows, limit in
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if traceOut != "" {
+		f, err := os.Create(traceOut)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", traceOut, err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("start trace: %w", err)
+		}
+		defer trace.Stop()
+	}
 	var rows, batches int64
+	cpu0 := cpuTime()
 	start := time.Now()
 	for i := 0; i < runs; i++ {
 		n, b, err := scanOnce(db, table, req, export)
@@ -133,9 +159,11 @@ func run(store, table string, runs int, cpu, columns string, batchRows, limit in
 	if export {
 		mode = "C stream export"
 	}
+	cpuUsed := cpuTime() - cpu0
 	usPerBatch := float64(el.Nanoseconds()) / 1e3 / float64(max(batches, 1))
-	fmt.Printf("%s: %d scans, %d rows, %d batches in %.3f s = %.1f M rows/s, %.2f µs/batch (%s)\n",
-		table, runs, rows, batches, el.Seconds(), float64(rows)/el.Seconds()/1e6, usPerBatch, mode)
+	fmt.Printf("%s: %d scans, %d rows, %d batches in %.3f s = %.1f M rows/s, %.2f µs/batch, %.3f CPU-s (%.0f %% of a core) (%s)\n",
+		table, runs, rows, batches, el.Seconds(), float64(rows)/el.Seconds()/1e6, usPerBatch,
+		cpuUsed.Seconds(), 100*cpuUsed.Seconds()/el.Seconds(), mode)
 	// The last line is for bench/bench.py.
 	out, err := json.Marshal(map[string]any{"table": table, "runs": runs, "rows": rows, "batches": batches,
 		"seconds": el.Seconds(), "us_per_batch": usPerBatch, "mode": mode, "gomaxprocs": runtime.GOMAXPROCS(0)})
