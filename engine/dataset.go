@@ -213,7 +213,7 @@ func (db *DB) ExportDataset(table string, req DatasetRequest) (*Dataset, error) 
 // asIs reports whether a cluster is one segment an engine may read as it
 // is, and the segment's local path.
 func (p *plan) asIs(cl []*planInput) (string, bool, error) {
-	if len(cl) != 1 || cl[0].seg == nil || p.rowBounds {
+	if len(cl) != 1 || cl[0].seg == nil || keyChecked(cl) {
 		return "", false, nil
 	}
 	return p.segmentAsIs(cl[0])
@@ -279,7 +279,7 @@ func (p *plan) segmentAsIs(in *planInput) (string, bool, error) {
 // ok is false when the cluster has another shape, the segment cannot be
 // read as it is, or no row group is clean.
 func (p *plan) splitHotRowGroups(cl []*planInput) (path string, clean []int, cleanRows uint64, rest []*planInput, ok bool, err error) {
-	if len(cl) != 2 || p.rowBounds {
+	if len(cl) != 2 || keyChecked(cl) {
 		return "", nil, 0, nil, false, nil
 	}
 	seg, hot := cl[0], cl[1]

@@ -19,7 +19,7 @@ func (p *plan) pipeline() exec.Source {
 // but the plan's.
 func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int64) exec.Source {
 	var opens []func() (exec.Source, error)
-	feeds := p.newFeedRuns(clusters, !p.deletedNamed)
+	feeds := p.newFeedRuns(clusters, !p.deletedNamed, p.inputWork)
 	for _, cl := range clusters {
 		cl := cl
 		opens = append(opens, func() (exec.Source, error) {
@@ -37,7 +37,7 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 			var mo exec.MergeOptions
 			segInputs := 0
 			if isolated {
-				work = p.isoWork
+				work = p.inputWork(cl[0])
 			} else {
 				mo = p.clusterMerge(cl)
 				work = mo.Work
@@ -55,7 +55,7 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 					s, err = p.newHotSource(work, p.hotGens, p.keyLo, p.keyHi, in)
 				case isolated:
 					// Concatenated: read ahead across segments (feedRuns).
-					s, err = feeds.source(in, work)
+					s, err = feeds.source(in)
 				default:
 					s, err = p.newSegSource(in, work, mo.DropTombstones, segInputs)
 				}
@@ -74,7 +74,7 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 				m := exec.NewMerge(srcs, p.sv.keyer(mo.Work), mo, p.batch, p.st.mem)
 				in, work = m, m.Schema()
 			}
-			if p.rowBounds {
+			if keyChecked(cl) {
 				in = exec.NewKeyRange(in, p.sv.keyer(work), p.keyLo, p.keyHi, work, p.st.mem)
 			}
 			return exec.NewFilter(in, p.pred, work, p.st.mem), nil

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kalamdb/libkalam/engine/keyenc"
 	"github.com/kalamdb/libkalam/kerr"
 )
 
@@ -217,4 +221,105 @@ func openSplitT(t *testing.T, sp ScanSplit) (Stream, error) {
 	o := DefaultOptions()
 	o.Allocator = memory.NewGoAllocator()
 	return OpenSplit(sp, o)
+}
+
+// TestSplitChecksKeysOnlyWhereSegmentsStraddle: a split compares rows with
+// its key bounds only in the clusters of segments whose key span is not
+// within its range (explain's key_checked); a segment wholly inside is read
+// as an unbounded scan reads it. The splits still equal the scan.
+func TestSplitChecksKeysOnlyWhereSegmentsStraddle(t *testing.T) {
+	w, mem, _ := testDB(t)
+	w.CreateTable("d", "", eventsSchema, map[string]string{"primary_key": "id", "row_group_rows": "16"})
+	span := func(lo, hi int64) []int64 {
+		var ids []int64
+		for i := lo; i <= hi; i++ {
+			ids = append(ids, i)
+		}
+		return ids
+	}
+	// Four disjoint segments, then one spanning 120..210 (over the second
+	// and the third).
+	flushes := [][]int64{span(0, 49), span(100, 149), span(200, 249), span(300, 349), append(span(120, 130), 210)}
+	for _, ids := range flushes {
+		appendEvents(t, w, mem, "d", ids...)
+		if _, err := w.Flush("d"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := w.Manifest("d")
+	if err != nil || len(m.Segments) != len(flushes) {
+		t.Fatalf("manifest: %v", err)
+	}
+	spanOf := map[string][2]int64{}
+	for i, s := range m.Segments {
+		ids := flushes[i]
+		lo, hi := ids[0], ids[0]
+		for _, id := range ids {
+			lo, hi = min(lo, id), max(hi, id)
+		}
+		spanOf[s.ID] = [2]int64{lo, hi}
+	}
+	splits, err := w.ScanSplits("d", ScanRequest{Limit: -1}, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bounds at the min keys of the segments that start a split.
+	bounds := []int64{100, 120, 300}
+	if len(splits) != len(bounds)+1 {
+		t.Fatalf("%d splits, want %d", len(splits), len(bounds)+1)
+	}
+	checkedSomewhere, insideSomewhere := false, false
+	var got []string
+	for i, sp := range splits {
+		lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+		if i > 0 {
+			lo = bounds[i-1]
+			if !bytes.Equal(sp.KeyLo, keyenc.AppendInt64(nil, lo)) {
+				t.Fatalf("split %d: key_lo %x, want the key of %d", i, []byte(sp.KeyLo), lo)
+			}
+		}
+		if i < len(bounds) {
+			hi = bounds[i]
+		}
+		plan, err := w.Explain("d", ScanRequest{Limit: -1, AsOfVersion: int64(sp.Version), keyLo: sp.KeyLo, keyHi: sp.KeyHi, keyBounded: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ex struct {
+			Read []struct {
+				SegmentID  string `json:"segment_id"`
+				KeyChecked bool   `json:"key_checked"`
+			} `json:"read"`
+		}
+		if err := json.Unmarshal(plan, &ex); err != nil {
+			t.Fatal(err)
+		}
+		if len(ex.Read) != len(sp.Segments) {
+			t.Fatalf("split %d reads %d segments, names %v", i, len(ex.Read), sp.Segments)
+		}
+		for _, r := range ex.Read {
+			s := spanOf[r.SegmentID]
+			inside := s[0] >= lo && s[1] < hi
+			if r.KeyChecked == inside {
+				t.Errorf("split %d [%d, %d): segment %v key_checked %v", i, lo, hi, s, r.KeyChecked)
+			}
+			checkedSomewhere = checkedSomewhere || r.KeyChecked
+			insideSomewhere = insideSomewhere || inside
+		}
+		s, err := openSplitT(t, sp)
+		if part := rowsOf(t, s, err); part != "" {
+			got = append(got, part)
+		}
+	}
+	if !checkedSomewhere || !insideSomewhere {
+		t.Fatalf("the table must have segments inside and across split bounds (checked %v, inside %v)", checkedSomewhere, insideSomewhere)
+	}
+	if g, want := strings.Join(got, " "), scanRows(t, w, "d", allRows()); g != want {
+		t.Fatalf("splits:\n %s\nscan:\n %s", g, want)
+	}
+	// An unbounded scan checks no key.
+	plan, err := w.Explain("d", allRows())
+	if err != nil || strings.Contains(string(plan), "key_checked") {
+		t.Fatalf("unbounded plan: %s %v", plan, err)
+	}
 }

@@ -82,6 +82,11 @@ type planInput struct {
 	pageRanges map[int][]rowRange
 	file       *segFile
 	isolated   bool
+	// keyChecked: the scan is bounded by key (a split) and the segment's
+	// key span is not within the bounds, so the rows of its cluster are
+	// checked against them one by one. Hot inputs never are: their
+	// iterator stops at the bounds.
+	keyChecked bool
 }
 
 type prunedSeg struct {
@@ -205,9 +210,8 @@ func (st *store) planScan(t *table, req ScanRequest) (p *plan, err error) {
 	p.deriveKeyRange()
 	if req.keyBounded {
 		p.narrowRange(req.keyLo, req.keyHi)
-		// Rows outside the split's range are dropped by key, which needs
-		// the key columns on every input.
-		p.isoWork = p.work
+		// Rows outside the split's range are dropped by key where a
+		// segment's span is not within it (planInput.keyChecked).
 		p.rowBounds = true
 	}
 	if err := p.chooseInputs(); err != nil {
@@ -329,6 +333,27 @@ func (p *plan) keyRange() manifest.KeyRange {
 	return manifest.KeyRange{Lo: p.keyLo, Hi: p.keyHi}
 }
 
+// inputWork is the schema the input in is read with: an isolated input
+// (nothing to merge) only what the output and the filter name, unless its
+// rows are checked by key; a merged one also the key and _seq.
+func (p *plan) inputWork(in *planInput) *arrow.Schema {
+	if in.isolated && !in.keyChecked {
+		return p.isoWork
+	}
+	return p.work
+}
+
+// keyChecked reports whether the rows of cluster cl must be checked
+// against the scan's key bounds (see planInput.keyChecked).
+func keyChecked(cl []*planInput) bool {
+	for _, in := range cl {
+		if in.keyChecked {
+			return true
+		}
+	}
+	return false
+}
+
 // clip narrows [min, max] to the scan's key bounds (for overlap decisions).
 func (p *plan) clip(min, max []byte) ([]byte, []byte) {
 	if p.keyLo != nil && bytes.Compare(min, p.keyLo) < 0 {
@@ -364,7 +389,7 @@ func (p *plan) chooseInputs() error {
 			continue
 		}
 		mn, mx := p.clip(s.MinKey, s.MaxKey)
-		segs = append(segs, &planInput{seg: s, minKey: mn, maxKey: mx})
+		segs = append(segs, &planInput{seg: s, minKey: mn, maxKey: mx, keyChecked: p.rowBounds && !s.Within(kr)})
 	}
 	sort.SliceStable(segs, func(i, j int) bool { return bytes.Compare(segs[i].minKey, segs[j].minKey) < 0 })
 	clusters, err := p.cluster(segs)
@@ -868,6 +893,9 @@ func (p *plan) explainJSON() ([]byte, error) {
 		PqarrowColumns map[string]string `json:"pqarrow_columns,omitempty"`
 		// RowRanges: row groups narrowed by the page index of the key.
 		RowRanges []rangeEntry `json:"row_ranges,omitempty"`
+		// KeyChecked: a split's segment whose key span is not within the
+		// split's range, so its rows are checked by key.
+		KeyChecked bool `json:"key_checked,omitempty"`
 	}
 	read := []readEntry{}
 	for _, in := range p.inputs {
@@ -876,11 +904,7 @@ func (p *plan) explainJSON() ([]byte, error) {
 		}
 		// How the pipeline would read it (opens the footer; the plan
 		// closes the file).
-		work := p.work
-		if in.isolated {
-			work = p.isoWork
-		}
-		sp, err := p.prepareSeg(in, work, in.isolated && !p.deletedNamed, !in.isolated)
+		sp, err := p.prepareSeg(in, p.inputWork(in), in.isolated && !p.deletedNamed, !in.isolated)
 		if err != nil {
 			return nil, err
 		}
@@ -891,7 +915,7 @@ func (p *plan) explainJSON() ([]byte, error) {
 				rgs = append(rgs, i)
 			}
 		}
-		e := readEntry{SegmentID: in.seg.ID, Path: in.seg.Path, RowGroups: rgs, Rows: in.seg.RowCount}
+		e := readEntry{SegmentID: in.seg.ID, Path: in.seg.Path, RowGroups: rgs, Rows: in.seg.RowCount, KeyChecked: in.keyChecked}
 		e.Reader, e.PqarrowColumns = sp.reader()
 		for _, rg := range rgs {
 			for _, r := range in.pageRanges[rg] {

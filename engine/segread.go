@@ -275,7 +275,8 @@ func (f *taskFeed) close() {
 // from one segment into the next without a stall.
 type feedRuns struct {
 	rc     *readCtx
-	drop   bool         // prepareSeg's dropNoTombstones
+	drop   bool // prepareSeg's dropNoTombstones
+	workOf func(*planInput) *arrow.Schema
 	order  []*planInput // isolated segment inputs, in pipeline order
 	next   int          // first input of order not in a run yet
 	preps  map[*planInput]*runEntry
@@ -290,10 +291,11 @@ type runEntry struct {
 	base int
 }
 
-// newFeedRuns reads the isolated segment inputs of clusters; with
-// dropNoTombstones they leave out _deleted where they hold no tombstone.
-func (rc *readCtx) newFeedRuns(clusters [][]*planInput, dropNoTombstones bool) *feedRuns {
-	fr := &feedRuns{rc: rc, drop: dropNoTombstones, preps: map[*planInput]*runEntry{}}
+// newFeedRuns reads the isolated segment inputs of clusters, each with the
+// columns of workOf(input); with dropNoTombstones they leave out _deleted
+// where they hold no tombstone.
+func (rc *readCtx) newFeedRuns(clusters [][]*planInput, dropNoTombstones bool, workOf func(*planInput) *arrow.Schema) *feedRuns {
+	fr := &feedRuns{rc: rc, drop: dropNoTombstones, workOf: workOf, preps: map[*planInput]*runEntry{}}
 	for _, cl := range clusters {
 		if len(cl) == 1 && cl[0].seg != nil {
 			fr.order = append(fr.order, cl[0])
@@ -303,10 +305,10 @@ func (rc *readCtx) newFeedRuns(clusters [][]*planInput, dropNoTombstones bool) *
 }
 
 // source returns the segment source of the isolated input in.
-func (fr *feedRuns) source(in *planInput, work *arrow.Schema) (exec.Source, error) {
+func (fr *feedRuns) source(in *planInput) (exec.Source, error) {
 	e, ok := fr.preps[in]
 	if !ok {
-		if err := fr.prepareRun(in, work); err != nil {
+		if err := fr.prepareRun(in); err != nil {
 			return nil, err
 		}
 		e = fr.preps[in]
@@ -318,7 +320,7 @@ func (fr *feedRuns) source(in *planInput, work *arrow.Schema) (exec.Source, erro
 // prepareRun prepares in and the isolated inputs after it (up to
 // maxRunFiles) and starts their shared feed. An input after the first that
 // fails to prepare ends the run: it fails (again) when its turn comes.
-func (fr *feedRuns) prepareRun(in *planInput, work *arrow.Schema) error {
+func (fr *feedRuns) prepareRun(in *planInput) error {
 	for fr.next < len(fr.order) && fr.order[fr.next] != in {
 		fr.next++
 	}
@@ -329,7 +331,7 @@ func (fr *feedRuns) prepareRun(in *planInput, work *arrow.Schema) error {
 	feed := rc.newTaskFeed(readWindow())
 	for files := 0; fr.next < len(fr.order) && files < maxRunFiles; files++ {
 		cur := fr.order[fr.next]
-		sp, err := rc.prepareSeg(cur, work, fr.drop, false)
+		sp, err := rc.prepareSeg(cur, fr.workOf(cur), fr.drop, false)
 		if err != nil {
 			if cur == in {
 				if feed.users == 0 {

@@ -55,6 +55,17 @@ func (s *SegmentMetadata) Overlaps(r KeyRange) bool {
 	return true
 }
 
+// Within reports whether the segment's whole key span [min_key, max_key]
+// lies in r, so that every row it holds is in r and a reader bounded by r
+// need not check its rows one by one. A segment with a null key (no rows)
+// is within no range.
+func (s *SegmentMetadata) Within(r KeyRange) bool {
+	if s.MinKey == nil || s.MaxKey == nil || r.Empty() {
+		return false
+	}
+	return r.Contains(s.MinKey) && r.Contains(s.MaxKey)
+}
+
 // RangesOverlap reports whether the inclusive key ranges [aMin, aMax] and
 // [bMin, bMax] share a key. As in KeyRange, a nil bound is unbounded on that
 // side, so callers holding a segment's keys must first exclude segments with

@@ -51,6 +51,36 @@ func TestSegmentOverlaps(t *testing.T) {
 	}
 }
 
+func TestSegmentWithin(t *testing.T) {
+	seg := SegmentMetadata{MinKey: k(10), MaxKey: k(20)}
+	cases := []struct {
+		name string
+		r    KeyRange
+		want bool
+	}{
+		{"unbounded", KeyRange{}, true},
+		{"exact, exclusive hi just above max", KeyRange{Lo: k(10), Hi: k(20, 0)}, true},
+		{"exact, inclusive hi", KeyRange{Lo: k(10), Hi: k(20), HiInclusive: true}, true},
+		{"exclusive hi equals max", KeyRange{Lo: k(10), Hi: k(20)}, false},
+		{"lo just above min", KeyRange{Lo: k(10, 0)}, false},
+		{"lo below min", KeyRange{Lo: k(9)}, true},
+		{"empty key lo", KeyRange{Lo: k()}, true},
+		{"straddles lo", KeyRange{Lo: k(15)}, false},
+		{"straddles hi", KeyRange{Hi: k(15)}, false},
+		{"inside the segment", KeyRange{Lo: k(12), Hi: k(15)}, false},
+		{"disjoint", KeyRange{Lo: k(30)}, false},
+		{"inverted range", KeyRange{Lo: k(30), Hi: k(5), HiInclusive: true}, false},
+	}
+	for _, c := range cases {
+		if got := seg.Within(c.r); got != c.want {
+			t.Errorf("%s: Within(%+v) = %v, want %v", c.name, c.r, got, c.want)
+		}
+	}
+	if (&SegmentMetadata{}).Within(KeyRange{}) {
+		t.Error("a segment with null keys holds no rows and is within no range")
+	}
+}
+
 func TestKeyRangeContainsAndEmpty(t *testing.T) {
 	r := KeyRange{Lo: k(5), Hi: k(9)}
 	for key, want := range map[byte]bool{4: false, 5: true, 8: true, 9: false} {
