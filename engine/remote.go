@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
 	"github.com/google/uuid"
 
 	"github.com/kalamdb/libkalam/kerr"
@@ -69,10 +68,7 @@ func openRemoteWith(opts Options, load func(*store) error) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	mem := opts.Allocator
-	if mem == nil {
-		mem = mallocator.NewMallocator()
-	}
+	mem := storeAllocator(opts)
 	maxScans := opts.MaxConcurrentScans
 	if maxScans <= 0 {
 		maxScans = 64

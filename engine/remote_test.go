@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -322,4 +323,89 @@ func TestSplitChecksKeysOnlyWhereSegmentsStraddle(t *testing.T) {
 	if err != nil || strings.Contains(string(plan), "key_checked") {
 		t.Fatalf("unbounded plan: %s %v", plan, err)
 	}
+}
+
+// countingAllocator counts the bytes a store takes from its base allocator.
+type countingAllocator struct {
+	*memory.CheckedAllocator
+	mu    sync.Mutex
+	bytes int
+}
+
+func (c *countingAllocator) Allocate(n int) []byte {
+	c.mu.Lock()
+	c.bytes += n
+	c.mu.Unlock()
+	return c.CheckedAllocator.Allocate(n)
+}
+
+func (c *countingAllocator) Reallocate(n int, b []byte) []byte {
+	c.mu.Lock()
+	c.bytes += n
+	c.mu.Unlock()
+	return c.CheckedAllocator.Reallocate(n, b)
+}
+
+func (c *countingAllocator) taken() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}
+
+// TestStorageOnlyReaderRecyclesBuffers: a storage-only reader hands out
+// column buffers through the store's recycler as the writer does (from
+// mallocator, each fresh buffer is a new mmap whose pages the kernel
+// faults in and zeroes): a second scan reuses the buffers the first one's
+// batches released, and closing the reader returns every byte.
+func TestStorageOnlyReaderRecyclesBuffers(t *testing.T) {
+	w, mem, dir := testDB(t)
+	w.CreateTable("e", "", eventsSchema, map[string]string{"primary_key": "id"})
+	ids := make([]int64, 300_000)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	appendEvents(t, w, mem, "e", ids...)
+	if _, err := w.Flush("e"); err != nil {
+		t.Fatal(err)
+	}
+	base := &countingAllocator{CheckedAllocator: memory.NewCheckedAllocator(memory.NewGoAllocator())}
+	o := DefaultOptions()
+	o.Storage = filepath.Join(dir, "storage")
+	o.ReadOnly = true
+	o.Allocator = base
+	r, err := Open("", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := func() (rows int64, taken int) {
+		before := base.taken()
+		s, err := r.Scan("e", ScanRequest{Columns: []string{"id", "amount"}, Limit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for {
+			rec, err := s.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec == nil {
+				break
+			}
+			rows += rec.NumRows()
+			rec.Release()
+		}
+		return rows, base.taken() - before
+	}
+	rows1, first := scan()
+	rows2, second := scan()
+	if rows1 != int64(len(ids)) || rows2 != rows1 {
+		t.Fatalf("rows %d then %d, want %d", rows1, rows2, len(ids))
+	}
+	// The two columns' values alone are 4.8 MB.
+	if first < 4_800_000 || second > first/10 {
+		t.Fatalf("the base allocator gave %d bytes to the first scan and %d to the second: the second should reuse the first's", first, second)
+	}
+	r.Close()
+	base.AssertSize(t, 0)
 }

@@ -289,17 +289,24 @@ func (st *store) unref() {
 	close(st.gone)
 }
 
+// storeAllocator is the allocator of a store opened with opts, writer or
+// storage-only reader alike: the caller's (mallocator when none), behind
+// a recycler (recycle.go) that the store's last unref closes.
+func storeAllocator(opts Options) *recycler {
+	base := opts.Allocator
+	if base == nil {
+		base = mallocator.NewMallocator()
+	}
+	return newRecycler(base)
+}
+
 func openStore(root string, id storeID, opts Options) (*store, error) {
 	rdir := filepath.Join(root, "rocksdb")
 	stor, err := openStorage(root, opts)
 	if err != nil {
 		return nil, err
 	}
-	base := opts.Allocator
-	if base == nil {
-		base = mallocator.NewMallocator()
-	}
-	mem := newRecycler(base)
+	mem := storeAllocator(opts)
 	maxScans := opts.MaxConcurrentScans
 	if maxScans <= 0 {
 		maxScans = 64

@@ -68,7 +68,8 @@ import (
 
 func main() {
 	var (
-		store     = flag.String("store", "", "store root directory (required)")
+		store     = flag.String("store", "", "store root directory (required unless -storage)")
+		stor      = flag.String("storage", "", "open storage-only on this storage URI (s3://bucket/prefix: endpoint and keys from AWS_*) instead of -store")
 		table     = flag.String("table", "", "qualified table name (required)")
 		runs      = flag.Int("runs", 3, "number of full scans")
 		cpu       = flag.String("cpuprofile", "", "write a CPU profile here")
@@ -81,15 +82,15 @@ func main() {
 		traceOut  = flag.String("trace", "", "write a runtime execution trace of the scans here (go tool trace -pprof=sync FILE: where goroutines wait)")
 	)
 	flag.Parse()
-	if *store == "" || *table == "" {
-		fmt.Fprintln(os.Stderr, "profile: -store and -table are required")
+	if (*store == "" && *stor == "") || *table == "" {
+		fmt.Fprintln(os.Stderr, "profile: -store (or -storage) and -table are required")
 		os.Exit(2)
 	}
 	var err error
 	if *flushInto != "" {
 		err = runFlush(*store, *table, *flushInto, *runs, *cpu, *limit)
 	} else {
-		err = run(*store, *table, *runs, *cpu, *traceOut, *columns, *batchRows, *limit, *export, *filter)
+		err = run(*store, *stor, *table, *runs, *cpu, *traceOut, *columns, *batchRows, *limit, *export, *filter)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
@@ -108,13 +109,16 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func run(store, table string, runs int, cpu, traceOut, columns string, batchRows, limit int64, export bool, filter string) error {
+func run(store, stor, table string, runs int, cpu, traceOut, columns string, batchRows, limit int64, export bool, filter string) error {
 	opts := engine.DefaultOptions()
 	opts.ReadOnly = true
 	opts.CreateIfMissing = false
+	if stor != "" {
+		store, opts.Storage = "", stor
+	}
 	db, err := engine.Open(store, opts)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", store, err)
+		return fmt.Errorf("open %s%s: %w", store, stor, err)
 	}
 	defer db.Close()
 	req := engine.ScanRequest{Limit: limit, BatchRows: batchRows, Filter: filter}
