@@ -19,6 +19,7 @@ func TestOpenOptions(t *testing.T) {
 	want.ReadOnly, want.CreateIfMissing, want.SessionID = true, false, "s-1"
 	want.MaxConcurrentScans, want.NodeID, want.Recover = 3, 1023, true
 	want.StorageOptions.HTTPClient = s3Connections()
+	want.Buffers = scanBuffers()
 	if !reflect.DeepEqual(opts, want) {
 		t.Fatalf("got %+v, want %+v", opts, want)
 	}
@@ -26,6 +27,7 @@ func TestOpenOptions(t *testing.T) {
 		opts, err := openOptions(empty)
 		want := engine.DefaultOptions()
 		want.StorageOptions.HTTPClient = s3Connections()
+		want.Buffers = scanBuffers()
 		if err != nil || !reflect.DeepEqual(opts, want) {
 			t.Errorf("%q: %+v %v", empty, opts, err)
 		}

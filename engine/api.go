@@ -20,6 +20,10 @@ type Options struct {
 	// Allocator is used for every Arrow buffer the engine hands out. nil means
 	// mallocator (C memory), which the C ABI requires.
 	Allocator memory.Allocator
+	// Buffers, when set, is the pool the store takes its Arrow buffers
+	// from instead of a recycler of its own over Allocator (which is then
+	// not used): see BufferPool.
+	Buffers *BufferPool
 	// Storage is where storage/ lives (DESIGN §10): "" means {root}/storage.
 	Storage        string
 	StorageOptions storage.Options

@@ -48,6 +48,20 @@ const (
 	recycleIdle   = time.Second
 )
 
+// BufferPool is a recycler that outlives the stores using it. A host that
+// opens stores one after another — a worker running scan splits, each
+// through a storage-only reader of its own — passes one pool in
+// Options.Buffers, so that each store starts with the buffers the earlier
+// ones released instead of faulting in fresh pages; a store never closes
+// a pool it was given. What the pool keeps goes back to its base
+// allocator after recycleIdle unused, so an idle process holds nothing.
+// Safe for concurrent use.
+type BufferPool struct{ r *recycler }
+
+// NewBufferPool is a pool over base (the allocator every buffer comes
+// from and returns to).
+func NewBufferPool(base memory.Allocator) *BufferPool { return &BufferPool{r: newRecycler(base)} }
+
 func newRecycler(base memory.Allocator) *recycler {
 	return &recycler{base: base, free: map[int][]kept{}, live: map[unsafe.Pointer]int{}}
 }

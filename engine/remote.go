@@ -68,7 +68,7 @@ func openRemoteWith(opts Options, load func(*store) error) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	mem := storeAllocator(opts)
+	mem, ownsMem := storeAllocator(opts)
 	maxScans := opts.MaxConcurrentScans
 	if maxScans <= 0 {
 		maxScans = 64
@@ -78,6 +78,7 @@ func openRemoteWith(opts Options, load func(*store) error) (*DB, error) {
 		readOnly:   true,
 		remote:     true,
 		mem:        mem,
+		ownsMem:    ownsMem,
 		storage:    stor,
 		refs:       1,
 		gone:       make(chan struct{}),

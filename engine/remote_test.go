@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -407,5 +408,67 @@ func TestStorageOnlyReaderRecyclesBuffers(t *testing.T) {
 		t.Fatalf("the base allocator gave %d bytes to the first scan and %d to the second: the second should reuse the first's", first, second)
 	}
 	r.Close()
+	base.AssertSize(t, 0)
+}
+
+// TestBufferPoolOutlivesItsStores: readers opened one after another with
+// one BufferPool (a worker running splits) share its buffers: a second
+// reader's scan reuses what the first one's released, closing a reader
+// leaves the pool working, and the pool returns every byte to its base
+// allocator once idle.
+func TestBufferPoolOutlivesItsStores(t *testing.T) {
+	w, mem, dir := testDB(t)
+	w.CreateTable("e", "", eventsSchema, map[string]string{"primary_key": "id"})
+	ids := make([]int64, 300_000)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	appendEvents(t, w, mem, "e", ids...)
+	if _, err := w.Flush("e"); err != nil {
+		t.Fatal(err)
+	}
+	base := &countingAllocator{CheckedAllocator: memory.NewCheckedAllocator(memory.NewGoAllocator())}
+	pool := NewBufferPool(base)
+	scanWithNewReader := func() (rows int64, taken int) {
+		o := DefaultOptions()
+		o.Storage = filepath.Join(dir, "storage")
+		o.ReadOnly = true
+		o.Buffers = pool
+		r, err := Open("", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		before := base.taken()
+		s, err := r.Scan("e", ScanRequest{Columns: []string{"id", "amount"}, Limit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for {
+			rec, err := s.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec == nil {
+				break
+			}
+			rows += rec.NumRows()
+			rec.Release()
+		}
+		return rows, base.taken() - before
+	}
+	rows1, first := scanWithNewReader()
+	rows2, second := scanWithNewReader()
+	if rows1 != int64(len(ids)) || rows2 != rows1 {
+		t.Fatalf("rows %d then %d, want %d", rows1, rows2, len(ids))
+	}
+	if first < 4_800_000 || second > first/10 {
+		t.Fatalf("the base allocator gave %d bytes to the first reader's scan and %d to the second's: the second should reuse the first's", first, second)
+	}
+	if base.CurrentAlloc() == 0 {
+		t.Fatal("the pool kept nothing after its readers closed")
+	}
+	pool.r.trim(time.Now().Add(recycleIdle))
 	base.AssertSize(t, 0)
 }

@@ -52,6 +52,7 @@ type store struct {
 	remote   bool
 	remoteMu sync.Mutex
 	mem      memory.Allocator
+	ownsMem  bool // mem is the store's own recycler, closed with it (not a shared BufferPool)
 	storage  storage.Storage
 
 	rdb                  *grocksdb.DB
@@ -283,21 +284,25 @@ func (st *store) unref() {
 	}
 	openStoresMu.Unlock()
 	st.closeRocks()
-	if r, ok := st.mem.(*recycler); ok {
+	if r, ok := st.mem.(*recycler); ok && st.ownsMem {
 		r.close()
 	}
 	close(st.gone)
 }
 
 // storeAllocator is the allocator of a store opened with opts, writer or
-// storage-only reader alike: the caller's (mallocator when none), behind
-// a recycler (recycle.go) that the store's last unref closes.
-func storeAllocator(opts Options) *recycler {
+// storage-only reader alike: the shared pool of opts.Buffers, or the
+// caller's allocator (mallocator when none) behind a recycler of the
+// store's own (recycle.go), which its last unref closes (owned).
+func storeAllocator(opts Options) (mem *recycler, owned bool) {
+	if opts.Buffers != nil {
+		return opts.Buffers.r, false
+	}
 	base := opts.Allocator
 	if base == nil {
 		base = mallocator.NewMallocator()
 	}
-	return newRecycler(base)
+	return newRecycler(base), true
 }
 
 func openStore(root string, id storeID, opts Options) (*store, error) {
@@ -306,7 +311,7 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	mem := storeAllocator(opts)
+	mem, ownsMem := storeAllocator(opts)
 	maxScans := opts.MaxConcurrentScans
 	if maxScans <= 0 {
 		maxScans = 64
@@ -316,6 +321,7 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 		root:       root,
 		readOnly:   opts.ReadOnly,
 		mem:        mem,
+		ownsMem:    ownsMem,
 		storage:    stor,
 		refs:       1,
 		gone:       make(chan struct{}),
