@@ -47,6 +47,11 @@
  *   - Never dlclose libkalam.
  *   - After fork(), the child must not call libkalam (Python
  *     multiprocessing: use the "spawn" or "forkserver" start method).
+ *   - Every store the process opens shares one pool of large Arrow buffers
+ *     (released ones are handed out again instead of fresh pages: at most
+ *     256 MiB kept, none after a second unused) and one set of object
+ *     storage connections, so a worker running scan splits one after
+ *     another, each through a reader of its own, reuses both.
  *
  * STREAM ERRORS (errno values returned by get_schema / get_next)
  *   0           success; get_next returns 0 with a released array
