@@ -34,6 +34,8 @@ type Options struct {
 	// failpoint is the store's test failpoint from the start (steps of
 	// open and recover happen before a test could set it).
 	failpoint func(step string) error
+	// walLimit replaces maxTotalWAL (tests reach the bound with little data).
+	walLimit uint64
 }
 
 // DefaultOptions returns the options of a plain read-write open.

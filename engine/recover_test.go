@@ -19,7 +19,7 @@ import (
 // hot row, and closes the store.
 func threeTables(t *testing.T, dir string) {
 	t.Helper()
-	db, err := Open(dir, DefaultOptions())
+	db, err := Open(dir, killedAtClose())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +35,20 @@ func threeTables(t *testing.T, dir string) {
 		appendEvents(t, db, mem, name, 3)
 	}
 	db.Close()
+}
+
+// killedAtClose are options whose store closes as a killed writer would
+// leave it: memtables not flushed, the write-ahead log holding the writes
+// (the tests here then lose or damage that log).
+func killedAtClose() Options {
+	o := DefaultOptions()
+	o.failpoint = func(step string) error {
+		if step == "close_flush" {
+			return errors.New("killed before the close flush")
+		}
+		return nil
+	}
+	return o
 }
 
 func openOpts(dir string, recover bool) (*DB, error) {
@@ -233,7 +247,7 @@ func TestDamagedWriteAheadLog(t *testing.T) {
 func TestLostLogBehindCatalog(t *testing.T) {
 	dir := t.TempDir()
 	mem := memory.NewGoAllocator()
-	db, err := Open(dir, DefaultOptions())
+	db, err := Open(dir, killedAtClose())
 	if err != nil {
 		t.Fatal(err)
 	}

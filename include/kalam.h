@@ -212,8 +212,10 @@ kalam_status kalam_open(const char* root, const char* options_json, kalam_db** o
  * get_next on the handle's open streams fails with EINVAL
  * (kalam_stream_error: KALAM_CLOSED), and a scan waiting for a slot wakes
  * with it. RocksDB is closed when the last handle, call and stream of the
- * store are done. The handle's memory is never freed, so a late call fails
- * cleanly. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (db NULL);
+ * store are done; a writer first writes RocksDB's in-memory tables to
+ * disk (at most a few 64 MiB write buffers of hot rows), so that the next
+ * open replays no log. The handle's memory is never freed, so a late call
+ * fails cleanly. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (db NULL);
  * KALAM_CLOSED (already closed). */
 kalam_status kalam_close(kalam_db* db, kalam_error* err);
 
