@@ -88,7 +88,7 @@ func main() {
 	}
 	var err error
 	if *flushInto != "" {
-		err = runFlush(*store, *table, *flushInto, *runs, *cpu, *limit)
+		err = runFlush(*store, *table, *flushInto, *runs, *cpu, *traceOut, *limit)
 	} else {
 		err = run(*store, *stor, *table, *runs, *cpu, *traceOut, *columns, *batchRows, *limit, *export, *filter)
 	}
@@ -216,7 +216,7 @@ func scanOnce(db *engine.DB, table string, req engine.ScanRequest, export bool) 
 // first limit rows; all with limit < 0) are read once, then each run appends
 // them to a fresh table (same schema and options) in a new store under dir
 // and flushes it. Only the flushes are timed and labelled phase=flush.
-func runFlush(src, table, dir string, runs int, cpu string, limit int64) error {
+func runFlush(src, table, dir string, runs int, cpu, traceOut string, limit int64) error {
 	opts := engine.DefaultOptions()
 	opts.ReadOnly = true
 	opts.CreateIfMissing = false
@@ -283,11 +283,24 @@ func runFlush(src, table, dir string, runs int, cpu string, limit int64) error {
 				return err
 			}
 		}
+		if traceOut != "" {
+			f, err := os.Create(fmt.Sprintf("%s.%d", traceOut, i))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := trace.Start(f); err != nil {
+				return err
+			}
+		}
 		start := time.Now()
 		pprof.Do(context.Background(), pprof.Labels("phase", "flush"), func(context.Context) {
 			_, err = ddb.Flush(name)
 		})
 		el += time.Since(start)
+		if traceOut != "" {
+			trace.Stop()
+		}
 		if err != nil {
 			return err
 		}
