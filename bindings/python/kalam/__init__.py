@@ -14,7 +14,7 @@ pyarrow, zero-copy. See DESIGN.md §7.
 
 from __future__ import annotations
 
-from ._dataset import release_dataset
+from ._dataset import KalamDataset, release_dataset
 from ._db import Database, Table, open
 from ._ffi import library_path
 from ._scan import Scan, ScanSplit
@@ -43,6 +43,7 @@ __all__ = [
     "ScanSplit",
     "register_datafusion",
     "release_dataset",
+    "KalamDataset",
     "library_path",
     "library_version",
     "Error",

@@ -816,7 +816,10 @@ class Table:
         are pinned — vacuum in this process leaves them while the store is
         open — and its temporary files are removed when the dataset (and
         every dataset pyarrow derived from it) has been garbage-collected.
-        Making it costs a scan of the merged parts.
+        Making it costs a scan of the merged parts. It is a
+        :class:`pyarrow.dataset.FileSystemDataset` (``kalam.KalamDataset``)
+        whose ``count_rows()`` counts only the row groups it lists of a
+        segment, where pyarrow's own counts the whole file.
         """
         from ._dataset import table_dataset
 
