@@ -426,10 +426,16 @@ func newMergedWriter(path string, schema *arrow.Schema, st *store) (*mergedWrite
 		return nil, kerr.Wrap(kerr.IO, err, "create %s", path)
 	}
 	props := parquet.NewWriterProperties(
-		// Written once, read by an engine soon after: cheap to compress.
+		// Written once, read by an engine soon after: cheap to compress,
+		// and no dictionaries. arrow-go hashes every value into one until
+		// the dictionary outgrows its page and then falls back to plain:
+		// on 10 M rows with 100 hot upserts (8 M rows merged) making the
+		// dataset took 10.3 s with them and 2.3 s without, its files were
+		// 224 MB instead of 160, and DuckDB's queries over it were slower.
 		parquet.WithCompression(compress.Codecs.Lz4Raw),
 		parquet.WithAllocator(st.mem),
 		parquet.WithMaxRowGroupLength(128*1024),
+		parquet.WithDictionaryDefault(false),
 		parquet.WithStats(true),
 		parquet.WithCreatedBy("libkalam dataset"))
 	stored := storageSchema(schema)
