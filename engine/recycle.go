@@ -26,6 +26,7 @@ import (
 // see every byte returned.
 type recycler struct {
 	base memory.Allocator
+	idle time.Duration // recycleIdle; tests that must not race the trim make it long
 
 	mu       sync.Mutex
 	free     map[int][]kept         // by class size, oldest first
@@ -63,7 +64,7 @@ type BufferPool struct{ r *recycler }
 func NewBufferPool(base memory.Allocator) *BufferPool { return &BufferPool{r: newRecycler(base)} }
 
 func newRecycler(base memory.Allocator) *recycler {
-	return &recycler{base: base, free: map[int][]kept{}, live: map[unsafe.Pointer]int{}}
+	return &recycler{base: base, idle: recycleIdle, free: map[int][]kept{}, live: map[unsafe.Pointer]int{}}
 }
 
 // recycleClass rounds n up to a size class: quarter steps between powers
@@ -135,7 +136,7 @@ func (r *recycler) Free(b []byte) {
 		r.free[c] = append(r.free[c], kept{full, time.Now()})
 		r.retained += c
 		if r.timer == nil {
-			r.timer = time.AfterFunc(recycleIdle, func() { r.trim(time.Now()) })
+			r.timer = time.AfterFunc(r.idle, func() { r.trim(time.Now()) })
 		}
 		r.mu.Unlock()
 		return
@@ -144,7 +145,7 @@ func (r *recycler) Free(b []byte) {
 	r.base.Free(full)
 }
 
-// trim returns the buffers kept since before now-recycleIdle, and
+// trim returns the buffers kept since before now-r.idle, and
 // schedules the next trim while any remain.
 func (r *recycler) trim(now time.Time) {
 	var out [][]byte
@@ -152,7 +153,7 @@ func (r *recycler) trim(now time.Time) {
 	r.timer = nil
 	for c, l := range r.free {
 		n := 0
-		for n < len(l) && now.Sub(l[n].at) >= recycleIdle {
+		for n < len(l) && now.Sub(l[n].at) >= r.idle {
 			out = append(out, l[n].b)
 			n++
 		}
@@ -164,7 +165,7 @@ func (r *recycler) trim(now time.Time) {
 		}
 	}
 	if r.retained > 0 && !r.closed {
-		r.timer = time.AfterFunc(recycleIdle, func() { r.trim(time.Now()) })
+		r.timer = time.AfterFunc(r.idle, func() { r.trim(time.Now()) })
 	}
 	r.mu.Unlock()
 	for _, b := range out {

@@ -353,15 +353,12 @@ func (c *countingAllocator) taken() int {
 	return c.bytes
 }
 
-// TestStorageOnlyReaderRecyclesBuffers: a storage-only reader hands out
-// column buffers through the store's recycler as the writer does (from
-// mallocator, each fresh buffer is a new mmap whose pages the kernel
-// faults in and zeroes): a second scan reuses the buffers the first one's
-// batches released, and closing the reader returns every byte.
-func TestStorageOnlyReaderRecyclesBuffers(t *testing.T) {
-	w, mem, dir := testDB(t)
+// flushedEventIDs creates table e on w with ids 0..n-1 in one flushed
+// segment and returns n.
+func flushedEventIDs(t *testing.T, w *DB, mem memory.Allocator, n int) int64 {
+	t.Helper()
 	w.CreateTable("e", "", eventsSchema, map[string]string{"primary_key": "id"})
-	ids := make([]int64, 300_000)
+	ids := make([]int64, n)
 	for i := range ids {
 		ids[i] = int64(i)
 	}
@@ -369,6 +366,39 @@ func TestStorageOnlyReaderRecyclesBuffers(t *testing.T) {
 	if _, err := w.Flush("e"); err != nil {
 		t.Fatal(err)
 	}
+	return int64(n)
+}
+
+// drainIDAmount scans id and amount of e through db, releasing each batch
+// as it comes (as a host draining a stream does), and returns the rows.
+func drainIDAmount(t *testing.T, db *DB) (rows int64) {
+	t.Helper()
+	s, err := db.Scan("e", ScanRequest{Columns: []string{"id", "amount"}, Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for {
+		rec, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec == nil {
+			return rows
+		}
+		rows += rec.NumRows()
+		rec.Release()
+	}
+}
+
+// TestStorageOnlyReaderRecyclesBuffers: a storage-only reader hands out
+// column buffers through the store's recycler as the writer does (from
+// mallocator, each fresh buffer is a new mmap whose pages the kernel
+// faults in and zeroes): a second scan reuses the buffers the first one's
+// batches released, and closing the reader returns every byte.
+func TestStorageOnlyReaderRecyclesBuffers(t *testing.T) {
+	w, mem, dir := testDB(t)
+	n := flushedEventIDs(t, w, mem, 300_000)
 	base := &countingAllocator{CheckedAllocator: memory.NewCheckedAllocator(memory.NewGoAllocator())}
 	o := DefaultOptions()
 	o.Storage = filepath.Join(dir, "storage")
@@ -378,30 +408,17 @@ func TestStorageOnlyReaderRecyclesBuffers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No trim between the scans, however slow the machine (the race detector).
+	r.st.mem.(*recycler).idle = time.Hour
 	scan := func() (rows int64, taken int) {
 		before := base.taken()
-		s, err := r.Scan("e", ScanRequest{Columns: []string{"id", "amount"}, Limit: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		for {
-			rec, err := s.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec == nil {
-				break
-			}
-			rows += rec.NumRows()
-			rec.Release()
-		}
+		rows = drainIDAmount(t, r)
 		return rows, base.taken() - before
 	}
 	rows1, first := scan()
 	rows2, second := scan()
-	if rows1 != int64(len(ids)) || rows2 != rows1 {
-		t.Fatalf("rows %d then %d, want %d", rows1, rows2, len(ids))
+	if rows1 != n || rows2 != n {
+		t.Fatalf("rows %d then %d, want %d", rows1, rows2, n)
 	}
 	// The two columns' values alone are 4.8 MB.
 	if first < 4_800_000 || second > first/10 {
@@ -418,17 +435,10 @@ func TestStorageOnlyReaderRecyclesBuffers(t *testing.T) {
 // allocator once idle.
 func TestBufferPoolOutlivesItsStores(t *testing.T) {
 	w, mem, dir := testDB(t)
-	w.CreateTable("e", "", eventsSchema, map[string]string{"primary_key": "id"})
-	ids := make([]int64, 300_000)
-	for i := range ids {
-		ids[i] = int64(i)
-	}
-	appendEvents(t, w, mem, "e", ids...)
-	if _, err := w.Flush("e"); err != nil {
-		t.Fatal(err)
-	}
+	n := flushedEventIDs(t, w, mem, 300_000)
 	base := &countingAllocator{CheckedAllocator: memory.NewCheckedAllocator(memory.NewGoAllocator())}
 	pool := NewBufferPool(base)
+	pool.r.idle = time.Hour // no trim before the checks, however slow the machine
 	scanWithNewReader := func() (rows int64, taken int) {
 		o := DefaultOptions()
 		o.Storage = filepath.Join(dir, "storage")
@@ -440,28 +450,13 @@ func TestBufferPoolOutlivesItsStores(t *testing.T) {
 		}
 		defer r.Close()
 		before := base.taken()
-		s, err := r.Scan("e", ScanRequest{Columns: []string{"id", "amount"}, Limit: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		for {
-			rec, err := s.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec == nil {
-				break
-			}
-			rows += rec.NumRows()
-			rec.Release()
-		}
+		rows = drainIDAmount(t, r)
 		return rows, base.taken() - before
 	}
 	rows1, first := scanWithNewReader()
 	rows2, second := scanWithNewReader()
-	if rows1 != int64(len(ids)) || rows2 != rows1 {
-		t.Fatalf("rows %d then %d, want %d", rows1, rows2, len(ids))
+	if rows1 != n || rows2 != n {
+		t.Fatalf("rows %d then %d, want %d", rows1, rows2, n)
 	}
 	if first < 4_800_000 || second > first/10 {
 		t.Fatalf("the base allocator gave %d bytes to the first reader's scan and %d to the second's: the second should reuse the first's", first, second)
@@ -469,6 +464,6 @@ func TestBufferPoolOutlivesItsStores(t *testing.T) {
 	if base.CurrentAlloc() == 0 {
 		t.Fatal("the pool kept nothing after its readers closed")
 	}
-	pool.r.trim(time.Now().Add(recycleIdle))
+	pool.r.trim(time.Now().Add(time.Hour))
 	base.AssertSize(t, 0)
 }
