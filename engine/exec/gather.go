@@ -16,14 +16,15 @@ import (
 // boolean, utf8/binary with 32- or 64-bit offsets) are copied directly and
 // only nested types go through array.Concatenate.
 func GatherRuns(parts []Run, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
-	return gatherRunsIdx(parts, nil, nil, c, rows, mem)
+	return gatherRunsIdx(parts, nil, nil, nil, c, rows, mem)
 }
 
 // gatherRunsIdx is GatherRuns for parts whose records are numbered: part i
 // is of record recs[ris[i]] (Runs keeps them so), which resolves each
 // record's buffers once, up front, instead of looking them up per part.
-func gatherRunsIdx(parts []Run, ris []int32, recs []arrow.RecordBatch, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
-	vw := &views{parts: parts, ris: ris, cache: viewCache{c: c}}
+// patches are patchRegions(parts, ris), found once for all columns.
+func gatherRunsIdx(parts []Run, ris []int32, recs []arrow.RecordBatch, patches []patch, c int, rows int64, mem memory.Allocator) (arrow.Array, error) {
+	vw := &views{parts: parts, ris: ris, cache: viewCache{c: c}, patches: patches}
 	if ris != nil {
 		vw.vs = make([]colView, len(recs))
 		for i, rec := range recs {
@@ -140,6 +141,7 @@ type views struct {
 	// with no null in it.
 	anyNull bool
 	cache   viewCache
+	patches []patch // with ris: the patch regions of parts, in order
 }
 
 func (vw *views) at(i int) *colView {
@@ -147,6 +149,76 @@ func (vw *views) at(i int) *colView {
 		return vw.cache.get(vw.parts[i].Rec)
 	}
 	return &vw.vs[vw.ris[i]]
+}
+
+// each calls copy(i, n, pos) to put n rows of the record of part i, from
+// that part's start, at output row pos, so that the output is the parts in
+// order: once per part, except that a patch region is one call for its
+// base record's whole span and then one per part of another record in it
+// (the base's own parts are already in place).
+func (vw *views) each(copy func(i, n, pos int)) {
+	pos, next := 0, 0
+	for i := 0; i < len(vw.parts); {
+		if next < len(vw.patches) && vw.patches[next].first == i {
+			pt := vw.patches[next]
+			next++
+			base := vw.ris[i]
+			span := int(vw.parts[pt.last].End - vw.parts[i].Start)
+			copy(i, span, pos)
+			for k := i; k <= pt.last; k++ {
+				n := int(vw.parts[k].End - vw.parts[k].Start)
+				if vw.ris[k] != base {
+					copy(k, n, pos)
+				}
+				pos += n
+			}
+			i = pt.last + 1
+			continue
+		}
+		n := int(vw.parts[i].End - vw.parts[i].Start)
+		copy(i, n, pos)
+		pos += n
+		i++
+	}
+}
+
+// A patch is a stretch of a merge's output that is one record's rows with
+// some of them replaced, one for one, by rows of other records: where
+// newer versions of keys supersede older ones in place (updates), the rows
+// between are copied as one span and the newer rows put over the
+// superseded ones, instead of copying a run of a few rows at a time.
+type patch struct {
+	first, last int // parts[first] and parts[last] are of the base record
+}
+
+// patchScan bounds how many parts past the last part of its base record a
+// patch region is looked for in.
+const patchScan = 16
+
+// patchRegions finds the patch regions of parts (part i of record ris[i]):
+// parts first..last where every gap between two consecutive parts of the
+// base record, parts[first]'s, holds exactly as many rows as the parts of
+// other records between them.
+func patchRegions(parts []Run, ris []int32, dst []patch) []patch {
+	dst = dst[:0]
+	for i := 0; i < len(parts); {
+		base, expect, foreign, last := ris[i], parts[i].End, int64(0), i
+		for k := i + 1; k < len(parts) && k-last <= patchScan; k++ {
+			if ris[k] != base {
+				foreign += parts[k].End - parts[k].Start
+				continue
+			}
+			if parts[k].Start-expect != foreign {
+				break
+			}
+			expect, foreign, last = parts[k].End, 0, k
+		}
+		if last > i {
+			dst = append(dst, patch{first: i, last: last})
+		}
+		i = last + 1
+	}
+	return dst
 }
 
 // mayHaveNulls reports whether a part's record has a validity bitmap.
@@ -187,17 +259,15 @@ func gatherValidity(vw *views, rows int64, mem memory.Allocator) (*memory.Buffer
 	}
 	buf := newBuffer(mem, int(bitutil.BytesForBits(rows)))
 	dst := buf.Bytes()
-	pos := 0
-	for i, p := range parts {
+	copyValid := func(i int, n, pos int) {
 		v := vw.at(i)
-		n := int(p.End - p.Start)
 		if v.valid == nil {
 			bitutil.SetBitsTo(dst, int64(pos), int64(n), true)
 		} else {
-			copyBits(v.valid, v.off+int(p.Start), n, dst, pos)
+			copyBits(v.valid, v.off+int(parts[i].Start), n, dst, pos)
 		}
-		pos += n
 	}
+	vw.each(copyValid)
 	return buf, int(rows) - bitutil.CountSetBits(dst, 0, int(rows))
 }
 
@@ -206,11 +276,11 @@ func gatherFixed(vw *views, c int, rows int64, width int, mem memory.Allocator) 
 	valid, nulls := gatherValidity(vw, rows, mem)
 	vals := newFilledBuffer(mem, int(rows)*width)
 	dst := vals.Bytes()
-	pos := 0
-	for i, p := range parts {
+	copyRun := func(i, n, at int) {
 		v := vw.at(i)
-		lo := (v.off + int(p.Start)) * width
-		hi := (v.off + int(p.End)) * width
+		lo := (v.off + int(parts[i].Start)) * width
+		hi := lo + n*width
+		pos := at * width
 		// A merge's runs are a few values long: copied a word at a time
 		// inline, they cost less than a memmove call each.
 		if hi-lo <= 128 {
@@ -220,17 +290,18 @@ func gatherFixed(vw *views, c int, rows int64, width int, mem memory.Allocator) 
 					*(*[8]byte)(dst[pos:]) = *(*[8]byte)(v.vals[lo:])
 					pos += 8
 				}
-				continue
+				return
 			case 4:
 				for ; lo < hi; lo += 4 {
 					*(*[4]byte)(dst[pos:]) = *(*[4]byte)(v.vals[lo:])
 					pos += 4
 				}
-				continue
+				return
 			}
 		}
-		pos += copy(dst[pos:], v.vals[lo:hi])
+		copy(dst[pos:], v.vals[lo:hi])
 	}
+	vw.each(copyRun)
 	return finish(parts[0].Rec.Column(c).DataType(), rows, []*memory.Buffer{valid, vals}, nulls)
 }
 

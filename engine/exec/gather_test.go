@@ -153,3 +153,71 @@ func TestGatherCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestGatherPatchesMatchConcatenate assembles the runs of merges of
+// updates (one record's rows with some replaced, one for one, by rows of
+// others: patch regions), mixed with runs that break the pattern, for
+// every layout and through Runs, as a merge does, and compares the result
+// with array.Concatenate of the same slices.
+func TestGatherPatchesMatchConcatenate(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	full := flatBatch(t, mem, 120)
+	defer full.Release()
+	base, other, third := full.NewSlice(0, 90), full.NewSlice(50, 120), full.NewSlice(3, 40)
+	defer base.Release()
+	defer other.Release()
+	defer third.Release()
+	r := rand.New(rand.NewSource(5))
+	regions := 0
+	for trial := 0; trial < 200; trial++ {
+		var parts []Run
+		at := int64(r.Intn(20))
+		for at < base.NumRows() {
+			n := min(base.NumRows()-at, int64(1+r.Intn(12)))
+			parts = append(parts, Run{base, at, at + n})
+			at += n
+			// Replace the next g rows of base by g rows of the others, in
+			// one or more runs; now and then skip a different number.
+			g := int64(r.Intn(4))
+			for left := g; left > 0; {
+				src := other
+				if r.Intn(3) == 0 {
+					src = third
+				}
+				k := 1 + r.Int63n(left)
+				s := r.Int63n(src.NumRows() - k)
+				parts = append(parts, Run{src, s, s + k})
+				left -= k
+			}
+			skip := g // one for one
+			if r.Intn(12) == 0 {
+				skip = int64(r.Intn(4))
+			}
+			at += skip
+		}
+		rr := NewRuns(nil, mem)
+		for _, p := range parts {
+			rr.Add(p.Rec, p.Start, p.End)
+		}
+		regions += len(patchRegions(rr.parts, rr.ris, nil))
+		got, err := rr.Build(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := concatParts(t, mem, parts)
+		for c := 0; c < int(want.NumCols()); c++ {
+			if !array.Equal(got.Column(c), want.Column(c)) || got.Column(c).NullN() != want.Column(c).NullN() {
+				t.Fatalf("trial %d column %s:\n got %v\nwant %v", trial, want.Schema().Field(c).Name, got.Column(c), want.Column(c))
+			}
+			if err := array.ValidateFull(got.Column(c)); err != nil {
+				t.Fatalf("trial %d column %s: %v", trial, want.Schema().Field(c).Name, err)
+			}
+		}
+		got.Release()
+		want.Release()
+	}
+	if regions < 200 {
+		t.Errorf("only %d patch regions in 200 trials: the test no longer exercises them", regions)
+	}
+}

@@ -17,6 +17,8 @@ type Runs struct {
 	recs   []arrow.RecordBatch // the parts' records, each retained once
 	rows   int64
 	gen    int // counts resets (Merge caches record indices per gen)
+	// patches are the patch regions of parts, found by Build and Column.
+	patches []patch
 	// proj, when set, assembles only these columns of the parts (their
 	// indices in every part), as schema.
 	proj []int
@@ -40,7 +42,8 @@ func (r *Runs) Rows() int64 { return r.rows }
 // Column assembles column c of the collected rows into a new array from
 // the allocator, leaving them collected.
 func (r *Runs) Column(c int) (arrow.Array, error) {
-	return gatherRunsIdx(r.parts, r.ris, r.recs, c, r.rows, r.mem)
+	r.patches = patchRegions(r.parts, r.ris, r.patches)
+	return gatherRunsIdx(r.parts, r.ris, r.recs, r.patches, c, r.rows, r.mem)
 }
 
 // index returns rec's index in r.recs, adding (and retaining) it unless it
@@ -103,13 +106,14 @@ func (r *Runs) Build(copyAlways bool) (arrow.RecordBatch, error) {
 	if rec := r.adjacentView(schema); rec != nil {
 		return rec, nil
 	}
+	r.patches = patchRegions(r.parts, r.ris, r.patches)
 	cols := make([]arrow.Array, schema.NumFields())
 	for c := range cols {
 		src := c
 		if r.proj != nil {
 			src = r.proj[c]
 		}
-		out, err := gatherRunsIdx(r.parts, r.ris, r.recs, src, r.rows, r.mem)
+		out, err := gatherRunsIdx(r.parts, r.ris, r.recs, r.patches, src, r.rows, r.mem)
 		if err != nil {
 			for _, done := range cols[:c] {
 				done.Release()
