@@ -71,6 +71,12 @@ func (p *plan) pipelineOf(clusters [][]*planInput, out *arrow.Schema, batch int6
 			}
 			in := srcs[0]
 			if !isolated {
+				mo.MinKeys = make([][]byte, len(cl))
+				for i, in := range cl {
+					if in.seg != nil {
+						mo.MinKeys[i] = in.seg.MinKey
+					}
+				}
 				m := exec.NewMerge(srcs, p.sv.keyer(mo.Work), mo, p.batch, p.st.mem)
 				in, work = m, m.Schema()
 			}

@@ -206,6 +206,15 @@ func (f *taskFeed) add(sp *segPrep) int {
 	return base
 }
 
+// start begins decoding from task i ahead of the first next(i), unless
+// the feed is already reading.
+func (f *taskFeed) start(i int) {
+	if f.r == nil && !f.done && i < len(f.tasks) {
+		f.r = segment.ReadTasks(f.ctx, f.tasks[i:], f.mem, f.opts)
+		f.pos = i
+	}
+}
+
 // next returns the batch of task i (the caller owns it). Tasks before i
 // that were not asked for are dropped.
 func (f *taskFeed) next(i int) (arrow.RecordBatch, error) {

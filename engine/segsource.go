@@ -68,7 +68,7 @@ func (rc *readCtx) newSegSource(in *planInput, work *arrow.Schema, dropNoTombsto
 	if !sp.stream {
 		window := readWindow()
 		if merged {
-			window = max(1, window/mergedWith)
+			window = max(2, window/mergedWith)
 		}
 		feed = rc.newTaskFeed(window)
 		base = feed.add(sp)
@@ -142,6 +142,14 @@ func (s *segSource) Next() (arrow.RecordBatch, error) {
 		}
 		s.ti++
 		s.cur, s.off = rec, 0
+	}
+}
+
+// Prefetch starts decoding the source's next task (exec.Prefetcher): a
+// merge calls it on an input a little before it needs its rows.
+func (s *segSource) Prefetch() {
+	if s.cur == nil && !s.sp.stream && !s.pqOnly && s.feed != nil && len(s.sp.ncols) > 0 && s.ti < len(s.sp.tasks) {
+		s.feed.start(s.base + s.ti)
 	}
 }
 

@@ -29,6 +29,13 @@ func (f *Filter) KeepDeleted() *Filter {
 	return f
 }
 
+// Prefetch passes the hint on to the input (Prefetcher).
+func (f *Filter) Prefetch() {
+	if p, ok := f.in.(Prefetcher); ok {
+		p.Prefetch()
+	}
+}
+
 func (f *Filter) Next() (arrow.RecordBatch, error) {
 	for {
 		rec, err := f.in.Next()

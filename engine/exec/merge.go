@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kalamdb/libkalam/engine/keyenc"
 	"github.com/kalamdb/libkalam/kerr"
 )
 
@@ -32,7 +33,24 @@ type MergeOptions struct {
 	// DropTombstones: a tombstone that wins is not output (and _deleted is
 	// not either); otherwise tombstones are output, for the caller to drop.
 	DropTombstones bool
+	// MinKeys, when set, holds per input a lower bound of its row keys
+	// (encoded like Keyer.Keys; nil: unknown): such an input is opened
+	// only when the merge reaches that key, a few inputs ahead (see
+	// Prefetcher). A merge of a wide newer segment over many older ones
+	// then decodes only the older ones its output is passing, instead of
+	// the first batch of every input before its first row.
+	MinKeys [][]byte
 }
+
+// A Prefetcher is a Source that can start reading ahead before its first
+// Next, without waiting for it.
+type Prefetcher interface {
+	Prefetch()
+}
+
+// prefetchAhead is how many unopened inputs of a merge, in the order of
+// their MinKeys, read ahead: the next ones whose keys the merge reaches.
+const prefetchAhead = 2
 
 type cursor struct {
 	src  Source
@@ -49,6 +67,15 @@ type cursor struct {
 	// ri is rec's index in the merge's runs while loads == riLoad and
 	// the runs' gen == riGen.
 	loads, riLoad, ri, riGen int
+	// lazy: not opened yet; the cursor stands on one placeholder row
+	// whose key is its input's MinKey (phInt or phKey), which orders it
+	// in the heap. On equal keys a lazy cursor comes first, so that it is
+	// opened before any version of that key is decided.
+	lazy       bool
+	phInt      [1]int64
+	phKey      [1][]byte
+	phSeq      [1]int64
+	prefetched bool
 }
 
 func (c *cursor) deleted(i int) bool { return c.dels != nil && c.dels.Value(i) }
@@ -69,6 +96,10 @@ type Merge struct {
 	r       Runs
 	started bool
 	lastKey []byte // the key being decided (encoded-key merges)
+	// lazies are the lazy cursors by MinKey; the first prefetched of
+	// them that are not opened read ahead.
+	lazies  []*cursor
+	minKeys [][]byte
 }
 
 // NewMerge merges srcs (each producing mo.Work, _deleted optional when
@@ -103,7 +134,80 @@ func NewMerge(srcs []Source, k *Keyer, mo MergeOptions, batch int64, mem memory.
 		}
 		m.cursors = append(m.cursors, c)
 	}
+	m.minKeys = mo.MinKeys
 	return m
+}
+
+// placeholder makes c lazy, standing on its input's MinKey, when that is
+// known and usable; false when c must be opened now.
+func (m *Merge) placeholder(c *cursor, minKey []byte) bool {
+	if minKey == nil {
+		return false
+	}
+	if m.intKey >= 0 {
+		v, rest, err := keyenc.DecodeValue(minKey, arrow.PrimitiveTypes.Int64)
+		iv, ok := v.(int64)
+		if err != nil || len(rest) != 0 || !ok {
+			return false // a null key, or not an int64 key's encoding
+		}
+		c.phInt[0] = iv
+		c.ik, c.knil = c.phInt[:], nil
+	} else {
+		c.phKey[0] = minKey
+		c.keys = c.phKey[:]
+	}
+	c.seqs = nil
+	if m.bySeq {
+		c.seqs = c.phSeq[:]
+	}
+	c.lazy, c.n, c.pos, c.dels = true, 1, 0, nil
+	return true
+}
+
+// prefetch starts reading ahead on the first prefetchAhead lazy cursors
+// (by MinKey) that are not opened yet.
+func (m *Merge) prefetch() {
+	ahead := 0
+	for _, c := range m.lazies {
+		if !c.lazy {
+			continue
+		}
+		if !c.prefetched {
+			c.prefetched = true
+			if p, ok := c.src.(Prefetcher); ok {
+				p.Prefetch()
+			}
+		}
+		if ahead++; ahead >= prefetchAhead {
+			return
+		}
+	}
+}
+
+// open opens the lazy cursor at the top of the heap: it loads its first
+// batch (or leaves the heap, empty) and takes its place by its first key.
+func (m *Merge) open() error {
+	c := m.h[0]
+	ph := &cursor{ik: c.ik, keys: c.keys, knil: nil}
+	c.lazy = false
+	ok, err := m.load(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		last := len(m.h) - 1
+		m.h[0] = m.h[last]
+		m.h = m.h[:last]
+	} else if m.cmp(c, 0, ph, 0) < 0 {
+		// Rows below the input's recorded MinKey: merging on would put
+		// them out of order, silently.
+		return kerr.New(kerr.Corruption, "merge input's first key is below the key range its metadata records")
+	}
+	if len(m.h) > 0 {
+		m.down(0)
+	}
+	m.prefetch()
+	return nil
 }
 
 // load moves c to its next non-empty batch; false at the end of its input.
@@ -207,6 +311,9 @@ func (m *Merge) before(a, b *cursor) bool {
 	if c := m.cmp(a, a.pos, b, b.pos); c != 0 {
 		return c < 0
 	}
+	if a.lazy != b.lazy {
+		return a.lazy
+	}
 	if m.bySeq {
 		if sa, sb := a.seqs[a.pos], b.seqs[b.pos]; sa != sb {
 			return sa > sb
@@ -290,7 +397,12 @@ const longRun = 4096
 func (m *Merge) Next() (arrow.RecordBatch, error) {
 	if !m.started {
 		m.started = true
-		for _, c := range m.cursors {
+		for i, c := range m.cursors {
+			if len(m.cursors) > 2 && i < len(m.minKeys) && m.placeholder(c, m.minKeys[i]) {
+				m.lazies = append(m.lazies, c)
+				m.h = append(m.h, c)
+				continue
+			}
 			ok, err := m.load(c)
 			if err != nil {
 				return nil, err
@@ -302,9 +414,17 @@ func (m *Merge) Next() (arrow.RecordBatch, error) {
 		for i := len(m.h)/2 - 1; i >= 0; i-- {
 			m.down(i)
 		}
+		sort.SliceStable(m.lazies, func(i, j int) bool { return m.cmp(m.lazies[i], 0, m.lazies[j], 0) < 0 })
+		m.prefetch()
 	}
 	for len(m.h) > 0 && m.r.rows < m.batch {
 		win := m.h[0]
+		if win.lazy {
+			if err := m.open(); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		// Fast path: every key of the winner below the smallest key of the
 		// other cursors is unique to it, so that whole run goes out at once
 		// (one binary search instead of a heap operation per row).

@@ -1,0 +1,323 @@
+package exec
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/engine/keyenc"
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+// watched is a Source that records when its consumer opened it (first
+// Next), finished it (Next returned nil) and asked it to prefetch.
+type watched struct {
+	Source
+	log                      *openLog
+	opened, done, prefetched bool
+}
+
+type openLog struct{ open, maxOpen, prefetches int }
+
+func (w *watched) Next() (arrow.RecordBatch, error) {
+	if !w.opened {
+		w.opened = true
+		w.log.open++
+		w.log.maxOpen = max(w.log.maxOpen, w.log.open)
+	}
+	rec, err := w.Source.Next()
+	if rec == nil && err == nil && !w.done {
+		w.done = true
+		w.log.open--
+	}
+	return rec, err
+}
+
+func (w *watched) Prefetch() {
+	if !w.prefetched {
+		w.prefetched = true
+		w.log.prefetches++
+	}
+}
+
+var idValue = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+}, nil)
+
+// idBatches is ids (sorted) with value v+id, in batches of at most per rows.
+func idBatches(mem memory.Allocator, ids []int64, v int64, per int) []arrow.RecordBatch {
+	var out []arrow.RecordBatch
+	for s := 0; s < len(ids); s += per {
+		b := array.NewRecordBuilder(mem, idValue)
+		for _, id := range ids[s:min(s+per, len(ids))] {
+			b.Field(0).(*array.Int64Builder).Append(id)
+			b.Field(1).(*array.Int64Builder).Append(v + id)
+		}
+		out = append(out, b.NewRecordBatch())
+		b.Release()
+	}
+	return out
+}
+
+func int64Key(v int64) []byte { return keyenc.AppendInt64(nil, v) }
+
+// TestMergeOpensInputsAsItsKeysReachThem: a wide newer input merged over
+// twelve older ones with disjoint key ranges (a flush of updates over a
+// table's segments) opens each older input only when the merge's keys
+// reach it, a couple ahead, not all of them before its first row; and
+// the result is every key once, newest value, in order.
+func TestMergeOpensInputsAsItsKeysReachThem(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	const olds, per = 12, 1000
+	log := &openLog{}
+	var srcs []Source
+	var minKeys [][]byte
+	var ranks []int
+	for j := 0; j < olds; j++ {
+		ids := make([]int64, per)
+		for i := range ids {
+			ids[i] = int64(j*per + i)
+		}
+		srcs = append(srcs, &watched{Source: NewMem(idBatches(mem, ids, 0, 300)), log: log})
+		minKeys = append(minKeys, int64Key(ids[0]))
+		ranks = append(ranks, j)
+	}
+	var upd []int64
+	for id := int64(3); id < olds*per; id += 7 {
+		upd = append(upd, id)
+	}
+	srcs = append(srcs, &watched{Source: NewMem(idBatches(mem, upd, 1_000_000, 256)), log: log})
+	minKeys = append(minKeys, int64Key(upd[0]))
+	ranks = append(ranks, olds)
+
+	m := NewMerge(srcs, NewKeyer(idValue, []string{"id"}, false),
+		MergeOptions{Work: idValue, Ranks: ranks, MinKeys: minKeys}, 500, mem)
+	defer m.Close()
+	var got []int64
+	first := true
+	for {
+		rec, err := m.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec == nil {
+			break
+		}
+		if first {
+			first = false
+			if log.open > 3 || log.prefetches > 2+prefetchAhead {
+				t.Errorf("after the first batch %d inputs are open and %d were prefetched, want <= 3 and <= %d",
+					log.open, log.prefetches, 2+prefetchAhead)
+			}
+		}
+		ids, vs := rec.Column(0).(*array.Int64), rec.Column(1).(*array.Int64)
+		for i := 0; i < ids.Len(); i++ {
+			id := ids.Value(i)
+			want := id
+			if id >= 3 && (id-3)%7 == 0 {
+				want += 1_000_000
+			}
+			if vs.Value(i) != want {
+				t.Fatalf("id %d has v %d, want %d", id, vs.Value(i), want)
+			}
+			got = append(got, id)
+		}
+		rec.Release()
+	}
+	if len(got) != olds*per {
+		t.Fatalf("%d rows, want %d", len(got), olds*per)
+	}
+	for i, id := range got {
+		if id != int64(i) {
+			t.Fatalf("row %d is id %d", i, id)
+		}
+	}
+	// The wide input, the older one being passed and the next one or two.
+	if log.maxOpen > 4 {
+		t.Errorf("up to %d inputs were open at once, want <= 4", log.maxOpen)
+	}
+	if log.prefetches != olds+1 {
+		t.Errorf("%d inputs were prefetched, want all %d, each before it was needed", log.prefetches, olds+1)
+	}
+}
+
+// mergeAll drains m into rows "key/value/…" in output order.
+func mergeAll(t *testing.T, m *Merge) []string {
+	t.Helper()
+	defer m.Close()
+	var out []string
+	for {
+		rec, err := m.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec == nil {
+			return out
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			row := ""
+			for c := 0; c < int(rec.NumCols()); c++ {
+				row += rec.Column(c).ValueStr(i) + "/"
+			}
+			out = append(out, row)
+		}
+		rec.Release()
+	}
+}
+
+// TestMergeLazyMatchesEager merges random inputs (int64 and string keys,
+// null keys, by rank and by _seq, with and without tombstones) with lower
+// bounds of their keys as MinKeys and without: the outputs are the same.
+func TestMergeLazyMatchesEager(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	r := rand.New(rand.NewSource(11))
+	for trial := 0; trial < 300; trial++ {
+		strKey := trial%3 == 1
+		bySeq := trial%2 == 0
+		keyType := arrow.DataType(arrow.PrimitiveTypes.Int64)
+		if strKey {
+			keyType = arrow.BinaryTypes.String
+		}
+		fields := []arrow.Field{{Name: "k", Type: keyType, Nullable: true}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}
+		if bySeq {
+			fields = append(fields, arrow.Field{Name: SeqColumn, Type: arrow.PrimitiveTypes.Int64})
+		}
+		fields = append(fields, arrow.Field{Name: DeletedColumn, Type: arrow.FixedWidthTypes.Boolean})
+		schema := arrow.NewSchema(fields, nil)
+		keyOf := func(i int64) string { return fmt.Sprintf("k%05d", i) }
+		n := 3 + r.Intn(6)
+		type input struct {
+			recs   []arrow.RecordBatch
+			minKey []byte
+		}
+		gen := func() []input {
+			var ins []input
+			rr := rand.New(rand.NewSource(int64(trial)))
+			for j := 0; j < n; j++ {
+				lo := rr.Int63n(400)
+				span := 1 + rr.Int63n(400)
+				var ids []int64
+				for id := lo; id < lo+span; id++ {
+					if rr.Intn(3) == 0 {
+						ids = append(ids, id)
+					}
+				}
+				nullFirst := rr.Intn(8) == 0
+				b := array.NewRecordBuilder(mem, schema)
+				var recs []arrow.RecordBatch
+				per := 1 + rr.Intn(40)
+				rows := 0
+				flush := func() {
+					if rows > 0 {
+						recs = append(recs, b.NewRecordBatch())
+						rows = 0
+					}
+				}
+				emit := func(null bool, id int64) {
+					switch {
+					case null:
+						b.Field(0).AppendNull()
+					case strKey:
+						b.Field(0).(*array.StringBuilder).Append(keyOf(id))
+					default:
+						b.Field(0).(*array.Int64Builder).Append(id)
+					}
+					b.Field(1).(*array.Int64Builder).Append(int64(j)*1000 + id)
+					if bySeq {
+						// Random versions: an input holds older and newer ones.
+						b.Field(2).(*array.Int64Builder).Append(1 + rr.Int63())
+					}
+					b.Field(len(fields) - 1).(*array.BooleanBuilder).Append(rr.Intn(10) == 0)
+					if rows++; rows == per {
+						flush()
+					}
+				}
+				if nullFirst {
+					emit(true, 0)
+				}
+				for _, id := range ids {
+					emit(false, id)
+				}
+				flush()
+				b.Release()
+				var minKey []byte
+				switch {
+				case nullFirst || len(ids) == 0 || rr.Intn(5) == 0:
+					// unknown
+				case strKey:
+					var err error
+					if minKey, err = keyenc.AppendGo(nil, keyType, keyOf(ids[0]-rr.Int63n(3))); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					minKey = int64Key(ids[0] - rr.Int63n(3))
+				}
+				ins = append(ins, input{recs, minKey})
+			}
+			return ins
+		}
+		run := func(lazy bool) []string {
+			var srcs []Source
+			var mks [][]byte
+			for _, in := range gen() {
+				srcs = append(srcs, NewMem(in.recs))
+				mks = append(mks, in.minKey)
+			}
+			mo := MergeOptions{Work: schema, BySeq: bySeq, DropTombstones: trial%4 < 2}
+			if !bySeq {
+				mo.Ranks = make([]int, n)
+				for j := range mo.Ranks {
+					mo.Ranks[j] = j
+				}
+			}
+			if lazy {
+				mo.MinKeys = mks
+			}
+			return mergeAll(t, NewMerge(srcs, NewKeyer(schema, []string{"k"}, false), mo, int64(1+trial%50), mem))
+		}
+		eager, lazy := run(false), run(true)
+		if fmt.Sprint(eager) != fmt.Sprint(lazy) {
+			t.Fatalf("trial %d (string key %v, by _seq %v): lazy merge differs:\n eager %v\n lazy  %v", trial, strKey, bySeq, eager, lazy)
+		}
+		if len(eager) < 10 {
+			t.Fatalf("trial %d merged only %d rows: the inputs are too thin to test anything", trial, len(eager))
+		}
+	}
+}
+
+// TestMergeMinKeyAboveRowsIsCorruption: an input whose rows start below
+// the MinKey its metadata records is reported, not merged out of order.
+func TestMergeMinKeyAboveRowsIsCorruption(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var srcs []Source
+	var mks [][]byte
+	for j := int64(0); j < 3; j++ {
+		srcs = append(srcs, NewMem(idBatches(mem, []int64{10 * j, 10*j + 1}, 0, 10)))
+		mks = append(mks, int64Key(10*j))
+	}
+	mks[2] = int64Key(25) // its rows start at 20
+	m := NewMerge(srcs, NewKeyer(idValue, []string{"id"}, false),
+		MergeOptions{Work: idValue, Ranks: []int{0, 1, 2}, MinKeys: mks}, 100, mem)
+	defer m.Close()
+	var err error
+	for err == nil {
+		var rec arrow.RecordBatch
+		if rec, err = m.Next(); rec == nil && err == nil {
+			t.Fatal("merged to the end without noticing the input below its MinKey")
+		}
+		if rec != nil {
+			rec.Release()
+		}
+	}
+	if !kerr.Is(err, kerr.Corruption) {
+		t.Fatalf("error %v, want a Corruption", err)
+	}
+}
