@@ -111,7 +111,13 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 		srcs = append(srcs, src)
 	}
 	// Tombstones stay in the merge's output: the loop below counts them.
-	merged := exec.NewMerge(srcs, rs.view.keyer(work), exec.MergeOptions{Work: work, BySeq: true}, rc.batch, st.mem)
+	// Inputs open as the merge reaches their keys: compacting many
+	// segments holds a few of them in memory at a time, not all.
+	minKeys := make([][]byte, len(live))
+	for i := range live {
+		minKeys[i] = live[i].MinKey
+	}
+	merged := exec.NewMerge(srcs, rs.view.keyer(work), exec.MergeOptions{Work: work, BySeq: true, MinKeys: minKeys}, rc.batch, st.mem)
 	srcs = nil // owned by merged
 	defer merged.Close()
 	k := rs.view.keyer(work)

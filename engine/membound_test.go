@@ -165,3 +165,45 @@ func TestFlushMemoryIsBounded(t *testing.T) {
 		t.Fatalf("flush memory: peak %d bytes, more than %d (16 batches; the table is %d)", peak, limit, batches*batchBytes)
 	}
 }
+
+// TestCompactionMemoryDoesNotGrowWithSegments compacts 8 and then 32
+// segments of the same size with disjoint keys: the merge opens each input
+// as its keys come up, so the Arrow memory it holds at its peak stays that
+// of a few inputs, not of every input's first batch.
+func TestCompactionMemoryDoesNotGrowWithSegments(t *testing.T) {
+	peaks := map[int]int64{}
+	for _, segs := range []int{8, 32} {
+		pa := newPeakAllocator()
+		opts := DefaultOptions()
+		opts.Allocator = pa
+		db, err := Open(t.TempDir(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.CreateTable("m", "", benchSchema, map[string]string{"primary_key": "id", "row_group_rows": "4096"})
+		const per = 8192
+		for s := 0; s < segs; s++ {
+			rec := benchBatch(pa, s*per, per)
+			db.AppendRecord("m", rec)
+			rec.Release()
+			if _, err := db.Flush("m"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pa.resetPeak()
+		base := pa.cur
+		rep, err := db.Compact("m", CompactOptions{TargetRows: 1 << 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.RowsWritten != uint64(segs*per) || len(rep.InputSegments) != segs {
+			t.Fatalf("compaction of %d segments read %d and wrote %d rows", segs, len(rep.InputSegments), rep.RowsWritten)
+		}
+		peaks[segs] = pa.peak - base
+		db.Close()
+		t.Logf("%d segments: peak %d bytes during the compaction", segs, peaks[segs])
+	}
+	if peaks[32] > peaks[8]*3/2 {
+		t.Fatalf("compaction memory grows with the segments: peak %d bytes for 8, %d for 32", peaks[8], peaks[32])
+	}
+}
