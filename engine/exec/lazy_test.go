@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"math/rand"
+	"sort"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -173,7 +174,8 @@ func mergeAll(t *testing.T, m *Merge) []string {
 
 // TestMergeLazyMatchesEager merges random inputs (int64 and string keys,
 // null keys, by rank and by _seq, with and without tombstones) with lower
-// bounds of their keys as MinKeys and without: the outputs are the same.
+// bounds of their keys as MinKeys and without: both give the model's
+// answer (the newest version of each key, in key order).
 func TestMergeLazyMatchesEager(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -197,8 +199,19 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 			recs   []arrow.RecordBatch
 			minKey []byte
 		}
+		// The model: every version, for the newest of each key.
+		type version struct {
+			null   bool
+			id     int64
+			seq    int64
+			del    bool
+			rank   int
+			output string
+		}
+		var versions []version
 		gen := func() []input {
 			var ins []input
+			versions = versions[:0]
 			rr := rand.New(rand.NewSource(int64(trial)))
 			for j := 0; j < n; j++ {
 				lo := rr.Int63n(400)
@@ -229,12 +242,28 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 					default:
 						b.Field(0).(*array.Int64Builder).Append(id)
 					}
+					v := version{null: null, id: id, rank: j, del: rr.Intn(10) == 0}
 					b.Field(1).(*array.Int64Builder).Append(int64(j)*1000 + id)
+					v.output = fmt.Sprintf("%d/", int64(j)*1000+id)
 					if bySeq {
 						// Random versions: an input holds older and newer ones.
-						b.Field(2).(*array.Int64Builder).Append(1 + rr.Int63())
+						v.seq = 1 + rr.Int63()
+						b.Field(2).(*array.Int64Builder).Append(v.seq)
+						v.output += fmt.Sprintf("%d/", v.seq)
 					}
-					b.Field(len(fields) - 1).(*array.BooleanBuilder).Append(rr.Intn(10) == 0)
+					b.Field(len(fields) - 1).(*array.BooleanBuilder).Append(v.del)
+					if trial%4 >= 2 {
+						v.output += fmt.Sprintf("%v/", v.del)
+					}
+					switch {
+					case null:
+						v.output = "(null)/" + v.output
+					case strKey:
+						v.output = keyOf(id) + "/" + v.output
+					default:
+						v.output = fmt.Sprintf("%d/", id) + v.output
+					}
+					versions = append(versions, v)
 					if rows++; rows == per {
 						flush()
 					}
@@ -283,7 +312,40 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 			return mergeAll(t, NewMerge(srcs, NewKeyer(schema, []string{"k"}, false), mo, int64(1+trial%50), mem))
 		}
 		eager, lazy := run(false), run(true)
+		newest := map[string]version{}
+		for _, v := range versions {
+			k := fmt.Sprint(v.null, v.id)
+			w, ok := newest[k]
+			if !ok || (bySeq && v.seq > w.seq) || (!bySeq && v.rank > w.rank) {
+				newest[k] = v
+			}
+		}
+		var want []version
+		for _, v := range newest {
+			if !v.del || trial%4 >= 2 {
+				want = append(want, v)
+			}
+		}
+		sort.Slice(want, func(i, j int) bool {
+			if want[i].null != want[j].null {
+				return want[i].null
+			}
+			return want[i].id < want[j].id
+		})
+		var wantRows []string
+		for _, v := range want {
+			wantRows = append(wantRows, v.output)
+		}
+		if fmt.Sprint(eager) != fmt.Sprint(wantRows) {
+			t.Fatalf("trial %d (string key %v, by _seq %v): merge differs from the model:\n got  %v\n want %v", trial, strKey, bySeq, eager, wantRows)
+		}
 		if fmt.Sprint(eager) != fmt.Sprint(lazy) {
+			for i := range eager {
+				if i >= len(lazy) || eager[i] != lazy[i] {
+					t.Logf("first difference at %d of %d/%d: eager %v lazy %v", i, len(eager), len(lazy), eager[max(0, i-3):min(len(eager), i+3)], lazy[max(0, i-3):min(len(lazy), i+3)])
+					break
+				}
+			}
 			t.Fatalf("trial %d (string key %v, by _seq %v): lazy merge differs:\n eager %v\n lazy  %v", trial, strKey, bySeq, eager, lazy)
 		}
 		if len(eager) < 10 {

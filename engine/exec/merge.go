@@ -425,6 +425,9 @@ func (m *Merge) Next() (arrow.RecordBatch, error) {
 			}
 			continue
 		}
+		if m.intKey >= 0 && !m.bySeq && len(m.h) >= 2 && m.pairs() {
+			continue
+		}
 		// Fast path: every key of the winner below the smallest key of the
 		// other cursors is unique to it, so that whole run goes out at once
 		// (one binary search instead of a heap operation per row).
@@ -465,6 +468,78 @@ func (m *Merge) Next() (arrow.RecordBatch, error) {
 		}
 	}
 	return m.r.Build(false)
+}
+
+// pairs merges while two cursors hold the smallest keys (a wide newer
+// segment over the older segment its keys are passing, the common merge):
+// a two-way merge of their int64 keys, newest rank winning ties, with no
+// heap operation per row. It stops before either cursor's last row of its
+// batch (the heap loop loads the next one), at the third cursor's key, at
+// a long run (which the heap loop sends out as a view) or a full batch,
+// then restores the heap. It reports whether it moved either cursor.
+func (m *Merge) pairs() bool {
+	a, bi := m.h[0], 1
+	if len(m.h) > 2 && m.before(m.h[2], m.h[1]) {
+		bi = 2
+	}
+	b := m.h[bi]
+	if a.lazy || b.lazy || a.knil != nil || b.knil != nil {
+		return false
+	}
+	// The third smallest key is at a child of the root or of b.
+	bound, bounded := int64(0), false
+	for _, i := range []int{3 - bi, 2*bi + 1, 2*bi + 2} {
+		if i < len(m.h) {
+			c := m.h[i]
+			if c.knil != nil && c.knil.IsNull(c.pos) {
+				return false // sorts first: not this path's case
+			}
+			if k := c.ik[c.pos]; !bounded || k < bound {
+				bound, bounded = k, true
+			}
+		}
+	}
+	// moved, not rows output: a winning tombstone that is dropped moves
+	// both cursors and outputs nothing.
+	moved := false
+	for m.r.rows < m.batch && a.pos < a.n-1 && b.pos < b.n-1 {
+		ka, kb := a.ik[a.pos], b.ik[b.pos]
+		if bounded && min(ka, kb) >= bound {
+			break
+		}
+		if ka == kb {
+			w := a
+			if b.rank > a.rank {
+				w = b
+			}
+			m.add(w, w.pos, w.pos+1)
+			a.pos++
+			b.pos++
+			moved = true
+			continue
+		}
+		lo, hi := a, kb
+		if kb < ka {
+			lo, hi = b, ka
+		}
+		if bounded && bound < hi {
+			hi = bound
+		}
+		limit := min(lo.n-1, lo.pos+int(m.batch-m.r.rows))
+		end := gallop(lo.ik, lo.pos+1, limit, hi)
+		if end-lo.pos >= longRun {
+			break
+		}
+		m.add(lo, lo.pos, end)
+		lo.pos = end
+		moved = true
+	}
+	if !moved {
+		return false
+	}
+	m.down(bi)
+	m.down(0)
+	return true
 }
 
 // runEnd returns the end of the run of win's current batch whose keys are
