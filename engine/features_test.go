@@ -729,3 +729,46 @@ func TestPreciseOverlap(t *testing.T) {
 		t.Fatalf("rows: %s", got)
 	}
 }
+
+// TestNoPrimaryKeyTombstonesOverSeveralSegments: in a table keyed by
+// _seq, a flush of deletes from two older segments overlaps both; the
+// three-way merge that follows (whose inputs open as it reaches their
+// recorded min_key) drops exactly the deleted rows.
+func TestNoPrimaryKeyTombstonesOverSeveralSegments(t *testing.T) {
+	db, mem, _ := testDB(t)
+	db.CreateTable("log", "", eventsSchema, nil)
+	for _, ids := range [][]int64{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}} {
+		appendEvents(t, db, mem, "log", ids...)
+		if _, err := db.Flush("log"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ := db.Scan("log", ScanRequest{Columns: []string{"id", colSeq}, Limit: -1})
+	rows := collect(t, s)
+	// Delete ids 2 and 5 (one row of each of the first two segments).
+	ks := arrow.NewSchema([]arrow.Field{{Name: colSeq, Type: arrow.PrimitiveTypes.Int64}}, nil)
+	kb := array.NewRecordBuilder(mem, ks)
+	kb.Field(0).(*array.Int64Builder).AppendValues([]int64{rows[1][colSeq].(int64), rows[4][colSeq].(int64)}, nil)
+	krec := kb.NewRecordBatch()
+	kb.Release()
+	rdr := recordReader(t, krec)
+	if n, err := db.Delete("log", rdr); err != nil || n != 2 {
+		t.Fatalf("delete: %d %v", n, err)
+	}
+	rdr.Release()
+	krec.Release()
+	if _, err := db.Flush("log"); err != nil {
+		t.Fatal(err)
+	}
+	doc := explainDoc(t, db, "log", allRows())
+	if doc["merge"] != "newest_wins" {
+		t.Fatalf("plan %v, want a merge of the tombstones' segment with the two it deletes from", doc["merge"])
+	}
+	s, err := db.Scan("log", ScanRequest{Columns: []string{"id"}, Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rowsString(collect(t, s), "id"); got != "1;3;4;6;7;8;9" {
+		t.Fatalf("rows after deleting 2 and 5: %s", got)
+	}
+}

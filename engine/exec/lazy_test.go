@@ -355,19 +355,50 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 }
 
 // TestMergeMinKeyAboveRowsIsCorruption: an input whose rows start below
-// the MinKey its metadata records is reported, not merged out of order.
+// the MinKey its metadata records is reported, not merged out of order,
+// with an int64 key and with an encoded (string) key.
 func TestMergeMinKeyAboveRowsIsCorruption(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	var srcs []Source
-	var mks [][]byte
-	for j := int64(0); j < 3; j++ {
-		srcs = append(srcs, NewMem(idBatches(mem, []int64{10 * j, 10*j + 1}, 0, 10)))
-		mks = append(mks, int64Key(10*j))
-	}
-	mks[2] = int64Key(25) // its rows start at 20
-	m := NewMerge(srcs, NewKeyer(idValue, []string{"id"}, false),
-		MergeOptions{Work: idValue, Ranks: []int{0, 1, 2}, MinKeys: mks}, 100, mem)
+	t.Run("int64", func(t *testing.T) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		var srcs []Source
+		var mks [][]byte
+		for j := int64(0); j < 3; j++ {
+			srcs = append(srcs, NewMem(idBatches(mem, []int64{10 * j, 10*j + 1}, 0, 10)))
+			mks = append(mks, int64Key(10*j))
+		}
+		mks[2] = int64Key(25) // its rows start at 20
+		expectCorruption(t, NewMerge(srcs, NewKeyer(idValue, []string{"id"}, false),
+			MergeOptions{Work: idValue, Ranks: []int{0, 1, 2}, MinKeys: mks}, 100, mem))
+	})
+	t.Run("string", func(t *testing.T) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.BinaryTypes.String}}, nil)
+		var srcs []Source
+		var mks [][]byte
+		for j := 0; j < 3; j++ {
+			b := array.NewRecordBuilder(mem, schema)
+			b.Field(0).(*array.StringBuilder).AppendValues([]string{fmt.Sprintf("k%d0", j), fmt.Sprintf("k%d1", j)}, nil)
+			srcs = append(srcs, NewMem([]arrow.RecordBatch{b.NewRecordBatch()}))
+			b.Release()
+			minKey := fmt.Sprintf("k%d0", j)
+			if j == 2 {
+				minKey = "k25" // its rows start at k20
+			}
+			mk, err := keyenc.AppendGo(nil, arrow.BinaryTypes.String, minKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mks = append(mks, mk)
+		}
+		expectCorruption(t, NewMerge(srcs, NewKeyer(schema, []string{"k"}, false),
+			MergeOptions{Work: schema, Ranks: []int{0, 1, 2}, MinKeys: mks}, 100, mem))
+	})
+}
+
+func expectCorruption(t *testing.T, m *Merge) {
+	t.Helper()
 	defer m.Close()
 	var err error
 	for err == nil {

@@ -188,8 +188,9 @@ func (m *Merge) prefetch() {
 // batch (or leaves the heap, empty) and takes its place by its first key.
 func (m *Merge) open() error {
 	c := m.h[0]
-	ph := &cursor{ik: c.ik, keys: c.keys, knil: nil}
-	c.lazy = false
+	// The placeholder row, kept apart: load reuses the cursor's key slices.
+	ph := &cursor{ik: []int64{c.phInt[0]}, keys: [][]byte{c.phKey[0]}}
+	c.lazy, c.ik, c.keys = false, nil, nil
 	ok, err := m.load(c)
 	if err != nil {
 		return err
