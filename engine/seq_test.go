@@ -36,3 +36,27 @@ func TestSeqStrictlyIncreasingWithClockStepBack(t *testing.T) {
 		t.Fatalf("after restart with node 1: %d not > %d", v, prev)
 	}
 }
+
+// TestSeqReadsTheClockOncePerCall: the values of one call take the time it
+// started and count up from there (borrowing later milliseconds past 4096
+// values), with one clock read however many values it hands out.
+func TestSeqReadsTheClockOncePerCall(t *testing.T) {
+	g := newSeqGen(3, 0)
+	reads := 0
+	g.now = func() int64 { reads++; return 1000 + int64(reads) }
+	vals := g.next(10_000, nil)
+	if reads != 1 {
+		t.Fatalf("%d clock reads for one call, want 1", reads)
+	}
+	if ms := vals[0] >> 22; ms != 1001 {
+		t.Fatalf("first value at ms %d, want the clock's 1001", ms)
+	}
+	if ms := vals[len(vals)-1] >> 22; ms != 1001+10_000/4096 {
+		t.Fatalf("last value at ms %d, want %d (4096 values per ms)", ms, 1001+10_000/4096)
+	}
+	for i := 1; i < len(vals); i++ {
+		if vals[i] <= vals[i-1] {
+			t.Fatalf("value %d (%d) not above the one before (%d)", i, vals[i], vals[i-1])
+		}
+	}
+}
