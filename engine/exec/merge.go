@@ -191,15 +191,11 @@ func (m *Merge) open() error {
 	// The placeholder row, kept apart: load reuses the cursor's key slices.
 	ph := &cursor{ik: []int64{c.phInt[0]}, keys: [][]byte{c.phKey[0]}}
 	c.lazy, c.ik, c.keys = false, nil, nil
-	ok, err := m.load(c)
+	ok, err := m.loadTop()
 	if err != nil {
 		return err
 	}
-	if !ok {
-		last := len(m.h) - 1
-		m.h[0] = m.h[last]
-		m.h = m.h[:last]
-	} else if m.cmp(c, 0, ph, 0) < 0 {
+	if ok && m.cmp(c, 0, ph, 0) < 0 {
 		// Rows below the input's recorded MinKey: merging on would put
 		// them out of order, silently.
 		return kerr.New(kerr.Corruption, "merge input's first key is below the key range its metadata records")
@@ -343,20 +339,27 @@ func (m *Merge) down(i int) {
 	}
 }
 
+// loadTop loads the next batch of the cursor at the top of the heap and
+// takes that cursor out of the heap at the end of its input; the caller
+// restores the heap order.
+func (m *Merge) loadTop() (bool, error) {
+	ok, err := m.load(m.h[0])
+	if err == nil && !ok {
+		last := len(m.h) - 1
+		m.h[0] = m.h[last]
+		m.h = m.h[:last]
+	}
+	return ok, err
+}
+
 // step advances the top cursor by one row (loading its next batch) and
 // restores the heap.
 func (m *Merge) step() error {
 	c := m.h[0]
 	c.pos++
 	if c.pos >= c.n {
-		ok, err := m.load(c)
-		if err != nil {
+		if _, err := m.loadTop(); err != nil {
 			return err
-		}
-		if !ok {
-			last := len(m.h) - 1
-			m.h[0] = m.h[last]
-			m.h = m.h[:last]
 		}
 	}
 	if len(m.h) > 0 {
