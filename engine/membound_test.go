@@ -51,20 +51,27 @@ func (p *peakAllocator) resetPeak() {
 	p.mu.Unlock()
 }
 
+// openPeak opens a store in a temporary directory whose Arrow memory the
+// returned allocator measures.
+func openPeak(t *testing.T) (*DB, *peakAllocator) {
+	t.Helper()
+	pa := newPeakAllocator()
+	opts := DefaultOptions()
+	opts.Allocator = pa
+	db, err := Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, pa
+}
+
 // TestScanMemoryIsBounded scans tables ten times apart in size and checks
 // that the peak of Arrow memory during the scan does not grow with them:
 // streams hold a few batches per input, never the table.
 func TestScanMemoryIsBounded(t *testing.T) {
 	peaks := map[int]int64{}
 	for _, rows := range []int{20_000, 200_000} {
-		dir := t.TempDir()
-		pa := newPeakAllocator()
-		opts := DefaultOptions()
-		opts.Allocator = pa
-		db, err := Open(dir, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, pa := openPeak(t)
 		db.CreateTable("m", "", benchSchema, map[string]string{"primary_key": "id", "row_group_rows": "8192"})
 		// Two overlapping flushed halves plus hot rows: concat and merge paths.
 		for _, part := range [][2]int{{0, rows / 2}, {rows / 4, rows / 2}} {
@@ -117,13 +124,7 @@ func TestScanMemoryIsBounded(t *testing.T) {
 // depends on the garbage collector's timing.
 func TestFlushMemoryIsBounded(t *testing.T) {
 	const batches = 32
-	pa := newPeakAllocator()
-	opts := DefaultOptions()
-	opts.Allocator = pa
-	db, err := Open(t.TempDir(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, pa := openPeak(t)
 	defer db.Close()
 	if _, err := db.CreateTable("m", "", benchSchema, map[string]string{"primary_key": "id"}); err != nil {
 		t.Fatal(err)
@@ -173,13 +174,7 @@ func TestFlushMemoryIsBounded(t *testing.T) {
 func TestCompactionMemoryDoesNotGrowWithSegments(t *testing.T) {
 	peaks := map[int]int64{}
 	for _, segs := range []int{8, 32} {
-		pa := newPeakAllocator()
-		opts := DefaultOptions()
-		opts.Allocator = pa
-		db, err := Open(t.TempDir(), opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, pa := openPeak(t)
 		db.CreateTable("m", "", benchSchema, map[string]string{"primary_key": "id", "row_group_rows": "4096"})
 		const per = 8192
 		for s := 0; s < segs; s++ {
