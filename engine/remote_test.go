@@ -415,14 +415,24 @@ func TestStorageOnlyReaderRecyclesBuffers(t *testing.T) {
 		rows = drainIDAmount(t, r)
 		return rows, base.taken() - before
 	}
-	rows1, first := scan()
-	rows2, second := scan()
-	if rows1 != n || rows2 != n {
-		t.Fatalf("rows %d then %d, want %d", rows1, rows2, n)
+	// Without recycling, every scan takes its batches' bytes afresh (the two
+	// columns' values alone are 4.8 MB). With it, a scan takes from the
+	// base only what it holds at its peak beyond what the scans before it
+	// released, which depends on timing (a quick host hands buffers back
+	// within the first scan already): five scans together take less than
+	// two scans' values.
+	var taken []int
+	total := 0
+	for i := 0; i < 5; i++ {
+		rows, fresh := scan()
+		if rows != n {
+			t.Fatalf("scan %d: %d rows, want %d", i, rows, n)
+		}
+		taken = append(taken, fresh)
+		total += fresh
 	}
-	// The two columns' values alone are 4.8 MB.
-	if first < 4_800_000 || second > first/10 {
-		t.Fatalf("the base allocator gave %d bytes to the first scan and %d to the second: the second should reuse the first's", first, second)
+	if total >= 2*4_800_000 {
+		t.Fatalf("the base allocator gave %v bytes to five scans (%d in all): the scans should reuse each other's buffers", taken, total)
 	}
 	r.Close()
 	base.AssertSize(t, 0)
