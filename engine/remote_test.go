@@ -391,6 +391,30 @@ func drainIDAmount(t *testing.T, db *DB) (rows int64) {
 	}
 }
 
+// assertScansReuse runs scan (rows of the flushedEventIDs table, bytes it
+// took from the base allocator) five times. Without reuse every scan takes
+// its batches' bytes afresh (the two columns' values alone are 4.8 MB);
+// with it, a scan takes only what it holds at its peak beyond what the
+// scans before released, which depends on timing (a quick host hands
+// buffers back within the first scan already): five scans together take
+// less than two scans' values.
+func assertScansReuse(t *testing.T, scan func() (int64, int), n int64) {
+	t.Helper()
+	var taken []int
+	total := 0
+	for i := 0; i < 5; i++ {
+		rows, fresh := scan()
+		if rows != n {
+			t.Fatalf("scan %d: %d rows, want %d", i, rows, n)
+		}
+		taken = append(taken, fresh)
+		total += fresh
+	}
+	if total >= 2*4_800_000 {
+		t.Fatalf("the base allocator gave %v bytes to five scans (%d in all): the scans should reuse each other's buffers", taken, total)
+	}
+}
+
 // TestStorageOnlyReaderRecyclesBuffers: a storage-only reader hands out
 // column buffers through the store's recycler as the writer does (from
 // mallocator, each fresh buffer is a new mmap whose pages the kernel
@@ -415,25 +439,7 @@ func TestStorageOnlyReaderRecyclesBuffers(t *testing.T) {
 		rows = drainIDAmount(t, r)
 		return rows, base.taken() - before
 	}
-	// Without recycling, every scan takes its batches' bytes afresh (the two
-	// columns' values alone are 4.8 MB). With it, a scan takes from the
-	// base only what it holds at its peak beyond what the scans before it
-	// released, which depends on timing (a quick host hands buffers back
-	// within the first scan already): five scans together take less than
-	// two scans' values.
-	var taken []int
-	total := 0
-	for i := 0; i < 5; i++ {
-		rows, fresh := scan()
-		if rows != n {
-			t.Fatalf("scan %d: %d rows, want %d", i, rows, n)
-		}
-		taken = append(taken, fresh)
-		total += fresh
-	}
-	if total >= 2*4_800_000 {
-		t.Fatalf("the base allocator gave %v bytes to five scans (%d in all): the scans should reuse each other's buffers", taken, total)
-	}
+	assertScansReuse(t, scan, n)
 	r.Close()
 	base.AssertSize(t, 0)
 }
@@ -463,21 +469,7 @@ func TestBufferPoolOutlivesItsStores(t *testing.T) {
 		rows = drainIDAmount(t, r)
 		return rows, base.taken() - before
 	}
-	// As in TestStorageOnlyReaderRecyclesBuffers: without sharing, each
-	// reader's scan takes its 4.8 MB of values afresh.
-	var taken []int
-	total := 0
-	for i := 0; i < 5; i++ {
-		rows, fresh := scanWithNewReader()
-		if rows != n {
-			t.Fatalf("reader %d: %d rows, want %d", i, rows, n)
-		}
-		taken = append(taken, fresh)
-		total += fresh
-	}
-	if total >= 2*4_800_000 {
-		t.Fatalf("the base allocator gave %v bytes to five readers' scans (%d in all): they should reuse each other's buffers", taken, total)
-	}
+	assertScansReuse(t, scanWithNewReader, n)
 	if base.CurrentAlloc() == 0 {
 		t.Fatal("the pool kept nothing after its readers closed")
 	}
