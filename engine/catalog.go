@@ -278,6 +278,9 @@ func (st *store) loadHotState(t *table) error {
 		return kerr.Wrap(kerr.IO, err, "count hot rows")
 	}
 	t.hotRows.Store(n)
+	if n == 0 {
+		st.startFlushCache(t, t.gen) // a generation without versions
+	}
 	for _, s := range t.man.Segments {
 		t.hwm = max(t.hwm, s.MaxSeq)
 	}
@@ -562,6 +565,7 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	man := manifest.New(ns, tname, def.CreatedAt)
 	t.man = man
 	t.hotLo, t.gen = 1, 1
+	st.startFlushCache(t, 1)
 	defJSON, _ := json.Marshal(def)
 	manJSON, err := manifest.Encode(man)
 	if err != nil {
@@ -645,6 +649,7 @@ func (db *DB) DropTable(name string) error {
 	delete(st.tables, t.qname)
 	st.catMu.Unlock()
 	t.dropped.Store(true)
+	t.endFlushCache()
 	// Files go after the commit; open scans keep their open files, so reads
 	// in flight finish.
 	if err := st.hit("drop_before_remove"); err != nil {

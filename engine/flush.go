@@ -67,8 +67,12 @@ func (st *store) flush(t *table) (id string, err error) {
 	t.writeMu.Lock()
 	hi := t.gen
 	t.gen++
+	fc := st.takeFlushCache(t, hi)
 	rs, err := st.acquire(t, 0)
 	t.writeMu.Unlock()
+	if fc != nil {
+		defer fc.release()
+	}
 	if err != nil {
 		return "", err
 	}
@@ -90,11 +94,21 @@ func (st *store) flush(t *table) (id string, err error) {
 	if len(gens) == 0 {
 		return "", nil
 	}
-	it := hv.iterCache(gens, nil, nil, false)
-	defer it.Close()
-
 	prev := rs.man
 	sv := rs.view // rows of older schema versions are read in this one
+	// The rows come from the flush cache when it holds all of them, or
+	// else from RocksDB; versions counts what the commit removes.
+	var read func(out chan<- flushBatch, stop <-chan struct{}) error
+	var versions func() int64
+	if fc.usable(t, gens, sv) {
+		read = func(out chan<- flushBatch, stop <-chan struct{}) error { return fc.send(st, out, stop) }
+		versions = func() int64 { return fc.rows }
+	} else {
+		it := hv.iterCache(gens, nil, nil, false)
+		defer it.Close()
+		read = func(out chan<- flushBatch, stop <-chan struct{}) error { return st.flushRead(t, sv, it, out, stop) }
+		versions = func() int64 { return it.visited }
+	}
 	seqNo := prev.LastSequenceNumber + 1
 	sw, err := st.newSegWriter(t, sv, seqNo)
 	if err != nil {
@@ -121,7 +135,7 @@ func (st *store) flush(t *table) (id string, err error) {
 				readErr = kerr.New(kerr.Internal, "panic reading hot rows: %v", r)
 			}
 		}()
-		readErr = st.flushRead(t, sv, it, batches, stop)
+		readErr = read(batches, stop)
 	}()
 	halted := false
 	halt := func() {
@@ -175,7 +189,7 @@ func (st *store) flush(t *table) (id string, err error) {
 		return "", fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	committed = true
-	t.hotRows.Add(-it.visited)
+	t.hotRows.Add(-versions())
 	t.forgetGens(hi + 1)
 	st.mirrorManifest(t, next)
 	return meta.ID, nil

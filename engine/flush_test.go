@@ -91,11 +91,13 @@ func noFlushReader(t *testing.T) {
 }
 
 // A failure on the reading side in the middle of a flush (an IO error at
-// the second batch, a corrupt hot row in the middle of the table) stops the
-// writing side: the flush returns the error, no segment is left, the hot
-// rows stay, no goroutine is left, and the next flush writes everything.
+// the second batch, from RocksDB or from the flush cache; a corrupt hot row
+// in the middle of the table) stops the writing side: the flush returns the
+// error, no segment is left, the hot rows stay, no goroutine is left, and
+// the next flush (which reads them back: the failed one took the cache)
+// writes everything.
 func TestFlushReadFailsMidway(t *testing.T) {
-	for _, how := range []string{"io", "corrupt"} {
+	for _, how := range []string{"io", "io-cached", "corrupt"} {
 		t.Run(how, func(t *testing.T) {
 			db, mem, dir := testDB(t)
 			if _, err := db.CreateTable("b", "", benchSchema, map[string]string{"primary_key": "id", "row_group_rows": "20000"}); err != nil {
@@ -112,10 +114,17 @@ func TestFlushReadFailsMidway(t *testing.T) {
 			want := kerr.IO
 			var badKey, goodVal []byte
 			switch how {
-			case "io":
+			case "io", "io-cached":
+				step := "flush_cached_batch" // the rows come from the flush cache
+				if how == "io" {
+					step = "flush_read_batch" // from RocksDB: the cache has ended
+					tb.writeMu.Lock()
+					tb.endFlushCache()
+					tb.writeMu.Unlock()
+				}
 				batches := 0
 				db.st.failpoint = func(s string) error {
-					if s == "flush_read_batch" {
+					if s == step {
 						if batches++; batches == 2 {
 							return errors.New("injected")
 						}

@@ -87,6 +87,11 @@ type store struct {
 
 	openStreams atomic.Int64
 
+	// flushCacheBytes is what the tables' flush caches hold
+	// (flushcache.go), at most flushCacheLimit (0: the default).
+	flushCacheBytes atomic.Int64
+	flushCacheLimit int64
+
 	// failpoint, when set by a test, is called at the named steps of the
 	// commit protocol; a non-nil return aborts the operation there.
 	failpoint func(step string) error

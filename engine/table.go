@@ -44,6 +44,9 @@ type table struct {
 	// gen is the hot generation new writes go to (DESIGN §3): a flush moves
 	// writes to the next one and removes exactly the generations it read.
 	gen uint64
+	// fcache holds copies of gen's rows while they come in key order, for
+	// its flush (flushcache.go); nil or ended otherwise.
+	fcache *flushCache
 	// hwm is the table's persisted _seq high-water mark.
 	hwm int64
 
@@ -228,7 +231,13 @@ func (t *table) info() *TableInfo {
 }
 
 // noteHotKeys records the largest of keys as written to generation gen.
-func (t *table) noteHotKeys(gen uint64, keys [][]byte) {
+// Every write of hot versions calls it before writing, under t.writeMu;
+// one that the flush cache is not to hold (cached false: all but putRows'
+// upserts) ends the generation's cache, so that no write can bypass it.
+func (t *table) noteHotKeys(gen uint64, keys [][]byte, cached bool) {
+	if !cached {
+		t.endFlushCache()
+	}
 	var mx []byte
 	for _, k := range keys {
 		if mx == nil || bytes.Compare(k, mx) > 0 {

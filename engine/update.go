@@ -326,7 +326,7 @@ func (st *store) rewhereLocked(t *table, verb, filterText string, values arrow.R
 					}
 				}
 				count, overwritten, l := st.stageTombstones(wb, t, sv, full, keys, seqsOf, live, hotGen)
-				t.noteHotKeys(t.gen, keys)
+				t.noteHotKeys(t.gen, keys, false)
 				last = max(last, l)
 				hotDelta += int64(count - overwritten)
 			}
@@ -346,7 +346,7 @@ func (st *store) rewhereLocked(t *table, verb, filterText string, values arrow.R
 					}
 				}
 				ucols := upd.Columns()
-				t.noteHotKeys(t.gen, newKeys)
+				t.noteHotKeys(t.gen, newKeys, false)
 				for i := range newKeys {
 					kbuf = hotKey(kbuf[:0], t.uid, t.gen, newKeys[i], seqs[i])
 					vbuf = appendHotValue(vbuf[:0], false, sv, ucols, i)

@@ -203,12 +203,13 @@ func (st *store) putRows(t *table, sv *schemaView, rec arrow.RecordBatch, keys [
 		return 0, err
 	}
 	// Before the write: a reader never sees a hot key above the bound.
-	t.noteHotKeys(t.gen, keys)
+	t.noteHotKeys(t.gen, keys, true)
 	if err := st.writeAsync(wb, "write to "+t.qname); err != nil {
 		return 0, err
 	}
 	t.hwm = max(t.hwm, last)
 	t.hotRows.Add(written)
+	st.cacheRows(t, t.gen, sv, rec, keys, seqs, keep)
 	return written, nil
 }
 
@@ -321,7 +322,7 @@ func (st *store) tombstones(t *table, sv *schemaView, full arrow.RecordBatch, ke
 	if count == 0 {
 		return 0, nil
 	}
-	t.noteHotKeys(t.gen, keys) // before the write, as in putRows
+	t.noteHotKeys(t.gen, keys, false) // before the write, as in putRows
 	if err := st.writeAsync(wb, "delete from "+t.qname); err != nil {
 		return 0, err
 	}
