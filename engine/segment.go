@@ -38,13 +38,16 @@ func codecOf(name string) compress.Compression {
 // nothing is visible under its name until finish commits it (locally:
 // segment_N.parquet.tmp, fsync, rename, fsync the directory).
 type segWriter struct {
-	st     *store
-	t      *table
-	sv     *schemaView
-	name   string // storage object name
-	rel    string // table-relative path, as the manifest holds it
-	out    storage.Writer
-	w      *pqarrow.FileWriter // created by the first write (see open)
+	st   *store
+	t    *table
+	sv   *schemaView
+	name string // storage object name
+	rel  string // table-relative path, as the manifest holds it
+	out  storage.Writer
+	// One of w and cw is created by the first write (see open): cw, which
+	// encodes columns in parallel, for flat schemas.
+	w      *pqarrow.FileWriter
+	cw     *columnWriter
 	rgRows int64
 	inRG   int64
 	meta   manifest.SegmentMetadata
@@ -93,15 +96,31 @@ var segmentWriterProperties = func(t *table, stored *arrow.Schema, first arrow.R
 func (sw *segWriter) open(first arrow.RecordBatch) error {
 	wopts := append(segmentWriterProperties(sw.t, sw.stored, first), parquet.WithAllocator(sw.st.mem))
 	props := parquet.NewWriterProperties(wopts...)
-	// pqarrow closes an io.Closer it writes to; the object is committed
-	// separately.
-	w, err := pqarrow.NewFileWriter(sw.stored, struct{ io.Writer }{sw.out}, props, pqarrow.NewArrowWriterProperties(
-		pqarrow.WithStoreSchema(), pqarrow.WithAllocator(sw.st.mem)))
+	arrProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(sw.st.mem))
+	// The writers close an io.Closer they write to; the object is
+	// committed separately.
+	out := struct{ io.Writer }{sw.out}
+	var err error
+	if flatSchema(sw.stored) {
+		sw.cw, err = newColumnWriter(sw.stored, out, props, arrProps)
+	} else {
+		sw.w, err = pqarrow.NewFileWriter(sw.stored, out, props, arrProps)
+	}
 	if err != nil {
 		return kerr.Wrap(kerr.Internal, err, "parquet writer for %s", sw.name)
 	}
-	sw.w = w
 	return nil
+}
+
+// opened reports whether open has created the Parquet writer.
+func (sw *segWriter) opened() bool { return sw.w != nil || sw.cw != nil }
+
+// closeWriter writes the footer (after the last row group).
+func (sw *segWriter) closeWriter() error {
+	if sw.cw != nil {
+		return sw.cw.close()
+	}
+	return sw.w.Close()
 }
 
 // write appends a record (segment schema) whose rows are in key order and
@@ -131,7 +150,7 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 	sw.stats.add(rec)
 	rec = retypeRecord(rec, sw.stored)
 	defer rec.Release()
-	if sw.w == nil {
+	if !sw.opened() {
 		if err := sw.open(rec); err != nil {
 			return err
 		}
@@ -142,7 +161,13 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 		if room <= 0 {
 			// Closing the full row group writes it out: a failed write is
 			// an error here (NewBufferedRowGroup would panic on it).
-			if err := sw.w.NewBufferedRowGroupChecked(); err != nil {
+			var err error
+			if sw.cw != nil {
+				err = sw.cw.newRowGroup()
+			} else {
+				err = sw.w.NewBufferedRowGroupChecked()
+			}
+			if err != nil {
 				return kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", sw.name)
 			}
 			sw.inRG = 0
@@ -153,7 +178,12 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 		if off != 0 || take != n {
 			part = rec.NewSlice(off, off+take)
 		}
-		err := sw.w.WriteBuffered(part)
+		var err error
+		if sw.cw != nil {
+			err = sw.cw.write(part)
+		} else {
+			err = sw.w.WriteBuffered(part)
+		}
 		if part != rec {
 			part.Release()
 		}
@@ -168,13 +198,13 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 
 // finish writes the footer and commits the object under its final name.
 func (sw *segWriter) finish() (*manifest.SegmentMetadata, error) {
-	if sw.w == nil {
+	if !sw.opened() {
 		if err := sw.open(nil); err != nil {
 			sw.abort()
 			return nil, err
 		}
 	}
-	if err := sw.w.Close(); err != nil {
+	if err := sw.closeWriter(); err != nil {
 		sw.abort()
 		return nil, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", sw.name)
 	}
@@ -200,8 +230,8 @@ func (sw *segWriter) abort() {
 		return
 	}
 	sw.done = true
-	if sw.w != nil {
-		sw.w.Close()
+	if sw.opened() {
+		sw.closeWriter()
 	}
 	sw.out.Abort()
 }
