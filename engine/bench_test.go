@@ -190,3 +190,39 @@ func BenchmarkScanMerged(b *testing.B) {
 		b.Run(name, func(b *testing.B) { benchScans(b, db, name, rows) })
 	}
 }
+
+// BenchmarkAppend measures appends of 250,000-row batches of increasing
+// keys into hot rows, flushing after every million (go test -bench
+// 'Append$' -run ^$ ./engine/): the write path with the flush cache's
+// copies. Reported, never asserted.
+func BenchmarkAppend(b *testing.B) {
+	db, err := Open(b.TempDir(), DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.CreateTable("b", "", benchSchema, map[string]string{"primary_key": "id"}); err != nil {
+		b.Fatal(err)
+	}
+	const rows = 250_000
+	var appended time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		rec := benchBatch(memory.DefaultAllocator, i*rows, rows)
+		b.StartTimer()
+		t0 := time.Now()
+		if _, err := db.AppendRecord("b", rec); err != nil {
+			b.Fatal(err)
+		}
+		appended += time.Since(t0)
+		b.StopTimer()
+		rec.Release()
+		if i%4 == 3 {
+			if _, err := db.Flush("b"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(rows*b.N)/appended.Seconds(), "rows/s")
+}
