@@ -61,13 +61,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # kalam.polars, kalam.dask and kalam.ray import optional dependencies
-    # (Polars, Dask, Ray): loaded on first use of the attribute
-    # (``import kalam.polars`` works as well).
-    if name in ("polars", "dask", "ray"):
+    # kalam.polars, kalam.duckdb, kalam.dask and kalam.ray import optional
+    # dependencies (Polars, DuckDB, Dask, Ray): loaded on first use of the
+    # attribute (``import kalam.polars`` works as well).
+    if name in ("polars", "duckdb", "dask", "ray"):
         import importlib
 
-        return importlib.import_module(".polars", __name__)
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'kalam' has no attribute {name!r}")
 
 
