@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -117,4 +118,47 @@ func TestColumnWriterMatchesPqarrow(t *testing.T) {
 			t.Fatalf("%s: %d bytes, pqarrow's %d; first difference at byte %d", codec, got.Len(), want.Len(), at)
 		}
 	}
+}
+
+// TestColumnWriterFailsCleanly: a column the encoder cannot take (here an
+// Arrow type other than the file's) fails the write with an error naming
+// the column, whether the encoder returns an error or panics; the other
+// columns' goroutines finish, and closing the half-written file (what an
+// aborted segment does) returns instead of panicking.
+func TestColumnWriterFailsCleanly(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "dec", Type: &arrow.Decimal128Type{Precision: 5, Scale: 0}, Nullable: true},
+		{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)
+	wrong := arrow.NewSchema([]arrow.Field{sch.Field(0), {Name: "dec", Type: arrow.FixedWidthTypes.Boolean, Nullable: true}, sch.Field(2)}, nil)
+	b := array.NewRecordBuilder(mem, wrong)
+	for i := 0; i < 1000; i++ {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(1).(*array.BooleanBuilder).Append(i%2 == 0)
+		b.Field(2).(*array.StringBuilder).Append("x")
+	}
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	l := segment.RecommendedLayout()
+	props := parquet.NewWriterProperties(append(segment.WriterProperties(l, sch, nil), parquet.WithAllocator(mem))...)
+	var out bytes.Buffer
+	cw, err := newColumnWriter(sch, struct{ io.Writer }{&out}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cw.write(rec)
+	if err == nil || !strings.Contains(err.Error(), `"dec"`) {
+		t.Fatalf("write: %v, want an error naming column dec", err)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("closing after the failed write panicked: %v", r)
+			}
+		}()
+		_ = cw.close()
+	}()
 }
