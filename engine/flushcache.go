@@ -104,34 +104,40 @@ func (st *store) cacheRows(t *table, gen uint64, sv *schemaView, rec arrow.Recor
 		t.endFlushCache()
 		return
 	}
+	limit := st.flushCacheLimit
+	if limit == 0 {
+		limit = defaultFlushCacheLimit
+	}
+	// Reserved before copying, from the input's buffers (at least what the
+	// copies take: a sliced input's buffers are larger), so that a batch
+	// beyond the limit is never copied.
+	size := int64(cachedRowOverhead + 8*len(seqs) + len(keys[0]) + len(keys[len(keys)-1]))
+	reserved := size
+	for _, c := range rec.Columns() {
+		reserved += bufferBytes(c.Data())
+	}
+	if st.flushCacheBytes.Add(reserved) > limit {
+		st.flushCacheBytes.Add(-reserved)
+		t.endFlushCache()
+		return
+	}
 	// Copies: the input's buffers may belong to the host (an imported C
 	// stream), which must get them back when the write returns.
 	cols := make([]arrow.Array, len(rec.Columns()))
-	size := int64(cachedRowOverhead + 8*len(seqs) + len(keys[0]) + len(keys[len(keys)-1]))
 	for i, c := range rec.Columns() {
 		cp, err := array.Concatenate([]arrow.Array{c}, memory.DefaultAllocator)
 		if err != nil {
 			for _, done := range cols[:i] {
 				done.Release()
 			}
+			st.flushCacheBytes.Add(-reserved)
 			t.endFlushCache()
 			return
 		}
 		cols[i] = cp
 		size += bufferBytes(cp.Data())
 	}
-	limit := st.flushCacheLimit
-	if limit == 0 {
-		limit = defaultFlushCacheLimit
-	}
-	if st.flushCacheBytes.Add(size) > limit {
-		st.flushCacheBytes.Add(-size)
-		for _, c := range cols {
-			c.Release()
-		}
-		t.endFlushCache()
-		return
-	}
+	st.flushCacheBytes.Add(size - reserved)
 	fc.sv = sv
 	fc.recs = append(fc.recs, cachedBatch{cols: cols, seqs: append([]int64(nil), seqs...),
 		first: bytes.Clone(keys[0]), last: bytes.Clone(keys[len(keys)-1])})
