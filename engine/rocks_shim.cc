@@ -32,6 +32,12 @@ struct rocksdb_options_t {
 struct rocksdb_iterator_t {
   rocksdb::Iterator* rep;
 };
+struct rocksdb_writebatch_t {
+  rocksdb::WriteBatch rep;
+};
+struct rocksdb_column_family_handle_t {
+  rocksdb::ColumnFamilyHandle* rep;
+};
 
 namespace {
 
@@ -183,4 +189,21 @@ extern "C" int kalam_iter_next_batch(rocksdb_iterator_t* it, char* buf, size_t c
   }
   *used = off;
   return n;
+}
+
+extern "C" int kalam_writebatch_put_packed(rocksdb_writebatch_t* wb, rocksdb_column_family_handle_t* cf, const char* buf,
+                                           size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    if (len - off < 8) return -1;
+    uint32_t kl, vl;
+    memcpy(&kl, buf + off, 4);
+    memcpy(&vl, buf + off + 4, 4);
+    off += 8;
+    if (len - off < static_cast<size_t>(kl) + vl) return -1;
+    rocksdb::Status s = wb->rep.Put(cf->rep, rocksdb::Slice(buf + off, kl), rocksdb::Slice(buf + off + kl, vl));
+    if (!s.ok()) return -1;
+    off += static_cast<size_t>(kl) + vl;
+  }
+  return 0;
 }

@@ -1,6 +1,7 @@
 /* The parts of RocksDB's C++ API that its C API (7.8) lacks and the store
  * needs: an info logger that cannot abort the process on a full disk,
- * DB::Resume, and reading many iterator entries in one call. Debian's librocksdb keeps its assertions, and its file-based
+ * DB::Resume, and reading many iterator entries or putting many write-batch
+ * entries in one call. Debian's librocksdb keeps its assertions, and its file-based
  * info logger asserts when it writes again after a failed write
  * (WritableFileWriter::AssertFalseAndGetStatusForPrevError). */
 #ifndef KALAM_ROCKS_SHIM_H
@@ -40,6 +41,13 @@ int kalam_rocks_last_error(rocksdb_options_t* opts, char* buf, int n);
  * buf and calls again); it is 0 when the iterator is exhausted (the caller
  * checks rocksdb_iter_get_error then). */
 int kalam_iter_next_batch(rocksdb_iterator_t* it, char* buf, size_t cap, size_t* used, size_t* need);
+
+/* Puts the entries packed in buf[0:len] into the write batch under column
+ * family cf, each as a 4-byte key length and a 4-byte value length (little
+ * endian) followed by the key and value bytes: one call instead of one per
+ * entry. Returns 0, or -1 when buf is malformed or the batch refuses an
+ * entry (entries before it stay put: the caller discards the batch). */
+int kalam_writebatch_put_packed(rocksdb_writebatch_t* wb, rocksdb_column_family_handle_t* cf, const char* buf, size_t len);
 
 #ifdef __cplusplus
 }

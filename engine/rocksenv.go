@@ -9,11 +9,14 @@ package engine
 import "C"
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"unsafe"
 
 	"github.com/linxGnu/grocksdb"
+
+	"github.com/kalamdb/libkalam/kerr"
 )
 
 // grocksdb keeps the C handle as the first field of Options and DB and does
@@ -38,6 +41,51 @@ func setSafeLogger(o *grocksdb.Options, path string) {
 	defer C.free(unsafe.Pointer(cp))
 	C.kalam_rocks_set_logger(rawOptions(o), cp, C.longlong(rocksLogCap))
 	C.kalam_rocks_set_manual_recovery(rawOptions(o))
+}
+
+// rawWriteBatch and rawColumnFamily are the C handles of grocksdb objects
+// (their first fields, as rawIterator).
+func rawWriteBatch(wb *grocksdb.WriteBatch) *C.rocksdb_writebatch_t {
+	return *(**C.rocksdb_writebatch_t)(unsafe.Pointer(wb))
+}
+
+func rawColumnFamily(cf *grocksdb.ColumnFamilyHandle) *C.rocksdb_column_family_handle_t {
+	return *(**C.rocksdb_column_family_handle_t)(unsafe.Pointer(cf))
+}
+
+// packedPuts packs write-batch entries for one cgo call: begin an entry,
+// append its key to buf, call keyEnd, append its value, call end.
+type packedPuts struct {
+	buf    []byte
+	at, kl int // the entry being packed: its offset and key length
+}
+
+func (p *packedPuts) begin() {
+	p.at = len(p.buf)
+	p.buf = append(p.buf, 0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+func (p *packedPuts) keyEnd() { p.kl = len(p.buf) - p.at - 8 }
+
+func (p *packedPuts) end() {
+	binary.LittleEndian.PutUint32(p.buf[p.at:], uint32(p.kl))
+	binary.LittleEndian.PutUint32(p.buf[p.at+4:], uint32(len(p.buf)-p.at-8-p.kl))
+}
+
+// putPacked puts the packed entries into wb under cf in one cgo call (see
+// kalam_writebatch_put_packed) and empties p. buf is Go memory, pinned for
+// the call; C keeps no pointer to it (the batch copies).
+func (p *packedPuts) putPacked(wb *grocksdb.WriteBatch, cf *grocksdb.ColumnFamilyHandle) error {
+	if len(p.buf) == 0 {
+		return nil
+	}
+	rc := C.kalam_writebatch_put_packed(rawWriteBatch(wb), rawColumnFamily(cf),
+		(*C.char)(unsafe.Pointer(unsafe.SliceData(p.buf))), C.size_t(len(p.buf)))
+	p.buf = p.buf[:0]
+	if rc != 0 {
+		return kerr.New(kerr.Internal, "write batch refused packed entries")
+	}
+	return nil
 }
 
 // rocksResume clears RocksDB's background error once its cause is gone.
