@@ -6,7 +6,6 @@ KalamScanExec node)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import warnings
 
@@ -14,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import kalam
-from conftest import open_scans
+from conftest import MERGED_SCHEMA, make_merged_events, merged_rows, open_scans
 
 datafusion = pytest.importorskip("datafusion", reason="the datafusion package (extra kalam[datafusion]) is not installed")
 kd = pytest.importorskip(
@@ -22,51 +21,17 @@ kd = pytest.importorskip(
     reason="kalam_datafusion is not installed: build and install the kalam-datafusion wheel with `make datafusion-wheel`",
 )
 
-SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.int64(), nullable=False),
-        pa.field("v", pa.utf8()),
-        pa.field("x", pa.float64()),
-        pa.field("flag", pa.bool_()),
-        pa.field("ts", pa.timestamp("ms", tz="UTC")),
-        pa.field("d", pa.date32()),
-    ]
-)
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+SCHEMA = MERGED_SCHEMA
 
 
 def rows(ids, tag):
-    return pa.table(
-        {
-            "id": ids,
-            "v": [None if i % 17 == 0 else f"{tag}{i}" for i in ids],
-            "x": [None if i % 13 == 0 else i / 2 for i in ids],
-            "flag": [None if i % 11 == 0 else i % 2 == 0 for i in ids],
-            "ts": [T0 + dt.timedelta(seconds=i) for i in ids],
-            "d": [dt.date(1970, 1, 1) + dt.timedelta(days=i % 40) for i in ids],
-        },
-        schema=SCHEMA,
-    )
+    return merged_rows(ids, tag)
 
 
 @pytest.fixture
 def events(db):
-    """app.events in every state a scan merges: a cold segment (0..300),
-    an overlapping one (upserts of 200..400 after the first flush), a
-    segment of tombstones (deletes of 40 and 220), hot upserts (0..30) and
-    hot tombstones (5, 250, 399)."""
-    db.create_namespace("app")
-    t = db.create_table("app.events", SCHEMA, primary_key=["id"])
-    t.append(rows(list(range(0, 300)), "r"))
-    t.flush()
-    t.append(rows(list(range(200, 400)), "u"))
-    t.flush()
-    assert t.delete(pa.table({"id": pa.array([40, 220], pa.int64())})) == 2
-    t.flush()
-    t.append(rows(list(range(0, 30)), "h"))
-    assert t.delete(pa.table({"id": pa.array([5, 250, 399], pa.int64())})) == 3
-    assert len(t.segments()) == 3
-    return t
+    """app.events in every state a scan merges (conftest.make_merged_events)."""
+    return make_merged_events(db)
 
 
 def ctx_for(db, batch_size=None):

@@ -7,58 +7,26 @@ checked (KalamSource.pushed)."""
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pyarrow as pa
 import pytest
 
 import kalam
+from conftest import MERGED_SCHEMA, make_merged_events, merged_rows
 
 duckdb = pytest.importorskip("duckdb", reason="the duckdb package is not installed")
 
-SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.int64(), nullable=False),
-        pa.field("v", pa.utf8()),
-        pa.field("x", pa.float64()),
-        pa.field("flag", pa.bool_()),
-        pa.field("ts", pa.timestamp("us", tz="UTC")),
-        pa.field("d", pa.date32()),
-        pa.field("amount", pa.decimal128(10, 2)),
-    ]
-)
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+SCHEMA = pa.schema([*MERGED_SCHEMA, pa.field("amount", pa.decimal128(10, 2))])
 
 
 def rows(ids, tag):
-    return pa.table(
-        {
-            "id": ids,
-            "v": [None if i % 17 == 0 else f"{tag}{i}" for i in ids],
-            "x": [None if i % 13 == 0 else i / 2 for i in ids],
-            "flag": [None if i % 11 == 0 else i % 2 == 0 for i in ids],
-            "ts": [T0 + dt.timedelta(seconds=i) for i in ids],
-            "d": [dt.date(1970, 1, 1) + dt.timedelta(days=i % 40) for i in ids],
-            "amount": pa.array([None if i % 7 == 0 else i * 1.25 for i in ids]).cast(pa.decimal128(10, 2)),
-        },
-        schema=SCHEMA,
-    )
+    return merged_rows(ids, tag, SCHEMA)
 
 
 @pytest.fixture
 def events(db):
-    db.create_namespace("app")
-    t = db.create_table("app.events", SCHEMA, primary_key=["id"])
-    t.append(rows(list(range(0, 300)), "r"))
-    t.flush()
-    t.append(rows(list(range(200, 400)), "u"))
-    t.flush()
-    assert t.delete(pa.table({"id": pa.array([40, 220], pa.int64())})) == 2
-    t.flush()
-    t.append(rows(list(range(0, 30)), "h"))
-    assert t.delete(pa.table({"id": pa.array([5, 250, 399], pa.int64())})) == 3
-    assert len(t.segments()) == 3
-    return t
+    """app.events in every state a scan merges, with a decimal column."""
+    return make_merged_events(db, SCHEMA)
 
 
 def kalam_rows(t, columns, filter=None):
