@@ -599,8 +599,12 @@ def pyarrow_write_options(layout: Dict[str, Any]) -> Dict[str, Any]:
     # so every page but a chunk's last is a little over the limit and none is
     # far over it. Only when the pages say so is the limit taken from them;
     # otherwise pyarrow keeps its default, 1 MiB, which is arrow-go's too.
-    cut = [b for v in cols.values() for b in v["page_bytes"][:-1]]
-    every = [b for v in cols.values() for b in v["page_bytes"]]
+    # Dictionary columns are left out: writers size their pages by
+    # different measures (arrow-go by the values' plain size, Arrow C++ by
+    # the encoded indices), so their pages say nothing about the limit.
+    plain = [v for v in cols.values() if not v["dictionary"]]
+    cut = [b for v in plain for b in v["page_bytes"][:-1]]
+    every = [b for v in plain for b in v["page_bytes"]]
     if cut:
         limit = floor_pow2(min(cut))
         if max(every) <= 2 * limit:
