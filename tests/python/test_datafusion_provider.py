@@ -248,3 +248,36 @@ def test_planning_does_not_list_the_namespace(db, events, monkeypatch):
         ctx.sql("SELECT * FROM app.nope").to_arrow_table()
     with pytest.raises(Exception, match="nope.events' not found"):
         ctx.sql("SELECT * FROM nope.events").to_arrow_table()
+
+
+def test_calls_skip_converting_the_host_session(db, events):
+    """The provider's scan, pushdown check and execute take kalam_datafusion's
+    own calls (bindings/datafusion/src/lean.rs), which never convert the
+    host's session or task context; a fallback to datafusion-ffi's wrappers
+    would answer the same rows, so the calls are counted."""
+    ctx = ctx_for(db, batch_size=7)
+    before = kd.lean_calls()
+    sql = "SELECT id, v FROM app.events WHERE id >= 300 AND id < 340"
+    got = ctx.sql(sql).to_arrow_table()
+    after = kd.lean_calls()
+    assert {k: after[k] - before[k] for k in after} == {"scans": 1, "pushdown_checks": 1, "executes": 1}
+    assert got.sort_by("id").to_pylist() == kalam_rows(events, ["id", "v"], "id >= 300 AND id < 340")
+    # The host's batch size reaches the scan through the lean execute.
+    batches = ctx.sql(sql).collect()
+    assert max(b.num_rows for b in batches) == 7 and sum(b.num_rows for b in batches) == got.num_rows
+
+
+def test_host_functions_in_filters_stay_with_datafusion(db, events):
+    """A filter calling a function of the host's session (a Python UDF here)
+    does not decode on the provider's side, which has no function registry:
+    it is not pushed, and DataFusion applies it."""
+    import pyarrow.compute as pc
+
+    ctx = ctx_for(db)
+    odd = datafusion.udf(lambda a: pc.equal(pc.bit_wise_and(a, 1), 1), [pa.int64()], pa.bool_(), "immutable", name="odd")
+    ctx.register_udf(odd)
+    sql = "SELECT id, v FROM app.events WHERE odd(id) AND id < 40"
+    plan = explain(ctx, sql)
+    assert "filter=id < 40" in scan_node(plan) and "odd" not in scan_node(plan), plan
+    want = [r for r in kalam_rows(events, ["id", "v"], "id < 40") if r["id"] % 2 == 1]
+    assert sql_rows(ctx, sql) == want and want

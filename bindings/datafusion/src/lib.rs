@@ -20,6 +20,8 @@ mod db;
 mod exec;
 pub mod ffi;
 pub mod filter;
+#[cfg(feature = "python")]
+mod lean;
 mod provider;
 #[cfg(feature = "python")]
 mod python;

@@ -1,12 +1,9 @@
 //! The `kalam_datafusion` Python module (pyo3): a libkalam table as a
 //! datafusion-python table provider, through the datafusion-ffi capsule.
 
-use std::ptr::NonNull;
 use std::sync::Arc;
 
-use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
-use datafusion_ffi::table_provider::FFI_TableProvider;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
@@ -24,33 +21,6 @@ fn py_err(py: Python<'_>, e: KalamError) -> PyErr {
         Ok(PyErr::from_value(exc))
     })();
     mapped.unwrap_or_else(|_| PyRuntimeError::new_err(text))
-}
-
-/// The host session's logical extension codec. `session` is what
-/// datafusion-python passes to `__datafusion_table_provider__`: a session
-/// (which exports its codec) or the codec capsule itself.
-fn logical_codec(session: &Bound<'_, PyAny>) -> PyResult<FFI_LogicalExtensionCodec> {
-    const ATTR: &str = "__datafusion_logical_extension_codec__";
-    let obj = if session.hasattr(ATTR)? {
-        session.getattr(ATTR)?.call0()?
-    } else {
-        session.clone()
-    };
-    let capsule = obj.cast::<PyCapsule>().map_err(|_| {
-        PyValueError::new_err(format!(
-            "expected a DataFusion session or a datafusion_logical_extension_codec capsule, got {}",
-            obj.get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "?".into())
-        ))
-    })?;
-    let data: NonNull<FFI_LogicalExtensionCodec> = capsule
-        .pointer_checked(Some(c"datafusion_logical_extension_codec"))?
-        .cast();
-    // SAFETY: the capsule's name guarantees its content (datafusion-ffi
-    // protocol); the codec is cloned, the capsule keeps its own.
-    Ok(unsafe { data.as_ref() }.clone())
 }
 
 /// A libkalam table for datafusion-python.
@@ -83,30 +53,20 @@ impl PyKalamTableProvider {
     }
 
     /// The datafusion-ffi `FFI_TableProvider` capsule
-    /// ("datafusion_table_provider"). `session`: the session (or its codec
-    /// capsule) the table is registered with; datafusion-python ≥ 52
-    /// always passes it. Without one, datafusion's global context is used.
+    /// ("datafusion_table_provider"). `session`, the session the table is
+    /// registered with (datafusion-python ≥ 52 passes it), is accepted
+    /// and not used.
     #[pyo3(signature = (session = None))]
     fn __datafusion_table_provider__<'py>(
         &self,
         py: Python<'py>,
         session: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
-        let session = match session {
-            Some(s) => s,
-            None => py
-                .import("datafusion")?
-                .getattr("SessionContext")?
-                .call_method0("global_ctx")?,
-        };
-        let codec = logical_codec(&session)?;
-        // No tokio runtime: scans run on their own threads (see exec.rs).
-        let ffi = FFI_TableProvider::new_with_ffi_codec(
-            Arc::clone(&self.provider) as Arc<dyn datafusion_catalog::TableProvider>,
-            true,
-            None,
-            codec,
-        );
+        // The session is not needed: the provider's calls use a session and
+        // a codec of this library (lean.rs), so that no call converts the
+        // host's.
+        let _ = session;
+        let ffi = crate::lean::lean_provider(Arc::clone(&self.provider));
         PyCapsule::new_with_value(py, ffi, c"datafusion_table_provider")
     }
 
@@ -130,10 +90,24 @@ impl PyKalamTableProvider {
     }
 }
 
+/// How many scans, pushdown checks and executions of this module's
+/// providers took the calls that skip converting the host's session
+/// (lean.rs), as a dict; for tests.
+#[pyfunction]
+fn lean_calls(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let (scans, checks, executes) = crate::lean::counts();
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("scans", scans)?;
+    d.set_item("pushdown_checks", checks)?;
+    d.set_item("executes", executes)?;
+    Ok(d)
+}
+
 #[pymodule]
 fn kalam_datafusion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyKalamTableProvider>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DATAFUSION_VERSION", crate::DATAFUSION_VERSION)?;
+    m.add_function(wrap_pyfunction!(lean_calls, m)?)?;
     Ok(())
 }
