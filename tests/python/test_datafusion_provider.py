@@ -281,3 +281,25 @@ def test_host_functions_in_filters_stay_with_datafusion(db, events):
     assert "filter=id < 40" in scan_node(plan) and "odd" not in scan_node(plan), plan
     want = [r for r in kalam_rows(events, ["id", "v"], "id < 40") if r["id"] % 2 == 1]
     assert sql_rows(ctx, sql) == want and want
+
+
+def test_repeated_queries_release_the_host_session(db, events):
+    """The provider's scan takes the host's session by value and must drop it
+    whole: its release and both of its codecs. A version that released only
+    the session's own data kept about 8 KiB per query (25 MiB per 3,000)."""
+    ctx = ctx_for(db)
+    sql = "SELECT id FROM app.events WHERE id < 3"
+
+    def rss_mib():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    for _ in range(200):
+        ctx.sql(sql).to_arrow_table()
+    gc.collect()
+    before = rss_mib()
+    for _ in range(1500):
+        ctx.sql(sql).to_arrow_table()
+    gc.collect()
+    grown = rss_mib() - before
+    assert grown < 4, f"RSS grew {grown:.1f} MiB over 1,500 queries"

@@ -77,15 +77,16 @@ const PTR: usize = size_of::<usize>();
 
 /// The host's `FFI_SessionRef` (datafusion-ffi 55.2.0,
 /// `src/session/mod.rs`; `pub(crate)` there), which `scan` receives by
-/// value and must release. Its fields, in order: 14 function pointers
+/// value and must drop as datafusion-ffi does: its `release`, then its two
+/// codecs (their own drops). Its fields, in order: 14 function pointers
 /// (session_id … physical_optimizers), the logical and the physical
 /// extension codec, then clone, release, version, private_data and
-/// library_marker_id. Only `release` is called.
+/// library_marker_id.
 #[repr(C)]
 struct HostSessionRef {
     functions: [usize; 14],
-    logical_codec: [usize; size_of::<FFI_LogicalExtensionCodec>() / PTR],
-    physical_codec: [usize; size_of::<FFI_PhysicalExtensionCodec>() / PTR],
+    logical_codec: FFI_LogicalExtensionCodec,
+    physical_codec: FFI_PhysicalExtensionCodec,
     clone: usize,
     release: unsafe extern "C" fn(arg: &mut HostSessionRef),
     version: usize,
@@ -95,13 +96,11 @@ struct HostSessionRef {
 
 impl Drop for HostSessionRef {
     fn drop(&mut self) {
-        // SAFETY: the host's own release function, once, on its session.
+        // SAFETY: the host's own release function, once, on its session;
+        // the codecs are dropped after it, as fields.
         unsafe { (self.release)(self) }
     }
 }
-
-const _: () = assert!(size_of::<FFI_LogicalExtensionCodec>() % PTR == 0);
-const _: () = assert!(size_of::<FFI_PhysicalExtensionCodec>() % PTR == 0);
 
 type ScanFn = unsafe extern "C" fn(
     provider: &FFI_TableProvider,
