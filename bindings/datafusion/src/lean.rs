@@ -198,8 +198,9 @@ fn patch_provider(ffi: &mut FFI_TableProvider) {
     }
 }
 
-/// Gives `plan` (and its clones and repartitioned copies) an `execute`
-/// that does not convert the host's task context.
+/// Gives `plan` (and its clones, repartitioned copies and
+/// `with_new_children` results) an `execute` that does not convert the
+/// host's task context.
 fn patch_plan(plan: &mut FFI_ExecutionPlan) {
     let execute = *ORIGINAL_EXECUTE.get_or_init(|| plan.execute);
     let clone = *ORIGINAL_PLAN_CLONE.get_or_init(|| plan.clone);
