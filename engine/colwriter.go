@@ -38,6 +38,8 @@ type columnWriter struct {
 	arrProps pqarrow.ArrowWriterProperties
 	ctxs     []context.Context // one pqarrow write context per column
 	levels   [][]int16         // per column: definition levels scratch
+	dicts    []*stringDict     // per column of the open row group: its dictionary (nil: none)
+	indexed  []int             // per column: chunks its dictionaries wrote as indices
 	workers  int
 }
 
@@ -71,7 +73,7 @@ func newColumnWriter(s *arrow.Schema, out io.Writer, props *parquet.WriterProper
 	}
 	n := s.NumFields()
 	cw := &columnWriter{w: w, arrProps: arrProps, ctxs: make([]context.Context, n), levels: make([][]int16, n),
-		workers: max(1, min(n, runtime.GOMAXPROCS(0)))}
+		dicts: make([]*stringDict, n), indexed: make([]int, n), workers: max(1, min(n, runtime.GOMAXPROCS(0)))}
 	for i := range cw.ctxs {
 		cw.ctxs[i] = pqarrow.NewArrowWriteContext(context.Background(), &cw.arrProps)
 	}
@@ -90,12 +92,21 @@ func (cw *columnWriter) newRowGroup() error {
 		return err
 	}
 	cw.rgw = rgw
+	// Each column chunk starts a dictionary of its own.
+	for c := range cw.dicts {
+		ch, err := rgw.Column(c)
+		if err != nil {
+			return err
+		}
+		cw.dicts[c] = newStringDict(ch, &cw.indexed[c])
+	}
 	return nil
 }
 
 // write adds the rows of rec (the file's schema) to the open row group, its
-// columns on up to cw.workers goroutines.
-func (cw *columnWriter) write(rec arrow.RecordBatch) error {
+// columns on up to cw.workers goroutines. also (if not nil) runs for each
+// column after it is written, on the goroutine that wrote it.
+func (cw *columnWriter) write(rec arrow.RecordBatch, also func(c int)) error {
 	if cw.rgw == nil {
 		if err := cw.newRowGroup(); err != nil {
 			return err
@@ -114,7 +125,7 @@ func (cw *columnWriter) write(rec arrow.RecordBatch) error {
 		go func() {
 			defer wg.Done()
 			for c := range next {
-				errs[c] = cw.writeColumn(rec, c)
+				errs[c] = cw.writeColumn(rec, c, also)
 			}
 		}()
 	}
@@ -127,10 +138,10 @@ func (cw *columnWriter) write(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// writeColumn writes column c of rec to its chunk of the open row group. A
-// panic in the encoder becomes an error: it runs on a goroutine of its
-// own, where the C API could not turn it into one.
-func (cw *columnWriter) writeColumn(rec arrow.RecordBatch, c int) (err error) {
+// writeColumn writes column c of rec to its chunk of the open row group,
+// then runs also(c). A panic in either becomes an error: they run on a
+// goroutine of their own, where the C API could not turn it into one.
+func (cw *columnWriter) writeColumn(rec arrow.RecordBatch, c int, also func(int)) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = kerr.New(kerr.Internal, "encode column %q: %v", rec.Schema().Field(c).Name, r)
@@ -160,8 +171,17 @@ func (cw *columnWriter) writeColumn(rec arrow.RecordBatch, c int) (err error) {
 			}
 		}
 	}
-	if err := pqarrow.WriteArrowToColumn(cw.ctxs[c], ch, arr, defs, nil, rec.Schema().Field(c).Nullable); err != nil {
+	nullable := rec.Schema().Field(c).Nullable
+	if d := cw.dicts[c]; d != nil {
+		err = d.write(cw.ctxs[c], ch, arr, defs, nullable)
+	} else {
+		err = pqarrow.WriteArrowToColumn(cw.ctxs[c], ch, arr, defs, nil, nullable)
+	}
+	if err != nil {
 		return fmt.Errorf("column %q: %w", rec.Schema().Field(c).Name, err)
+	}
+	if also != nil {
+		also(c)
 	}
 	return nil
 }

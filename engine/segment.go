@@ -147,13 +147,16 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 		}
 	}
 	sw.meta.RowCount += uint64(n)
-	sw.stats.add(rec)
+	user := rec // statistics are of the table's types
 	rec = retypeRecord(rec, sw.stored)
 	defer rec.Release()
 	if !sw.opened() {
 		if err := sw.open(rec); err != nil {
 			return err
 		}
+	}
+	if sw.cw == nil {
+		sw.stats.add(user)
 	}
 	var off int64
 	for off < n {
@@ -180,7 +183,13 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 		}
 		var err error
 		if sw.cw != nil {
-			err = sw.cw.write(part)
+			// Each column's statistics are gathered by the goroutine
+			// that encodes it.
+			err = sw.cw.write(part, func(c int) {
+				col := array.NewSlice(user.Column(c), off, off+take)
+				sw.stats.addColumn(c, col)
+				col.Release()
+			})
 		} else {
 			err = sw.w.WriteBuffered(part)
 		}
