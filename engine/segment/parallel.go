@@ -234,14 +234,6 @@ func (r *TaskReader) work() {
 			close(s.done)
 		}
 		r.mu.Unlock()
-		// The consumer may be runnable without a P: woken by a task's
-		// completion, or back from C (a host's get_next is a callback
-		// into Go, which needs a P). With every P decoding it waited up
-		// to a time slice (the execution trace of a merge showed its
-		// consumer runnable but not running for half the scan).
-		// Yielding after each column chunk hands it a P now; this
-		// worker queues behind it.
-		runtime.Gosched()
 	}
 }
 
