@@ -78,6 +78,13 @@ func isDictEncoder(ch file.ColumnChunkWriter) bool {
 // write writes arr (a string or binary column; defs its definition levels,
 // nil for a required column) to ch.
 func (d *stringDict) write(ctx context.Context, ch file.ColumnChunkWriter, arr arrow.Array, defs []int16, nullable bool) error {
+	switch arr.DataType().ID() {
+	case arrow.STRING, arrow.LARGE_STRING, arrow.BINARY, arrow.LARGE_BINARY:
+	default:
+		// A layout each does not read goes to the encoder. (None reaches
+		// a byte-array column today: pqarrow writes no views.)
+		d.off = true
+	}
 	n := arr.Len()
 	batch := int(ch.Properties().WriteBatchSize())
 	for lo := 0; lo < n; lo += batch {
