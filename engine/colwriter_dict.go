@@ -149,11 +149,6 @@ func (d *stringDict) learn(ch file.ColumnChunkWriter, arr arrow.Array, lo, hi in
 		if _, ok := d.index[string(v)]; !ok {
 			d.index[string(v)] = int32(len(d.vals))
 			d.vals = append(d.vals, bytes.Clone(v))
-			if len(v) == 0 {
-				// The encoder's statistics may see an empty value as
-				// no value (a nil slice): leave them to it.
-				d.off = true
-			}
 		}
 	})
 	enc, ok := ch.CurrentEncoder().(dictEncoder)

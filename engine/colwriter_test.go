@@ -193,8 +193,8 @@ func firstDifference(got, want []byte) string {
 // TestColumnWriterDictionaryMatchesPqarrow: dictionary columns of few
 // distinct values, written mostly as indices looked up by stringDict, give
 // pqarrow's file byte for byte — new values arriving mid-row-group and
-// mid-batch, nulls, an empty string, values of every length, string and
-// binary types with 32- and 64-bit offsets, whole chunks of nulls before
+// mid-batch, nulls, empty strings (a first batch of nothing else), values
+// of every length, string and binary types with 32- and 64-bit offsets, whole chunks of nulls before
 // the first value of a row group, batches that span pages and row groups,
 // every codec, and a dictionary that outgrows its page limit so
 // the writer falls back to plain encoding mid-chunk.
@@ -210,8 +210,9 @@ func TestColumnWriterDictionaryMatchesPqarrow(t *testing.T) {
 		{Name: "grow", Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: "empty", Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: "late", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "blank", Type: arrow.BinaryTypes.String, Nullable: true},
 	}, nil)
-	dict := map[string]bool{"cat": true, "lcat": true, "bcat": true, "req": true, "grow": true, "empty": true, "late": true}
+	dict := map[string]bool{"cat": true, "lcat": true, "bcat": true, "req": true, "grow": true, "empty": true, "late": true, "blank": true}
 	rng := rand.New(rand.NewPCG(11, 12))
 	word := func(k int) string { return strings.Repeat(string(rune('a'+k%26)), 1+k%7) + fmt.Sprint(k) }
 	var recs []arrow.RecordBatch
@@ -259,6 +260,13 @@ func TestColumnWriterDictionaryMatchesPqarrow(t *testing.T) {
 				rb.Field(7).AppendNull()
 			} else {
 				rb.Field(7).(*array.StringBuilder).Append(word(k))
+			}
+			// Only empty strings in the first batch (no value bytes at
+			// all), then empty strings among others.
+			if b == 0 || k%3 == 0 {
+				rb.Field(8).(*array.StringBuilder).Append("")
+			} else {
+				rb.Field(8).(*array.StringBuilder).Append(word(k))
 			}
 		}
 		recs = append(recs, rb.NewRecordBatch())

@@ -21,26 +21,15 @@ import (
 func TestStatsMatchReference(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	fields := []arrow.Field{
-		{Name: "i8", Type: arrow.PrimitiveTypes.Int8, Nullable: true},
-		{Name: "i16", Type: arrow.PrimitiveTypes.Int16, Nullable: true},
-		{Name: "i32", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
-		{Name: "i64", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: "u8", Type: arrow.PrimitiveTypes.Uint8, Nullable: true},
-		{Name: "u16", Type: arrow.PrimitiveTypes.Uint16, Nullable: true},
-		{Name: "u32", Type: arrow.PrimitiveTypes.Uint32, Nullable: true},
-		{Name: "u64", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
-		{Name: "f32", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
-		{Name: "f64", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-		{Name: "b", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
-		{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "ls", Type: arrow.BinaryTypes.LargeString, Nullable: true},
-		{Name: "d32", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
-		{Name: "d64", Type: arrow.FixedWidthTypes.Date64, Nullable: true},
-		{Name: "t32", Type: arrow.FixedWidthTypes.Time32ms, Nullable: true},
-		{Name: "t64", Type: arrow.FixedWidthTypes.Time64us, Nullable: true},
-		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
-		{Name: "dur", Type: &arrow.DurationType{Unit: arrow.Millisecond}, Nullable: true},
+	// Every column type of the shared test schema that statistics cover.
+	var fields []arrow.Field
+	for _, f := range allTypesSchema.Fields() {
+		if statsSupported(f.Type) {
+			fields = append(fields, f)
+		}
+	}
+	if len(fields) < 20 {
+		t.Fatalf("only %d columns of allTypesSchema have statistics", len(fields))
 	}
 	sch := arrow.NewSchema(fields, nil)
 	type shape struct {
