@@ -53,14 +53,25 @@ func (db *DB) Flush(table string) (string, error) {
 	return id, nil
 }
 
-func (st *store) flush(t *table) (id string, err error) {
+func (st *store) flush(t *table) (string, error) {
+	id, removed, err := st.flushHot(t)
+	if err == nil && id != "" {
+		st.retireFlushedMemtable(removed)
+	}
+	return id, err
+}
+
+// flushHot writes the table's frozen hot generations to a segment and
+// commits it; removed is the number of hot versions the commit deleted.
+// It returns with its read state (and RocksDB snapshot) released.
+func (st *store) flushHot(t *table) (id string, removed int64, err error) {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
 	if t.dropped.Load() {
-		return "", kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
+		return "", 0, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
 	}
 	if err := st.checkSpace(0); err != nil {
-		return "", fmt.Errorf("flush %s: %w", t.qname, err)
+		return "", 0, fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	// Freeze the generations written so far: writes from now on go to the
 	// next one, so what this flush reads is exactly what its commit removes.
@@ -74,16 +85,16 @@ func (st *store) flush(t *table) (id string, err error) {
 		defer fc.release()
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer rs.release(st)
 	if err := st.hit("flush_frozen"); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	hv, _ := rs.hot(st)
 	all, err := hv.gens()
 	if err != nil {
-		return "", fmt.Errorf("flush %s: %w", t.qname, err)
+		return "", 0, fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	var gens []uint64
 	for _, g := range all {
@@ -92,7 +103,7 @@ func (st *store) flush(t *table) (id string, err error) {
 		}
 	}
 	if len(gens) == 0 {
-		return "", nil
+		return "", 0, nil
 	}
 	prev := rs.man
 	sv := rs.view // rows of older schema versions are read in this one
@@ -112,7 +123,7 @@ func (st *store) flush(t *table) (id string, err error) {
 	seqNo := prev.LastSequenceNumber + 1
 	sw, err := st.newSegWriter(t, sv, seqNo)
 	if err != nil {
-		return "", fmt.Errorf("flush %s: %w", t.qname, err)
+		return "", 0, fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	defer sw.abort()
 
@@ -155,16 +166,16 @@ func (st *store) flush(t *table) (id string, err error) {
 		b.rec.Release()
 		if err != nil {
 			halt()
-			return "", fmt.Errorf("flush %s: %w", t.qname, err)
+			return "", 0, fmt.Errorf("flush %s: %w", t.qname, err)
 		}
 	}
 	// batches is closed: the reader has ended, and readErr is its result.
 	if readErr != nil {
-		return "", fmt.Errorf("flush %s: %w", t.qname, readErr)
+		return "", 0, fmt.Errorf("flush %s: %w", t.qname, readErr)
 	}
 	meta, err := sw.finish()
 	if err != nil {
-		return "", fmt.Errorf("flush %s: %w", t.qname, err)
+		return "", 0, fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	committed := false
 	defer func() {
@@ -186,13 +197,14 @@ func (st *store) flush(t *table) (id string, err error) {
 	wb.DeleteRangeCF(st.cfData, hotGenPrefix(t.uid, gens[0]), hotGenPrefix(t.uid, hi+1))
 	wb.PutCF(st.cfCat, uidKey(catHotLo, t.uid), u64be(hi+1))
 	if err := st.commitManifest(t, prev, next, wb, hi+1); err != nil {
-		return "", fmt.Errorf("flush %s: %w", t.qname, err)
+		return "", 0, fmt.Errorf("flush %s: %w", t.qname, err)
 	}
 	committed = true
-	t.hotRows.Add(-versions())
+	removed = versions()
+	t.hotRows.Add(-removed)
 	t.forgetGens(hi + 1)
 	st.mirrorManifest(t, next)
-	return meta.ID, nil
+	return meta.ID, removed, nil
 }
 
 // commitManifest is step 2 of the commit protocol: one synced WriteBatch

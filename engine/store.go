@@ -374,6 +374,19 @@ func openStorage(root string, opts Options) (storage.Storage, error) {
 // the oldest log.
 const maxTotalWAL = 128 << 20
 
+// hotWriteBuffer is the size of the data family's memtable. A flush
+// range-deletes the hot rows its segment now holds; rows still in the
+// memtable then cost RocksDB nothing more (retireFlushedMemtable), while
+// rows it had already written to L0 files are read and rewritten by a
+// compaction only to be dropped. RocksDB's default of 64 MiB holds about
+// 700,000 rows of the bench's table: a 1 M-row append went to L0 as it
+// arrived, and the compactions then took 0.2–0.6 CPU-s per flush on the
+// host's cores, often during the next flush (docs/DESIGN-NOTES.md
+// "RocksDB's share of a flush"). 256 MiB is the flush cache's bound
+// (defaultFlushCacheLimit): what one flush from memory writes. The log's
+// bound (maxTotalWAL) usually ends a memtable first, near 1.5 M rows.
+const hotWriteBuffer = 256 << 20
+
 func (st *store) openRocks(dir string, readOnly bool, mode walMode) error {
 	opts := grocksdb.NewDefaultOptions()
 	opts.SetMaxTotalWalSize(cmp.Or(st.walLimit, maxTotalWAL))
@@ -385,6 +398,7 @@ func (st *store) openRocks(dir string, readOnly bool, mode walMode) error {
 	}
 	names := []string{cfDefault, cfManifests, cfCatalog}
 	cfOpts := []*grocksdb.Options{grocksdb.NewDefaultOptions(), grocksdb.NewDefaultOptions(), grocksdb.NewDefaultOptions()}
+	cfOpts[0].SetWriteBufferSize(hotWriteBuffer)
 	var (
 		db      *grocksdb.DB
 		handles []*grocksdb.ColumnFamilyHandle
@@ -426,6 +440,41 @@ func rocksOpenError(dir string, err error) error {
 			"open rocksdb %q: its files are damaged; open with {\"recover\": true} to rebuild what storage/ holds and keep what RocksDB still has", dir)
 	}
 	return kerr.Wrap(kerr.IO, err, "open rocksdb %q", dir)
+}
+
+// retireMinRows is the smallest flush after which retireFlushedMemtable
+// flushes the memtable: a memtable flush per small flush would pile up L0
+// files, each a little compaction work, for little memory.
+const retireMinRows = 64 << 10
+
+// retireFlushedMemtable asks RocksDB, without waiting, to flush the data
+// family's memtable when a flush that removed removed hot versions has
+// just range-deleted most of it (at least half of its entries and
+// retireMinRows). RocksDB's memtable flush drops the rows the range
+// deletion covers instead of writing them, so the rows a flush moved to
+// its segment never reach an L0 file, and the log they were written to is
+// released. The caller must have released its read state: a RocksDB
+// snapshot older than the deletion makes RocksDB keep the rows (a
+// concurrent reader's snapshot still may; the rows then go to L0 and a
+// compaction drops them later, as before). Skipped while RocksDB is still
+// flushing an earlier memtable: a manual flush would wait for it.
+func (st *store) retireFlushedMemtable(removed int64) {
+	if removed < retireMinRows {
+		return
+	}
+	n, ok := st.rdb.GetIntPropertyCF("rocksdb.num-entries-active-mem-table", st.cfData)
+	if !ok || uint64(removed)*2 < n {
+		return
+	}
+	if imm, ok := st.rdb.GetIntPropertyCF("rocksdb.num-immutable-mem-table", st.cfData); !ok || imm > 0 {
+		return
+	}
+	fo := grocksdb.NewDefaultFlushOptions()
+	defer fo.Destroy()
+	fo.SetWait(false)
+	// A failure leaves the memtable to RocksDB's own triggers: nothing to
+	// report, the flush is committed.
+	_ = st.rdb.FlushCF(st.cfData, fo)
 }
 
 // flushMemtables writes a writer's RocksDB memtables to SST files as the
