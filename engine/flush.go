@@ -105,6 +105,8 @@ func (st *store) flushHot(t *table) (id string, removed int64, err error) {
 	if len(gens) == 0 {
 		return "", 0, nil
 	}
+	walSynced := st.syncWALAhead()
+	defer walSynced()
 	prev := rs.man
 	sv := rs.view // rows of older schema versions are read in this one
 	// The rows come from the flush cache when it holds all of them, or
@@ -196,6 +198,7 @@ func (st *store) flushHot(t *table) (id string, removed int64, err error) {
 	// the versions the segment now holds, and later scans seek past it.
 	wb.DeleteRangeCF(st.cfData, hotGenPrefix(t.uid, gens[0]), hotGenPrefix(t.uid, hi+1))
 	wb.PutCF(st.cfCat, uidKey(catHotLo, t.uid), u64be(hi+1))
+	walSynced()
 	if err := st.commitManifest(t, prev, next, wb, hi+1); err != nil {
 		return "", 0, fmt.Errorf("flush %s: %w", t.qname, err)
 	}

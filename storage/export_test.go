@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/xml"
+	"github.com/kalamdb/libkalam/vfs"
 	"net/http"
 	"net/url"
 	"time"
@@ -60,3 +61,14 @@ func S3PendingUploads(ctx context.Context, s *S3Storage) ([]string, error) {
 
 // S3Key is the object key of name.
 func S3Key(s *S3Storage, name string) string { return s.key(name) }
+
+// RecordWriteback replaces the local writer's writeback hint with record
+// (and the hint), until the returned function restores it.
+func RecordWriteback(record func(off, n int64)) (restore func()) {
+	prev := startWriteback
+	startWriteback = func(f vfs.File, off, n int64) error {
+		record(off, n)
+		return prev(f, off, n)
+	}
+	return func() { startWriteback = prev }
+}

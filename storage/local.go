@@ -90,9 +90,20 @@ type localWriter struct {
 	bw         *bufio.Writer
 	tmp, final string
 	n          int64
+	started    int64 // bytes whose writeback has been started
 	done       bool
 	err        error
 }
+
+// writebackChunk is how much a writer hands the file before starting that
+// part's writeback (vfs.StartWriteback): a segment's disk writes then
+// overlap with encoding the rest of it, and Commit's fsync waits for the
+// last part only. A 15 MB segment's fsync took 7–12 ms at the end of a
+// flush when all of it was still dirty.
+const writebackChunk = 4 << 20
+
+// startWriteback is vfs.StartWriteback; tests record the calls.
+var startWriteback = vfs.StartWriteback
 
 func (w *localWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
@@ -103,6 +114,10 @@ func (w *localWriter) Write(p []byte) (int, error) {
 	if err != nil {
 		w.err = kerr.Wrap(kerr.IO, err, "write %s", w.tmp)
 		return n, w.err
+	}
+	if inFile := w.n - int64(w.bw.Buffered()); inFile-w.started >= writebackChunk {
+		_ = startWriteback(w.f, w.started, inFile-w.started)
+		w.started = inFile
 	}
 	return n, nil
 }

@@ -5,6 +5,7 @@
 package vfs
 
 import (
+	"errors"
 	"io"
 	"os"
 )
@@ -35,6 +36,9 @@ type FS interface {
 	// SyncDir makes creations, renames and removals inside dir durable.
 	SyncDir(dir string) error
 }
+
+// ErrNoWriteback: StartWriteback cannot start writing back this file.
+var ErrNoWriteback = errors.New("writeback not supported for this file")
 
 // Default is the operating system's file system.
 var Default FS = osFS{}
