@@ -38,11 +38,42 @@ type stringDict struct {
 	// costDone: the writer's dictionary-cost check is behind (or not
 	// made for) this chunk (see costChecked).
 	costDone bool
-	idx      []int32 // scratch: one chunk's indices
-	seen     []bool  // scratch: the entries one chunk references
+	// memo caches, per slot of a value's length and first and last bytes,
+	// the index+1 of the value last found there (0: none): a hit costs
+	// one comparison instead of the map's hash and probe, and a column
+	// worth a dictionary has few values (a flush of the bench's category
+	// column spent 0.23 of its 0.55 CPU-s for the column in map lookups).
+	memo [memoSlots]int32
+	idx  []int32 // scratch: one chunk's indices
+	seen []bool  // scratch: the entries one chunk references
 	// indexed counts the chunks written as indices (tests check that the
 	// fast path ran).
 	indexed *int
+}
+
+const memoSlots = 256
+
+// memoSlot is v's slot in stringDict.memo.
+func memoSlot(v []byte) int {
+	n := len(v)
+	if n == 0 {
+		return 0
+	}
+	h := uint32(n)*0x9e3779b1 ^ uint32(v[0])<<8 ^ uint32(v[n-1])
+	return int((h * 0x85ebca6b) >> 24)
+}
+
+// lookup returns v's dictionary index.
+func (d *stringDict) lookup(v []byte) (int32, bool) {
+	s := memoSlot(v)
+	if e := d.memo[s]; e != 0 && bytes.Equal(d.vals[e-1], v) {
+		return e - 1, true
+	}
+	k, ok := d.index[string(v)]
+	if ok {
+		d.memo[s] = k + 1
+	}
+	return k, ok
 }
 
 // dictEncoder is the part of arrow-go's dictionary encoder (an internal
@@ -173,7 +204,7 @@ func (d *stringDict) indices(ch file.ColumnChunkWriter, arr arrow.Array, defs []
 		if missing {
 			return
 		}
-		k, ok := d.index[string(v)]
+		k, ok := d.lookup(v)
 		if !ok {
 			missing = true
 			return
