@@ -346,3 +346,25 @@ func TestFlushRetiresItsMemtable(t *testing.T) {
 		t.Fatalf("scan after the flushes: %d rows, want %d", got, 1000+big)
 	}
 }
+
+// TestWorthRetiring: the bounds of the rule retireFlushedMemtable applies.
+func TestWorthRetiring(t *testing.T) {
+	for _, c := range []struct {
+		removed      int64
+		entries, imm uint64
+		l0           int
+		want         bool
+	}{
+		{retireMinRows, 2 * retireMinRows, 0, 0, true},      // half of the memtable
+		{retireMinRows, 2*retireMinRows + 1, 0, 0, false},   // less than half
+		{retireMinRows - 1, retireMinRows - 1, 0, 0, false}, // a small flush
+		{1 << 20, 1 << 20, 1, 0, false},                     // an earlier memtable still waits
+		{1 << 20, 1 << 20, 0, retireMaxL0 - 1, true},        // L0 below the bound
+		{1 << 20, 1 << 20, 0, retireMaxL0, false},           // L0 at the bound
+		{1 << 20, 0, 0, 0, true},                            // the memtable was switched meanwhile
+	} {
+		if got := worthRetiring(c.removed, c.entries, c.imm, c.l0); got != c.want {
+			t.Errorf("worthRetiring(%d, %d, %d, %d) = %v, want %v", c.removed, c.entries, c.imm, c.l0, got, c.want)
+		}
+	}
+}

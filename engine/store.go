@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -447,6 +448,10 @@ func rocksOpenError(dir string, err error) error {
 // files, each a little compaction work, for little memory.
 const retireMinRows = 64 << 10
 
+// retireMaxL0 is the number of L0 files of the data family from which
+// retireFlushedMemtable leaves the memtable to RocksDB.
+const retireMaxL0 = 12
+
 // retireFlushedMemtable asks RocksDB, without waiting, to flush the data
 // family's memtable when a flush that removed removed hot versions has
 // just range-deleted most of it (at least half of its entries and
@@ -462,11 +467,10 @@ func (st *store) retireFlushedMemtable(removed int64) {
 	if removed < retireMinRows {
 		return
 	}
-	n, ok := st.rdb.GetIntPropertyCF("rocksdb.num-entries-active-mem-table", st.cfData)
-	if !ok || uint64(removed)*2 < n {
-		return
-	}
-	if imm, ok := st.rdb.GetIntPropertyCF("rocksdb.num-immutable-mem-table", st.cfData); !ok || imm > 0 {
+	entries, ok1 := st.rdb.GetIntPropertyCF("rocksdb.num-entries-active-mem-table", st.cfData)
+	imm, ok2 := st.rdb.GetIntPropertyCF("rocksdb.num-immutable-mem-table", st.cfData)
+	l0, err := strconv.Atoi(st.rdb.GetPropertyCF("rocksdb.num-files-at-level0", st.cfData))
+	if !ok1 || !ok2 || err != nil || !worthRetiring(removed, entries, imm, l0) {
 		return
 	}
 	fo := grocksdb.NewDefaultFlushOptions()
@@ -475,6 +479,18 @@ func (st *store) retireFlushedMemtable(removed int64) {
 	// A failure leaves the memtable to RocksDB's own triggers: nothing to
 	// report, the flush is committed.
 	_ = st.rdb.FlushCF(st.cfData, fo)
+}
+
+// worthRetiring is retireFlushedMemtable's rule: a flush that removed
+// removed hot versions has RocksDB flush the data family's memtable (of
+// entries entries, with imm immutable memtables waiting and l0 files in
+// L0) when it removed at least retireMinRows versions and half of the
+// memtable (an empty one has nothing to retire), no earlier memtable is still waiting (a manual flush would
+// wait for it), and L0 is below retireMaxL0: near RocksDB's slowdown
+// trigger (20 files by default) a manual flush waits for compactions
+// first, and this one is not worth a wait.
+func worthRetiring(removed int64, entries, imm uint64, l0 int) bool {
+	return removed >= retireMinRows && entries > 0 && uint64(removed)*2 >= entries && imm == 0 && l0 < retireMaxL0
 }
 
 // flushMemtables writes a writer's RocksDB memtables to SST files as the
