@@ -361,7 +361,7 @@ func TestWorthRetiring(t *testing.T) {
 		{1 << 20, 1 << 20, 1, 0, false},                     // an earlier memtable still waits
 		{1 << 20, 1 << 20, 0, retireMaxL0 - 1, true},        // L0 below the bound
 		{1 << 20, 1 << 20, 0, retireMaxL0, false},           // L0 at the bound
-		{1 << 20, 0, 0, 0, true},                            // the memtable was switched meanwhile
+		{1 << 20, 0, 0, 0, false},                           // an empty memtable (switched meanwhile)
 	} {
 		if got := worthRetiring(c.removed, c.entries, c.imm, c.l0); got != c.want {
 			t.Errorf("worthRetiring(%d, %d, %d, %d) = %v, want %v", c.removed, c.entries, c.imm, c.l0, got, c.want)
