@@ -453,20 +453,15 @@ const retireMinRows = 64 << 10
 const retireMaxL0 = 12
 
 // retireFlushedMemtable asks RocksDB, without waiting, to flush the data
-// family's memtable when a flush that removed removed hot versions has
-// just range-deleted most of it (at least half of its entries and
-// retireMinRows). RocksDB's memtable flush drops the rows the range
-// deletion covers instead of writing them, so the rows a flush moved to
-// its segment never reach an L0 file, and the log they were written to is
-// released. The caller must have released its read state: a RocksDB
-// snapshot older than the deletion makes RocksDB keep the rows (a
-// concurrent reader's snapshot still may; the rows then go to L0 and a
-// compaction drops them later, as before). Skipped while RocksDB is still
-// flushing an earlier memtable: a manual flush would wait for it.
+// family's memtable when a flush that removed removed hot versions has just
+// range-deleted most of it (the rule is worthRetiring). RocksDB's memtable
+// flush drops the rows the range deletion covers instead of writing them,
+// so the rows a flush moved to its segment never reach an L0 file, and the
+// log they were written to is released. The caller must have released its
+// read state: a RocksDB snapshot older than the deletion makes RocksDB keep
+// the rows (a concurrent reader's snapshot still may; the rows then go to
+// L0 and a compaction drops them later, as before).
 func (st *store) retireFlushedMemtable(removed int64) {
-	if removed < retireMinRows {
-		return
-	}
 	entries, ok1 := st.rdb.GetIntPropertyCF("rocksdb.num-entries-active-mem-table", st.cfData)
 	imm, ok2 := st.rdb.GetIntPropertyCF("rocksdb.num-immutable-mem-table", st.cfData)
 	l0, err := strconv.Atoi(st.rdb.GetPropertyCF("rocksdb.num-files-at-level0", st.cfData))
@@ -481,14 +476,17 @@ func (st *store) retireFlushedMemtable(removed int64) {
 	_ = st.rdb.FlushCF(st.cfData, fo)
 }
 
-// worthRetiring is retireFlushedMemtable's rule: a flush that removed
+// worthRetiring is retireFlushedMemtable's rule. A flush that removed
 // removed hot versions has RocksDB flush the data family's memtable (of
 // entries entries, with imm immutable memtables waiting and l0 files in
-// L0) when it removed at least retireMinRows versions and half of the
-// memtable (an empty one has nothing to retire), no earlier memtable is still waiting (a manual flush would
-// wait for it), and L0 is below retireMaxL0: near RocksDB's slowdown
-// trigger (20 files by default) a manual flush waits for compactions
-// first, and this one is not worth a wait.
+// L0) when:
+//   - it removed at least retireMinRows versions and half of the memtable
+//     (an empty one has nothing to retire);
+//   - no earlier memtable is still waiting (a manual flush would wait for
+//     it);
+//   - L0 is below retireMaxL0: near RocksDB's slowdown trigger (20 files by
+//     default) a manual flush waits for compactions first, and this one is
+//     not worth a wait.
 func worthRetiring(removed int64, entries, imm uint64, l0 int) bool {
 	return removed >= retireMinRows && entries > 0 && uint64(removed)*2 >= entries && imm == 0 && l0 < retireMaxL0
 }
