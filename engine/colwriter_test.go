@@ -194,9 +194,10 @@ func firstDifference(got, want []byte) string {
 // distinct values, written mostly as indices looked up by stringDict, give
 // pqarrow's file byte for byte — new values arriving mid-row-group and
 // mid-batch, nulls, empty strings (a first batch of nothing else), values
-// of every length, string and binary types with 32- and 64-bit offsets, whole chunks of nulls before
-// the first value of a row group, batches that span pages and row groups,
-// every codec, and a dictionary that outgrows its page limit so
+// of every length, values that share a slot of stringDict's lookup memo,
+// string and binary types with 32- and 64-bit offsets, whole chunks of
+// nulls before the first value of a row group, batches that span pages and
+// row groups, every codec, and a dictionary that outgrows its page limit so
 // the writer falls back to plain encoding mid-chunk.
 func TestColumnWriterDictionaryMatchesPqarrow(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())

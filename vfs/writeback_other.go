@@ -1,7 +1,10 @@
-//go:build !linux
+//go:build !(linux && (amd64 || arm64 || riscv64 || s390x || loong64 || mips64 || mips64le))
 
 package vfs
 
-// StartWriteback reports ErrNoWriteback where sync_file_range does not
-// exist; Sync alone makes data durable.
+// hasWriteback: StartWriteback starts writeback of operating-system files.
+const hasWriteback = false
+
+// StartWriteback reports ErrNoWriteback where sync_file_range is not
+// available (see writeback_syncrange.go); Sync alone makes data durable.
 func StartWriteback(f File, off, n int64) error { return ErrNoWriteback }

@@ -1,9 +1,18 @@
+// sync_file_range with its offsets in single registers: the 64-bit Linux
+// ports whose syscall package has it (on 32-bit ones the offsets are split
+// and the argument order varies).
+
+//go:build linux && (amd64 || arm64 || riscv64 || s390x || loong64 || mips64 || mips64le)
+
 package vfs
 
 import (
 	"os"
 	"syscall"
 )
+
+// hasWriteback: StartWriteback starts writeback of operating-system files.
+const hasWriteback = true
 
 // syncFileRangeWrite is SYNC_FILE_RANGE_WRITE: start writing back the
 // range's dirty pages, without waiting for them.
