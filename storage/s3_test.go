@@ -885,3 +885,43 @@ func TestS3ObjectChangesUnderReader(t *testing.T) {
 	_, err = r2.ReadAt(make([]byte, 100), 0)
 	storagetest.WantCode(t, err, kerr.NotFound, s.String()+"/removed")
 }
+
+// TestS3CompleteErrorIn200Retried: a CompleteMultipartUpload answered 200
+// with an InternalError document is retried, and the object is complete.
+// (Before, it failed the commit: the error in a 200 answer was found after
+// the retry loop.)
+func TestS3CompleteErrorIn200Retried(t *testing.T) {
+	p := newProxy(t)
+	s := newS3(t, p.URL)
+	storage.SetS3Retry(s, 4, time.Millisecond, 5*time.Millisecond, 10*time.Second)
+	ctx := context.Background()
+	var mu sync.Mutex
+	failed := false
+	p.SetFault(func(op string, r *http.Request) storagetest.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if op == "CompleteMultipartUpload" && !failed {
+			failed = true
+			return storagetest.Status200Error
+		}
+		return storagetest.Pass
+	})
+	data := storagetest.Data(testPartSize+1000, 16)
+	w, err := s.Create(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(); err != nil {
+		t.Fatalf("Commit after a 200 InternalError: %v", err)
+	}
+	if n := p.Count("CompleteMultipartUpload"); !failed || n != 2 {
+		t.Fatalf("CompleteMultipartUpload sent %d times (fault injected: %v), want 2", n, failed)
+	}
+	got, err := s.ReadFile(ctx, "big")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadFile: %d bytes, %v", len(got), err)
+	}
+}

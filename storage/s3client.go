@@ -156,6 +156,10 @@ type s3Request struct {
 	// idempotent: the same request may be sent again after a failure
 	// whose outcome is unknown.
 	idempotent bool
+	// check, when set, turns a 200 response's body into an error (S3 may
+	// answer 200 and fail: CompleteMultipartUpload's <Error> document),
+	// which is retried like any other.
+	check func(body []byte) error
 }
 
 func (c *s3Client) url(key string, query url.Values) *url.URL {
@@ -280,10 +284,14 @@ func (c *s3Client) call(ctx context.Context, r *s3Request) ([]byte, http.Header,
 			var body []byte
 			body, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if err != nil {
+				err = &s3Error{Err: fmt.Errorf("reading response: %w", err)}
+			} else if r.check != nil {
+				err = r.check(body)
+			}
 			if err == nil {
 				return body, resp.Header, nil
 			}
-			err = &s3Error{Err: fmt.Errorf("reading response: %w", err)}
 		}
 		if !r.idempotent || !rt.again(ctx, err) {
 			return nil, nil, rt.describe(err)
@@ -445,7 +453,8 @@ type completeRequest struct {
 }
 
 // completeMultipart makes the object visible. S3 may answer 200 and still
-// fail (an <Error> document in the body), so the body's root is checked.
+// fail (an <Error> document in the body), so the body's root is checked
+// (completeResult) and a retryable failure retried.
 // A retry after a lost reply finds the upload gone (NoSuchUpload); the
 // caller then checks whether the object it meant to create is there.
 func (c *s3Client) completeMultipart(ctx context.Context, key, uploadID string, parts []completedPart) error {
@@ -455,16 +464,19 @@ func (c *s3Client) completeMultipart(ctx context.Context, key, uploadID string, 
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/xml")
-	resp, _, err := c.call(ctx, &s3Request{method: http.MethodPost, key: key, query: url.Values{"uploadId": {uploadID}},
-		header: h, body: body, idempotent: true})
-	if err != nil {
-		return err
-	}
+	_, _, err = c.call(ctx, &s3Request{method: http.MethodPost, key: key, query: url.Values{"uploadId": {uploadID}},
+		header: h, body: body, idempotent: true, check: completeResult})
+	return err
+}
+
+// completeResult is the error a CompleteMultipartUpload answer of 200
+// carries, if any: an InternalError there is retried (AWS asks clients to).
+func completeResult(body []byte) error {
 	var root struct {
 		XMLName xml.Name
 		xmlError
 	}
-	if err := xml.Unmarshal(resp, &root); err != nil {
+	if err := xml.Unmarshal(body, &root); err != nil {
 		return &s3Error{Err: fmt.Errorf("malformed CompleteMultipartUpload response: %w", err)}
 	}
 	if root.XMLName.Local == "Error" {

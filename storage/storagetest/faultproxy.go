@@ -39,6 +39,9 @@ const (
 	// answers a retried CompleteMultipartUpload whose first attempt
 	// succeeded (some servers, s3proxy among them, complete it again).
 	NoSuchUpload
+	// Status200Error answers 200 with an InternalError document without
+	// forwarding: how S3 may fail a CompleteMultipartUpload.
+	Status200Error
 )
 
 // FaultProxy is a reverse proxy in front of an S3 server that counts the
@@ -108,6 +111,11 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 			case <-r.Context().Done():
 			case <-p.closing:
 			}
+		case Status200Error:
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>`+
+				`<Message>injected by the fault proxy</Message></Error>`)
 		case NoSuchUpload:
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusNotFound)
