@@ -917,8 +917,11 @@ func TestS3CompleteErrorIn200Retried(t *testing.T) {
 	if _, err := w.Commit(); err != nil {
 		t.Fatalf("Commit after a 200 InternalError: %v", err)
 	}
-	if n := p.Count("CompleteMultipartUpload"); !failed || n != 2 {
-		t.Fatalf("CompleteMultipartUpload sent %d times (fault injected: %v), want 2", n, failed)
+	// At least twice: the injected failure and its retry. A third send is
+	// a retry of a transient failure of the real server's answer (seen:
+	// "unexpected EOF" reading it, about 1 run in 40 on a loaded machine).
+	if n := p.Count("CompleteMultipartUpload"); !failed || n < 2 {
+		t.Fatalf("CompleteMultipartUpload sent %d times (fault injected: %v), want at least 2", n, failed)
 	}
 	got, err := s.ReadFile(ctx, "big")
 	if err != nil || !bytes.Equal(got, data) {
