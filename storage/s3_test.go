@@ -293,7 +293,11 @@ func TestS3MultipartCommitVisibility(t *testing.T) {
 	if got := p.Count("UploadPart"); got != 3 {
 		t.Errorf("%d UploadPart requests for %d bytes in %d-byte parts, want 3", got, len(data), testPartSize)
 	}
-	if p.Count("CreateMultipartUpload") != 1 || p.Count("CompleteMultipartUpload") != 1 || p.Count("PutObject") != 0 {
+	// CompleteMultipartUpload is sent again when its answer fails in
+	// transit: s3proxy's answer was seen cut short ("unexpected EOF") a
+	// few times in a hundred runs on a loaded machine, and the client
+	// rightly retries it (TestS3CompleteErrorIn200Retried).
+	if p.Count("CreateMultipartUpload") != 1 || p.Count("CompleteMultipartUpload") < 1 || p.Count("PutObject") != 0 {
 		t.Errorf("requests: %v", p.Ops())
 	}
 	if ups := pending(t, s); len(ups) != 0 {
