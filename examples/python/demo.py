@@ -199,7 +199,7 @@ def main(argv: Optional[list] = None) -> int:
             print(f"   {tscan.count_rows():,} rows; segments pruned: {len(plan['pruned'])} of "
                   f"{len(plan['pruned']) + len(plan['read'])}")
 
-        with step("upsert 3 rows and delete 2, then read them back"):
+        with step("upsert ids 0, 1, 2 and delete ids 3, 4; then read ids < 6 back"):
             t.append(pa.table({"id": [0, 1, 2], "user_id": ["user_x"] * 3,
                                "event_time": pa.array([START.astype("datetime64[us]")] * 3).cast(SCHEMA.field("event_time").type),
                                "kind": ["purchase"] * 3, "payload_size": [1, 2, 3], "amount": [9.99, 19.99, 29.99]},
