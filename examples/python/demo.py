@@ -188,7 +188,10 @@ def main(argv: Optional[list] = None) -> int:
                 print(f"     pruned {p['path']} ({p['reason']})")
             for r in plan["read"]:
                 print(f"     read   {r['path']} row groups {r['row_groups']}")
-            print(f"   merge: {plan['merge']}, key range: {plan['key_range']}")
+            kr = plan["key_range"]
+            bounded = kr["empty"] or kr["lo"] is not None or kr["hi"] is not None
+            # The bounds themselves are encoded key bytes (explain()["key_range"]).
+            print(f"   merge: {plan['merge']}; the filter bounds the key range: {'yes' if bounded else 'no'}")
             _show(result, 5)
 
         day = (START + np.timedelta64(27, "D")).astype("datetime64[s]")
@@ -210,7 +213,10 @@ def main(argv: Optional[list] = None) -> int:
         with step("system.tables"):
             _show(db.system("tables"))
         with step("system.segments"):
-            _show(t.segments().drop_columns(["min_key", "max_key"]))
+            # A few of its columns: it also has every column's min, max and
+            # null count, the sequence range and the key range.
+            _show(t.segments().select(["path", "row_count", "size_bytes", "id_min", "id_max",
+                                       "event_time_min", "event_time_max"]))
         with step("system.live_queries (while a scan is open)"):
             reader = t.scan(sql="demo: a scan kept open").to_reader()
             reader.read_next_batch()

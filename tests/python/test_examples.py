@@ -21,6 +21,7 @@ def test_demo_runs_twice_on_the_same_store(tmp_path, capsys):
         assert demo.main([path, "--rows", "20000", "--segments", "4", "--no-progress"]) == 0
         out = capsys.readouterr().out
         assert "segments read: 1, pruned: 3" in out
+        assert "the filter bounds the key range: yes" in out
         assert "system.tables" in out and "system.segments" in out and "system.live_queries" in out
         assert "demo: a scan kept open" in out
     with kalam.open(path) as db:
