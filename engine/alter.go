@@ -170,9 +170,18 @@ func (st *store) alter(t *table, change func(*schemaView, *tableDef) (*arrow.Sch
 		return err
 	}
 	seen := map[string]bool{}
-	for _, f := range schema.Fields() {
+	before := map[int32]arrow.DataType{}
+	for i, id := range sv.fids {
+		before[id] = sv.schema.Field(i).Type
+	}
+	for i, f := range schema.Fields() {
 		if err := checkColumn(f, seen); err != nil {
 			return err
+		}
+		if old, ok := before[ids[i]]; !ok || !arrow.TypeEqual(old, f.Type) {
+			if err := checkNewColumn(f); err != nil {
+				return err
+			}
 		}
 	}
 	prev := t.currentManifest()

@@ -239,7 +239,7 @@ func (p *plan) segmentAsIs(in *planInput) (string, bool, error) {
 		return "", false, nil
 	}
 	if in.file == nil {
-		sf, err := p.st.openSegment(p.t, in.seg.Path)
+		sf, err := p.st.openSegment(p.t, in.seg)
 		if err != nil {
 			return "", false, err
 		}
@@ -259,7 +259,7 @@ func (p *plan) segmentAsIs(in *planInput) (string, bool, error) {
 			return "", false, nil
 		}
 		stored := in.file.sch.Field(idx[0]).Type
-		if !arrow.TypeEqual(stored, f.Type) && !arrow.TypeEqual(stored, storageType(f.Type)) && !canWiden(stored, f.Type) {
+		if !arrow.TypeEqual(stored, f.Type) && !storedAs(stored, f.Type) && !canWiden(stored, f.Type) {
 			return "", false, nil
 		}
 	}

@@ -98,6 +98,17 @@ func checkColumn(f arrow.Field, seen map[string]bool) error {
 	return nil
 }
 
+// checkNewColumn is what a column must pass when it is created (by
+// create_table, or added or re-typed by a schema change) on top of
+// checkColumn, which every schema version passes when a store opens: rules
+// added after tables may have been made with such columns.
+func checkNewColumn(f arrow.Field) error {
+	if strings.IndexByte(f.Name, 0) >= 0 {
+		return kerr.New(kerr.InvalidArgument, "column %q: a name cannot contain a NUL byte", f.Name)
+	}
+	return checkStorable(f.Name, f.Type)
+}
+
 // keyFieldIDs resolves the user column and primary key of a new table (by
 // the names in its options) to field ids, checking them.
 func keyFieldIDs(typ string, opts tableOptions, schema *arrow.Schema, fids []int32) (keys []int32, user int32, err error) {

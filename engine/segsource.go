@@ -246,7 +246,7 @@ func (s *segSource) convert(column func(int) arrow.Array, n int64) (arrow.Record
 		case arrow.TypeEqual(got, f.Type):
 			c.Retain()
 			cols[i] = c
-		case arrow.TypeEqual(got, storageType(f.Type)):
+		case storedAs(got, f.Type):
 			// Stored with the same layout under another type (storagetype.go).
 			d := retype(c.Data(), f.Type)
 			cols[i] = array.MakeFromData(d)

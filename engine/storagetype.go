@@ -3,6 +3,8 @@ package engine
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kalamdb/libkalam/kerr"
 )
 
 // Parquet (as pqarrow writes it) cannot hold every Arrow type a table can.
@@ -49,6 +51,74 @@ func storageType(t arrow.DataType) arrow.DataType {
 		return arrow.StructOf(fields...)
 	}
 	return t
+}
+
+// storedAs reports whether a segment column of type got holds a column of
+// type t as storageType lays it out. Nested element fields are compared by
+// type and nullability only: pqarrow names list elements "element" and
+// gives them field-id metadata, which large_list's and map's type equality
+// (unlike list's) would count as a different type.
+func storedAs(got, t arrow.DataType) bool {
+	return arrow.TypeEqual(layoutOf(got), layoutOf(storageType(t)))
+}
+
+// layoutOf is t with the names and metadata of list elements dropped.
+func layoutOf(t arrow.DataType) arrow.DataType {
+	elem := func(f arrow.Field) arrow.Field {
+		return arrow.Field{Name: "element", Type: layoutOf(f.Type), Nullable: f.Nullable}
+	}
+	switch tt := t.(type) {
+	case *arrow.ListType:
+		return arrow.ListOfField(elem(tt.ElemField()))
+	case *arrow.LargeListType:
+		return arrow.LargeListOfField(elem(tt.ElemField()))
+	case *arrow.FixedSizeListType:
+		return arrow.FixedSizeListOfField(tt.Len(), elem(tt.ElemField()))
+	case *arrow.StructType:
+		fields := make([]arrow.Field, tt.NumFields())
+		for i, f := range tt.Fields() {
+			fields[i] = arrow.Field{Name: f.Name, Type: layoutOf(f.Type), Nullable: f.Nullable}
+		}
+		return arrow.StructOf(fields...)
+	}
+	return t
+}
+
+// checkStorable reports a column of type t that hot rows can hold but
+// segments cannot (kerr.InvalidArgument naming the column): pqarrow writes
+// no view types, no intervals and no struct without fields, and a column
+// of the null type written whole does not read back. Such a column would
+// take rows in and then fail every flush, or every scan after one. It is
+// checked when a column is created (create_table, adding columns), not
+// when a store opens: a table made before the check must stay readable as
+// far as it is.
+func checkStorable(name string, t arrow.DataType) error {
+	if t.ID() == arrow.NULL {
+		return kerr.New(kerr.InvalidArgument, "column %q: type null (a column of only nulls) cannot be stored in segments; give it the type its values will have", name)
+	}
+	return checkStorableNested(name, t)
+}
+
+func checkStorableNested(name string, t arrow.DataType) error {
+	switch t.ID() {
+	case arrow.STRING_VIEW, arrow.BINARY_VIEW, arrow.LIST_VIEW, arrow.LARGE_LIST_VIEW,
+		arrow.INTERVAL_MONTHS, arrow.INTERVAL_DAY_TIME, arrow.INTERVAL_MONTH_DAY_NANO:
+		return kerr.New(kerr.InvalidArgument, "column %q: type %s cannot be stored in segments", name, t)
+	}
+	switch tt := t.(type) {
+	case *arrow.StructType:
+		if tt.NumFields() == 0 {
+			return kerr.New(kerr.InvalidArgument, "column %q: a struct without fields cannot be stored in segments", name)
+		}
+		for _, f := range tt.Fields() {
+			if err := checkStorableNested(name, f.Type); err != nil {
+				return err
+			}
+		}
+	case arrow.ListLikeType: // list, large_list, fixed_size_list, map
+		return checkStorableNested(name, tt.Elem())
+	}
+	return nil
 }
 
 func storageSchema(s *arrow.Schema) *arrow.Schema {

@@ -1,12 +1,16 @@
 package engine
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/kerr"
 )
 
 // allTypesSchema holds one column of every type a table can hold (DESIGN §3).
@@ -136,4 +140,119 @@ func TestAllTypesRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("segment")
+}
+
+// TestUnstorableColumnsRejected: a column of a type hot rows hold but
+// segments cannot (view types, intervals, a struct without fields, the
+// null type) is refused where it would be created — create_table, adding
+// columns, a write that merges its schema — naming the column, so that no
+// table takes rows in that it can never flush or read back after a flush.
+// A NUL in a column name is refused there too (scans truncated it).
+func TestUnstorableColumnsRejected(t *testing.T) {
+	db, mem, _ := testDB(t)
+	id := arrow.Field{Name: "id", Type: arrow.PrimitiveTypes.Int64}
+	if _, err := db.CreateTable("ok", "", arrow.NewSchema([]arrow.Field{id}, nil), map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	bad := []arrow.Field{
+		{Name: "nul", Type: arrow.Null, Nullable: true},
+		{Name: "sv", Type: arrow.BinaryTypes.StringView, Nullable: true},
+		{Name: "bv", Type: arrow.BinaryTypes.BinaryView, Nullable: true},
+		{Name: "mdn", Type: arrow.FixedWidthTypes.MonthDayNanoInterval, Nullable: true},
+		{Name: "months", Type: arrow.FixedWidthTypes.MonthInterval, Nullable: true},
+		{Name: "empty", Type: arrow.StructOf(), Nullable: true},
+		{Name: "nested", Type: arrow.ListOf(arrow.StructOf(arrow.Field{Name: "x", Type: arrow.BinaryTypes.StringView, Nullable: true})), Nullable: true},
+		{Name: "a\x00b", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	}
+	for _, f := range bad {
+		_, err := db.CreateTable("t_bad", "", arrow.NewSchema([]arrow.Field{id, f}, nil), map[string]string{"primary_key": "id"})
+		if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), fmt.Sprintf("%q", f.Name)) {
+			t.Errorf("create_table with %s %s: %v, want InvalidArgument naming it", f.Name, f.Type, err)
+		}
+		if err := db.AddColumns("ok", []arrow.Field{f}); kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), fmt.Sprintf("%q", f.Name)) {
+			t.Errorf("add column %s %s: %v, want InvalidArgument naming it", f.Name, f.Type, err)
+		}
+	}
+	// A write that would add a null-typed column (what an all-None column
+	// of a dataframe is) by merging its schema.
+	s := arrow.NewSchema([]arrow.Field{id, {Name: "note", Type: arrow.Null, Nullable: true}}, nil)
+	b := array.NewRecordBuilder(mem, s)
+	b.Field(0).(*array.Int64Builder).AppendValues([]int64{1, 2}, nil)
+	b.Field(1).AppendNulls(2)
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	rdr := recordReader(t, rec)
+	defer rdr.Release()
+	if _, err := db.Write("ok", rdr, WriteOptions{SchemaMode: SchemaMerge}); kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), `"note"`) {
+		t.Errorf("merge write of a null column: %v, want InvalidArgument naming it", err)
+	}
+	info, err := db.Table("ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Schema.NumFields() != 1 {
+		t.Errorf("schema after the refused changes: %s", info.Schema)
+	}
+}
+
+// TestLargeListSurvivesFlush: a large_list column reads back after a flush
+// and a compaction (pqarrow names its elements "element", and large_list's
+// type equality, unlike list's, compares the name: every scan after the
+// first flush failed with Corruption).
+func TestLargeListSurvivesFlush(t *testing.T) {
+	db, mem, _ := testDB(t)
+	s := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "tags", Type: arrow.LargeListOf(arrow.PrimitiveTypes.Int64), Nullable: true},
+	}, nil)
+	if _, err := db.CreateTable("ll", "", s, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(mem, s)
+	defer b.Release()
+	lb := b.Field(1).(*array.LargeListBuilder)
+	vb := lb.ValueBuilder().(*array.Int64Builder)
+	for i := int64(0); i < 50; i++ {
+		b.Field(0).(*array.Int64Builder).Append(i)
+		switch i % 3 {
+		case 0:
+			lb.AppendNull()
+		case 1:
+			lb.Append(true)
+		default:
+			lb.Append(true)
+			vb.AppendValues([]int64{i, -i, 7}, nil)
+		}
+	}
+	in := b.NewRecordBatch()
+	defer in.Release()
+	if _, err := db.AppendRecord("ll", in); err != nil {
+		t.Fatal(err)
+	}
+	check := func(stage string) {
+		t.Helper()
+		st, err := db.Scan("ll", allRows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		rec, err := st.Next()
+		if err != nil || rec == nil {
+			t.Fatalf("%s: next: %v", stage, err)
+		}
+		defer rec.Release()
+		if !arrow.TypeEqual(rec.Column(1).DataType(), s.Field(1).Type) || !array.Equal(rec.Column(1), in.Column(1)) {
+			t.Fatalf("%s: tags %s %v\nwant %v", stage, rec.Column(1).DataType(), rec.Column(1), in.Column(1))
+		}
+	}
+	check("hot")
+	if _, err := db.Flush("ll"); err != nil {
+		t.Fatal(err)
+	}
+	check("segment")
+	if _, err := db.Compact("ll", CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check("compacted")
 }
