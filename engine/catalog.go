@@ -542,6 +542,11 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	}
 	// Schema metadata is dropped: a table's schema is its columns.
 	schema = arrow.NewSchema(schema.Fields(), nil)
+	for _, f := range schema.Fields() {
+		if err := checkNewColumn(f); err != nil {
+			return nil, kerr.Wrap(kerr.CodeOf(err), err, "create table %q", name)
+		}
+	}
 	def := &tableDef{Namespace: ns, Name: tname, Type: typ, Options: opts, CreatedAt: nowMs(), SchemaVersion: 1}
 	for i := range schema.Fields() {
 		def.FieldIDs = append(def.FieldIDs, int32(i+1))
@@ -738,6 +743,11 @@ func (st *store) lookupTable(name string) (*table, error) {
 		st.catMu.RUnlock()
 	}
 	if !ok {
+		if _, sys := lookupSystemTable(name); sys {
+			// Scans of system tables do not come here: whatever does wants
+			// a user table's data or catalog entry.
+			return nil, kerr.New(kerr.ReadOnly, "%s is a system table: it can be scanned, not written, flushed, compacted, altered or dropped", name)
+		}
 		return nil, kerr.New(kerr.NotFound, "table %q not found", name)
 	}
 	return t, nil

@@ -7,7 +7,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/google/uuid"
 	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/kerr"
@@ -185,7 +184,6 @@ func (st *store) flushHot(t *table) (id string, removed int64, err error) {
 			sw.discard() // an orphan otherwise; open would delete it too
 		}
 	}()
-	meta.ID = uuid.NewString()
 	next := prev.Clone()
 	next.Version = prev.Version + 1
 	next.UpdatedAt = nowMs()

@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/google/uuid"
 	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/engine/exec"
@@ -148,7 +147,6 @@ func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err
 		}
 		written = append(written, sw.name)
 		sw = nil
-		meta.ID = uuid.NewString()
 		outs = append(outs, meta)
 		return nil
 	}

@@ -643,7 +643,7 @@ func (p *plan) pruneByStats(in *planInput) (string, error) {
 	if !p.pred.MayMatch(segStats(!in.early)) {
 		return pruneColumnStats, nil
 	}
-	sf, err := p.st.openSegment(p.t, in.seg.Path)
+	sf, err := p.st.openSegment(p.t, in.seg)
 	if err != nil {
 		return "", err
 	}

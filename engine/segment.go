@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"io"
 	"strconv"
 
@@ -67,8 +68,16 @@ func (st *store) newSegWriter(t *table, sv *schemaView, seqNo uint64) (*segWrite
 	sw := &segWriter{st: st, t: t, sv: sv, name: name, rel: rel, out: out, rgRows: t.opts.rowGroupRows,
 		stats: newStatsCollector(schema), stored: storageSchema(schema)}
 	sw.meta.Path = rel
+	// The id goes into the file too (segmentIDKey): a reader holding an
+	// older manifest tells the file it meant from another written under
+	// the same name since (a dropped and re-created table numbers its
+	// segments from 1 again).
+	sw.meta.ID = uuid.NewString()
 	return sw, nil
 }
+
+// segmentIDKey is the footer key-value entry holding the segment's id.
+const segmentIDKey = "kalam.segment_id"
 
 // segmentWriterProperties are the Parquet properties of a new segment of
 // schema stored (storage types), whose first rows are first (nil: none):
@@ -118,7 +127,15 @@ func (sw *segWriter) opened() bool { return sw.w != nil || sw.cw != nil }
 // closeWriter writes the footer (after the last row group).
 func (sw *segWriter) closeWriter() error {
 	if sw.cw != nil {
+		if err := sw.cw.w.AppendKeyValueMetadata(segmentIDKey, sw.meta.ID); err != nil {
+			sw.cw.w.Close()
+			return err
+		}
 		return sw.cw.close()
+	}
+	if err := sw.w.AppendKeyValueMetadata(segmentIDKey, sw.meta.ID); err != nil {
+		sw.w.Close()
+		return err
 	}
 	return sw.w.Close()
 }
@@ -269,8 +286,26 @@ type segFile struct {
 	fr *pqarrow.FileReader
 }
 
-// openSegment opens the segment at the table-relative path rel.
-func (st *store) openSegment(t *table, rel string) (*segFile, error) {
+// openSegment opens the segment seg of the table. A file at its path that
+// records another segment id is NotFound, never read: the segment this
+// manifest names is gone (its table was dropped and made again, or another
+// store wrote to the same storage), and its replacement would be wrong
+// data. Files written before the id was recorded are not checked.
+func (st *store) openSegment(t *table, seg *manifest.SegmentMetadata) (*segFile, error) {
+	sf, err := st.openSegmentFile(t, seg.Path)
+	if err != nil {
+		return nil, err
+	}
+	if id, ok := sf.segmentID(); ok && id != seg.ID {
+		sf.close()
+		return nil, kerr.New(kerr.NotFound, "segment %s of table %s (id %s) was replaced by another file (id %s): the table was dropped and made again, or another store writes to the same storage",
+			seg.Path, t.qname, seg.ID, id)
+	}
+	return sf, nil
+}
+
+// openSegmentFile opens the segment object at the table-relative path rel.
+func (st *store) openSegmentFile(t *table, rel string) (*segFile, error) {
 	name := t.prefix + "/" + rel
 	obj, err := st.storage.Open(context.Background(), name)
 	if err != nil {
@@ -387,6 +422,20 @@ func (sf *segFile) openPqarrow() error {
 	}
 	sf.pf, sf.fr = pf, fr
 	return nil
+}
+
+// segmentID is the segment id the file records (segmentIDKey), if any.
+func (sf *segFile) segmentID() (string, bool) {
+	if sf.nf != nil {
+		id, ok := sf.nf.KeyValueMetadata()[segmentIDKey]
+		return id, ok
+	}
+	if sf.pf != nil {
+		if v := sf.pf.MetaData().KeyValueMetadata().FindValue(segmentIDKey); v != nil {
+			return *v, true
+		}
+	}
+	return "", false
 }
 
 func (sf *segFile) close() {

@@ -85,7 +85,7 @@ func (sp *segPrep) reader() (string, map[string]string) {
 // input merged with other segments) tasks are cut to mergeTaskRows.
 func (rc *readCtx) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstones, smallTasks bool) (*segPrep, error) {
 	if in.file == nil {
-		sf, err := rc.st.openSegment(rc.t, in.seg.Path)
+		sf, err := rc.st.openSegment(rc.t, in.seg)
 		if err != nil {
 			return nil, err
 		}

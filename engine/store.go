@@ -286,16 +286,22 @@ func (st *store) unref() {
 	if !last {
 		return
 	}
-	openStoresMu.Lock()
-	if openStores[st.id] == st {
-		delete(openStores, st.id)
-	}
-	openStoresMu.Unlock()
+	// The store stays in openStores until RocksDB is closed: an open of
+	// the same root meanwhile finds it, cannot take a reference, and waits
+	// for gone. Taken out first, that open went to RocksDB while this one
+	// still held its lock and failed with Busy (the last stream of a
+	// handle released on another thread, and the store opened again).
+	_ = st.hit("store_closing")
 	st.flushMemtables()
 	st.closeRocks()
 	if r, ok := st.mem.(*recycler); ok && st.ownsMem {
 		r.close()
 	}
+	openStoresMu.Lock()
+	if openStores[st.id] == st {
+		delete(openStores, st.id)
+	}
+	openStoresMu.Unlock()
 	close(st.gone)
 }
 

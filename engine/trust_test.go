@@ -844,3 +844,159 @@ func TestDDLDoesNotStallOtherTables(t *testing.T) {
 		t.Fatalf("a: %s", got)
 	}
 }
+
+// TestReplacedSegmentIsNotFound: two stores given the same storage (or a
+// table dropped and made again under a reader's feet) write their own
+// segment_001.parquet under one name. A scan planned on a manifest that
+// names the first must fail with NotFound, not return the second's rows:
+// the segment's id is in its footer and checked when it is opened.
+func TestReplacedSegmentIsNotFound(t *testing.T) {
+	root := t.TempDir()
+	shared := filepath.Join(root, "shared")
+	open := func(node string) *DB {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		opts := DefaultOptions()
+		opts.Allocator = mem
+		opts.Storage = shared
+		db, err := Open(filepath.Join(root, node), opts)
+		if err != nil {
+			t.Fatalf("open %s: %v", node, err)
+		}
+		t.Cleanup(func() {
+			db.Close()
+			mem.AssertSize(t, 0)
+		})
+		return db
+	}
+	a, b := open("node-a"), open("node-b")
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.BinaryTypes.String}}, nil)
+	write := func(db *DB, ids []int64, v string) {
+		t.Helper()
+		if _, err := db.CreateTable("t", "", schema, map[string]string{"primary_key": "id"}); err != nil {
+			t.Fatal(err)
+		}
+		bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+		defer bld.Release()
+		for _, id := range ids {
+			bld.Field(0).(*array.Int64Builder).Append(id)
+			bld.Field(1).(*array.StringBuilder).Append(v)
+		}
+		rec := bld.NewRecordBatch()
+		defer rec.Release()
+		if _, err := db.AppendRecord("t", rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Flush("t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(a, []int64{1, 2, 3}, "a")
+	write(b, []int64{7, 8}, "b") // the same segment_001.parquet, over a's
+	s, err := a.Scan("t", allRows())
+	if err == nil {
+		var rows int64
+		for {
+			rec, nerr := s.Next()
+			if nerr != nil {
+				err = nerr
+				break
+			}
+			if rec == nil {
+				break
+			}
+			rows += rec.NumRows()
+			rec.Release()
+		}
+		s.Close()
+		if err == nil {
+			t.Fatalf("scan of a's table read %d rows of another segment, want NotFound", rows)
+		}
+	}
+	if kerr.CodeOf(err) != kerr.NotFound || !strings.Contains(err.Error(), "replaced") {
+		t.Fatalf("scan of a replaced segment: %v, want NotFound saying it was replaced", err)
+	}
+}
+
+// TestSystemTablesAreReadOnly: writing, flushing, compacting, altering or
+// dropping a system table is ReadOnly naming it (it said "not found" of a
+// table the same handle scans).
+func TestSystemTablesAreReadOnly(t *testing.T) {
+	db, mem, _ := testDB(t)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	b.Field(0).(*array.Int64Builder).Append(1)
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	for what, call := range map[string]func() error{
+		"append":  func() error { _, err := db.AppendRecord("system.tables", rec); return err },
+		"flush":   func() error { _, err := db.Flush("system.tables"); return err },
+		"compact": func() error { _, err := db.Compact("system.segments", CompactOptions{}); return err },
+		"alter": func() error {
+			return db.AddColumns("system.tables", []arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true}})
+		},
+		"drop": func() error { return db.DropTable("system.tables") },
+	} {
+		if err := call(); kerr.CodeOf(err) != kerr.ReadOnly || !strings.Contains(err.Error(), "system table") {
+			t.Errorf("%s on a system table: %v, want ReadOnly saying it is a system table", what, err)
+		}
+	}
+}
+
+// TestReopenWhileClosing: an open of a store whose last reference is going
+// (RocksDB being flushed and closed, here held at that step) waits and
+// opens it afresh; it failed with Busy, RocksDB's lock still held by the
+// closing store (seen when a handle's last stream was released on another
+// thread just before the store was opened again).
+func TestReopenWhileClosing(t *testing.T) {
+	dir := t.TempDir()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	closing, resume := make(chan struct{}), make(chan struct{})
+	opts := DefaultOptions()
+	opts.Allocator = mem
+	var once sync.Once
+	opts.failpoint = func(s string) error {
+		if s == "store_closing" {
+			once.Do(func() {
+				close(closing)
+				<-resume
+			})
+		}
+		return nil
+	}
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	<-closing
+	reopened := make(chan error, 1)
+	var again *DB
+	go func() {
+		var err error
+		again, err = Open(dir, DefaultOptions())
+		reopened <- err
+	}()
+	select {
+	case err := <-reopened:
+		close(resume)
+		t.Fatalf("open while the store was closing returned before the close finished: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(resume)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reopened; err != nil {
+		t.Fatalf("open after the close: %v", err)
+	}
+	defer again.Close()
+	if _, err := again.Table("t"); err != nil {
+		t.Fatalf("table after reopening: %v", err)
+	}
+}
