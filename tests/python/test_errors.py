@@ -157,3 +157,23 @@ def test_stream_errors_carry_status_and_message(events):
         fh.write(b"\x00" * 512)  # a data page, not the footer: fails while reading
     with pytest.raises(kalam.Corruption, match="segment_001.parquet"):
         list(events.scan(batch_rows=5))
+
+
+def test_system_tables_refuse_writes_as_read_only(db):
+    """A system table can be scanned; writing, flushing or dropping it is
+    ReadOnly saying so (it was NotFound: "table not found")."""
+    t = db.table("system.tables")
+    assert t.scan().to_table().num_rows >= 5
+    for call in (lambda: t.append({"x": [1]}), t.flush, lambda: db.drop_table("system.tables")):
+        with pytest.raises(kalam.ReadOnly, match="system table"):
+            call()
+
+
+def test_delete_keys_of_the_wrong_type_name_the_key_column(db):
+    """Keys that do not convert to the key column's type are InvalidArgument
+    naming the column, as for update (it was pyarrow's ArrowInvalid)."""
+    t = db.create_table("k", {"id": pa.int64(), "v": pa.utf8()}, primary_key="id")
+    t.append({"id": [1, 2], "v": ["a", "b"]})
+    with pytest.raises(kalam.InvalidArgument, match="'id'"):
+        t.delete(["abc"])
+    assert t.scan().count_rows() == 2

@@ -189,3 +189,36 @@ def test_closing_the_database_under_live_scans(store_path):
     # Every stream is released, so the store can be opened again.
     with kalam.open(store_path) as again:
         assert again.table("t").scan().count_rows() == 100
+
+
+def test_a_collected_database_does_not_fail_its_streams(store_path):
+    """``kalam.open(p).table(t).scan()`` iterated, or turned into a reader,
+    with no other reference to the Database: the Database is collected while
+    the stream is in use, and it used to close its handle then, failing the
+    stream with Closed. Iterators keep their Database alive; a reader makes
+    the collected Database close its handle only once the reader is gone
+    (then another process can open the store for writing)."""
+    import subprocess
+    import sys
+
+    with kalam.open(store_path) as db:
+        t = db.create_table("t", {"id": pa.int64()})
+        t.append({"id": list(range(100))})
+        t.flush()
+    got = 0
+    for batch in kalam.open(store_path).table("t").scan(batch_rows=10):
+        gc.collect()
+        got += batch.num_rows
+    assert got == 100
+    reader = kalam.open(store_path).table("t").scan(batch_rows=10).to_reader()
+    gc.collect()
+    assert reader.read_all().num_rows == 100
+    probe = [sys.executable, "-c", "import sys, kalam; kalam.open(sys.argv[1]).close()", store_path]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    # The reader still holds the handle: the store is busy for others.
+    busy = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=120)
+    assert busy.returncode != 0 and "Busy" in busy.stderr, busy.stderr
+    del reader
+    gc.collect()
+    free = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=120)
+    assert free.returncode == 0, free.stderr

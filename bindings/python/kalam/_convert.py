@@ -8,6 +8,8 @@ from typing import Any, Iterable, List, Mapping, Sequence
 
 import pyarrow as pa
 
+from .errors import InvalidArgument
+
 __all__ = ["as_reader", "as_schema", "keys_as_reader", "is_schema_like", "infer_schema", "SchemaLike", "DataLike"]
 
 #: Anything :func:`as_schema` accepts.
@@ -91,7 +93,12 @@ def keys_as_reader(keys: Any, key_fields: Sequence[pa.Field]) -> pa.RecordBatchR
             for i, v in enumerate(parts):
                 cols[i].append(v)
         schema = pa.schema([pa.field(f.name, f.type, nullable=True) for f in key_fields])
-        arrays = [pa.array(c, type=f.type) for c, f in zip(cols, key_fields)]
+        arrays = []
+        for c, f in zip(cols, key_fields):
+            try:
+                arrays.append(pa.array(c, type=f.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as e:
+                raise InvalidArgument(f"key column {f.name!r} ({f.type}): {e}") from e
         return pa.Table.from_arrays(arrays, schema=schema).to_reader()
     reader = as_reader(keys)
     names = [f.name for f in key_fields]

@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import threading
+import weakref
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import pyarrow as pa
@@ -87,6 +88,9 @@ class Database:
         L = _ffi.lib()
         self._ptr: Optional[int] = None
         self._lock = threading.Lock()
+        # pyarrow readers holding this handle's streams (Scan.to_reader):
+        # a Database collected while one is alive closes when they are.
+        self._readers: "weakref.WeakSet[pa.RecordBatchReader]" = weakref.WeakSet()
         if path is None and (storage is None or not read_only):
             raise InvalidArgument("kalam.open without a path needs storage=... and read_only=True (a storage-only reader)")
         #: The store's root directory, as given (None for a storage-only reader).
@@ -144,11 +148,28 @@ class Database:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def _track_reader(self, reader: pa.RecordBatchReader) -> None:
+        """Remembers a pyarrow reader of one of this handle's streams (see
+        ``__del__``)."""
+        self._readers.add(reader)
+
     def __del__(self) -> None:
-        # An abandoned handle would keep the store's RocksDB lock until exit.
+        # An abandoned handle would keep the store's RocksDB lock until exit,
+        # so it is closed here; but closing fails the handle's open streams,
+        # and a reader may outlive the Database it came from
+        # (``kalam.open(p).table(t).scan().to_reader()``). Then the handle
+        # is closed when the last such reader is collected. Iterators and
+        # CStreams hold the Database themselves, so they keep it alive.
         try:
-            if getattr(self, "_ptr", None) is not None:
-                self.close()
+            ptr = getattr(self, "_ptr", None)
+            if ptr is None:
+                return
+            readers = list(getattr(self, "_readers", ()))
+            if readers:
+                self._ptr = None
+                _close_after(ptr, readers)
+                return
+            self.close()
         except Exception:
             pass
 
@@ -828,3 +849,22 @@ class Table:
             return table_dataset(self._db, self._qname, opts)
         finally:
             del keep
+
+
+def _close_after(ptr: int, readers: List[pa.RecordBatchReader]) -> None:
+    """Closes handle ``ptr`` once every one of ``readers`` is collected."""
+    left = [len(readers)]
+    lock = threading.Lock()
+
+    def one() -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            try:
+                _ffi.check(lambda err: _ffi.lib().kalam_close(ptr, err))
+            except Exception:
+                pass
+
+    for r in readers:
+        weakref.finalize(r, one)

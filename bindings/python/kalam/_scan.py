@@ -122,7 +122,7 @@ class Scan:
         L = _ffi.lib()
         handle = self._db._handle()
         opts, keep = self._options(columns, use_columns)
-        stream = CStream()
+        stream = CStream(owner=self._db)
         table = _ffi.encode(self.table)
         if self.segment_id is not None:
             seg = _ffi.encode(self.segment_id)

@@ -26,7 +26,11 @@ class CStream:
     release during a get_next on another thread and cancels that call).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, owner: Optional[object] = None) -> None:
+        # The Database the stream belongs to, kept alive while the stream
+        # is (a collected Database closes its handle, which fails its
+        # streams).
+        self._owner = owner
         self.struct = ArrowArrayStream()
         self._lock = threading.Lock()
         self._schema: Optional[pa.Schema] = None
@@ -158,7 +162,11 @@ class CStream:
         with self._lock:
             if self.released:
                 raise _ffi.error_for_status(6, "the scan was cancelled or released")
-            return pa.RecordBatchReader._import_from_c(self.address)
+            reader = pa.RecordBatchReader._import_from_c(self.address)
+        track = getattr(self._owner, "_track_reader", None)
+        if track is not None:
+            track(reader)
+        return reader
 
     def release(self) -> None:
         """Releases the stream if it is still owned; idempotent, any thread."""
