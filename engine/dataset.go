@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -189,6 +190,9 @@ func (db *DB) ExportDataset(table string, req DatasetRequest) (*Dataset, error) 
 			if !p.t.pinIfKept(d.pin, seg.ID) {
 				return nil, db.st.versionNotFound(p.t, d.Version)
 			}
+			if path, err = d.holdFile(path, seg.ID); err != nil {
+				return nil, err
+			}
 			d.Files = append(d.Files, DatasetFile{Path: path, Rows: rows, SegmentID: seg.ID, RowGroups: rgs,
 				KeyBounds: p.segmentKeyBounds(seg)})
 			run = append(run, rest)
@@ -199,6 +203,9 @@ func (db *DB) ExportDataset(table string, req DatasetRequest) (*Dataset, error) 
 		}
 		if !p.t.pinIfKept(d.pin, cl[0].seg.ID) {
 			return nil, db.st.versionNotFound(p.t, d.Version)
+		}
+		if path, err = d.holdFile(path, cl[0].seg.ID); err != nil {
+			return nil, err
 		}
 		d.Files = append(d.Files, DatasetFile{Path: path, Rows: cl[0].seg.RowCount, SegmentID: cl[0].seg.ID,
 			KeyBounds: p.segmentKeyBounds(cl[0].seg)})
@@ -470,6 +477,28 @@ func (m *mergedWriter) finish() (DatasetFile, error) {
 func (m *mergedWriter) abort() {
 	m.w.Close()
 	os.Remove(m.path)
+}
+
+// holdFile returns the path the dataset hands out for the local segment
+// file at path: a hard link to it in the dataset's directory, so that the
+// engine reading it gets this file whatever happens under the segment's
+// name meanwhile — the pin keeps vacuum away, but dropping the table
+// removes the file and re-creating it writes another segment_001 in its
+// place, which an engine given the segment's own path read as this
+// version's rows. Where no link can be made (another file system, object
+// storage) the segment's own path.
+func (d *Dataset) holdFile(path, segID string) (string, error) {
+	if strings.HasPrefix(path, "s3://") {
+		return path, nil
+	}
+	if err := d.makeDir(); err != nil {
+		return "", err
+	}
+	link := filepath.Join(d.dir, "segment-"+segID+".parquet")
+	if err := os.Link(path, link); err != nil {
+		return path, nil
+	}
+	return link, nil
 }
 
 // makeDir creates the dataset's directory of temporary files and locks it:

@@ -14,6 +14,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kalamdb/libkalam/storage"
+	"github.com/kalamdb/libkalam/vfs"
 )
 
 // readDataset reads every file of d the way pyarrow.dataset does with the
@@ -216,8 +219,14 @@ func TestDatasetStates(t *testing.T) {
 	}
 	d = export(DatasetRequest{})
 	checkDataset(t, d, m, "two segments")
-	if got := kinds(d); got != "seg,seg" || d.Dir() != "" {
-		t.Fatalf("two disjoint segments: files %s, dir %q", got, d.Dir())
+	if got := kinds(d); got != "seg,seg" {
+		t.Fatalf("two disjoint segments: files %s", got)
+	}
+	// Handed out as links in the dataset's directory, nothing merged.
+	for _, f := range d.Files {
+		if filepath.Dir(f.Path) != d.Dir() || filepath.Base(f.Path) != "segment-"+f.SegmentID+".parquet" {
+			t.Fatalf("segment %s handed out as %s, not a link in %s", f.SegmentID, f.Path, d.Dir())
+		}
 	}
 	v2 := d.Version
 	m2 := m.clone()
@@ -318,5 +327,69 @@ func TestDatasetSweep(t *testing.T) {
 	}
 	if _, err := os.Stat(live.Files[0].Path); err != nil {
 		t.Fatalf("sweep removed a live dataset's file: %v", err)
+	}
+}
+
+// TestDatasetKeepsItsFilesAcrossDropAndCreate: a dataset's segment files
+// are the segments it names after the table is dropped and made again
+// (which writes another segment_001.parquet under the same name): the
+// dataset hands out links of its own, and their footers record its ids.
+func TestDatasetKeepsItsFilesAcrossDropAndCreate(t *testing.T) {
+	db, mem, _ := testDB(t)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	fill := func(ids ...int64) {
+		t.Helper()
+		if _, err := db.CreateTable("r", "", schema, map[string]string{"primary_key": "id"}); err != nil {
+			t.Fatal(err)
+		}
+		b := array.NewRecordBuilder(mem, schema)
+		b.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
+		rec := b.NewRecordBatch()
+		b.Release()
+		defer rec.Release()
+		if _, err := db.AppendRecord("r", rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Flush("r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill(1, 2, 3)
+	d, err := db.ExportDataset("r", DatasetRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if len(d.Files) != 1 || d.Files[0].SegmentID == "" {
+		t.Fatalf("files %+v, want the one segment as it is", d.Files)
+	}
+	if err := db.DropTable("r"); err != nil {
+		t.Fatal(err)
+	}
+	fill(7, 8)
+	f := d.Files[0]
+	local, err := storage.NewLocal(filepath.Dir(f.Path), vfs.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := local.Open(context.Background(), filepath.Base(f.Path))
+	if err != nil {
+		t.Fatalf("the dataset's file after drop and create: %v", err)
+	}
+	sf, err := readSegment(f.Path, obj, mem)
+	if err != nil {
+		obj.Close()
+		t.Fatal(err)
+	}
+	defer sf.close()
+	if id, ok := sf.segmentID(); !ok || id != f.SegmentID {
+		t.Fatalf("the dataset's file holds segment %q (recorded: %v), want %s", id, ok, f.SegmentID)
+	}
+	n := int64(0)
+	for rg := 0; rg < sf.numRowGroups(); rg++ {
+		n += sf.rowGroupRows(rg)
+	}
+	if n != 3 {
+		t.Fatalf("the dataset's file holds %d rows, want 3", n)
 	}
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import gc
+import glob
 import os
 
 import datafusion
@@ -25,8 +26,16 @@ def _files(dataset):
     return list(dataset.files)
 
 
+def _is_segment(path):
+    """A segment handed out as it is (a link of the dataset's own,
+    segment-<id>.parquet), not a merged file (part_*.parquet)."""
+    return os.path.basename(path).startswith("segment")
+
+
 def _merged(dataset):
-    return [f for f in dataset.files if "/tmp/datasets/" in f]
+    # Merged files are part_*.parquet in the dataset's directory; segments
+    # handed out as they are sit there too, as links (segment-<id>.parquet).
+    return [f for f in dataset.files if "/tmp/datasets/" in f and os.path.basename(f).startswith("part_")]
 
 
 def _states(events):
@@ -90,13 +99,16 @@ def test_dataset_hands_out_segments_and_merges_only_what_needs_it(events):
     events.flush()
     d = events.to_pyarrow_dataset()
     assert len(_files(d)) == 2 and _merged(d) == []  # both segments as they are
+    # Each is the segment file itself, as a link of the dataset's own (a
+    # dropped and re-created table writes other files under those names).
     storage = os.path.join(events._db.path, "storage")
-    assert all(f.startswith(storage) for f in _files(d))
+    segs = glob.glob(os.path.join(storage, "**", "segment_*.parquet"), recursive=True)
+    assert segs and all(any(os.path.samefile(f, s) for s in segs) for f in _files(d)), (segs, _files(d))
     events.append(events_rows([50], tag="hot"))
     d2 = events.to_pyarrow_dataset()
     files = _files(d2)
     assert len(files) == 2 and len(_merged(d2)) == 1  # the segment holding key 50 is merged
-    assert any(f.startswith(storage) for f in files)
+    assert sum(any(os.path.samefile(f, s) for s in segs) for f in files) == 1
 
 
 def test_filters_reach_the_dataset_scan(events):
@@ -251,7 +263,7 @@ def test_hot_keys_merge_only_the_row_groups_they_fall_in(db, key):
     t.delete(gone)
     d = t.to_pyarrow_dataset()
     frags = list(d.get_fragments())
-    kept = [f for f in frags if "/tmp/datasets/" not in f.path]
+    kept = [f for f in frags if _is_segment(f.path)]
     assert len(kept) == 1
     kept_groups = [rg.id for rg in kept[0].row_groups]
     # 8 groups of 8 rows; the hot keys and the delete touch 3 of them.
@@ -297,7 +309,7 @@ def test_scanner_counts_a_key_only_table(db):
     t.flush()
     t.append(pa.table({"id": [9, 10, 41, 100]}, schema=schema))
     d = t.to_pyarrow_dataset()
-    assert any(f.row_groups is not None and len(f.row_groups) < 8 for f in d.get_fragments() if "/tmp/datasets/" not in f.path)
+    assert any(f.row_groups is not None and len(f.row_groups) < 8 for f in d.get_fragments() if _is_segment(f.path))
     assert d.count_rows() == d.scanner().count_rows() == d.to_table().num_rows == 65
     assert pads.Scanner.from_dataset(d).count_rows() > 65, "pyarrow's count no longer overcounts: drop the override"
     del d
@@ -351,3 +363,19 @@ def test_fragments_carry_their_key_bounds(db):
     assert d.to_table(filter=flt).column("id").to_pylist() == list(range(120, 130))
     assert duckdb.sql("select count(*) from d where id between 40 and 110").fetchall() == [(10 + 11,)]
     kalam.release_dataset(d)
+
+
+def test_dataset_keeps_its_rows_across_drop_and_create(db):
+    """A dataset made before its table is dropped and made again still reads
+    its own rows: the new table writes another segment_001.parquet under the
+    old name, which the dataset read as its own (the adversarial pass)."""
+    t = db.create_table("t", pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": ["old1", "old2", "old3"]}), primary_key="id")
+    t.flush()
+    d = t.to_pyarrow_dataset()
+    db.drop_table("t")
+    t2 = db.create_table("t", pa.table({"id": pa.array([7, 8, 9], pa.int64()), "v": ["NEW7", "NEW8", "NEW9"]}), primary_key="id")
+    t2.flush()
+    assert d.to_table().to_pydict() == {"id": [1, 2, 3], "v": ["old1", "old2", "old3"]}
+    assert t2.scan().to_table().to_pydict() == {"id": [7, 8, 9], "v": ["NEW7", "NEW8", "NEW9"]}
+    del d
+    gc.collect()
