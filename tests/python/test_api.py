@@ -354,3 +354,13 @@ def test_read_only_database(store_path):
             ro.create_namespace("x")
         with pytest.raises(kalam.ReadOnly):
             t.flush()
+
+
+def test_open_takes_bytes_and_pathlib_paths(tmp_path):
+    """Any os.PathLike or bytes path opens the store (bytes was a TypeError)."""
+    p = tmp_path / "store"
+    with kalam.open(p) as db:
+        db.create_table("t", {"id": pa.int64()}).append({"id": [1]})
+    with kalam.open(os.fsencode(p)) as db:
+        assert db.path == str(p)
+        assert db.table("t").scan().count_rows() == 1

@@ -21,7 +21,7 @@ from .errors import AlreadyExists, Closed, InvalidArgument, NotFound
 
 __all__ = ["open", "Database", "Table"]
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 #: Default retention of :meth:`Table.vacuum`: 7 days, in milliseconds.
 DEFAULT_VACUUM_RETENTION_MS = 7 * 24 * 3600 * 1000
@@ -94,7 +94,7 @@ class Database:
         if path is None and (storage is None or not read_only):
             raise InvalidArgument("kalam.open without a path needs storage=... and read_only=True (a storage-only reader)")
         #: The store's root directory, as given (None for a storage-only reader).
-        self.path: Optional[str] = os.fspath(path) if path is not None else None
+        self.path: Optional[str] = os.fsdecode(path) if path is not None else None
         #: Where storage/ lives when given (a path or s3://bucket/prefix).
         self.storage: Optional[str] = storage
         #: True when opened read-only.
