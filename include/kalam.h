@@ -142,13 +142,16 @@ struct ArrowArrayStream {
 typedef int32_t kalam_status;
 #define KALAM_OK 0
 #define KALAM_INVALID_ARGUMENT 1 /* bad input; the message names it */
-#define KALAM_NOT_FOUND 2        /* unknown table, segment, system table, version */
+#define KALAM_NOT_FOUND 2        /* unknown table, segment, system table, version;
+                                    a segment whose file was replaced */
 #define KALAM_ALREADY_EXISTS 3
 #define KALAM_IO 4               /* file system or RocksDB error */
 #define KALAM_CORRUPTION 5       /* on-disk data fails validation */
 #define KALAM_CANCELLED 6
 #define KALAM_CLOSED 7           /* closed or unknown kalam_db */
-#define KALAM_READ_ONLY 8        /* write on a read-only handle */
+#define KALAM_READ_ONLY 8        /* write on a read-only handle; writing,
+                                    flushing, compacting, altering or
+                                    dropping a system table */
 #define KALAM_BUSY 9
 #define KALAM_INTERNAL 10        /* a bug in libkalam; the message says where */
 

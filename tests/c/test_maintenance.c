@@ -504,7 +504,7 @@ static void test_bad_arguments(void) {
   EXPECT(KALAM_INVALID_ARGUMENT, "table is NULL", kalam_table_history(db, NULL, &out, &err));
   CHECK(out == NULL);
   EXPECT(KALAM_NOT_FOUND, "nope", kalam_table_history(db, "app.nope", &out, &err));
-  EXPECT(KALAM_NOT_FOUND, "system.tables", kalam_compact(db, "system.tables", NULL, NULL, &err));
+  EXPECT(KALAM_READ_ONLY, "system.tables is a system table", kalam_compact(db, "system.tables", NULL, NULL, &err));
 
   /* A NULL kalam_error is allowed. */
   CHECK(kalam_vacuum(db, "app.m", -1, NULL, NULL) == KALAM_INVALID_ARGUMENT);
