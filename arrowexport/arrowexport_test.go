@@ -641,3 +641,15 @@ func TestConcurrentStreamsAreIndependent(t *testing.T) {
 		ctest.Free(p)
 	}
 }
+
+// TestHostErrnoCode: a host stream's failure keeps the host's meaning:
+// EINVAL (pyarrow's errno when a reader's Python source raises) is
+// InvalidArgument, ECANCELED Cancelled, anything else IO (it was IO for
+// every errno, so a bad input read as a storage failure).
+func TestHostErrnoCode(t *testing.T) {
+	for rc, want := range map[int]kerr.Code{22: kerr.InvalidArgument, 125: kerr.Cancelled, 5: kerr.IO, 12: kerr.IO, 99999: kerr.IO} {
+		if got := arrowexport.HostErrnoCode(rc); got != want {
+			t.Errorf("errno %d: %v, want %v", rc, got, want)
+		}
+	}
+}

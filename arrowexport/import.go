@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -163,7 +164,22 @@ func (r *importedReader) hostError(op string, rc C.int) error {
 	if text == "" {
 		text = "no error message"
 	}
-	return kerr.New(kerr.IO, "input stream %s failed (errno %d): %s", op, int(rc), text)
+	return kerr.New(hostErrnoCode(int(rc)), "input stream %s failed (errno %d): %s", op, int(rc), text)
+}
+
+// hostErrnoCode is the status of a host stream's failure by the errno its
+// callback returned: EINVAL says the host's data or code failed (what
+// pyarrow returns when the Python source of a reader raises), ECANCELED
+// that the host cancelled it; anything else is taken as the I/O failure
+// that EIO, the usual value, names.
+func hostErrnoCode(rc int) kerr.Code {
+	switch syscall.Errno(rc) {
+	case syscall.EINVAL:
+		return kerr.InvalidArgument
+	case syscall.ECANCELED:
+		return kerr.Cancelled
+	}
+	return kerr.IO
 }
 
 func (r *importedReader) readSchema() error {

@@ -121,6 +121,10 @@ func (db *DB) writeStream(verb, name string, rdr array.RecordReader, keys bool,
 		}
 	}
 	if err := rdr.Err(); err != nil {
+		if total > 0 {
+			// Each batch commits on its own: say what stays.
+			return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "%s %s: reading input, after the earlier batches' %d rows were written (they stay)", verb, t.qname, total)
+		}
 		return total, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "%s %s: reading input", verb, t.qname)
 	}
 	db.st.maybeAutoFlush(t)

@@ -109,3 +109,20 @@ def test_delete_accepts_the_same_inputs(events):
     assert events.delete((5, 6)) == 2
     assert events.delete(events_rows([7, 8])) == 2  # extra columns are dropped
     assert _ids(events) == [9]
+
+
+def test_a_raising_input_source_is_invalid_argument_saying_what_stays(db):
+    """A reader whose Python source raises mid-stream fails the write as
+    InvalidArgument (it was StorageError: a storage failure), saying that the
+    batches before it were written; they are."""
+    t = db.create_table("r", {"id": pa.int64()}, primary_key="id")
+    schema = pa.schema([("id", pa.int64())])
+
+    def batches():
+        yield pa.record_batch([pa.array([1, 2], pa.int64())], schema=schema)
+        raise ValueError("the source broke")
+
+    reader = pa.RecordBatchReader.from_batches(schema, batches())
+    with pytest.raises(kalam.InvalidArgument, match=r"2 rows were written \(they stay\)"):
+        t.append(reader)
+    assert t.scan().count_rows() == 2

@@ -1,0 +1,4 @@
+package arrowexport
+
+// HostErrnoCode exposes hostErrnoCode to the external tests.
+var HostErrnoCode = hostErrnoCode
