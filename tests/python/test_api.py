@@ -364,3 +364,15 @@ def test_open_takes_bytes_and_pathlib_paths(tmp_path):
     with kalam.open(os.fsencode(p)) as db:
         assert db.path == str(p)
         assert db.table("t").scan().count_rows() == 1
+
+
+def test_time_travel_before_1970_is_not_found_naming_the_time(events):
+    """A datetime at or before the epoch is NotFound naming it (it was
+    InvalidArgument about an as_of_time_ms the caller never passed)."""
+    import datetime
+
+    events.append(events_rows([1]))
+    events.flush()
+    for when in (datetime.datetime(1970, 1, 1), datetime.datetime(1969, 7, 20, tzinfo=datetime.timezone.utc)):
+        with pytest.raises(kalam.NotFound, match=when.isoformat().replace("+", r"\+")):
+            events.scan(version=when).to_table()

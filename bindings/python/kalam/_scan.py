@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from . import _ffi
 from ._stream import CStream
-from .errors import InvalidArgument
+from .errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -108,6 +108,10 @@ class Scan:
         version, at_ms = self.version, None
         if isinstance(version, datetime.datetime):
             version, at_ms = None, _unix_ms(version)
+            if at_ms <= 0:
+                # The library takes times after the epoch only; no version
+                # is older than that anyway.
+                raise NotFound(f"{self.table}: no version at or before {self.version.isoformat()}")
         return _ffi.make_scan_options(
             columns=columns if use_columns else self.columns,
             filter=self.filter,
