@@ -175,6 +175,10 @@ func Open(root string, opts Options) (*DB, error) {
 func rootID(abs string, opts Options) (storeID, error) {
 	fi, err := os.Stat(abs)
 	if errors.Is(err, os.ErrNotExist) {
+		if target, lerr := os.Readlink(abs); lerr == nil {
+			// MkdirAll would fail on the link itself with "file exists".
+			return storeID{}, kerr.New(kerr.NotFound, "open %q: it is a symbolic link to %q, which does not exist", abs, target)
+		}
 		if opts.ReadOnly {
 			return storeID{}, kerr.New(kerr.NotFound, "open %q read-only: no store there", abs)
 		}

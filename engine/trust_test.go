@@ -1000,3 +1000,24 @@ func TestReopenWhileClosing(t *testing.T) {
 		t.Fatalf("table after reopening: %v", err)
 	}
 }
+
+// TestOpenDanglingSymlink: a store path that is a symbolic link to nothing
+// is NotFound saying so (it was an IO error from mkdir: "file exists").
+func TestOpenDanglingSymlink(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "store")
+	if err := os.Symlink(filepath.Join(dir, "gone"), link); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(link, DefaultOptions())
+	if err == nil {
+		db.Close()
+		t.Fatal("opened a store through a dangling symbolic link")
+	}
+	if kerr.CodeOf(err) != kerr.NotFound || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("open through a dangling link: %v, want NotFound saying it is a symbolic link", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gone")); !os.IsNotExist(err) {
+		t.Fatalf("the link's target was created: %v", err)
+	}
+}
