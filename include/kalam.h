@@ -203,9 +203,8 @@ typedef struct kalam_db kalam_db;
  * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (NULL/empty root, a root that
  * is a URL, a bad option, naming the key); KALAM_NOT_FOUND (no store and
  * create_if_missing false, or read_only; root a symbolic link to nothing);
- * KALAM_BUSY (another process has
- * the store open, or it is open read-only in this process and a read-write
- * open is asked for); KALAM_CORRUPTION (damaged RocksDB files, rocksdb/
+ * KALAM_BUSY (another process has the store open, or it is open read-only
+ * in this process and a read-write open is asked for); KALAM_CORRUPTION (damaged RocksDB files, rocksdb/
  * missing while storage/ holds tables, storage/ holding tables or versions
  * the catalog lacks, or a recover that could not read some tables — the
  * message names them and says what to do); KALAM_IO. */
