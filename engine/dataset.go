@@ -485,14 +485,15 @@ func (m *mergedWriter) abort() {
 // name meanwhile — the pin keeps vacuum away, but dropping the table
 // removes the file and re-creating it writes another segment_001 in its
 // place, which an engine given the segment's own path read as this
-// version's rows. Where no link can be made (another file system, object
-// storage) the segment's own path.
+// version's rows. Where no link can be made (no writable directory for
+// the dataset, another file system, object storage) the segment's own
+// path: the dataset still reads right unless the table is re-created.
 func (d *Dataset) holdFile(path, segID string) (string, error) {
 	if strings.HasPrefix(path, "s3://") {
 		return path, nil
 	}
 	if err := d.makeDir(); err != nil {
-		return "", err
+		return path, nil
 	}
 	link := filepath.Join(d.dir, "segment-"+segID+".parquet")
 	if err := os.Link(path, link); err != nil {

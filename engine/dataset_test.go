@@ -393,3 +393,39 @@ func TestDatasetKeepsItsFilesAcrossDropAndCreate(t *testing.T) {
 		t.Fatalf("the dataset's file holds %d rows, want 3", n)
 	}
 }
+
+// TestDatasetWithoutItsDirectory: where the dataset cannot make its
+// directory (a store on a read-only file system; here a file in the way),
+// segments go out under their own paths, as before the links.
+func TestDatasetWithoutItsDirectory(t *testing.T) {
+	db, mem, dir := testDB(t)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	if _, err := db.CreateTable("w", "", schema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(mem, schema)
+	b.Field(0).(*array.Int64Builder).AppendValues([]int64{1, 2}, nil)
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	if _, err := db.AppendRecord("w", rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Flush("w"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, datasetDir), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.ExportDataset("w", DatasetRequest{})
+	if err != nil {
+		t.Fatalf("export without a directory for the dataset: %v", err)
+	}
+	defer d.Close()
+	if len(d.Files) != 1 || !strings.HasPrefix(d.Files[0].Path, filepath.Join(dir, "storage")) {
+		t.Fatalf("files %+v, want the segment under its own path", d.Files)
+	}
+}
