@@ -126,3 +126,43 @@ def test_a_raising_input_source_is_invalid_argument_saying_what_stays(db):
     with pytest.raises(kalam.InvalidArgument, match=r"2 rows were written \(they stay\)"):
         t.append(reader)
     assert t.scan().count_rows() == 2
+
+
+def test_ctrl_c_in_an_input_source_is_keyboard_interrupt(db):
+    """Ctrl-C while the library reads a Python source comes back as
+    KeyboardInterrupt (it was a kalam error, "Unknown error"); a source's
+    own exception is the cause of the library's error. Rows of the batches
+    before stay written."""
+    t = db.create_table("c", {"id": pa.int64()}, primary_key="id")
+    schema = pa.schema([("id", pa.int64())])
+
+    def source(exc):
+        yield pa.record_batch([pa.array([1, 2], pa.int64())], schema=schema)
+        raise exc
+
+    with pytest.raises(KeyboardInterrupt):
+        t.append(pa.RecordBatchReader.from_batches(schema, source(KeyboardInterrupt())))
+    assert t.scan().count_rows() == 2
+    with pytest.raises(kalam.InvalidArgument) as info:
+        t.append(pa.RecordBatchReader.from_batches(schema, source(LookupError("no such row"))))
+    assert isinstance(info.value.__cause__, LookupError)
+    t.append({"id": [3]})
+    assert t.scan().count_rows() == 3
+
+
+def test_a_write_the_library_stops_reports_the_library_error(db):
+    """A batch the library refuses mid-stream fails the write with the
+    library's error naming the column, not with anything of the source's;
+    the batches before it stay written."""
+    t = db.create_table("s", {"id": pa.int64(), "small": pa.int8()}, primary_key="id")
+    schema = pa.schema([("id", pa.int64()), ("small", pa.int64())])
+
+    def source():
+        yield pa.record_batch([pa.array([1]), pa.array([5])], schema=schema)
+        yield pa.record_batch([pa.array([2]), pa.array([1000])], schema=schema)  # out of int8's range
+        yield pa.record_batch([pa.array([3]), pa.array([6])], schema=schema)
+
+    with pytest.raises(kalam.InvalidArgument, match="small") as info:
+        t.append(pa.RecordBatchReader.from_batches(schema, source()))
+    assert info.value.__cause__ is None
+    assert t.scan().to_table().column("id").to_pylist() == [1]

@@ -17,7 +17,7 @@ from . import _ffi
 from ._convert import DataLike, SchemaLike, as_reader, as_schema, infer_schema, is_schema_like, keys_as_reader
 from ._scan import Scan
 from ._stats import history_table, segment_stats_columns
-from .errors import AlreadyExists, Closed, InvalidArgument, NotFound
+from .errors import AlreadyExists, Closed, Error, InvalidArgument, NotFound
 
 __all__ = ["open", "Database", "Table"]
 
@@ -627,13 +627,35 @@ class Table:
     def _write(self, fname: str, reader: pa.RecordBatchReader, *extra: Any) -> int:
         L = _ffi.lib()
         h = self._db._handle()
+        # The input is read by the library through a C stream, which carries
+        # an errno and a message, not the exception: kept here, it comes back
+        # as itself (Ctrl-C as KeyboardInterrupt) or as the library error's
+        # cause.
+        raised: List[BaseException] = []
+
+        def batches() -> Any:
+            try:
+                yield from reader
+            except GeneratorExit:
+                raise  # the library stopped reading: not the source's failure
+            except BaseException as e:
+                raised.append(e)
+                raise
+
+        source = pa.RecordBatchReader.from_batches(reader.schema, batches())
         stream = _ffi.ArrowArrayStream()
-        reader._export_to_c(ctypes.addressof(stream))
+        source._export_to_c(ctypes.addressof(stream))
         rows = ctypes.c_int64(0)
         tname = _ffi.encode(self._qname)
         fn = getattr(L, fname)
         try:
             _ffi.check(lambda err: fn(h, tname, ctypes.byref(stream), *extra, ctypes.byref(rows), err))
+        except Error as e:
+            if raised and not isinstance(raised[0], Exception):
+                raise raised[0] from e  # KeyboardInterrupt, SystemExit
+            if raised:
+                raise e from raised[0]
+            raise
         finally:
             if stream.release:  # consumed by contract; never leak if it was not
                 _ffi.STREAM_RELEASE(stream.release)(ctypes.byref(stream))
