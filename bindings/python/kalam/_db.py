@@ -629,7 +629,7 @@ class Table:
         h = self._db._handle()
         # The input is read by the library through a C stream, which carries
         # an errno and a message, not the exception: kept here, it comes back
-        # as itself (Ctrl-C as KeyboardInterrupt) or as the library error's
+        # as itself (a KeyboardInterrupt or SystemExit) or as the library error's
         # cause.
         raised: List[BaseException] = []
 
