@@ -129,10 +129,10 @@ def test_a_raising_input_source_is_invalid_argument_saying_what_stays(db):
 
 
 def test_ctrl_c_in_an_input_source_is_keyboard_interrupt(db):
-    """Ctrl-C while the library reads a Python source comes back as
-    KeyboardInterrupt (it was a kalam error, "Unknown error"); a source's
-    own exception is the cause of the library's error. Rows of the batches
-    before stay written."""
+    """A KeyboardInterrupt raised in a Python source the library reads comes
+    back as itself (it was a kalam error, "Unknown error"); a source's
+    other exceptions are the cause of the library's error. Rows of the
+    batches before stay written."""
     t = db.create_table("c", {"id": pa.int64()}, primary_key="id")
     schema = pa.schema([("id", pa.int64())])
 
