@@ -31,8 +31,9 @@ import (
 // overlapping segment, no hot key in its range), it holds no tombstone and
 // its columns carry the current names; everything else is merged by the
 // scan pipeline into temporary files. The dataset pins the segments it
-// hands out, so this process's vacuum leaves them, and owns its temporary
-// files until Close.
+// hands out, so this process's vacuum leaves them, hands local ones out as
+// hard links of its own (holdFile), and owns its temporary files and links
+// until Close.
 
 // DefaultDatasetFileRows is about how many rows one merged file holds.
 const DefaultDatasetFileRows = 1 << 20

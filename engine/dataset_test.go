@@ -336,25 +336,7 @@ func TestDatasetSweep(t *testing.T) {
 // dataset hands out links of its own, and their footers record its ids.
 func TestDatasetKeepsItsFilesAcrossDropAndCreate(t *testing.T) {
 	db, mem, _ := testDB(t)
-	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	fill := func(ids ...int64) {
-		t.Helper()
-		if _, err := db.CreateTable("r", "", schema, map[string]string{"primary_key": "id"}); err != nil {
-			t.Fatal(err)
-		}
-		b := array.NewRecordBuilder(mem, schema)
-		b.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
-		rec := b.NewRecordBatch()
-		b.Release()
-		defer rec.Release()
-		if _, err := db.AppendRecord("r", rec); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Flush("r"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fill(1, 2, 3)
+	flushedIDs(t, db, mem, "r", 1, 2, 3)
 	d, err := db.ExportDataset("r", DatasetRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +348,7 @@ func TestDatasetKeepsItsFilesAcrossDropAndCreate(t *testing.T) {
 	if err := db.DropTable("r"); err != nil {
 		t.Fatal(err)
 	}
-	fill(7, 8)
+	flushedIDs(t, db, mem, "r", 7, 8)
 	f := d.Files[0]
 	local, err := storage.NewLocal(filepath.Dir(f.Path), vfs.Default)
 	if err != nil {
@@ -399,21 +381,7 @@ func TestDatasetKeepsItsFilesAcrossDropAndCreate(t *testing.T) {
 // segments go out under their own paths, as before the links.
 func TestDatasetWithoutItsDirectory(t *testing.T) {
 	db, mem, dir := testDB(t)
-	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	if _, err := db.CreateTable("w", "", schema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
-	b := array.NewRecordBuilder(mem, schema)
-	b.Field(0).(*array.Int64Builder).AppendValues([]int64{1, 2}, nil)
-	rec := b.NewRecordBatch()
-	b.Release()
-	defer rec.Release()
-	if _, err := db.AppendRecord("w", rec); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Flush("w"); err != nil {
-		t.Fatal(err)
-	}
+	flushedIDs(t, db, mem, "w", 1, 2)
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -427,5 +395,26 @@ func TestDatasetWithoutItsDirectory(t *testing.T) {
 	defer d.Close()
 	if len(d.Files) != 1 || !strings.HasPrefix(d.Files[0].Path, filepath.Join(dir, "storage")) {
 		t.Fatalf("files %+v, want the segment under its own path", d.Files)
+	}
+}
+
+// flushedIDs creates table name (one int64 key column, id) holding ids in
+// one flushed segment.
+func flushedIDs(t *testing.T, db *DB, mem memory.Allocator, name string, ids ...int64) {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	if _, err := db.CreateTable(name, "", schema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(mem, schema)
+	b.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	if _, err := db.AppendRecord(name, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Flush(name); err != nil {
+		t.Fatal(err)
 	}
 }
