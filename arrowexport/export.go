@@ -36,6 +36,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/cdata"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
 	"github.com/kalamdb/libkalam/kerr"
 )
 
@@ -70,6 +72,10 @@ type exported struct {
 	errMsg  string
 	errno   C.int
 	errText *C.char // owned; valid until the next callback or release
+
+	// mem holds the few bytes the exporter itself allocates (a struct's
+	// validity bitmap moved to bit 0: rebaseForExport), in C memory.
+	mem memory.Allocator
 }
 
 // ExportStream moves src into the struct ArrowArrayStream at out. out must
@@ -91,7 +97,7 @@ func ExportStream(src Source, out unsafe.Pointer) error {
 		src.Close()
 		return err
 	}
-	st := &exported{src: src, schema: schema}
+	st := &exported{src: src, schema: schema, mem: mallocator.NewMallocator()}
 	h := cgo.NewHandle(st)
 	C.kx_export_init((*C.struct_ArrowArrayStream)(out), C.uintptr_t(h))
 	return nil
@@ -271,7 +277,9 @@ func kxGoGetNext(s *C.struct_ArrowArrayStream, out *C.struct_ArrowArray) (rc C.i
 	if err := st.checkBatch(rec); err != nil {
 		return st.fail(err)
 	}
-	cdata.ExportArrowRecordBatch(rec, (*cdata.CArrowArray)(unsafe.Pointer(out)), nil)
+	flat := rebaseForExport(rec, st.mem)
+	defer flat.Release()
+	cdata.ExportArrowRecordBatch(flat, (*cdata.CArrowArray)(unsafe.Pointer(out)), nil)
 	st.batches++
 	return 0
 }
