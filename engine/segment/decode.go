@@ -382,32 +382,3 @@ func (d *chunkDecoder) dictIndices(p *page, src []byte, k int) ([]uint32, error)
 	}
 	return idx, nil
 }
-
-// spreadFixed moves the k dense values at [pos, pos+k) to their rows in
-// [pos, pos+rows) by the page's validity bits, zeroing null slots. It
-// works backwards in place: a value never moves left.
-func spreadFixed(out []byte, w, pos, rows, k int, valid []byte) {
-	j := k - 1
-	for i := rows - 1; i >= 0 && j < i; i-- {
-		dst := out[(pos+i)*w : (pos+i+1)*w]
-		if bitutil.BitIsSet(valid, i) {
-			copy(dst, out[(pos+j)*w:(pos+j+1)*w])
-			j--
-		} else {
-			clear(dst)
-		}
-	}
-}
-
-// spreadBits is spreadFixed for a bitmap.
-func spreadBits(out []byte, pos, rows, k int, valid []byte) {
-	j := k - 1
-	for i := rows - 1; i >= 0 && j < i; i-- {
-		if bitutil.BitIsSet(valid, i) {
-			bitutil.SetBitTo(out, pos+i, bitutil.BitIsSet(out, pos+j))
-			j--
-		} else {
-			bitutil.ClearBit(out, pos+i)
-		}
-	}
-}

@@ -179,8 +179,7 @@ func (d *rleDecoder) bits(dst []byte, off, n int) (int, error) {
 				set += k
 			}
 		} else {
-			bitutil.CopyBitmap(d.data, d.bitPos, k, dst, off)
-			set += bitutil.CountSetBits(dst, off, k)
+			set += copyBits(dst, off, d.data, d.bitPos, k)
 			d.bitPos += k
 		}
 		d.left -= k
