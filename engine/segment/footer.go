@@ -68,7 +68,7 @@ type ColumnInfo struct {
 	// Leaves the number of leaves (1 for a flat column).
 	Leaf, Leaves int
 	// PhysicalType is the Parquet physical type of a flat column ("" when
-	// nested).
+	// nested or repeated).
 	PhysicalType string
 }
 
@@ -262,7 +262,7 @@ func (f *File) buildColumns() error {
 		}
 		ci.Type = field.Type
 		ci.Nullable = field.Nullable || ci.Nullable
-		if !nd.group {
+		if !nd.group && !nd.hasRepeated {
 			ci.PhysicalType = nameOr(physicalNames, nd.leafElem.typ)
 		}
 		fields[i] = field
@@ -407,11 +407,14 @@ type Statistics struct {
 	MaxIsExact bool
 }
 
-// Statistics returns the statistics of column col (flat) in row group rg,
-// and false when the chunk has none.
+// Statistics returns the statistics of column col in row group rg, and
+// false when the chunk has none or the column is nested: a nested column's
+// Parquet statistics are those of a leaf, whose null count counts every
+// missing leaf value (an empty list, a null item, a struct of null
+// fields), not null rows, and whose bounds are not the column's values.
 func (f *File) Statistics(rg, col int) (Statistics, bool) {
 	cc := f.chunk(rg, col)
-	if cc == nil || !cc.hasStats {
+	if cc == nil || !cc.hasStats || f.nested(col) {
 		return Statistics{}, false
 	}
 	s := cc.stats
@@ -423,6 +426,12 @@ func (f *File) Statistics(rg, col int) (Statistics, bool) {
 		out.Max = bytes.Clone(s.max)
 	}
 	return out, true
+}
+
+// nested reports whether top-level column col is not a flat column (one
+// leaf, not repeated: its values are its rows).
+func (f *File) nested(col int) bool {
+	return f.cols[col].PhysicalType == ""
 }
 
 // chunk returns the column chunk of top-level column col's first leaf.

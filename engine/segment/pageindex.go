@@ -100,8 +100,8 @@ func (f *File) PageIndex(rg, col int) ([]PageInfo, bool, error) {
 		pages[i] = PageInfo{FirstRow: l.firstRow, NumRows: end - l.firstRow}
 	}
 	cc := c.cc
-	if !cc.hasColumnIndex || cc.columnIndexLength <= 0 {
-		return pages, true, nil
+	if !cc.hasColumnIndex || cc.columnIndexLength <= 0 || f.nested(col) {
+		return pages, true, nil // page bounds only (see Statistics)
 	}
 	b, err := c.readAt(cc.columnIndexOffset, int64(cc.columnIndexLength))
 	if err != nil {
