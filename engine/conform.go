@@ -101,6 +101,11 @@ func (c *conformer) conformInto(rec arrow.RecordBatch, base int64, present []boo
 			release()
 			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q is non-nullable but has %d nulls", c.what, f.Name, a.NullN())
 		}
+		if hasFixedSizeList(f.Type) && !writableAsIs(a) {
+			a.Release()
+			release()
+			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q holds a null fixed_size_list value (or a null struct or list slot around one, or a null list slot that still spans values) where its type allows none: segments could not store it", c.what, f.Name)
+		}
 		cols[i] = a
 	}
 	out := array.NewRecordBatch(c.target, cols, int64(n))

@@ -147,8 +147,9 @@ func (st *store) cacheRows(t *table, gen uint64, sv *schemaView, rec arrow.Recor
 }
 
 // cacheable reports whether the cache can hold a write of rec: every row
-// written (keep nil or all true), columns of the view's types, and keys
-// strictly increasing from above last.
+// written (keep nil or all true), columns of the view's types that a
+// segment takes as they are (writableAsIs; the flush rebuilds other rows
+// from the hot store), and keys strictly increasing from above last.
 func cacheable(sv *schemaView, rec arrow.RecordBatch, keys [][]byte, keep []bool, last []byte) bool {
 	if len(keys) == 0 || int(rec.NumRows()) != len(keys) || int(rec.NumCols()) != sv.schema.NumFields() {
 		return false
@@ -159,7 +160,7 @@ func cacheable(sv *schemaView, rec arrow.RecordBatch, keys [][]byte, keep []bool
 		}
 	}
 	for i, f := range sv.schema.Fields() {
-		if !arrow.TypeEqual(rec.Column(i).DataType(), f.Type) {
+		if !arrow.TypeEqual(rec.Column(i).DataType(), f.Type) || !writableAsIs(rec.Column(i)) {
 			return false
 		}
 	}

@@ -106,7 +106,10 @@ func checkNewColumn(f arrow.Field) error {
 	if strings.IndexByte(f.Name, 0) >= 0 {
 		return kerr.New(kerr.InvalidArgument, "column %q: a name cannot contain a NUL byte", f.Name)
 	}
-	return checkStorable(f.Name, f.Type)
+	if err := checkStorable(f.Name, f.Type); err != nil {
+		return err
+	}
+	return checkFixedSizeLists(f.Name, f.Type, f.Nullable)
 }
 
 // keyFieldIDs resolves the user column and primary key of a new table (by

@@ -121,6 +121,33 @@ func checkStorableNested(name string, t arrow.DataType) error {
 	return nil
 }
 
+// checkFixedSizeLists refuses a fixed_size_list that could hold a null
+// slot, or sit under a null struct slot, with no list between: its slot
+// still spans its values, and pqarrow's writer takes no null slot whose
+// values are present ("lists with non-zero length null components"), so
+// every flush of such a row failed and the rows stayed hot. Under a list,
+// large list or map a null parent has no values, which it writes. nullable
+// says whether t may be null in the context checked so far (the column's
+// own nullability at the top, false under a list).
+func checkFixedSizeLists(name string, t arrow.DataType, nullable bool) error {
+	switch tt := t.(type) {
+	case *arrow.FixedSizeListType:
+		if nullable {
+			return kerr.New(kerr.InvalidArgument, "column %q: a fixed_size_list that may be null (or sit in a struct that may be) cannot be stored in segments yet; declare it and the structs around it not null, or use a list", name)
+		}
+		return checkFixedSizeLists(name, tt.Elem(), tt.ElemField().Nullable)
+	case *arrow.StructType:
+		for _, f := range tt.Fields() {
+			if err := checkFixedSizeLists(name, f.Type, nullable || f.Nullable); err != nil {
+				return err
+			}
+		}
+	case arrow.ListLikeType: // list, large_list, map: a null slot has no values
+		return checkFixedSizeLists(name, tt.Elem(), tt.ElemField().Nullable)
+	}
+	return nil
+}
+
 func storageSchema(s *arrow.Schema) *arrow.Schema {
 	fields := make([]arrow.Field, s.NumFields())
 	for i, f := range s.Fields() {

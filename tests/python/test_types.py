@@ -198,3 +198,51 @@ def test_key_types_sort_and_upsert(db, key_type, values):
     out = t.scan().to_table()
     assert out.column("k").combine_chunks().equals(arr)  # merged in key order
     assert out.column("n").to_pylist()[0] == 99
+
+
+def test_nested_is_not_null_after_flush(db):
+    """A nested column's Parquet statistics are a leaf's: empty lists, null
+    items and structs of null fields once made `IS NOT NULL` prune row
+    groups of rows that are not null (found nothing after a flush, and a
+    delete by it deleted nothing)."""
+    sch = pa.schema([pa.field("k", pa.int64(), False), ("l", pa.list_(pa.int32())),
+                     ("s", pa.struct([("a", pa.int32())]))])
+    t = db.create_table("nested_nulls", sch, primary_key="k")
+    t.append(pa.table({"k": [1, 2, 3], "l": [[1, None], [], [None, 5]], "s": [{"a": None}] * 3}, schema=sch))
+    for phase in ("hot", "flushed"):
+        for f in ("l IS NOT NULL", "s IS NOT NULL", "NOT (l IS NULL)"):
+            assert t.scan(filter=f).to_table().column("k").to_pylist() == [1, 2, 3], (phase, f)
+        assert t.scan(filter="l IS NULL").to_table().num_rows == 0
+        t.flush()
+    assert t.delete(filter="s IS NOT NULL") == 3
+    assert t.scan().to_table().num_rows == 0
+
+
+def test_list_null_slot_spanning_values_flushes(db):
+    """A list whose null slot still spans values (valid Arrow) made every
+    flush fail, leaving the rows hot for good."""
+    sch = pa.schema([pa.field("k", pa.int64(), False), ("l", pa.list_(pa.int64()))])
+    arr = pa.ListArray.from_arrays(pa.array([0, 1, 3, 4], pa.int32()), pa.array([1, 2, 3, 4]),
+                                   mask=pa.array([False, True, False]))
+    t = db.create_table("spanning", sch, primary_key="k")
+    t.append(pa.table({"k": [1, 2, 3], "l": arr}, schema=sch))
+    assert t.flush() is not None
+    assert t.hot_rows == 0
+    assert t.scan().to_table().column("l").to_pylist() == [[1], None, [4]]
+
+
+def test_fixed_size_list_that_may_be_null_is_refused_up_front(db):
+    """pqarrow writes no null fixed_size_list slot: a column that allows one
+    is refused when it is made, not after its rows are taken."""
+    import kalam
+
+    fsl = pa.list_(pa.float64(), 2)
+    for ty, nullable in ((fsl, True), (pa.struct([pa.field("e", fsl, False)]), True)):
+        with pytest.raises(kalam.InvalidArgument, match='"v"'):
+            db.create_table("fsl_bad", pa.schema([pa.field("k", pa.int64(), False), pa.field("v", ty, nullable)]),
+                            primary_key="k")
+    sch = pa.schema([pa.field("k", pa.int64(), False), pa.field("v", fsl, False)])
+    t = db.create_table("fsl_ok", sch, primary_key="k")
+    t.append(pa.table({"k": [1, 2], "v": [[1.0, 2.0], [3.0, 4.0]]}, schema=sch))
+    t.flush()
+    assert t.scan().to_table().column("v").to_pylist() == [[1.0, 2.0], [3.0, 4.0]]
