@@ -595,6 +595,17 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 		return nil, kerr.Wrap(kerr.Internal, err, "create table %q: encode manifest", qn)
 	}
 	ctx := context.Background()
+	// A dropped table of this name whose files open reads still use: they
+	// go now (those reads fail, loudly, with NotFound), and no late
+	// removal may take the new table's files (dropMu).
+	st.dropMu.Lock()
+	defer st.dropMu.Unlock()
+	if old := st.pendingDrops[qn]; old != nil {
+		delete(st.pendingDrops, qn)
+		if err := st.removeDroppedFiles(old.uid, old.prefix); err != nil {
+			return nil, fmt.Errorf("create table %q: remove the files of the dropped one: %w", qn, err)
+		}
+	}
 	// Leftovers under the name belong to no table of the catalog (an
 	// earlier drop whose file removal failed): they must not become this
 	// table's files. Then table.json, harmless if the commit fails.
@@ -673,15 +684,50 @@ func (db *DB) DropTable(name string) error {
 	st.catMu.Unlock()
 	t.dropped.Store(true)
 	t.endFlushCache()
-	// Files go after the commit; open scans keep their open files, so reads
-	// in flight finish.
+	// Files go after the commit, and only once no read needs them: open
+	// streams of the table finish reading (kalam.h), then the last one
+	// removes them (finishDrop).
 	if err := st.hit("drop_before_remove"); err != nil {
 		return err
+	}
+	if st.deferDropRemoval(t) {
+		return nil
 	}
 	if err := st.removeDroppedFiles(t.uid, t.prefix); err != nil {
 		return fmt.Errorf("drop table %s: remove files (the table is dropped; the next open retries): %w", t.qname, err)
 	}
 	return nil
+}
+
+// deferDropRemoval leaves the files of the dropped table t to its last
+// reader when a read pins any (reports true); acquire refuses new reads of
+// a dropped table, so the pins only go down.
+func (st *store) deferDropRemoval(t *table) bool {
+	st.dropMu.Lock()
+	defer st.dropMu.Unlock()
+	t.mu.Lock()
+	pinned := len(t.pins) > 0
+	t.mu.Unlock()
+	if pinned {
+		if st.pendingDrops == nil {
+			st.pendingDrops = map[string]*table{}
+		}
+		st.pendingDrops[t.qname] = t
+	}
+	return pinned
+}
+
+// finishDrop removes the files of the dropped table t once its last pin
+// is gone, unless a create of the same name did first. A failure leaves
+// the drop record: the next open removes them.
+func (st *store) finishDrop(t *table) {
+	st.dropMu.Lock()
+	defer st.dropMu.Unlock()
+	if st.pendingDrops[t.qname] != t {
+		return
+	}
+	delete(st.pendingDrops, t.qname)
+	_ = st.removeDroppedFiles(t.uid, t.prefix)
 }
 
 // removeDroppedFiles deletes a dropped table's storage and then its drop

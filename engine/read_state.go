@@ -77,6 +77,9 @@ func (st *store) acquire(t *table, version uint64) (*readState, error) {
 		defer t.commitMu.RUnlock()
 		t.mu.Lock()
 		defer t.mu.Unlock()
+		if t.dropped.Load() {
+			return nil, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
+		}
 		rs := &readState{t: t, man: t.man, view: t.cur.Load(), rsnap: st.rdb.NewSnapshot(), hotLo: t.hotLo}
 		rs.pinLocked()
 		return rs, nil
@@ -90,6 +93,9 @@ func (st *store) acquire(t *table, version uint64) (*readState, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.dropped.Load() {
+		return nil, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
+	}
 	for _, s := range m.LiveSegments() {
 		if t.removed[s.ID] {
 			return nil, st.versionNotFound(t, version)
@@ -144,8 +150,12 @@ func (rs *readState) release(st *store) {
 			delete(t.pins, id)
 		}
 	}
+	last := t.dropped.Load() && len(t.pins) == 0
 	t.mu.Unlock()
 	rs.pinned = nil
+	if last {
+		st.finishDrop(t) // the last read of a dropped table's files
+	}
 }
 
 // takeForVacuum marks the given segments removed unless a reader pins one;

@@ -245,7 +245,9 @@ kalam_status kalam_create_table(kalam_db* db, const char* table, const char* typ
                                 kalam_error* err);
 
 /* Drops a user table, its hot rows, manifests and files. Open streams of
- * the table finish reading. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT;
+ * the table finish reading: its segment files go when the last of them is
+ * released (or at once when a table of the same name is created, which
+ * fails those streams with KALAM_NOT_FOUND). Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT;
  * KALAM_NOT_FOUND; KALAM_READ_ONLY; KALAM_CLOSED; KALAM_IO (the table is
  * dropped when only removing its files failed: the next open retries). */
 kalam_status kalam_drop_table(kalam_db* db, const char* table, kalam_error* err);
