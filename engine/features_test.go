@@ -772,3 +772,34 @@ func TestNoPrimaryKeyTombstonesOverSeveralSegments(t *testing.T) {
 		t.Fatalf("rows after deleting 2 and 5: %s", got)
 	}
 }
+
+// TestLiveQueryLabelIsUTF8: a scan label that is not UTF-8 (a C host's
+// kalam_scan_options.sql) made system.live_queries an invalid utf8 column
+// for every reader; the bytes are shown as U+FFFD instead.
+func TestLiveQueryLabelIsUTF8(t *testing.T) {
+	db, mem, _ := testDB(t)
+	if _, err := db.CreateTable("u", "", eventsSchema, nil); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, db, mem, "u", 1)
+	s, err := db.Scan("u", ScanRequest{Limit: -1, SQL: "SELECT \xff\xfe FROM u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lq, err := db.SystemTable("live_queries", ScanRequest{Columns: []string{"sql"}, Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range collect(t, lq) {
+		sql := r["sql"].(string)
+		if strings.ToValidUTF8(sql, "?") != sql {
+			t.Fatalf("live query label %q is not UTF-8", sql)
+		}
+		found = found || sql == "SELECT \uFFFD FROM u"
+	}
+	if !found {
+		t.Fatal("the label is not shown with U+FFFD for its bad bytes")
+	}
+}

@@ -39,8 +39,13 @@ type liveRegistry struct {
 
 func newLiveRegistry() *liveRegistry { return &liveRegistry{queries: map[string]*liveQuery{}} }
 
+// add registers a scan. Its label is the host's (kalam_scan_options.sql),
+// taken as given by the scan but shown in system.live_queries, a utf8
+// column every reader of which would fail on bytes that are not UTF-8:
+// such bytes are shown as U+FFFD.
 func (r *liveRegistry) add(session, sql, state string) *liveQuery {
-	q := &liveQuery{id: uuid.NewString(), session: session, sql: sql, start: time.Now()}
+	q := &liveQuery{id: uuid.NewString(), session: strings.ToValidUTF8(session, "\uFFFD"),
+		sql: strings.ToValidUTF8(sql, "\uFFFD"), start: time.Now()}
 	q.state.Store(state)
 	r.mu.Lock()
 	r.queries[q.id] = q
