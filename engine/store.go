@@ -76,15 +76,15 @@ type store struct {
 	// I/O (an fsync, a PUT to object storage, a table directory's removal)
 	// never stalls the calls of other tables. A DDL reads the maps under
 	// ddlMu alone: every change to them holds it too.
-	ddlMu      sync.Mutex
-	catMu      sync.RWMutex     // namespaces and tables maps
+	ddlMu sync.Mutex
+	catMu sync.RWMutex // namespaces and tables maps
 	// dropMu guards pendingDrops: dropped tables whose files open reads
 	// still need, removed by the last of them (finishDrop) or by a create
 	// of the same name, whichever comes first, never both.
 	dropMu       sync.Mutex
 	pendingDrops map[string]*table
-	namespaces map[string]int64 // name -> created_at ms
-	tables     map[string]*table
+	namespaces   map[string]int64 // name -> created_at ms
+	tables       map[string]*table
 
 	seq *seqGen
 
