@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/linxGnu/grocksdb"
@@ -74,6 +75,11 @@ func (st *store) open(rdir string, opts Options) error {
 		// RocksDB is in place, so the leftover is from before a finished rename.
 		if err := os.RemoveAll(recoverDir); err != nil {
 			return kerr.Wrap(kerr.IO, err, "remove %s", recoverDir)
+		}
+	}
+	if opts.ReadOnly {
+		if pid, held := rocksLockHolder(rdir); held {
+			return kerr.New(kerr.Busy, "the store is open read-write in another process (pid %d): its hot rows and catalog change under a read-only open, which would read them inconsistently; read what its storage holds with a storage-only reader ({\"storage\": URI, \"read_only\": true})", pid)
 		}
 	}
 	err := st.openRocks(rdir, opts.ReadOnly, walTolerateTail)
@@ -168,4 +174,24 @@ func (st *store) salvage(rdir string, cause error, rep *recoverReport) error {
 		return err
 	}
 	return st.openRocks(rdir, false, walTolerateTail)
+}
+
+// rocksLockHolder reports whether another process holds RocksDB's lock on
+// the store in rdir (a writable open; RocksDB locks its LOCK file with
+// fcntl), and its pid. A read-only open takes no lock, so without this it
+// went ahead beside a writer and, catching a flush between reading RocksDB
+// and reading storage, reported a healthy store as damaged. Locks of this
+// process are not reported (fcntl), nor is anything when LOCK cannot be
+// opened (no store yet, or no permission: the open reports those).
+func rocksLockHolder(rdir string) (int, bool) {
+	f, err := os.Open(filepath.Join(rdir, "LOCK"))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: 0, Len: 0}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_GETLK, &lk); err != nil {
+		return 0, false
+	}
+	return int(lk.Pid), lk.Type != syscall.F_UNLCK
 }

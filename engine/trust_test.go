@@ -4,10 +4,13 @@ package engine
 // the code before its fix.
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -1082,4 +1085,63 @@ func TestDropLeavesOpenScansTheirFiles(t *testing.T) {
 	if ids := drainIDs(s2); len(ids) != 9 {
 		t.Fatalf("the table made again reads %d rows, want 9", len(ids))
 	}
+}
+
+const writerChildEnv = "KALAM_WRITER_CHILD_DIR"
+
+// TestWriterChild is the other process of TestReadOnlyOpenBesideAWriterIsBusy:
+// it holds the store open read-write until its stdin closes.
+func TestWriterChild(t *testing.T) {
+	dir := os.Getenv(writerChildEnv)
+	if dir == "" {
+		t.Skip("not a test on its own: the writer process TestReadOnlyOpenBesideAWriterIsBusy starts (it sets " + writerChildEnv + ")")
+	}
+	db, err := Open(dir, DefaultOptions())
+	if err != nil {
+		fmt.Println("open:", err)
+		return
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	db.Close()
+}
+
+// TestReadOnlyOpenBesideAWriterIsBusy: a read-only open of a store that
+// another process has open read-write went ahead (RocksDB's read-only
+// open takes no lock) and, when the writer flushed between its reading
+// RocksDB and storage, said the healthy store had lost commits. It is
+// Busy now, naming the writer, as RELIABILITY.md says of such opens; once
+// the writer is gone it opens.
+func TestReadOnlyOpenBesideAWriterIsBusy(t *testing.T) {
+	dir := t.TempDir()
+	db, _ := openAt(t, dir)
+	db.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWriterChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), writerChildEnv+"="+dir)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("writer process: %q, %v", line, err)
+	}
+	opts := DefaultOptions()
+	opts.ReadOnly = true
+	_, err = Open(dir, opts)
+	if !kerr.Is(err, kerr.Busy) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Fatalf("read-only open beside a writer process: %v, want Busy naming pid %d", err, cmd.Process.Pid)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("writer process: %v", err)
+	}
+	ro, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("read-only open once the writer is gone: %v", err)
+	}
+	ro.Close()
 }
