@@ -46,7 +46,10 @@
  *     per process.
  *   - Never dlclose libkalam.
  *   - After fork(), the child must not call libkalam (Python
- *     multiprocessing: use the "spawn" or "forkserver" start method).
+ *     multiprocessing: use the "spawn" or "forkserver" start method), and
+ *     once any store has been opened it must end with _exit() (Python:
+ *     os._exit), never exit(): exit() runs RocksDB's exit handlers, which
+ *     wait forever for a timer thread that only the parent has.
  *   - Every store the process opens shares one pool of large Arrow buffers
  *     (released ones are handed out again instead of fresh pages: at most
  *     256 MiB kept, none after a second unused) and one set of object
@@ -190,7 +193,10 @@ typedef struct kalam_db kalam_db;
  * meets an object the writer's vacuum removed is KALAM_NOT_FOUND naming it. `root` holds RocksDB (catalog, manifests, hot rows) and, unless
  * "storage" says otherwise, storage/. The same directory opened again in
  * this process (through any path: a symlink, a relative path, a bind mount)
- * shares the open store; each handle has its own session and closed state.
+ * shares the open store; each handle has its own session and closed state
+ * (its "session_id" and "read_only"), while the store's own options —
+ * "max_concurrent_scans", "node_id", "storage", "storage_options" — are
+ * those of the first open and the later ones' are not used.
  * options_json: NULL or an object with
  *   "read_only": bool, "create_if_missing": bool (default true),
  *   "session_id": str, "max_concurrent_scans": int (>= 1, default 64),
@@ -203,8 +209,10 @@ typedef struct kalam_db kalam_db;
  * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (NULL/empty root, a root that
  * is a URL, a bad option, naming the key); KALAM_NOT_FOUND (no store and
  * create_if_missing false, or read_only; root a symbolic link to nothing);
- * KALAM_BUSY (another process has the store open, or it is open read-only
- * in this process and a read-write open is asked for); KALAM_CORRUPTION (damaged RocksDB files, rocksdb/
+ * KALAM_BUSY (another process has the store open — read-write, for a
+ * read-only open too: read such a store through a storage-only reader —,
+ * or it is open read-only in this process and a read-write open is asked
+ * for); KALAM_CORRUPTION (damaged RocksDB files, rocksdb/
  * missing while storage/ holds tables, storage/ holding tables or versions
  * the catalog lacks, or a recover that could not read some tables — the
  * message names them and says what to do); KALAM_IO. */
