@@ -98,3 +98,17 @@ def test_same_store_through_a_symlink(tmp_path):
         assert sorted(ta.scan().to_table().column("id").to_pylist()) == [1, 2]
     with kalam.open(str(link)) as c:
         assert sorted(c.table("t").scan().to_table().column("id").to_pylist()) == [1, 2]
+
+
+def test_open_reader_survives_a_drop(db):
+    """kalam.h: open streams of a dropped table finish reading. The drop
+    removed the files at once: a reader made before it failed with 0 rows."""
+    t = db.create_table("dropped", pa.schema([pa.field("id", pa.int64(), nullable=False)]), primary_key=["id"])
+    for i in range(3):
+        t.append({"id": list(range(i * 1000, (i + 1) * 1000))})
+        t.flush()
+    reader = t.scan(batch_rows=100).to_reader()
+    first = reader.read_next_batch()
+    db.drop_table("dropped")
+    ids = first.column(0).to_pylist() + [v for b in reader for v in b.column(0).to_pylist()]
+    assert ids == list(range(3000))
