@@ -40,20 +40,10 @@ func spansUnderNull(d arrow.ArrayData, start, n int, nullAbove func(k int) bool)
 	switch d.DataType().ID() {
 	case arrow.LIST, arrow.MAP:
 		offs := arrow.Int32Traits.CastFromBytes(d.Buffers()[1].Bytes())[off : off+n+1]
-		for k := 0; k < n; k++ {
-			if offs[k+1] > offs[k] && null(k) {
-				return true
-			}
-		}
-		return spansUnderNull(d.Children()[0], int(offs[0]), int(offs[n]-offs[0]), nil)
+		return listSpansUnderNull(d.Children()[0], offs, null)
 	case arrow.LARGE_LIST:
 		offs := arrow.Int64Traits.CastFromBytes(d.Buffers()[1].Bytes())[off : off+n+1]
-		for k := 0; k < n; k++ {
-			if offs[k+1] > offs[k] && null(k) {
-				return true
-			}
-		}
-		return spansUnderNull(d.Children()[0], int(offs[0]), int(offs[n]-offs[0]), nil)
+		return listSpansUnderNull(d.Children()[0], offs, null)
 	case arrow.FIXED_SIZE_LIST:
 		size := int(d.DataType().(*arrow.FixedSizeListType).Len())
 		if size > 0 {
@@ -73,6 +63,17 @@ func spansUnderNull(d arrow.ArrayData, start, n int, nullAbove func(k int) bool)
 		}
 	}
 	return false
+}
+
+// listSpansUnderNull is spansUnderNull for a list's slots, by their
+// offsets (len(offs) = slots+1), and then for the values they span.
+func listSpansUnderNull[T int32 | int64](values arrow.ArrayData, offs []T, null func(k int) bool) bool {
+	for k := 0; k+1 < len(offs); k++ {
+		if offs[k+1] > offs[k] && null(k) {
+			return true
+		}
+	}
+	return spansUnderNull(values, int(offs[0]), int(offs[len(offs)-1]-offs[0]), nil)
 }
 
 // hasFixedSizeList reports whether t is or holds a fixed_size_list.
