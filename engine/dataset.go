@@ -510,11 +510,7 @@ func (d *Dataset) makeDir() error {
 	if d.dir != "" {
 		return nil
 	}
-	base := os.TempDir()
-	if d.st.root != "" {
-		base = d.st.root
-	}
-	parent := filepath.Join(base, datasetDir)
+	parent := datasetParent(d.st)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return kerr.Wrap(kerr.IO, err, "dataset of %s: create %s", d.Table, parent)
 	}
@@ -537,6 +533,17 @@ func (d *Dataset) makeDir() error {
 	return nil
 }
 
+// datasetParent is the directory of st's dataset directories: under the
+// store root of a store with one, under the machine's temporary directory
+// for a storage-only reader — whose root names its storage (an s3:// URI
+// or the writer's storage directory), never a place for its files.
+func datasetParent(st *store) string {
+	if st.root != "" && !st.remote {
+		return filepath.Join(st.root, datasetDir)
+	}
+	return filepath.Join(os.TempDir(), "kalam", datasetDir)
+}
+
 // Close unpins the segments and removes the temporary files; safe more
 // than once and after the store closed.
 func (d *Dataset) Close() error {
@@ -556,11 +563,10 @@ func (d *Dataset) Close() error {
 // Dir is the directory of the dataset's temporary files ("" when none).
 func (d *Dataset) Dir() string { return d.dir }
 
-// sweepDatasets removes the dataset directories under root whose process
+// sweepDatasets removes the dataset directories in parent whose process
 // is gone (their lock is free). Errors are ignored: the sweep only
 // reclaims space, and a directory it cannot remove now it tries next time.
-func sweepDatasets(root string) {
-	parent := filepath.Join(root, datasetDir)
+func sweepDatasets(parent string) {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
 		return

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -321,7 +322,7 @@ func TestDatasetSweep(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(stale, ".lock"), nil, 0o644)
 	os.WriteFile(filepath.Join(stale, "part_000000.parquet"), []byte("x"), 0o644)
-	sweepDatasets(dir)
+	sweepDatasets(filepath.Join(dir, datasetDir))
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatalf("stale dataset directory kept: %v", err)
 	}
@@ -416,5 +417,59 @@ func flushedIDs(t *testing.T, db *DB, mem memory.Allocator, name string, ids ...
 	}
 	if _, err := db.Flush(name); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStorageOnlyDatasetFilesAreTemporary: a storage-only reader's
+// dataset wrote its merged parts under its root — which names storage: a
+// relative "s3:/bucket/…" directory of the working directory for object
+// storage (and pyarrow could not read the paths), the writer's storage
+// directory for a local one. They go under the machine's temporary
+// directory now, and leave with the dataset.
+func TestStorageOnlyDatasetFilesAreTemporary(t *testing.T) {
+	w, mem, dir := testDB(t)
+	flushedIDs(t, w, mem, "w", 1, 2, 3)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	b.Field(0).(*array.Int64Builder).Append(2) // overlapping: the dataset merges
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	if _, err := w.AppendRecord("w", rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Flush("w"); err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.Storage = filepath.Join(dir, "storage")
+	o.ReadOnly = true
+	r, err := Open("", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d, err := r.ExportDataset("w", DatasetRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(os.TempDir(), "kalam", datasetDir)
+	if d.Dir() == "" || !strings.HasPrefix(d.Dir(), tmp+string(filepath.Separator)) {
+		t.Fatalf("dataset directory %q, want one under %s", d.Dir(), tmp)
+	}
+	for _, f := range d.Files {
+		if strings.HasPrefix(f.Path, dir) && !strings.HasPrefix(f.Path, filepath.Join(dir, "storage", "default")) {
+			t.Errorf("dataset file %s inside the writer's store", f.Path)
+		}
+		if _, err := os.Stat(f.Path); err != nil {
+			t.Errorf("dataset file: %v", err)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "storage", "tmp")); len(entries) > 0 {
+		t.Errorf("the reader wrote into the writer's storage: %v", entries)
+	}
+	d.Close()
+	if _, err := os.Stat(d.Dir()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("dataset directory after Close: %v", err)
 	}
 }

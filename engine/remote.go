@@ -91,6 +91,7 @@ func openRemoteWith(opts Options, load func(*store) error) (*DB, error) {
 	if err := load(st); err != nil {
 		return nil, fmt.Errorf("open %s: %w", stor, err)
 	}
+	sweepDatasets(datasetParent(st)) // what readers that crashed left
 	session := opts.SessionID
 	if session == "" {
 		session = uuid.NewString()

@@ -361,7 +361,7 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 		st.closeRocks()
 		return nil, fmt.Errorf("open %q: %w", root, err)
 	}
-	sweepDatasets(root)
+	sweepDatasets(filepath.Join(root, datasetDir))
 	return st, nil
 }
 
