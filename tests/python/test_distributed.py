@@ -361,3 +361,31 @@ def test_dataset_reads_segments_in_the_bucket_as_they_are(s3, tmp_path):
         assert d2.to_table(filter=flt).column("kind").to_pylist() == t.scan(filter="id = 70").to_table().column("kind").to_pylist()
         kalam.release_dataset(d)
         kalam.release_dataset(d2)
+
+
+def test_dask_keeps_object_columns(tmp_path):
+    """Dask's default turned every object column into strings: decimals,
+    dates, nullable booleans and structs came back as text (a filter on the
+    booleans found nothing) and bytes that are not UTF-8 failed. Partitions
+    now equal ``t.scan().to_pandas()``."""
+    import datetime
+    import decimal
+
+    import pandas as pd
+
+    path = str(tmp_path / "store")
+    with kalam.open(path) as db:
+        db.create_namespace("app", exist_ok=True)
+        t = db.create_table("app.objects", pa.table({
+            "id": pa.array([1, 2], pa.int64()),
+            "dec": pa.array([decimal.Decimal("1.50"), None], pa.decimal128(10, 2)),
+            "flag": pa.array([True, None]),
+            "d": pa.array([datetime.date(2024, 1, 2), None]),
+            "st": pa.array([{"a": 1}, None], pa.struct([("a", pa.int32())])),
+            "b": pa.array([b"\xff", b"ok"], pa.binary()),
+        }), primary_key=["id"])
+        t.flush()
+        want = t.scan().to_pandas()
+    got = kalam.dask.read_table(path + "/storage", "app.objects").compute(scheduler="sync").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert len(got[got.flag == True]) == 1  # noqa: E712

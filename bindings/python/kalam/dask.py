@@ -119,17 +119,23 @@ def read_table(
     schema. Raises :class:`kalam.NotFound` for a missing table or a vacuumed
     version, :class:`kalam.InvalidArgument` for a bad filter or column.
     """
+    import dask
     import dask.dataframe as dd
 
     splits, schema = plan_splits(uri, table, columns, filter, version, storage_options, max_splits, target_rows)
     meta = _to_pandas(schema.empty_table())
     opts: Dict[str, Any] = dict(storage_options or {})
-    return dd.from_map(
-        read_split,
-        splits,
-        storage_options=opts,
-        meta=meta,
-        divisions=None,
-        label="kalam-read-" + table.replace(".", "-"),
-        enforce_metadata=True,
-    )
+    # Dask's default converts every object column to strings, taking the
+    # decimals, dates, nullable booleans, nested values and bytes that
+    # to_pandas() gives as objects for text (and failing on bytes that
+    # are not UTF-8): the partitions stay as to_pandas() makes them.
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_map(
+            read_split,
+            splits,
+            storage_options=opts,
+            meta=meta,
+            divisions=None,
+            label="kalam-read-" + table.replace(".", "-"),
+            enforce_metadata=True,
+        )
