@@ -303,3 +303,18 @@ def test_repeated_queries_release_the_host_session(db, events):
     gc.collect()
     grown = rss_mib() - before
     assert grown < 4, f"RSS grew {grown:.1f} MiB over 1,500 queries"
+
+
+def test_in_list_with_null(db):
+    """DataFusion keeps `x IN (1, NULL)`, which the provider takes as exact,
+    as `x = 1 OR NULL`; a bare NULL did not translate and the query failed
+    at planning. It is unknown for every row, as in DataFusion."""
+    db.create_namespace("app", exist_ok=True)
+    t = db.create_table("app.nulls", pa.table({"id": pa.array([1, 2, 3], pa.int64()),
+                                                "x": pa.array([1, 2, None], pa.int32())}), primary_key=["id"])
+    ctx = ctx_for(db)
+    ctx.register_record_batches("m", [t.scan().to_table().to_batches()])
+    for where, want in (("x IN (1, NULL)", [1]), ("x NOT IN (1, NULL)", []), ("NOT (x IN (2, NULL))", [])):
+        got = ctx.sql(f"SELECT id FROM app.nulls WHERE {where} ORDER BY id").to_arrow_table().column(0).to_pylist()
+        mem = ctx.sql(f"SELECT id FROM m WHERE {where} ORDER BY id").to_arrow_table().column(0).to_pylist()
+        assert got == mem == want, where

@@ -215,6 +215,7 @@ impl Translator<'_> {
                 if *b { "TRUE" } else { "FALSE" }.to_string(),
                 EXACT,
             )),
+            Expr::Literal(ScalarValue::Boolean(None), _) => self.unknown(),
             // A boolean column as a predicate: TRUE where it is true, NULL
             // where it is null, like `c = TRUE`.
             Expr::Column(_) => {
@@ -295,6 +296,21 @@ impl Translator<'_> {
     }
 
     /// The quoted name and type of a column reference of this table.
+    /// A NULL where a predicate goes — DataFusion simplifies the `x IN (1,
+    /// NULL)` it was told is exact to `x = 1 OR NULL` — is unknown for every
+    /// row. libkalam's grammar has no bare NULL predicate, so it is written
+    /// as a comparison with NULL on the first column it can compare.
+    fn unknown(&self) -> Option<Piece> {
+        self.schema.fields().iter().find_map(|f| {
+            let null = ScalarValue::try_from(f.data_type()).ok()?;
+            literal(&null, f.data_type())?;
+            Some(Piece::atom(
+                format!("{} = NULL", quote_ident(f.name())?),
+                EXACT,
+            ))
+        })
+    }
+
     fn column<'s>(&'s self, e: &Expr) -> Option<(String, &'s DataType)> {
         match e {
             Expr::Column(c) => {
@@ -811,7 +827,14 @@ mod tests {
         check(col("b").is_not_unknown(), "b IS NOT NULL", Exact);
         check(lit(true), "TRUE", Exact);
         check(lit(false), "FALSE", Exact);
-        unsupported(lit(ScalarValue::Boolean(None)));
+        check(lit(ScalarValue::Boolean(None)), "id = NULL", Exact);
+        // What DataFusion keeps of `x IN (1, NULL)` and `x NOT IN (1, NULL)`.
+        check(
+            col("id").eq(lit(1i64)).or(lit(ScalarValue::Boolean(None))),
+            "id = 1 OR id = NULL",
+            Exact,
+        );
+        check(!lit(ScalarValue::Boolean(None)), "NOT (id = NULL)", Exact);
         unsupported(col("id").is_true());
         unsupported(col("s"));
     }
