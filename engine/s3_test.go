@@ -43,6 +43,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(writerChildEnv); dir != "" {
+		os.Exit(writerChild(dir))
+	}
 	code := m.Run()
 	if s3Srv != nil {
 		if err := s3Srv.Stop(); err != nil {
