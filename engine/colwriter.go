@@ -3,7 +3,6 @@ package engine
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"runtime"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
@@ -69,9 +67,6 @@ func newColumnWriter(s *arrow.Schema, out io.Writer, props *parquet.WriterProper
 	for i, k := range s.Metadata().Keys() {
 		meta.Append(k, s.Metadata().Values()[i])
 	}
-	// What pqarrow.WithStoreSchema stores, for readers that map Parquet
-	// types back to Arrow ones (pyarrow, our own reader).
-	meta.Append("ARROW:schema", base64.StdEncoding.EncodeToString(flight.SerializeSchema(s, props.Allocator())))
 	w, err := file.NewParquetWriterWithError(out, pqs.Root(), file.WithWriterProps(props), file.WithWriteMetadata(meta))
 	if err != nil {
 		return nil, err

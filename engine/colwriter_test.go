@@ -54,7 +54,10 @@ func TestColumnWriterMatchesPqarrow(t *testing.T) {
 			cols[c] = full.Column(allTypesSchema.FieldIndices(f.Name)[0])
 		}
 		one := array.NewRecordBatch(arrow.NewSchema(flat, nil), cols, int64(n))
-		rec := retypeRecord(one, sch)
+		rec, err := toStorage(one, sch, mem)
+		if err != nil {
+			t.Fatal(err)
+		}
 		one.Release()
 		full.Release()
 		recs = append(recs, rec)
@@ -70,7 +73,7 @@ func TestColumnWriterMatchesPqarrow(t *testing.T) {
 		l.RowGroupRows = 6000
 		props := func() (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
 			return parquet.NewWriterProperties(append(segment.WriterProperties(l, sch, map[string]bool{"s": true}), parquet.WithAllocator(mem))...),
-				pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem))
+				pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem))
 		}
 		got, want, _ := writeBothWays(t, sch, recs, props, l.RowGroupRows)
 		if len(want) < 1000 {
@@ -292,7 +295,7 @@ func TestColumnWriterDictionaryMatchesPqarrow(t *testing.T) {
 			props := func() (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
 				wp := append(segment.WriterProperties(l, sch, dict), parquet.WithAllocator(mem),
 					parquet.WithDictionaryPageSizeLimit(64*1024), parquet.WithDataPageSize(8*1024))
-				return parquet.NewWriterProperties(wp...), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem))
+				return parquet.NewWriterProperties(wp...), pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem))
 			}
 			got, want, cw := writeBothWays(t, sch, recs, props, rgRows)
 			if diff := sameFile(t, got, want); diff != "" {
@@ -332,7 +335,7 @@ func TestColumnWriterFailsCleanly(t *testing.T) {
 	l := segment.RecommendedLayout()
 	props := parquet.NewWriterProperties(append(segment.WriterProperties(l, sch, nil), parquet.WithAllocator(mem))...)
 	var out bytes.Buffer
-	cw, err := newColumnWriter(sch, struct{ io.Writer }{&out}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem)))
+	cw, err := newColumnWriter(sch, struct{ io.Writer }{&out}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -267,7 +268,9 @@ func (p *plan) segmentAsIs(in *planInput) (string, bool, error) {
 			return "", false, nil
 		}
 		stored := in.file.sch.Field(idx[0]).Type
-		if !arrow.TypeEqual(stored, f.Type) && !storedAs(stored, f.Type) && !canWiden(stored, f.Type) {
+		// Not a column of an older layout that engines read as another
+		// type (storagetype.go): merged, the file has today's layout.
+		if !arrow.TypeEqual(stored, f.Type) && !readsAsHinted(stored, f.Type) && !canWiden(stored, f.Type) {
 			return "", false, nil
 		}
 	}
@@ -425,6 +428,7 @@ type mergedWriter struct {
 	f      *os.File
 	w      *pqarrow.FileWriter
 	stored *arrow.Schema
+	mem    memory.Allocator
 	rows   int64
 }
 
@@ -453,11 +457,14 @@ func newMergedWriter(path string, schema *arrow.Schema, st *store) (*mergedWrite
 		os.Remove(path)
 		return nil, kerr.Wrap(kerr.Internal, err, "parquet writer for %s", path)
 	}
-	return &mergedWriter{path: path, f: f, w: w, stored: stored}, nil
+	return &mergedWriter{path: path, f: f, w: w, stored: stored, mem: st.mem}, nil
 }
 
 func (m *mergedWriter) write(rec arrow.RecordBatch) error {
-	r := retypeRecord(rec, m.stored)
+	r, err := toStorage(rec, m.stored, m.mem)
+	if err != nil {
+		return err
+	}
 	defer r.Release()
 	if err := m.w.WriteBuffered(r); err != nil {
 		return kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", m.path)

@@ -817,7 +817,9 @@ func (p *plan) rowGroupStats(sf *segFile, rg int, stored, col string) (filter.Co
 // parquetStats turns Parquet statistics (min/max PLAIN-encoded, of a row
 // group or a page) of the stored column ci into filter statistics of the
 // plan's column col. Min/max are used only where the Parquet values
-// compare like the column's: the one place for that rule.
+// compare like the column's: the one place for that rule. The values are
+// of the column's layout in the segment (storedForm), scaled back where
+// that counts in a finer unit.
 func (p *plan) parquetStats(ci segment.ColumnInfo, col string, min, max []byte, hasMinMax bool, nulls int64, hasNulls bool, rows int64) filter.ColumnStats {
 	out := filter.ColumnStats{RowCount: rows, NullCount: nulls, HasNullCount: hasNulls}
 	fields, ok := p.fs.FieldsByName(col)
@@ -825,6 +827,10 @@ func (p *plan) parquetStats(ci segment.ColumnInfo, col string, min, max []byte, 
 		return out
 	}
 	typ := fields[0].Type
+	form, factor, ok := storedForm(ci.Type, typ)
+	if !ok {
+		return out
+	}
 	var want func(any) bool
 	isInt := func(v any) bool { _, ok := v.(int64); return ok }
 	switch ci.PhysicalType {
@@ -832,17 +838,15 @@ func (p *plan) parquetStats(ci segment.ColumnInfo, col string, min, max []byte, 
 		switch typ.ID() {
 		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.DATE32, arrow.TIME32:
 			want = isInt
+		case arrow.DATE64:
+			if form == formDateDay {
+				want = isInt
+			}
 		}
 	case "INT64":
 		switch typ.ID() {
-		case arrow.INT64, arrow.TIME64, arrow.DURATION:
+		case arrow.INT64, arrow.TIME64, arrow.DURATION, arrow.TIMESTAMP, arrow.DATE64:
 			want = isInt
-		case arrow.TIMESTAMP:
-			// timestamp[s] is stored as int64 seconds now, but older
-			// segments hold it as milliseconds: no bounds.
-			if typ.(*arrow.TimestampType).Unit != arrow.Second {
-				want = isInt
-			}
 		}
 	case "FLOAT":
 		if typ.ID() == arrow.FLOAT32 {
@@ -869,8 +873,23 @@ func (p *plan) parquetStats(ci segment.ColumnInfo, col string, min, max []byte, 
 	if err1 != nil || err2 != nil || !want(mn) || !want(mx) {
 		return out
 	}
+	switch form {
+	case formScaled: // bounds of the values, whole or not
+		mn, mx = floorDiv(mn.(int64), factor), -floorDiv(-mx.(int64), factor)
+	case formDateDay:
+		mn, mx = mn.(int64)*factor, mx.(int64)*factor
+	}
 	out.Min, out.Max, out.HasMinMax = mn, mx, true
 	return out
+}
+
+// floorDiv is a / b rounded down (b > 0).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
 }
 
 // explainJSON renders the plan as DESIGN §4's explain document.

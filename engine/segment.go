@@ -66,7 +66,7 @@ func (st *store) newSegWriter(t *table, sv *schemaView, seqNo uint64) (*segWrite
 	}
 	schema := sv.segmentSchema()
 	sw := &segWriter{st: st, t: t, sv: sv, name: name, rel: rel, out: out, rgRows: t.opts.rowGroupRows,
-		stats: newStatsCollector(schema), stored: storageSchema(schema)}
+		stats: newStatsCollector(schema), stored: segmentStorageSchema(schema)}
 	sw.meta.Path = rel
 	// The id goes into the file too (segmentIDKey): a reader holding an
 	// older manifest tells the file it meant from another written under
@@ -75,6 +75,11 @@ func (st *store) newSegWriter(t *table, sv *schemaView, seqNo uint64) (*segWrite
 	sw.meta.ID = uuid.NewString()
 	return sw, nil
 }
+
+// segmentStorageSchema is the schema segment writers are given for a
+// table's columns (storageSchema). A variable so that tests can write
+// segments the way older versions did.
+var segmentStorageSchema = storageSchema
 
 // segmentIDKey is the footer key-value entry holding the segment's id.
 const segmentIDKey = "kalam.segment_id"
@@ -105,7 +110,9 @@ var segmentWriterProperties = func(t *table, stored *arrow.Schema, first arrow.R
 func (sw *segWriter) open(first arrow.RecordBatch) error {
 	wopts := append(segmentWriterProperties(sw.t, sw.stored, first), parquet.WithAllocator(sw.st.mem))
 	props := parquet.NewWriterProperties(wopts...)
-	arrProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(sw.st.mem))
+	// No WithStoreSchema: the ARROW:schema hint is in sw.stored's
+	// metadata (storageSchema), which names types pqarrow cannot write.
+	arrProps := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(sw.st.mem))
 	// The writers close an io.Closer they write to; the object is
 	// committed separately.
 	out := struct{ io.Writer }{sw.out}
@@ -165,7 +172,10 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 	}
 	sw.meta.RowCount += uint64(n)
 	user := rec // statistics are of the table's types
-	rec = retypeRecord(rec, sw.stored)
+	rec, err := toStorage(rec, sw.stored, sw.st.mem)
+	if err != nil {
+		return err
+	}
 	defer rec.Release()
 	if !sw.opened() {
 		if err := sw.open(rec); err != nil {
@@ -420,8 +430,26 @@ func (sf *segFile) openPqarrow() error {
 		pf.Close()
 		return kerr.Wrap(kerr.Corruption, err, "read segment schema %s", sf.path)
 	}
+	for i := range fr.Manifest.Fields {
+		readDurationsAsInt64(&fr.Manifest.Fields[i])
+	}
 	sf.pf, sf.fr = pf, fr
 	return nil
+}
+
+// readDurationsAsInt64 makes pqarrow read the duration columns the
+// ARROW:schema hint of a segment names (storagetype.go) as the int64 they
+// are: pqarrow applies the hint but has no reader for the type. The
+// reader re-types them (fromStorage).
+func readDurationsAsInt64(f *pqarrow.SchemaField) {
+	if f.Field != nil && f.Field.Type.ID() == arrow.DURATION && f.IsLeaf() {
+		plain := *f.Field
+		plain.Type = arrow.PrimitiveTypes.Int64
+		f.Field = &plain
+	}
+	for i := range f.Children {
+		readDurationsAsInt64(&f.Children[i])
+	}
 }
 
 // segmentID is the segment id the file records (segmentIDKey), if any.

@@ -242,15 +242,15 @@ func (s *segSource) convert(column func(int) arrow.Array, n int64) (arrow.Record
 			continue
 		}
 		c := column(s.sp.src[i])
+		// The segment's layout of the column (storagetype.go).
+		conv, ok, err := fromStorage(c, f.Type, s.st.mem)
+		if err != nil {
+			release()
+			return nil, kerr.Wrap(kerr.Corruption, err, "segment %s: column %q", s.path, f.Name)
+		}
 		switch got := c.DataType(); {
-		case arrow.TypeEqual(got, f.Type):
-			c.Retain()
-			cols[i] = c
-		case storedAs(got, f.Type):
-			// Stored with the same layout under another type (storagetype.go).
-			d := retype(c.Data(), f.Type)
-			cols[i] = array.MakeFromData(d)
-			d.Release()
+		case ok:
+			cols[i] = conv
 		case canWiden(got, f.Type):
 			w, err := widenArray(c, f.Type, s.st.mem)
 			if err != nil {

@@ -1,22 +1,80 @@
 package engine
 
 import (
+	"encoding/base64"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
 )
 
-// Parquet (as pqarrow writes it) cannot hold every Arrow type a table can.
-// Such columns are stored as a type with the same memory layout and
-// re-typed on read, without copying: duration, date64 and timestamp[s] →
-// int64, time32[s] → int32 (pqarrow has no duration, writes date64 as
-// date32 days, which drops any time of day, and timestamp[s] and time32[s]
-// as milliseconds). List element fields
-// come back named "element"; re-typing restores the table's field names.
+// How a table column is laid out in segment files, and how a reader turns
+// what a file holds back into the table's type: the one place for both.
+//
+// Parquet (as pqarrow writes it) cannot hold every Arrow type a table can:
+// it has no duration, writes date64 as date32 days (dropping any time of
+// day) and timestamp[s] and time32[s] as milliseconds. Segments have been
+// written three ways:
+//
+//  1. by pqarrow as it is (the first versions): timestamp[s] and time32[s]
+//     as milliseconds, date64 as date32 days;
+//  2. with the same memory layout under another type, re-typed on read:
+//     duration, date64 and timestamp[s] as plain int64, time32[s] as
+//     int32. Lossless, but pyarrow reads such a column as int64, and a
+//     pyarrow dataset's filter on it then fails ("no kernel matching input
+//     types (timestamp[s], int64)"), so engines reading the files of
+//     Table.to_pyarrow_dataset could not filter them;
+//  3. (now) top-level columns as types pyarrow compares with the table's:
+//     timestamp[s] as timestamp[ms] and time32[s] as time32[ms] (values
+//     times 1000; a value beyond that range is refused when written),
+//     date64 as timestamp[ms] (the same milliseconds), and duration as
+//     int64 with the ARROW:schema hint naming the duration, which pyarrow
+//     and pqarrow apply. Inside lists and structs the second way stays.
+//
+// storedForm reads all three. List element fields come back named
+// "element"; re-typing restores the table's field names.
 
-// storageType returns the type a column of type t has in segment files.
+// storageType returns the type a top-level column of type t is written as
+// in new segments (the writer's type: a duration column is int64, its
+// hint says duration; see hintType).
 func storageType(t arrow.DataType) arrow.DataType {
+	switch tt := t.(type) {
+	case *arrow.DurationType:
+		return arrow.PrimitiveTypes.Int64
+	case *arrow.Date64Type:
+		return &arrow.TimestampType{Unit: arrow.Millisecond}
+	case *arrow.TimestampType:
+		if tt.Unit == arrow.Second {
+			return &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: tt.TimeZone}
+		}
+		return t
+	case *arrow.Time32Type:
+		if tt.Unit == arrow.Second {
+			return arrow.FixedWidthTypes.Time32ms
+		}
+		return t
+	}
+	return nestedStorageType(t)
+}
+
+// hintType is the type the ARROW:schema hint of new segments gives a
+// top-level column of type t: its storage type, except that a duration is
+// named as one (pqarrow cannot write the type, but readers apply the hint
+// to the int64 column).
+func hintType(t arrow.DataType) arrow.DataType {
+	if t.ID() == arrow.DURATION {
+		return t
+	}
+	return storageType(t)
+}
+
+// nestedStorageType is the type values of type t are stored as inside
+// lists and structs (and were at the top level by the second way): the
+// same memory layout under a type pqarrow writes as it is.
+func nestedStorageType(t arrow.DataType) arrow.DataType {
 	switch tt := t.(type) {
 	case *arrow.DurationType, *arrow.Date64Type:
 		return arrow.PrimitiveTypes.Int64
@@ -32,20 +90,20 @@ func storageType(t arrow.DataType) arrow.DataType {
 		return t
 	case *arrow.ListType:
 		f := tt.ElemField()
-		f.Type = storageType(f.Type)
+		f.Type = nestedStorageType(f.Type)
 		return arrow.ListOfField(f)
 	case *arrow.LargeListType:
 		f := tt.ElemField()
-		f.Type = storageType(f.Type)
+		f.Type = nestedStorageType(f.Type)
 		return arrow.LargeListOfField(f)
 	case *arrow.FixedSizeListType:
 		f := tt.ElemField()
-		f.Type = storageType(f.Type)
+		f.Type = nestedStorageType(f.Type)
 		return arrow.FixedSizeListOfField(tt.Len(), f)
 	case *arrow.StructType:
 		fields := make([]arrow.Field, tt.NumFields())
 		for i, f := range tt.Fields() {
-			f.Type = storageType(f.Type)
+			f.Type = nestedStorageType(f.Type)
 			fields[i] = f
 		}
 		return arrow.StructOf(fields...)
@@ -53,16 +111,79 @@ func storageType(t arrow.DataType) arrow.DataType {
 	return t
 }
 
-// storedAs reports whether a segment column of type got holds a column of
-// type t as storageType lays it out. Nested element fields are compared by
-// type and nullability only: pqarrow names list elements "element" and
-// gives them field-id metadata, which large_list's and map's type equality
-// (unlike list's) would count as a different type.
-func storedAs(got, t arrow.DataType) bool {
-	return arrow.TypeEqual(layoutOf(got), layoutOf(storageType(t)))
+// storageScale is the factor new segments multiply a top-level column of
+// type t by (1: stored as it is).
+func storageScale(t arrow.DataType) int64 {
+	switch tt := t.(type) {
+	case *arrow.TimestampType:
+		if tt.Unit == arrow.Second {
+			return 1000
+		}
+	case *arrow.Time32Type:
+		if tt.Unit == arrow.Second {
+			return 1000
+		}
+	}
+	return 1
+}
+
+// formKind is how a reader turns a segment column into the table's type.
+type formKind int
+
+const (
+	formSame    formKind = iota // the table's type
+	formRetype                  // the same buffers under another type
+	formScaled                  // values times factor, same width: divide
+	formDateDay                 // date64 held as date32 days: multiply, widen
+)
+
+// storedForm reports how a segment column of type got (the type its values
+// have: segment.File reports a hint's unit only where the Parquet column
+// holds that unit) holds a column of table type t, and false when it
+// cannot.
+func storedForm(got, t arrow.DataType) (kind formKind, factor int64, ok bool) {
+	switch {
+	case arrow.TypeEqual(got, t):
+		return formSame, 1, true
+	case arrow.TypeEqual(layoutOf(got), layoutOf(nestedStorageType(t))):
+		return formRetype, 1, true
+	}
+	switch tt := t.(type) {
+	case *arrow.Date64Type:
+		switch g := got.(type) {
+		case *arrow.TimestampType:
+			if g.Unit == arrow.Millisecond {
+				return formRetype, 1, true
+			}
+		case *arrow.Date32Type:
+			return formDateDay, 86400000, true
+		}
+	case *arrow.TimestampType:
+		// The time zone is the table's to say: pqarrow reads an instant
+		// column (isAdjustedToUTC) as "UTC" and a local one without.
+		if g, isTS := got.(*arrow.TimestampType); isTS && tt.Unit == arrow.Second && g.Unit == arrow.Millisecond {
+			return formScaled, 1000, true
+		}
+	case *arrow.Time32Type:
+		if g, isT32 := got.(*arrow.Time32Type); isT32 && tt.Unit == arrow.Second && g.Unit == arrow.Millisecond {
+			return formScaled, 1000, true
+		}
+	}
+	return 0, 0, false
+}
+
+// readsAsHinted reports whether a segment column of type got is what new
+// segments write for table type t (the third way), so that an engine
+// reading the file with the table's schema casts and filters it right.
+func readsAsHinted(got, t arrow.DataType) bool {
+	return arrow.TypeEqual(layoutOf(got), layoutOf(hintType(t)))
 }
 
 // layoutOf is t with the names and metadata of list elements dropped.
+// Nested element fields are compared by type and nullability only: pqarrow
+// names list elements "element" and gives them field-id metadata, which
+// large_list's and map's type equality (unlike list's) would count as a
+// different type.
 func layoutOf(t arrow.DataType) arrow.DataType {
 	elem := func(f arrow.Field) arrow.Field {
 		return arrow.Field{Name: "element", Type: layoutOf(f.Type), Nullable: f.Nullable}
@@ -148,13 +269,60 @@ func checkFixedSizeLists(name string, t arrow.DataType, nullable bool) error {
 	return nil
 }
 
+// storageSchema is the schema a segment writer is given for a table's
+// columns s: storage types, and the ARROW:schema hint (hintType, with list
+// elements named as pqarrow names them) in its metadata, which both
+// writers copy into the footer.
 func storageSchema(s *arrow.Schema) *arrow.Schema {
 	fields := make([]arrow.Field, s.NumFields())
+	hints := make([]arrow.Field, s.NumFields())
 	for i, f := range s.Fields() {
+		h := f
+		h.Type = hintType(f.Type)
+		hints[i] = h
 		f.Type = storageType(f.Type)
 		fields[i] = f
 	}
-	return arrow.NewSchema(fields, nil)
+	md := arrow.NewMetadata([]string{"ARROW:schema"}, []string{storageSchemaHint(arrow.NewSchema(hints, nil))})
+	return arrow.NewSchema(fields, &md)
+}
+
+// storageSchemaHint is the ARROW:schema footer value for the hinted
+// schema s.
+func storageSchemaHint(s *arrow.Schema) string {
+	fields := make([]arrow.Field, s.NumFields())
+	for i, f := range s.Fields() {
+		fields[i] = parquetNamed(f)
+	}
+	return base64.StdEncoding.EncodeToString(flight.SerializeSchema(arrow.NewSchema(fields, nil), memory.DefaultAllocator))
+}
+
+// parquetNamed is f with its list elements named "element", as the
+// Parquet columns pqarrow writes are (its WithStoreSchema does the same):
+// readers that map the hint's names to column paths find them.
+func parquetNamed(f arrow.Field) arrow.Field {
+	elem := func(e arrow.Field) arrow.Field {
+		e = parquetNamed(e)
+		e.Name = "element"
+		return e
+	}
+	switch tt := f.Type.(type) {
+	case *arrow.ListType:
+		f.Type = arrow.ListOfField(elem(tt.ElemField()))
+	case *arrow.LargeListType:
+		f.Type = arrow.LargeListOfField(elem(tt.ElemField()))
+	case *arrow.FixedSizeListType:
+		f.Type = arrow.FixedSizeListOfField(tt.Len(), elem(tt.ElemField()))
+	case *arrow.StructType:
+		fields := make([]arrow.Field, tt.NumFields())
+		for i, c := range tt.Fields() {
+			fields[i] = parquetNamed(c)
+		}
+		f.Type = arrow.StructOf(fields...)
+	case *arrow.MapType:
+		f.Type = arrow.MapOfFields(parquetNamed(tt.KeyField()), parquetNamed(tt.ItemField()))
+	}
+	return f
 }
 
 // retype returns data viewed as type `to`, which must have its layout.
@@ -181,38 +349,6 @@ func retype(data arrow.ArrayData, to arrow.DataType) arrow.ArrayData {
 	out := array.NewData(to, data.Len(), data.Buffers(), kids, data.NullN(), data.Offset())
 	for _, k := range kids {
 		k.Release() // NewData retained them
-	}
-	return out
-}
-
-// retypeRecord views rec with schema `to` (same layout per column). It
-// returns rec itself (retained) when nothing changes.
-func retypeRecord(rec arrow.RecordBatch, to *arrow.Schema) arrow.RecordBatch {
-	same := true
-	for i, f := range to.Fields() {
-		if !arrow.TypeEqual(rec.Column(i).DataType(), f.Type) {
-			same = false
-			break
-		}
-	}
-	if same {
-		rec.Retain()
-		return rec
-	}
-	cols := make([]arrow.Array, rec.NumCols())
-	for i, f := range to.Fields() {
-		if arrow.TypeEqual(rec.Column(i).DataType(), f.Type) {
-			cols[i] = rec.Column(i)
-			cols[i].Retain()
-			continue
-		}
-		d := retype(rec.Column(i).Data(), f.Type)
-		cols[i] = array.MakeFromData(d)
-		d.Release()
-	}
-	out := array.NewRecordBatch(to, cols, rec.NumRows())
-	for _, c := range cols {
-		c.Release()
 	}
 	return out
 }

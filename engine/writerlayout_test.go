@@ -336,6 +336,9 @@ func rewriteWithoutFieldIDs(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i := range fr.Manifest.Fields {
+		readDurationsAsInt64(&fr.Manifest.Fields[i])
+	}
 	tbl, err := fr.ReadTable(context.Background())
 	pf.Close()
 	if err != nil {

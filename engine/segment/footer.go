@@ -257,6 +257,7 @@ func (f *File) buildColumns() error {
 			if field.Name != e.name {
 				return f.corrupt("ARROW:schema field %d is %q, the Parquet column %q", i, field.Name, e.name)
 			}
+			field.Type = heldType(nd, field.Type)
 		} else {
 			field = arrow.Field{Name: e.name, Nullable: ci.Nullable, Type: derivedType(nd)}
 		}
@@ -276,6 +277,34 @@ func (f *File) buildColumns() error {
 	}
 	f.schema = arrow.NewSchema(fields, &md)
 	return nil
+}
+
+// heldType is hinted, the ARROW:schema type of a column, as the values
+// in its Parquet column are: pqarrow stores the writer's Arrow type there
+// but writes timestamp[s] and time32[s] as milliseconds and date64 as
+// date32 days, so such a hint names another unit than the values have.
+// Readers convert from what the values are, and statistics are of them.
+func heldType(nd *parquetNode, hinted arrow.DataType) arrow.DataType {
+	if nd.group || nd.hasRepeated || nd.leaves != 1 {
+		return hinted
+	}
+	e := nd.leafElem
+	u := logicalUnit(e)
+	switch h := hinted.(type) {
+	case *arrow.TimestampType:
+		if u >= 0 && u != h.Unit {
+			return &arrow.TimestampType{Unit: u, TimeZone: h.TimeZone}
+		}
+	case *arrow.Time32Type:
+		if u == arrow.Millisecond && h.Unit != u {
+			return arrow.FixedWidthTypes.Time32ms
+		}
+	case *arrow.Date64Type:
+		if e.typ == ptInt32 {
+			return arrow.FixedWidthTypes.Date32
+		}
+	}
+	return hinted
 }
 
 // checkRowGroups validates what every read relies on: one chunk per leaf,

@@ -1,0 +1,359 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/engine/segment"
+	"github.com/kalamdb/libkalam/kerr"
+)
+
+// timeSchema holds the types segments store under another type
+// (storagetype.go).
+var timeSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "tss", Type: &arrow.TimestampType{Unit: arrow.Second, TimeZone: "Asia/Karachi"}, Nullable: true},
+	{Name: "tsn", Type: &arrow.TimestampType{Unit: arrow.Second}, Nullable: true},
+	{Name: "t32", Type: arrow.FixedWidthTypes.Time32s, Nullable: true},
+	{Name: "d64", Type: arrow.FixedWidthTypes.Date64, Nullable: true},
+	{Name: "dur", Type: &arrow.DurationType{Unit: arrow.Second}, Nullable: true},
+}, nil)
+
+// timeValue is row id's value of timeSchema column c (timeOfDay: date64
+// values that are not whole days, which the first layout cannot hold).
+func timeValue(c string, id int64, timeOfDay bool) int64 {
+	switch c {
+	case "tss", "tsn":
+		return id*1000 - 50000
+	case "t32":
+		return id
+	case "d64":
+		v := id * 86400000
+		if timeOfDay {
+			v += id * 7
+		}
+		return v
+	case "dur":
+		return id*3 - 100
+	}
+	return id
+}
+
+func timeBatch(mem memory.Allocator, ids []int64, timeOfDay bool) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, timeSchema)
+	defer b.Release()
+	for _, id := range ids {
+		for c, f := range timeSchema.Fields() {
+			if c > 0 && id%7 == 3 {
+				b.Field(c).AppendNull()
+				continue
+			}
+			v := timeValue(f.Name, id, timeOfDay)
+			switch fb := b.Field(c).(type) {
+			case *array.Int64Builder:
+				fb.Append(v)
+			case *array.TimestampBuilder:
+				fb.Append(arrow.Timestamp(v))
+			case *array.Time32Builder:
+				fb.Append(arrow.Time32(v))
+			case *array.Date64Builder:
+				fb.Append(arrow.Date64(v))
+			case *array.DurationBuilder:
+				fb.Append(arrow.Duration(v))
+			}
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// olderStorageSchema is a segmentStorageSchema that writes columns as
+// storedType says, with a hint naming hintedType, as older versions did.
+func olderStorageSchema(storedType, hintedType func(arrow.DataType) arrow.DataType) func(*arrow.Schema) *arrow.Schema {
+	return func(s *arrow.Schema) *arrow.Schema {
+		fields := make([]arrow.Field, s.NumFields())
+		hints := make([]arrow.Field, s.NumFields())
+		for i, f := range s.Fields() {
+			h := f
+			h.Type = hintedType(f.Type)
+			hints[i] = h
+			f.Type = storedType(f.Type)
+			fields[i] = f
+		}
+		md := arrow.NewMetadata([]string{"ARROW:schema"}, []string{storageSchemaHint(arrow.NewSchema(hints, nil))})
+		return arrow.NewSchema(fields, &md)
+	}
+}
+
+// TestTimeColumnsEveryLayout: timestamp[s] (zoned and naive), time32[s],
+// date64 and duration columns written in each layout segments have had —
+// pqarrow's own (milliseconds, date32 days), the same bytes as int64, and
+// today's (milliseconds as pyarrow reads them, duration named by the
+// hint) — read back exactly, and a filter on each column prunes segments
+// by the manifest's statistics and row groups by the Parquet ones, scaled
+// to the column's unit.
+func TestTimeColumnsEveryLayout(t *testing.T) {
+	defer func(f func(*arrow.Schema) *arrow.Schema) { segmentStorageSchema = f }(segmentStorageSchema)
+	layouts := []struct {
+		name      string
+		schema    func(*arrow.Schema) *arrow.Schema
+		timeOfDay bool
+	}{
+		{"pqarrow", olderStorageSchema(func(t arrow.DataType) arrow.DataType {
+			if t.ID() == arrow.DURATION {
+				return arrow.PrimitiveTypes.Int64 // pqarrow writes none
+			}
+			return t
+		}, func(t arrow.DataType) arrow.DataType { return t }), false},
+		{"same-bytes", olderStorageSchema(nestedStorageType, nestedStorageType), true},
+		{"current", storageSchema, true},
+	}
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			segmentStorageSchema = l.schema
+			db, mem, dir := testDB(t)
+			if _, err := db.CreateTable("tm", "", timeSchema, map[string]string{"primary_key": "id", "row_group_rows": "10"}); err != nil {
+				t.Fatal(err)
+			}
+			var all []int64
+			for _, base := range []int64{0, 100, 200} {
+				var ids []int64
+				for i := int64(0); i < 30; i++ {
+					ids = append(ids, base+i)
+				}
+				all = append(all, ids...)
+				rec := timeBatch(mem, ids, l.timeOfDay)
+				_, err := db.AppendRecord("tm", rec)
+				rec.Release()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Flush("tm"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := timeBatch(mem, all, l.timeOfDay)
+			defer want.Release()
+			s, err := db.Scan("tm", allRows())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := concatStream(t, mem, s)
+			for c, f := range timeSchema.Fields() {
+				if !arrow.TypeEqual(got.Column(c).DataType(), f.Type) || !array.Equal(got.Column(c), want.Column(c)) {
+					t.Fatalf("column %s read back as %s:\n%v\nwant\n%v", f.Name, got.Column(c).DataType(), got.Column(c), want.Column(c))
+				}
+			}
+			got.Release()
+			for _, c := range []string{"tss", "tsn", "t32", "d64", "dur"} {
+				filter := fmt.Sprintf("%s >= %d AND %s < %d", c, timeValue(c, 105, l.timeOfDay), c, timeValue(c, 112, l.timeOfDay))
+				s, err := db.Scan("tm", ScanRequest{Filter: filter, Limit: -1, Columns: []string{"id"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := rowsString(collect(t, s), "id"); got != "105;106;107;109;110;111" {
+					t.Fatalf("%s: rows %s", filter, got)
+				}
+				doc := explainDoc(t, db, "tm", ScanRequest{Filter: filter, Limit: -1})
+				reasons := prunedReasons(doc)
+				read := doc["read"].([]any)
+				if reasons["data/segment_001.parquet"] != "column_stats" || reasons["data/segment_003.parquet"] != "column_stats" ||
+					len(read) != 1 || fmt.Sprint(read[0].(map[string]any)["row_groups"]) != "[0 1]" {
+					t.Fatalf("%s: pruning %v", filter, doc)
+				}
+			}
+			// A timestamp[s] key: key ranges prune by the scaled bounds too.
+			keyed := arrow.NewSchema([]arrow.Field{timeSchema.Field(2), timeSchema.Field(0)}, nil)
+			kf := keyed.Fields()
+			kf[0].Nullable = false
+			keyed = arrow.NewSchema(kf, nil)
+			if _, err := db.CreateTable("tk", "", keyed, map[string]string{"primary_key": "tsn", "row_group_rows": "10"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, base := range []int64{0, 100, 200} {
+				kb := array.NewRecordBuilder(mem, keyed)
+				for i := base; i < base+30; i++ {
+					kb.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(timeValue("tsn", i, false)))
+					kb.Field(1).(*array.Int64Builder).Append(i)
+				}
+				rec := kb.NewRecordBatch()
+				kb.Release()
+				_, err := db.AppendRecord("tk", rec)
+				rec.Release()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Flush("tk"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			filter := fmt.Sprintf("tsn >= %d AND tsn < %d", timeValue("tsn", 105, false), timeValue("tsn", 112, false))
+			ks, err := db.Scan("tk", ScanRequest{Filter: filter, Limit: -1, Columns: []string{"id"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rowsString(collect(t, ks), "id"); got != "105;106;107;108;109;110;111" {
+				t.Fatalf("key %s: rows %s", filter, got)
+			}
+			doc := explainDoc(t, db, "tk", ScanRequest{Filter: filter, Limit: -1})
+			if read := doc["read"].([]any); len(read) != 1 || fmt.Sprint(read[0].(map[string]any)["row_groups"]) != "[0 1]" {
+				t.Fatalf("key %s: pruning %v", filter, doc)
+			}
+			if l.name != "current" {
+				return
+			}
+			// Today's layout, as pyarrow and our reader see it.
+			paths, _ := filepath.Glob(filepath.Join(dir, "storage", "*", "tm", "data", "segment_001.parquet"))
+			if len(paths) != 1 {
+				paths, _ = filepath.Glob(filepath.Join(dir, "storage", "tm", "data", "segment_001.parquet"))
+			}
+			if len(paths) != 1 {
+				t.Fatalf("segment file not found under %s", dir)
+			}
+			raw, err := os.ReadFile(paths[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := segment.Open(strings.NewReader(string(raw)), int64(len(raw)), paths[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			layout := map[string]string{}
+			for i := 0; i < f.Schema().NumFields(); i++ {
+				ci := f.Column(i)
+				layout[ci.Name] = ci.Type.String() + " " + ci.PhysicalType
+			}
+			for c, w := range map[string]string{
+				"tss": "timestamp[ms, tz=Asia/Karachi] INT64", "tsn": "timestamp[ms] INT64", "t32": "time32[ms] INT32",
+				"d64": "timestamp[ms] INT64", "dur": "duration[s] INT64",
+			} {
+				if layout[c] != w {
+					t.Errorf("column %s is stored as %q, want %q", c, layout[c], w)
+				}
+			}
+		})
+	}
+}
+
+// TestTimeValuesBeyondStorageRefused: a timestamp[s] or time32[s] value
+// whose milliseconds do not fit the stored type is refused when written
+// or set, naming the column and row; the largest that fits round-trips
+// through a flush.
+func TestTimeValuesBeyondStorageRefused(t *testing.T) {
+	db, mem, _ := testDB(t)
+	if _, err := db.CreateTable("tm", "", timeSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	one := func(col string, v int64) arrow.RecordBatch {
+		rec := timeBatch(mem, []int64{1}, false)
+		defer rec.Release()
+		c := timeSchema.FieldIndices(col)[0]
+		cols := rec.Columns()
+		var arr arrow.Array
+		switch col {
+		case "tsn":
+			b := array.NewTimestampBuilder(mem, timeSchema.Field(c).Type.(*arrow.TimestampType))
+			b.Append(arrow.Timestamp(v))
+			arr = b.NewArray()
+			b.Release()
+		case "t32":
+			b := array.NewTime32Builder(mem, arrow.FixedWidthTypes.Time32s.(*arrow.Time32Type))
+			b.Append(arrow.Time32(v))
+			arr = b.NewArray()
+			b.Release()
+		}
+		defer arr.Release()
+		out := make([]arrow.Array, len(cols))
+		copy(out, cols)
+		out[c] = arr
+		return array.NewRecordBatch(timeSchema, out, 1)
+	}
+	for _, tc := range []struct {
+		col  string
+		ok   int64
+		over int64
+	}{
+		{"tsn", math.MaxInt64 / 1000, math.MaxInt64/1000 + 1},
+		{"tsn", -(math.MaxInt64 / 1000), math.MinInt64},
+		{"t32", math.MaxInt32 / 1000, math.MaxInt32/1000 + 1},
+	} {
+		rec := one(tc.col, tc.over)
+		_, err := db.AppendRecord("tm", rec)
+		rec.Release()
+		if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.col)) || !strings.Contains(err.Error(), fmt.Sprint(tc.over)) {
+			t.Fatalf("%s = %d: %v", tc.col, tc.over, err)
+		}
+		set := one(tc.col, tc.over)
+		vals := set.NewSlice(0, 1)
+		set.Release()
+		c := timeSchema.FieldIndices(tc.col)[0]
+		only := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{timeSchema.Field(c)}, nil), []arrow.Array{vals.Column(c)}, 1)
+		vals.Release()
+		_, err = db.UpdateWhere("tm", "id = 1", only)
+		only.Release()
+		if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.col)) {
+			t.Fatalf("update %s = %d: %v", tc.col, tc.over, err)
+		}
+		rec = one(tc.col, tc.ok)
+		if _, err := db.AppendRecord("tm", rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+		if _, err := db.Flush("tm"); err != nil {
+			t.Fatal(err)
+		}
+		s, err := db.Scan("tm", ScanRequest{Limit: -1, Columns: []string{tc.col}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := collect(t, s)
+		if len(rows) != 1 {
+			t.Fatalf("%d rows", len(rows))
+		}
+		wantRec := one(tc.col, tc.ok)
+		want := wantRec.Column(timeSchema.FieldIndices(tc.col)[0]).ValueStr(0)
+		wantRec.Release()
+		if fmt.Sprint(rows[0][tc.col]) != want && fmt.Sprint(rows[0][tc.col]) != fmt.Sprint(tc.ok) {
+			t.Fatalf("%s = %d read back as %v (want %s)", tc.col, tc.ok, rows[0][tc.col], want)
+		}
+	}
+}
+
+// concatStream reads s to the end into one record.
+func concatStream(t *testing.T, mem memory.Allocator, s Stream) arrow.RecordBatch {
+	t.Helper()
+	defer s.Close()
+	var recs []arrow.RecordBatch
+	for {
+		rec, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec == nil {
+			break
+		}
+		recs = append(recs, rec)
+	}
+	tbl := array.NewTableFromRecords(recs[0].Schema(), recs)
+	for _, r := range recs {
+		r.Release()
+	}
+	defer tbl.Release()
+	cols := make([]arrow.Array, tbl.NumCols())
+	for i := range cols {
+		a, err := array.Concatenate(tbl.Column(i).Data().Chunks(), mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols[i] = a
+		defer a.Release()
+	}
+	return array.NewRecordBatch(tbl.Schema(), cols, tbl.NumRows())
+}
