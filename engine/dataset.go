@@ -461,10 +461,12 @@ func newMergedWriter(path string, schema *arrow.Schema, st *store) (*mergedWrite
 }
 
 func (m *mergedWriter) write(rec arrow.RecordBatch) error {
-	r, err := toStorage(rec, m.stored, m.mem)
+	st, err := toStorage(rec, m.stored, m.mem)
 	if err != nil {
 		return err
 	}
+	r := fixedSizeListsAtZero(st, m.mem)
+	st.Release()
 	defer r.Release()
 	if err := m.w.WriteBuffered(r); err != nil {
 		return kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", m.path)

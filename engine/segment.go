@@ -218,7 +218,9 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 				col.Release()
 			})
 		} else {
-			err = sw.w.WriteBuffered(part)
+			whole := fixedSizeListsAtZero(part, sw.st.mem)
+			err = sw.w.WriteBuffered(whole)
+			whole.Release()
 		}
 		if part != rec {
 			part.Release()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -136,4 +137,80 @@ func TestFixedSizeListNullsRefused(t *testing.T) {
 	if _, err := db.Flush("ok"); err != nil {
 		t.Fatalf("flush after the refused write: %v", err)
 	}
+}
+
+// TestFixedSizeListRowGroupsKeepTheirValues: fixed_size_list columns —
+// at the top, in a struct, under a list, with null values inside — keep
+// their own values in every row group of a segment, through a flush, a
+// compaction and the merged files of a dataset. pqarrow's writer took the
+// values of a sliced fixed_size_list from its child's start, so every row
+// group after a segment's first held the first rows' embeddings.
+func TestFixedSizeListRowGroupsKeepTheirValues(t *testing.T) {
+	db, mem, _ := testDB(t)
+	elem := arrow.Field{Name: "item", Type: arrow.PrimitiveTypes.Float32, Nullable: true}
+	fsl := arrow.FixedSizeListOfField(2, elem)
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "v", Type: fsl},
+		{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "e", Type: fsl}, arrow.Field{Name: "x", Type: arrow.PrimitiveTypes.Int32, Nullable: true})},
+		{Name: "l", Type: arrow.ListOfNonNullable(fsl), Nullable: true},
+	}, nil)
+	if _, err := db.CreateTable("emb", "", sch, map[string]string{"primary_key": "k", "row_group_rows": "10"}); err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	val := func(k, i int) string {
+		if (k+i)%9 == 4 {
+			return "null"
+		}
+		return fmt.Sprint(k*10 + i)
+	}
+	for k := 0; k < 35; k++ {
+		l := "null"
+		if k%4 != 0 {
+			l = fmt.Sprintf("[[%s, %s], [%d, %d]]", val(k, 5), val(k, 6), -k, k)
+		}
+		rows = append(rows, fmt.Sprintf(`{"k": %d, "v": [%s, %s], "s": {"e": [%s, %s], "x": %d}, "l": %s}`,
+			k, val(k, 0), val(k, 1), val(k, 2), val(k, 3), k, l))
+	}
+	want, _, err := array.RecordFromJSON(mem, sch, strings.NewReader("["+strings.Join(rows, ",")+"]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Release()
+	if _, err := db.AppendRecord("emb", want); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		s, err := db.Scan("emb", allRows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := concatStream(t, mem, s)
+		defer got.Release()
+		for c, f := range sch.Fields() {
+			if !array.Equal(got.Column(c), want.Column(c)) {
+				t.Fatalf("%s: column %s:\n got %v\nwant %v", what, f.Name, got.Column(c), want.Column(c))
+			}
+		}
+	}
+	if _, err := db.Flush("emb"); err != nil {
+		t.Fatal(err)
+	}
+	check("after a flush")
+	// A second segment overlapping the first, then both compacted into one.
+	part := want.NewSlice(12, 27)
+	if _, err := db.AppendRecord("emb", part); err != nil {
+		t.Fatal(err)
+	}
+	part.Release()
+	if _, err := db.Flush("emb"); err != nil {
+		t.Fatal(err)
+	}
+	check("over overlapping segments")
+	if _, err := db.Compact("emb", CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a compaction")
 }

@@ -454,3 +454,35 @@ def test_dataset_filters_time_columns_stored_under_another_type(db):
         got_duck = duckdb.sql(f"select d.id from d, bounds where d.{col} >= bounds.lo and d.{col} < bounds.hi order by d.id")
         assert [r[0] for r in got_duck.fetchall()] == ids, col
     kalam.release_dataset(d)
+
+
+def test_embeddings_keep_their_values_in_every_row_group(db):
+    """A fixed_size_list column (an embedding) keeps its own values in
+    every row group of a segment, in scans, in a dataset's merged files and
+    after a compaction. pqarrow's writer took a sliced fixed_size_list's
+    values from its child's start: every row group after a segment's first
+    held the first rows' embeddings."""
+    db.create_namespace("app")
+    dim = 3
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("v", pa.list_(pa.float32(), dim), nullable=False)])
+    t = db.create_table("app.emb", schema, primary_key=["id"], options={"row_group_rows": "10"})
+
+    def rows(ids, shift=0.0):
+        flat = [float(i * 10 + j) + shift if (i + j) % 7 else None for i in ids for j in range(dim)]
+        return pa.table({"id": ids, "v": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dim)}, schema=schema)
+
+    t.append(rows(list(range(45))))
+    t.flush()
+    want = rows(list(range(45)))
+    assert t.scan().to_table().equals(want)
+    t.append(rows([3, 27], shift=0.5))  # hot: the segment's rows around them are merged into a dataset file
+    kept = want.filter(pc.invert(pc.is_in(want["id"], pa.array([3, 27]))))
+    want = pa.concat_tables([kept, rows([3, 27], shift=0.5)]).sort_by("id")
+    d = t.to_pyarrow_dataset()
+    assert _merged(d)
+    assert d.to_table().sort_by("id").equals(want)
+    assert t.scan().to_table().equals(want)
+    kalam.release_dataset(d)
+    t.flush()
+    t.compact()
+    assert t.scan().to_table().equals(want)
