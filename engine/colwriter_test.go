@@ -39,7 +39,7 @@ func TestColumnWriterMatchesPqarrow(t *testing.T) {
 	if len(flat) < 20 {
 		t.Fatalf("only %d flat columns in allTypesSchema", len(flat))
 	}
-	sch := storageSchema(arrow.NewSchema(flat, nil))
+	sch := storageSchema(arrow.NewSchema(flat, nil), func(string) bool { return false })
 	if !flatSchema(sch) {
 		t.Fatal("the flat columns' storage schema is not flat")
 	}

@@ -101,11 +101,6 @@ func (c *conformer) conformInto(rec arrow.RecordBatch, base int64, present []boo
 			release()
 			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q is non-nullable but has %d nulls", c.what, f.Name, a.NullN())
 		}
-		if err := checkStorageRange(c.what, f.Name, a, base); err != nil {
-			a.Release()
-			release()
-			return nil, err
-		}
 		if hasFixedSizeList(f.Type) && !writableAsIs(a) {
 			a.Release()
 			release()

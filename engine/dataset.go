@@ -141,6 +141,12 @@ func (db *DB) ExportDataset(table string, req DatasetRequest) (*Dataset, error) 
 	if req.FileRows <= 0 {
 		req.FileRows = DefaultDatasetFileRows
 	}
+	return withOlderLayoutFallback(t, func() (*Dataset, error) { return db.exportDataset(t, req) })
+}
+
+// exportDataset is ExportDataset, failing when a column's values do not
+// fit today's layout.
+func (db *DB) exportDataset(t *table, req DatasetRequest) (*Dataset, error) {
 	p, err := db.st.planScan(t, ScanRequest{Limit: -1, AsOfVersion: req.AsOfVersion, AsOfTimeMs: req.AsOfTimeMs})
 	if err != nil {
 		return nil, fmt.Errorf("dataset of %s: %w", t.qname, err)
@@ -398,7 +404,7 @@ func (d *Dataset) writeMerged(p *plan, clusters [][]*planInput, fileRows int64) 
 		}
 		if w == nil {
 			name := filepath.Join(d.dir, fmt.Sprintf("part_%06d.parquet", len(d.Files)+len(out)))
-			if w, err = newMergedWriter(name, p.out, p.st); err != nil {
+			if w, err = newMergedWriter(name, p.out, p.st, p.t); err != nil {
 				rec.Release()
 				return nil, err
 			}
@@ -432,7 +438,7 @@ type mergedWriter struct {
 	rows   int64
 }
 
-func newMergedWriter(path string, schema *arrow.Schema, st *store) (*mergedWriter, error) {
+func newMergedWriter(path string, schema *arrow.Schema, st *store, t *table) (*mergedWriter, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, kerr.Wrap(kerr.IO, err, "create %s", path)
@@ -450,7 +456,7 @@ func newMergedWriter(path string, schema *arrow.Schema, st *store) (*mergedWrite
 		parquet.WithDictionaryDefault(false),
 		parquet.WithStats(true),
 		parquet.WithCreatedBy("libkalam dataset"))
-	stored := storageSchema(schema)
+	stored := storageSchema(schema, olderLayoutOf(t))
 	w, err := pqarrow.NewFileWriter(stored, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(st.mem)))
 	if err != nil {
 		f.Close()

@@ -53,7 +53,12 @@ func (db *DB) Flush(table string) (string, error) {
 }
 
 func (st *store) flush(t *table) (string, error) {
-	id, removed, err := st.flushHot(t)
+	var removed int64
+	id, err := withOlderLayoutFallback(t, func() (string, error) {
+		id, r, err := st.flushHot(t)
+		removed = r
+		return id, err
+	})
 	if err == nil && id != "" {
 		st.retireFlushedMemtable(removed)
 	}

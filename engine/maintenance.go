@@ -60,7 +60,13 @@ func (db *DB) Compact(table string, opts CompactOptions) (*CompactReport, error)
 	return db.st.compact(t, opts)
 }
 
-func (st *store) compact(t *table, opts CompactOptions) (rep *CompactReport, err error) {
+func (st *store) compact(t *table, opts CompactOptions) (*CompactReport, error) {
+	return withOlderLayoutFallback(t, func() (*CompactReport, error) { return st.compactOnce(t, opts) })
+}
+
+// compactOnce is compact, failing when a column's values do not fit
+// today's layout.
+func (st *store) compactOnce(t *table, opts CompactOptions) (rep *CompactReport, err error) {
 	target := opts.TargetRows
 	if target <= 0 {
 		target = DefaultCompactTargetRows

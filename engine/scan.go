@@ -847,6 +847,10 @@ func (p *plan) parquetStats(ci segment.ColumnInfo, col string, min, max []byte, 
 		switch typ.ID() {
 		case arrow.INT64, arrow.TIME64, arrow.DURATION, arrow.TIMESTAMP, arrow.DATE64:
 			want = isInt
+		case arrow.TIME32: // time32[s] as time64[us]
+			if form == formScaled {
+				want = isInt
+			}
 		}
 	case "FLOAT":
 		if typ.ID() == arrow.FLOAT32 {

@@ -66,7 +66,7 @@ func (st *store) newSegWriter(t *table, sv *schemaView, seqNo uint64) (*segWrite
 	}
 	schema := sv.segmentSchema()
 	sw := &segWriter{st: st, t: t, sv: sv, name: name, rel: rel, out: out, rgRows: t.opts.rowGroupRows,
-		stats: newStatsCollector(schema), stored: segmentStorageSchema(schema)}
+		stats: newStatsCollector(schema), stored: segmentStorageSchema(schema, olderLayoutOf(t))}
 	sw.meta.Path = rel
 	// The id goes into the file too (segmentIDKey): a reader holding an
 	// older manifest tells the file it meant from another written under

@@ -28,11 +28,15 @@ import (
 //     types (timestamp[s], int64)"), so engines reading the files of
 //     Table.to_pyarrow_dataset could not filter them;
 //  3. (now) top-level columns as types pyarrow compares with the table's:
-//     timestamp[s] as timestamp[ms] and time32[s] as time32[ms] (values
-//     times 1000; a value beyond that range is refused when written),
-//     date64 as timestamp[ms] (the same milliseconds), and duration as
-//     int64 with the ARROW:schema hint naming the duration, which pyarrow
-//     and pqarrow apply. Inside lists and structs the second way stays.
+//     timestamp[s] as timestamp[ms] (values times 1000), time32[s] as
+//     time64[us] (times a million: every value and every filter literal
+//     fits), date64 as timestamp[ms] (the same milliseconds), and
+//     duration as int64 with the ARROW:schema hint naming the duration,
+//     which pyarrow and pqarrow apply. Inside lists and structs the second
+//     way stays. A file whose values do not all fit keeps the second way
+//     for that column (storageFits, withOlderLayoutFallback): a
+//     timestamp[s] past about 292 million years from 1970, or a date64
+//     that is not a whole day (which pyarrow would cut to its day).
 //
 // storedForm reads all three. List element fields come back named
 // "element"; re-typing restores the table's field names.
@@ -53,7 +57,7 @@ func storageType(t arrow.DataType) arrow.DataType {
 		return t
 	case *arrow.Time32Type:
 		if tt.Unit == arrow.Second {
-			return arrow.FixedWidthTypes.Time32ms
+			return arrow.FixedWidthTypes.Time64us
 		}
 		return t
 	}
@@ -111,22 +115,6 @@ func nestedStorageType(t arrow.DataType) arrow.DataType {
 	return t
 }
 
-// storageScale is the factor new segments multiply a top-level column of
-// type t by (1: stored as it is).
-func storageScale(t arrow.DataType) int64 {
-	switch tt := t.(type) {
-	case *arrow.TimestampType:
-		if tt.Unit == arrow.Second {
-			return 1000
-		}
-	case *arrow.Time32Type:
-		if tt.Unit == arrow.Second {
-			return 1000
-		}
-	}
-	return 1
-}
-
 // formKind is how a reader turns a segment column into the table's type.
 type formKind int
 
@@ -165,8 +153,18 @@ func storedForm(got, t arrow.DataType) (kind formKind, factor int64, ok bool) {
 			return formScaled, 1000, true
 		}
 	case *arrow.Time32Type:
-		if g, isT32 := got.(*arrow.Time32Type); isT32 && tt.Unit == arrow.Second && g.Unit == arrow.Millisecond {
-			return formScaled, 1000, true
+		if tt.Unit != arrow.Second {
+			break
+		}
+		switch g := got.(type) {
+		case *arrow.Time32Type:
+			if g.Unit == arrow.Millisecond {
+				return formScaled, 1000, true
+			}
+		case *arrow.Time64Type:
+			if g.Unit == arrow.Microsecond {
+				return formScaled, 1000000, true
+			}
 		}
 	}
 	return 0, 0, false
@@ -270,17 +268,22 @@ func checkFixedSizeLists(name string, t arrow.DataType, nullable bool) error {
 }
 
 // storageSchema is the schema a segment writer is given for a table's
-// columns s: storage types, and the ARROW:schema hint (hintType, with list
-// elements named as pqarrow names them) in its metadata, which both
-// writers copy into the footer.
-func storageSchema(s *arrow.Schema) *arrow.Schema {
+// columns s: storage types (the older layout for the columns older names),
+// and the ARROW:schema hint (hintType, with list elements named as pqarrow
+// names them) in its metadata, which both writers copy into the footer.
+func storageSchema(s *arrow.Schema, older func(column string) bool) *arrow.Schema {
 	fields := make([]arrow.Field, s.NumFields())
 	hints := make([]arrow.Field, s.NumFields())
 	for i, f := range s.Fields() {
 		h := f
-		h.Type = hintType(f.Type)
+		if older(f.Name) {
+			f.Type = nestedStorageType(f.Type)
+			h.Type = f.Type
+		} else {
+			h.Type = hintType(f.Type)
+			f.Type = storageType(f.Type)
+		}
 		hints[i] = h
-		f.Type = storageType(f.Type)
 		fields[i] = f
 	}
 	md := arrow.NewMetadata([]string{"ARROW:schema"}, []string{storageSchemaHint(arrow.NewSchema(hints, nil))})

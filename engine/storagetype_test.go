@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/engine/segment"
-	"github.com/kalamdb/libkalam/kerr"
 )
 
 // timeSchema holds the types segments store under another type
@@ -76,8 +75,8 @@ func timeBatch(mem memory.Allocator, ids []int64, timeOfDay bool) arrow.RecordBa
 
 // olderStorageSchema is a segmentStorageSchema that writes columns as
 // storedType says, with a hint naming hintedType, as older versions did.
-func olderStorageSchema(storedType, hintedType func(arrow.DataType) arrow.DataType) func(*arrow.Schema) *arrow.Schema {
-	return func(s *arrow.Schema) *arrow.Schema {
+func olderStorageSchema(storedType, hintedType func(arrow.DataType) arrow.DataType) func(*arrow.Schema, func(string) bool) *arrow.Schema {
+	return func(s *arrow.Schema, _ func(string) bool) *arrow.Schema {
 		fields := make([]arrow.Field, s.NumFields())
 		hints := make([]arrow.Field, s.NumFields())
 		for i, f := range s.Fields() {
@@ -100,10 +99,10 @@ func olderStorageSchema(storedType, hintedType func(arrow.DataType) arrow.DataTy
 // by the manifest's statistics and row groups by the Parquet ones, scaled
 // to the column's unit.
 func TestTimeColumnsEveryLayout(t *testing.T) {
-	defer func(f func(*arrow.Schema) *arrow.Schema) { segmentStorageSchema = f }(segmentStorageSchema)
+	defer func(f func(*arrow.Schema, func(string) bool) *arrow.Schema) { segmentStorageSchema = f }(segmentStorageSchema)
 	layouts := []struct {
 		name      string
-		schema    func(*arrow.Schema) *arrow.Schema
+		schema    func(*arrow.Schema, func(string) bool) *arrow.Schema
 		timeOfDay bool
 	}{
 		{"pqarrow", olderStorageSchema(func(t arrow.DataType) arrow.DataType {
@@ -113,7 +112,7 @@ func TestTimeColumnsEveryLayout(t *testing.T) {
 			return t
 		}, func(t arrow.DataType) arrow.DataType { return t }), false},
 		{"same-bytes", olderStorageSchema(nestedStorageType, nestedStorageType), true},
-		{"current", storageSchema, true},
+		{"current", storageSchema, false}, // whole days: date64 in today's layout
 	}
 	for _, l := range layouts {
 		t.Run(l.name, func(t *testing.T) {
@@ -231,7 +230,7 @@ func TestTimeColumnsEveryLayout(t *testing.T) {
 				layout[ci.Name] = ci.Type.String() + " " + ci.PhysicalType
 			}
 			for c, w := range map[string]string{
-				"tss": "timestamp[ms, tz=Asia/Karachi] INT64", "tsn": "timestamp[ms] INT64", "t32": "time32[ms] INT32",
+				"tss": "timestamp[ms, tz=Asia/Karachi] INT64", "tsn": "timestamp[ms] INT64", "t32": "time64[us] INT64",
 				"d64": "timestamp[ms] INT64", "dur": "duration[s] INT64",
 			} {
 				if layout[c] != w {
@@ -242,87 +241,108 @@ func TestTimeColumnsEveryLayout(t *testing.T) {
 	}
 }
 
-// TestTimeValuesBeyondStorageRefused: a timestamp[s] or time32[s] value
-// whose milliseconds do not fit the stored type is refused when written
-// or set, naming the column and row; the largest that fits round-trips
-// through a flush.
-func TestTimeValuesBeyondStorageRefused(t *testing.T) {
-	db, mem, _ := testDB(t)
-	if _, err := db.CreateTable("tm", "", timeSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
-	one := func(col string, v int64) arrow.RecordBatch {
-		rec := timeBatch(mem, []int64{1}, false)
-		defer rec.Release()
-		c := timeSchema.FieldIndices(col)[0]
-		cols := rec.Columns()
-		var arr arrow.Array
-		switch col {
-		case "tsn":
-			b := array.NewTimestampBuilder(mem, timeSchema.Field(c).Type.(*arrow.TimestampType))
-			b.Append(arrow.Timestamp(v))
-			arr = b.NewArray()
-			b.Release()
-		case "t32":
-			b := array.NewTime32Builder(mem, arrow.FixedWidthTypes.Time32s.(*arrow.Time32Type))
-			b.Append(arrow.Time32(v))
-			arr = b.NewArray()
-			b.Release()
-		}
-		defer arr.Release()
-		out := make([]arrow.Array, len(cols))
-		copy(out, cols)
-		out[c] = arr
-		return array.NewRecordBatch(timeSchema, out, 1)
-	}
+// TestValuesBeyondTheLayoutKeepTheOlderOne: a timestamp[s] whose
+// milliseconds overflow an int64 and a date64 that is not a whole day are
+// taken, flushed, compacted and put in a dataset's files, and read back
+// exactly: the files holding them keep the older layout (plain int64) for
+// that column, as the segments an older version wrote. A flush that met
+// one failed before, every time, and left the table's rows hot.
+func TestValuesBeyondTheLayoutKeepTheOlderOne(t *testing.T) {
 	for _, tc := range []struct {
-		col  string
-		ok   int64
-		over int64
+		col string
+		v   int64
 	}{
-		{"tsn", math.MaxInt64 / 1000, math.MaxInt64/1000 + 1},
-		{"tsn", -(math.MaxInt64 / 1000), math.MinInt64},
-		{"t32", math.MaxInt32 / 1000, math.MaxInt32/1000 + 1},
+		{"tsn", math.MaxInt64/1000 + 1},
+		{"tsn", math.MinInt64},
+		{"d64", 86400000*3 + 1},
+		{"t32", math.MaxInt32}, // fits today's layout: kept there
 	} {
-		rec := one(tc.col, tc.over)
-		_, err := db.AppendRecord("tm", rec)
-		rec.Release()
-		if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.col)) || !strings.Contains(err.Error(), fmt.Sprint(tc.over)) {
-			t.Fatalf("%s = %d: %v", tc.col, tc.over, err)
-		}
-		set := one(tc.col, tc.over)
-		vals := set.NewSlice(0, 1)
-		set.Release()
-		c := timeSchema.FieldIndices(tc.col)[0]
-		only := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{timeSchema.Field(c)}, nil), []arrow.Array{vals.Column(c)}, 1)
-		vals.Release()
-		_, err = db.UpdateWhere("tm", "id = 1", only)
-		only.Release()
-		if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.col)) {
-			t.Fatalf("update %s = %d: %v", tc.col, tc.over, err)
-		}
-		rec = one(tc.col, tc.ok)
-		if _, err := db.AppendRecord("tm", rec); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
-		if _, err := db.Flush("tm"); err != nil {
-			t.Fatal(err)
-		}
-		s, err := db.Scan("tm", ScanRequest{Limit: -1, Columns: []string{tc.col}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows := collect(t, s)
-		if len(rows) != 1 {
-			t.Fatalf("%d rows", len(rows))
-		}
-		wantRec := one(tc.col, tc.ok)
-		want := wantRec.Column(timeSchema.FieldIndices(tc.col)[0]).ValueStr(0)
-		wantRec.Release()
-		if fmt.Sprint(rows[0][tc.col]) != want && fmt.Sprint(rows[0][tc.col]) != fmt.Sprint(tc.ok) {
-			t.Fatalf("%s = %d read back as %v (want %s)", tc.col, tc.ok, rows[0][tc.col], want)
-		}
+		t.Run(fmt.Sprintf("%s=%d", tc.col, tc.v), func(t *testing.T) {
+			db, mem, dir := testDB(t)
+			if _, err := db.CreateTable("tm", "", timeSchema, map[string]string{"primary_key": "id"}); err != nil {
+				t.Fatal(err)
+			}
+			plain := timeBatch(mem, []int64{1, 2}, false)
+			defer plain.Release()
+			if _, err := db.AppendRecord("tm", plain); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Flush("tm"); err != nil {
+				t.Fatal(err)
+			}
+			// Row 3 holds the value; rows 1 and 2 sit in a segment of
+			// today's layout.
+			c := timeSchema.FieldIndices(tc.col)[0]
+			odd := timeBatch(mem, []int64{3}, false)
+			cols := append([]arrow.Array{}, odd.Columns()...)
+			b := array.NewBuilder(mem, timeSchema.Field(c).Type)
+			switch bb := b.(type) {
+			case *array.TimestampBuilder:
+				bb.Append(arrow.Timestamp(tc.v))
+			case *array.Date64Builder:
+				bb.Append(arrow.Date64(tc.v))
+			case *array.Time32Builder:
+				bb.Append(arrow.Time32(tc.v))
+			}
+			cols[c] = b.NewArray()
+			b.Release()
+			rec := array.NewRecordBatch(timeSchema, cols, 1)
+			cols[c].Release()
+			odd.Release()
+			defer rec.Release()
+			if _, err := db.AppendRecord("tm", rec); err != nil {
+				t.Fatal(err)
+			}
+			want := func(what string) {
+				t.Helper()
+				s, err := db.Scan("tm", ScanRequest{Limit: -1, Filter: "id = 3"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := concatStream(t, mem, s)
+				defer got.Release()
+				if got.NumRows() != 1 || !array.Equal(got.Column(c), rec.Column(c)) {
+					t.Fatalf("%s: %s read back as %v, wrote %v", what, tc.col, got.Column(c), rec.Column(c))
+				}
+			}
+			d, err := db.ExportDataset("tm", DatasetRequest{})
+			if err != nil {
+				t.Fatalf("dataset with the value hot: %v", err)
+			}
+			d.Close()
+			if _, err := db.Flush("tm"); err != nil {
+				t.Fatalf("flush: %v", err)
+			}
+			want("after the flush")
+			if _, err := db.Compact("tm", CompactOptions{}); err != nil {
+				t.Fatalf("compact: %v", err)
+			}
+			want("after a compaction")
+			d, err = db.ExportDataset("tm", DatasetRequest{})
+			if err != nil {
+				t.Fatalf("dataset: %v", err)
+			}
+			d.Close()
+			// The compacted segment's layout of the column.
+			paths, _ := filepath.Glob(filepath.Join(dir, "storage", "*", "tm", "data", "*.parquet"))
+			if len(paths) == 0 {
+				t.Fatalf("no segment under %s", dir)
+			}
+			last := paths[len(paths)-1]
+			raw, err := os.ReadFile(last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := segment.Open(strings.NewReader(string(raw)), int64(len(raw)), last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := f.Column(f.ColumnIndex(tc.col)).Type.String()
+			fits := tc.col == "t32"
+			if fits && stored != "time64[us]" || !fits && stored != "int64" {
+				t.Fatalf("%s stored as %s", tc.col, stored)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -16,42 +17,70 @@ import (
 // rules are storagetype.go's): the writers' toStorage and the readers'
 // fromStorage.
 
-// storageLimit is the largest magnitude a top-level value of type t may
-// have so that storageScale(t) times it fits its storage type (0: any).
-func storageLimit(t arrow.DataType) int64 {
-	switch storageScale(t) {
-	case 1:
-		return 0
-	case 1000:
-		if t.ID() == arrow.TIME32 {
-			return math.MaxInt32 / 1000
-		}
-		return math.MaxInt64 / 1000
-	}
-	return 0
+// storageFormError is a write's report that column's values do not all
+// fit the column's storage type in today's layout (storageFits); the
+// operation is run again with the older layout for it
+// (withOlderLayoutFallback).
+type storageFormError struct {
+	column string
+	err    error
 }
 
-// checkStorageRange refuses a value of column name (arr, of the column's
-// table type) that segments cannot hold (kerr.InvalidArgument naming the
-// column, the row base+i and the value): a timestamp[s] beyond about
-// 292 million years from 1970, a time32[s] beyond about 24 days. Writes
-// are checked, so that a flush never meets one.
-func checkStorageRange(what, name string, arr arrow.Array, base int64) error {
-	limit := storageLimit(arr.DataType())
-	if limit == 0 {
-		return nil
-	}
-	for i := 0; i < arr.Len(); i++ {
-		if arr.IsNull(i) {
-			continue
+func (e *storageFormError) Error() string { return e.err.Error() }
+func (e *storageFormError) Unwrap() error { return e.err }
+
+// storageFits reports whether every value of arr (a column of its table
+// type) keeps its value in to, the storage type of today's layout:
+// a timestamp[s] times 1000 must fit an int64, a date64 be a whole day
+// (pyarrow reads the column as timestamp[ms] and cuts it to its day).
+func storageFits(arr arrow.Array, to arrow.DataType) bool {
+	switch a := arr.(type) {
+	case *array.Timestamp:
+		tt, isTS := to.(*arrow.TimestampType)
+		if !isTS || tt.Unit == a.DataType().(*arrow.TimestampType).Unit {
+			return true
 		}
-		v := storedInt(arr, i)
-		if v > limit || v < -limit {
-			return kerr.New(kerr.InvalidArgument, "%s: column %q: row %d: value %d is beyond what segments store for %s (at most %d in magnitude)",
-				what, name, base+int64(i), v, arr.DataType(), limit)
+		const limit = math.MaxInt64 / 1000
+		for i, v := range a.TimestampValues() {
+			if (v > limit || v < -limit) && a.IsValid(i) {
+				return false
+			}
+		}
+	case *array.Date64:
+		if to.ID() != arrow.TIMESTAMP {
+			return true
+		}
+		for i, v := range a.Date64Values() {
+			if v%86400000 != 0 && a.IsValid(i) {
+				return false
+			}
 		}
 	}
-	return nil
+	return true
+}
+
+// withOlderLayoutFallback runs op, and again while it fails because a
+// column's values did not fit today's layout: that column of t is then
+// written in the older one (t.olderLayout) by every later write too.
+func withOlderLayoutFallback[T any](t *table, op func() (T, error)) (T, error) {
+	for {
+		v, err := op()
+		var fe *storageFormError
+		if errors.As(err, &fe) {
+			if _, had := t.olderLayout.LoadOrStore(fe.column, true); !had {
+				continue
+			}
+		}
+		return v, err
+	}
+}
+
+// olderLayoutOf is storageSchema's rule for the columns of table t.
+func olderLayoutOf(t *table) func(string) bool {
+	return func(column string) bool {
+		_, older := t.olderLayout.Load(column)
+		return older
+	}
 }
 
 // storedInt is value i of an int32- or int64-backed array.
@@ -60,6 +89,8 @@ func storedInt(arr arrow.Array, i int) int64 {
 	case *array.Timestamp:
 		return int64(a.Value(i))
 	case *array.Time32:
+		return int64(a.Value(i))
+	case *array.Time64:
 		return int64(a.Value(i))
 	}
 	panic(fmt.Sprintf("storedInt of %s", arr.DataType()))
@@ -99,14 +130,14 @@ func toStorage(rec arrow.RecordBatch, to *arrow.Schema, mem memory.Allocator) (a
 		case kind == formSame:
 			c.Retain()
 			cols[i] = c
+		case !storageFits(c, f.Type):
+			return nil, &storageFormError{column: f.Name, err: kerr.New(kerr.Internal,
+				"column %q holds %s values that %s does not hold exactly", f.Name, c.DataType(), f.Type)}
 		case kind == formRetype:
 			d := retype(c.Data(), f.Type)
 			cols[i] = array.MakeFromData(d)
 			d.Release()
 		case kind == formScaled:
-			if err := checkStorageRange("write segment", f.Name, c, 0); err != nil {
-				return nil, err
-			}
 			s, err := scaleValues(c, f.Type, factor, true, mem)
 			if err != nil {
 				return nil, err
@@ -172,7 +203,7 @@ func scaleValues(arr arrow.Array, to arrow.DataType, factor int64, up bool, mem 
 		if arr.IsValid(i) {
 			x := in(i)
 			if up {
-				v = x * factor // in range: checkStorageRange, or a date32
+				v = x * factor // fits: storageFits, or a date32 widened
 			} else {
 				if x%factor != 0 {
 					return nil, kerr.New(kerr.Corruption, "segment value %d of type %s is not a whole %s", x, arr.DataType(), to)

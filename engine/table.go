@@ -53,6 +53,11 @@ type table struct {
 	// flushMu serialises flushes and other manifest changers.
 	flushMu sync.Mutex
 
+	// olderLayout holds the segment column names (string → true) a write
+	// found a value of that today's layout cannot hold (storagetype.go):
+	// new segments and dataset files keep the older layout for them.
+	olderLayout sync.Map
+
 	// commitMu makes a commit's write and its publish one step for the
 	// readers that take the latest state (acquire): they hold it shared,
 	// a commit exclusively across its synced write. It is apart from mu so

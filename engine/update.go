@@ -256,10 +256,6 @@ func (st *store) rewhereLocked(t *table, verb, filterText string, values arrow.R
 				a.Release()
 				return 0, kerr.New(kerr.InvalidArgument, "column %q is non-nullable and cannot be set to null", tf.Name)
 			}
-			if err := checkStorageRange(verb+" "+t.qname, tf.Name, a, 0); err != nil {
-				a.Release()
-				return 0, err
-			}
 			set[c] = a
 		}
 		if len(set) == 0 {

@@ -486,3 +486,46 @@ def test_embeddings_keep_their_values_in_every_row_group(db):
     t.flush()
     t.compact()
     assert t.scan().to_table().equals(want)
+
+
+def test_dataset_is_exact_for_values_todays_layout_cannot_hold(db):
+    """A date64 that is not a whole day and a timestamp[s] whose
+    milliseconds overflow are written in the older layout for their files
+    (plain int64), so the dataset reads them exactly — pyarrow would cut
+    the date64 to its day — and flushes, compactions and datasets go on
+    working; a time32[s] filter literal beyond the column's range does not
+    wrap (time32[s] is stored as time64[us])."""
+    db.create_namespace("app")
+    schema = pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("d", pa.date64()),
+            pa.field("ts", pa.timestamp("s")),
+            pa.field("t", pa.time32("s")),
+        ]
+    )
+    t = db.create_table("app.odd", schema, primary_key=["id"])
+    t.append(pa.table({"id": [1, 2], "d": pa.array([86400000, 2 * 86400000], pa.date64()), "ts": [5, 6], "t": pa.array([50, 60], pa.time32("s"))}, schema=schema))
+    t.flush()  # today's layout
+    odd = pa.table(
+        {
+            "id": [3, 4],
+            "d": pa.array([259201234, -1], pa.date64()),
+            "ts": pa.array([2**62, -(2**63) + 1], pa.timestamp("s")),
+            "t": pa.array([3000000, -5], pa.time32("s")),
+        },
+        schema=schema,
+    )
+    t.append(odd)
+    for step in ("hot", "flushed", "compacted"):
+        if step == "flushed":
+            t.flush()
+        if step == "compacted":
+            t.compact()
+        want = t.scan().to_table()
+        assert want.slice(2).equals(odd), step
+        d = t.to_pyarrow_dataset()
+        assert d.to_table().sort_by("id").equals(want), step
+        got = d.to_table(filter=pc.field("t") > pa.scalar(-2147484, pa.time32("s"))).sort_by("id")
+        assert got.column("id").to_pylist() == [1, 2, 3, 4], step
+        kalam.release_dataset(d)
