@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -42,6 +43,7 @@ func (f *File) ReadColumnRows(ctx context.Context, rg, col int, first, n int64, 
 		return nil, fmt.Errorf("segment %s: row group %d: rows [%d, %d) outside its %d rows", f.name, rg, first, first+n, rgRows)
 	}
 	c := &chunkReader{f: f, rg: rg, col: col, cc: f.chunk(rg, col), plan: &f.plans[col], rgRows: rgRows}
+
 	// Nothing returned references scratch: arrays live in mem.
 	defer c.mem.release()
 	if c.plan.reason != "" {
@@ -72,7 +74,11 @@ func (f *File) ReadColumnRows(ctx context.Context, rg, col int, first, n int64, 
 	}
 	base := data[0].firstRow
 	span := data[len(data)-1].firstRow + data[len(data)-1].rows - base
-	d := &chunkDecoder{c: c, mem: mem, n: int(span)}
+	per := int64(c.plan.slotsPerRow())
+	if span > math.MaxInt32/per {
+		return nil, c.errf(ErrUnsupported, "%d rows of lists of %d values", span, per)
+	}
+	d := &chunkDecoder{c: c, mem: mem, n: int(span * per)}
 	defer d.free()
 	if dict != nil {
 		if err := d.loadDictionary(dict); err != nil {
@@ -82,6 +88,17 @@ func (f *File) ReadColumnRows(ctx context.Context, rg, col int, first, n int64, 
 	arr, err := d.decode(ctx, data)
 	if err != nil {
 		return nil, err
+	}
+	if c.plan.perRow > 0 {
+		// The values grouped into the span's lists.
+		ld := array.NewData(typ, int(span), []*memory.Buffer{d.listValid}, []arrow.ArrayData{arr.Data()}, d.listNulls, 0)
+		arr.Release()
+		arr = array.MakeFromData(ld)
+		ld.Release()
+		if d.listValid != nil {
+			d.listValid.Release()
+			d.listValid = nil
+		}
 	}
 	if first == base && n == span {
 		return arr, nil
@@ -103,6 +120,12 @@ type chunkDecoder struct {
 	data     *memory.Buffer // byte-array data
 	nulls    int
 
+	// A fixed_size_list column's own validity (one bit a row; nil while
+	// no list is null) and null count: validity and nulls are its values'.
+	listValid *memory.Buffer
+	listNulls int
+	levelsA   []uint32 // repetition levels of a page (scratch)
+
 	dict dictionary
 
 	pageValid []byte   // this page's validity bits, from bit 0
@@ -112,7 +135,7 @@ type chunkDecoder struct {
 
 // free releases buffers not handed to an array (on error).
 func (d *chunkDecoder) free() {
-	for _, b := range []*memory.Buffer{d.validity, d.values, d.data} {
+	for _, b := range []*memory.Buffer{d.validity, d.values, d.data, d.listValid} {
 		if b != nil {
 			b.Release()
 		}
@@ -148,7 +171,10 @@ type UnclearedAllocator interface {
 // the number of non-null values, recording the page's validity in the
 // chunk bitmap (allocated on the first null).
 func (d *chunkDecoder) levels(p *page, pd *pageData, pos int) (int, error) {
-	rows := int(p.rows)
+	rows := d.slots(p)
+	if d.c.plan.perRow > 0 {
+		return d.listLevels(p, pd, pos)
+	}
 	if d.c.plan.maxDef == 0 {
 		if d.validity != nil {
 			bitutil.SetBitsTo(d.validity.Bytes(), int64(pos), int64(rows), true)
@@ -183,6 +209,118 @@ func (d *chunkDecoder) levels(p *page, pd *pageData, pos int) (int, error) {
 		bitutil.CopyBitmap(d.pageValid, 0, rows, d.validity.Bytes(), pos)
 	}
 	d.nulls += rows - k
+	return k, nil
+}
+
+// slots is the number of value slots (present or null) of page p.
+func (d *chunkDecoder) slots(p *page) int {
+	return int(p.rows) * d.c.plan.slotsPerRow()
+}
+
+// listLevels is levels for a fixed_size_list column: from the page's
+// repetition and definition levels it records which of the value slots
+// of its rows (pos counts slots) hold a value, which a null value, and
+// which rows are null lists (one level entry, no values), checking that
+// every other row has exactly perRow entries. It returns the number of
+// values.
+func (d *chunkDecoder) listLevels(p *page, pd *pageData, pos int) (int, error) {
+	plan := d.c.plan
+	per, rows, entries := plan.perRow, int(p.rows), int(p.h.numValues)
+	slots := rows * per
+	if cap(d.levelsA) < entries {
+		d.levelsA = d.c.mem.uint32s(entries)
+	}
+	if cap(d.indices) < entries {
+		d.indices = d.c.mem.uint32s(entries)
+	}
+	reps, defs := d.levelsA[:entries], d.indices[:entries]
+	r, err := newRLE(pd.repLevels, 1)
+	if err == nil {
+		err = r.indices(reps, 2)
+	}
+	if err != nil {
+		return 0, d.c.pageErr(p, "repetition levels: %v", err)
+	}
+	r, err = newRLE(pd.defLevels, bits.Len(uint(plan.maxDef)))
+	if err == nil {
+		err = r.indices(defs, uint32(plan.maxDef+1))
+	}
+	if err != nil {
+		return 0, d.c.pageErr(p, "definition levels: %v", err)
+	}
+	// Slot validity first, then one bit a row for the lists.
+	need := int(bitutil.BytesForBits(int64(slots)))
+	rowBytes := int(bitutil.BytesForBits(int64(rows)))
+	if cap(d.pageValid) < need+rowBytes {
+		d.pageValid = d.c.mem.get(need + rowBytes)
+	}
+	d.pageValid = d.pageValid[:need+rowBytes]
+	clear(d.pageValid)
+	listsValid := d.pageValid[need:]
+	top := uint32(plan.maxDef)
+	k, row, j, nullLists := 0, -1, per, 0
+	for e := 0; e < entries; e++ {
+		switch {
+		case reps[e] == 0:
+			if j != per {
+				return 0, d.c.pageErr(p, "row %d has a list of %d values, not %d", row, j, per)
+			}
+			row, j = row+1, 0
+			if row >= rows {
+				return 0, d.c.pageErr(p, "more than the page's %d rows", rows)
+			}
+		case row < 0 || j >= per:
+			return 0, d.c.pageErr(p, "a list longer than %d values", per)
+		}
+		switch lvl := defs[e]; {
+		case lvl == top:
+			bitutil.SetBit(d.pageValid, row*per+j)
+			k++
+			j++
+		case plan.leafOpt && lvl == top-1:
+			j++
+		case plan.listOpt && lvl == 0 && j == 0:
+			nullLists++
+			j = per // the row's slots stay null
+			continue
+		default:
+			return 0, d.c.pageErr(p, "definition level %d in a fixed_size_list column", lvl)
+		}
+		if j == per {
+			bitutil.SetBit(listsValid, row)
+		}
+	}
+	if row != rows-1 || j != per {
+		return 0, d.c.pageErr(p, "%d rows, the page says %d", row+1, rows)
+	}
+	if k != entries-int(p.h.numNulls) {
+		return 0, d.c.pageErr(p, "%d non-null values, header says %d nulls of %d", k, p.h.numNulls, entries)
+	}
+	if k < slots && d.validity == nil {
+		v, err := d.alloc(bitutil.BytesForBits(int64(d.n)), "validity bitmap")
+		if err != nil {
+			return 0, err
+		}
+		d.validity = v
+		bitutil.SetBitsTo(v.Bytes(), 0, int64(pos), true)
+	}
+	if d.validity != nil {
+		bitutil.CopyBitmap(d.pageValid, 0, slots, d.validity.Bytes(), pos)
+	}
+	d.nulls += slots - k
+	at := pos / per
+	if nullLists > 0 && d.listValid == nil {
+		v, err := d.alloc(bitutil.BytesForBits(int64(d.n/per)), "list validity bitmap")
+		if err != nil {
+			return 0, err
+		}
+		d.listValid = v
+		bitutil.SetBitsTo(v.Bytes(), 0, int64(at), true)
+	}
+	if d.listValid != nil {
+		bitutil.CopyBitmap(listsValid, 0, rows, d.listValid.Bytes(), at)
+	}
+	d.listNulls += nullLists
 	return k, nil
 }
 
@@ -222,6 +360,9 @@ func (d *chunkDecoder) decode(ctx context.Context, pages []page) (arrow.Array, e
 		bufs = append(bufs, d.data)
 	}
 	typ := d.c.f.cols[d.c.col].Type
+	if plan.perRow > 0 {
+		typ = plan.elem
+	}
 	ad := array.NewData(typ, d.n, bufs, nil, d.nulls, 0)
 	arr := array.MakeFromData(ad)
 	ad.Release()
@@ -244,7 +385,7 @@ func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
 			return err
 		}
 		p := &pages[i]
-		rows := int(p.rows)
+		rows := d.slots(p)
 		if d.direct(p) {
 			k, err := d.decodeDirect(p, out, pos)
 			if err != nil {
@@ -316,17 +457,17 @@ func (d *chunkDecoder) direct(p *page) bool {
 // decodeDirect decodes a page for which direct holds: its levels, then its
 // k non-null values packed into out from row pos. It returns k.
 func (d *chunkDecoder) decodeDirect(p *page, out []byte, pos int) (int, error) {
-	defLevels, body, err := d.c.v2Parts(p)
+	repLevels, defLevels, body, err := d.c.v2Parts(p)
 	if err != nil {
 		return 0, err
 	}
-	pd := pageData{defLevels: defLevels, encoding: encPlain}
+	pd := pageData{repLevels: repLevels, defLevels: defLevels, encoding: encPlain}
 	k, err := d.levels(p, &pd, pos)
 	if err != nil {
 		return 0, err
 	}
 	w := d.c.plan.outWidth
-	size := int(p.h.uncompressedSize) - len(defLevels)
+	size := int(p.h.uncompressedSize) - len(repLevels) - len(defLevels)
 	if int64(size) < int64(k)*int64(w) {
 		return 0, d.c.pageErr(p, "%d values of %d bytes in %d bytes", k, w, size)
 	}

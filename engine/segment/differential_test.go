@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -20,6 +21,9 @@ func readAllNarrow(t testing.TB, f *File, mem memory.Allocator) [][]arrow.Array 
 	out := make([][]arrow.Array, f.NumColumns())
 	for c := range out {
 		if ok, why := f.Supported(c); !ok {
+			if strings.Contains(why, "fixed_size_list column with V1 data pages") {
+				continue // left to pqarrow by design; out[c] stays nil
+			}
 			t.Fatalf("column %q unsupported: %s", f.Column(c).Name, why)
 		}
 		for rg := 0; rg < f.NumRowGroups(); rg++ {
@@ -122,6 +126,9 @@ func TestDifferentialRandom(t *testing.T) {
 		pq := readPqarrow(t, data)
 		for c := range parts {
 			name := f.Column(c).Name
+			if parts[c] == nil {
+				continue
+			}
 			compareColumn(t, name+" seed "+itoa(int64(seed))+" "+v.String(), parts[c], rec.Column(c), pq.Column(c).Data())
 			for _, a := range parts[c] {
 				a.Release()

@@ -141,6 +141,7 @@ type parquetNode struct {
 	firstLeaf    int
 	leaves       int
 	maxDef       int
+	maxRep       int // repeated levels on the way to the (first) leaf
 	hasRepeated  bool
 	leafElem     *schemaElement
 	nestedReason string
@@ -163,8 +164,8 @@ func (f *File) parquetTree() ([]parquetNode, error) {
 	pos := 1
 	leaf := 0
 	// walk consumes the subtree at pos and returns its leaf count.
-	var walk func(depth, def int, node *parquetNode) (int, error)
-	walk = func(depth, def int, node *parquetNode) (int, error) {
+	var walk func(depth, def, rep int, node *parquetNode) (int, error)
+	walk = func(depth, def, rep int, node *parquetNode) (int, error) {
 		if depth > maxSchemaDepth {
 			return 0, f.corrupt("schema nested deeper than %d", maxSchemaDepth)
 		}
@@ -179,6 +180,7 @@ func (f *File) parquetTree() ([]parquetNode, error) {
 		if e.repetition == repRepeated {
 			node.hasRepeated = true
 			def++
+			rep++
 		}
 		if e.numChildren < 0 || int(e.numChildren) > len(s)-pos {
 			return 0, f.corrupt("schema element %q claims %d children", e.name, e.numChildren)
@@ -187,14 +189,15 @@ func (f *File) parquetTree() ([]parquetNode, error) {
 			if !e.hasType {
 				return 0, f.corrupt("leaf %q has no physical type", e.name)
 			}
-			node.leafElem = e
-			node.maxDef = def
+			if node.leafElem == nil {
+				node.leafElem, node.maxDef, node.maxRep = e, def, rep
+			}
 			leaf++
 			return 1, nil
 		}
 		n := 0
 		for i := 0; i < int(e.numChildren); i++ {
-			k, err := walk(depth+1, def, node)
+			k, err := walk(depth+1, def, rep, node)
 			if err != nil {
 				return 0, err
 			}
@@ -210,7 +213,7 @@ func (f *File) parquetTree() ([]parquetNode, error) {
 		nodes[i].elem = &s[pos]
 		nodes[i].firstLeaf = leaf
 		nodes[i].group = s[pos].numChildren > 0
-		n, err := walk(1, 0, &nodes[i])
+		n, err := walk(1, 0, 0, &nodes[i])
 		if err != nil {
 			return nil, err
 		}

@@ -67,7 +67,16 @@ func fuzzSeeds(t testing.TB) [][]byte {
 			}
 			cols[c] = genColumn(rng, memory.DefaultAllocator, f.Type, 40, frac, valueMode((i+c)%4))
 		}
-		rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, 40)
+		// An embedding column: a fixed_size_list whose pages may cut a list.
+		vals := genColumn(rng, memory.DefaultAllocator, arrow.PrimitiveTypes.Float32, 40*3, []float64{0, 0.3}[i%2], modeRandom)
+		ft := arrow.FixedSizeListOfField(3, arrow.Field{Name: "element", Type: arrow.PrimitiveTypes.Float32, Nullable: true})
+		fd := array.NewData(ft, 40, []*memory.Buffer{nil}, []arrow.ArrayData{vals.Data()}, 0, 0)
+		vals.Release()
+		fsl := array.MakeFromData(fd)
+		fd.Release()
+		cols = append(cols, fsl)
+		all := append(append([]arrow.Field{}, fields...), arrow.Field{Name: "emb", Type: ft})
+		rec := array.NewRecordBatch(arrow.NewSchema(all, nil), cols, 40)
 		seeds = append(seeds, writeSegment(t, rec, v))
 		rec.Release()
 		for _, c := range cols {

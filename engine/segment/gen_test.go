@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -229,7 +230,7 @@ func writeSegment(t testing.TB, rec arrow.RecordBatch, v writeVariant) []byte {
 			inRG, room = 0, v.rgRows
 		}
 		take := min(room, n-off)
-		part := rec.NewSlice(off, off+take)
+		part := fslAtZero(rec.NewSlice(off, off+take))
 		if err := w.WriteBuffered(part); err != nil {
 			t.Fatal(err)
 		}
@@ -241,6 +242,40 @@ func writeSegment(t testing.TB, rec arrow.RecordBatch, v writeVariant) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// fslAtZero returns rec (taking its reference) with its top-level
+// fixed_size_list columns at offset 0: pqarrow's writer reads a sliced
+// one's values from its child's start (the engine's fslwrite.go).
+func fslAtZero(rec arrow.RecordBatch) arrow.RecordBatch {
+	cols := make([]arrow.Array, rec.NumCols())
+	for i, c := range rec.Columns() {
+		d := c.Data()
+		if t, ok := c.DataType().(*arrow.FixedSizeListType); ok && d.Offset() != 0 {
+			size := int64(t.Len())
+			child := array.NewSliceData(d.Children()[0], int64(d.Offset())*size, int64(d.Offset()+d.Len())*size)
+			var valid *memory.Buffer
+			if c.NullN() > 0 {
+				valid = memory.NewResizableBuffer(memory.DefaultAllocator)
+				valid.Resize(int(bitutil.BytesForBits(int64(d.Len()))))
+				bitutil.CopyBitmap(c.NullBitmapBytes(), d.Offset(), d.Len(), valid.Bytes(), 0)
+				defer valid.Release()
+			}
+			nd := array.NewData(t, d.Len(), []*memory.Buffer{valid}, []arrow.ArrayData{child}, c.NullN(), 0)
+			child.Release()
+			cols[i] = array.MakeFromData(nd)
+			nd.Release()
+			continue
+		}
+		c.Retain()
+		cols[i] = c
+	}
+	out := array.NewRecordBatch(rec.Schema(), cols, rec.NumRows())
+	for _, c := range cols {
+		c.Release()
+	}
+	rec.Release()
+	return out
 }
 
 // writeWithProps writes rec as one row group with the given properties.
@@ -277,6 +312,34 @@ func randomTable(rng *rand.Rand, mem memory.Allocator, rows int) arrow.RecordBat
 			frac = fracs[rng.Intn(len(fracs))]
 		}
 		cols[i] = genColumn(rng, mem, f.Type, rows, frac, valueMode(rng.Intn(4)))
+	}
+	// fixed_size_list columns (embeddings), nullable or not (segments
+	// write every non-key column nullable), their values nullable or not.
+	for _, l := range []struct {
+		name     string
+		size     int32
+		elem     arrow.DataType
+		nullable bool
+	}{
+		{"fsl_f32", 4, arrow.PrimitiveTypes.Float32, true},
+		{"fsl_i16", 3, arrow.PrimitiveTypes.Int16, false},
+		{"fsl_dec", 2, &arrow.Decimal128Type{Precision: 15, Scale: 3}, true},
+		{"fsl_ts", 1, &arrow.TimestampType{Unit: arrow.Microsecond}, false},
+	} {
+		frac := 0.0
+		if l.nullable {
+			frac = fracs[rng.Intn(len(fracs))]
+		}
+		vals := genColumn(rng, mem, l.elem, rows*int(l.size), frac, valueMode(rng.Intn(4)))
+		typ := arrow.FixedSizeListOfField(l.size, arrow.Field{Name: "element", Type: l.elem, Nullable: l.nullable})
+		// No null lists: pqarrow writes none between lists with values
+		// (the engine writes such columns as lists, fslwrite.go); the
+		// engine's tests read null lists.
+		d := array.NewData(typ, rows, []*memory.Buffer{nil}, []arrow.ArrayData{vals.Data()}, 0, 0)
+		fields = append(fields, arrow.Field{Name: l.name, Type: typ, Nullable: rng.Intn(2) == 0})
+		cols = append(cols, array.MakeFromData(d))
+		d.Release()
+		vals.Release()
 	}
 	rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(rows))
 	for _, c := range cols {

@@ -102,11 +102,19 @@ func (c *chunkReader) splitPages(ctx context.Context, buf []byte, base, firstRow
 				return nil, c.pageErr(&p, "data page without its header")
 			}
 			p.rows = int64(h.numValues)
-			if h.typ == pageDataV2 {
-				if h.numRows != h.numValues {
-					return nil, c.pageErr(&p, "V2 page of %d rows holds %d values in a flat column", h.numRows, h.numValues)
+			if c.plan.perRow > 0 {
+				// Only a V2 page says how many rows (lists) it holds, and
+				// starts at a row: pqarrow writes them so.
+				if h.typ != pageDataV2 {
+					return nil, c.errf(ErrUnsupported, "page at byte %d: a V1 page of a fixed_size_list column", p.offset)
 				}
-				if h.numNulls < 0 || h.numNulls > h.numValues || h.defLen < 0 || h.repLen != 0 {
+				p.rows = int64(h.numRows)
+			}
+			if h.typ == pageDataV2 {
+				if c.plan.perRow == 0 && h.numRows != h.numValues || h.numRows < 0 || h.numRows > h.numValues {
+					return nil, c.pageErr(&p, "V2 page of %d rows holds %d values", h.numRows, h.numValues)
+				}
+				if h.numNulls < 0 || h.numNulls > h.numValues || h.defLen < 0 || h.repLen < 0 || (c.plan.perRow == 0) != (h.repLen == 0) {
 					return nil, c.pageErr(&p, "V2 page with %d nulls, %d/%d level bytes", h.numNulls, h.defLen, h.repLen)
 				}
 			}
@@ -228,6 +236,7 @@ func (c *chunkReader) offsetIndex() ([]pageLocation, error) {
 
 // pageData is a data page split into its parts, decompressed.
 type pageData struct {
+	repLevels []byte // RLE-encoded repetition levels (fixed_size_list only)
 	defLevels []byte // RLE-encoded definition levels (no length prefix)
 	values    []byte
 	encoding  int32
@@ -245,6 +254,21 @@ func (c *chunkReader) openPage(p *page, scratch []byte) (pageData, []byte, error
 			return pd, scratch, err
 		}
 		scratch = scratch2
+		if c.plan.perRow > 0 {
+			if h.repEncoding != encRLE {
+				return pd, scratch, c.errf(ErrUnsupported, "page at byte %d: repetition levels encoded %s",
+					p.offset, nameOr(encodingNames, h.repEncoding))
+			}
+			if len(raw) < 4 {
+				return pd, scratch, c.pageErr(p, "no room for repetition levels")
+			}
+			n := binary.LittleEndian.Uint32(raw)
+			if uint64(n) > uint64(len(raw)-4) {
+				return pd, scratch, c.pageErr(p, "repetition levels of %d bytes in a page of %d", n, len(raw))
+			}
+			pd.repLevels = raw[4 : 4+n]
+			raw = raw[4+n:]
+		}
 		if c.plan.maxDef > 0 {
 			if h.defEncoding != encRLE {
 				return pd, scratch, c.errf(ErrUnsupported, "page at byte %d: definition levels encoded %s",
@@ -263,12 +287,12 @@ func (c *chunkReader) openPage(p *page, scratch []byte) (pageData, []byte, error
 		pd.values = raw
 		return pd, scratch, nil
 	}
-	defLevels, body, err := c.v2Parts(p)
+	repLevels, defLevels, body, err := c.v2Parts(p)
 	if err != nil {
 		return pd, scratch, err
 	}
-	pd.defLevels = defLevels
-	dl := len(defLevels)
+	pd.repLevels, pd.defLevels = repLevels, defLevels
+	dl := len(repLevels) + len(defLevels)
 	if h.isCompressed && c.cc.codec != codecUncompressed {
 		raw, scratch2, err := c.inflate(p, body, size-dl, scratch)
 		if err != nil {
@@ -284,17 +308,18 @@ func (c *chunkReader) openPage(p *page, scratch []byte) (pageData, []byte, error
 	return pd, scratch, nil
 }
 
-// v2Parts splits a V2 data page's body into its definition levels, which
-// are never compressed and come first, and the (maybe compressed) values.
-func (c *chunkReader) v2Parts(p *page) (defLevels, values []byte, err error) {
-	dl := int(p.h.defLen)
-	if dl > len(p.body) || dl > int(p.h.uncompressedSize) {
-		return nil, nil, c.pageErr(p, "definition levels of %d bytes in a page of %d", dl, len(p.body))
+// v2Parts splits a V2 data page's body into its repetition and definition
+// levels, which are never compressed and come first, and the (maybe
+// compressed) values.
+func (c *chunkReader) v2Parts(p *page) (repLevels, defLevels, values []byte, err error) {
+	rl, dl := int64(p.h.repLen), int64(p.h.defLen)
+	if rl+dl > int64(len(p.body)) || rl+dl > int64(p.h.uncompressedSize) {
+		return nil, nil, nil, c.pageErr(p, "levels of %d+%d bytes in a page of %d", rl, dl, len(p.body))
 	}
 	if c.plan.maxDef == 0 && dl != 0 {
-		return nil, nil, c.pageErr(p, "definition levels in a required column")
+		return nil, nil, nil, c.pageErr(p, "definition levels in a required column")
 	}
-	return p.body[:dl], p.body[dl:], nil
+	return p.body[:rl], p.body[rl : rl+dl], p.body[rl+dl:], nil
 }
 
 // inflate decompresses src into (a grown) scratch of exactly size bytes.

@@ -27,6 +27,18 @@ func openBytes(t testing.TB, data []byte) *File {
 	return f
 }
 
+// narrowColumns are the columns of f the reader takes (a file of V1
+// pages leaves its fixed_size_list columns to pqarrow).
+func narrowColumns(f *File) []int {
+	var out []int
+	for c := 0; c < f.NumColumns(); c++ {
+		if ok, _ := f.Supported(c); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // ownAllocator remembers its live allocations so that a test can ask
 // whether a buffer came from it.
 type ownAllocator struct {
@@ -93,7 +105,7 @@ func TestBuffersComeFromTheAllocator(t *testing.T) {
 		f := openBytes(t, writeSegment(t, rec, v))
 		mem := newOwnAllocator()
 		for rg := 0; rg < f.NumRowGroups(); rg++ {
-			batch, err := f.ReadRowGroup(context.Background(), rg, nil, mem)
+			batch, err := f.ReadRowGroup(context.Background(), rg, narrowColumns(f), mem)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +146,11 @@ func TestRowRanges(t *testing.T) {
 		}
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		checkPageIndex(t, f, idx, mem)
-		for c := 0; c < f.NumColumns(); c += 3 {
+		for c := 0; c < f.NumColumns(); c++ {
+			_, fsl := f.Column(c).Type.(*arrow.FixedSizeListType)
+			if ok, _ := f.Supported(c); c%3 != 0 && !fsl || !ok {
+				continue // every third flat column, every fixed_size_list the reader takes
+			}
 			whole, err := f.ReadColumn(context.Background(), 1, c, mem)
 			if err != nil {
 				t.Fatal(err)
@@ -213,7 +229,7 @@ func TestReadTasks(t *testing.T) {
 	for rg := 0; rg < f.NumRowGroups(); rg++ {
 		tasks = append(tasks, Task{RowGroup: rg, Columns: []int{0, 11, 5, 20}})
 	}
-	tasks = append(tasks, Task{RowGroup: 2, FirstRow: 10, NumRows: 30})
+	tasks = append(tasks, Task{RowGroup: 2, FirstRow: 10, NumRows: 30, Columns: narrowColumns(f)})
 	for _, o := range []ReadOptions{{Workers: 1, Window: 1}, {Workers: 2, Window: 1}, {Workers: 4, Window: 3}, {}} {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		r := f.ReadTasks(context.Background(), tasks, mem, o)

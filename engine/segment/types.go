@@ -23,7 +23,8 @@ const (
 	kindBytes                  // BYTE_ARRAY → offsets + data (int32 or int64 offsets)
 )
 
-// colPlan is what the decoder needs to know about a flat column.
+// colPlan is what the decoder needs to know about a flat column, or about
+// the values of a fixed_size_list column (perRow > 0).
 type colPlan struct {
 	kind      decodeKind
 	phys      int32
@@ -31,7 +32,23 @@ type colPlan struct {
 	outWidth  int // bytes of one Arrow value (fixed-width outputs)
 	large     bool
 	maxDef    int
-	reason    string // why the column is not supported; "" when it is
+	// perRow is the list size of a fixed_size_list column (0: a flat
+	// column): each row is perRow level entries, the first with
+	// repetition level 0, the others 1; its values are those entries.
+	perRow  int
+	listOpt bool           // the fixed_size_list may be null (segments: every non-key column)
+	leafOpt bool           // its values may be null
+	elem    arrow.DataType // a fixed_size_list's value type
+	reason  string         // why the column is not supported; "" when it is
+}
+
+// slotsPerRow is how many value slots (Arrow values, present or null) a
+// row of the column has.
+func (p *colPlan) slotsPerRow() int {
+	if p.perRow > 0 {
+		return p.perRow
+	}
+	return 1
 }
 
 func physWidth(pt int32, typeLength int32) int {
@@ -71,6 +88,9 @@ func logicalUnit(e *schemaElement) arrow.TimeUnit {
 // planColumn decides how (and whether) a column of Arrow type t is decoded
 // from its Parquet leaf.
 func planColumn(nd *parquetNode, t arrow.DataType) colPlan {
+	if fsl, ok := t.(*arrow.FixedSizeListType); ok {
+		return planFixedSizeList(nd, fsl)
+	}
 	if nd.group || nd.hasRepeated || nd.leaves != 1 {
 		return colPlan{reason: fmt.Sprintf("nested column of type %s", t)}
 	}
@@ -188,6 +208,52 @@ func planColumn(nd *parquetNode, t arrow.DataType) colPlan {
 	return p
 }
 
+// planFixedSizeList plans a fixed_size_list column of fixed-width values
+// (an embedding) as libkalam stores it: written by pqarrow in Parquet's
+// three-level LIST layout — the list group (optional in segments, which
+// write every non-key column nullable: a tombstone has no values), one
+// repeated group, the value leaf, optional or required. Its values decode
+// as a flat column of perRow slots per row. Other shapes are left to
+// pqarrow.
+func planFixedSizeList(nd *parquetNode, t *arrow.FixedSizeListType) colPlan {
+	no := func(why string) colPlan {
+		return colPlan{reason: fmt.Sprintf("fixed_size_list column of type %s: %s", t, why)}
+	}
+	e := nd.leafElem
+	switch {
+	case t.Len() <= 0:
+		return no("lists of no values")
+	case nd.leaves != 1 || e == nil || !nd.group || nd.elem.numChildren != 1:
+		return no("values that are not one leaf")
+	case nd.elem.repetition == repRepeated:
+		return no("a repeated list")
+	case nd.maxRep != 1 || e.repetition == repRepeated:
+		return no("not the three-level list layout")
+	}
+	leafDef, listDef := 0, 0
+	if e.repetition == repOptional {
+		leafDef = 1
+	}
+	if nd.elem.repetition == repOptional {
+		listDef = 1
+	}
+	if nd.maxDef != listDef+1+leafDef {
+		return no("optional groups between the list and its values")
+	}
+	flat := parquetNode{elem: e, leafElem: e, leaves: 1, maxDef: leafDef}
+	p := planColumn(&flat, t.Elem())
+	if p.reason != "" {
+		return no(p.reason)
+	}
+	switch p.kind {
+	case kindBool, kindBytes:
+		return no("values that are not fixed-width")
+	}
+	p.maxDef, p.perRow, p.elem = nd.maxDef, int(t.Len()), t.Elem()
+	p.listOpt, p.leafOpt = listDef == 1, leafDef == 1
+	return p
+}
+
 // derivedType is the Arrow type of a leaf for a file without ARROW:schema,
 // from its Parquet logical (or converted) type.
 func derivedType(nd *parquetNode) arrow.DataType {
@@ -296,6 +362,10 @@ func chunkUnsupported(cc *columnChunk, p *colPlan) string {
 		return "column data in another file"
 	case cc.physType != p.phys:
 		return fmt.Sprintf("chunk physical type %s differs from the schema's", nameOr(physicalNames, cc.physType))
+	}
+	if p.perRow > 0 && (!cc.hasPageStats || cc.hasV1Pages) {
+		// Only V2 pages say how many lists they hold.
+		return "fixed_size_list column with V1 data pages (or no page statistics)"
 	}
 	switch cc.codec {
 	case codecUncompressed, codecSnappy, codecZstd, codecLZ4Raw:
