@@ -467,12 +467,10 @@ func newMergedWriter(path string, schema *arrow.Schema, st *store, t *table) (*m
 }
 
 func (m *mergedWriter) write(rec arrow.RecordBatch) error {
-	st, err := toStorage(rec, m.stored, m.mem)
+	r, err := toStorage(rec, m.stored, m.mem)
 	if err != nil {
 		return err
 	}
-	r := fixedSizeListsAtZero(st, m.mem)
-	st.Release()
 	defer r.Release()
 	if err := m.w.WriteBuffered(r); err != nil {
 		return kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err, "write %s", m.path)

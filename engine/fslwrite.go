@@ -5,85 +5,168 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/kerr"
 )
 
-// arrow-go's Parquet writer (pqarrow v18.8.0, path_builder.go's
-// fixedSizeRangeSelector) takes the values of fixed_size_list slot i at
-// i × size of the list's child, ignoring the list array's own offset. A
-// fixed_size_list column of a batch sliced from a larger one — every row
-// group after a segment's first is such a slice, and so is a struct's
-// field of a sliced struct — was written with the values of the batch's
-// first rows instead of its own: embeddings silently replaced at flush.
-// Batches are therefore handed to pqarrow with every fixed_size_list at
-// offset 0, its child cut to its slots instead.
+// fixed_size_list columns reach pqarrow's writer as lists. Parquet holds
+// both in the same LIST layout, and the ARROW:schema hint still names the
+// fixed_size_list (storageSchema), so readers — pyarrow, pqarrow, ours —
+// read the column as it was. pqarrow (v18.8.0) writes fixed_size_list
+// arrays wrong in two ordinary cases:
+//
+//   - it takes the values of slot i at i × size of the child, ignoring the
+//     array's own offset (path_builder.go, fixedSizeRangeSelector): every
+//     row group after a segment's first is a slice, and was written with
+//     the first rows' embeddings;
+//   - a null slot between slots with values (a tombstone among live rows:
+//     segments hold every non-key column nullable) leaves the values it
+//     spans unvisited, and pqarrow refuses the batch ("lists with non-zero
+//     length null components are not supported"): such a flush failed
+//     every time and its rows stayed hot.
+//
+// As a list, a null slot (or one under a null struct slot) is empty and
+// the values of the others are contiguous from the list's offsets.
 
-// fixedSizeListsAtZero returns rec (retained) when no column holds a
-// fixed_size_list, else a record of the same values in which every
-// fixed_size_list array, and every struct above one, has offset 0 (value
-// buffers shared; validity bitmaps that must move to another bit position
-// copied into mem). The caller releases the result.
-func fixedSizeListsAtZero(rec arrow.RecordBatch, mem memory.Allocator) arrow.RecordBatch {
-	need := false
-	for _, f := range rec.Schema().Fields() {
-		if hasFixedSizeList(f.Type) {
-			need = true
-			break
+// writerType is the type pqarrow is given for a column whose storage type
+// is s: every fixed_size_list in it as a list of the same values.
+func writerType(s arrow.DataType) arrow.DataType {
+	switch tt := s.(type) {
+	case *arrow.FixedSizeListType:
+		f := tt.ElemField()
+		f.Type = writerType(f.Type)
+		return arrow.ListOfField(f)
+	case *arrow.ListType:
+		f := tt.ElemField()
+		f.Type = writerType(f.Type)
+		return arrow.ListOfField(f)
+	case *arrow.LargeListType:
+		f := tt.ElemField()
+		f.Type = writerType(f.Type)
+		return arrow.LargeListOfField(f)
+	case *arrow.MapType:
+		k, v := tt.KeyField(), tt.ItemField()
+		k.Type, v.Type = writerType(k.Type), writerType(v.Type)
+		return arrow.MapOfFields(k, v)
+	case *arrow.StructType:
+		fields := make([]arrow.Field, tt.NumFields())
+		for i, f := range tt.Fields() {
+			f.Type = writerType(f.Type)
+			fields[i] = f
 		}
+		return arrow.StructOf(fields...)
 	}
-	if !need {
-		rec.Retain()
-		return rec
-	}
-	cols := make([]arrow.Array, rec.NumCols())
-	for i, c := range rec.Columns() {
-		d := fslAtZero(c.Data(), mem)
-		cols[i] = array.MakeFromData(d)
-		d.Release()
-	}
-	out := array.NewRecordBatch(rec.Schema(), cols, rec.NumRows())
-	for _, c := range cols {
-		c.Release()
-	}
-	return out
+	return s
 }
 
-// fslAtZero is fixedSizeListsAtZero for one array's data.
-func fslAtZero(d arrow.ArrayData, mem memory.Allocator) arrow.ArrayData {
+// nullAt reports whether slot i (from d's offset) of d is null.
+func nullAt(d arrow.ArrayData, i int) bool {
+	b := d.Buffers()[0]
+	return b != nil && b.Len() > 0 && d.NullN() > 0 && !bitutil.BitIsSet(b.Bytes(), d.Offset()+i)
+}
+
+// listsForWriter returns d (of a storage type holding a fixed_size_list) as
+// an array of writerType: each fixed_size_list a list whose slots that are
+// null, or that hidden says sit under a null struct slot, are empty. The
+// caller releases the result.
+func listsForWriter(d arrow.ArrayData, hidden func(int) bool, mem memory.Allocator) (arrow.ArrayData, error) {
 	if !hasFixedSizeList(d.DataType()) {
 		d.Retain()
-		return d
+		return d, nil
 	}
-	off, n, nulls := d.Offset(), d.Len(), d.NullN()
+	off, n := d.Offset(), d.Len()
 	var kids []arrow.ArrayData
 	defer func() {
 		for _, k := range kids {
 			k.Release()
 		}
 	}()
-	cut := func(c arrow.ArrayData, from, to int) arrow.ArrayData {
-		s := array.NewSliceData(c, int64(from), int64(to))
-		defer s.Release()
-		return fslAtZero(s, mem)
-	}
+	gone := func(i int) bool { return nullAt(d, i) || hidden != nil && hidden(i) }
 	switch t := d.DataType().(type) {
 	case *arrow.FixedSizeListType:
 		size := int(t.Len())
-		kids = append(kids, cut(d.Children()[0], off*size, (off+n)*size))
+		offsets := memory.NewResizableBuffer(mem)
+		offsets.Resize((n + 1) * 4)
+		defer offsets.Release()
+		offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
+		child := array.MakeFromData(d.Children()[0])
+		defer child.Release()
+		var runs []arrow.Array
+		defer func() {
+			for _, r := range runs {
+				r.Release()
+			}
+		}()
+		total, start := 0, -1
+		for i := 0; i <= n; i++ {
+			kept := i < n && !gone(i)
+			if kept && start < 0 {
+				start = i
+			}
+			if !kept && start >= 0 {
+				runs = append(runs, array.NewSlice(child, int64((off+start)*size), int64((off+i)*size)))
+				start = -1
+			}
+			offs[i] = int32(total)
+			if kept {
+				total += size
+			}
+		}
+		var values arrow.ArrayData
+		switch len(runs) {
+		case 0:
+			e := array.MakeArrayOfNull(mem, t.Elem(), 0)
+			values = e.Data()
+			values.Retain()
+			e.Release()
+		case 1:
+			values = runs[0].Data()
+			values.Retain()
+		default:
+			c, err := array.Concatenate(runs, mem)
+			if err != nil {
+				return nil, err
+			}
+			values = c.Data()
+			values.Retain()
+			c.Release()
+		}
+		kid, err := listsForWriter(values, nil, mem)
+		values.Release()
+		if err != nil {
+			return nil, err
+		}
+		kids = append(kids, kid)
+		validity := bitmapFrom(d.Buffers()[0], off, n, d.NullN(), mem)
+		if validity != nil {
+			defer validity.Release()
+		}
+		return array.NewData(writerType(t), n, []*memory.Buffer{validity, offsets}, kids, d.NullN(), 0), nil
 	case *arrow.StructType:
 		for _, c := range d.Children() {
-			kids = append(kids, cut(c, off, off+n))
+			s := array.NewSliceData(c, int64(off), int64(off+n))
+			k, err := listsForWriter(s, gone, mem)
+			s.Release()
+			if err != nil {
+				return nil, err
+			}
+			kids = append(kids, k)
 		}
+		validity := bitmapFrom(d.Buffers()[0], off, n, d.NullN(), mem)
+		if validity != nil {
+			defer validity.Release()
+		}
+		return array.NewData(writerType(t), n, []*memory.Buffer{validity}, kids, d.NullN(), 0), nil
 	default: // list, large list, map: their offsets address the whole child
 		for _, c := range d.Children() {
-			kids = append(kids, fslAtZero(c, mem))
+			k, err := listsForWriter(c, nil, mem)
+			if err != nil {
+				return nil, err
+			}
+			kids = append(kids, k)
 		}
-		return array.NewData(d.DataType(), n, d.Buffers(), kids, nulls, off)
+		return array.NewData(writerType(d.DataType()), n, d.Buffers(), kids, d.NullN(), off), nil
 	}
-	validity := bitmapFrom(d.Buffers()[0], off, n, nulls, mem)
-	if validity != nil {
-		defer validity.Release()
-	}
-	return array.NewData(d.DataType(), n, []*memory.Buffer{validity}, kids, nulls, 0)
 }
 
 // bitmapFrom is bits [off, off+n) of validity bitmap buf from bit 0: a
@@ -101,4 +184,151 @@ func bitmapFrom(buf *memory.Buffer, off, n, nulls int, mem memory.Allocator) *me
 	out.Resize(size)
 	bitutil.CopyBitmap(buf.Bytes(), off, n, out.Bytes(), 0)
 	return out
+}
+
+// listsAsFixedSize returns d, a column pqarrow read with its
+// fixed_size_lists as lists (pqarrowReadTypes), with those lists turned
+// back into fixed_size_lists where want, the column's storage type, has
+// one: a list of size values as it is, a null or empty one (a null list,
+// or one under a null struct slot) as size null values. Any other length
+// is corruption. The caller releases the result.
+func listsAsFixedSize(d arrow.ArrayData, want arrow.DataType, mem memory.Allocator) (arrow.ArrayData, error) {
+	if !hasFixedSizeList(want) {
+		d.Retain()
+		return d, nil
+	}
+	off, n := d.Offset(), d.Len()
+	var kids []arrow.ArrayData
+	defer func() {
+		for _, k := range kids {
+			k.Release()
+		}
+	}()
+	switch w := want.(type) {
+	case *arrow.FixedSizeListType:
+		l, ok := d.DataType().(*arrow.ListType)
+		if !ok {
+			d.Retain() // read as it is stored
+			return d, nil
+		}
+		size := int(w.Len())
+		offs := arrow.Int32Traits.CastFromBytes(d.Buffers()[1].Bytes())[off : off+n+1]
+		child := array.MakeFromData(d.Children()[0])
+		defer child.Release()
+		var pieces []arrow.Array
+		defer func() {
+			for _, p := range pieces {
+				p.Release()
+			}
+		}()
+		for i := 0; i < n; {
+			switch ln := int(offs[i+1] - offs[i]); ln {
+			case size:
+				j := i + 1
+				for j < n && int(offs[j+1]-offs[j]) == size {
+					j++
+				}
+				pieces = append(pieces, array.NewSlice(child, int64(offs[i]), int64(offs[j])))
+				i = j
+			case 0:
+				j := i + 1
+				for j < n && offs[j+1] == offs[j] {
+					j++
+				}
+				pieces = append(pieces, array.MakeArrayOfNull(mem, l.Elem(), (j-i)*size))
+				i = j
+			default:
+				return nil, kerr.New(kerr.Corruption, "a fixed_size_list of %d values holds %d", size, ln)
+			}
+		}
+		var values arrow.ArrayData
+		switch len(pieces) {
+		case 0:
+			e := array.MakeArrayOfNull(mem, l.Elem(), 0)
+			values = e.Data()
+			values.Retain()
+			e.Release()
+		case 1:
+			values = pieces[0].Data()
+			values.Retain()
+		default:
+			c, err := array.Concatenate(pieces, mem)
+			if err != nil {
+				return nil, err
+			}
+			values = c.Data()
+			values.Retain()
+			c.Release()
+		}
+		kid, err := listsAsFixedSize(values, w.Elem(), mem)
+		values.Release()
+		if err != nil {
+			return nil, err
+		}
+		kids = append(kids, kid)
+		elem := l.ElemField()
+		elem.Type = kid.DataType()
+		validity := bitmapFrom(d.Buffers()[0], off, n, d.NullN(), mem)
+		if validity != nil {
+			defer validity.Release()
+		}
+		return array.NewData(arrow.FixedSizeListOfField(int32(size), elem), n, []*memory.Buffer{validity}, kids, d.NullN(), 0), nil
+	case *arrow.StructType:
+		st, ok := d.DataType().(*arrow.StructType)
+		if !ok || st.NumFields() != w.NumFields() {
+			d.Retain()
+			return d, nil
+		}
+		fields := make([]arrow.Field, st.NumFields())
+		for i, c := range d.Children() {
+			s := array.NewSliceData(c, int64(off), int64(off+n))
+			k, err := listsAsFixedSize(s, w.Field(i).Type, mem)
+			s.Release()
+			if err != nil {
+				return nil, err
+			}
+			kids = append(kids, k)
+			fields[i] = st.Field(i)
+			fields[i].Type = k.DataType()
+		}
+		validity := bitmapFrom(d.Buffers()[0], off, n, d.NullN(), mem)
+		if validity != nil {
+			defer validity.Release()
+		}
+		return array.NewData(arrow.StructOf(fields...), n, []*memory.Buffer{validity}, kids, d.NullN(), 0), nil
+	case arrow.ListLikeType: // list, large list, map: convert the values
+		elemWant := w.Elem()
+		if m, isMap := w.(*arrow.MapType); isMap {
+			elemWant = m.Elem()
+		}
+		if len(d.Children()) != 1 {
+			d.Retain()
+			return d, nil
+		}
+		k, err := listsAsFixedSize(d.Children()[0], elemWant, mem)
+		if err != nil {
+			return nil, err
+		}
+		kids = append(kids, k)
+		var typ arrow.DataType
+		switch got := d.DataType().(type) {
+		case *arrow.ListType:
+			f := got.ElemField()
+			f.Type = k.DataType()
+			typ = arrow.ListOfField(f)
+		case *arrow.LargeListType:
+			f := got.ElemField()
+			f.Type = k.DataType()
+			typ = arrow.LargeListOfField(f)
+		case *arrow.MapType:
+			st := k.DataType().(*arrow.StructType)
+			typ = arrow.MapOfFields(st.Field(0), st.Field(1))
+		default:
+			d.Retain()
+			return d, nil
+		}
+		return array.NewData(typ, n, d.Buffers(), kids, d.NullN(), off), nil
+	}
+	d.Retain()
+	return d, nil
 }

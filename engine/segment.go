@@ -218,9 +218,7 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 				col.Release()
 			})
 		} else {
-			whole := fixedSizeListsAtZero(part, sw.st.mem)
-			err = sw.w.WriteBuffered(whole)
-			whole.Release()
+			err = sw.w.WriteBuffered(part)
 		}
 		if part != rec {
 			part.Release()
@@ -433,25 +431,85 @@ func (sf *segFile) openPqarrow() error {
 		return kerr.Wrap(kerr.Corruption, err, "read segment schema %s", sf.path)
 	}
 	for i := range fr.Manifest.Fields {
-		readDurationsAsInt64(&fr.Manifest.Fields[i])
+		pqarrowReadTypes(&fr.Manifest.Fields[i])
 	}
 	sf.pf, sf.fr = pf, fr
 	return nil
 }
 
-// readDurationsAsInt64 makes pqarrow read the duration columns the
-// ARROW:schema hint of a segment names (storagetype.go) as the int64 they
-// are: pqarrow applies the hint but has no reader for the type. The
-// reader re-types them (fromStorage).
-func readDurationsAsInt64(f *pqarrow.SchemaField) {
-	if f.Field != nil && f.Field.Type.ID() == arrow.DURATION && f.IsLeaf() {
-		plain := *f.Field
-		plain.Type = arrow.PrimitiveTypes.Int64
-		f.Field = &plain
-	}
+// pqarrowReadTypes sets the types pqarrow reads a segment column as where
+// it cannot read the one the ARROW:schema hint names (storagetype.go):
+// durations as the int64 they are (pqarrow applies the hint but has no
+// reader for the type), and fixed_size_lists as lists (its reader fails on
+// a null list under a null struct slot, which tombstones hold). The
+// reader converts them back (fromStorage).
+func pqarrowReadTypes(f *pqarrow.SchemaField) bool {
+	changed := false
 	for i := range f.Children {
-		readDurationsAsInt64(&f.Children[i])
+		if pqarrowReadTypes(&f.Children[i]) {
+			changed = true
+		}
 	}
+	if f.Field == nil {
+		return false
+	}
+	child := func(i int) (arrow.Field, bool) {
+		if i >= len(f.Children) || f.Children[i].Field == nil {
+			return arrow.Field{}, false
+		}
+		return *f.Children[i].Field, true
+	}
+	read := *f.Field
+	switch t := read.Type.(type) {
+	case *arrow.DurationType:
+		if !f.IsLeaf() {
+			return changed
+		}
+		read.Type = arrow.PrimitiveTypes.Int64
+	case *arrow.FixedSizeListType:
+		elem, ok := child(0)
+		if !ok {
+			elem = t.ElemField()
+		}
+		read.Type = arrow.ListOfField(elem)
+	case *arrow.ListType:
+		elem, ok := child(0)
+		if !changed || !ok {
+			return changed
+		}
+		read.Type = arrow.ListOfField(elem)
+	case *arrow.LargeListType:
+		elem, ok := child(0)
+		if !changed || !ok {
+			return changed
+		}
+		read.Type = arrow.LargeListOfField(elem)
+	case *arrow.MapType:
+		if !changed || len(f.Children) != 1 || len(f.Children[0].Children) != 2 {
+			return changed
+		}
+		kv := f.Children[0].Children
+		if kv[0].Field == nil || kv[1].Field == nil {
+			return changed
+		}
+		read.Type = arrow.MapOfFields(*kv[0].Field, *kv[1].Field)
+	case *arrow.StructType:
+		if !changed || len(f.Children) != t.NumFields() {
+			return changed
+		}
+		fields := make([]arrow.Field, len(f.Children))
+		for i := range f.Children {
+			var ok bool
+			if fields[i], ok = child(i); !ok {
+				return changed
+			}
+		}
+		read.Type = arrow.StructOf(fields...)
+	default:
+		return changed
+	}
+	f.Field = &read
+	return true
 }
 
 // segmentID is the segment id the file records (segmentIDKey), if any.

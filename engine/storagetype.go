@@ -283,6 +283,7 @@ func storageSchema(s *arrow.Schema, older func(column string) bool) *arrow.Schem
 			h.Type = hintType(f.Type)
 			f.Type = storageType(f.Type)
 		}
+		f.Type = writerType(f.Type) // fixed_size_lists as lists: fslwrite.go
 		hints[i] = h
 		fields[i] = f
 	}

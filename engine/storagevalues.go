@@ -97,8 +97,8 @@ func storedInt(arr arrow.Array, i int) int64 {
 }
 
 // toStorage returns rec (columns of the table's types) as a segment writer
-// of schema to (storageSchema) takes it: re-typed, and scaled where the
-// storage type counts in a finer unit. rec itself (retained) when nothing
+// of schema to (storageSchema) takes it: re-typed, scaled where the
+// storage type counts in a finer unit, fixed_size_lists as lists. rec itself (retained) when nothing
 // changes.
 func toStorage(rec arrow.RecordBatch, to *arrow.Schema, mem memory.Allocator) (arrow.RecordBatch, error) {
 	same := true
@@ -123,6 +123,19 @@ func toStorage(rec arrow.RecordBatch, to *arrow.Schema, mem memory.Allocator) (a
 	defer release()
 	for i, f := range to.Fields() {
 		c := rec.Column(i)
+		if hasFixedSizeList(c.DataType()) {
+			// The same layout under storage types, then its
+			// fixed_size_lists as lists (fslwrite.go).
+			d := retype(c.Data(), nestedStorageType(c.DataType()))
+			w, err := listsForWriter(d, nil, mem)
+			d.Release()
+			if err != nil {
+				return nil, err
+			}
+			cols[i] = array.MakeFromData(w)
+			w.Release()
+			continue
+		}
 		kind, factor, ok := storedForm(f.Type, c.DataType())
 		switch {
 		case !ok:
@@ -153,6 +166,16 @@ func toStorage(rec arrow.RecordBatch, to *arrow.Schema, mem memory.Allocator) (a
 // fromStorage returns column c of a segment as a column of table type t,
 // and false when the segment's type cannot hold one (storedForm).
 func fromStorage(c arrow.Array, t arrow.DataType, mem memory.Allocator) (arrow.Array, bool, error) {
+	if hasFixedSizeList(t) {
+		// pqarrow reads fixed_size_lists as lists (pqarrowReadTypes).
+		d, err := listsAsFixedSize(c.Data(), nestedStorageType(t), mem)
+		if err != nil {
+			return nil, false, err
+		}
+		c = array.MakeFromData(d)
+		d.Release()
+		defer c.Release()
+	}
 	kind, factor, ok := storedForm(c.DataType(), t)
 	if !ok {
 		return nil, false, nil

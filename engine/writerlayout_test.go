@@ -337,7 +337,7 @@ func rewriteWithoutFieldIDs(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	for i := range fr.Manifest.Fields {
-		readDurationsAsInt64(&fr.Manifest.Fields[i])
+		pqarrowReadTypes(&fr.Manifest.Fields[i])
 	}
 	tbl, err := fr.ReadTable(context.Background())
 	pf.Close()
