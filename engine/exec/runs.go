@@ -173,7 +173,7 @@ func (r *Runs) adjacentView(schema *arrow.Schema) arrow.RecordBatch {
 			src = r.proj[c]
 		}
 		first := r.parts[0].Rec.Column(src).Data()
-		if len(first.Children()) > 0 || first.DataType().ID() == arrow.DICTIONARY {
+		if first.DataType().ID() == arrow.DICTIONARY {
 			release()
 			return nil
 		}
@@ -194,7 +194,7 @@ func (r *Runs) adjacentView(schema *arrow.Schema) arrow.RecordBatch {
 				break
 			}
 		}
-		d := array.NewData(first.DataType(), int(r.rows), first.Buffers(), nil, nulls,
+		d := array.NewData(first.DataType(), int(r.rows), first.Buffers(), first.Children(), nulls,
 			first.Offset()+int(r.parts[0].Start))
 		cols[c] = array.MakeFromData(d)
 		d.Release()
@@ -204,14 +204,23 @@ func (r *Runs) adjacentView(schema *arrow.Schema) arrow.RecordBatch {
 	return Owned{rec}
 }
 
-// sameBuffers reports whether a and b are views of the same buffers.
+// sameBuffers reports whether a and b are views of the same buffers, and
+// of the same child arrays (a slice of a nested array, e.g. a
+// fixed_size_list of embeddings, keeps its parent's children and carries
+// the offset itself).
 func sameBuffers(a, b arrow.ArrayData) bool {
 	ab, bb := a.Buffers(), b.Buffers()
-	if len(ab) != len(bb) || len(b.Children()) > 0 || b.DataType().ID() == arrow.DICTIONARY {
+	ac, bc := a.Children(), b.Children()
+	if len(ab) != len(bb) || len(ac) != len(bc) || b.DataType().ID() == arrow.DICTIONARY {
 		return false
 	}
 	for i := range ab {
 		if ab[i] != bb[i] {
+			return false
+		}
+	}
+	for i := range ac {
+		if ac[i] != bc[i] {
 			return false
 		}
 	}

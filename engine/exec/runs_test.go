@@ -72,12 +72,13 @@ func concatParts(t *testing.T, mem memory.Allocator, parts []Run) arrow.RecordBa
 
 // TestRunsAdjacentPiecesAreNotCopied: runs that are adjacent windows of
 // one owned batch (the pieces a segment source cuts a row group into) come
-// back as one view of its buffers; runs that are not adjacent, or not
-// owned, are copied. Values are right either way.
+// back as one view of its buffers, nested columns included (an embedding
+// column was copied whole); runs that are not adjacent, or not owned, are
+// copied. Values are right either way.
 func TestRunsAdjacentPiecesAreNotCopied(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	flat := flatBatch(t, mem, 60)
+	flat := layoutsBatch(t, mem, 60) // nested columns (list, struct, fixed_size_list) too
 	defer flat.Release()
 	parent := Owned{flat}
 	piece := func(s, e int64) arrow.RecordBatch { return Owned{parent.NewSlice(s, e)} }

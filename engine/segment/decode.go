@@ -241,13 +241,7 @@ func (d *chunkDecoder) listLevels(p *page, pd *pageData, pos int) (int, error) {
 	if err != nil {
 		return 0, d.c.pageErr(p, "repetition levels: %v", err)
 	}
-	r, err = newRLE(pd.defLevels, bits.Len(uint(plan.maxDef)))
-	if err == nil {
-		err = r.indices(defs, uint32(plan.maxDef+1))
-	}
-	if err != nil {
-		return 0, d.c.pageErr(p, "definition levels: %v", err)
-	}
+	top := uint32(plan.maxDef)
 	// Slot validity first, then one bit a row for the lists.
 	need := int(bitutil.BytesForBits(int64(slots)))
 	rowBytes := int(bitutil.BytesForBits(int64(rows)))
@@ -255,9 +249,31 @@ func (d *chunkDecoder) listLevels(p *page, pd *pageData, pos int) (int, error) {
 		d.pageValid = d.c.mem.get(need + rowBytes)
 	}
 	d.pageValid = d.pageValid[:need+rowBytes]
-	clear(d.pageValid)
 	listsValid := d.pageValid[need:]
-	top := uint32(plan.maxDef)
+	r, err = newRLE(pd.defLevels, bits.Len(uint(plan.maxDef)))
+	if err != nil {
+		return 0, d.c.pageErr(p, "definition levels: %v", err)
+	}
+	if entries == slots && r.onlyValue(top, entries) {
+		// Every list whole and every value present (the usual page):
+		// check the lists' shape and set the bits in bulk.
+		for base := 0; base < entries; base += per {
+			bad := reps[base] // 0 opens a list, 1 continues it
+			for _, l := range reps[base+1 : base+per] {
+				bad |= l ^ 1
+			}
+			if bad != 0 {
+				return 0, d.c.pageErr(p, "repetition levels of row %d do not make a list of %d values", base/per, per)
+			}
+		}
+		bitutil.SetBitsTo(d.pageValid, 0, int64(slots), true)
+		bitutil.SetBitsTo(listsValid, 0, int64(rows), true)
+		return d.settleListLevels(p, pos, slots, slots, rows, 0)
+	}
+	if err := r.indices(defs, uint32(plan.maxDef+1)); err != nil {
+		return 0, d.c.pageErr(p, "definition levels: %v", err)
+	}
+	clear(d.pageValid)
 	k, row, j, nullLists := 0, -1, per, 0
 	for e := 0; e < entries; e++ {
 		switch {
@@ -296,6 +312,18 @@ func (d *chunkDecoder) listLevels(p *page, pd *pageData, pos int) (int, error) {
 	if k != entries-int(p.h.numNulls) {
 		return 0, d.c.pageErr(p, "%d non-null values, header says %d nulls of %d", k, p.h.numNulls, entries)
 	}
+	return d.settleListLevels(p, pos, slots, k, rows, nullLists)
+}
+
+// settleListLevels records a fixed_size_list page's bits (d.pageValid:
+// slot validity, then list validity) in the chunk's bitmaps and returns k,
+// its number of values.
+func (d *chunkDecoder) settleListLevels(p *page, pos, slots, k, rows, nullLists int) (int, error) {
+	per := d.c.plan.perRow
+	if p.h.numNulls != 0 && k == slots && nullLists == 0 {
+		return 0, d.c.pageErr(p, "no null values, header says %d nulls", p.h.numNulls)
+	}
+	listsValid := d.pageValid[int(bitutil.BytesForBits(int64(slots))):]
 	if k < slots && d.validity == nil {
 		v, err := d.alloc(bitutil.BytesForBits(int64(d.n)), "validity bitmap")
 		if err != nil {

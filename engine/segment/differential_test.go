@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand"
 	"strings"
 	"testing"
@@ -21,13 +22,18 @@ func readAllNarrow(t testing.TB, f *File, mem memory.Allocator) [][]arrow.Array 
 	out := make([][]arrow.Array, f.NumColumns())
 	for c := range out {
 		if ok, why := f.Supported(c); !ok {
-			if strings.Contains(why, "fixed_size_list column with V1 data pages") {
-				continue // left to pqarrow by design; out[c] stays nil
-			}
 			t.Fatalf("column %q unsupported: %s", f.Column(c).Name, why)
 		}
 		for rg := 0; rg < f.NumRowGroups(); rg++ {
 			a, err := f.ReadColumn(context.Background(), rg, c, mem)
+			if err != nil && strings.Contains(err.Error(), "a V1 page of a fixed_size_list column") && errors.Is(err, ErrUnsupported) {
+				// Left to pqarrow by design: out[c] stays nil.
+				for _, p := range out[c] {
+					p.Release()
+				}
+				out[c] = nil
+				break
+			}
 			if err != nil {
 				t.Fatalf("rg %d col %q: %v", rg, f.Column(c).Name, err)
 			}

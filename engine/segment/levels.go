@@ -96,6 +96,23 @@ func (d *rleDecoder) nextRun() error {
 	return nil
 }
 
+// onlyValue reports whether the first n values are all v in one RLE run
+// (a page of levels that all say "present"), without decoding them. It
+// consumes the run; on false, the decoder is left as it was.
+func (d *rleDecoder) onlyValue(v uint32, n int) bool {
+	save := *d
+	if d.left == 0 && d.nextRun() != nil {
+		*d = save
+		return false
+	}
+	if d.rle && d.val == v && d.left >= n {
+		d.left -= n
+		return true
+	}
+	*d = save
+	return false
+}
+
 // unpack reads n values of the current bit-packed run into dst.
 func (d *rleDecoder) unpack(dst []uint32) {
 	w := d.width

@@ -147,9 +147,6 @@ type columnChunk struct {
 	columnIndexOffset int64
 	columnIndexLength int32
 	hasColumnIndex    bool
-	// From encoding_stats (when hasPageStats): a V1 data page is there.
-	hasPageStats bool
-	hasV1Pages   bool
 }
 
 type rowGroup struct {
@@ -436,27 +433,6 @@ func parseColumnMeta(r *tReader, c *columnChunk, id int16, typ byte) error {
 	case 12:
 		c.hasStats = true
 		err = r.fStruct(id, typ, func(id int16, typ byte) error { return parseStats(r, &c.stats, id, typ) })
-	case 13: // encoding_stats: which page types the chunk holds
-		var n int
-		if n, err = r.fList(id, typ, tStruct); err != nil {
-			return err
-		}
-		c.hasPageStats = true
-		for i := 0; i < n; i++ {
-			err = r.readStruct(func(id int16, typ byte) error {
-				if id != 1 {
-					return r.skip(typ)
-				}
-				pt, err := r.fI32(id, typ)
-				if pt == pageDataV1 {
-					c.hasV1Pages = true
-				}
-				return err
-			})
-			if err != nil {
-				return err
-			}
-		}
 	default:
 		err = r.skip(typ)
 	}

@@ -363,10 +363,6 @@ func chunkUnsupported(cc *columnChunk, p *colPlan) string {
 	case cc.physType != p.phys:
 		return fmt.Sprintf("chunk physical type %s differs from the schema's", nameOr(physicalNames, cc.physType))
 	}
-	if p.perRow > 0 && (!cc.hasPageStats || cc.hasV1Pages) {
-		// Only V2 pages say how many lists they hold.
-		return "fixed_size_list column with V1 data pages (or no page statistics)"
-	}
 	switch cc.codec {
 	case codecUncompressed, codecSnappy, codecZstd, codecLZ4Raw:
 	default:
