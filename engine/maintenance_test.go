@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kalamdb/libkalam/kerr"
 )
@@ -182,5 +183,61 @@ func TestVacuumedVersionMessage(t *testing.T) {
 	want := "manifest version 2 not found (oldest available version is 1; the first available after 2 is 4)"
 	if !kerr.Is(err, kerr.NotFound) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+// TestTimeTravelToAVacuumedVersionIsNotFound: a scan as of a time at which
+// a vacuumed version was current is NotFound (DESIGN §6), not the rows of
+// an older kept version; times when a kept version was current still read
+// it. It returned the empty table of version 1, which vacuum keeps (it has
+// no files).
+func TestTimeTravelToAVacuumedVersionIsNotFound(t *testing.T) {
+	db, mem, _ := testDB(t)
+	if _, err := db.CreateTable("tv", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	step := func() { time.Sleep(5 * time.Millisecond) } // distinct commit times
+	step()
+	appendEvents(t, db, mem, "tv", 1, 2, 3)
+	if _, err := db.Flush("tv"); err != nil { // version 2
+		t.Fatal(err)
+	}
+	step()
+	appendEvents(t, db, mem, "tv", 4)
+	if _, err := db.Flush("tv"); err != nil { // version 3
+		t.Fatal(err)
+	}
+	step()
+	if _, err := db.Compact("tv", CompactOptions{}); err != nil { // version 4
+		t.Fatal(err)
+	}
+	if _, err := db.Vacuum("tv", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := db.History("tv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[uint64]int64{}
+	for _, h := range hist {
+		at[h.Version] = h.Time
+	}
+	count := func(ms int64) (int, error) {
+		s, err := db.Scan("tv", ScanRequest{Limit: -1, AsOfTimeMs: ms})
+		if err != nil {
+			return 0, err
+		}
+		return len(collect(t, s)), nil
+	}
+	for _, v := range []uint64{2, 3} {
+		if n, err := count(at[v]); !kerr.Is(err, kerr.NotFound) {
+			t.Errorf("as of version %d's commit: %d rows, %v; want NotFound", v, n, err)
+		}
+	}
+	if n, err := count(at[4]); err != nil || n != 4 {
+		t.Errorf("as of version 4's commit: %d rows, %v; want 4", n, err)
+	}
+	if n, err := count(at[2] - 1); err != nil || n != 0 {
+		t.Errorf("as of just before version 2: %d rows, %v; want version 1's 0 rows", n, err)
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/linxGnu/grocksdb"
@@ -62,7 +63,49 @@ func (st *store) versionAt(t *table, ms int64) (uint64, error) {
 		return 0, kerr.New(kerr.NotFound, "table %s: no kept version at %s: the oldest kept version %d was committed at %s", t.qname,
 			when, kept[0].Version, time.UnixMilli(kept[0].UpdatedAt).UTC().Format(time.RFC3339Nano))
 	}
+	// best is the version current at ms only if the one after it was
+	// committed later: when that one was vacuumed, it may have been the
+	// current one, and best's rows would be another version's (DESIGN §6:
+	// NotFound when vacuumed, never wrong data).
+	next := best.Version + 1
+	newer := false
+	for _, m := range kept {
+		if m.Version == next {
+			return best.Version, nil // kept, so committed after ms
+		}
+		newer = newer || m.Version > best.Version
+	}
+	if !newer {
+		return best.Version, nil // the latest version
+	}
+	at, known, err := st.commitTime(t, next)
+	if err != nil {
+		return 0, err
+	}
+	if !known || at <= ms {
+		when := time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
+		return 0, kerr.New(kerr.NotFound, "table %s: the version current at %s was vacuumed (version %d is kept, version %d after it is not)",
+			t.qname, when, best.Version, next)
+	}
 	return best.Version, nil
+}
+
+// commitTime is when version v of t was committed, from its history entry
+// (kept across vacuum); known is false where there is none (a storage-only
+// reader has only the versions storage keeps).
+func (st *store) commitTime(t *table, v uint64) (ms int64, known bool, err error) {
+	if st.remote {
+		return 0, false, nil
+	}
+	b, err := st.getCat(historyKey(t.qname, v))
+	if err != nil || b == nil {
+		return 0, false, err
+	}
+	var h HistoryEntry
+	if err := json.Unmarshal(b, &h); err != nil {
+		return 0, false, kerr.Wrap(kerr.Corruption, err, "history of %s", t.qname)
+	}
+	return h.Time, true, nil
 }
 
 // acquire returns the read state of a table at version (0: the latest).
