@@ -228,13 +228,22 @@ func (st *store) alter(t *table, change func(*schemaView, *tableDef) (*arrow.Sch
 
 // addInputColumns adds, in one alter, the columns of an input schema the
 // table lacks (schema_mode merge), typed as the input has them: dictionary
-// columns as their value type, views as the plain type.
-func (st *store) addInputColumns(t *table, in *arrow.Schema) error {
+// columns as their value type, views as the plain type. check is given the
+// schema the table would have and refuses the batch before anything
+// changes.
+func (st *store) addInputColumns(t *table, in *arrow.Schema, check func(future *arrow.Schema) error) error {
 	sv := t.view()
 	var add []arrow.Field
 	for _, f := range in.Fields() {
-		if sv.column(f.Name) >= 0 || f.Name == colSeq || f.Name == colDeleted {
+		if len(sv.schema.FieldIndices(f.Name)) > 0 || f.Name == colSeq || f.Name == colDeleted {
 			continue
+		}
+		if i := sv.column(f.Name); i >= 0 {
+			// Adding it would be refused (names differing only by case
+			// are one column to an alter), and the write matches names
+			// exactly: the batch could never be written.
+			return kerr.New(kerr.InvalidArgument, "write to %s: input column %q differs from table column %q only by case; writes match column names exactly",
+				t.qname, f.Name, sv.schema.Field(i).Name)
 		}
 		f.Type = plainType(f.Type)
 		f.Nullable = true
@@ -242,6 +251,12 @@ func (st *store) addInputColumns(t *table, in *arrow.Schema) error {
 	}
 	if len(add) == 0 {
 		return nil
+	}
+	// A batch the table would refuse once the columns exist adds none of
+	// them: a refused batch changes nothing (DESIGN §3.1).
+	fields := append(append([]arrow.Field(nil), sv.schema.Fields()...), add...)
+	if err := check(arrow.NewSchema(fields, nil)); err != nil {
+		return err
 	}
 	return st.alter(t, func(sv *schemaView, d *tableDef) (*arrow.Schema, []int32, error) {
 		out := append([]arrow.Field(nil), sv.schema.Fields()...)

@@ -803,3 +803,63 @@ func TestLiveQueryLabelIsUTF8(t *testing.T) {
 		t.Fatal("the label is not shown with U+FFFD for its bad bytes")
 	}
 }
+
+// TestMergeModeRefusedBatchAddsNoColumns: a merge-mode write that would be
+// refused once its new columns exist adds none of them (a refused batch
+// changes nothing, DESIGN §3.1), and an input column that differs from a
+// table column only by case is refused up front, naming both — it was
+// never written (writes match names exactly) yet its batch's new columns
+// were added, and no retry could succeed.
+func TestMergeModeRefusedBatchAddsNoColumns(t *testing.T) {
+	db, mem, _ := testDB(t)
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "a", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	}, nil)
+	if _, err := db.CreateTable("mm", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(fields []arrow.Field, js string) error {
+		rec, _, err := array.RecordFromJSON(mem, arrow.NewSchema(fields, nil), strings.NewReader(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rec.Release()
+		rdr := recordReader(t, rec)
+		defer rdr.Release()
+		_, err = db.Write("mm", rdr, WriteOptions{SchemaMode: SchemaMerge})
+		return err
+	}
+	columns := func() string {
+		s, err := db.Scan("mm", ScanRequest{Limit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var names []string
+		for _, f := range s.Schema().Fields() {
+			names = append(names, f.Name)
+		}
+		return strings.Join(names, ",")
+	}
+	k := arrow.Field{Name: "k", Type: arrow.PrimitiveTypes.Int64}
+	extra := arrow.Field{Name: "new", Type: arrow.PrimitiveTypes.Int64, Nullable: true}
+	err := write([]arrow.Field{k, {Name: "A", Type: arrow.PrimitiveTypes.Int32, Nullable: true}, extra}, `[{"k": 1, "A": 2, "new": 3}]`)
+	if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), `"A"`) || !strings.Contains(err.Error(), `"a"`) {
+		t.Fatalf("case-only difference: %v", err)
+	}
+	// A value the table's column cannot hold.
+	err = write([]arrow.Field{k, {Name: "a", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, extra}, `[{"k": 1, "a": 9999999999, "new": 3}]`)
+	if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), `"a"`) {
+		t.Fatalf("overflow: %v", err)
+	}
+	if got := columns(); got != "k,a" {
+		t.Fatalf("refused writes changed the columns to %s", got)
+	}
+	if err := write([]arrow.Field{k, {Name: "a", Type: arrow.PrimitiveTypes.Int32, Nullable: true}, extra}, `[{"k": 1, "a": 2, "new": 3}]`); err != nil {
+		t.Fatal(err)
+	}
+	if got := columns(); got != "k,a,new" {
+		t.Fatalf("columns %s after a good merge-mode write", got)
+	}
+}

@@ -76,7 +76,15 @@ func (db *DB) Write(name string, rdr array.RecordReader, opts WriteOptions) (int
 	}
 	return db.writeStream("write to", name, rdr, false, func(st *store, t *table, rec arrow.RecordBatch, c *conformer) (int64, error) {
 		if opts.SchemaMode == SchemaMerge {
-			if err := st.addInputColumns(t, rec.Schema()); err != nil {
+			err := st.addInputColumns(t, rec.Schema(), func(future *arrow.Schema) error {
+				probe := &conformer{target: future, what: c.what, mem: c.mem, rows: c.rows}
+				out, _, err := probe.conform(rec)
+				if out != nil {
+					out.Release()
+				}
+				return err
+			})
+			if err != nil {
 				return 0, err
 			}
 		}
