@@ -132,7 +132,9 @@ func (e castError) Error() string {
 
 // castLossless returns arr as type `to` (retained when already that type).
 // Supported: utf8 ⇄ large_utf8 ⇄ utf8_view, binary ⇄ large_binary ⇄
-// binary_view, list ⇄ large_list (recursively), dictionary → its value type.
+// binary_view, list ⇄ large_list (recursively), fixed_size_list to the same
+// size (its values recursively, nullable to not null when none is null),
+// dictionary → its value type.
 func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.Array, error) {
 	from := arr.DataType()
 	if arrow.TypeEqual(from, to) {
@@ -154,6 +156,8 @@ func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arr
 	switch {
 	case isStringLike(from) && isStringLike(to), isBinaryLike(from) && isBinaryLike(to):
 		return castBytes(arr, to, mem)
+	case from.ID() == arrow.FIXED_SIZE_LIST && to.ID() == arrow.FIXED_SIZE_LIST:
+		return castFixedSizeList(arr.(*array.FixedSizeList), to.(*arrow.FixedSizeListType), mem)
 	case isListLike(from) && isListLike(to):
 		return castList(arr, to, mem)
 	case isInteger(from) && isInteger(to):
@@ -162,6 +166,36 @@ func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arr
 		return widenArray(arr, to, mem)
 	}
 	return nil, castError{from, to}
+}
+
+// castFixedSizeList casts a fixed_size_list to one of the same size whose
+// values are of another type or nullability (pyarrow's arrays of embeddings
+// have nullable values whatever the table says): lossless when the values
+// cast and, for values that may not be null, none of arr's is.
+func castFixedSizeList(arr *array.FixedSizeList, to *arrow.FixedSizeListType, mem memory.Allocator) (arrow.Array, error) {
+	from := arr.DataType().(*arrow.FixedSizeListType)
+	if from.Len() != to.Len() {
+		return nil, castError{from, to}
+	}
+	size := int64(to.Len())
+	off := int64(arr.Data().Offset())
+	values := array.NewSlice(arr.ListValues(), off*size, (off+int64(arr.Len()))*size)
+	defer values.Release()
+	if !to.ElemField().Nullable && values.NullN() > 0 {
+		return nil, castError{from, to}
+	}
+	cast, err := castLossless(values, to.Elem(), mem)
+	if err != nil {
+		return nil, err
+	}
+	defer cast.Release()
+	validity := bitmapFrom(arr.Data().Buffers()[0], int(off), arr.Len(), arr.NullN(), mem)
+	if validity != nil {
+		defer validity.Release()
+	}
+	d := array.NewData(to, arr.Len(), []*memory.Buffer{validity}, []arrow.ArrayData{cast.Data()}, arr.NullN(), 0)
+	defer d.Release()
+	return array.MakeFromData(d), nil
 }
 
 // rangeError is an integer that does not fit the target type.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -255,7 +256,8 @@ func TestValuesBeyondTheLayoutKeepTheOlderOne(t *testing.T) {
 		{"tsn", math.MaxInt64/1000 + 1},
 		{"tsn", math.MinInt64},
 		{"d64", 86400000*3 + 1},
-		{"t32", math.MaxInt32}, // fits today's layout: kept there
+		{"d64", (math.MaxInt32 + 1) * 86400000}, // whole days pyarrow's int32 days cannot hold
+		{"t32", math.MaxInt32},                  // fits today's layout: kept there
 	} {
 		t.Run(fmt.Sprintf("%s=%d", tc.col, tc.v), func(t *testing.T) {
 			db, mem, dir := testDB(t)
@@ -341,6 +343,46 @@ func TestValuesBeyondTheLayoutKeepTheOlderOne(t *testing.T) {
 			fits := tc.col == "t32"
 			if fits && stored != "time64[us]" || !fits && stored != "int64" {
 				t.Fatalf("%s stored as %s", tc.col, stored)
+			}
+			// With the value gone, the next compaction writes today's
+			// layout again: the older one was for that operation's files.
+			keys := arrow.NewSchema([]arrow.Field{timeSchema.Field(0)}, nil)
+			del, _, err := array.RecordFromJSON(mem, keys, strings.NewReader(`[{"id": 3}]`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rdr := recordReader(t, del)
+			_, err = db.Delete("tm", rdr)
+			rdr.Release()
+			del.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Flush("tm"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Compact("tm", CompactOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			paths, _ = filepath.Glob(filepath.Join(dir, "storage", "*", "tm", "data", "*.parquet"))
+			sort.Strings(paths)
+			newest := ""
+			for _, p := range paths { // segment_NNN: the longest name sorts last among equals
+				if len(p) >= len(newest) {
+					newest = p
+				}
+			}
+			raw, err = os.ReadFile(newest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err = segment.Open(strings.NewReader(string(raw)), int64(len(raw)), newest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			today := map[string]string{"tsn": "timestamp[ms]", "d64": "timestamp[ms]", "t32": "time64[us]"}[tc.col]
+			if got := f.Column(f.ColumnIndex(tc.col)).Type.String(); got != today {
+				t.Fatalf("after the value is gone, %s is still stored as %s (%s)", tc.col, got, newest)
 			}
 		})
 	}

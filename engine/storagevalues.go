@@ -32,7 +32,8 @@ func (e *storageFormError) Unwrap() error { return e.err }
 // storageFits reports whether every value of arr (a column of its table
 // type) keeps its value in to, the storage type of today's layout:
 // a timestamp[s] times 1000 must fit an int64, a date64 be a whole day
-// (pyarrow reads the column as timestamp[ms] and cuts it to its day).
+// within ±2³¹ days (pyarrow reads the column as timestamp[ms] and casts it
+// to date64 through int32 days: it cuts a time of day and wraps beyond).
 func storageFits(arr arrow.Array, to arrow.DataType) bool {
 	switch a := arr.(type) {
 	case *array.Timestamp:
@@ -50,8 +51,10 @@ func storageFits(arr arrow.Array, to arrow.DataType) bool {
 		if to.ID() != arrow.TIMESTAMP {
 			return true
 		}
+		// pyarrow casts timestamp[ms] to date64 through int32 days.
+		const limit = math.MaxInt32 * 86400000
 		for i, v := range a.Date64Values() {
-			if v%86400000 != 0 && a.IsValid(i) {
+			if (v%86400000 != 0 || v > limit || v < -limit) && a.IsValid(i) {
 				return false
 			}
 		}
@@ -61,13 +64,23 @@ func storageFits(arr arrow.Array, to arrow.DataType) bool {
 
 // withOlderLayoutFallback runs op, and again while it fails because a
 // column's values did not fit today's layout: that column of t is then
-// written in the older one (t.olderLayout) by every later write too.
+// written in the older one (t.olderLayout) until op is done.
 func withOlderLayoutFallback[T any](t *table, op func() (T, error)) (T, error) {
+	// The older layout is for the files of this operation only: the next
+	// flush or compaction writes today's layout again if its values fit
+	// (the rows that did not may be gone by then).
+	var added []string
+	defer func() {
+		for _, c := range added {
+			t.olderLayout.Delete(c)
+		}
+	}()
 	for {
 		v, err := op()
 		var fe *storageFormError
 		if errors.As(err, &fe) {
 			if _, had := t.olderLayout.LoadOrStore(fe.column, true); !had {
+				added = append(added, fe.column)
 				continue
 			}
 		}

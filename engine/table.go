@@ -53,9 +53,10 @@ type table struct {
 	// flushMu serialises flushes and other manifest changers.
 	flushMu sync.Mutex
 
-	// olderLayout holds the segment column names (string → true) a write
-	// found a value of that today's layout cannot hold (storagetype.go):
-	// new segments and dataset files keep the older layout for them.
+	// olderLayout holds the segment column names (string → true) whose
+	// values, in the flush, compaction or dataset being written, today's
+	// layout cannot hold (storagetype.go, withOlderLayoutFallback): its
+	// files keep the older layout for them.
 	olderLayout sync.Map
 
 	// commitMu makes a commit's write and its publish one step for the

@@ -500,8 +500,9 @@ def test_embeddings_keep_their_values_in_every_row_group(db):
 
 
 def test_dataset_is_exact_for_values_todays_layout_cannot_hold(db):
-    """A date64 that is not a whole day and a timestamp[s] whose
-    milliseconds overflow are written in the older layout for their files
+    """A date64 that is not a whole day or lies beyond ±2³¹ days, and a
+    timestamp[s] whose milliseconds overflow, are written in the older
+    layout for their files
     (plain int64), so the dataset reads them exactly — pyarrow would cut
     the date64 to its day — and flushes, compactions and datasets go on
     working; a time32[s] filter literal beyond the column's range does not
@@ -521,7 +522,7 @@ def test_dataset_is_exact_for_values_todays_layout_cannot_hold(db):
     odd = pa.table(
         {
             "id": [3, 4],
-            "d": pa.array([259201234, -1], pa.date64()),
+            "d": pa.array([259201234, 2**31 * 86400000], pa.date64()),  # not a whole day; beyond int32 days
             "ts": pa.array([2**62, -(2**63) + 1], pa.timestamp("s")),
             "t": pa.array([3000000, -5], pa.time32("s")),
         },

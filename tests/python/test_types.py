@@ -8,6 +8,8 @@ import decimal
 import pyarrow as pa
 import pytest
 
+import kalam
+
 N = 6
 NULL_AT = 2  # every column has a null in this row
 
@@ -246,3 +248,25 @@ def test_fixed_size_list_that_may_be_null_is_refused_up_front(db):
     t.append(pa.table({"k": [1, 2], "v": [[1.0, 2.0], [3.0, 4.0]]}, schema=sch))
     t.flush()
     assert t.scan().to_table().column("v").to_pylist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_embedding_input_with_nullable_values_appends_to_a_not_null_value_type(db):
+    """pyarrow builds fixed_size_list arrays with nullable values whatever
+    the table declares: appending one that holds no null value to a column
+    of not-null values is a lossless cast (DESIGN §3) — it was refused —
+    and one that holds a null value is refused, naming the column."""
+    db.create_namespace("emb")
+    item = pa.field("item", pa.float32(), nullable=False)
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("v", pa.list_(item, 4), nullable=False)])
+    t = db.create_table("emb.strict", schema, primary_key=["id"])
+    values = pa.array([float(i) for i in range(12)], pa.float32())
+    loose = pa.FixedSizeListArray.from_arrays(values, 4)  # item: nullable
+    assert loose.type.value_field.nullable
+    t.append(pa.table({"id": [1, 2, 3], "v": loose}))
+    got = t.scan().to_table()
+    assert got.schema == schema
+    assert got.column("v").to_pylist() == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [8.0, 9.0, 10.0, 11.0]]
+    with_null = pa.FixedSizeListArray.from_arrays(pa.array([1.0, None, 3.0, 4.0], pa.float32()), 4)
+    with pytest.raises(kalam.InvalidArgument, match='"v"'):
+        t.append(pa.table({"id": [9], "v": with_null}))
+    assert t.scan().to_table().num_rows == 3
