@@ -28,6 +28,10 @@ type conformer struct {
 	// rows counts the rows conformed so far in the call, so that an error
 	// names a row by its position in the whole input.
 	rows int64
+	// mayOmit, when set, says which non-nullable target columns an input
+	// may leave out (update and merge modes keep them from the current
+	// row, DESIGN §3.1): they are filled with nulls and reported absent.
+	mayOmit func(i int) bool
 }
 
 // conform returns a record with exactly target's fields, and which of them
@@ -78,7 +82,7 @@ func (c *conformer) conformInto(rec arrow.RecordBatch, base int64, present []boo
 	for i, f := range c.target.Fields() {
 		j, ok := byName[f.Name]
 		if !ok {
-			if !f.Nullable {
+			if !f.Nullable && (c.mayOmit == nil || !c.mayOmit(i)) {
 				release()
 				return nil, kerr.New(kerr.InvalidArgument, "%s: missing non-nullable column %q", c.what, f.Name)
 			}

@@ -863,3 +863,69 @@ func TestMergeModeRefusedBatchAddsNoColumns(t *testing.T) {
 		t.Fatalf("columns %s after a good merge-mode write", got)
 	}
 }
+
+// TestUpdateKeepsNonNullableColumnsItLeavesOut: update and merge modes keep
+// the columns a batch leaves out from the current row (DESIGN §3.1), the
+// non-nullable ones too — an embedding table could not be updated without
+// resending every vector. A merge that would insert a new key without such
+// a column is refused before anything is written.
+func TestUpdateKeepsNonNullableColumnsItLeavesOut(t *testing.T) {
+	db, mem, _ := testDB(t)
+	fsl := arrow.FixedSizeListOfField(2, arrow.Field{Name: "item", Type: arrow.PrimitiveTypes.Float32, Nullable: true})
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "v", Type: fsl},
+		{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	}, nil)
+	if _, err := db.CreateTable("up", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	rows, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(`[{"k": 1, "v": [1, 2], "x": 10}, {"k": 2, "v": [3, 4], "x": 20}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Release()
+	if _, err := db.AppendRecord("up", rows); err != nil {
+		t.Fatal(err)
+	}
+	kx := arrow.NewSchema([]arrow.Field{sch.Field(0), sch.Field(2)}, nil)
+	write := func(mode WriteMode, js string) (int64, error) {
+		rec, _, err := array.RecordFromJSON(mem, kx, strings.NewReader(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rec.Release()
+		rdr := recordReader(t, rec)
+		defer rdr.Release()
+		return db.Write("up", rdr, WriteOptions{Mode: mode})
+	}
+	state := func() string {
+		s, err := db.Scan("up", allRows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rowsString(collect(t, s), "k", "v", "x")
+	}
+	if n, err := write(WriteUpdate, `[{"k": 1, "x": 11}, {"k": 7, "x": 70}]`); err != nil || n != 1 {
+		t.Fatalf("update: %d, %v", n, err)
+	}
+	if got := state(); got != "1,[1,2],11;2,[3,4],20" {
+		t.Fatalf("after the update: %s", got)
+	}
+	_, err = write(WriteMerge, `[{"k": 2, "x": 21}, {"k": 3, "x": 30}]`)
+	if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), `"v"`) {
+		t.Fatalf("merge inserting key 3 without v: %v", err)
+	}
+	if got := state(); got != "1,[1,2],11;2,[3,4],20" {
+		t.Fatalf("the refused merge changed rows: %s", got)
+	}
+	if n, err := write(WriteMerge, `[{"k": 2, "x": 22}]`); err != nil || n != 1 {
+		t.Fatalf("merge of an existing key: %d, %v", n, err)
+	}
+	if _, err := db.Flush("up"); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got != "1,[1,2],11;2,[3,4],22" {
+		t.Fatalf("after the merge and a flush: %s", got)
+	}
+}

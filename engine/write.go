@@ -150,7 +150,12 @@ func (st *store) writeBatch(t *table, rec arrow.RecordBatch, c *conformer, mode 
 	}
 	sv := t.view()
 	c.target = sv.schema
+	c.mayOmit = nil
+	if mode == WriteUpdate || mode == WriteMerge {
+		c.mayOmit = func(i int) bool { return !sv.isKey(i) }
+	}
 	conf, present, err := c.conform(rec)
+	c.mayOmit = nil
 	if err != nil {
 		return 0, err
 	}
@@ -185,7 +190,42 @@ func (st *store) writeBatch(t *table, rec arrow.RecordBatch, c *conformer, mode 
 		}
 		return st.putRows(t, sv, conf, keys, seqs, keep)
 	}
+	if mode == WriteMerge {
+		if err := st.checkInsertsComplete(t, sv, present, keys, c.what, c.rows-int64(n)); err != nil {
+			return 0, err
+		}
+	}
 	return st.updateRows(t, sv, conf, present, keys, seqs, mode == WriteMerge)
+}
+
+// checkInsertsComplete refuses a merge-mode batch that leaves out a
+// non-nullable column when one of its keys has no live row: that row is
+// inserted, and there is no current row to keep the column from. Checked
+// before anything is written, so that the refused batch stores nothing.
+func (st *store) checkInsertsComplete(t *table, sv *schemaView, present []bool, keys [][]byte, what string, base int64) error {
+	missing := -1
+	for i, f := range sv.schema.Fields() {
+		if !present[i] && !f.Nullable {
+			missing = i
+			break
+		}
+	}
+	if missing < 0 {
+		return nil
+	}
+	live, _, err := st.liveKeys(t, keys)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	seen := map[string]bool{}
+	for i, k := range keys {
+		if !live[i] && !seen[string(k)] {
+			return kerr.New(kerr.InvalidArgument, "%s: missing non-nullable column %q: row %d's key has no row to keep it from, so merge mode would insert it without one",
+				what, sv.schema.Field(missing).Name, base+int64(i))
+		}
+		seen[string(k)] = true
+	}
+	return nil
 }
 
 // packedPutBytes is how many bytes of entries putRows packs per cgo call.
