@@ -56,10 +56,15 @@ func ImportType(in unsafe.Pointer) (arrow.DataType, error) {
 		return nil, kerr.New(kerr.InvalidArgument, "invalid type schema: %s", C.GoString(&errbuf[0]))
 	}
 	defer C.free(unsafe.Pointer(cp))
+	var items []bool
+	mapItemNullability(cp, &items, 0)
 	var f arrow.Field
 	err := callSafely(func() error {
 		var ierr error
 		f, ierr = cdata.ImportCArrowField((*cdata.CArrowSchema)(unsafe.Pointer(cp)))
+		if ierr == nil {
+			restoreMapItems(f.Type, &items)
+		}
 		return ierr
 	})
 	C.kx_schema_release_host(cp)
@@ -81,9 +86,16 @@ func importOwnedSchema(host *C.struct_ArrowSchema) (schema *arrow.Schema, err er
 		return nil, kerr.New(kerr.InvalidArgument, "invalid schema: %s", C.GoString(&errbuf[0]))
 	}
 	defer C.free(unsafe.Pointer(cp))
+	var items []bool
+	mapItemNullability(cp, &items, 0)
 	err = callSafely(func() error {
 		var ierr error
 		schema, ierr = cdata.ImportCArrowSchema((*cdata.CArrowSchema)(unsafe.Pointer(cp)))
+		if ierr == nil {
+			for _, f := range schema.Fields() {
+				restoreMapItems(f.Type, &items)
+			}
+		}
 		return ierr
 	})
 	// ImportCArrowSchema releases cp on every path but a panic.
@@ -95,6 +107,38 @@ func importOwnedSchema(host *C.struct_ArrowSchema) (schema *arrow.Schema, err er
 		return nil, err
 	}
 	return schema, nil
+}
+
+// arrow-go's C import (cdata v18.8.0) builds every map with arrow.MapOf,
+// whose values are always nullable: a map<utf8, fixed_size_list not null>
+// column then looked like one that may hold null embeddings, and the store
+// refused it. mapItemNullability records, depth first, the value
+// nullability of each map in the (validated, copied) C schema s;
+// restoreMapItems sets it on the imported types in the same order.
+func mapItemNullability(s *C.struct_ArrowSchema, out *[]bool, depth int) {
+	if s == nil || depth > 64 {
+		return
+	}
+	children := unsafe.Slice(s.children, int(s.n_children))
+	if C.GoString(s.format) == "+m" && len(children) == 1 && children[0] != nil && children[0].n_children == 2 {
+		item := unsafe.Slice(children[0].children, 2)[1]
+		*out = append(*out, item != nil && item.flags&C.ARROW_FLAG_NULLABLE != 0)
+	}
+	for _, c := range children {
+		mapItemNullability(c, out, depth+1)
+	}
+}
+
+func restoreMapItems(t arrow.DataType, items *[]bool) {
+	if m, ok := t.(*arrow.MapType); ok && len(*items) > 0 {
+		m.SetItemNullable((*items)[0])
+		*items = (*items)[1:]
+	}
+	if nt, ok := t.(arrow.NestedType); ok {
+		for _, f := range nt.Fields() {
+			restoreMapItems(f.Type, items)
+		}
+	}
 }
 
 func isPanic(err error) bool {

@@ -270,3 +270,31 @@ def test_embedding_input_with_nullable_values_appends_to_a_not_null_value_type(d
     with pytest.raises(kalam.InvalidArgument, match='"v"'):
         t.append(pa.table({"id": [9], "v": with_null}))
     assert t.scan().to_table().num_rows == 3
+
+
+def test_map_values_declared_not_null_stay_so(db):
+    """A map whose values are declared not null keeps that through the C
+    import (arrow-go made every map's values nullable): the column's type
+    round-trips, and a map of embeddings — values that must not be null —
+    is taken instead of refused as a fixed_size_list that may be null."""
+    db.create_namespace("maps")
+    ints = pa.map_(pa.string(), pa.field("value", pa.int64(), nullable=False))
+    embs = pa.map_(pa.string(), pa.field("value", pa.list_(pa.float32(), 2), nullable=False))
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("m", ints), pa.field("e", embs)])
+    t = db.create_table("maps.t", schema, primary_key=["id"])
+    assert t.schema.field("m").type.item_field.nullable is False
+    assert t.schema.field("e").type.item_field.nullable is False
+    vec = pa.FixedSizeListArray.from_arrays(pa.array([1.0, 2.0, 3.0, 4.0], pa.float32()), 2)
+    rows = pa.table(
+        {
+            "id": [1, 2],
+            "m": pa.array([[("a", 1)], [("b", 2), ("c", 3)]], ints),
+            "e": pa.MapArray.from_arrays([0, 1, 2], pa.array(["x", "y"]), vec).cast(embs),
+        },
+        schema=schema,
+    )
+    t.append(rows)
+    t.flush()
+    got = t.scan().to_table()
+    assert got.schema == schema
+    assert got.to_pylist() == rows.to_pylist()
