@@ -3,8 +3,9 @@ package arrowexport
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/validity"
 )
 
 // arrow-go's C exporter (cdata, v18.8.0) writes a struct or sparse union
@@ -109,7 +110,7 @@ func rebase(d arrow.ArrayData, mem memory.Allocator) arrow.ArrayData {
 		bufs = make([]*memory.Buffer, len(d.Buffers()))
 		switch d.DataType().ID() {
 		case arrow.STRUCT:
-			bufs[0] = shiftedBitmap(d.Buffers()[0], off, n, nulls, mem)
+			bufs[0] = validity.Window(d.Buffers()[0], off, n, nulls, mem)
 		case arrow.SPARSE_UNION: // no validity; one type code byte per slot
 			bufs[1] = memory.SliceBuffer(d.Buffers()[1], off, n)
 		}
@@ -130,22 +131,5 @@ func rebase(d arrow.ArrayData, mem memory.Allocator) arrow.ArrayData {
 	} else {
 		out = array.NewData(d.DataType(), n, bufs, kids, nulls, off)
 	}
-	return out
-}
-
-// shiftedBitmap is bits [off, off+n) of the validity bitmap buf as a
-// bitmap starting at bit 0: a window of buf when off is a whole byte, a
-// copy otherwise; nil when no slot is null.
-func shiftedBitmap(buf *memory.Buffer, off, n, nulls int, mem memory.Allocator) *memory.Buffer {
-	if buf == nil || buf.Len() == 0 || nulls == 0 {
-		return nil
-	}
-	size := int(bitutil.BytesForBits(int64(n)))
-	if off%8 == 0 {
-		return memory.SliceBuffer(buf, off/8, size)
-	}
-	out := memory.NewResizableBuffer(mem)
-	out.Resize(size)
-	bitutil.CopyBitmap(buf.Bytes(), off, n, out.Bytes(), 0)
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/validity"
 )
 
 // conformer maps input batches onto a target schema by column name
@@ -193,7 +194,7 @@ func castFixedSizeList(arr *array.FixedSizeList, to *arrow.FixedSizeListType, me
 		return nil, err
 	}
 	defer cast.Release()
-	validity := bitmapFrom(arr.Data().Buffers()[0], int(off), arr.Len(), arr.NullN(), mem)
+	validity := validity.Window(arr.Data().Buffers()[0], int(off), arr.Len(), arr.NullN(), mem)
 	if validity != nil {
 		defer validity.Release()
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/validity"
 )
 
 // fixed_size_list columns reach pqarrow's writer as lists. Parquet holds
@@ -57,6 +58,29 @@ func writerType(s arrow.DataType) arrow.DataType {
 		return arrow.StructOf(fields...)
 	}
 	return s
+}
+
+// joined is pieces (of type t) as one array's data, without a copy when
+// there is one piece. The caller releases the result.
+func joined(pieces []arrow.Array, t arrow.DataType, mem memory.Allocator) (arrow.ArrayData, error) {
+	var out arrow.Array
+	switch len(pieces) {
+	case 0:
+		out = array.MakeArrayOfNull(mem, t, 0)
+	case 1:
+		out = pieces[0]
+		out.Retain()
+	default:
+		c, err := array.Concatenate(pieces, mem)
+		if err != nil {
+			return nil, err
+		}
+		out = c
+	}
+	d := out.Data()
+	d.Retain()
+	out.Release()
+	return d, nil
 }
 
 // nullAt reports whether slot i (from d's offset) of d is null.
@@ -112,24 +136,9 @@ func listsForWriter(d arrow.ArrayData, hidden func(int) bool, mem memory.Allocat
 				total += size
 			}
 		}
-		var values arrow.ArrayData
-		switch len(runs) {
-		case 0:
-			e := array.MakeArrayOfNull(mem, t.Elem(), 0)
-			values = e.Data()
-			values.Retain()
-			e.Release()
-		case 1:
-			values = runs[0].Data()
-			values.Retain()
-		default:
-			c, err := array.Concatenate(runs, mem)
-			if err != nil {
-				return nil, err
-			}
-			values = c.Data()
-			values.Retain()
-			c.Release()
+		values, err := joined(runs, t.Elem(), mem)
+		if err != nil {
+			return nil, err
 		}
 		kid, err := listsForWriter(values, nil, mem)
 		values.Release()
@@ -137,7 +146,7 @@ func listsForWriter(d arrow.ArrayData, hidden func(int) bool, mem memory.Allocat
 			return nil, err
 		}
 		kids = append(kids, kid)
-		validity := bitmapFrom(d.Buffers()[0], off, n, d.NullN(), mem)
+		validity := validity.Window(d.Buffers()[0], off, n, d.NullN(), mem)
 		if validity != nil {
 			defer validity.Release()
 		}
@@ -152,7 +161,7 @@ func listsForWriter(d arrow.ArrayData, hidden func(int) bool, mem memory.Allocat
 			}
 			kids = append(kids, k)
 		}
-		validity := bitmapFrom(d.Buffers()[0], off, n, d.NullN(), mem)
+		validity := validity.Window(d.Buffers()[0], off, n, d.NullN(), mem)
 		if validity != nil {
 			defer validity.Release()
 		}
@@ -167,23 +176,6 @@ func listsForWriter(d arrow.ArrayData, hidden func(int) bool, mem memory.Allocat
 		}
 		return array.NewData(writerType(d.DataType()), n, d.Buffers(), kids, d.NullN(), off), nil
 	}
-}
-
-// bitmapFrom is bits [off, off+n) of validity bitmap buf from bit 0: a
-// window of buf at a whole byte, a copy into mem otherwise; nil when no
-// slot is null.
-func bitmapFrom(buf *memory.Buffer, off, n, nulls int, mem memory.Allocator) *memory.Buffer {
-	if buf == nil || buf.Len() == 0 || nulls == 0 {
-		return nil
-	}
-	size := int(bitutil.BytesForBits(int64(n)))
-	if off%8 == 0 {
-		return memory.SliceBuffer(buf, off/8, size)
-	}
-	out := memory.NewResizableBuffer(mem)
-	out.Resize(size)
-	bitutil.CopyBitmap(buf.Bytes(), off, n, out.Bytes(), 0)
-	return out
 }
 
 // listsAsFixedSize returns d, a column pqarrow read with its
@@ -241,24 +233,9 @@ func listsAsFixedSize(d arrow.ArrayData, want arrow.DataType, mem memory.Allocat
 				return nil, kerr.New(kerr.Corruption, "a fixed_size_list of %d values holds %d", size, ln)
 			}
 		}
-		var values arrow.ArrayData
-		switch len(pieces) {
-		case 0:
-			e := array.MakeArrayOfNull(mem, l.Elem(), 0)
-			values = e.Data()
-			values.Retain()
-			e.Release()
-		case 1:
-			values = pieces[0].Data()
-			values.Retain()
-		default:
-			c, err := array.Concatenate(pieces, mem)
-			if err != nil {
-				return nil, err
-			}
-			values = c.Data()
-			values.Retain()
-			c.Release()
+		values, err := joined(pieces, l.Elem(), mem)
+		if err != nil {
+			return nil, err
 		}
 		kid, err := listsAsFixedSize(values, w.Elem(), mem)
 		values.Release()
@@ -268,7 +245,7 @@ func listsAsFixedSize(d arrow.ArrayData, want arrow.DataType, mem memory.Allocat
 		kids = append(kids, kid)
 		elem := l.ElemField()
 		elem.Type = kid.DataType()
-		validity := bitmapFrom(d.Buffers()[0], off, n, d.NullN(), mem)
+		validity := validity.Window(d.Buffers()[0], off, n, d.NullN(), mem)
 		if validity != nil {
 			defer validity.Release()
 		}
@@ -291,7 +268,7 @@ func listsAsFixedSize(d arrow.ArrayData, want arrow.DataType, mem memory.Allocat
 			fields[i] = st.Field(i)
 			fields[i].Type = k.DataType()
 		}
-		validity := bitmapFrom(d.Buffers()[0], off, n, d.NullN(), mem)
+		validity := validity.Window(d.Buffers()[0], off, n, d.NullN(), mem)
 		if validity != nil {
 			defer validity.Release()
 		}
