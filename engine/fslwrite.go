@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"math"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -109,6 +111,9 @@ func listsForWriter(d arrow.ArrayData, hidden func(int) bool, mem memory.Allocat
 	switch t := d.DataType().(type) {
 	case *arrow.FixedSizeListType:
 		size := int(t.Len())
+		if int64(n)*int64(size) > math.MaxInt32 {
+			return nil, kerr.New(kerr.InvalidArgument, "a batch of %d fixed_size_lists of %d values is beyond a list's 2^31 values", n, size)
+		}
 		offsets := memory.NewResizableBuffer(mem)
 		offsets.Resize((n + 1) * 4)
 		defer offsets.Release()
