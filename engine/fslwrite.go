@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"math"
-
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -32,13 +30,14 @@ import (
 // the values of the others are contiguous from the list's offsets.
 
 // writerType is the type pqarrow is given for a column whose storage type
-// is s: every fixed_size_list in it as a list of the same values.
+// is s: every fixed_size_list in it as a (large) list of the same values.
 func writerType(s arrow.DataType) arrow.DataType {
 	switch tt := s.(type) {
 	case *arrow.FixedSizeListType:
+		// A large list: a batch may hold more than 2^31 values.
 		f := tt.ElemField()
 		f.Type = writerType(f.Type)
-		return arrow.ListOfField(f)
+		return arrow.LargeListOfField(f)
 	case *arrow.ListType:
 		f := tt.ElemField()
 		f.Type = writerType(f.Type)
@@ -111,13 +110,10 @@ func listsForWriter(d arrow.ArrayData, hidden func(int) bool, mem memory.Allocat
 	switch t := d.DataType().(type) {
 	case *arrow.FixedSizeListType:
 		size := int(t.Len())
-		if int64(n)*int64(size) > math.MaxInt32 {
-			return nil, kerr.New(kerr.InvalidArgument, "a batch of %d fixed_size_lists of %d values is beyond a list's 2^31 values", n, size)
-		}
 		offsets := memory.NewResizableBuffer(mem)
-		offsets.Resize((n + 1) * 4)
+		offsets.Resize((n + 1) * 8)
 		defer offsets.Release()
-		offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
+		offs := arrow.Int64Traits.CastFromBytes(offsets.Bytes())
 		child := array.MakeFromData(d.Children()[0])
 		defer child.Release()
 		var runs []arrow.Array
@@ -136,7 +132,7 @@ func listsForWriter(d arrow.ArrayData, hidden func(int) bool, mem memory.Allocat
 				runs = append(runs, array.NewSlice(child, int64((off+start)*size), int64((off+i)*size)))
 				start = -1
 			}
-			offs[i] = int32(total)
+			offs[i] = int64(total)
 			if kept {
 				total += size
 			}

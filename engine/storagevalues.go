@@ -145,8 +145,10 @@ func toStorage(rec arrow.RecordBatch, to *arrow.Schema, mem memory.Allocator) (a
 			if err != nil {
 				return nil, err
 			}
-			cols[i] = array.MakeFromData(w)
+			named := retype(w, f.Type) // the writer's field names
 			w.Release()
+			cols[i] = array.MakeFromData(named)
+			named.Release()
 			continue
 		}
 		kind, factor, ok := storedForm(f.Type, c.DataType())
