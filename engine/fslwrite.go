@@ -32,33 +32,16 @@ import (
 // writerType is the type pqarrow is given for a column whose storage type
 // is s: every fixed_size_list in it as a (large) list of the same values.
 func writerType(s arrow.DataType) arrow.DataType {
-	switch tt := s.(type) {
-	case *arrow.FixedSizeListType:
+	if tt, ok := s.(*arrow.FixedSizeListType); ok {
 		// A large list: a batch may hold more than 2^31 values.
 		f := tt.ElemField()
 		f.Type = writerType(f.Type)
 		return arrow.LargeListOfField(f)
-	case *arrow.ListType:
-		f := tt.ElemField()
-		f.Type = writerType(f.Type)
-		return arrow.ListOfField(f)
-	case *arrow.LargeListType:
-		f := tt.ElemField()
-		f.Type = writerType(f.Type)
-		return arrow.LargeListOfField(f)
-	case *arrow.MapType:
-		k, v := tt.KeyField(), tt.ItemField()
-		k.Type, v.Type = writerType(k.Type), writerType(v.Type)
-		return arrow.MapOfFields(k, v)
-	case *arrow.StructType:
-		fields := make([]arrow.Field, tt.NumFields())
-		for i, f := range tt.Fields() {
-			f.Type = writerType(f.Type)
-			fields[i] = f
-		}
-		return arrow.StructOf(fields...)
 	}
-	return s
+	return withChildren(s, func(f arrow.Field, _ bool) arrow.Field {
+		f.Type = writerType(f.Type)
+		return f
+	})
 }
 
 // joined is pieces (of type t) as one array's data, without a copy when

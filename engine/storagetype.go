@@ -92,23 +92,33 @@ func nestedStorageType(t arrow.DataType) arrow.DataType {
 			return arrow.PrimitiveTypes.Int32
 		}
 		return t
+	}
+	return withChildren(t, func(f arrow.Field, _ bool) arrow.Field {
+		f.Type = nestedStorageType(f.Type)
+		return f
+	})
+}
+
+// withChildren is nested type t with each child field (list element,
+// struct field, map key and value) replaced by child(field, isElem); isElem
+// says the field is a list's element. Other types are returned as they are.
+// The one walk over nested types of the storage rules here.
+func withChildren(t arrow.DataType, child func(f arrow.Field, isElem bool) arrow.Field) arrow.DataType {
+	switch tt := t.(type) {
 	case *arrow.ListType:
-		f := tt.ElemField()
-		f.Type = nestedStorageType(f.Type)
-		return arrow.ListOfField(f)
+		return arrow.ListOfField(child(tt.ElemField(), true))
 	case *arrow.LargeListType:
-		f := tt.ElemField()
-		f.Type = nestedStorageType(f.Type)
-		return arrow.LargeListOfField(f)
+		return arrow.LargeListOfField(child(tt.ElemField(), true))
 	case *arrow.FixedSizeListType:
-		f := tt.ElemField()
-		f.Type = nestedStorageType(f.Type)
-		return arrow.FixedSizeListOfField(tt.Len(), f)
+		return arrow.FixedSizeListOfField(tt.Len(), child(tt.ElemField(), true))
+	case *arrow.MapType:
+		m := arrow.MapOfFields(child(tt.KeyField(), false), child(tt.ItemField(), false))
+		m.KeysSorted = tt.KeysSorted
+		return m
 	case *arrow.StructType:
 		fields := make([]arrow.Field, tt.NumFields())
 		for i, f := range tt.Fields() {
-			f.Type = nestedStorageType(f.Type)
-			fields[i] = f
+			fields[i] = child(f, false)
 		}
 		return arrow.StructOf(fields...)
 	}
@@ -183,24 +193,12 @@ func readsAsHinted(got, t arrow.DataType) bool {
 // large_list's and map's type equality (unlike list's) would count as a
 // different type.
 func layoutOf(t arrow.DataType) arrow.DataType {
-	elem := func(f arrow.Field) arrow.Field {
-		return arrow.Field{Name: "element", Type: layoutOf(f.Type), Nullable: f.Nullable}
-	}
-	switch tt := t.(type) {
-	case *arrow.ListType:
-		return arrow.ListOfField(elem(tt.ElemField()))
-	case *arrow.LargeListType:
-		return arrow.LargeListOfField(elem(tt.ElemField()))
-	case *arrow.FixedSizeListType:
-		return arrow.FixedSizeListOfField(tt.Len(), elem(tt.ElemField()))
-	case *arrow.StructType:
-		fields := make([]arrow.Field, tt.NumFields())
-		for i, f := range tt.Fields() {
-			fields[i] = arrow.Field{Name: f.Name, Type: layoutOf(f.Type), Nullable: f.Nullable}
+	return withChildren(t, func(f arrow.Field, isElem bool) arrow.Field {
+		if isElem {
+			f.Name = "element"
 		}
-		return arrow.StructOf(fields...)
-	}
-	return t
+		return arrow.Field{Name: f.Name, Type: layoutOf(f.Type), Nullable: f.Nullable}
+	})
 }
 
 // checkStorable reports a column of type t that hot rows can hold but
@@ -305,27 +303,13 @@ func storageSchemaHint(s *arrow.Schema) string {
 // Parquet columns pqarrow writes are (its WithStoreSchema does the same):
 // readers that map the hint's names to column paths find them.
 func parquetNamed(f arrow.Field) arrow.Field {
-	elem := func(e arrow.Field) arrow.Field {
-		e = parquetNamed(e)
-		e.Name = "element"
-		return e
-	}
-	switch tt := f.Type.(type) {
-	case *arrow.ListType:
-		f.Type = arrow.ListOfField(elem(tt.ElemField()))
-	case *arrow.LargeListType:
-		f.Type = arrow.LargeListOfField(elem(tt.ElemField()))
-	case *arrow.FixedSizeListType:
-		f.Type = arrow.FixedSizeListOfField(tt.Len(), elem(tt.ElemField()))
-	case *arrow.StructType:
-		fields := make([]arrow.Field, tt.NumFields())
-		for i, c := range tt.Fields() {
-			fields[i] = parquetNamed(c)
+	f.Type = withChildren(f.Type, func(c arrow.Field, isElem bool) arrow.Field {
+		c = parquetNamed(c)
+		if isElem {
+			c.Name = "element"
 		}
-		f.Type = arrow.StructOf(fields...)
-	case *arrow.MapType:
-		f.Type = arrow.MapOfFields(parquetNamed(tt.KeyField()), parquetNamed(tt.ItemField()))
-	}
+		return c
+	})
 	return f
 }
 
@@ -339,6 +323,8 @@ func retype(data arrow.ArrayData, to arrow.DataType) arrow.ArrayData {
 	case *arrow.LargeListType:
 		kids = []arrow.ArrayData{retype(children[0], tt.Elem())}
 	case *arrow.FixedSizeListType:
+		kids = []arrow.ArrayData{retype(children[0], tt.Elem())}
+	case *arrow.MapType:
 		kids = []arrow.ArrayData{retype(children[0], tt.Elem())}
 	case *arrow.StructType:
 		for i, f := range tt.Fields() {

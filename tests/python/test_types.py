@@ -298,3 +298,28 @@ def test_map_values_declared_not_null_stay_so(db):
     got = t.scan().to_table()
     assert got.schema == schema
     assert got.to_pylist() == rows.to_pylist()
+
+
+def test_maps_of_types_segments_store_under_another_type(db):
+    """A map whose values are duration, date64, timestamp[s] or time32[s]
+    (types Parquet holds under another type) flushes and reads back: the
+    storage rule walks maps as it walks lists and structs. Every flush of
+    such a table failed ("support for DURATION"), its rows stayed hot."""
+    db.create_namespace("mt")
+    types = [pa.duration("s"), pa.date64(), pa.timestamp("s", tz="UTC"), pa.time32("s")]
+    fields = [pa.field("id", pa.int64(), nullable=False)]
+    fields += [pa.field(f"m{i}", pa.map_(pa.string(), ty)) for i, ty in enumerate(types)]
+    schema = pa.schema(fields)
+    t = db.create_table("mt.t", schema, primary_key=["id"])
+    cols = {"id": [1, 2, 3]}
+    for i, ty in enumerate(types):
+        unit = 86400000 if ty == pa.date64() else 1
+        cols[f"m{i}"] = pa.array([[("a", 5 * unit), ("b", 7 * unit)], None, [("c", 9 * unit)]], pa.map_(pa.string(), ty))
+    rows = pa.table(cols, schema=schema)
+    t.append(rows)
+    t.flush()
+    got = t.scan().to_table()
+    assert got.schema == schema
+    assert got.equals(rows)
+    t.compact()
+    assert t.scan().to_table().equals(rows)
