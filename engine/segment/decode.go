@@ -197,19 +197,26 @@ func (d *chunkDecoder) levels(p *page, pd *pageData, pos int) (int, error) {
 	if p.h.typ == pageDataV2 && k != rows-int(p.h.numNulls) {
 		return 0, d.c.pageErr(p, "%d non-null values, header says %d nulls of %d", k, p.h.numNulls, rows)
 	}
-	if k < rows && d.validity == nil {
+	return k, d.recordValid(pos, rows, k)
+}
+
+// recordValid records the validity of a page's n slots from pos (the first
+// n bits of d.pageValid; k of them set) in the chunk's bitmap, which is
+// made on the first page with a null.
+func (d *chunkDecoder) recordValid(pos, n, k int) error {
+	if k < n && d.validity == nil {
 		v, err := d.alloc(bitutil.BytesForBits(int64(d.n)), "validity bitmap")
 		if err != nil {
-			return 0, err
+			return err
 		}
 		d.validity = v
 		bitutil.SetBitsTo(v.Bytes(), 0, int64(pos), true)
 	}
 	if d.validity != nil {
-		bitutil.CopyBitmap(d.pageValid, 0, rows, d.validity.Bytes(), pos)
+		bitutil.CopyBitmap(d.pageValid, 0, n, d.validity.Bytes(), pos)
 	}
-	d.nulls += rows - k
-	return k, nil
+	d.nulls += n - k
+	return nil
 }
 
 // slots is the number of value slots (present or null) of page p.
@@ -324,18 +331,9 @@ func (d *chunkDecoder) settleListLevels(p *page, pos, slots, k, rows, nullLists 
 		return 0, d.c.pageErr(p, "no null values, header says %d nulls", p.h.numNulls)
 	}
 	listsValid := d.pageValid[int(bitutil.BytesForBits(int64(slots))):]
-	if k < slots && d.validity == nil {
-		v, err := d.alloc(bitutil.BytesForBits(int64(d.n)), "validity bitmap")
-		if err != nil {
-			return 0, err
-		}
-		d.validity = v
-		bitutil.SetBitsTo(v.Bytes(), 0, int64(pos), true)
+	if err := d.recordValid(pos, slots, k); err != nil {
+		return 0, err
 	}
-	if d.validity != nil {
-		bitutil.CopyBitmap(d.pageValid, 0, slots, d.validity.Bytes(), pos)
-	}
-	d.nulls += slots - k
 	at := pos / per
 	if nullLists > 0 && d.listValid == nil {
 		v, err := d.alloc(bitutil.BytesForBits(int64(d.n/per)), "list validity bitmap")

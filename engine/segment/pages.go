@@ -254,21 +254,8 @@ func (c *chunkReader) openPage(p *page, scratch []byte) (pageData, []byte, error
 			return pd, scratch, err
 		}
 		scratch = scratch2
-		if c.plan.perRow > 0 {
-			if h.repEncoding != encRLE {
-				return pd, scratch, c.errf(ErrUnsupported, "page at byte %d: repetition levels encoded %s",
-					p.offset, nameOr(encodingNames, h.repEncoding))
-			}
-			if len(raw) < 4 {
-				return pd, scratch, c.pageErr(p, "no room for repetition levels")
-			}
-			n := binary.LittleEndian.Uint32(raw)
-			if uint64(n) > uint64(len(raw)-4) {
-				return pd, scratch, c.pageErr(p, "repetition levels of %d bytes in a page of %d", n, len(raw))
-			}
-			pd.repLevels = raw[4 : 4+n]
-			raw = raw[4+n:]
-		}
+		// No repetition levels: a V1 page of a fixed_size_list column is
+		// left to pqarrow (splitPages).
 		if c.plan.maxDef > 0 {
 			if h.defEncoding != encRLE {
 				return pd, scratch, c.errf(ErrUnsupported, "page at byte %d: definition levels encoded %s",
