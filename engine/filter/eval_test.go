@@ -2,6 +2,7 @@ package filter
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,22 @@ func TestEvalInt64(t *testing.T) {
 		{"v < -9223372036854775808", []int{}},
 		{"NOT (v < -9223372036854775808)", []int{0, 1, 3, 4}},
 		{"v < 1 OR v >= 10", []int{3, 4}},
+		// Exponents beyond what is computed exactly: the value's side of
+		// every column value decides, as for any other literal.
+		{"v > 1e5000", []int{}},
+		{"v < 1e5000", []int{0, 1, 3, 4}},
+		{"v < 123456789e1001", []int{0, 1, 3, 4}},
+		{"v > -1e99999999999999999999", []int{0, 1, 3, 4}},
+		{"v = 1e-5000", []int{}},
+		{"v < 1e-5000", []int{4}},
+		{"v > -1e-5000", []int{0, 1, 3}},
+		{"v < -1e-99999999999999999999", []int{4}},
+		{"v > 0e99999999999999999999", []int{0, 1, 3}},
+		{"v < 0.00000000000000000001e-990", []int{4}},
+		// Beyond maxExponent but inside the mantissa's reach: computed.
+		{"v = 0." + strings.Repeat("0", 1004) + "5e1005", []int{1}},
+		{"v = 1" + strings.Repeat("0", 1100) + "e-1100", []int{0}},
+		{"v > 1000000000000000000000e-1010", []int{0, 1, 3}},
 	})
 }
 
@@ -281,6 +298,12 @@ func TestEvalDecimal(t *testing.T) {
 		{"v > -1e9", []int{0, 1, 3}},
 		{"v BETWEEN 0 AND '100.00'", []int{0, 3}},
 		{"NOT (v < 12.345)", []int{3}},
+		{"v < 1e5000", []int{0, 1, 3}},
+		{"v > 1e-5000", []int{0, 3}},
+		{"v = 1e-5000", []int{}},
+		{"v < -1e-5000", []int{1}},
+		{"v = '1e-5000'", []int{}},
+		{"v < '-1e5000'", []int{}},
 	})
 	// A negative scale stores multiples of 10^-scale.
 	runEval(t, []col{{"v", &arrow.Decimal128Type{Precision: 5, Scale: -2}, i64s(d(12), d(3))}}, []evalCase{

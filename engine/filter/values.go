@@ -188,23 +188,68 @@ func (c *column) String() string { return "`" + c.name + "`" }
 
 var decimalText = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
 
-// maxExponent bounds the decimal exponent of a number literal so that exact
-// rational arithmetic stays cheap; no column type reaches 10^1000.
+// maxExponent bounds the decimal exponent that ratOf computes with, so
+// that exact rational arithmetic stays cheap; no column type reaches
+// 10^100 (decimal256's largest value is below 10^77), nor has a step below
+// 10^-76.
 const maxExponent = 1000
 
-// ratOf parses number text exactly.
+// ratOf parses number text exactly. A literal whose exponent puts it far
+// beyond every column type (|value| > 10^maxExponent) stands for
+// ±10^maxExponent, and one far below every column type's step (0 <
+// |value| < 10^-maxExponent) for ±10^-maxExponent: no column value lies
+// between either pair or equals one of them, so every comparison with a
+// column value comes out as the literal's own would, without computing
+// 10^exponent (1e99999 is a valid literal, not an error).
 func ratOf(text string) (*big.Rat, bool) {
 	if !decimalText.MatchString(text) {
 		return nil, false
 	}
-	if i := strings.IndexAny(text, "eE"); i >= 0 {
-		e, err := strconv.Atoi(text[i+1:])
-		if err != nil || e > maxExponent || e < -maxExponent {
+	i := strings.IndexAny(text, "eE")
+	if i < 0 {
+		return new(big.Rat).SetString(text)
+	}
+	mant, exp := text[:i], text[i+1:]
+	m, ok := new(big.Rat).SetString(mant)
+	if !ok {
+		return nil, false
+	}
+	if m.Sign() == 0 {
+		return m, true
+	}
+	// The mantissa's magnitude is within 10^±len(mant): beyond bound the
+	// exponent alone decides which side of 10^±maxExponent the value is.
+	bound := maxExponent + len(mant)
+	e, err := strconv.Atoi(exp)
+	if err != nil {
+		if !errors.Is(err, strconv.ErrRange) {
 			return nil, false
 		}
+		e = bound + 1
+		if strings.HasPrefix(exp, "-") {
+			e = -bound - 1
+		}
 	}
-	r, ok := new(big.Rat).SetString(text)
-	return r, ok
+	switch {
+	case e > bound:
+		e = maxExponent
+		m.SetInt64(int64(m.Sign()))
+	case e < -bound:
+		e = -maxExponent
+		m.SetInt64(int64(m.Sign()))
+	}
+	p := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(absInt(e))), nil))
+	if e >= 0 {
+		return m.Mul(m, p), true
+	}
+	return m.Quo(m, p), true
+}
+
+func absInt(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // coerce converts lit to a comparison operand for col. Errors name the
