@@ -106,6 +106,12 @@ func (c *conformer) conformInto(rec arrow.RecordBatch, base int64, present []boo
 			release()
 			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q is non-nullable but has %d nulls", c.what, f.Name, a.NullN())
 		}
+		if row, path, bad := requiredNull(a); bad {
+			a.Release()
+			release()
+			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q: row %d: null in %s, which the column's type declares not null",
+				c.what, f.Name, base+int64(row), path)
+		}
 		if hasFixedSizeList(f.Type) && !writableAsIs(a) {
 			a.Release()
 			release()

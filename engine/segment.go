@@ -156,6 +156,14 @@ func (sw *segWriter) write(rec arrow.RecordBatch, first, last []byte, seqs []int
 	if n == 0 {
 		return nil
 	}
+	for c := range int(rec.NumCols()) {
+		// Rows written before writes refused them (required.go): writing
+		// one would leave a segment no scan reads; the rows stay hot.
+		if _, path, bad := requiredNull(rec.Column(c)); bad {
+			return kerr.New(kerr.InvalidArgument, "write %s: column %q holds a null in %s, which its type declares not null, so no segment can hold it; rewrite that row (update or upsert it with a value there)",
+				sw.name, rec.Schema().Field(c).Name, path)
+		}
+	}
 	if sw.meta.RowCount == 0 {
 		sw.meta.MinKey = append([]byte{}, first...)
 		sw.meta.MinSeq = seqs[0]

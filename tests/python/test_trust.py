@@ -112,3 +112,28 @@ def test_open_reader_survives_a_drop(db):
     db.drop_table("dropped")
     ids = first.column(0).to_pylist() + [v for b in reader for v in b.column(0).to_pylist()]
     assert ids == list(range(3000))
+
+
+def test_a_null_in_a_nested_not_null_field_is_refused_and_the_table_stays_readable(db):
+    # pyarrow builds such arrays without complaint. The write was taken,
+    # and the flush wrote a segment no scan could read again.
+    t = db.create_table("nested_required", pa.schema([
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("s", pa.struct([pa.field("x", pa.int32(), nullable=False)])),
+        pa.field("l", pa.list_(pa.field("item", pa.int32(), nullable=False))),
+    ]), primary_key="id")
+    s = pa.StructArray.from_arrays([pa.array([1, None], pa.int32())], fields=[pa.field("x", pa.int32(), nullable=False)])
+    l_ok = pa.array([[1], [2]], t.schema.field("l").type)
+    with pytest.raises(kalam.InvalidArgument, match=r'column "s": row 1: null in x'):
+        t.write(pa.table({"id": pa.array([1, 2], pa.int64()), "s": s, "l": l_ok}))
+    items = pa.ListArray.from_arrays(pa.array([0, 1, 3], pa.int32()), pa.array([1, 2, None], pa.int32()))
+    with pytest.raises(kalam.InvalidArgument, match=r'column "l": row 1: null in item'):
+        t.write(pa.table({"id": pa.array([1, 2], pa.int64()), "l": items.cast(t.schema.field("l").type)}))
+    assert t.count_rows() == 0
+    # Nulls above the not-null fields are fine, hot and flushed.
+    sch = t.schema
+    t.write(pa.table({"id": pa.array([1, 2], pa.int64()), "s": pa.array([{"x": 5}, None], sch.field("s").type),
+                      "l": pa.array([None, [3, 4]], sch.field("l").type)}))
+    t.flush()
+    assert t.scan().to_table().sort_by("id").to_pylist() == [
+        {"id": 1, "s": {"x": 5}, "l": None}, {"id": 2, "s": None, "l": [3, 4]}]
