@@ -19,7 +19,9 @@ func TestRequiredNull(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	i32 := arrow.PrimitiveTypes.Int32
 	req := func(name string, dt arrow.DataType) arrow.Field { return arrow.Field{Name: name, Type: dt} }
-	opt := func(name string, dt arrow.DataType) arrow.Field { return arrow.Field{Name: name, Type: dt, Nullable: true} }
+	opt := func(name string, dt arrow.DataType) arrow.Field {
+		return arrow.Field{Name: name, Type: dt, Nullable: true}
+	}
 	cases := []struct {
 		name string
 		typ  arrow.DataType
