@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -75,7 +76,14 @@ func (db *DB) Write(name string, rdr array.RecordReader, opts WriteOptions) (int
 		return 0, kerr.New(kerr.InvalidArgument, "write to %q: unknown schema mode %d", name, opts.SchemaMode)
 	}
 	return db.writeStream("write to", name, rdr, false, func(st *store, t *table, rec arrow.RecordBatch, c *conformer) (int64, error) {
-		if opts.SchemaMode == SchemaMerge {
+		if opts.SchemaMode != SchemaMerge {
+			return st.writeBatch(t, rec, c, opts.Mode, false)
+		}
+		// The columns are added by one alter and the rows written under
+		// the write lock after it: a drop or rename of an input column may
+		// commit in between, and the batch then adds it again rather than
+		// fail on a column merge mode adds (DESIGN §3.1).
+		for attempt := 1; ; attempt++ {
 			err := st.addInputColumns(t, rec.Schema(), func(future *arrow.Schema) error {
 				probe := &conformer{target: future, what: c.what, mem: c.mem, rows: c.rows}
 				out, _, err := probe.conform(rec)
@@ -87,10 +95,26 @@ func (db *DB) Write(name string, rdr array.RecordReader, opts WriteOptions) (int
 			if err != nil {
 				return 0, err
 			}
+			if err := st.hit("write_columns_added"); err != nil {
+				return 0, err
+			}
+			n, err := st.writeBatch(t, rec, c, opts.Mode, attempt < mergeAttempts)
+			if !errors.Is(err, errColumnsMoved) {
+				return n, err
+			}
 		}
-		return st.writeBatch(t, rec, c, opts.Mode)
 	})
 }
+
+// mergeAttempts bounds how often a schema_mode merge batch adds its
+// columns again after another call dropped or renamed one of them before
+// the batch was written; the last attempt reports the missing column.
+const mergeAttempts = 8
+
+// errColumnsMoved: an input column is missing from the table's schema
+// under the write lock, though the batch had it added (a drop or rename
+// committed in between).
+var errColumnsMoved = errors.New("an input column left the table before the write")
 
 // Delete writes a tombstone for every key of rdr that has a live row and
 // returns how many did. rdr carries the key columns (the user column and
@@ -142,11 +166,21 @@ func (db *DB) writeStream(verb, name string, rdr array.RecordReader, keys bool,
 // writeBatch conforms one input batch to the table's current schema and
 // writes it in mode, under the table's write lock: an update's read of the
 // current rows and its write see no other write in between.
-func (st *store) writeBatch(t *table, rec arrow.RecordBatch, c *conformer, mode WriteMode) (int64, error) {
+// With retryMissing (schema_mode merge, which added the input's columns
+// before) an input column the schema lacks now is errColumnsMoved.
+func (st *store) writeBatch(t *table, rec arrow.RecordBatch, c *conformer, mode WriteMode, retryMissing bool) (int64, error) {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	if t.dropped.Load() {
 		return 0, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
+	}
+	if retryMissing {
+		cur := t.view().schema
+		for _, f := range rec.Schema().Fields() {
+			if f.Name != colSeq && f.Name != colDeleted && len(cur.FieldIndices(f.Name)) == 0 {
+				return 0, errColumnsMoved
+			}
+		}
 	}
 	sv := t.view()
 	c.target = sv.schema
