@@ -86,6 +86,9 @@ func (db *DB) RenameColumn(table, from, to string) error {
 		if to == "" || to == colSeq || to == colDeleted {
 			return nil, nil, kerr.New(kerr.InvalidArgument, "invalid new column name %q", to)
 		}
+		if p := nameProblem(to); p != "" {
+			return nil, nil, kerr.New(kerr.InvalidArgument, "new column name %q: %s", to, p)
+		}
 		if j := sv.column(to); j >= 0 && j != i {
 			return nil, nil, kerr.New(kerr.AlreadyExists, "column %q already exists", to)
 		}

@@ -771,6 +771,17 @@ func (db *DB) Tables() []*TableInfo {
 	return out
 }
 
+// storedTable is lookupTable for a call that reads what storage holds of
+// a table (its manifest, history, segments, files): a system table, which
+// is computed when scanned, has none, and the call is InvalidArgument —
+// not ReadOnly, which says a write was refused. what names the call.
+func (st *store) storedTable(name, what string) (*table, error) {
+	if _, ok := lookupSystemTable(name); ok {
+		return nil, kerr.New(kerr.InvalidArgument, "%s of %q: system tables are computed when scanned, not stored", what, name)
+	}
+	return st.lookupTable(name)
+}
+
 func (st *store) lookupTable(name string) (*table, error) {
 	ns, tname, err := splitTableName(name)
 	if err != nil {
@@ -816,7 +827,7 @@ func (db *DB) ManifestJSON(table string) ([]byte, error) {
 		return nil, err
 	}
 	defer exit()
-	t, err := db.st.lookupTable(table)
+	t, err := db.st.storedTable(table, "manifest")
 	if err != nil {
 		return nil, err
 	}
@@ -834,7 +845,7 @@ func (db *DB) Manifest(table string) (*manifest.Manifest, error) {
 		return nil, err
 	}
 	defer exit()
-	t, err := db.st.lookupTable(table)
+	t, err := db.st.storedTable(table, "manifest")
 	if err != nil {
 		return nil, err
 	}

@@ -131,10 +131,7 @@ func (db *DB) ExportDataset(table string, req DatasetRequest) (*Dataset, error) 
 		return nil, err
 	}
 	defer exit()
-	if _, ok := lookupSystemTable(table); ok {
-		return nil, kerr.New(kerr.InvalidArgument, "dataset of %q: system tables are computed, not stored", table)
-	}
-	t, err := db.st.lookupTable(table)
+	t, err := db.st.storedTable(table, "dataset")
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ func (db *DB) History(table string) ([]HistoryEntry, error) {
 		return nil, err
 	}
 	defer exit()
-	t, err := db.st.lookupTable(table)
+	t, err := db.st.storedTable(table, "history")
 	if err != nil {
 		return nil, err
 	}

@@ -267,6 +267,11 @@ func (st *store) maybeAutoCompact(t *table) {
 	if n <= 0 || len(t.currentManifest().LiveSegments()) < int(n) {
 		return
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			t.setBackgroundError(kerr.New(kerr.Internal, "automatic compaction (auto_compact_segments=%d): panic: %v", n, r))
+		}
+	}()
 	if _, err := st.compact(t, CompactOptions{MinSegments: int(n)}); err != nil {
 		t.setBackgroundError(fmt.Errorf("automatic compaction (auto_compact_segments=%d): %w", n, err))
 		return
@@ -281,16 +286,22 @@ const DefaultVacuumRetentionMs = 7 * 24 * 3600 * 1000
 // older than retentionMs and that no open scan reads, removes them from the
 // manifest, and drops the manifest versions that needed them. It returns the
 // relative paths removed (or, with dryRun, that would be; nothing changes).
-func (db *DB) Vacuum(table string, retentionMs int64, dryRun bool) ([]string, error) {
+func (db *DB) Vacuum(name string, retentionMs int64, dryRun bool) ([]string, error) {
 	exit, err := db.enter(!dryRun)
 	if err != nil {
 		return nil, err
 	}
 	defer exit()
 	if retentionMs < 0 {
-		return nil, kerr.New(kerr.InvalidArgument, "vacuum %q: negative retention %d ms", table, retentionMs)
+		return nil, kerr.New(kerr.InvalidArgument, "vacuum %q: negative retention %d ms", name, retentionMs)
 	}
-	t, err := db.st.lookupTable(table)
+	// A vacuum of a system table is a refused write; a dry run, a read.
+	var t *table
+	if dryRun {
+		t, err = db.st.storedTable(name, "vacuum dry run")
+	} else {
+		t, err = db.st.lookupTable(name)
+	}
 	if err != nil {
 		return nil, err
 	}

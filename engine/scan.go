@@ -1009,10 +1009,7 @@ func (db *DB) Explain(table string, req ScanRequest) ([]byte, error) {
 		return nil, err
 	}
 	defer exit()
-	if _, ok := lookupSystemTable(table); ok {
-		return nil, kerr.New(kerr.InvalidArgument, "explain %q: system tables are computed, there is no plan to show", table)
-	}
-	t, err := db.st.lookupTable(table)
+	t, err := db.st.storedTable(table, "explain")
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	unicodeutf8 "unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -103,13 +104,48 @@ func checkColumn(f arrow.Field, seen map[string]bool) error {
 // checkColumn, which every schema version passes when a store opens: rules
 // added after tables may have been made with such columns.
 func checkNewColumn(f arrow.Field) error {
-	if strings.IndexByte(f.Name, 0) >= 0 {
-		return kerr.New(kerr.InvalidArgument, "column %q: a name cannot contain a NUL byte", f.Name)
+	if p := nameProblem(f.Name); p != "" {
+		return kerr.New(kerr.InvalidArgument, "column %q: %s", f.Name, p)
+	}
+	if err := checkFieldNames(f.Name, f.Type); err != nil {
+		return err
 	}
 	if err := checkStorable(f.Name, f.Type); err != nil {
 		return err
 	}
 	return checkFixedSizeLists(f.Name, f.Type, f.Nullable)
+}
+
+// nameProblem says what is wrong with a new column or field name
+// (created, added or renamed to); "" when nothing. A name must be UTF-8:
+// the manifest (JSON) names columns in its statistics, and a name that is
+// not made every later flush and compaction fail.
+func nameProblem(name string) string {
+	if strings.IndexByte(name, 0) >= 0 {
+		return "a name cannot contain a NUL byte"
+	}
+	if !unicodeutf8.ValidString(name) {
+		return "a name must be UTF-8"
+	}
+	return ""
+}
+
+// checkFieldNames applies nameProblem to the fields inside type t of
+// column col.
+func checkFieldNames(col string, t arrow.DataType) error {
+	nt, ok := t.(arrow.NestedType)
+	if !ok {
+		return nil
+	}
+	for _, f := range nt.Fields() {
+		if p := nameProblem(f.Name); p != "" {
+			return kerr.New(kerr.InvalidArgument, "column %q: field %q: %s", col, f.Name, p)
+		}
+		if err := checkFieldNames(col, f.Type); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // keyFieldIDs resolves the user column and primary key of a new table (by

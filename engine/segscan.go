@@ -20,7 +20,7 @@ func (db *DB) ScanSegment(table, segmentID string, req ScanRequest) (Stream, err
 		return nil, err
 	}
 	defer exit()
-	t, err := db.st.lookupTable(table)
+	t, err := db.st.storedTable(table, "segment scan")
 	if err != nil {
 		return nil, err
 	}

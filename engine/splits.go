@@ -83,13 +83,10 @@ func (db *DB) ScanSplits(table string, req ScanRequest, maxSplits int, targetRow
 		return nil, err
 	}
 	defer exit()
-	if _, ok := lookupSystemTable(table); ok {
-		return nil, kerr.New(kerr.InvalidArgument, "splits of %q: system tables are computed, not stored", table)
-	}
 	if req.Limit >= 0 {
 		return nil, kerr.New(kerr.InvalidArgument, "splits of %q: a limit applies to the whole scan; apply it to the splits' results", table)
 	}
-	t, err := db.st.lookupTable(table)
+	t, err := db.st.storedTable(table, "splits")
 	if err != nil {
 		return nil, err
 	}

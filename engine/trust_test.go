@@ -1143,3 +1143,137 @@ func TestReadOnlyOpenBesideAWriterIsBusy(t *testing.T) {
 	}
 	ro.Close()
 }
+
+// TestTablesNoFlushCanWriteAreRefused: a column no segment can hold is
+// refused when it is made, naming it — a decimal Parquet cannot describe
+// (precision 0 or beyond the type's, a negative scale or one above the
+// precision), decimal32/64 (arrow-go writes neither), a name that is not
+// UTF-8 (the manifest's statistics name columns in JSON) at any depth, by
+// create, a merge-mode write or a rename. Each was taken, and every later
+// flush and compaction of the table failed (KALAM_INTERNAL from C).
+func TestTablesNoFlushCanWriteAreRefused(t *testing.T) {
+	db, mem, _ := testDB(t)
+	k := arrow.Field{Name: "k", Type: arrow.PrimitiveTypes.Int64}
+	for _, f := range []arrow.Field{
+		{Name: "v", Type: &arrow.Decimal128Type{Precision: 5, Scale: 10}, Nullable: true},
+		{Name: "v", Type: &arrow.Decimal128Type{Precision: 5, Scale: -2}, Nullable: true},
+		{Name: "v", Type: &arrow.Decimal128Type{Precision: 0, Scale: 0}, Nullable: true},
+		{Name: "v", Type: &arrow.Decimal128Type{Precision: 39, Scale: 0}, Nullable: true},
+		{Name: "v", Type: &arrow.Decimal256Type{Precision: 77, Scale: 2}, Nullable: true},
+		{Name: "v", Type: &arrow.Decimal32Type{Precision: 9, Scale: 2}, Nullable: true},
+		{Name: "v", Type: &arrow.Decimal64Type{Precision: 18, Scale: 2}, Nullable: true},
+		{Name: "v", Type: arrow.ListOf(&arrow.Decimal128Type{Precision: 5, Scale: 6}), Nullable: true},
+		{Name: "caf\xe9", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "v", Type: arrow.StructOf(arrow.Field{Name: "caf\xe9", Type: arrow.PrimitiveTypes.Int64}), Nullable: true},
+	} {
+		_, err := db.CreateTable("bad", "", arrow.NewSchema([]arrow.Field{k, f}, nil), map[string]string{"primary_key": "k"})
+		if !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), fmt.Sprintf("%q", f.Name)) {
+			t.Errorf("create with %q %s: %v, want InvalidArgument naming the column", f.Name, f.Type, err)
+		}
+	}
+	// Those that fit are taken and flushed.
+	okCols := []arrow.Field{k,
+		{Name: "d38", Type: &arrow.Decimal128Type{Precision: 38, Scale: 38}, Nullable: true},
+		{Name: "d76", Type: &arrow.Decimal256Type{Precision: 76, Scale: 0}, Nullable: true},
+		{Name: "café", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	}
+	sch := arrow.NewSchema(okCols, nil)
+	if _, err := db.CreateTable("good", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(`[{"k": 1, "d38": "0.5", "d76": "12", "café": 3}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	if _, err := db.AppendRecord("good", rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Flush("good"); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	// Merge mode and rename cannot bring a bad name in either.
+	in := arrow.NewSchema([]arrow.Field{k, {Name: "x\xff", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil)
+	bad, _, err := array.RecordFromJSON(mem, arrow.NewSchema([]arrow.Field{k, {Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil), strings.NewReader(`[{"k": 2, "x": 1}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Release()
+	badRec := array.NewRecordBatch(in, bad.Columns(), bad.NumRows())
+	defer badRec.Release()
+	rdr := recordReader(t, badRec)
+	defer rdr.Release()
+	if _, err := db.Write("good", rdr, WriteOptions{SchemaMode: SchemaMerge}); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("merge-mode write adding a non-UTF-8 column: %v", err)
+	}
+	if err := db.RenameColumn("good", "café", "caf\xe9"); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("rename to a non-UTF-8 name: %v", err)
+	}
+	if _, err := db.Flush("good"); err != nil {
+		t.Fatalf("flush after the refused changes: %v", err)
+	}
+	if _, err := db.Compact("good", CompactOptions{}); err != nil {
+		t.Fatalf("compact after the refused changes: %v", err)
+	}
+}
+
+// TestAutomaticFlushPanicLeavesTheWriteCommitted: a panic in the automatic
+// flush after a committed write (a bug) is the table's background error;
+// the write reports its rows. It reached the write's caller as
+// KALAM_INTERNAL with no rows written, though they were: a host would
+// retry and write them twice.
+func TestAutomaticFlushPanicLeavesTheWriteCommitted(t *testing.T) {
+	db, mem, _ := testDB(t)
+	sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	if _, err := db.CreateTable("af", "", sch, map[string]string{"primary_key": "k", "flush_rows": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	db.st.failpoint = func(step string) error {
+		if step == "flush_frozen" {
+			panic("injected")
+		}
+		return nil
+	}
+	rec, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(`[{"k": 1}, {"k": 2}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	n, err := db.AppendRecord("af", rec)
+	db.st.failpoint = nil
+	if err != nil || n != 2 {
+		t.Fatalf("append: %d rows, %v; want 2 rows and no error", n, err)
+	}
+	info, err := db.Table("default.af")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(info.BackgroundError, "injected") {
+		t.Fatalf("background error %q, want the panic", info.BackgroundError)
+	}
+	if _, err := db.Flush("af"); err != nil {
+		t.Fatalf("flush after: %v", err)
+	}
+}
+
+// TestSystemTablesHaveNothingStored: a read of what storage holds of a
+// table — manifest, history, a vacuum dry run, a segment scan — asked of a
+// system table is InvalidArgument (it has none), not ReadOnly, which says
+// a write was refused; a vacuum of one is ReadOnly.
+func TestSystemTablesHaveNothingStored(t *testing.T) {
+	db, _, _ := testDB(t)
+	for what, call := range map[string]func() error{
+		"manifest":       func() error { _, err := db.ManifestJSON("system.tables"); return err },
+		"history":        func() error { _, err := db.History("system.tables"); return err },
+		"vacuum dry run": func() error { _, err := db.Vacuum("system.tables", 0, true); return err },
+		"segment scan":   func() error { _, err := db.ScanSegment("system.tables", "x", ScanRequest{Limit: -1}); return err },
+		"explain":        func() error { _, err := db.Explain("system.tables", ScanRequest{Limit: -1}); return err },
+	} {
+		if err := call(); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), "system tables are computed") {
+			t.Errorf("%s of system.tables: %v, want InvalidArgument", what, err)
+		}
+	}
+	if _, err := db.Vacuum("system.tables", 0, false); !kerr.Is(err, kerr.ReadOnly) {
+		t.Errorf("vacuum of system.tables: %v, want ReadOnly", err)
+	}
+}

@@ -342,6 +342,13 @@ func (st *store) maybeAutoFlush(t *table) {
 	if t.opts.flushRows <= 0 || t.hotRows.Load() < t.opts.flushRows {
 		return
 	}
+	// The write has committed: a panic here (a bug) must not reach the
+	// caller as the write's failure, which a host would retry.
+	defer func() {
+		if r := recover(); r != nil {
+			t.setBackgroundError(kerr.New(kerr.Internal, "automatic flush (flush_rows=%d): panic: %v", t.opts.flushRows, r))
+		}
+	}()
 	if _, err := st.flush(t); err != nil {
 		t.setBackgroundError(fmt.Errorf("automatic flush (flush_rows=%d): %w", t.opts.flushRows, err))
 		return

@@ -150,7 +150,8 @@ typedef int32_t kalam_status;
 #define KALAM_ALREADY_EXISTS 3
 #define KALAM_IO 4               /* file system or RocksDB error */
 #define KALAM_CORRUPTION 5       /* on-disk data fails validation */
-#define KALAM_CANCELLED 6
+#define KALAM_CANCELLED 6        /* a cancelled scan; an input stream whose
+                                    get_next returned ECANCELED */
 #define KALAM_CLOSED 7           /* closed or unknown kalam_db */
 #define KALAM_READ_ONLY 8        /* write on a read-only handle; writing,
                                     flushing, compacting, altering or
@@ -294,7 +295,9 @@ kalam_status kalam_table_info(kalam_db* db, const char* table, char** info_json,
  * batch, an unknown column, a missing non-nullable column, a type that
  * cannot be cast losslessly — naming the column); KALAM_NOT_FOUND;
  * KALAM_READ_ONLY; KALAM_CLOSED; KALAM_IO (including a failing get_next of
- * `in`, with its get_last_error text, and a full disk). */
+ * `in`, with its get_last_error text, and a full disk; a get_next failing
+ * with EINVAL is KALAM_INVALID_ARGUMENT and with ECANCELED
+ * KALAM_CANCELLED). */
 kalam_status kalam_append(kalam_db* db, const char* table, struct ArrowArrayStream* in,
                           int64_t* rows_written, kalam_error* err);
 
