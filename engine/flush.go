@@ -126,7 +126,7 @@ func (st *store) flushHot(t *table) (id string, removed int64, err error) {
 		read = func(out chan<- flushBatch, stop <-chan struct{}) error { return st.flushRead(t, sv, it, out, stop) }
 		versions = func() int64 { return it.visited }
 	}
-	seqNo := prev.LastSequenceNumber + 1
+	seqNo := t.nextSegmentNumber(prev)
 	sw, err := st.newSegWriter(t, sv, seqNo)
 	if err != nil {
 		return "", 0, fmt.Errorf("flush %s: %w", t.qname, err)

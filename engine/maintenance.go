@@ -195,7 +195,7 @@ func (st *store) compactOnce(t *table, opts CompactOptions) (rep *CompactReport,
 		var off int64
 		for off < kept.NumRows() {
 			if sw == nil {
-				seqNo++
+				seqNo = t.nextSegmentNumber(prev)
 				if sw, err = st.newSegWriter(t, rs.view, seqNo); err != nil {
 					kept.Release()
 					return nil, fmt.Errorf("compact %s: %w", t.qname, err)

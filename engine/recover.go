@@ -67,9 +67,11 @@ func (st *store) syncTableStorage(t *table) error {
 		return err
 	}
 	for _, e := range ents {
-		if _, ok := manifest.ParseSegmentFileName(e.Name); !ok || e.IsDir {
+		n, ok := manifest.ParseSegmentFileName(e.Name)
+		if !ok || e.IsDir {
 			continue
 		}
+		t.sawSegmentNumber(n) // an orphan's number too: its upload may have been a failed one
 		if rel := manifest.DataDir + "/" + e.Name; !referenced[rel] {
 			if err := st.storage.Remove(ctx, t.prefix+"/"+rel); err != nil {
 				return fmt.Errorf("remove orphan segment %s: %w", rel, err)

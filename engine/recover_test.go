@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/linxGnu/grocksdb"
 
@@ -291,5 +293,100 @@ func TestLostLogBehindCatalog(t *testing.T) {
 	}
 	if got := fmt.Sprint(scanIDs(t, db, "a")); got != "[1 2]" {
 		t.Fatalf("rows after a flush: %s", got)
+	}
+}
+
+// TestSegmentNumbersAreNeverReused: a flush that failed after uploading
+// its segment leaves the manifest's last_sequence_number as it was; the
+// retry wrote the same segment_N name, so the failed upload, if it landed
+// late (an abandoned S3 PUT the network delivered after the client gave
+// up), replaced the committed segment and its acknowledged rows were lost.
+// Numbers handed out, and numbers found in storage when the store opens
+// (an orphan from before a crash), are never given out again.
+func TestSegmentNumbersAreNeverReused(t *testing.T) {
+	dir := t.TempDir()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	opts := DefaultOptions()
+	opts.Allocator = mem
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	if _, err := db.CreateTable("sn", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	appendKey := func(db *DB, k int) {
+		rec, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(fmt.Sprintf(`[{"k": %d}]`, k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rec.Release()
+		if _, err := db.AppendRecord("sn", rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths := func(db *DB) []string {
+		m, err := db.Manifest("sn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range m.Segments {
+			out = append(out, s.Path)
+		}
+		return out
+	}
+	appendKey(db, 1)
+	db.st.failpoint = func(step string) error {
+		if step == "segment_written" {
+			return errors.New("injected")
+		}
+		return nil
+	}
+	if _, err := db.Flush("sn"); err == nil {
+		t.Fatal("flush with the failpoint succeeded")
+	}
+	db.st.failpoint = nil
+	if _, err := db.Flush("sn"); err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(db); len(got) != 1 || got[0] != "data/segment_002.parquet" {
+		t.Fatalf("segments after a failed flush and its retry: %v, want [data/segment_002.parquet]", got)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// An orphan in storage (a crash between upload and commit): the open
+	// removes it, and its number is not given out again either.
+	orphan := filepath.Join(dir, "storage", "default", "sn", "data", "segment_007.parquet")
+	if err := os.WriteFile(orphan, []byte("late upload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatalf("orphan left after open: %v", err)
+	}
+	appendKey(db, 2)
+	if _, err := db.Flush("sn"); err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(db); len(got) != 2 || got[1] != "data/segment_008.parquet" {
+		t.Fatalf("segments after an orphan segment_007: %v, want segment_008 second", got)
+	}
+	if _, err := db.Compact("sn", CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.Manifest("sn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live := m.LiveSegments(); len(live) != 1 || live[0].Path != "data/segment_009.parquet" || m.LastSequenceNumber != 9 {
+		t.Fatalf("after compaction: live %v, last_sequence_number %d", live, m.LastSequenceNumber)
 	}
 }

@@ -52,6 +52,10 @@ type table struct {
 
 	// flushMu serialises flushes and other manifest changers.
 	flushMu sync.Mutex
+	// segNo is the highest segment number handed out to a writer, or seen
+	// in storage when the store opened (under flushMu): see
+	// nextSegmentNumber.
+	segNo uint64
 
 	// olderLayout holds the segment column names (string → true) whose
 	// values, in the flush, compaction or dataset being written, today's
@@ -297,4 +301,23 @@ func (t *table) currentManifest() *manifest.Manifest {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.man
+}
+
+// nextSegmentNumber hands out the number of the next segment file (under
+// flushMu): one above both the manifest's last_sequence_number and every
+// number handed out or seen before. A flush or compaction that failed did
+// not advance the manifest, and its upload may still land — an abandoned
+// S3 PUT delivered late by the network — so its number is never given to
+// a later file (DESIGN §2.1: never reused), whose committed object the
+// late upload would otherwise overwrite.
+func (t *table) nextSegmentNumber(m *manifest.Manifest) uint64 {
+	t.segNo = max(t.segNo, m.LastSequenceNumber) + 1
+	return t.segNo
+}
+
+// sawSegmentNumber records a segment file number found in storage.
+func (t *table) sawSegmentNumber(n uint64) {
+	t.flushMu.Lock()
+	t.segNo = max(t.segNo, n)
+	t.flushMu.Unlock()
 }
