@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -223,8 +222,8 @@ func (st *store) alter(t *table, change func(*schemaView, *tableDef) (*arrow.Sch
 	}); err != nil {
 		return err
 	}
-	// Mirrors after the commit (open rewrites them when this fails).
-	_ = st.storage.WriteFile(context.Background(), t.prefix+"/"+tableJSONName, defJSON)
+	// Mirrors after the commit, table.json first (open, or the next
+	// commit's mirror, rewrites them when this fails).
 	st.mirrorManifest(t, next)
 	return nil
 }

@@ -629,10 +629,15 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	if err := st.writeSync(wb, fmt.Sprintf("create table %q", qn)); err != nil {
 		return nil, err
 	}
+	t.defMirrored = t.def // written above
 	st.catMu.Lock()
 	st.tables[qn] = t
 	st.catMu.Unlock()
+	// Under flushMu, like every mirror: a flush of the new table may run
+	// already.
+	t.flushMu.Lock()
 	st.mirrorManifest(t, man)
+	t.flushMu.Unlock()
 	return t.info(), nil
 }
 
@@ -755,6 +760,13 @@ func (db *DB) Table(name string) (*TableInfo, error) {
 	t, err := db.st.lookupTable(name)
 	if err != nil {
 		return nil, err
+	}
+	if db.st.remote {
+		// A storage-only reader's description follows what storage holds
+		// now (Python's Table.refresh reads it), as its scans do.
+		if t, err = db.st.reloadRemote(context.Background(), t); err != nil {
+			return nil, err
+		}
 	}
 	return t.info(), nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,9 +31,11 @@ func parseVersionFileName(name string) (uint64, bool) {
 	return v, err == nil && v > 0
 }
 
-// mirrorManifest is step 3 of the commit protocol: the version file, then
-// manifest.json. A failure does not undo the commit: open rewrites what is
-// missing or behind (step 4).
+// mirrorManifest is step 3 of the commit protocol: table.json when the
+// definition changed, the version file, then manifest.json; called under
+// t.flushMu. A failure does not undo the commit: the next commit's mirror
+// (table.json) and open (everything, step 4) rewrite what is missing or
+// behind.
 func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
 	if err := st.hit("before_mirror"); err != nil {
 		return
@@ -42,8 +45,26 @@ func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
 		return
 	}
 	ctx := context.Background()
+	// table.json first: a storage-only reader reads manifest.json and then
+	// table.json, and a definition older than its manifest reads the
+	// version in an older schema (a dropped column's values back). An
+	// alter whose table.json write failed is repaired here, by the next
+	// commit's mirror, and no manifest.json goes out before it.
+	if def := t.def; t.defMirrored != def {
+		defJSON, err := json.Marshal(def)
+		if err != nil {
+			return
+		}
+		if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
+			return
+		}
+		t.defMirrored = def
+	}
 	if err := st.storage.WriteFile(ctx, t.prefix+"/"+versionFileName(m.Version), data); err != nil {
 		return
+	}
+	if m.Version < t.currentManifest().Version {
+		return // a later commit's mirror has written (or will write) manifest.json
 	}
 	_ = st.storage.WriteFile(ctx, t.prefix+"/"+manifest.ManifestFileName, data)
 }

@@ -38,6 +38,16 @@ func (st *store) syncTableStorage(t *table) error {
 			}
 		}
 	}
+	// table.json before manifest.json, as mirrorManifest writes them.
+	defJSON, _ := json.Marshal(t.def)
+	if cur, err := st.storage.ReadFile(ctx, t.prefix+"/"+tableJSONName); err != nil || string(cur) != string(defJSON) {
+		if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
+			return fmt.Errorf("rewrite table.json: %w", err)
+		}
+	}
+	t.flushMu.Lock()
+	t.defMirrored = t.def
+	t.flushMu.Unlock()
 	man := t.currentManifest()
 	onDisk, err := st.readManifestObject(ctx, t.prefix+"/"+manifest.ManifestFileName)
 	if err != nil || onDisk.Version != man.Version || onDisk.TableID != man.TableID {
@@ -47,12 +57,6 @@ func (st *store) syncTableStorage(t *table) error {
 		}
 		if err := st.storage.WriteFile(ctx, t.prefix+"/"+manifest.ManifestFileName, data); err != nil {
 			return fmt.Errorf("rewrite manifest.json: %w", err)
-		}
-	}
-	defJSON, _ := json.Marshal(t.def)
-	if cur, err := st.storage.ReadFile(ctx, t.prefix+"/"+tableJSONName); err != nil || string(cur) != string(defJSON) {
-		if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
-			return fmt.Errorf("rewrite table.json: %w", err)
 		}
 	}
 	if err := st.syncVersionFiles(ctx, t); err != nil {

@@ -141,6 +141,21 @@ func (st *store) loadRemoteTable(ctx context.Context, ns, name string) (*table, 
 // the current one, manifest.json) as the table's manifest.
 func (st *store) loadRemoteTableAt(ctx context.Context, ns, name string, version uint64) (*table, error) {
 	prefix := ns + "/" + name
+	obj := prefix + "/" + manifest.ManifestFileName
+	if version != 0 {
+		obj = prefix + "/" + versionFileName(version)
+	}
+	// The manifest first, then table.json: the writer mirrors table.json
+	// before the manifests that need it (mirrorManifest), so the
+	// definition read second knows every schema version up to the
+	// manifest's. Read the other way round, an alter committed in between
+	// paired the old definition with the new manifest, and the version
+	// was read in the old schema (a dropped column's values back).
+	m, merr := st.readManifestObject(ctx, obj)
+	missing := kerr.Is(merr, kerr.NotFound) && version != 0
+	if merr != nil && !missing {
+		return nil, merr
+	}
 	b, err := st.storage.ReadFile(ctx, prefix+"/"+tableJSONName)
 	if err != nil {
 		return nil, err
@@ -151,7 +166,19 @@ func (st *store) loadRemoteTableAt(ctx context.Context, ns, name string, version
 	if old != nil {
 		cur, _ := json.Marshal(old.currentDef())
 		if string(cur) == string(b) {
-			return old, nil // scans read the newest manifest.json themselves
+			if missing {
+				return nil, st.versionNotFound(old, version)
+			}
+			if version == 0 {
+				// The table's info (version, segments) follows the newest
+				// manifest; scans read manifest.json themselves.
+				old.mu.Lock()
+				if m.Version > old.man.Version {
+					old.man = m
+				}
+				old.mu.Unlock()
+			}
+			return old, nil
 		}
 	}
 	var def tableDef
@@ -163,16 +190,8 @@ func (st *store) loadRemoteTableAt(ctx context.Context, ns, name string, version
 	if err != nil {
 		return nil, kerr.Wrap(kerr.Corruption, err, "%s/%s", prefix, tableJSONName)
 	}
-	obj := prefix + "/" + manifest.ManifestFileName
-	if version != 0 {
-		obj = prefix + "/" + versionFileName(version)
-	}
-	m, err := st.readManifestObject(ctx, obj)
-	if kerr.Is(err, kerr.NotFound) && version != 0 {
+	if missing {
 		return nil, st.versionNotFound(t, version)
-	}
-	if err != nil {
-		return nil, err
 	}
 	t.man = m
 	return t, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -475,4 +476,77 @@ func TestBufferPoolOutlivesItsStores(t *testing.T) {
 	}
 	pool.r.trim(time.Now().Add(time.Hour))
 	base.AssertSize(t, 0)
+}
+
+// TestStorageOnlyReaderNeverPairsAnOldDefinitionWithANewVersion: an alter
+// whose table.json could not be written (storage down at that moment)
+// returned OK and left table.json as it was, while later commits mirrored
+// their manifests: storage-only readers read the new versions in the old
+// schema, a dropped column's values back under its name. Now no
+// manifest.json goes out before the definition it needs, and the next
+// commit's mirror writes table.json. A reader's table description follows
+// the newest version too (Python's Table.refresh; it stayed at the one it
+// first loaded).
+func TestStorageOnlyReaderNeverPairsAnOldDefinitionWithANewVersion(t *testing.T) {
+	w, mem, dir := testDB(t)
+	if _, err := w.CreateTable("e", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, w, mem, "e", 1, 2)
+	if _, err := w.Flush("e"); err != nil {
+		t.Fatal(err)
+	}
+	r := openRemoteAt(t, filepath.Join(dir, "storage"))
+	if got := scanRows(t, r, "e", allRows()); got != "1:k1 2:k2" {
+		t.Fatalf("remote rows: %s", got)
+	}
+	// table.json cannot be written (a directory stands in its way); when
+	// storage is back it holds the old definition, as an S3 object whose
+	// PUT failed does.
+	tj := filepath.Join(dir, "storage", "default", "e", "table.json")
+	oldDef, err := os.ReadFile(tj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(tj); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(tj, "blocked"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.DropColumns("e", []string{"kind"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddColumns("e", []arrow.Field{{Name: "kind", Type: arrow.BinaryTypes.String, Nullable: true}}); err != nil {
+		t.Fatal(err)
+	}
+	// The reader still reads the version whose definition storage holds.
+	if got := scanRows(t, r, "e", allRows()); got != "1:k1 2:k2" {
+		t.Fatalf("remote rows while table.json is behind: %s", got)
+	}
+	if err := os.RemoveAll(tj); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tj, oldDef, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, w, mem, "e", 3)
+	if _, err := w.Flush("e"); err != nil {
+		t.Fatal(err)
+	}
+	wantV := w.st.tables["default.e"].currentManifest().Version
+	// The new kind is a new column: null for rows 1 and 2.
+	if got := scanRows(t, r, "e", allRows()); got != "1:<nil> 2:<nil> 3:k3" {
+		t.Fatalf("remote rows after the next commit: %s", got)
+	}
+	if got := scanRows(t, r, "e", ScanRequest{Limit: -1, AsOfVersion: int64(wantV)}); got != "1:<nil> 2:<nil> 3:k3" {
+		t.Fatalf("remote rows at version %d: %s", wantV, got)
+	}
+	ti, err := r.Table("e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti.Version != wantV {
+		t.Fatalf("remote table description at version %d, the writer's is %d", ti.Version, wantV)
+	}
 }

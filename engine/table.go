@@ -52,6 +52,10 @@ type table struct {
 
 	// flushMu serialises flushes and other manifest changers.
 	flushMu sync.Mutex
+	// defMirrored is the definition storage's table.json holds, as far as
+	// this process knows (under flushMu): mirrorManifest writes t.def
+	// there first when it differs.
+	defMirrored *tableDef
 	// segNo is the highest segment number handed out to a writer, or seen
 	// in storage when the store opened (under flushMu): see
 	// nextSegmentNumber.
