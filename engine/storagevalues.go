@@ -116,7 +116,7 @@ func storedInt(arr arrow.Array, i int) int64 {
 func toStorage(rec arrow.RecordBatch, to *arrow.Schema, mem memory.Allocator) (arrow.RecordBatch, error) {
 	same := true
 	for i, f := range to.Fields() {
-		if !arrow.TypeEqual(rec.Column(i).DataType(), f.Type) {
+		if !arrow.TypeEqual(rec.Column(i).DataType(), f.Type) || needsNullsDown(f.Type) {
 			same = false
 			break
 		}
@@ -173,6 +173,16 @@ func toStorage(rec arrow.RecordBatch, to *arrow.Schema, mem memory.Allocator) (a
 			cols[i] = s
 		default:
 			return nil, kerr.New(kerr.Internal, "column %q: segments do not store %s as %s", f.Name, c.DataType(), f.Type)
+		}
+	}
+	for i, c := range cols {
+		if needsNullsDown(c.DataType()) {
+			// pqarrow's decimal and float16 leaves under a null struct
+			// slot (parentnulls.go).
+			d := nullsDown(c.Data(), mem)
+			c.Release()
+			cols[i] = array.MakeFromData(d)
+			d.Release()
 		}
 	}
 	return array.NewRecordBatch(to, cols, rec.NumRows()), nil
