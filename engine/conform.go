@@ -91,37 +91,47 @@ func (c *conformer) conformInto(rec arrow.RecordBatch, base int64, present []boo
 			continue
 		}
 		present[i] = true
-		a, err := castLossless(rec.Column(j), f.Type, c.mem)
+		a, err := columnValues(rec.Column(j), f, base, c.mem)
 		if err != nil {
 			release()
-			var re rangeError
-			if errors.As(err, &re) {
-				return nil, kerr.New(kerr.InvalidArgument, "%s: column %q: row %d: value %s does not fit in %s",
-					c.what, f.Name, base+int64(re.row), re.value, f.Type)
-			}
-			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q: %v", c.what, f.Name, err)
-		}
-		if !f.Nullable && a.NullN() > 0 {
-			a.Release()
-			release()
-			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q is non-nullable but has %d nulls", c.what, f.Name, a.NullN())
-		}
-		if row, path, bad := requiredNull(a); bad {
-			a.Release()
-			release()
-			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q: row %d: null in %s, which the column's type declares not null",
-				c.what, f.Name, base+int64(row), path)
-		}
-		if hasFixedSizeList(f.Type) && !writableAsIs(a) {
-			a.Release()
-			release()
-			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q holds a null fixed_size_list value (or a null struct or list slot around one, or a null list slot that still spans values) where its type allows none: segments could not store it", c.what, f.Name)
+			return nil, fmt.Errorf("%s: %w", c.what, err)
 		}
 		cols[i] = a
 	}
 	out := array.NewRecordBatch(c.target, cols, int64(n))
 	release()
 	return out, nil
+}
+
+// columnValues makes arr the values of column f, as every write stores
+// them (appends, write modes, update by filter): cast losslessly to f's
+// type, and no null where f's type declares none, at the top or inside.
+// Errors name the column, and the row counted from base. The caller
+// releases the result.
+func columnValues(arr arrow.Array, f arrow.Field, base int64, mem memory.Allocator) (arrow.Array, error) {
+	a, err := castLossless(arr, f.Type, mem)
+	if err != nil {
+		var re rangeError
+		if errors.As(err, &re) {
+			return nil, kerr.New(kerr.InvalidArgument, "column %q: row %d: value %s does not fit in %s",
+				f.Name, base+int64(re.row), re.value, f.Type)
+		}
+		return nil, kerr.New(kerr.InvalidArgument, "column %q: %v", f.Name, err)
+	}
+	if !f.Nullable && a.NullN() > 0 {
+		a.Release()
+		return nil, kerr.New(kerr.InvalidArgument, "column %q is non-nullable but has %d nulls", f.Name, a.NullN())
+	}
+	if row, path, bad := requiredNull(a); bad {
+		a.Release()
+		return nil, kerr.New(kerr.InvalidArgument, "column %q: row %d: null in %s, which the column's type declares not null",
+			f.Name, base+int64(row), path)
+	}
+	if hasFixedSizeList(f.Type) && !writableAsIs(a) {
+		a.Release()
+		return nil, kerr.New(kerr.InvalidArgument, "column %q holds a null fixed_size_list value (or a null struct or list slot around one, or a null list slot that still spans values) where its type allows none: segments could not store it", f.Name)
+	}
+	return a, nil
 }
 
 func fieldNames(s *arrow.Schema) string {

@@ -119,6 +119,16 @@ func TestNullInANotNullNestedFieldIsRefused(t *testing.T) {
 		t.Fatalf("nulls above the not-null fields are values' absence, not nulls in them: %v", err)
 	}
 
+	// Update by filter sets values through the same rule.
+	one := arrow.NewSchema([]arrow.Field{sch.Field(1)}, nil)
+	vals, _, err := array.RecordFromJSON(mem, one, strings.NewReader(`[{"s": {"x": null}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vals.Release()
+	if _, err := db.UpdateWhere("n", "k = 1", vals); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), `column "s": row 0: null in x`) {
+		t.Fatalf("update setting a null in x: %v, want InvalidArgument naming column s and x", err)
+	}
 	// A row an older library took: put straight into the hot store.
 	tbl, err := db.st.lookupTable("n")
 	if err != nil {

@@ -248,13 +248,12 @@ func (st *store) rewhereLocked(t *table, verb, filterText string, values arrow.R
 			if _, dup := set[c]; dup {
 				return 0, kerr.New(kerr.InvalidArgument, "column %q is set twice", tf.Name)
 			}
-			a, err := castLossless(values.Column(i), tf.Type, st.mem)
-			if err != nil {
-				return 0, kerr.New(kerr.InvalidArgument, "column %q: %v", tf.Name, err)
-			}
-			if !tf.Nullable && a.IsNull(0) {
-				a.Release()
+			if !tf.Nullable && values.Column(i).IsNull(0) {
 				return 0, kerr.New(kerr.InvalidArgument, "column %q is non-nullable and cannot be set to null", tf.Name)
+			}
+			a, err := columnValues(values.Column(i), tf, 0, st.mem)
+			if err != nil {
+				return 0, err
 			}
 			set[c] = a
 		}
