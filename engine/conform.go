@@ -179,8 +179,10 @@ func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arr
 		return castBytes(arr, to, mem)
 	case from.ID() == arrow.FIXED_SIZE_LIST && to.ID() == arrow.FIXED_SIZE_LIST:
 		return castFixedSizeList(arr.(*array.FixedSizeList), to.(*arrow.FixedSizeListType), mem)
-	case isListLike(from) && isListLike(to):
+	case isListLike(from) && isListLike(to), from.ID() == arrow.MAP && to.ID() == arrow.MAP:
 		return castList(arr, to, mem)
+	case from.ID() == arrow.STRUCT && to.ID() == arrow.STRUCT:
+		return castStruct(arr.(*array.Struct), to.(*arrow.StructType), mem)
 	case isInteger(from) && isInteger(to):
 		return castInt(arr, to, mem)
 	case from.ID() == arrow.FLOAT32 && to.ID() == arrow.FLOAT64:
@@ -391,6 +393,8 @@ func castList(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.A
 		toElem = lt.Elem()
 	case *arrow.LargeListType:
 		toElem = lt.Elem()
+	case *arrow.MapType: // a list of key-value structs
+		toElem = lt.Elem()
 	}
 	la := arr.(array.ListLike)
 	// Rebuild offsets relative to a compacted child so both widths are easy.
@@ -447,6 +451,49 @@ func castList(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.A
 		defer valid.Release()
 	}
 	data := array.NewData(to, n, []*memory.Buffer{valid, offBuf}, []arrow.ArrayData{child.Data()}, arr.NullN(), 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// castStruct casts a struct to one with the same field names in the same
+// order, field by field (a Polars or pandas frame's struct of large_utf8
+// into a table's struct of utf8); the target's field nullability is the
+// writes' rule (columnValues), checked on the result.
+func castStruct(arr *array.Struct, to *arrow.StructType, mem memory.Allocator) (arrow.Array, error) {
+	from := arr.DataType().(*arrow.StructType)
+	if from.NumFields() != to.NumFields() {
+		return nil, castError{from, to}
+	}
+	off, n := arr.Data().Offset(), arr.Len()
+	kids := make([]arrow.ArrayData, to.NumFields())
+	defer func() {
+		for _, k := range kids {
+			if k != nil {
+				k.Release()
+			}
+		}
+	}()
+	for i := range to.NumFields() {
+		if from.Field(i).Name != to.Field(i).Name {
+			return nil, castError{from, to}
+		}
+		// Field i's values of this array's slots (arrow-go applies a
+		// struct's offset to its children).
+		field := array.NewSlice(arr.Field(i), 0, int64(n))
+		c, err := castLossless(field, to.Field(i).Type, mem)
+		field.Release()
+		if err != nil {
+			return nil, err
+		}
+		kids[i] = c.Data()
+		kids[i].Retain()
+		c.Release()
+	}
+	valid := validity.Window(arr.Data().Buffers()[0], off, n, arr.NullN(), mem)
+	if valid != nil {
+		defer valid.Release()
+	}
+	data := array.NewData(to, n, []*memory.Buffer{valid}, kids, arr.NullN(), 0)
 	defer data.Release()
 	return array.MakeFromData(data), nil
 }

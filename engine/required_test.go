@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -170,5 +171,63 @@ func TestNullInANotNullNestedFieldIsRefused(t *testing.T) {
 	got := collect(t, s)
 	if len(got) != 3 || got[2]["s"] != `{"x":9}` || got[1]["l"] != "[4]" {
 		t.Fatalf("after the flush: %v", got)
+	}
+}
+
+// TestStructAndMapInputsCastLikeLists: a struct's fields and a map's keys
+// and values take the lossless casts a list's elements do (large_utf8 into
+// utf8: a Polars or pandas frame's structs), and a field or map value
+// declared not null takes input declared nullable when it holds no null.
+// Both were refused ("cannot cast struct<name: large_utf8> to
+// struct<name: utf8> losslessly"): create_table from a Polars frame with a
+// struct column made the table and then failed to append its rows.
+func TestStructAndMapInputsCastLikeLists(t *testing.T) {
+	db, mem, _ := testDB(t)
+	req := arrow.StructOf(arrow.Field{Name: "name", Type: arrow.BinaryTypes.String}, arrow.Field{Name: "n", Type: arrow.PrimitiveTypes.Int32, Nullable: true})
+	mt := arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64)
+	mt.SetItemNullable(false)
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "s", Type: req, Nullable: true},
+		{Name: "m", Type: mt, Nullable: true},
+	}, nil)
+	if _, err := db.CreateTable("cs", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	loose := arrow.StructOf(arrow.Field{Name: "name", Type: arrow.BinaryTypes.LargeString, Nullable: true}, arrow.Field{Name: "n", Type: arrow.PrimitiveTypes.Int16, Nullable: true})
+	in := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "s", Type: loose, Nullable: true},
+		{Name: "m", Type: arrow.MapOf(arrow.BinaryTypes.LargeString, arrow.PrimitiveTypes.Int32), Nullable: true},
+	}, nil)
+	write := func(js string) error {
+		rec, _, err := array.RecordFromJSON(mem, in, strings.NewReader(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rec.Release()
+		s := rec.NewSlice(1, rec.NumRows()) // an offset, too
+		defer s.Release()
+		_, err = db.AppendRecord("cs", s)
+		return err
+	}
+	if err := write(`[{"k": 0}, {"k": 1, "s": {"name": "a", "n": 7}, "m": [{"key": "x", "value": 1}]}, {"k": 2, "s": null, "m": null}, {"k": 3, "s": {"name": "ü", "n": null}, "m": []}]`); err != nil {
+		t.Fatalf("write of castable structs and maps: %v", err)
+	}
+	if err := write(`[{"k": 0}, {"k": 4, "s": {"name": null, "n": 1}}]`); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), `row 0: null in name`) {
+		t.Fatalf("a null name: %v", err)
+	}
+	if err := write(`[{"k": 0}, {"k": 5, "m": [{"key": "y", "value": null}]}]`); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), `null in entries.value`) {
+		t.Fatalf("a null map value: %v", err)
+	}
+	if _, err := db.Flush("cs"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.Scan("cs", allRows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(collect(t, s)); got != `[map[k:1 m:[{"key":"x","value":1}] s:{"n":7,"name":"a"}] map[k:2 m:<nil> s:<nil>] map[k:3 m:[] s:{"n":null,"name":"ü"}]]` {
+		t.Fatalf("rows: %s", got)
 	}
 }

@@ -166,3 +166,29 @@ def test_a_write_the_library_stops_reports_the_library_error(db):
         t.append(pa.RecordBatchReader.from_batches(schema, source()))
     assert info.value.__cause__ is None
     assert t.scan().to_table().column("id").to_pylist() == [1]
+
+
+def test_a_polars_frame_with_struct_and_nested_string_columns_makes_a_table(db):
+    # Polars hands its strings over as large_utf8/string_view inside structs
+    # too; the table's inferred columns are utf8. The append was refused
+    # ("cannot cast struct<name: large_utf8> to struct<name: utf8>") and an
+    # empty table was left behind.
+    df = pl.DataFrame({"id": [1, 2, 3], "st": [{"name": "a", "n": 1}, None, {"name": "ü", "n": None}],
+                       "tags": [["x"], [], None]})
+    t = db.create_table("polars_struct", df, primary_key=["id"])
+    t.flush()
+    assert t.scan().to_table().sort_by("id").to_pylist() == [
+        {"id": 1, "st": {"name": "a", "n": 1}, "tags": ["x"]},
+        {"id": 2, "st": None, "tags": []},
+        {"id": 3, "st": {"name": "ü", "n": None}, "tags": None},
+    ]
+
+
+def test_create_table_from_rows_it_cannot_append_leaves_no_table(db):
+    # A null key: the inferred key column is not null, so the rows are
+    # refused; the table the call made goes with them.
+    with pytest.raises(kalam.InvalidArgument, match="id"):
+        db.create_table("half_made", pa.table({"id": pa.array([1, None], pa.int64()), "v": [1.0, 2.0]}), primary_key="id")
+    assert "default.half_made" not in db.tables()
+    t = db.create_table("half_made", pa.table({"id": pa.array([1, 2], pa.int64()), "v": [1.0, 2.0]}), primary_key="id")
+    assert t.count_rows() == 2

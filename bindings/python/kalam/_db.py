@@ -219,7 +219,9 @@ class Database:
         pandas or Polars DataFrame, any ``__arrow_c_stream__`` object. From
         data the schema is inferred (dictionary/categorical columns become
         their value type; large_utf8 and utf8_view become utf8) and the rows
-        are appended in the same call; key columns become non-nullable.
+        are appended in the same call (when they cannot be, the table this
+        call made is dropped again and the error raised); key columns become
+        non-nullable.
         ``type`` is "shared" or "user".
         ``primary_key`` (a column name or a list) becomes the ``primary_key``
         option; ``options`` are the other table options (values turned into
@@ -255,17 +257,29 @@ class Database:
         tname = _ffi.encode(name)
         ttype = _ffi.encode(type)
         text = json.dumps(opts).encode() if opts else None
+        created = True
         try:
             _ffi.check(lambda err: L.kalam_create_table(h, tname, ttype, ctypes.byref(c_schema), text, err))
         except AlreadyExists:
             if not exist_ok:
                 raise
+            created = False
         finally:
             if c_schema.release:  # consumed by contract; never leak if it was not
                 _ffi.SCHEMA_RELEASE(c_schema.release)(ctypes.byref(c_schema))
         t = Table(self, qualify(name))
         if rows is not None:
-            t.append(rows)
+            try:
+                t.append(rows)
+            except Error:
+                # The call failed: a table it made stays no more than its
+                # rows do (a retry would meet AlreadyExists).
+                if created:
+                    try:
+                        self.drop_table(name)
+                    except Error:
+                        pass
+                raise
         return t
 
     def table(self, name: str) -> "Table":
