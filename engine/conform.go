@@ -127,10 +127,6 @@ func columnValues(arr arrow.Array, f arrow.Field, base int64, mem memory.Allocat
 		return nil, kerr.New(kerr.InvalidArgument, "column %q: row %d: null in %s, which the column's type declares not null",
 			f.Name, base+int64(row), path)
 	}
-	if hasFixedSizeList(f.Type) && !writableAsIs(a) {
-		a.Release()
-		return nil, kerr.New(kerr.InvalidArgument, "column %q holds a null fixed_size_list value (or a null struct or list slot around one, or a null list slot that still spans values) where its type allows none: segments could not store it", f.Name)
-	}
 	return a, nil
 }
 

@@ -3,7 +3,6 @@ package engine
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
@@ -67,12 +66,6 @@ func joined(pieces []arrow.Array, t arrow.DataType, mem memory.Allocator) (arrow
 	return d, nil
 }
 
-// nullAt reports whether slot i (from d's offset) of d is null.
-func nullAt(d arrow.ArrayData, i int) bool {
-	b := d.Buffers()[0]
-	return b != nil && b.Len() > 0 && d.NullN() > 0 && !bitutil.BitIsSet(b.Bytes(), d.Offset()+i)
-}
-
 // listsForWriter returns d (of a storage type holding a fixed_size_list) as
 // an array of writerType: each fixed_size_list a list whose slots that are
 // null, or that hidden says sit under a null struct slot, are empty. The
@@ -89,7 +82,7 @@ func listsForWriter(d arrow.ArrayData, hidden func(int) bool, mem memory.Allocat
 			k.Release()
 		}
 	}()
-	gone := func(i int) bool { return nullAt(d, i) || hidden != nil && hidden(i) }
+	gone := func(i int) bool { return isNullSlot(d, off+i) || hidden != nil && hidden(i) }
 	switch t := d.DataType().(type) {
 	case *arrow.FixedSizeListType:
 		size := int(t.Len())

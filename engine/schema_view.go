@@ -110,10 +110,7 @@ func checkNewColumn(f arrow.Field) error {
 	if err := checkFieldNames(f.Name, f.Type); err != nil {
 		return err
 	}
-	if err := checkStorable(f.Name, f.Type); err != nil {
-		return err
-	}
-	return checkFixedSizeLists(f.Name, f.Type, f.Nullable)
+	return checkStorable(f.Name, f.Type)
 }
 
 // nameProblem says what is wrong with a new column or field name

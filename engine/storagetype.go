@@ -257,33 +257,6 @@ func checkDecimal(name string, t arrow.DataType, precision, scale, maxPrecision 
 	return nil
 }
 
-// checkFixedSizeLists refuses a fixed_size_list that could hold a null
-// slot, or sit under a null struct slot, with no list between: its slot
-// still spans its values, and pqarrow's writer takes no null slot whose
-// values are present ("lists with non-zero length null components"), so
-// every flush of such a row failed and the rows stayed hot. Under a list,
-// large list or map a null parent has no values, which it writes. nullable
-// says whether t may be null in the context checked so far (the column's
-// own nullability at the top, false under a list).
-func checkFixedSizeLists(name string, t arrow.DataType, nullable bool) error {
-	switch tt := t.(type) {
-	case *arrow.FixedSizeListType:
-		if nullable {
-			return kerr.New(kerr.InvalidArgument, "column %q: a fixed_size_list that may be null (or sit in a struct that may be) cannot be stored in segments yet; declare it and the structs around it not null, or use a list", name)
-		}
-		return checkFixedSizeLists(name, tt.Elem(), tt.ElemField().Nullable)
-	case *arrow.StructType:
-		for _, f := range tt.Fields() {
-			if err := checkFixedSizeLists(name, f.Type, nullable || f.Nullable); err != nil {
-				return err
-			}
-		}
-	case arrow.ListLikeType: // list, large_list, map: a null slot has no values
-		return checkFixedSizeLists(name, tt.Elem(), tt.ElemField().Nullable)
-	}
-	return nil
-}
-
 // storageSchema is the schema a segment writer is given for a table's
 // columns s: storage types (the older layout for the columns older names),
 // and the ARROW:schema hint (hintType, with list elements named as pqarrow

@@ -13,8 +13,9 @@ import (
 // them), or any null fixed_size_list slot — and fails the whole flush
 // ("lists with non-zero length null components are not supported"). A
 // flush must not write such a column from the host's arrays; rows read
-// back from the hot store are built without such slots (and the create-time
-// rule, checkFixedSizeLists, keeps fixed_size_list slots from being null).
+// back from the hot store are built without such slots. (A null
+// fixed_size_list slot reaches pqarrow as an empty list, fslwrite.go; the
+// rule stays conservative about them: the flush then reads the rows back.)
 func writableAsIs(arr arrow.Array) bool {
 	if _, nested := arr.DataType().(arrow.NestedType); !nested {
 		return true

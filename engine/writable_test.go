@@ -73,69 +73,137 @@ func TestNullSlotSpanningValuesFlushes(t *testing.T) {
 	}
 }
 
-// TestFixedSizeListNullsRefused: a fixed_size_list slot that is null (or
-// under a null struct slot) cannot be written to a segment, so a column
-// that allows one is refused when it is made, and a write that holds one
-// where the type allows none is refused — not taken and then failing
-// every flush. Under a list, a null parent has no values: that is stored.
-func TestFixedSizeListNullsRefused(t *testing.T) {
+// TestNullableFixedSizeLists: a fixed_size_list column may be null, and
+// sit in a struct that may be (an embedding added to an existing table,
+// an optional vector): null slots — with values hidden under them, as
+// hosts send them — and null struct slots around one are stored and read
+// back as null through a flush and a compaction, and the older segments
+// of a table that gains such a column read it as null. They were refused
+// at create (pqarrow refuses a null slot spanning values; segments now get
+// lists, fslwrite.go). A null where the type declares none is still
+// refused (required.go).
+func TestNullableFixedSizeLists(t *testing.T) {
 	db, mem, _ := testDB(t)
-	fsl := arrow.FixedSizeListOf(2, arrow.PrimitiveTypes.Float64)
-	for _, f := range []arrow.Field{
-		{Name: "v", Type: fsl, Nullable: true},
-		{Name: "v", Type: arrow.StructOf(arrow.Field{Name: "e", Type: fsl}), Nullable: true},
-		{Name: "v", Type: arrow.ListOf(arrow.StructOf(arrow.Field{Name: "e", Type: fsl, Nullable: true}))},
-	} {
-		sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, f}, nil)
-		_, err := db.CreateTable("r", "", sch, map[string]string{"primary_key": "k"})
-		if !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), `"v"`) {
-			t.Errorf("create with %s: %v, want InvalidArgument naming the column", f.Type, err)
-		}
-	}
-	// Allowed: not null, and under a list.
+	fsl := arrow.FixedSizeListOfNonNullable(2, arrow.PrimitiveTypes.Float32)
 	sch := arrow.NewSchema([]arrow.Field{
 		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "e", Type: fsl})},
-		{Name: "l", Type: arrow.ListOfNonNullable(fsl), Nullable: true},
+		{Name: "x", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 	}, nil)
-	if _, err := db.CreateTable("ok", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+	if _, err := db.CreateTable("nf", "", sch, map[string]string{"primary_key": "k", "row_group_rows": "3"}); err != nil {
 		t.Fatal(err)
 	}
-	good, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(`[
-		{"k": 1, "s": {"e": [1, 2]}, "l": [[1, 2], [3, 4]]},
-		{"k": 2, "s": {"e": [3, 4]}, "l": null},
-		{"k": 3, "s": {"e": [5, 6]}, "l": [[5, 6]]}]`))
+	old, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(`[{"k": 0, "x": 0}, {"k": 9, "x": 9}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer good.Release()
-	if _, err := db.AppendRecord("ok", good); err != nil {
+	defer old.Release()
+	if _, err := db.AppendRecord("nf", old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Flush("ok"); err != nil {
+	if _, err := db.Flush("nf"); err != nil {
+		t.Fatal(err)
+	}
+	// Added to a table with a segment: both may be null.
+	st := arrow.StructOf(arrow.Field{Name: "e", Type: fsl, Nullable: true}, arrow.Field{Name: "n", Type: arrow.PrimitiveTypes.Int32, Nullable: true})
+	if err := db.AddColumns("nf", []arrow.Field{{Name: "v", Type: fsl, Nullable: true}, {Name: "s", Type: st, Nullable: true}}); err != nil {
+		t.Fatalf("adding nullable embedding columns: %v", err)
+	}
+	full := arrow.NewSchema([]arrow.Field{sch.Field(0), sch.Field(1), {Name: "v", Type: fsl, Nullable: true}, {Name: "s", Type: st, Nullable: true}}, nil)
+	// Values under every slot; v null at rows 1 and 3, s null at 2, s.e
+	// null at 4.
+	const n = 6
+	vb := array.NewFloat32Builder(mem)
+	for i := 0; i < 2*n; i++ {
+		vb.Append(float32(i))
+	}
+	vals := vb.NewArray()
+	vb.Release()
+	defer vals.Release()
+	bitmap := func(nulls ...int) *memory.Buffer {
+		b := memory.NewResizableBuffer(mem)
+		b.Resize(1)
+		b.Bytes()[0] = 0xff
+		for _, i := range nulls {
+			b.Bytes()[0] &^= 1 << i
+		}
+		return b
+	}
+	vbits := bitmap(1, 3)
+	vd := array.NewData(fsl, n, []*memory.Buffer{vbits}, []arrow.ArrayData{vals.Data()}, 2, 0)
+	vbits.Release()
+	v := array.MakeFromData(vd)
+	vd.Release()
+	defer v.Release()
+	ebits := bitmap(4)
+	ed := array.NewData(fsl, n, []*memory.Buffer{ebits}, []arrow.ArrayData{vals.Data()}, 1, 0)
+	ebits.Release()
+	nb := array.NewInt32Builder(mem)
+	for i := 0; i < n; i++ {
+		nb.Append(int32(i))
+	}
+	nn := nb.NewArray()
+	nb.Release()
+	defer nn.Release()
+	sbits := bitmap(2)
+	sd := array.NewData(st, n, []*memory.Buffer{sbits}, []arrow.ArrayData{ed, nn.Data()}, 1, 0)
+	sbits.Release()
+	ed.Release()
+	s := array.MakeFromData(sd)
+	sd.Release()
+	defer s.Release()
+	kb := array.NewInt64Builder(mem)
+	xb := array.NewInt32Builder(mem)
+	for i := 0; i < n; i++ {
+		kb.Append(int64(i + 1))
+		xb.Append(int32(i + 1))
+	}
+	k, x := kb.NewArray(), xb.NewArray()
+	kb.Release()
+	xb.Release()
+	defer k.Release()
+	defer x.Release()
+	rec := array.NewRecordBatch(full, []arrow.Array{k, x, v, s}, n)
+	defer rec.Release()
+	if _, err := db.AppendRecord("nf", rec); err != nil {
+		t.Fatalf("append with null embeddings: %v", err)
+	}
+	want := `[map[k:0 s:<nil> v:<nil> x:0] map[k:1 s:{"e":[0,1],"n":0} v:[0,1] x:1] map[k:2 s:{"e":[2,3],"n":1} v:<nil> x:2] ` +
+		`map[k:3 s:<nil> v:[4,5] x:3] map[k:4 s:{"e":[6,7],"n":3} v:<nil> x:4] map[k:5 s:{"e":null,"n":4} v:[8,9] x:5] ` +
+		`map[k:6 s:{"e":[10,11],"n":5} v:[10,11] x:6] map[k:9 s:<nil> v:<nil> x:9]]`
+	check := func(step string) {
+		t.Helper()
+		sc, err := db.Scan("nf", allRows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(collect(t, sc)); got != want {
+			t.Fatalf("%s:\n%s\nwant\n%s", step, got, want)
+		}
+	}
+	check("hot")
+	if _, err := db.Flush("nf"); err != nil {
 		t.Fatalf("flush: %v", err)
 	}
-	s, err := db.Scan("ok", allRows())
-	if err != nil {
+	check("flushed")
+	if _, err := db.Compact("nf", CompactOptions{}); err != nil {
+		t.Fatalf("compact: %v", err)
+	}
+	check("compacted")
+	// A null where the type allows none, inside the struct: refused.
+	strict := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "e", Type: fsl})},
+	}, nil)
+	if _, err := db.CreateTable("strict", "", strict, map[string]string{"primary_key": "k"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := collect(t, s); len(got) != 3 || got[1]["l"] != nil {
-		t.Fatalf("after the flush: %v", got)
-	}
-	// A null where the type allows none, inside the struct: refused.
-	bad, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(`[
-		{"k": 4, "s": {"e": [1, 2]}, "l": null},
-		{"k": 5, "s": {"e": null}, "l": null},
-		{"k": 6, "s": {"e": [5, 6]}, "l": null}]`))
+	bad, _, err := array.RecordFromJSON(mem, strict, strings.NewReader(`[{"k": 4, "s": {"e": [1, 2]}}, {"k": 5, "s": {"e": null}}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bad.Release()
-	if _, err := db.AppendRecord("ok", bad); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), `"s"`) {
-		t.Fatalf("append of a null fixed_size_list value: %v, want InvalidArgument naming the column", err)
-	}
-	if _, err := db.Flush("ok"); err != nil {
-		t.Fatalf("flush after the refused write: %v", err)
+	if _, err := db.AppendRecord("strict", bad); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), `"s": row 1: null in e`) {
+		t.Fatalf("append of a null fixed_size_list value where none is allowed: %v", err)
 	}
 }
 
