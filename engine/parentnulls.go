@@ -78,13 +78,13 @@ func nullsDown(d arrow.ArrayData, mem memory.Allocator) arrow.ArrayData {
 			kids[i] = nullsDown(s, mem)
 			s.Release()
 		}
-		var bufs []*memory.Buffer
-		if parent != nil {
-			bufs = []*memory.Buffer{parent}
-		} else {
-			bufs = []*memory.Buffer{nil}
+		// The count goes with the bitmap given: a bitmap with no null in
+		// it (an unknown count of a gathered batch) is left out, and a nil
+		// bitmap with an unknown count makes arrow-go count bits it lacks.
+		if parent == nil {
+			return array.NewData(t, n, []*memory.Buffer{nil}, kids, 0, 0)
 		}
-		return array.NewData(t, n, bufs, kids, d.NullN(), 0)
+		return array.NewData(t, n, []*memory.Buffer{parent}, kids, n-bitutil.CountSetBits(parent.Bytes(), 0, n), 0)
 	default: // list, large list, fixed_size_list, map: their child as a whole
 		kids := make([]arrow.ArrayData, len(d.Children()))
 		for i, c := range d.Children() {

@@ -271,7 +271,7 @@ class Database:
         if rows is not None:
             try:
                 t.append(rows)
-            except Error:
+            except BaseException:
                 # The call failed: a table it made stays no more than its
                 # rows do (a retry would meet AlreadyExists).
                 if created:
