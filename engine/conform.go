@@ -118,9 +118,9 @@ func columnValues(arr arrow.Array, f arrow.Field, base int64, mem memory.Allocat
 		}
 		return nil, kerr.New(kerr.InvalidArgument, "column %q: %v", f.Name, err)
 	}
-	if !f.Nullable && a.NullN() > 0 {
-		a.Release()
-		return nil, kerr.New(kerr.InvalidArgument, "column %q is non-nullable but has %d nulls", f.Name, a.NullN())
+	if nulls := a.NullN(); !f.Nullable && nulls > 0 {
+		a.Release() // a fresh cast's last reference: read nothing of it after
+		return nil, kerr.New(kerr.InvalidArgument, "column %q is non-nullable but has %d nulls", f.Name, nulls)
 	}
 	if row, path, bad := requiredNull(a); bad {
 		a.Release()

@@ -231,3 +231,34 @@ func TestStructAndMapInputsCastLikeLists(t *testing.T) {
 		t.Fatalf("rows: %s", got)
 	}
 }
+
+// TestNullTypedInputIntoANotNullColumnIsRefused: a column of pyarrow's null
+// type (what {"id": [None]} infers) written into a not-null column is
+// InvalidArgument naming it. The message read the null count of the cast
+// array after releasing it: a nil dereference, KALAM_INTERNAL from every
+// write and delete path.
+func TestNullTypedInputIntoANotNullColumnIsRefused(t *testing.T) {
+	db, _, _ := testDB(t)
+	sch := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	if _, err := db.CreateTable("nk", "", sch, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	in := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.Null, Nullable: true}}, nil)
+	nul := array.NewNull(2)
+	defer nul.Release()
+	rec := array.NewRecordBatch(in, []arrow.Array{nul}, 2)
+	defer rec.Release()
+	for what, call := range map[string]func() error{
+		"append": func() error { _, err := db.AppendRecord("nk", rec); return err },
+		"delete": func() error {
+			rdr := recordReader(t, rec)
+			defer rdr.Release()
+			_, err := db.Delete("nk", rdr)
+			return err
+		},
+	} {
+		if err := call(); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), `column "id" is non-nullable but has 2 nulls`) {
+			t.Errorf("%s of null-typed keys: %v, want InvalidArgument naming id", what, err)
+		}
+	}
+}
