@@ -74,7 +74,7 @@ func kalam_delete_where(db *C.kalam_db, table *C.kalam_cchar, filter *C.kalam_cc
 	if err != nil {
 		return finish(cerr, err)
 	}
-	var f string
+	f := "TRUE" // NULL: every row
 	if filter != nil {
 		f = goString(filter)
 	}
@@ -110,7 +110,7 @@ func kalam_update(db *C.kalam_db, table *C.kalam_cchar, filter *C.kalam_cchar, v
 		return finish(cerr, fmt.Errorf("update %q: values: %w", name, err))
 	}
 	defer row.Release()
-	var f string
+	f := "TRUE" // NULL: every row
 	if filter != nil {
 		f = goString(filter)
 	}

@@ -176,8 +176,8 @@ func (st *store) currentRows(t *table, sv *schemaView, keys [][]byte) (arrow.Rec
 }
 
 // DeleteWhere writes a tombstone for every row that matches filter (DESIGN
-// §4.1; "" or "TRUE": every row) at the call's snapshot, in one atomic
-// write (all of them or none, across a crash too), and returns how many
+// §4.1; "TRUE": every row; an empty one is InvalidArgument) at the call's
+// snapshot, in one atomic write (all of them or none, across a crash too), and returns how many
 // rows it deleted. Writes to the table wait meanwhile; rows written after
 // it are not touched.
 func (db *DB) DeleteWhere(table, filter string) (int64, error) {
@@ -210,7 +210,10 @@ func (db *DB) rewhere(table, verb, filterText string, values arrow.RecordBatch) 
 		return 0, err
 	}
 	if strings.TrimSpace(filterText) == "" {
-		filterText = "TRUE"
+		// Every row is "TRUE" (NULL from C): an empty string is a filter
+		// that lost its text somewhere, and deleting or rewriting every
+		// row for it would be the worst reading.
+		return 0, kerr.New(kerr.InvalidArgument, "%s %s: an empty filter; pass TRUE to select every row", verb, t.qname)
 	}
 	st := db.st
 	t.writeMu.Lock()

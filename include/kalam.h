@@ -354,7 +354,8 @@ kalam_status kalam_write(kalam_db* db, const char* table, struct ArrowArrayStrea
  * crash); writes to the table wait meanwhile, rows written after it are not
  * touched. *rows_deleted (may be NULL) counts them. Statuses: KALAM_OK;
  * KALAM_INVALID_ARGUMENT (a filter that does not parse or names an unknown
- * column: the message says where); KALAM_NOT_FOUND; KALAM_READ_ONLY;
+ * column: the message says where; an empty or blank filter — not NULL —
+ * too, rather than every row); KALAM_NOT_FOUND; KALAM_READ_ONLY;
  * KALAM_CLOSED; KALAM_IO. The write is held in memory until it commits:
  * very large deletes need memory in proportion. */
 kalam_status kalam_delete_where(kalam_db* db, const char* table, const char* filter, int64_t* rows_deleted,

@@ -137,3 +137,17 @@ def test_a_null_in_a_nested_not_null_field_is_refused_and_the_table_stays_readab
     t.flush()
     assert t.scan().to_table().sort_by("id").to_pylist() == [
         {"id": 1, "s": {"x": 5}, "l": None}, {"id": 2, "s": None, "l": [3, 4]}]
+
+
+def test_an_empty_filter_deletes_or_updates_nothing(db):
+    # "" and "   " deleted (or rewrote) every row: only TRUE (or None) says so.
+    t = db.create_table("empty_filter", pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": [1, 2, 3]}), primary_key="id")
+    for flt in ("", "   "):
+        with pytest.raises(kalam.InvalidArgument, match="empty filter"):
+            t.delete(filter=flt)
+        with pytest.raises(kalam.InvalidArgument, match="empty filter"):
+            t.update({"v": 9}, filter=flt)
+    assert t.scan().to_table().sort_by("id").column("v").to_pylist() == [1, 2, 3]
+    assert t.update({"v": 7}) == 3  # None: every row
+    assert t.delete(filter="TRUE") == 3
+    assert t.count_rows() == 0
