@@ -192,3 +192,23 @@ def test_create_table_from_rows_it_cannot_append_leaves_no_table(db):
     assert "default.half_made" not in db.tables()
     t = db.create_table("half_made", pa.table({"id": pa.array([1, 2], pa.int64()), "v": [1.0, 2.0]}), primary_key="id")
     assert t.count_rows() == 2
+
+
+def test_strings_are_not_columns_and_floats_are_not_truncated(db):
+    # {"v": "abc"} made three rows of characters, {"id": "int64"} (a schema
+    # meant) a five-row table; update() stored 2 for 2.5 in an int column;
+    # scan_segment(None) scanned the whole table.
+    with pytest.raises(TypeError, match="column 'id'"):
+        db.create_table("str_schema", {"id": "int64"})
+    assert "default.str_schema" not in db.tables()
+    t = db.create_table("no_trunc", pa.schema([pa.field("id", pa.int64(), False), ("n", pa.int32()), ("v", pa.utf8())]),
+                        primary_key="id")
+    with pytest.raises(TypeError, match="column 'v'"):
+        t.write({"id": [1, 2, 3], "v": "abc"})
+    t.write({"id": [1], "n": pa.array([1], pa.int32())})
+    with pytest.raises(kalam.InvalidArgument, match="not a whole number"):
+        t.update({"n": 2.5})
+    assert t.update({"n": 2.0}) == 1
+    assert t.scan().to_table().column("n").to_pylist() == [2]
+    with pytest.raises(TypeError, match="segment_id"):
+        t.scan_segment(None)

@@ -64,6 +64,14 @@ def as_reader(data: DataLike) -> pa.RecordBatchReader:
         batch = pa.record_batch(data)
         return pa.RecordBatchReader.from_batches(batch.schema, [batch])
     if isinstance(data, Mapping):
+        for name, values in data.items():
+            # pyarrow reads a string as a sequence of characters: "abc" made
+            # three rows, and {"id": "int64"} (a schema meant) five.
+            if isinstance(values, (str, bytes)):
+                raise TypeError(
+                    f"column {name!r}: a {type(values).__name__} is not a column of values (give a list or array); "
+                    "a schema takes pyarrow types, e.g. {'id': pa.int64()}"
+                )
         return pa.table(dict(data)).to_reader()
     if isinstance(data, list) and all(isinstance(r, Mapping) for r in data):
         return pa.Table.from_pylist(data).to_reader()

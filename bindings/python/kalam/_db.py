@@ -335,6 +335,14 @@ class Database:
         return self.table(table).scan(**kwargs)
 
 
+
+def _is_float(v: Any) -> bool:
+    """Whether v is a Python or NumPy floating-point number."""
+    if isinstance(v, float):
+        return True
+    t = builtins.type(v)
+    return t.__module__ == "numpy" and t.__name__.startswith("float")
+
 class Table:
     """A user or system table. Obtained from :meth:`Database.table` or
     :meth:`Database.create_table`.
@@ -558,7 +566,9 @@ class Table:
         """Sets columns of every row matching ``filter`` (None: every row) to
         the given values — ``{"status": "done", "score": None}`` — keeping the
         others, in one atomic write; returns the number of rows matched. Key
-        columns cannot be set. A value is converted to its column's type."""
+        columns cannot be set. A value is converted to its column's type
+        when that loses nothing (2.0 into an integer column, not 2.5:
+        :class:`kalam.InvalidArgument`)."""
         if not isinstance(values, Mapping) or not values:
             raise TypeError("update() takes a non-empty dict of column -> value")
         schema = self.schema
@@ -567,6 +577,10 @@ class Table:
             if not isinstance(name, str):
                 raise TypeError(f"column names must be str, not {type(name).__name__}")
             typ = schema.field(name).type if name in schema.names else None
+            if typ is not None and pa.types.is_integer(typ) and _is_float(v) and not float(v).is_integer():
+                # pyarrow truncates 2.5 into an integer type; writes refuse it.
+                raise InvalidArgument(f"update {self._qname}: column {name!r}: value {v!r} is not a whole number; "
+                                      f"the column is {typ}")
             try:
                 arr = pa.array([v], type=typ)
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
@@ -720,7 +734,11 @@ class Table:
         self, segment_id: str, columns: Optional[Sequence[str]] = None, batch_rows: Optional[int] = None
     ) -> Scan:
         """A scan of one segment file as stored: every version and tombstone,
-        with ``_seq`` and ``_deleted`` by default."""
+        with ``_seq`` and ``_deleted`` by default. ``segment_id`` is an ``id``
+        of :meth:`segments`."""
+        if not isinstance(segment_id, str):
+            # None made it a scan of the whole table.
+            raise TypeError(f"segment_id must be a str, not {type(segment_id).__name__}")
         return Scan(self._db, self._qname, columns=columns, batch_rows=batch_rows, segment_id=segment_id)
 
     def count_rows(self, filter: Optional[str] = None) -> int:
@@ -835,7 +853,7 @@ class Table:
     def history(self) -> pa.Table:
         """One row per commit of the table, oldest first: ``version`` (uint64),
         ``time`` (timestamp[ms, UTC]), ``operation`` (``"create"``,
-        ``"flush"``, ``"compact"``, ``"vacuum"``), ``segments_added`` and
+        ``"flush"``, ``"compact"``, ``"vacuum"``, ``"alter"``), ``segments_added`` and
         ``segments_removed`` (uint64). Rows stay after vacuum, which only
         makes old versions unreadable."""
         L = _ffi.lib()
