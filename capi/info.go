@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"runtime/debug"
+	"strconv"
 
 	"github.com/kalamdb/libkalam/arrowexport"
 	"github.com/kalamdb/libkalam/engine"
@@ -36,6 +37,9 @@ type columnJSON struct {
 	Type     string `json:"type"`
 	Nullable bool   `json:"nullable"`
 	Key      bool   `json:"key"`
+	// NamesByVersion: the column's name per schema version that has it
+	// (JSON object keys are the versions as strings).
+	NamesByVersion map[string]string `json:"names_by_schema_version"`
 }
 
 func tableInfoDoc(ti *engine.TableInfo) (*tableInfoJSON, error) {
@@ -62,7 +66,12 @@ func tableInfoDoc(ti *engine.TableInfo) (*tableInfoJSON, error) {
 		if err != nil {
 			return nil, err
 		}
-		doc.Columns = append(doc.Columns, columnJSON{Name: c.Name, FieldID: c.FieldID, Type: f, Nullable: c.Nullable, Key: c.Key})
+		byVersion := map[string]string{}
+		for v, n := range c.NamesByVersion {
+			byVersion[strconv.FormatInt(v, 10)] = n
+		}
+		doc.Columns = append(doc.Columns, columnJSON{Name: c.Name, FieldID: c.FieldID, Type: f, Nullable: c.Nullable, Key: c.Key,
+			NamesByVersion: byVersion})
 	}
 	return doc, nil
 }

@@ -74,6 +74,11 @@ type ColumnInfo struct {
 	Type     arrow.DataType
 	Nullable bool
 	Key      bool // a component of the row key
+	// NamesByVersion is the column's name in every schema version that
+	// has it (a rename changes it; before an add the column is absent):
+	// segment statistics, keyed by the names a segment was written with,
+	// are found through it.
+	NamesByVersion map[int64]string
 }
 
 // QualifiedName returns "namespace.table".

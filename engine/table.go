@@ -234,9 +234,20 @@ func (t *table) info() *TableInfo {
 	for _, kc := range sv.keyColumns() {
 		ti.KeyColumns = append(ti.KeyColumns, kc.Name)
 	}
+	names := map[int32]map[int64]string{} // field id -> schema version -> name
+	t.mu.Lock()
+	for _, v := range t.views {
+		for i, f := range v.schema.Fields() {
+			if names[v.fids[i]] == nil {
+				names[v.fids[i]] = map[int64]string{}
+			}
+			names[v.fids[i]][v.version] = f.Name
+		}
+	}
+	t.mu.Unlock()
 	for i, f := range sv.schema.Fields() {
 		ti.Columns = append(ti.Columns, ColumnInfo{Name: f.Name, FieldID: sv.fids[i], Type: f.Type, Nullable: f.Nullable,
-			Key: sv.isKey(i)})
+			Key: sv.isKey(i), NamesByVersion: names[sv.fids[i]]})
 	}
 	if e := t.bgErr.Load(); e != nil {
 		ti.BackgroundError = *e

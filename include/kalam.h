@@ -273,7 +273,10 @@ kalam_status kalam_table_schema(kalam_db* db, const char* table, struct ArrowSch
  *    "created_at" (Unix ms), "schema_version", "version" (manifest),
  *    "hot_rows" (unflushed row versions, tombstones included),
  *    "columns": [{"name", "field_id", "type" (Arrow format string),
- *    "nullable", "key"}], "background_error" (the last failure of an
+ *    "nullable", "key", "names_by_schema_version" ({"1": "amount", "3":
+ *    "value"}: its name in each schema version that has it — segment
+ *    statistics are keyed by the names a segment was written with)}],
+ *    "background_error" (the last failure of an
  *    automatic flush or compaction, or null)}.
  * Fields may be added. Works on system tables. Statuses: KALAM_OK;
  * KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */

@@ -151,3 +151,20 @@ def test_an_empty_filter_deletes_or_updates_nothing(db):
     assert t.update({"v": 7}) == 3  # None: every row
     assert t.delete(filter="TRUE") == 3
     assert t.count_rows() == 0
+
+
+def test_segment_statistics_follow_renames_and_never_go_to_a_new_column(db):
+    # segments() looked statistics up by the current name: a renamed
+    # column lost them, and a new column taking the old name showed them.
+    t = db.create_table("seg_stats", pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": ["a", "b", "c"]}),
+                        primary_key="id")
+    t.flush()
+    t.rename_column("v", "w")
+    t.add_columns(pa.field("v", pa.int64()))
+    t.write(pa.table({"id": pa.array([4], pa.int64()), "w": ["d"], "v": pa.array([7], pa.int64())}))
+    t.flush()
+    seg = t.segments().sort_by("path")
+    assert seg.column("w_min").to_pylist() == ["a", "d"]
+    assert seg.column("w_max").to_pylist() == ["c", "d"]
+    assert seg.column("v_min").to_pylist() == [None, 7]
+    assert seg.column("v_null_count").to_pylist() == [None, 0]

@@ -769,7 +769,8 @@ class Table:
         ids = base.column("id").to_pylist()
         # No system.segments column ends in _min, _max or _null_count, so
         # the added names never clash with the first columns.
-        for name, arr in segment_stats_columns(self.schema, ids, man):
+        names = {c["name"]: c.get("names_by_schema_version") for c in self.refresh().info["columns"]}
+        for name, arr in segment_stats_columns(self.schema, ids, man, names):
             base = base.append_column(name, arr)
         return base
 

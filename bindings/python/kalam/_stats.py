@@ -103,21 +103,38 @@ def stats_array(values: List[Any], typ: pa.DataType) -> pa.Array:
 
 
 def segment_stats_columns(
-    schema: pa.Schema, segment_ids: Sequence[str], manifest: Mapping[str, Any]
+    schema: pa.Schema,
+    segment_ids: Sequence[str],
+    manifest: Mapping[str, Any],
+    names_by_version: Optional[Mapping[str, Mapping[str, str]]] = None,
 ) -> List[Tuple[str, pa.Array]]:
     """The ``<col>_min``, ``<col>_max`` and ``<col>_null_count`` columns for
     the segments ``segment_ids`` (in that order), for every user column of
-    ``schema`` that has statistics in some segment of ``manifest``. A segment
-    the manifest does not know, or without statistics for a column, gets
-    nulls."""
+    ``schema`` that has statistics in some segment of ``manifest``. A
+    segment's statistics are keyed by the names it was written with:
+    ``names_by_version`` (column → schema version → name, from the table
+    info) finds a renamed column's, and none of a column added after the
+    segment (a later column of a dropped one's name is another column). A
+    segment the manifest does not know, or without statistics for a column,
+    gets nulls."""
     by_id: Dict[str, Mapping[str, Any]] = {}
+    version_of: Dict[str, str] = {}
     for seg in manifest.get("segments") or []:
         by_id[seg["id"]] = seg.get("column_stats") or {}
+        version_of[seg["id"]] = str(seg.get("schema_version"))
     out: List[Tuple[str, pa.Array]] = []
     for field in schema:
-        if not any(field.name in stats for stats in by_id.values()):
+        names = (names_by_version or {}).get(field.name)
+
+        def stats_of(sid: str) -> Optional[Mapping[str, Any]]:
+            stored = field.name if names is None else names.get(version_of.get(sid, ""))
+            return None if stored is None else by_id.get(sid, {}).get(stored)
+
+        per_seg = [stats_of(sid) for sid in segment_ids]
+        if names is None and not any(field.name in stats for stats in by_id.values()):
             continue
-        per_seg = [by_id.get(sid, {}).get(field.name) for sid in segment_ids]
+        if names is not None and all(st is None for st in (stats_of(sid) for sid in by_id)):
+            continue
         mins = [None if st is None else st.get("min") for st in per_seg]
         maxs = [None if st is None else st.get("max") for st in per_seg]
         nulls = [None if st is None else st.get("null_count") for st in per_seg]
