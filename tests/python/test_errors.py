@@ -177,3 +177,29 @@ def test_delete_keys_of_the_wrong_type_name_the_key_column(db):
     with pytest.raises(kalam.InvalidArgument, match="'id'"):
         t.delete(["abc"])
     assert t.scan().count_rows() == 2
+
+
+def test_wrong_argument_types_are_type_errors_naming_what_was_expected(db):
+    # They were AttributeErrors from inside the package ('NoneType' object
+    # has no attribute 'lower', ... 'items', ... 'db').
+    import datafusion
+    import duckdb
+
+    import kalam.duckdb
+    import kalam.polars
+
+    t = db.create_table("argtypes", pa.schema([pa.field("id", pa.int64(), False)]), primary_key="id")
+    for call, match in (
+        (lambda: db.system(None), "system table name is a str"),
+        (lambda: db.create_table("x", pa.schema([("a", pa.int8())]), options=["a"]), "options must be a mapping"),
+        (lambda: db.create_table("x", pa.schema([("a", pa.int8())]), primary_key=5), "primary_key must be"),
+        (lambda: kalam.polars.scan_table("argtypes"), "scan_table takes a kalam.Table"),
+        (lambda: kalam.duckdb.source("argtypes"), "source takes a kalam.Table or kalam.Scan"),
+        (lambda: kalam.duckdb.register(duckdb.connect(), None), "register takes a kalam.Database"),
+        (lambda: kalam.register_datafusion(datafusion.SessionContext(), None), "takes a kalam.Database"),
+    ):
+        with pytest.raises(TypeError, match=match):
+            call()
+    assert "default.x" not in db.tables()
+    with pytest.raises(kalam.InvalidArgument, match="at least one column"):
+        t.drop_columns([])

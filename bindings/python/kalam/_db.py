@@ -175,7 +175,8 @@ class Database:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("read-only" if self.read_only else "open")
-        return f"<kalam.Database {self.path!r} {state}>"
+        where = self.path if self.path is not None else f"storage={self.storage}"  # a storage-only reader
+        return f"<kalam.Database {where!r} {state}>"
 
     def _repr_html_(self) -> str:
         """Jupyter view: path, state and the tables with their segment and
@@ -242,6 +243,12 @@ class Database:
             if type == "user":
                 keys.append(str((options or {}).get("user_column", "user_id")))
             sch = pa.schema([f.with_nullable(False) if f.name in keys else f for f in sch])
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"options must be a mapping of option -> value, not {builtins.type(options).__name__}")
+        if primary_key is not None and not isinstance(primary_key, str) and not (
+            isinstance(primary_key, Sequence) and all(isinstance(p, str) for p in primary_key)
+        ):
+            raise TypeError(f"primary_key must be a column name or a list of them, not {primary_key!r}")
         opts: Dict[str, str] = {}
         for k, v in (options or {}).items():
             opts[str(k)] = v if isinstance(v, str) else json.dumps(v) if isinstance(v, bool) else str(v)
@@ -326,6 +333,8 @@ class Database:
         limit: Optional[int] = None,
     ) -> Scan:
         """A :class:`Scan` of a system table (each consumption re-reads it)."""
+        if not isinstance(name, str):
+            raise TypeError(f"a system table name is a str, not {builtins.type(name).__name__}")
         return Scan(self, _system_name(name), columns=columns, filter=filter, limit=limit)
 
     def scan(self, table: str, **kwargs: Any) -> Scan:
@@ -440,7 +449,10 @@ class Table:
 
     @property
     def schema(self) -> pa.Schema:
-        """The user columns' Arrow schema (cached with :attr:`info`)."""
+        """The user columns' Arrow schema (cached with :attr:`info`): every
+        column a scan can ask for. ``system.tables`` has two that a scan
+        returns only when named (``schema_version``, ``schema``), so its
+        ``scan()`` without ``columns`` has five of these seven."""
         if self._schema is None:
             self.refresh()
         assert self._schema is not None
@@ -621,6 +633,8 @@ class Table:
         and a later column of the same name never shows it."""
         if isinstance(names, str):
             names = [names]
+        if not names:
+            raise InvalidArgument("drop_columns() needs at least one column name")
         enc = [_ffi.encode(n) for n in names]
         arr = (ctypes.c_char_p * max(len(enc), 1))(*enc)
         self._alter(lambda L, h, t, err: L.kalam_drop_columns(h, t, arr, len(enc), err))

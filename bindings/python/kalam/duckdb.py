@@ -183,6 +183,10 @@ def source(obj: "Union[Table, Scan]") -> Any:
     takes DuckDB's projection and the filters that translate exactly. With a
     DuckDB that has no source protocol, ``obj`` itself (read whole) and a
     warning."""
+    from ._db import Table
+
+    if not isinstance(obj, (Table, Scan)):
+        raise TypeError(f"source takes a kalam.Table or kalam.Scan, not {type(obj).__name__}")
     scan = obj if isinstance(obj, Scan) else obj.scan()
     if KalamSource is None:
         warnings.warn("this DuckDB has no source protocol (duckdb._sources): it reads every column of "
@@ -195,6 +199,10 @@ def register(con: Any, db: "Database") -> List[str]:
     """Registers every user table of ``db`` in DuckDB connection ``con`` as
     a view named by its qualified name (``select * from "app.events"``),
     each a :func:`source`. Returns the names."""
+    from ._db import Database
+
+    if not isinstance(db, Database):
+        raise TypeError(f"register takes a kalam.Database, not {type(db).__name__}")
     names = db.tables()
     for name in names:
         con.register(name, source(db.table(name)))

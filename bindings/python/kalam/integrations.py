@@ -115,6 +115,10 @@ def register_datafusion(ctx: Any, db: "Database", catalog: str = "datafusion") -
     With ``kalam_datafusion`` installed, projection, filters and limit are
     pushed into libkalam; without it a warning says that nothing is.
     """
+    from ._db import Database
+
+    if not isinstance(db, Database):
+        raise TypeError(f"register_datafusion takes a kalam.Database, not {type(db).__name__}")
     provider_class = _ffi_provider_class()
     if provider_class is None:
         warnings.warn(

@@ -96,6 +96,10 @@ def scan_table(
     counters are updated while it streams. With ``POLARS_VERBOSE=1`` the
     pushdown of each scan is printed on stderr.
     """
+    from ._db import Table
+
+    if not isinstance(table, Table):
+        raise TypeError(f"scan_table takes a kalam.Table (db.table(name)), not {type(table).__name__}")
     import polars as pl
     from polars.io.plugins import register_io_source
 
