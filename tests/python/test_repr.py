@@ -124,3 +124,14 @@ def test_scan_plain_repr_stays_short(layered):
     s = layered.scan(columns=[f"c{i}" for i in range(40)], filter="v = '" + "x" * 500 + "'", limit=5)
     r = repr(s)
     assert len(r) < 260 and "… 35 more" in r and "limit=5" in r
+
+
+def test_a_split_scan_shows_the_split_not_an_empty_plan(db):
+    # It read the split's spec as a plan: "reads 0 of 0 segments".
+    t = db.create_table("split_repr", pa.table({"id": pa.array(range(10), pa.int64())}), primary_key="id")
+    t.flush()
+    t.append({"id": [20]})
+    t.flush()
+    (sp,) = t.scan().splits(max_splits=1)
+    html = sp.scan()._repr_html_()
+    assert "reads 2 segments" in html and "0 of 0" not in html

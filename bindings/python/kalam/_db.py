@@ -135,7 +135,10 @@ class Database:
     def close(self) -> None:
         """Closes the store. Idempotent. Scans still open fail with
         :class:`kalam.Closed` on their next read; every later call on this
-        object or its tables raises :class:`kalam.Closed`."""
+        object or its tables that reaches the store raises
+        :class:`kalam.Closed`. A table's metadata snapshot already read
+        (:attr:`Table.info`, ``schema``, ``version``, …) stays readable as it
+        was; ``refresh()`` raises."""
         with self._lock:
             ptr, self._ptr = self._ptr, None
         if ptr is not None:

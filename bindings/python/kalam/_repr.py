@@ -301,6 +301,13 @@ def scan_html(scan: "Scan") -> str:
     if scan.table.startswith("system."):
         req.append("<div>A system table: computed when scanned, no segments to plan.</div>")
         return _wrap("".join(req))
+    split = getattr(scan, "split", None)
+    if split is not None:
+        # A split's explain() is the split itself, not a plan.
+        req.append(f"<div>One split of version {_e(split.version)}: reads {len(split.segments)} "
+                   f"segment{'s' if len(split.segments) != 1 else ''} (at most {_e(split.rows)} rows), each "
+                   "through a storage-only reader of its own.</div>")
+        return _wrap("".join(req))
     try:
         plan = scan.explain()
     except Error as e:
