@@ -89,7 +89,8 @@ static void test_table_info(void) {
   char* info = NULL;
   OK(kalam_table_info(db, "t", &info, &err));
   CHECKF(strstr(info, "\"key_columns\":[\"id\"]") && strstr(info, "\"hot_rows\":1") &&
-             strstr(info, "\"columns\":[{\"name\":\"id\",\"field_id\":1,\"type\":\"l\",\"nullable\":false,\"key\":true}") &&
+             strstr(info, "\"columns\":[{\"name\":\"id\",\"field_id\":1,\"type\":\"l\",\"nullable\":false,\"key\":true,"
+                          "\"names_by_schema_version\":{\"1\":\"id\"}}") &&
              strstr(info, "\"background_error\":null"),
          "table info: %s", info);
   kalam_free(info);
