@@ -159,13 +159,30 @@ class KalamDataset(ds.FileSystemDataset):
     def count_rows(self, filter: Optional[ds.Expression] = None, **kwargs: Any) -> int:
         """Rows of the dataset, or of those matching ``filter`` (other
         arguments as :meth:`pyarrow.dataset.Dataset.count_rows`)."""
-        if filter is not None:
-            return super().count_rows(filter=filter, **kwargs)
+        if filter is not None or kwargs:
+            # Through scanner(): a filter every row of a fragment satisfies
+            # (id >= 0 within its key bounds) let pyarrow count from the
+            # footer, unlisted row groups too.
+            return self.scanner(filter=filter, **kwargs).count_rows()
+        try:
+            frags = list(self.get_fragments())
+        except ValueError:
+            # A filtered dataset (d.filter(...)) lists no fragments.
+            return self.scanner().count_rows()
         total = 0
-        for frag in self.get_fragments():
+        for frag in frags:
             frag.ensure_complete_metadata()  # the footer: row groups and their sizes
             total += sum(rg.num_rows for rg in frag.row_groups)
         return total
+
+    def replace_schema(self, schema: pa.Schema) -> "KalamDataset":
+        """The dataset with ``schema`` (as pyarrow's), still a
+        :class:`KalamDataset`: pyarrow's returns a plain dataset, whose
+        ``count_rows`` counts unlisted row groups."""
+        d = KalamDataset(list(self.get_fragments()), schema=schema, format=self.format, filesystem=self.filesystem)
+        d._partial = getattr(self, "_partial", False)
+        d._every_row = getattr(self, "_every_row", None)
+        return d
 
     def scanner(self, *args: Any, **kwargs: Any) -> ds.Scanner:
         """A :class:`pyarrow.dataset.Scanner` of the dataset (arguments as
@@ -177,9 +194,14 @@ class KalamDataset(ds.FileSystemDataset):
         and would count the unlisted row groups too; with a column named it
         counts the listed row groups from their statistics or by reading
         them. Scans get the same rows either way."""
-        filter_given = len(args) > 1 or kwargs.get("filter") is not None
-        if not filter_given and getattr(self, "_partial", False):
-            kwargs["filter"] = self._every_row
+        if len(args) > 1:  # filter given positionally
+            args, kwargs = args[:1], {**kwargs, "filter": args[1]}
+        if getattr(self, "_partial", False) and getattr(self, "_every_row", None) is not None:
+            # With a filter too: one every row of a fragment satisfies
+            # (id >= 0 within its key bounds) folds to true against the
+            # fragment's guarantee, and pyarrow counts from the footer.
+            given = kwargs.get("filter")
+            kwargs["filter"] = self._every_row if given is None else given & self._every_row
         return super().scanner(*args, **kwargs)
 
 
