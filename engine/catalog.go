@@ -29,11 +29,17 @@ const (
 	// stores written before per-table marks; open takes the maximum of it,
 	// every table's mark and every segment's max_seq.
 	catSeqHighWater = "ctr\x00seq_hwm"
-	catTableHWM     = "hwm\x00"    // + uid: a table's _seq high-water mark
-	catHotLo        = "hotlo\x00"  // + uid: the table's lowest unflushed generation
-	catDropped      = "drop\x00"   // + uid: a dropped table whose files may remain
-	catQuarantine   = "quar\x00"   // + "ns.table": storage recover could not read
-	catFormat       = "fmt\x00hot" // hot-row key layout version
+	catTableHWM     = "hwm\x00"   // + uid: a table's _seq high-water mark
+	catHotLo        = "hotlo\x00" // + uid: the table's lowest unflushed generation
+	catDropped      = "drop\x00"  // + uid: a dropped table whose files may remain
+	catQuarantine   = "quar\x00"  // + "ns.table": storage recover could not read
+	// catSegFloor + "ns.table": the highest segment number a dropped table
+	// of that name used; a table made again under the name numbers its
+	// segments above it (nextSegmentNumber), so that a file a reader of the
+	// old table still names (an S3 dataset's fragment) is never another
+	// file of the new one.
+	catSegFloor = "segfloor\x00"
+	catFormat   = "fmt\x00hot" // hot-row key layout version
 )
 
 // hotFormat is the hot-row key layout: 2 = {uid}{generation}{key}{^_seq}.
@@ -586,6 +592,11 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 		return nil, err
 	}
 	man := manifest.New(ns, tname, def.CreatedAt)
+	floor, err := st.getUint64([]byte(catSegFloor + qn))
+	if err != nil {
+		return nil, err
+	}
+	man.LastSequenceNumber = floor
 	t.man = man
 	t.hotLo, t.gen = 1, 1
 	st.startFlushCache(t, 1)
@@ -681,6 +692,7 @@ func (db *DB) DropTable(name string) error {
 	// removing the files if this process dies before it does.
 	wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(max(global, uint64(t.hwm))))
 	wb.PutCF(st.cfCat, uidKey(catDropped, t.uid), []byte(t.qname))
+	wb.PutCF(st.cfCat, []byte(catSegFloor+t.qname), u64be(max(t.segNo, t.currentManifest().LastSequenceNumber)))
 	if err := st.writeSync(wb, "drop table "+t.qname); err != nil {
 		return err
 	}

@@ -390,3 +390,73 @@ func TestSegmentNumbersAreNeverReused(t *testing.T) {
 		t.Fatalf("after compaction: live %v, last_sequence_number %d", live, m.LastSequenceNumber)
 	}
 }
+
+// TestARecreatedTableNumbersItsSegmentsAboveTheDroppedOnes: a table made
+// again under a dropped table's name numbered its segments from 1, so an
+// S3 dataset of the old table, which names its segments by object key,
+// read the new table's rows from the same keys. Its numbers now start
+// above the dropped table's, across a reopen too.
+func TestARecreatedTableNumbersItsSegmentsAboveTheDroppedOnes(t *testing.T) {
+	dir := t.TempDir()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	opts := DefaultOptions()
+	opts.Allocator = mem
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	flushKey := func(db *DB, k int) string {
+		rec, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(fmt.Sprintf(`[{"k": %d}]`, k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rec.Release()
+		if _, err := db.AppendRecord("re", rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Flush("re"); err != nil {
+			t.Fatal(err)
+		}
+		m, err := db.Manifest("re")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Segments[len(m.Segments)-1].Path
+	}
+	if _, err := db.CreateTable("re", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	flushKey(db, 1)
+	flushKey(db, 2)
+	if err := db.DropTable("re"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateTable("re", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := flushKey(db, 3); got != "data/segment_003.parquet" {
+		t.Fatalf("the re-created table's first segment: %s, want segment_003", got)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := flushKey(db, 4); got != "data/segment_004.parquet" {
+		t.Fatalf("after a reopen: %s, want segment_004", got)
+	}
+	if err := db.DropTable("re"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateTable("re", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := flushKey(db, 5); got != "data/segment_005.parquet" {
+		t.Fatalf("made a third time: %s, want segment_005", got)
+	}
+}
