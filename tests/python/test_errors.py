@@ -203,3 +203,17 @@ def test_wrong_argument_types_are_type_errors_naming_what_was_expected(db):
     assert "default.x" not in db.tables()
     with pytest.raises(kalam.InvalidArgument, match="at least one column"):
         t.drop_columns([])
+
+
+def test_more_wrong_arguments_name_what_was_expected(db, tmp_path):
+    t = db.create_table("argtypes2", pa.schema([pa.field("id", pa.int64(), False)]), primary_key="id")
+    with pytest.raises(TypeError, match="reader_for_schema takes a pyarrow Schema"):
+        t.scan().reader_for_schema(["id"])
+    with pytest.raises(TypeError, match="storage_options must be a mapping"):
+        kalam.open(str(tmp_path / "s"), storage_options="x")
+    with pytest.raises(kalam.InvalidArgument, match="not a scan split"):
+        kalam.ScanSplit("{}")
+    with pytest.raises(TypeError, match="columns must be a list of column names"):
+        t.scan(columns=[None])
+    with pytest.raises(TypeError, match="filter must be a str"):
+        t.scan(filter=b"id > 1")

@@ -106,6 +106,8 @@ class Database:
             opts["session_id"] = session_id
         if storage is not None:
             opts["storage"] = storage
+        if storage_options is not None and not isinstance(storage_options, Mapping):
+            raise TypeError(f"storage_options must be a mapping (endpoint, region, ...), not {builtins.type(storage_options).__name__}")
         if storage_options:
             opts["storage_options"] = dict(storage_options)
         # Kept for engines that read segments on object storage themselves

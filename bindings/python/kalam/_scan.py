@@ -56,6 +56,11 @@ class Scan:
     ) -> None:
         if isinstance(columns, str):
             raise TypeError("columns must be a list of column names, not a string")
+        if columns is not None and not all(isinstance(c, str) for c in columns):
+            raise TypeError(f"columns must be a list of column names (str), got {list(columns)!r}")
+        for name, value in (("filter", filter), ("sql", sql)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, not {type(value).__name__}")
         if segment_id is not None and (filter is not None or limit is not None or version is not None):
             raise TypeError("a segment scan takes columns and batch_rows only")
         self._db = db
@@ -263,6 +268,8 @@ class Scan:
         """A fresh scan as a RecordBatchReader with exactly ``schema``'s
         fields (see :meth:`__arrow_c_stream__` for the rules): the requested
         names are pushed into libkalam as the projection."""
+        if not isinstance(schema, pa.Schema):
+            raise TypeError(f"reader_for_schema takes a pyarrow Schema, not {type(schema).__name__}")
         names = list(schema.names)
         seen = set()
         for n in names:
@@ -401,11 +408,14 @@ class ScanSplit:
     def __init__(self, spec: str) -> None:
         #: The split as the library describes it (kalam_scan_splits).
         self.spec: str = spec
-        d = json.loads(spec)
-        #: Storage root, table ("ns.t") and manifest version it reads.
-        self.storage: str = d["storage"]
-        self.table: str = d["table"]
-        self.version: int = int(d["version"])
+        try:
+            d = json.loads(spec)
+            #: Storage root, table ("ns.t") and manifest version it reads.
+            self.storage: str = d["storage"]
+            self.table: str = d["table"]
+            self.version: int = int(d["version"])
+        except (TypeError, ValueError, KeyError) as e:
+            raise InvalidArgument(f"not a scan split (Scan.splits makes them): {e!r}") from None
         #: Ids of the segments it reads.
         self.segments: List[str] = list(d.get("segments") or [])
         #: Rows of those segments (an upper bound of what it returns).
