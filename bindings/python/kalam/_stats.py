@@ -130,11 +130,9 @@ def segment_stats_columns(
             stored = field.name if names is None else names.get(version_of.get(sid, ""))
             return None if stored is None else by_id.get(sid, {}).get(stored)
 
+        if all(stats_of(sid) is None for sid in by_id):
+            continue
         per_seg = [stats_of(sid) for sid in segment_ids]
-        if names is None and not any(field.name in stats for stats in by_id.values()):
-            continue
-        if names is not None and all(st is None for st in (stats_of(sid) for sid in by_id)):
-            continue
         mins = [None if st is None else st.get("min") for st in per_seg]
         maxs = [None if st is None else st.get("max") for st in per_seg]
         nulls = [None if st is None else st.get("null_count") for st in per_seg]
