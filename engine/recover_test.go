@@ -317,16 +317,7 @@ func TestSegmentNumbersAreNeverReused(t *testing.T) {
 	if _, err := db.CreateTable("sn", "", sch, map[string]string{"primary_key": "k"}); err != nil {
 		t.Fatal(err)
 	}
-	appendKey := func(db *DB, k int) {
-		rec, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(fmt.Sprintf(`[{"k": %d}]`, k)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rec.Release()
-		if _, err := db.AppendRecord("sn", rec); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendKey := func(db *DB, k int) { appendIntKey(t, db, mem, "sn", k) }
 	paths := func(db *DB) []string {
 		m, err := db.Manifest("sn")
 		if err != nil {
@@ -408,14 +399,7 @@ func TestARecreatedTableNumbersItsSegmentsAboveTheDroppedOnes(t *testing.T) {
 	}
 	sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	flushKey := func(db *DB, k int) string {
-		rec, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(fmt.Sprintf(`[{"k": %d}]`, k)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rec.Release()
-		if _, err := db.AppendRecord("re", rec); err != nil {
-			t.Fatal(err)
-		}
+		appendIntKey(t, db, mem, "re", k)
 		if _, err := db.Flush("re"); err != nil {
 			t.Fatal(err)
 		}
@@ -458,5 +442,19 @@ func TestARecreatedTableNumbersItsSegmentsAboveTheDroppedOnes(t *testing.T) {
 	}
 	if got := flushKey(db, 5); got != "data/segment_005.parquet" {
 		t.Fatalf("made a third time: %s, want segment_005", got)
+	}
+}
+
+// appendIntKey appends the row {k} to table (one int64 key column "k").
+func appendIntKey(t *testing.T, db *DB, mem memory.Allocator, table string, k int) {
+	t.Helper()
+	sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rec, _, err := array.RecordFromJSON(mem, sch, strings.NewReader(fmt.Sprintf(`[{"k": %d}]`, k)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	if _, err := db.AppendRecord(table, rec); err != nil {
+		t.Fatal(err)
 	}
 }
