@@ -3,6 +3,7 @@ package engine
 import (
 	"math/bits"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -17,7 +18,7 @@ import (
 // unmapped again at the free: measured on a 10M-row scan drained batch by
 // batch, a third of the scan's CPU time (system time 1.5 s of 4.5 s). A
 // buffer released by the host (any thread: release callbacks of exported
-// arrays) is kept, up to recycleRetain bytes in all, and handed out again
+// arrays) is kept, up to retain bytes in all (recycleRetainBound), and handed out again
 // cleared; a buffer kept unused for recycleIdle goes back (a host that
 // keeps a whole scan's result, like pyarrow's to_table, frees it all at
 // once: the next scan finds it, an idle store does not hold it). Small and
@@ -25,8 +26,9 @@ import (
 // back to it when the store closes, so checked allocators in tests still
 // see every byte returned.
 type recycler struct {
-	base memory.Allocator
-	idle time.Duration // recycleIdle; tests that must not race the trim make it long
+	base   memory.Allocator
+	idle   time.Duration // recycleIdle; tests that must not race the trim make it long
+	retain int           // recycleRetainBound(); tests make it small
 
 	mu       sync.Mutex
 	free     map[int][]kept         // by class size, oldest first
@@ -43,11 +45,29 @@ type kept struct {
 }
 
 const (
-	recycleMin    = 64 << 10
-	recycleMax    = 32 << 20
-	recycleRetain = 256 << 20
-	recycleIdle   = time.Second
+	recycleMin  = 64 << 10
+	recycleMax  = 32 << 20
+	recycleIdle = time.Second
 )
+
+// recycleRetainBound is how many freed bytes a recycler keeps: an eighth
+// of the machine's memory, between 256 MiB and 2 GiB. A host that keeps a
+// whole scan's result frees it all at once, and the next scan must find
+// all of it to fault in no fresh pages: with 256 MiB a 2 M-row, 41-column
+// table (0.66 GB of buffers) spent 0.25–0.31 s of system time per
+// `to_table()` (pyarrow.parquet.read_table of the same files 0.08–0.13 s,
+// its memory pool keeps what it freed), with 2 GiB 0.09 s and the same
+// CPU as pyarrow (docs/DESIGN-NOTES.md "Retained buffers"). What is kept
+// goes back after recycleIdle unused either way.
+func recycleRetainBound() int {
+	const lo, hi = 256 << 20, 2 << 30
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return lo
+	}
+	total := uint64(si.Totalram) * uint64(si.Unit)
+	return int(min(max(total/8, lo), hi))
+}
 
 // BufferPool is a recycler that outlives the stores using it. A host that
 // opens stores one after another — a worker running scan splits, each
@@ -64,7 +84,7 @@ type BufferPool struct{ r *recycler }
 func NewBufferPool(base memory.Allocator) *BufferPool { return &BufferPool{r: newRecycler(base)} }
 
 func newRecycler(base memory.Allocator) *recycler {
-	return &recycler{base: base, idle: recycleIdle, free: map[int][]kept{}, live: map[unsafe.Pointer]int{}}
+	return &recycler{base: base, idle: recycleIdle, retain: recycleRetainBound(), free: map[int][]kept{}, live: map[unsafe.Pointer]int{}}
 }
 
 // recycleClass rounds n up to a size class: quarter steps between powers
@@ -132,7 +152,7 @@ func (r *recycler) Free(b []byte) {
 		return
 	}
 	r.mu.Lock()
-	if !r.closed && r.retained+c <= recycleRetain {
+	if !r.closed && r.retained+c <= r.retain {
 		r.free[c] = append(r.free[c], kept{full, time.Now()})
 		r.retained += c
 		if r.timer == nil {

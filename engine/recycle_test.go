@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,16 +52,17 @@ func TestRecycler(t *testing.T) {
 	if r.retained != 112<<10 {
 		t.Fatalf("retained %d, want only the freed 112 KiB buffer", r.retained)
 	}
-	// The bound: freeing more than recycleRetain keeps no more.
+	// The bound: freeing more than r.retain keeps no more.
+	r.retain = 64 << 20
 	var bufs [][]byte
-	for i := 0; i < recycleRetain/(1<<20)+8; i++ {
+	for i := 0; i < r.retain/(1<<20)+8; i++ {
 		bufs = append(bufs, r.Allocate(1<<20))
 	}
 	for _, x := range bufs {
 		r.Free(x)
 	}
-	if r.retained > recycleRetain {
-		t.Fatalf("retained %d above %d", r.retained, recycleRetain)
+	if r.retained > r.retain || r.retained < r.retain-(1<<20) {
+		t.Fatalf("retained %d, want the bound %d", r.retained, r.retain)
 	}
 	// Buffers kept unused for recycleIdle go back to the base allocator.
 	before := r.retained
@@ -91,4 +95,30 @@ func TestRecycler(t *testing.T) {
 	d := r.Allocate(1 << 20)
 	r.Free(d)
 	base.AssertSize(t, 0)
+}
+
+// TestRecycleRetainBound: the recycler keeps up to an eighth of the
+// machine's memory (between 256 MiB and 2 GiB), read here from
+// /proc/meminfo, so that a scan result larger than the old fixed 256 MiB,
+// freed at once by the host, is found again by the next scan.
+func TestRecycleRetainBound(t *testing.T) {
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatalf("read /proc/meminfo: %v", err)
+	}
+	var kb int
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "MemTotal:") {
+			kb, _ = strconv.Atoi(strings.Fields(line)[1])
+		}
+	}
+	if kb == 0 {
+		t.Fatal("MemTotal not found in /proc/meminfo")
+	}
+	want := min(max(kb<<10/8, 256<<20), 2<<30)
+	r := newRecycler(memory.NewGoAllocator())
+	// Sysinfo and meminfo round differently: within a MiB.
+	if d := r.retain - want; d < -(1<<20) || d > 1<<20 {
+		t.Fatalf("retain bound %d, want about %d (MemTotal %d kB)", r.retain, want, kb)
+	}
 }
