@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -172,19 +173,45 @@ func mergeAll(t *testing.T, m *Merge) []string {
 	}
 }
 
-// TestMergeLazyMatchesEager merges random inputs (int64 and string keys,
+// trickyKeys are byte strings over {0x00, 0x01, 0xff} of up to six bytes,
+// the empty one first, in bytewise order: keys that are prefixes of one
+// another and hold zero bytes, which a raw-key merge must order exactly as
+// their encodings (keyenc escapes 0x00 and ends each string).
+var trickyKeys = func() []string {
+	out := []string{""}
+	for l, level := 1, []string{""}; l <= 6; l++ {
+		var next []string
+		for _, p := range level {
+			for _, c := range []string{"\x00", "\x01", "\xff"} {
+				next = append(next, p+c)
+			}
+		}
+		out = append(out, next...)
+		level = next
+	}
+	sort.Strings(out) // Go compares strings bytewise
+	return out
+}()
+
+// TestMergeLazyMatchesEager merges random inputs (int64, string and binary
+// keys — the binary ones prefixes of one another and holding zero bytes —,
 // null keys, by rank and by _seq, with and without tombstones) with lower
 // bounds of their keys as MinKeys and without: both give the model's
-// answer (the newest version of each key, in key order).
+// answer (the newest version of each key, in key order). String and
+// binary keys take the raw-key path, int64 keys the integer one.
 func TestMergeLazyMatchesEager(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	r := rand.New(rand.NewSource(11))
-	for trial := 0; trial < 300; trial++ {
-		strKey := trial%3 == 1
+	for trial := 0; trial < 450; trial++ {
+		strKey := trial%3 != 0
+		binKey := trial%3 == 2
 		bySeq := trial%2 == 0
 		keyType := arrow.DataType(arrow.PrimitiveTypes.Int64)
-		if strKey {
+		switch {
+		case binKey:
+			keyType = arrow.BinaryTypes.Binary
+		case strKey:
 			keyType = arrow.BinaryTypes.String
 		}
 		fields := []arrow.Field{{Name: "k", Type: keyType, Nullable: true}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}
@@ -194,6 +221,9 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 		fields = append(fields, arrow.Field{Name: DeletedColumn, Type: arrow.FixedWidthTypes.Boolean})
 		schema := arrow.NewSchema(fields, nil)
 		keyOf := func(i int64) string { return fmt.Sprintf("k%05d", i) }
+		if binKey {
+			keyOf = func(i int64) string { return trickyKeys[i] }
+		}
 		n := 3 + r.Intn(6)
 		type input struct {
 			recs   []arrow.RecordBatch
@@ -237,6 +267,8 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 					switch {
 					case null:
 						b.Field(0).AppendNull()
+					case binKey:
+						b.Field(0).(*array.BinaryBuilder).Append([]byte(keyOf(id)))
 					case strKey:
 						b.Field(0).(*array.StringBuilder).Append(keyOf(id))
 					default:
@@ -258,6 +290,9 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 					switch {
 					case null:
 						v.output = "(null)/" + v.output
+					case binKey:
+						// Binary.ValueStr, as mergeAll renders it.
+						v.output = base64.StdEncoding.EncodeToString([]byte(keyOf(id))) + "/" + v.output
 					case strKey:
 						v.output = keyOf(id) + "/" + v.output
 					default:
@@ -282,7 +317,11 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 					// unknown
 				case strKey:
 					var err error
-					if minKey, err = keyenc.AppendGo(nil, keyType, keyOf(ids[0]-rr.Int63n(3))); err != nil {
+					var lo any = keyOf(max(0, ids[0]-rr.Int63n(3)))
+					if binKey {
+						lo = []byte(lo.(string))
+					}
+					if minKey, err = keyenc.AppendGo(nil, keyType, lo); err != nil {
 						t.Fatal(err)
 					}
 				default:
@@ -309,7 +348,11 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 			if lazy {
 				mo.MinKeys = mks
 			}
-			return mergeAll(t, NewMerge(srcs, NewKeyer(schema, []string{"k"}, false), mo, int64(1+trial%50), mem))
+			m := NewMerge(srcs, NewKeyer(schema, []string{"k"}, false), mo, int64(1+trial%50), mem)
+			if (m.rawKey >= 0) != strKey || (m.intKey >= 0) == strKey {
+				t.Fatalf("trial %d: key %s merged with rawKey %d, intKey %d", trial, keyType, m.rawKey, m.intKey)
+			}
+			return mergeAll(t, m)
 		}
 		eager, lazy := run(false), run(true)
 		newest := map[string]version{}

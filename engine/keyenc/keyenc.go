@@ -116,6 +116,19 @@ func specOf(t arrow.DataType) spec {
 	return spec{}
 }
 
+// RawOrdered reports whether non-null values of t (strings and binaries
+// with 32- or 64-bit offsets) compare with bytes.Compare on their raw bytes
+// exactly as their encodings do: the escape of 0x00 and the terminator
+// keep bytewise order, a prefix first. A merge on a single such key column
+// then compares the values as they are, without encoding every row.
+func RawOrdered(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.STRING, arrow.LARGE_STRING, arrow.BINARY, arrow.LARGE_BINARY:
+		return true
+	}
+	return false
+}
+
 // Supported reports whether t can be a key column type.
 func Supported(t arrow.DataType) bool { return specOf(t).kind != kindInvalid }
 
