@@ -52,19 +52,26 @@ func (k *Keyer) Keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [
 		seqs = rec.Column(k.seqIdx).(*array.Int64).Int64Values()
 	}
 	buf, out = buf[:0], out[:0]
-	offs := make([]int, 0, n+1)
+	if enc != nil && !k.hasSeq && enc.FixedWidth() > 0 {
+		w := enc.FixedWidth()
+		buf = enc.AppendAll(buf)
+		for i := 0; i < n; i++ {
+			out = append(out, buf[i*w:(i+1)*w:(i+1)*w])
+		}
+		return buf, out, nil
+	}
 	for i := 0; i < n; i++ {
-		offs = append(offs, len(buf))
+		start := len(buf)
 		if enc != nil {
 			buf = enc.Append(buf, i)
 		}
 		if k.hasSeq {
 			buf = keyenc.AppendInt64(buf, seqs[i])
 		}
-	}
-	offs = append(offs, len(buf))
-	for i := 0; i < n; i++ {
-		out = append(out, buf[offs[i]:offs[i+1]:offs[i+1]])
+		// A key taken before an append moved buf stays in the array it was
+		// written to, which nothing writes again: no second pass over
+		// offsets (a 512 KiB slice per 64 Ki-row batch) is needed.
+		out = append(out, buf[start:len(buf):len(buf)])
 	}
 	return buf, out, nil
 }

@@ -667,8 +667,7 @@ func (m *Merge) runEnd(win *cursor) int {
 	if m.intKey >= 0 && win.knil == nil && (bound.knil == nil || !bound.knil.IsNull(bound.pos)) {
 		return gallop(win.ik, win.pos+1, limit, bound.ik[bound.pos])
 	}
-	n := sort.Search(limit-win.pos, func(i int) bool { return m.cmp(win, win.pos+i, bound, bound.pos) >= 0 })
-	return win.pos + n
+	return gallopFunc(win.pos+1, limit, func(i int) bool { return m.cmp(win, i, bound, bound.pos) >= 0 })
 }
 
 // gallop returns the first index in [from, limit) of the sorted ks whose
@@ -692,6 +691,36 @@ func gallop(ks []int64, from, limit int, b int64) int {
 	for lo < limit {
 		mid := int(uint(lo+limit) >> 1)
 		if ks[mid] >= b {
+			limit = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// gallopFunc is gallop for any key: the first index in [from, limit) at
+// which atOrAbove (false, then true over the range) is true, limit when
+// none. A binary search over the whole batch took about 16 key
+// comparisons per run of a merge on a string or composite key, whose runs
+// are about ten rows long.
+func gallopFunc(from, limit int, atOrAbove func(i int) bool) int {
+	lo, step := from, 1
+	for {
+		at := lo + step - 1
+		if at >= limit {
+			break
+		}
+		if atOrAbove(at) {
+			limit = at
+			break
+		}
+		lo = at + 1
+		step *= 2
+	}
+	for lo < limit {
+		mid := int(uint(lo+limit) >> 1)
+		if atOrAbove(mid) {
 			limit = mid
 		} else {
 			lo = mid + 1

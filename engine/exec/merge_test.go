@@ -2,7 +2,8 @@ package exec
 
 import "testing"
 
-// TestGallop: gallop finds the first key >= b in a sorted range.
+// TestGallop: gallop and gallopFunc find the first key >= b in a sorted
+// range.
 func TestGallop(t *testing.T) {
 	ks := []int64{1, 3, 3, 5, 8, 13, 21, 34, 55, 89}
 	for from := 0; from <= len(ks); from++ {
@@ -14,6 +15,9 @@ func TestGallop(t *testing.T) {
 				}
 				if got := gallop(ks, from, limit, b); got != want {
 					t.Fatalf("gallop(from %d, limit %d, b %d) = %d, want %d", from, limit, b, got, want)
+				}
+				if got := gallopFunc(from, limit, func(i int) bool { return ks[i] >= b }); got != want {
+					t.Fatalf("gallopFunc(from %d, limit %d, b %d) = %d, want %d", from, limit, b, got, want)
 				}
 			}
 		}

@@ -718,3 +718,86 @@ func FuzzStringOrder(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendAllMatchesAppend: for integer-like key columns without nulls,
+// encoding a column at a time (AppendAll) gives every row exactly the
+// bytes Append gives it — each such type alone and composite, sliced —
+// and a column with a null, or of another type, turns it off.
+func TestAppendAllMatchesAppend(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var fixed []arrow.DataType
+	for _, dt := range keyTypes {
+		switch dt.ID() {
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
+			arrow.DATE32, arrow.DATE64, arrow.TIME32, arrow.TIME64, arrow.TIMESTAMP, arrow.DURATION:
+			fixed = append(fixed, dt)
+		}
+	}
+	if len(fixed) < 14 {
+		t.Fatalf("only %d integer-like key types in keyTypes", len(fixed))
+	}
+	r := rand.New(rand.NewSource(5))
+	schemas := [][]arrow.DataType{{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int64}, fixed}
+	for _, dt := range fixed {
+		schemas = append(schemas, []arrow.DataType{dt})
+	}
+	for si, types := range schemas {
+		const n = 500
+		arrs := make([]arrow.Array, len(types))
+		for c, dt := range types {
+			vals := make([]any, n)
+			for i := range vals {
+				for vals[i] == nil {
+					vals[i] = genValue(r, dt)
+				}
+			}
+			arrs[c] = buildArray(t, mem, dt, vals)
+		}
+		for _, from := range []int{0, 7} {
+			cols := make([]arrow.Array, len(arrs))
+			for c := range arrs {
+				cols[c] = array.NewSlice(arrs[c], int64(from), n)
+			}
+			re, err := NewRowEncoder(cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := re.FixedWidth()
+			if w == 0 {
+				t.Fatalf("schema %d (%v): no column-at-a-time encoding", si, types)
+			}
+			all := re.AppendAll([]byte("prefix"))
+			if string(all[:6]) != "prefix" || len(all) != 6+(n-from)*w {
+				t.Fatalf("schema %d: AppendAll wrote %d bytes after the prefix, want %d", si, len(all)-6, (n-from)*w)
+			}
+			for i := 0; i < n-from; i++ {
+				if got, want := all[6+i*w:6+(i+1)*w], re.Append(nil, i); !bytes.Equal(got, want) {
+					t.Fatalf("schema %d (%v) from %d row %d: AppendAll %x, Append %x", si, types, from, i, got, want)
+				}
+			}
+			for _, c := range cols {
+				c.Release()
+			}
+		}
+		for _, a := range arrs {
+			a.Release()
+		}
+	}
+	// A null, or a string column, leaves AppendAll off.
+	withNull := buildArray(t, mem, arrow.PrimitiveTypes.Int64, []any{int64(1), nil})
+	str := buildArray(t, mem, arrow.BinaryTypes.String, []any{"a", "b"})
+	ints := buildArray(t, mem, arrow.PrimitiveTypes.Int64, []any{int64(1), int64(2)})
+	defer withNull.Release()
+	defer str.Release()
+	defer ints.Release()
+	for _, cols := range [][]arrow.Array{{withNull}, {ints, str}, {ints, withNull}} {
+		re, err := NewRowEncoder(cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if re.FixedWidth() != 0 {
+			t.Fatalf("%v: FixedWidth %d, want 0", cols, re.FixedWidth())
+		}
+	}
+}

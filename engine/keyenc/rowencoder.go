@@ -2,6 +2,7 @@ package keyenc
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -19,7 +20,17 @@ type colFunc func(dst []byte, row int) []byte
 type RowEncoder struct {
 	cols []colFunc
 	rows int
+	// fills, when every column is an integer-like column without nulls,
+	// encode a whole column at once into fixed-width rows (AppendAll);
+	// width is then every row's encoded length.
+	fills  []colFill
+	widths []int // each fill's encoded length (marker included)
+	width  int
 }
+
+// colFill encodes every row of one column at offset off of rows of stride
+// bytes in dst (marker included).
+type colFill func(dst []byte, stride, off int)
 
 // NewRowEncoder prepares an encoder for the key columns cols (in key order,
 // all of the same length). An unsupported column type or a length mismatch is
@@ -42,7 +53,37 @@ func NewRowEncoder(cols []arrow.Array) (*RowEncoder, error) {
 		}
 		e.cols[pos] = f
 	}
+	for _, c := range cols {
+		fill, w := columnFill(c)
+		if fill == nil {
+			e.fills, e.widths, e.width = nil, nil, 0
+			break
+		}
+		e.fills = append(e.fills, fill)
+		e.widths = append(e.widths, w)
+		e.width += w
+	}
 	return e, nil
+}
+
+// FixedWidth is the encoded length of every row when AppendAll can encode
+// the columns a column at a time (integer-like columns without nulls, whose
+// encodings have one length), 0 otherwise.
+func (e *RowEncoder) FixedWidth() int { return e.width }
+
+// AppendAll appends the keys of all rows to dst, FixedWidth() bytes each,
+// in row order; only when FixedWidth() > 0. Column by column, it costs a
+// merge on a composite integer key about a third of encoding row by row
+// with Append.
+func (e *RowEncoder) AppendAll(dst []byte) []byte {
+	start := len(dst)
+	dst = slices.Grow(dst, e.rows*e.width)[:start+e.rows*e.width]
+	off := 0
+	for i, fill := range e.fills {
+		fill(dst[start:], e.width, off)
+		off += e.widths[i]
+	}
+	return dst
 }
 
 // Len returns the number of rows of the encoder's columns.
@@ -150,4 +191,92 @@ func columnFunc(a arrow.Array) colFunc {
 		return genericFunc(a)
 	}
 	return nil
+}
+
+// columnFill returns the column-at-a-time encoder of a and the length of
+// each of its encodings, or nil when a is not an integer-like column
+// without nulls (the only columns whose encodings all have one length and
+// whose body is a plain transform of the value).
+func columnFill(a arrow.Array) (colFill, int) {
+	if a.NullN() != 0 {
+		return nil, 0
+	}
+	switch c := a.(type) {
+	case *array.Int8:
+		return signedFill(c.Values(), 1), 2
+	case *array.Int16:
+		return signedFill(c.Values(), 2), 3
+	case *array.Int32:
+		return signedFill(c.Values(), 4), 5
+	case *array.Int64:
+		return signedFill(c.Values(), 8), 9
+	case *array.Date32:
+		return signedFill(c.Values(), 4), 5
+	case *array.Time32:
+		return signedFill(c.Values(), 4), 5
+	case *array.Date64:
+		return signedFill(c.Values(), 8), 9
+	case *array.Time64:
+		return signedFill(c.Values(), 8), 9
+	case *array.Timestamp:
+		return signedFill(c.Values(), 8), 9
+	case *array.Duration:
+		return signedFill(c.Values(), 8), 9
+	case *array.Uint8:
+		return unsignedFill(c.Values(), 1), 2
+	case *array.Uint16:
+		return unsignedFill(c.Values(), 2), 3
+	case *array.Uint32:
+		return unsignedFill(c.Values(), 4), 5
+	case *array.Uint64:
+		return unsignedFill(c.Values(), 8), 9
+	}
+	return nil, 0
+}
+
+// signedFill is appendSigned for a whole column: the sign bit of the
+// width flipped, big-endian.
+func signedFill[T signedValues](vals []T, width int) colFill {
+	flip := uint64(1) << (8*width - 1)
+	return func(dst []byte, stride, off int) {
+		putFill(dst, stride, off, width, len(vals), func(i int) uint64 { return uint64(int64(vals[i])) ^ flip })
+	}
+}
+
+// unsignedFill is appendUnsigned for a whole column.
+func unsignedFill[T ~uint8 | ~uint16 | ~uint32 | ~uint64](vals []T, width int) colFill {
+	return func(dst []byte, stride, off int) {
+		putFill(dst, stride, off, width, len(vals), func(i int) uint64 { return uint64(vals[i]) })
+	}
+}
+
+// putFill writes, for rows 0..n-1, the marker and the low width bytes of
+// body(i) big-endian at i*stride+off of dst.
+func putFill(dst []byte, stride, off, width, n int, body func(i int) uint64) {
+	switch width {
+	case 8:
+		for i := 0; i < n; i++ {
+			p := dst[i*stride+off : i*stride+off+9]
+			p[0] = NotNull
+			binary.BigEndian.PutUint64(p[1:], body(i))
+		}
+	case 4:
+		for i := 0; i < n; i++ {
+			p := dst[i*stride+off : i*stride+off+5]
+			p[0] = NotNull
+			binary.BigEndian.PutUint32(p[1:], uint32(body(i)))
+		}
+	case 2:
+		for i := 0; i < n; i++ {
+			p := dst[i*stride+off : i*stride+off+3]
+			p[0] = NotNull
+			binary.BigEndian.PutUint16(p[1:], uint16(body(i)))
+		}
+	default:
+		for i := 0; i < n; i++ {
+			p := dst[i*stride+off : i*stride+off+2]
+			p[0] = NotNull
+			p[1] = byte(body(i))
+		}
+	}
 }
