@@ -1,6 +1,8 @@
 package exec
 
 import (
+	"math"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
@@ -77,3 +79,47 @@ func (k *Keyer) Keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [
 }
 
 // MergeOptions say how a cluster is merged.
+
+// Flat encodes the key of each row of rec into buf, for a merge: with
+// every key of one length (integer-like key columns without nulls) it
+// returns that width and the keys back to back; otherwise width 0 and the
+// keys' offsets in buf in offs (len rows+1). Both are reused across calls.
+func (k *Keyer) Flat(rec arrow.RecordBatch, buf []byte, offs []int32) ([]byte, []int32, int, error) {
+	n := int(rec.NumRows())
+	var enc *keyenc.RowEncoder
+	if len(k.keyIdx) > 0 {
+		cols := make([]arrow.Array, len(k.keyIdx))
+		for i, c := range k.keyIdx {
+			cols[i] = rec.Column(c)
+		}
+		var err error
+		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	var seqs []int64
+	if k.hasSeq {
+		if k.seqIdx < 0 {
+			return nil, nil, 0, kerr.New(kerr.Internal, "row keys need _seq, which the record lacks")
+		}
+		seqs = rec.Column(k.seqIdx).(*array.Int64).Int64Values()
+	}
+	buf = buf[:0]
+	if enc != nil && !k.hasSeq && enc.FixedWidth() > 0 {
+		return enc.AppendAll(buf), offs, enc.FixedWidth(), nil
+	}
+	offs = append(offs[:0], 0)
+	for i := 0; i < n; i++ {
+		if enc != nil {
+			buf = enc.Append(buf, i)
+		}
+		if k.hasSeq {
+			buf = keyenc.AppendInt64(buf, seqs[i])
+		}
+		if len(buf) > math.MaxInt32 {
+			return nil, nil, 0, kerr.New(kerr.Internal, "keys of one batch exceed 2 GiB")
+		}
+		offs = append(offs, int32(len(buf)))
+	}
+	return buf, offs, 0, nil
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"sort"
+	"strconv"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -198,14 +199,19 @@ var trickyKeys = func() []string {
 // null keys, by rank and by _seq, with and without tombstones) with lower
 // bounds of their keys as MinKeys and without: both give the model's
 // answer (the newest version of each key, in key order). String and
-// binary keys take the raw-key path, int64 keys the integer one.
+// binary keys take the raw-key path, int64 keys the integer one, int32 and
+// float64 keys the encoded one (of one width without nulls, with offsets
+// otherwise).
 func TestMergeLazyMatchesEager(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	r := rand.New(rand.NewSource(11))
-	for trial := 0; trial < 450; trial++ {
-		strKey := trial%3 != 0
-		binKey := trial%3 == 2
+	for trial := 0; trial < 500; trial++ {
+		kind := trial % 5
+		strKey := kind == 1 || kind == 2
+		binKey := kind == 2
+		i32Key := kind == 3 // encoded keys of one width (keyenc.RowEncoder.AppendAll)
+		f64Key := kind == 4 // encoded keys with offsets
 		bySeq := trial%2 == 0
 		keyType := arrow.DataType(arrow.PrimitiveTypes.Int64)
 		switch {
@@ -213,7 +219,13 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 			keyType = arrow.BinaryTypes.Binary
 		case strKey:
 			keyType = arrow.BinaryTypes.String
+		case i32Key:
+			keyType = arrow.PrimitiveTypes.Int32
+		case f64Key:
+			keyType = arrow.PrimitiveTypes.Float64
 		}
+		// f64Of keeps the ids' order and crosses zero.
+		f64Of := func(id int64) float64 { return float64(id) - 200.5 }
 		fields := []arrow.Field{{Name: "k", Type: keyType, Nullable: true}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}
 		if bySeq {
 			fields = append(fields, arrow.Field{Name: SeqColumn, Type: arrow.PrimitiveTypes.Int64})
@@ -271,6 +283,10 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 						b.Field(0).(*array.BinaryBuilder).Append([]byte(keyOf(id)))
 					case strKey:
 						b.Field(0).(*array.StringBuilder).Append(keyOf(id))
+					case i32Key:
+						b.Field(0).(*array.Int32Builder).Append(int32(id))
+					case f64Key:
+						b.Field(0).(*array.Float64Builder).Append(f64Of(id))
 					default:
 						b.Field(0).(*array.Int64Builder).Append(id)
 					}
@@ -295,6 +311,8 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 						v.output = base64.StdEncoding.EncodeToString([]byte(keyOf(id))) + "/" + v.output
 					case strKey:
 						v.output = keyOf(id) + "/" + v.output
+					case f64Key:
+						v.output = strconv.FormatFloat(f64Of(id), 'g', -1, 64) + "/" + v.output
 					default:
 						v.output = fmt.Sprintf("%d/", id) + v.output
 					}
@@ -324,6 +342,15 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 					if minKey, err = keyenc.AppendGo(nil, keyType, lo); err != nil {
 						t.Fatal(err)
 					}
+				case i32Key || f64Key:
+					var lo any = int32(ids[0] - rr.Int63n(3))
+					if f64Key {
+						lo = f64Of(ids[0]) - float64(rr.Int63n(3))
+					}
+					var err error
+					if minKey, err = keyenc.AppendGo(nil, keyType, lo); err != nil {
+						t.Fatal(err)
+					}
 				default:
 					minKey = int64Key(ids[0] - rr.Int63n(3))
 				}
@@ -349,7 +376,7 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 				mo.MinKeys = mks
 			}
 			m := NewMerge(srcs, NewKeyer(schema, []string{"k"}, false), mo, int64(1+trial%50), mem)
-			if (m.rawKey >= 0) != strKey || (m.intKey >= 0) == strKey {
+			if (m.rawKey >= 0) != strKey || (m.intKey >= 0) != (kind == 0) {
 				t.Fatalf("trial %d: key %s merged with rawKey %d, intKey %d", trial, keyType, m.rawKey, m.intKey)
 			}
 			return mergeAll(t, m)
@@ -380,7 +407,7 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 			wantRows = append(wantRows, v.output)
 		}
 		if fmt.Sprint(eager) != fmt.Sprint(wantRows) {
-			t.Fatalf("trial %d (string key %v, by _seq %v): merge differs from the model:\n got  %v\n want %v", trial, strKey, bySeq, eager, wantRows)
+			t.Fatalf("trial %d (key %s, by _seq %v): merge differs from the model:\n got  %v\n want %v", trial, keyType, bySeq, eager, wantRows)
 		}
 		if fmt.Sprint(eager) != fmt.Sprint(lazy) {
 			for i := range eager {
@@ -389,7 +416,7 @@ func TestMergeLazyMatchesEager(t *testing.T) {
 					break
 				}
 			}
-			t.Fatalf("trial %d (string key %v, by _seq %v): lazy merge differs:\n eager %v\n lazy  %v", trial, strKey, bySeq, eager, lazy)
+			t.Fatalf("trial %d (key %s, by _seq %v): lazy merge differs:\n eager %v\n lazy  %v", trial, keyType, bySeq, eager, lazy)
 		}
 		if len(eager) < 10 {
 			t.Fatalf("trial %d merged only %d rows: the inputs are too thin to test anything", trial, len(eager))

@@ -59,10 +59,11 @@ type cursor struct {
 	rec  arrow.RecordBatch
 	n    int
 	pos  int
-	ik   []int64      // int64 key values (int key merges)
-	knil *array.Int64 // the key column when this batch has null keys (they sort first)
-	keys [][]byte     // encoded keys, or raw values (nil: null) with a raw key
-	kbuf []byte
+	ik   []int64        // int64 key values (int key merges)
+	knil *array.Int64   // the key column when this batch has null keys (they sort first)
+	kv   keyView        // encoded keys, or raw values with a raw key (other merges)
+	kbuf []byte         // the encoded keys' bytes
+	koff []int32        // their offsets, unless of one width
 	seqs []int64        // with bySeq
 	dels *array.Boolean // nil: no tombstone in rec
 	// ri is rec's index in the merge's runs while loads == riLoad and
@@ -74,7 +75,8 @@ type cursor struct {
 	// opened before any version of that key is decided.
 	lazy       bool
 	phInt      [1]int64
-	phKey      [1][]byte
+	phKey      []byte   // encoded, or raw with a raw key
+	phOff      [2]int32 // phKey's offsets in its keyView
 	phSeq      [1]int64
 	prefetched bool
 }
@@ -170,16 +172,18 @@ func (m *Merge) placeholder(c *cursor, minKey []byte) bool {
 		}
 		switch v := v.(type) {
 		case string:
-			c.phKey[0] = append(emptyKey, v...)
+			c.phKey = []byte(v)
 		case []byte:
-			c.phKey[0] = append(emptyKey, v...)
+			c.phKey = v
 		default:
 			return false
 		}
-		c.keys = c.phKey[:]
+		c.phOff = [2]int32{0, int32(len(c.phKey))}
+		c.kv = keyView{data: c.phKey, off32: c.phOff[:]}
 	} else {
-		c.phKey[0] = minKey
-		c.keys = c.phKey[:]
+		c.phKey = minKey
+		c.phOff = [2]int32{0, int32(len(c.phKey))}
+		c.kv = keyView{data: c.phKey, off32: c.phOff[:]}
 	}
 	c.seqs = nil
 	if m.bySeq {
@@ -214,8 +218,8 @@ func (m *Merge) prefetch() {
 func (m *Merge) open() error {
 	c := m.h[0]
 	// The placeholder row, kept apart: load reuses the cursor's key slices.
-	ph := &cursor{ik: []int64{c.phInt[0]}, keys: [][]byte{c.phKey[0]}}
-	c.lazy, c.ik, c.keys = false, nil, nil
+	ph := &cursor{ik: []int64{c.phInt[0]}, kv: c.kv}
+	c.lazy, c.ik, c.kv = false, nil, keyView{}
 	ok, err := m.loadTop()
 	if err != nil {
 		return err
@@ -263,11 +267,18 @@ func (m *Merge) load(c *cursor) (bool, error) {
 				c.knil = kc
 			}
 		} else if m.rawKey >= 0 {
-			if c.keys, err = rawKeys(rec.Column(m.rawKey), c.keys); err != nil {
+			if c.kv, err = rawKeyView(rec.Column(m.rawKey)); err != nil {
 				return false, err
 			}
-		} else if c.kbuf, c.keys, err = m.k.Keys(rec, c.kbuf, c.keys); err != nil {
-			return false, err
+		} else {
+			var width int
+			if c.kbuf, c.koff, width, err = m.k.Flat(rec, c.kbuf, c.koff); err != nil {
+				return false, err
+			}
+			c.kv = keyView{data: c.kbuf, width: width}
+			if width == 0 {
+				c.kv.off32 = c.koff
+			}
 		}
 		c.seqs = nil
 		if m.bySeq {
@@ -322,73 +333,7 @@ func (m *Merge) cmp(a *cursor, i int, b *cursor, j int) int {
 		}
 		return 0
 	}
-	return compareKeys(a.keys[i], b.keys[j])
-}
-
-// compareKeys compares two encoded keys, or two raw keys where nil is a
-// null (first, as encoded). No encoded key is nil, and no non-null raw key
-// either (rawKeys), which bytes.Compare alone could not tell from "".
-func compareKeys(a, b []byte) int {
-	if a == nil || b == nil {
-		switch {
-		case a == nil && b == nil:
-			return 0
-		case a == nil:
-			return -1
-		}
-		return 1
-	}
-	return bytes.Compare(a, b)
-}
-
-// emptyKey is the raw key of an empty value: not nil, which is a null.
-var emptyKey = []byte{}
-
-// rawKeys sets out to the values of a (a string or binary column, see
-// keyenc.RawOrdered) as slices of its data buffer, nil for a null: the keys
-// of a merge on that column alone, read without encoding them.
-func rawKeys(a arrow.Array, out [][]byte) ([][]byte, error) {
-	d := a.Data()
-	n := d.Len()
-	if cap(out) < n {
-		out = make([][]byte, n)
-	}
-	out = out[:n]
-	bufs := d.Buffers()
-	var data []byte
-	if len(bufs) > 2 && bufs[2] != nil {
-		data = bufs[2].Bytes()
-	}
-	if len(bufs) < 2 || bufs[1] == nil {
-		if n == 0 {
-			return out, nil
-		}
-		return nil, kerr.New(kerr.Internal, "merge key column of type %s has no offsets", d.DataType())
-	}
-	nulls := a.NullN() > 0
-	switch d.DataType().ID() {
-	case arrow.STRING, arrow.BINARY:
-		rawSlices(out, arrow.Int32Traits.CastFromBytes(bufs[1].Bytes())[d.Offset():], data, a, nulls)
-	case arrow.LARGE_STRING, arrow.LARGE_BINARY:
-		rawSlices(out, arrow.Int64Traits.CastFromBytes(bufs[1].Bytes())[d.Offset():], data, a, nulls)
-	default:
-		return nil, kerr.New(kerr.Internal, "merge key column is %s, not a string or binary", d.DataType())
-	}
-	return out, nil
-}
-
-func rawSlices[O int32 | int64](out [][]byte, offs []O, data []byte, a arrow.Array, nulls bool) {
-	for i := range out {
-		s, e := offs[i], offs[i+1]
-		switch {
-		case nulls && a.IsNull(i):
-			out[i] = nil
-		case s == e:
-			out[i] = emptyKey
-		default:
-			out[i] = data[s:e:e]
-		}
-	}
+	return compareKeyAt(&a.kv, i, &b.kv, j)
 }
 
 func (m *Merge) sameIntKey(c *cursor, key int64, null bool) bool {
@@ -560,9 +505,10 @@ func (m *Merge) Next() (arrow.RecordBatch, error) {
 			continue
 		}
 		// Copied: the winner's step may load its next batch into its keys.
-		m.lastNull = win.keys[win.pos] == nil
-		m.lastKey = append(m.lastKey[:0], win.keys[win.pos]...)
-		for len(m.h) > 0 && m.isLastKey(m.h[0].keys[m.h[0].pos]) {
+		k, null := win.kv.at(win.pos)
+		m.lastNull = null
+		m.lastKey = append(m.lastKey[:0], k...)
+		for len(m.h) > 0 && m.isLastKey(m.h[0]) {
 			if err := m.step(); err != nil {
 				return nil, err
 			}
@@ -571,9 +517,10 @@ func (m *Merge) Next() (arrow.RecordBatch, error) {
 	return m.r.Build(false)
 }
 
-// isLastKey reports whether k (encoded, or raw) is the key being decided.
-func (m *Merge) isLastKey(k []byte) bool {
-	return (k == nil) == m.lastNull && bytes.Equal(k, m.lastKey)
+// isLastKey reports whether c's current key is the key being decided.
+func (m *Merge) isLastKey(c *cursor) bool {
+	k, null := c.kv.at(c.pos)
+	return null == m.lastNull && bytes.Equal(k, m.lastKey)
 }
 
 // pairs merges while two cursors hold the smallest keys (a wide newer
