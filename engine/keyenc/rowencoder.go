@@ -239,44 +239,65 @@ func columnFill(a arrow.Array) (colFill, int) {
 func signedFill[T signedValues](vals []T, width int) colFill {
 	flip := uint64(1) << (8*width - 1)
 	return func(dst []byte, stride, off int) {
-		putFill(dst, stride, off, width, len(vals), func(i int) uint64 { return uint64(int64(vals[i])) ^ flip })
+		// One loop per width, the value read inline: through a function
+		// per row, filling took twice as long.
+		switch width {
+		case 8:
+			for i, v := range vals {
+				p := dst[i*stride+off : i*stride+off+9]
+				p[0] = NotNull
+				binary.BigEndian.PutUint64(p[1:], uint64(int64(v))^flip)
+			}
+		case 4:
+			for i, v := range vals {
+				p := dst[i*stride+off : i*stride+off+5]
+				p[0] = NotNull
+				binary.BigEndian.PutUint32(p[1:], uint32(uint64(int64(v))^flip))
+			}
+		case 2:
+			for i, v := range vals {
+				p := dst[i*stride+off : i*stride+off+3]
+				p[0] = NotNull
+				binary.BigEndian.PutUint16(p[1:], uint16(uint64(int64(v))^flip))
+			}
+		default:
+			for i, v := range vals {
+				p := dst[i*stride+off : i*stride+off+2]
+				p[0] = NotNull
+				p[1] = byte(uint64(int64(v)) ^ flip)
+			}
+		}
 	}
 }
 
 // unsignedFill is appendUnsigned for a whole column.
 func unsignedFill[T ~uint8 | ~uint16 | ~uint32 | ~uint64](vals []T, width int) colFill {
 	return func(dst []byte, stride, off int) {
-		putFill(dst, stride, off, width, len(vals), func(i int) uint64 { return uint64(vals[i]) })
-	}
-}
-
-// putFill writes, for rows 0..n-1, the marker and the low width bytes of
-// body(i) big-endian at i*stride+off of dst.
-func putFill(dst []byte, stride, off, width, n int, body func(i int) uint64) {
-	switch width {
-	case 8:
-		for i := 0; i < n; i++ {
-			p := dst[i*stride+off : i*stride+off+9]
-			p[0] = NotNull
-			binary.BigEndian.PutUint64(p[1:], body(i))
-		}
-	case 4:
-		for i := 0; i < n; i++ {
-			p := dst[i*stride+off : i*stride+off+5]
-			p[0] = NotNull
-			binary.BigEndian.PutUint32(p[1:], uint32(body(i)))
-		}
-	case 2:
-		for i := 0; i < n; i++ {
-			p := dst[i*stride+off : i*stride+off+3]
-			p[0] = NotNull
-			binary.BigEndian.PutUint16(p[1:], uint16(body(i)))
-		}
-	default:
-		for i := 0; i < n; i++ {
-			p := dst[i*stride+off : i*stride+off+2]
-			p[0] = NotNull
-			p[1] = byte(body(i))
+		switch width {
+		case 8:
+			for i, v := range vals {
+				p := dst[i*stride+off : i*stride+off+9]
+				p[0] = NotNull
+				binary.BigEndian.PutUint64(p[1:], uint64(v))
+			}
+		case 4:
+			for i, v := range vals {
+				p := dst[i*stride+off : i*stride+off+5]
+				p[0] = NotNull
+				binary.BigEndian.PutUint32(p[1:], uint32(v))
+			}
+		case 2:
+			for i, v := range vals {
+				p := dst[i*stride+off : i*stride+off+3]
+				p[0] = NotNull
+				binary.BigEndian.PutUint16(p[1:], uint16(v))
+			}
+		default:
+			for i, v := range vals {
+				p := dst[i*stride+off : i*stride+off+2]
+				p[0] = NotNull
+				p[1] = byte(v)
+			}
 		}
 	}
 }
