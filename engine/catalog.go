@@ -623,6 +623,15 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	if err := st.storage.RemoveAll(ctx, t.prefix); err != nil {
 		return nil, fmt.Errorf("create table %q: %w", qn, err)
 	}
+	// Until the commit, a failure takes back what storage got (the
+	// directory, table.json); a process killed meanwhile leaves it to the
+	// next open (sweepUncommittedCreates).
+	committed := false
+	defer func() {
+		if !committed {
+			_ = st.storage.RemoveAll(ctx, t.prefix)
+		}
+	}()
 	if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
 		return nil, fmt.Errorf("create table %q: %w", qn, err)
 	}
@@ -640,6 +649,7 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	if err := st.writeSync(wb, fmt.Sprintf("create table %q", qn)); err != nil {
 		return nil, err
 	}
+	committed = true
 	t.defMirrored = t.def // written above
 	st.catMu.Lock()
 	st.tables[qn] = t
@@ -748,15 +758,92 @@ func (st *store) finishDrop(t *table) {
 }
 
 // removeDroppedFiles deletes a dropped table's storage and then its drop
-// record.
+// record. manifest.json goes first: a directory without it is no table to
+// open (storageTables), so a process killed while the rest goes leaves
+// leftovers that open sweeps (finishDrops), not a table storage holds and
+// the catalog does not. In listing order, table.json — through which open
+// matches a table directory to its drop record — went before
+// manifest.json, and a kill in between left a store no open accepted.
 func (st *store) removeDroppedFiles(uid uint64, prefix string) error {
-	if err := st.storage.RemoveAll(context.Background(), prefix); err != nil {
+	ctx := context.Background()
+	if err := st.storage.Remove(ctx, prefix+"/"+manifest.ManifestFileName); err != nil {
+		return err
+	}
+	if err := st.hit("drop_manifest_removed"); err != nil {
+		return err
+	}
+	if err := st.storage.RemoveAll(ctx, prefix); err != nil {
 		return err
 	}
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	wb.DeleteCF(st.cfCat, uidKey(catDropped, uid))
 	return st.writeSync(wb, "forget dropped table")
+}
+
+// droppedTables returns the drop records (dropped tables whose files may
+// remain): uid → qualified name.
+func (st *store) droppedTables() (map[uint64]string, error) {
+	out := map[uint64]string{}
+	it := st.rdb.NewIteratorCF(st.readOpts, st.cfCat)
+	defer it.Close()
+	for it.Seek([]byte(catDropped)); it.Valid(); it.Next() {
+		k := it.Key().Data()
+		if !bytes.HasPrefix(k, []byte(catDropped)) {
+			break
+		}
+		if len(k) != len(catDropped)+8 {
+			return nil, kerr.New(kerr.Corruption, "catalog drop record %q: bad key", k)
+		}
+		out[binary.BigEndian.Uint64(k[len(catDropped):])] = string(it.Value().Data())
+	}
+	if err := it.Err(); err != nil {
+		return nil, kerr.Wrap(kerr.IO, err, "read catalog drop records")
+	}
+	return out, nil
+}
+
+// finishDrops, at a writable open, finishes the drops whose file removal
+// a process did not finish: a table directory without manifest.json under
+// a dropped name that the catalog does not hold again is removed with its
+// record. One with manifest.json is checkStorage's. A record whose name
+// was made again only goes: the create removed the dropped files first.
+func (st *store) finishDrops() error {
+	drops, err := st.droppedTables()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	for uid, qn := range drops {
+		ns, name, ok := strings.Cut(qn, ".")
+		if !ok {
+			return kerr.New(kerr.Corruption, "catalog drop record of %q: not a qualified name", qn)
+		}
+		prefix := ns + "/" + name
+		st.catMu.RLock()
+		again := st.tables[qn] != nil
+		st.catMu.RUnlock()
+		if !again {
+			files, err := st.storage.List(ctx, prefix)
+			if err != nil {
+				return fmt.Errorf("finish dropping %s: %w", qn, err)
+			}
+			if holdsManifest(files) {
+				continue
+			}
+			if err := st.storage.RemoveAll(ctx, prefix); err != nil {
+				return fmt.Errorf("finish dropping %s: %w", qn, err)
+			}
+		}
+		wb := grocksdb.NewWriteBatch()
+		wb.DeleteCF(st.cfCat, uidKey(catDropped, uid))
+		err := st.writeSync(wb, "forget dropped table "+qn)
+		wb.Destroy()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Table returns a table's description, system tables included.

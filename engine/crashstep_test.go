@@ -30,12 +30,13 @@ var stepOps = map[string]struct {
 		func(db *DB) error { _, err := db.Compact("f", CompactOptions{TargetRows: 2}); return err }},
 	"vacuum": {[]string{"before_commit", "before_mirror", "vacuum_before_delete"},
 		func(db *DB) error { _, err := db.Vacuum("f", 0, false); return err }},
-	"create": {[]string{"before_mirror"},
+	"create": {[]string{"create_table_written", "before_mirror"},
 		func(db *DB) error {
 			_, err := db.CreateTable("g", "", eventsSchema, map[string]string{"primary_key": "id"})
 			return err
 		}},
-	"drop": {[]string{"drop_before_remove"}, func(db *DB) error { return db.DropTable("d") }},
+	"drop": {[]string{"drop_before_remove", "drop_manifest_removed", "drop_before_remove+table.json"},
+		func(db *DB) error { return db.DropTable("d") }},
 	"update_where": {[]string{"rewhere_before_commit"}, func(db *DB) error {
 		_, err := db.UpdateWhere("f", "id < 12", stepValues())
 		return err
@@ -127,8 +128,17 @@ func TestSIGKILLAtEveryStep(t *testing.T) {
 			if op == "recover" {
 				os.RemoveAll(filepath.Join(dir, "rocksdb"))
 			}
+			// "+table.json": killed at the step, then table.json removed — what
+			// a kill inside the file removal of an older library left
+			// (table.json went first, in listing order).
+			step, thenRemove, _ := strings.Cut(step, "+")
 			if stepKill(t, dir, op, step, 0) {
 				kills++
+			}
+			if thenRemove != "" {
+				if err := os.Remove(filepath.Join(dir, "storage", "default", "d", thenRemove)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			db, err := Open(dir, DefaultOptions())
 			if err != nil {
@@ -142,7 +152,7 @@ func TestSIGKILLAtEveryStep(t *testing.T) {
 			if op == "drop" {
 				want["d"] = ""
 			}
-			what := fmt.Sprintf("%s killed at %s", op, step)
+			what := fmt.Sprintf("%s killed at %s (then removed: %q)", op, step, thenRemove)
 			if op == "delete_where" {
 				// All of it or none of it.
 				if got := fmt.Sprint(scanIDs(t, db, "f")); got != want["f"] && got != "[0 1 2]" {

@@ -272,15 +272,19 @@ func checkStorageConsistent(t *testing.T, db *DB, what string) {
 			t.Fatalf("%s: %d version files of %s, %d kept versions", what, len(vents), tb.qname, len(kept))
 		}
 	}
-	// A dropped table leaves no directory behind.
+	// A dropped table, or a create that did not commit, leaves no directory
+	// behind, not even a part of one.
 	nss, _ := os.ReadDir(root)
 	for _, ns := range nss {
 		ts, _ := os.ReadDir(filepath.Join(root, ns.Name()))
 		for _, tdir := range ts {
 			if _, err := db.st.lookupTable(ns.Name() + "." + tdir.Name()); err != nil {
-				if _, err := os.Stat(filepath.Join(root, ns.Name(), tdir.Name(), "manifest.json")); err == nil {
-					t.Fatalf("%s: directory of unknown table %s.%s left in storage", what, ns.Name(), tdir.Name())
+				left, _ := os.ReadDir(filepath.Join(root, ns.Name(), tdir.Name()))
+				var names []string
+				for _, e := range left {
+					names = append(names, e.Name())
 				}
+				t.Fatalf("%s: directory of unknown table %s.%s left in storage, holding %v", what, ns.Name(), tdir.Name(), names)
 			}
 		}
 	}

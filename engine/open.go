@@ -121,6 +121,12 @@ func (st *store) open(rdir string, opts Options) error {
 		if err := st.ensureDefaultNamespace(); err != nil {
 			return err
 		}
+		if err := st.finishDrops(); err != nil {
+			return err
+		}
+		if err := st.sweepUncommittedCreates(); err != nil {
+			return err
+		}
 		for _, t := range st.sortedTables() {
 			if err := st.syncTableStorage(t); err != nil {
 				return fmt.Errorf("table %s: %w", t.qname, err)

@@ -143,9 +143,32 @@ func (i storageIssue) qname() string { return i.ns + "." + i.name }
 // manifest.json), as "ns.table" -> (ns, table).
 func (st *store) storageTables(ctx context.Context) ([][2]string, error) {
 	var out [][2]string
+	err := st.forEachTableDir(ctx, func(ns, name string, files []storage.Entry) error {
+		if holdsManifest(files) {
+			out = append(out, [2]string{ns, name})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// holdsManifest reports whether a table directory's listing holds
+// manifest.json: what makes it a table of storage.
+func holdsManifest(files []storage.Entry) bool {
+	for _, f := range files {
+		if !f.IsDir && f.Name == manifest.ManifestFileName {
+			return true
+		}
+	}
+	return false
+}
+
+// forEachTableDir calls fn with each directory of storage that is named
+// like a user table under a namespace directory, and its listing.
+func (st *store) forEachTableDir(ctx context.Context, fn func(ns, name string, files []storage.Entry) error) error {
 	nss, err := st.storage.List(ctx, "")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, ns := range nss {
 		if !ns.IsDir {
@@ -156,7 +179,7 @@ func (st *store) storageTables(ctx context.Context) ([][2]string, error) {
 		}
 		ts, err := st.storage.List(ctx, ns.Name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, tb := range ts {
 			if !tb.IsDir {
@@ -167,17 +190,37 @@ func (st *store) storageTables(ctx context.Context) ([][2]string, error) {
 			}
 			files, err := st.storage.List(ctx, ns.Name+"/"+tb.Name)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			for _, f := range files {
-				if !f.IsDir && f.Name == manifest.ManifestFileName {
-					out = append(out, [2]string{ns.Name, tb.Name})
-					break
-				}
+			if err := fn(ns.Name, tb.Name, files); err != nil {
+				return err
 			}
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// sweepUncommittedCreates removes, at a writable open, table directories
+// that hold only table.json, or nothing, under a name the catalog does not
+// hold: a create writes table.json before its commit, and a process killed
+// in between left it there for good.
+func (st *store) sweepUncommittedCreates() error {
+	ctx := context.Background()
+	return st.forEachTableDir(ctx, func(ns, name string, files []storage.Entry) error {
+		if len(files) > 1 || (len(files) == 1 && (files[0].IsDir || files[0].Name != tableJSONName)) {
+			return nil
+		}
+		st.catMu.RLock()
+		t := st.tables[ns+"."+name]
+		st.catMu.RUnlock()
+		if t != nil {
+			return nil
+		}
+		if err := st.storage.RemoveAll(ctx, ns+"/"+name); err != nil {
+			return fmt.Errorf("remove the table.json of an uncommitted create of %s.%s: %w", ns, name, err)
+		}
+		return nil
+	})
 }
 
 // checkStorage compares storage with the catalog. Tables of dropped tables
@@ -190,6 +233,7 @@ func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, error) {
 		return nil, fmt.Errorf("list storage: %w", err)
 	}
 	var issues []storageIssue
+	var drops map[uint64]string // drop records, read when needed
 	for _, nt := range tables {
 		ns, name := nt[0], nt[1]
 		qn := ns + "." + name
@@ -216,17 +260,35 @@ func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, error) {
 			}
 			continue // reported by the recover that could not read it
 		}
-		if uid, ok := st.storedUID(ctx, prefix); ok {
+		uid, ok := st.storedUID(ctx, prefix)
+		if ok {
 			if rec, err := st.getCat(uidKey(catDropped, uid)); err != nil {
 				return nil, err
-			} else if rec != nil {
-				if !st.readOnly {
-					if err := st.removeDroppedFiles(uid, prefix); err != nil {
-						return nil, fmt.Errorf("finish dropping %s: %w", qn, err)
-					}
-				}
-				continue
+			} else if rec == nil {
+				ok = false
 			}
+		} else {
+			// No table.json: a drop killed while removing the files in an
+			// order that took it before manifest.json (libkalam before
+			// 2026-12-05). The drop record names the table.
+			if drops == nil {
+				if drops, err = st.droppedTables(); err != nil {
+					return nil, err
+				}
+			}
+			for u, name := range drops {
+				if name == qn {
+					uid, ok = u, true
+				}
+			}
+		}
+		if ok {
+			if !st.readOnly {
+				if err := st.removeDroppedFiles(uid, prefix); err != nil {
+					return nil, fmt.Errorf("finish dropping %s: %w", qn, err)
+				}
+			}
+			continue
 		}
 		issues = append(issues, storageIssue{ns, name, "storage holds the table, the catalog does not"})
 	}

@@ -646,10 +646,22 @@ func TestS3SIGKILLAtEveryStep(t *testing.T) {
 			if op == "recover" {
 				os.RemoveAll(filepath.Join(dir, "rocksdb"))
 			}
+			// "+table.json": then that object removed, as TestSIGKILLAtEveryStep.
+			step, thenRemove, _ := strings.Cut(step, "+")
 			if s3StepKill(t, srv, s3ChildSpec{Dir: dir, Op: op, Step: step, Storage: uri}, 0) {
 				kills++
 			}
-			check(dir, uri, op, fmt.Sprintf("%s killed at %s", op, step))
+			if thenRemove != "" {
+				o := s3Opts(srv, uri, "")
+				stor, err := openStorage(dir, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := stor.Remove(context.Background(), "default/d/"+thenRemove); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check(dir, uri, op, fmt.Sprintf("%s killed at %s (then removed: %q)", op, step, thenRemove))
 		}
 	}
 	for i := 0; i < 4; i++ {
