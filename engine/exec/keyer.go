@@ -2,6 +2,7 @@ package exec
 
 import (
 	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -80,11 +81,12 @@ func (k *Keyer) Keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [
 
 // MergeOptions say how a cluster is merged.
 
-// Flat encodes the key of each row of rec into buf, for a merge: with
-// every key of one length (integer-like key columns without nulls) it
-// returns that width and the keys back to back; otherwise width 0 and the
-// keys' offsets in buf in offs (len rows+1). Both are reused across calls.
-func (k *Keyer) Flat(rec arrow.RecordBatch, buf []byte, offs []int32) ([]byte, []int32, int, error) {
+// Flat gives the keys of rec's rows for a merge, in buf (reused across
+// calls). With every key of one length (integer-like key columns without
+// nulls) it returns a view of that width whose keys are encoded a block
+// at a time when first asked for (keyView.lazy); otherwise the keys back
+// to back, their offsets in offs (len rows+1, reused across calls).
+func (k *Keyer) Flat(rec arrow.RecordBatch, buf []byte, offs []int32) (keyView, []byte, []int32, error) {
 	n := int(rec.NumRows())
 	var enc *keyenc.RowEncoder
 	if len(k.keyIdx) > 0 {
@@ -94,20 +96,24 @@ func (k *Keyer) Flat(rec arrow.RecordBatch, buf []byte, offs []int32) ([]byte, [
 		}
 		var err error
 		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
-			return nil, nil, 0, err
+			return keyView{}, nil, nil, err
 		}
 	}
 	var seqs []int64
 	if k.hasSeq {
 		if k.seqIdx < 0 {
-			return nil, nil, 0, kerr.New(kerr.Internal, "row keys need _seq, which the record lacks")
+			return keyView{}, nil, nil, kerr.New(kerr.Internal, "row keys need _seq, which the record lacks")
 		}
 		seqs = rec.Column(k.seqIdx).(*array.Int64).Int64Values()
 	}
-	buf = buf[:0]
 	if enc != nil && !k.hasSeq && enc.FixedWidth() > 0 {
-		return enc.AppendAll(buf), offs, enc.FixedWidth(), nil
+		w := enc.FixedWidth()
+		buf = slices.Grow(buf[:0], n*w)[:n*w]
+		blocks := (n + keyBlock - 1) / keyBlock
+		v := keyView{data: buf, width: w, lazy: enc, filled: make([]uint64, (blocks+63)/64)}
+		return v, buf, offs, nil
 	}
+	buf = buf[:0]
 	offs = append(offs[:0], 0)
 	for i := 0; i < n; i++ {
 		if enc != nil {
@@ -117,9 +123,9 @@ func (k *Keyer) Flat(rec arrow.RecordBatch, buf []byte, offs []int32) ([]byte, [
 			buf = keyenc.AppendInt64(buf, seqs[i])
 		}
 		if len(buf) > math.MaxInt32 {
-			return nil, nil, 0, kerr.New(kerr.Internal, "keys of one batch exceed 2 GiB")
+			return keyView{}, nil, nil, kerr.New(kerr.Internal, "keys of one batch exceed 2 GiB")
 		}
 		offs = append(offs, int32(len(buf)))
 	}
-	return buf, offs, 0, nil
+	return keyView{data: buf, off32: offs}, buf, offs, nil
 }

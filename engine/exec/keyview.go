@@ -5,6 +5,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/kalamdb/libkalam/engine/keyenc"
+
 	"github.com/kalamdb/libkalam/kerr"
 )
 
@@ -22,7 +24,16 @@ type keyView struct {
 	off32 []int32
 	off64 []int64
 	nulls arrow.Array // raw keys with a null in the batch; nil otherwise
+	// lazy (keys of one width): data is filled a block of keyBlock rows
+	// at a time, when a key of the block is first asked for; filled marks
+	// the blocks done. A merge passing a long run of a batch (a segment
+	// under a few hot rows) asks for a few keys of it, not all.
+	lazy   *keyenc.RowEncoder
+	filled []uint64
 }
+
+// keyBlock is how many keys a lazy keyView encodes at once.
+const keyBlock = 256
 
 // at returns row i's key and whether it is a null (raw keys only).
 func (v *keyView) at(i int) ([]byte, bool) {
@@ -31,11 +42,24 @@ func (v *keyView) at(i int) ([]byte, bool) {
 	}
 	switch {
 	case v.width > 0:
+		if v.lazy != nil {
+			if b := i / keyBlock; v.filled[b>>6]&(1<<(b&63)) == 0 {
+				v.fill(b)
+			}
+		}
 		return v.data[i*v.width : (i+1)*v.width], false
 	case v.off32 != nil:
 		return v.data[v.off32[i]:v.off32[i+1]], false
 	}
 	return v.data[v.off64[i]:v.off64[i+1]], false
+}
+
+// fill encodes block b of a lazy view.
+func (v *keyView) fill(b int) {
+	from := b * keyBlock
+	to := min(from+keyBlock, v.lazy.Len())
+	v.lazy.FillRows(v.data[from*v.width:to*v.width], from, to)
+	v.filled[b>>6] |= 1 << (b & 63)
 }
 
 // compareKeyAt compares row i of a with row j of b: nulls first, as

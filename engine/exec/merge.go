@@ -270,15 +270,8 @@ func (m *Merge) load(c *cursor) (bool, error) {
 			if c.kv, err = rawKeyView(rec.Column(m.rawKey)); err != nil {
 				return false, err
 			}
-		} else {
-			var width int
-			if c.kbuf, c.koff, width, err = m.k.Flat(rec, c.kbuf, c.koff); err != nil {
-				return false, err
-			}
-			c.kv = keyView{data: c.kbuf, width: width}
-			if width == 0 {
-				c.kv.off32 = c.koff
-			}
+		} else if c.kv, c.kbuf, c.koff, err = m.k.Flat(rec, c.kbuf, c.koff); err != nil {
+			return false, err
 		}
 		c.seqs = nil
 		if m.bySeq {

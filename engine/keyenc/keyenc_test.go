@@ -720,7 +720,7 @@ func FuzzStringOrder(f *testing.F) {
 }
 
 // TestAppendAllMatchesAppend: for integer-like key columns without nulls,
-// encoding a column at a time (AppendAll) gives every row exactly the
+// encoding a column at a time (AppendAll, FillRows) gives every row exactly the
 // bytes Append gives it — each such type alone and composite, sliced —
 // and a column with a null, or of another type, turns it off.
 func TestAppendAllMatchesAppend(t *testing.T) {
@@ -774,6 +774,14 @@ func TestAppendAllMatchesAppend(t *testing.T) {
 			for i := 0; i < n-from; i++ {
 				if got, want := all[6+i*w:6+(i+1)*w], re.Append(nil, i); !bytes.Equal(got, want) {
 					t.Fatalf("schema %d (%v) from %d row %d: AppendAll %x, Append %x", si, types, from, i, got, want)
+				}
+			}
+			// A block of rows alone (FillRows) gives them the same bytes.
+			part := make([]byte, 64*w)
+			re.FillRows(part, 13, 77)
+			for i := 13; i < 77; i++ {
+				if got, want := part[(i-13)*w:(i-12)*w], re.Append(nil, i); !bytes.Equal(got, want) {
+					t.Fatalf("schema %d (%v) from %d row %d: FillRows %x, Append %x", si, types, from, i, got, want)
 				}
 			}
 			for _, c := range cols {

@@ -28,9 +28,9 @@ type RowEncoder struct {
 	width  int
 }
 
-// colFill encodes every row of one column at offset off of rows of stride
-// bytes in dst (marker included).
-type colFill func(dst []byte, stride, off int)
+// colFill encodes rows [from, to) of one column at offset off of rows of
+// stride bytes in dst, row from first (marker included).
+type colFill func(dst []byte, stride, off, from, to int)
 
 // NewRowEncoder prepares an encoder for the key columns cols (in key order,
 // all of the same length). An unsupported column type or a length mismatch is
@@ -78,12 +78,20 @@ func (e *RowEncoder) FixedWidth() int { return e.width }
 func (e *RowEncoder) AppendAll(dst []byte) []byte {
 	start := len(dst)
 	dst = slices.Grow(dst, e.rows*e.width)[:start+e.rows*e.width]
+	e.FillRows(dst[start:], 0, e.rows)
+	return dst
+}
+
+// FillRows writes the keys of rows [from, to) to dst, FixedWidth() bytes
+// each, row from first; only when FixedWidth() > 0. A merge encodes a
+// batch's keys a block at a time as it reaches them (a run of a batch
+// passed whole with a few hot rows needs a handful of its keys).
+func (e *RowEncoder) FillRows(dst []byte, from, to int) {
 	off := 0
 	for i, fill := range e.fills {
-		fill(dst[start:], e.width, off)
+		fill(dst, e.width, off, from, to)
 		off += e.widths[i]
 	}
-	return dst
 }
 
 // Len returns the number of rows of the encoder's columns.
@@ -238,7 +246,8 @@ func columnFill(a arrow.Array) (colFill, int) {
 // width flipped, big-endian.
 func signedFill[T signedValues](vals []T, width int) colFill {
 	flip := uint64(1) << (8*width - 1)
-	return func(dst []byte, stride, off int) {
+	return func(dst []byte, stride, off, from, to int) {
+		vals := vals[from:to]
 		// One loop per width, the value read inline: through a function
 		// per row, filling took twice as long.
 		switch width {
@@ -272,7 +281,8 @@ func signedFill[T signedValues](vals []T, width int) colFill {
 
 // unsignedFill is appendUnsigned for a whole column.
 func unsignedFill[T ~uint8 | ~uint16 | ~uint32 | ~uint64](vals []T, width int) colFill {
-	return func(dst []byte, stride, off int) {
+	return func(dst []byte, stride, off, from, to int) {
+		vals := vals[from:to]
 		switch width {
 		case 8:
 			for i, v := range vals {
