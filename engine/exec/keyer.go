@@ -32,10 +32,9 @@ func NewKeyer(s *arrow.Schema, keyNames []string, keyHasSeq bool) *Keyer {
 	return k
 }
 
-// Keys encodes the key of each row of rec into buf and returns buf and the
-// keys (slices of it) in out; both are reused across calls.
-func (k *Keyer) Keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [][]byte, error) {
-	n := int(rec.NumRows())
+// encoder is the encoder of rec's key columns (nil: none, a table
+// without a primary key) and rec's _seq values when the key holds them.
+func (k *Keyer) encoder(rec arrow.RecordBatch) (*keyenc.RowEncoder, []int64, error) {
 	var enc *keyenc.RowEncoder
 	if len(k.keyIdx) > 0 {
 		cols := make([]arrow.Array, len(k.keyIdx))
@@ -53,6 +52,17 @@ func (k *Keyer) Keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [
 			return nil, nil, kerr.New(kerr.Internal, "row keys need _seq, which the record lacks")
 		}
 		seqs = rec.Column(k.seqIdx).(*array.Int64).Int64Values()
+	}
+	return enc, seqs, nil
+}
+
+// Keys encodes the key of each row of rec into buf and returns buf and the
+// keys (slices of it) in out; both are reused across calls.
+func (k *Keyer) Keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [][]byte, error) {
+	n := int(rec.NumRows())
+	enc, seqs, err := k.encoder(rec)
+	if err != nil {
+		return nil, nil, err
 	}
 	buf, out = buf[:0], out[:0]
 	if enc != nil && !k.hasSeq && enc.FixedWidth() > 0 {
@@ -88,23 +98,9 @@ func (k *Keyer) Keys(rec arrow.RecordBatch, buf []byte, out [][]byte) ([]byte, [
 // to back, their offsets in offs (len rows+1, reused across calls).
 func (k *Keyer) Flat(rec arrow.RecordBatch, buf []byte, offs []int32) (keyView, []byte, []int32, error) {
 	n := int(rec.NumRows())
-	var enc *keyenc.RowEncoder
-	if len(k.keyIdx) > 0 {
-		cols := make([]arrow.Array, len(k.keyIdx))
-		for i, c := range k.keyIdx {
-			cols[i] = rec.Column(c)
-		}
-		var err error
-		if enc, err = keyenc.NewRowEncoder(cols); err != nil {
-			return keyView{}, nil, nil, err
-		}
-	}
-	var seqs []int64
-	if k.hasSeq {
-		if k.seqIdx < 0 {
-			return keyView{}, nil, nil, kerr.New(kerr.Internal, "row keys need _seq, which the record lacks")
-		}
-		seqs = rec.Column(k.seqIdx).(*array.Int64).Int64Values()
+	enc, seqs, err := k.encoder(rec)
+	if err != nil {
+		return keyView{}, nil, nil, err
 	}
 	if enc != nil && !k.hasSeq && enc.FixedWidth() > 0 {
 		w := enc.FixedWidth()
