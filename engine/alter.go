@@ -104,7 +104,13 @@ func (db *DB) RenameColumn(table, from, to string) error {
 			}
 			d.Options["primary_key"] = strings.Join(parts, ",")
 		}
-		if uc, ok := d.Options["user_column"]; ok && strings.TrimSpace(uc) == old {
+		// The user column, named by the option or by its default: the
+		// option then names it, or a reader of the options would take the
+		// default for a column the table no longer has.
+		if o, err := parseTableOptions(d.Type, d.Options); err == nil && o.userColumn == old {
+			if d.Options == nil {
+				d.Options = map[string]string{}
+			}
 			d.Options["user_column"] = to
 		}
 		return arrow.NewSchema(fields, nil), sv.fids, nil

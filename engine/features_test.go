@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,38 @@ func userBatch(mem memory.Allocator, users []string, ns []int64, notes []string)
 	b.Field(1).(*array.Int64Builder).AppendValues(ns, nil)
 	b.Field(2).(*array.StringBuilder).AppendValues(notes, nil)
 	return b.NewRecordBatch()
+}
+
+// TestRenameDefaultUserColumn: renaming a user table's user column left
+// at its default (user_id) makes the options name it, as they do when the
+// option was given: the options, system.tables and table.json said
+// nothing, which reads as user_id, a column the table no longer had.
+func TestRenameDefaultUserColumn(t *testing.T) {
+	db, _, dir := testDB(t)
+	for _, opts := range []map[string]string{{"primary_key": "n"}, {"primary_key": "n", "user_column": "user_id"}} {
+		name := "u" + strconv.Itoa(len(opts))
+		if _, err := db.CreateTable(name, "user", userSchema, opts); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RenameColumn(name, "user_id", "who"); err != nil {
+			t.Fatal(err)
+		}
+		info, err := db.Table(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.UserColumn != "who" || info.Options["user_column"] != "who" || info.Options["primary_key"] != "n" {
+			t.Fatalf("%s: user column %q, options %v", name, info.UserColumn, info.Options)
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "storage", "default", name, tableJSONName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var def tableDef
+		if err := json.Unmarshal(raw, &def); err != nil || def.Options["user_column"] != "who" {
+			t.Fatalf("%s: table.json options %v (%v)", name, def.Options, err)
+		}
+	}
 }
 
 func TestUserTable(t *testing.T) {
