@@ -383,6 +383,14 @@ func (st *store) vacuum(t *table, retentionMs int64, dryRun bool) ([]string, err
 	}
 	// After the commit: a crash from here on leaves orphans that open deletes.
 	ctx := context.Background()
+	if len(dropped) > 0 {
+		// Before the version files go: their history stays readable after
+		// a recover (historyFileName). On failure they stay, and open
+		// tries again.
+		if err := st.mirrorHistory(ctx, t); err != nil {
+			return nil, fmt.Errorf("vacuum %s (committed): %w", t.qname, err)
+		}
+	}
 	for _, v := range dropped {
 		if err := st.storage.Remove(ctx, t.prefix+"/"+versionFileName(v)); err != nil {
 			return nil, fmt.Errorf("vacuum %s (committed): %w", t.qname, err)

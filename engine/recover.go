@@ -100,12 +100,20 @@ func (st *store) syncVersionFiles(ctx context.Context, t *table) error {
 	for _, m := range kept {
 		want[m.Version] = true
 	}
+	mirrored := false
 	for _, e := range ents {
 		v, ok := parseVersionFileName(e.Name)
 		if !ok || e.IsDir {
 			continue
 		}
 		if !want[v] {
+			if !mirrored {
+				// The history of the versions that go stays readable.
+				if err := st.mirrorHistory(ctx, t); err != nil {
+					return err
+				}
+				mirrored = true
+			}
 			if err := st.storage.Remove(ctx, t.prefix+"/"+versionsDir+"/"+e.Name); err != nil {
 				return err
 			}
@@ -324,7 +332,8 @@ func issuesError(issues []storageIssue) error {
 type storedTable struct {
 	ns, name string
 	def      *tableDef
-	versions []*manifest.Manifest // kept versions, oldest first, the current last
+	versions []*manifest.Manifest    // kept versions, oldest first, the current last
+	history  map[uint64]HistoryEntry // the history mirror (nil: none)
 }
 
 func (s *storedTable) current() *manifest.Manifest { return s.versions[len(s.versions)-1] }
@@ -357,7 +366,7 @@ func (st *store) readStoredTable(ctx context.Context, ns, name string) (*storedT
 		}
 		byVersion[v] = m
 	}
-	s := &storedTable{ns: ns, name: name}
+	s := &storedTable{ns: ns, name: name, history: st.storedHistory(ctx, prefix)}
 	for _, m := range byVersion {
 		s.versions = append(s.versions, m)
 	}
@@ -458,15 +467,17 @@ func (st *store) putStoredTable(wb *grocksdb.WriteBatch, s *storedTable, uid uin
 	wb.PutCF(st.cfCat, uidKey(catHotLo, uid), u64be(1))
 	prefix := versionPrefix(s.ns, s.name)
 	wb.DeleteRangeCF(st.cfMan, prefix, append(append([]byte(nil), prefix...), 0xff))
-	var prev *manifest.Manifest
 	var hwm int64
 	for _, m := range s.versions {
 		data, _ := manifest.Encode(m)
 		wb.PutCF(st.cfMan, versionKey(s.ns, s.name, m.Version), data)
-		h := inferHistory(prev, m)
+	}
+	for _, h := range historyOf(s.history, s.versions) {
+		if h.Version > s.current().Version {
+			continue // a mirror newer than the manifest found: not this table's
+		}
 		b, _ := json.Marshal(h)
-		wb.PutCF(st.cfCat, historyKey(qn, m.Version), b)
-		prev = m
+		wb.PutCF(st.cfCat, historyKey(qn, h.Version), b)
 	}
 	cur := s.current()
 	data, _ := manifest.Encode(cur)

@@ -150,6 +150,9 @@ func s3Consistent(db *DB) error {
 		for _, k := range kept {
 			want[tb.prefix+"/"+versionFileName(k.Version)] = true
 		}
+		if st.storedHistory(ctx, tb.prefix) != nil {
+			want[tb.prefix+"/"+historyFileName] = true // after a vacuum that dropped versions
+		}
 		on, err := st.readManifestObject(ctx, tb.prefix+"/manifest.json")
 		if err != nil || on.Version != m.Version {
 			return fmt.Errorf("manifest.json of %s: %v (error %v), catalog has version %d", tb.qname, on, err, m.Version)
