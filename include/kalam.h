@@ -52,7 +52,8 @@
  *     wait forever for a timer thread that only the parent has.
  *   - Every store the process opens shares one pool of large Arrow buffers
  *     (released ones are handed out again instead of fresh pages: at most
- *     256 MiB kept, none after a second unused) and one set of object
+ *     an eighth of the machine's memory kept, between 256 MiB and 2 GiB,
+ *     none after a second unused) and one set of object
  *     storage connections, so a worker running scan splits one after
  *     another, each through a reader of its own, reuses both.
  *
