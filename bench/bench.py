@@ -137,6 +137,7 @@ class Config:
     s3_rows: int  # section 10: rows of the table on the S3 test server
     s3_segments: int
     profile: bool  # run the Go CPU profiles (bench/profile)
+    shapes_rows: int = 2_000_000  # section 7.1: rows of each table shape
     verdicts: bool = False  # met/missed and why: the full run only
     race_budget_s: float = 90.0  # a comparison whose warm-up says it would take longer runs fewer times (at least 3)
     threads: int = 1
@@ -193,6 +194,7 @@ SMOKE = Config(
     s3_segments=2,
     profile=True,
     verdicts=False,
+    shapes_rows=4_000,
 )
 
 
@@ -212,6 +214,7 @@ def scaled_config(cfg: Config, f: float) -> Config:
             "sys_segments_per_table": s(cfg.sys_segments_per_table, 10),
             "narrow_batch_rows": s(cfg.narrow_batch_rows, 1000),
             "startup_rows": s(cfg.startup_rows, 100),
+            "shapes_rows": s(cfg.shapes_rows, 400),
             "s3_rows": s(cfg.s3_rows, 100 * cfg.s3_segments),
             "verdicts": False,
             "scale": f,
@@ -331,6 +334,40 @@ def rows_batch(rng: np.random.Generator, ids: np.ndarray) -> pa.Table:
         },
         schema=SCHEMA,
     )
+
+
+def shape_tables(rng: np.random.Generator, n: int) -> Dict[str, Any]:
+    """The tables of section 7.1: name → (table, primary key, description)."""
+
+    def words(lo: int, hi: int) -> pa.Array:
+        lens = rng.integers(lo, hi, n)
+        alpha = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789", dtype=np.uint8)
+        data = alpha[rng.integers(0, len(alpha), int(lens.sum()))].tobytes()
+        offs = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+        return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offs.tobytes()), pa.py_buffer(data)])
+
+    ids = np.arange(n, dtype=np.int64)
+    wide = {"id": ids}
+    for i in range(40):
+        wide[f"c{i}"] = rng.standard_normal(n) if i % 2 else rng.integers(0, 1000, n)
+    return {
+        "nulls": (pa.table({
+            "id": ids,
+            "a": pa.array(rng.standard_normal(n), mask=rng.random(n) < 0.3),
+            "b": pa.array(rng.integers(0, 1 << 40, n), mask=rng.random(n) < 0.5),
+            "s": pa.array(np.array(["x", "yy", "zzz", None], dtype=object)[rng.integers(0, 4, n)]),
+        }), "id", "int64 key; float64 30 % null, int64 50 % null, short strings 25 % null"),
+        "strings": (pa.table({"id": ids, "s": words(5, 60), "t": words(20, 200)}), "id",
+                    "int64 key; two random strings of 5–60 and 20–200 bytes"),
+        "wide": (pa.table(wide), "id", "int64 key; 20 int64 columns of 1000 values, 20 float64 columns"),
+        "strkey": (pa.table({"k": pa.array([f"user-{i:09d}" for i in range(n)]), "v": rng.standard_normal(n),
+                             "n": rng.integers(0, 100, n)}), "k", "utf8 key of 14 bytes; float64, int64"),
+        "compkey": (pa.table({"a": ids // 1000, "b": ids % 1000, "v": rng.standard_normal(n), "s": words(3, 12)}),
+                    ["a", "b"], "(int64, int64) key; float64, strings of 3–12 bytes"),
+    }
+
+
+SHAPE_NAMES = ("nulls", "strings", "wide", "strkey", "compkey")
 
 
 def segment_files(t: "kalam.Table") -> List[str]:
@@ -1175,6 +1212,49 @@ class Bench:
         self.log(
             f"merge: overlapping {times['overlapping']['median']:.3f} s vs non-overlapping {times['non_overlapping']['median']:.3f} s"
         )
+
+    # 7.1: other table shapes -------------------------------------------------------
+    def shapes(self, db: "kalam.Database") -> None:
+        """Tables of other shapes than the bench's (nulls, long strings, 41
+        columns, a string key, a composite key), 4 segments each: the full
+        scan against ``pyarrow.parquet.read_table`` of the same files, and
+        against it the same rows with a tenth of the keys updated into a
+        fifth, overlapping segment and with 100 scattered hot upserts —
+        what an outside checker building its own tables would time."""
+        cfg = self.cfg
+        n = cfg.shapes_rows
+        rng = np.random.default_rng(SEED + 7)
+        res: Dict[str, Any] = {"rows": n, "segments": 4, "update_fraction": cfg.update_fraction,
+                               "hot_upserts": min(cfg.hot_upserts, n // 4)}
+        for name, (tbl, key, what) in shape_tables(rng, n).items():
+            tables = {}
+            for role in ("clean", "merged", "hot"):
+                t = db.create_table(f"bench.shape_{name}_{role}", tbl.schema, primary_key=key)
+                per = n // 4
+                for i in range(4):
+                    t.append(tbl.slice(i * per, per if i < 3 else n - 3 * per))
+                    t.flush()
+                tables[role] = t
+            tables["merged"].append(tbl.take(np.sort(rng.choice(n, int(n * cfg.update_fraction), replace=False))))
+            tables["merged"].flush()
+            tables["hot"].append(tbl.take(np.sort(rng.choice(n, res["hot_upserts"], replace=False))))
+            files = segment_files(tables["clean"])
+            user = tbl.schema.names
+            times = race(cfg, {
+                "kalam": lambda: tables["clean"].scan().to_table(),
+                "pyarrow": lambda: pq.read_table(files, columns=user),
+                "merged": lambda: tables["merged"].scan().to_table(),
+                "hot": lambda: tables["hot"].scan().to_table(),
+            }, expect_rows(n))
+            res[name] = {"what": what, "key": key if isinstance(key, str) else ", ".join(key),
+                         "files_bytes": sum(os.path.getsize(f) for f in files),
+                         "merge_plan": tables["merged"].scan().explain().get("merge"), **times}
+            self.log(f"shape {name}: kalam {times['kalam']['median'] * 1e3:.1f} ms, pyarrow "
+                     f"{times['pyarrow']['median'] * 1e3:.1f} ms, merged {times['merged']['median'] * 1e3:.1f} ms, "
+                     f"100 hot {times['hot']['median'] * 1e3:.1f} ms")
+            for t in tables.values():
+                db.drop_table(t.qualified_name)
+        self.results["shapes"] = res
 
     # 8: system tables ---------------------------------------------------------------
     def system_tables(self) -> None:
@@ -2380,6 +2460,27 @@ def write_report(out_dir: Path, r: Dict[str, Any], cfg: Config) -> None:
     w(f"| non-overlapping | {fmt_range(mg['non_overlapping'], digits=3)} | {mg['non_overlapping']['cores']:.2f} |")
     w(f"| overlapping | {fmt_range(mg['overlapping'], digits=3)} | {mg['overlapping']['cores']:.2f} |")
     w("")
+    sh = r.get("shapes")
+    if sh:
+        w("### 7.1 Other table shapes (no target)")
+        w("")
+        w(f"Tables an outside checker might build instead of the bench's, {sh['rows']:,} rows each in {sh['segments']} "
+          "non-overlapping segments: the full scan (`to_table()`) against `pyarrow.parquet.read_table` of the same "
+          f"files, and the same rows with {sh['update_fraction']:.0%} of the keys updated into a fifth, overlapping "
+          f"segment (merged) and with {sh['hot_upserts']} scattered hot upserts (hot), each against that full scan. "
+          "All four run interleaved; every result is checked for its row count.")
+        w("")
+        w("| shape | key | libkalam | pyarrow | speed vs pyarrow | merged | hot |")
+        w("| --- | --- | --- | --- | --- | --- | --- |")
+        for name in SHAPE_NAMES:
+            x = sh.get(name)
+            if not x:
+                continue
+            k, p = x["kalam"]["median"], x["pyarrow"]["median"]
+            w(f"| {name}: {x['what']} | {x['key']} | {_ms(k)} ({x['kalam']['cores']:.2f} cores) | {_ms(p)} "
+              f"({x['pyarrow']['cores']:.2f} cores) | {p / k:.2f}× | {x['merged']['median'] / k:.2f}× | "
+              f"{x['hot']['median'] / k:.2f}× |")
+        w("")
 
     w("## 8. System tables")
     w("")
@@ -2616,6 +2717,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             b.selective(db)
             b.engines(db)
             b.merge(db)
+            b.shapes(db)
             b.handoff(db)
         finally:
             db.close()
@@ -2671,7 +2773,8 @@ def check_complete(r: Dict[str, Any]) -> None:
             n += 1
         return n
 
-    for section in ("full_scan", "ingest", "hot", "selective", "engines", "merge", "system", "handoff", "startup", "flush_peer"):
+    for section in ("full_scan", "ingest", "hot", "selective", "engines", "merge", "shapes", "system", "handoff", "startup",
+                    "flush_peer"):
         if section not in r:
             raise AssertionError(f"section {section} produced nothing")
         if walk(r[section], section) == 0:
