@@ -823,9 +823,7 @@ class Table:
         for key, value in (("target_rows", target_rows), ("min_segments", min_segments)):
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{key} must be an int, not {type(value).__name__}")
-            opts[key] = value
+            opts[key] = _ffi.int64_arg(key, value)  # numpy integers too
         L = _ffi.lib()
         h = self._db._handle()
         tname = _ffi.encode(self._qname)
@@ -851,10 +849,7 @@ class Table:
         oldest version left. A negative retention is
         :class:`kalam.InvalidArgument`.
         """
-        if isinstance(retention_ms, bool) or not isinstance(retention_ms, int):
-            raise TypeError(f"retention_ms must be an int, not {type(retention_ms).__name__}")
-        if not -(2**63) <= retention_ms < 2**63:
-            raise InvalidArgument(f"retention_ms {retention_ms} does not fit in 64 bits")
+        retention_ms = _ffi.int64_arg("retention_ms", retention_ms)  # numpy integers too
         L = _ffi.lib()
         h = self._db._handle()
         tname = _ffi.encode(self._qname)
