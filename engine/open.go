@@ -92,7 +92,7 @@ func (st *store) open(rdir string, opts Options) error {
 	if err := st.loadCatalog(); err != nil {
 		return err
 	}
-	issues, err := st.checkStorage(opts.Recover)
+	issues, strays, err := st.checkStorage(opts.Recover)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (st *store) open(rdir string, opts Options) error {
 		if err := st.finishDrops(); err != nil {
 			return err
 		}
-		if err := st.sweepUncommittedCreates(); err != nil {
+		if err := st.sweepUncommittedCreates(strays); err != nil {
 			return err
 		}
 		for _, t := range st.sortedTables() {

@@ -208,37 +208,52 @@ func (st *store) forEachTableDir(ctx context.Context, fn func(ns, name string, f
 	return nil
 }
 
-// sweepUncommittedCreates removes, at a writable open, table directories
-// that hold only table.json, or nothing, under a name the catalog does not
-// hold: a create writes table.json before its commit, and a process killed
-// in between left it there for good.
-func (st *store) sweepUncommittedCreates() error {
+// uncommittedCreate reports whether a table directory's listing is what a
+// create leaves before its commit: table.json alone, or nothing.
+func uncommittedCreate(files []storage.Entry) bool {
+	return len(files) == 0 || (len(files) == 1 && !files[0].IsDir && files[0].Name == tableJSONName)
+}
+
+// sweepUncommittedCreates removes, at a writable open, the directories
+// checkStorage found holding only table.json, or nothing (strays), under a
+// name the catalog does not hold: a create writes table.json before its
+// commit, and a process killed in between left it there for good.
+func (st *store) sweepUncommittedCreates(strays [][2]string) error {
 	ctx := context.Background()
-	return st.forEachTableDir(ctx, func(ns, name string, files []storage.Entry) error {
-		if len(files) > 1 || (len(files) == 1 && (files[0].IsDir || files[0].Name != tableJSONName)) {
-			return nil
-		}
+	for _, nt := range strays {
 		st.catMu.RLock()
-		t := st.tables[ns+"."+name]
+		t := st.tables[nt[0]+"."+nt[1]]
 		st.catMu.RUnlock()
 		if t != nil {
-			return nil
+			continue
 		}
-		if err := st.storage.RemoveAll(ctx, ns+"/"+name); err != nil {
-			return fmt.Errorf("remove the table.json of an uncommitted create of %s.%s: %w", ns, name, err)
+		if err := st.storage.RemoveAll(ctx, nt[0]+"/"+nt[1]); err != nil {
+			return fmt.Errorf("remove the table.json of an uncommitted create of %s.%s: %w", nt[0], nt[1], err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // checkStorage compares storage with the catalog. Tables of dropped tables
 // whose files remain are removed (when writable); tables storage holds that
-// the catalog lacks, or holds at a newer version, are returned.
-func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, error) {
+// the catalog lacks, or holds at a newer version, are returned, and so are
+// the directories that look like an uncommitted create (strays, for
+// sweepUncommittedCreates: one walk of storage, which on object storage
+// is a request per table).
+func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, [][2]string, error) {
 	ctx := context.Background()
-	tables, err := st.storageTables(ctx)
+	var tables, strays [][2]string
+	err := st.forEachTableDir(ctx, func(ns, name string, files []storage.Entry) error {
+		switch {
+		case holdsManifest(files):
+			tables = append(tables, [2]string{ns, name})
+		case uncommittedCreate(files):
+			strays = append(strays, [2]string{ns, name})
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("list storage: %w", err)
+		return nil, nil, fmt.Errorf("list storage: %w", err)
 	}
 	var issues []storageIssue
 	var drops map[uint64]string // drop records, read when needed
@@ -261,7 +276,7 @@ func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, error) {
 			continue
 		}
 		if q, err := st.getCat([]byte(catQuarantine + qn)); err != nil {
-			return nil, err
+			return nil, nil, err
 		} else if q != nil {
 			if withQuarantined {
 				issues = append(issues, storageIssue{ns, name, "a recover could not read it: " + string(q)})
@@ -271,7 +286,7 @@ func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, error) {
 		uid, ok := st.storedUID(ctx, prefix)
 		if ok {
 			if rec, err := st.getCat(uidKey(catDropped, uid)); err != nil {
-				return nil, err
+				return nil, nil, err
 			} else if rec == nil {
 				ok = false
 			}
@@ -281,7 +296,7 @@ func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, error) {
 			// 2026-12-05). The drop record names the table.
 			if drops == nil {
 				if drops, err = st.droppedTables(); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 			for u, name := range drops {
@@ -293,14 +308,14 @@ func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, error) {
 		if ok {
 			if !st.readOnly {
 				if err := st.removeDroppedFiles(uid, prefix); err != nil {
-					return nil, fmt.Errorf("finish dropping %s: %w", qn, err)
+					return nil, nil, fmt.Errorf("finish dropping %s: %w", qn, err)
 				}
 			}
 			continue
 		}
 		issues = append(issues, storageIssue{ns, name, "storage holds the table, the catalog does not"})
 	}
-	return issues, nil
+	return issues, strays, nil
 }
 
 // storedUID reads the uid from a table's table.json.
