@@ -870,7 +870,10 @@ class Table:
         ``time`` (timestamp[ms, UTC]), ``operation`` (``"create"``,
         ``"flush"``, ``"compact"``, ``"vacuum"``, ``"alter"``), ``segments_added`` and
         ``segments_removed`` (uint64). Rows stay after vacuum, which only
-        makes old versions unreadable."""
+        makes old versions unreadable, and after a recover (storage keeps
+        the history of the versions a vacuum removed). A storage-only
+        reader shows the same rows; a commit since the last vacuum that
+        alters no segment reads there as ``"alter"``."""
         L = _ffi.lib()
         h = self._db._handle()
         tname = _ffi.encode(self._qname)
