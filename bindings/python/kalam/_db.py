@@ -872,8 +872,8 @@ class Table:
         ``segments_removed`` (uint64). Rows stay after vacuum, which only
         makes old versions unreadable, and after a recover (storage keeps
         the history of the versions a vacuum removed). A storage-only
-        reader shows the same rows; a commit since the last vacuum that
-        alters no segment reads there as ``"alter"``."""
+        reader (and a recover) infers the commits since the last vacuum
+        from the versions storage keeps."""
         L = _ffi.lib()
         h = self._db._handle()
         tname = _ffi.encode(self._qname)
