@@ -209,13 +209,20 @@ func (st *store) forEachTableDir(ctx context.Context, fn func(ns, name string, f
 }
 
 // uncommittedCreate reports whether a table directory's listing is what a
-// create leaves before its commit: table.json alone, or nothing.
+// create leaves before its commit: table.json, its temporary file while
+// being written, or nothing.
 func uncommittedCreate(files []storage.Entry) bool {
-	return len(files) == 0 || (len(files) == 1 && !files[0].IsDir && files[0].Name == tableJSONName)
+	for _, f := range files {
+		if f.IsDir || (f.Name != tableJSONName && f.Name != tableJSONName+storage.TmpSuffix) {
+			return false
+		}
+	}
+	return true
 }
 
 // sweepUncommittedCreates removes, at a writable open, the directories
-// checkStorage found holding only table.json, or nothing (strays), under a
+// checkStorage found holding only table.json (or its temporary file), or
+// nothing (strays), under a
 // name the catalog does not hold: a create writes table.json before its
 // commit, and a process killed in between left it there for good.
 func (st *store) sweepUncommittedCreates(strays [][2]string) error {

@@ -532,3 +532,45 @@ func mustHistory(t *testing.T, db *DB, table string) []HistoryEntry {
 	}
 	return h
 }
+
+// TestOpenSweepsUncommittedCreates: open removes the directory a create
+// killed before its commit left — table.json, its temporary file
+// (killed while writing it; found by a kill-9 pass with threads), or
+// nothing — under a name the catalog does not hold, and leaves a table
+// of the catalog alone.
+func TestOpenSweepsUncommittedCreates(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateTable("kept", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	root := filepath.Join(dir, "storage", "default")
+	for name, files := range map[string][]string{"a": {"table.json"}, "b": {"table.json.tmp"}, "c": nil, "d": {"table.json", "table.json.tmp"}} {
+		if err := os.MkdirAll(filepath.Join(root, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(root, name, f), []byte("{}"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db, err = Open(dir, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ents, _ := os.ReadDir(root)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	if got := strings.Join(left, " "); got != "kept" {
+		t.Fatalf("storage/default after open holds %q, want only the table of the catalog", got)
+	}
+	checkStorageConsistent(t, db, "after the sweep")
+}
