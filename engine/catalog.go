@@ -606,22 +606,24 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 		return nil, kerr.Wrap(kerr.Internal, err, "create table %q: encode manifest", qn)
 	}
 	ctx := context.Background()
-	// A dropped table of this name whose files open reads still use: they
-	// go now (those reads fail, loudly, with NotFound), and no late
-	// removal may take the new table's files (dropMu).
+	// A dropped table of this name whose files open reads still use (scans,
+	// datasets): they keep its segment files, whose numbers the new table's
+	// never reach (segfloor), until the last is released (finishDrop); the
+	// rest of its files go now (dropMu: no late removal takes the new
+	// table's). They went all at once, and those reads failed.
 	st.dropMu.Lock()
 	defer st.dropMu.Unlock()
-	if old := st.pendingDrops[qn]; old != nil {
+	keep := map[string]bool{}
+	old := st.pendingDrops[qn]
+	if old != nil {
 		delete(st.pendingDrops, qn)
-		if err := st.removeDroppedFiles(old.uid, old.prefix); err != nil {
-			return nil, fmt.Errorf("create table %q: remove the files of the dropped one: %w", qn, err)
+		for _, seg := range old.currentManifest().Segments {
+			keep[seg.Path] = true
 		}
-	}
-	// Leftovers under the name belong to no table of the catalog (an
-	// earlier drop whose file removal failed): they must not become this
-	// table's files. Then table.json, harmless if the commit fails.
-	if err := st.storage.RemoveAll(ctx, t.prefix); err != nil {
-		return nil, fmt.Errorf("create table %q: %w", qn, err)
+		if st.reusedDrops == nil {
+			st.reusedDrops = map[*table]bool{}
+		}
+		st.reusedDrops[old] = true
 	}
 	// Until the commit, a failure takes back what storage got (the
 	// directory, table.json); a process killed meanwhile leaves it to the
@@ -629,9 +631,21 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	committed := false
 	defer func() {
 		if !committed {
-			_ = st.storage.RemoveAll(ctx, t.prefix)
+			// Under dropMu still (deferred before): the dropped table of
+			// the name is pending again, its segment files kept.
+			_ = st.removeAllBut(ctx, t.prefix, keep)
+			if old != nil {
+				delete(st.reusedDrops, old)
+				st.pendingDrops[qn] = old
+			}
 		}
 	}()
+	// Leftovers under the name belong to no table of the catalog (an
+	// earlier drop whose file removal failed): they must not become this
+	// table's files. Then table.json, harmless if the commit fails.
+	if err := st.removeAllBut(ctx, t.prefix, keep); err != nil {
+		return nil, fmt.Errorf("create table %q: %w", qn, err)
+	}
 	if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
 		return nil, fmt.Errorf("create table %q: %w", qn, err)
 	}
@@ -745,16 +759,90 @@ func (st *store) deferDropRemoval(t *table) bool {
 }
 
 // finishDrop removes the files of the dropped table t once its last pin
-// is gone, unless a create of the same name did first. A failure leaves
-// the drop record: the next open removes them.
+// is gone: all of them, or, when a create took its name meanwhile, its
+// segment files. A failure leaves the drop record: the next open removes
+// them (an orphan segment file of the new table's directory, or the
+// directory of a drop).
 func (st *store) finishDrop(t *table) {
 	st.dropMu.Lock()
 	defer st.dropMu.Unlock()
+	if st.reusedDrops[t] {
+		delete(st.reusedDrops, t)
+		_ = st.removeReusedDropFiles(t)
+		return
+	}
 	if st.pendingDrops[t.qname] != t {
 		return
 	}
 	delete(st.pendingDrops, t.qname)
 	_ = st.removeDroppedFiles(t.uid, t.prefix)
+}
+
+// removeReusedDropFiles removes the segment files of the dropped table t,
+// whose directory a table of the same name has since taken (never one
+// that table lists), then its drop record.
+func (st *store) removeReusedDropFiles(t *table) error {
+	ctx := context.Background()
+	st.catMu.RLock()
+	now := st.tables[t.qname]
+	st.catMu.RUnlock()
+	var theirs map[string]bool
+	if now != nil {
+		theirs = map[string]bool{}
+		for _, seg := range now.currentManifest().Segments {
+			theirs[seg.Path] = true
+		}
+	}
+	for _, seg := range t.currentManifest().Segments {
+		if theirs[seg.Path] {
+			continue
+		}
+		if err := st.storage.Remove(ctx, t.prefix+"/"+seg.Path); err != nil {
+			return err
+		}
+	}
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	wb.DeleteCF(st.cfCat, uidKey(catDropped, t.uid))
+	return st.writeSync(wb, "forget dropped table "+t.qname)
+}
+
+// removeAllBut removes everything under prefix except the files keep
+// names (paths relative to prefix, under data/).
+func (st *store) removeAllBut(ctx context.Context, prefix string, keep map[string]bool) error {
+	if len(keep) == 0 {
+		return st.storage.RemoveAll(ctx, prefix)
+	}
+	ents, err := st.storage.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p := prefix + "/" + e.Name
+		switch {
+		case e.IsDir && e.Name == manifest.DataDir:
+			files, err := st.storage.List(ctx, p)
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				if rel := manifest.DataDir + "/" + f.Name; !keep[rel] {
+					if err := st.storage.RemoveAll(ctx, prefix+"/"+rel); err != nil {
+						return err
+					}
+				}
+			}
+		case e.IsDir:
+			if err := st.storage.RemoveAll(ctx, p); err != nil {
+				return err
+			}
+		default:
+			if err := st.storage.Remove(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // removeDroppedFiles deletes a dropped table's storage and then its drop

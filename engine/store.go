@@ -79,10 +79,13 @@ type store struct {
 	ddlMu sync.Mutex
 	catMu sync.RWMutex // namespaces and tables maps
 	// dropMu guards pendingDrops: dropped tables whose files open reads
-	// still need, removed by the last of them (finishDrop) or by a create
-	// of the same name, whichever comes first, never both.
+	// still need, removed by the last of them (finishDrop). A create of the
+	// same name meanwhile takes the dropped table's directory, all but the
+	// segment files, and moves it to reusedDrops, whose segment files alone
+	// the last read removes.
 	dropMu       sync.Mutex
 	pendingDrops map[string]*table
+	reusedDrops  map[*table]bool
 	namespaces   map[string]int64 // name -> created_at ms
 	tables       map[string]*table
 
