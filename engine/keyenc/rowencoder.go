@@ -245,7 +245,17 @@ func columnFill(a arrow.Array) (colFill, int) {
 // signedFill is appendSigned for a whole column: the sign bit of the
 // width flipped, big-endian.
 func signedFill[T signedValues](vals []T, width int) colFill {
-	flip := uint64(1) << (8*width - 1)
+	return intFill(vals, width, uint64(1)<<(8*width-1))
+}
+
+// unsignedFill is appendUnsigned for a whole column.
+func unsignedFill[T ~uint8 | ~uint16 | ~uint32 | ~uint64](vals []T, width int) colFill {
+	return intFill(vals, width, 0)
+}
+
+// intFill encodes integers as the low width bytes, big-endian, of the
+// value (sign-extended to 64 bits) xor flip.
+func intFill[T signedValues | ~uint8 | ~uint16 | ~uint32 | ~uint64](vals []T, width int, flip uint64) colFill {
 	return func(dst []byte, stride, off, from, to int) {
 		vals := vals[from:to]
 		// One loop per width, the value read inline: through a function
@@ -255,58 +265,25 @@ func signedFill[T signedValues](vals []T, width int) colFill {
 			for i, v := range vals {
 				p := dst[i*stride+off : i*stride+off+9]
 				p[0] = NotNull
-				binary.BigEndian.PutUint64(p[1:], uint64(int64(v))^flip)
+				binary.BigEndian.PutUint64(p[1:], uint64(v)^flip)
 			}
 		case 4:
 			for i, v := range vals {
 				p := dst[i*stride+off : i*stride+off+5]
 				p[0] = NotNull
-				binary.BigEndian.PutUint32(p[1:], uint32(uint64(int64(v))^flip))
+				binary.BigEndian.PutUint32(p[1:], uint32(uint64(v)^flip))
 			}
 		case 2:
 			for i, v := range vals {
 				p := dst[i*stride+off : i*stride+off+3]
 				p[0] = NotNull
-				binary.BigEndian.PutUint16(p[1:], uint16(uint64(int64(v))^flip))
+				binary.BigEndian.PutUint16(p[1:], uint16(uint64(v)^flip))
 			}
 		default:
 			for i, v := range vals {
 				p := dst[i*stride+off : i*stride+off+2]
 				p[0] = NotNull
-				p[1] = byte(uint64(int64(v)) ^ flip)
-			}
-		}
-	}
-}
-
-// unsignedFill is appendUnsigned for a whole column.
-func unsignedFill[T ~uint8 | ~uint16 | ~uint32 | ~uint64](vals []T, width int) colFill {
-	return func(dst []byte, stride, off, from, to int) {
-		vals := vals[from:to]
-		switch width {
-		case 8:
-			for i, v := range vals {
-				p := dst[i*stride+off : i*stride+off+9]
-				p[0] = NotNull
-				binary.BigEndian.PutUint64(p[1:], uint64(v))
-			}
-		case 4:
-			for i, v := range vals {
-				p := dst[i*stride+off : i*stride+off+5]
-				p[0] = NotNull
-				binary.BigEndian.PutUint32(p[1:], uint32(v))
-			}
-		case 2:
-			for i, v := range vals {
-				p := dst[i*stride+off : i*stride+off+3]
-				p[0] = NotNull
-				binary.BigEndian.PutUint16(p[1:], uint16(v))
-			}
-		default:
-			for i, v := range vals {
-				p := dst[i*stride+off : i*stride+off+2]
-				p[0] = NotNull
-				p[1] = byte(v)
+				p[1] = byte(uint64(v) ^ flip)
 			}
 		}
 	}
