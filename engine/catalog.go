@@ -734,9 +734,11 @@ func (db *DB) DropTable(name string) error {
 	if st.deferDropRemoval(t) {
 		return nil
 	}
-	if err := st.removeDroppedFiles(t.uid, t.prefix); err != nil {
-		return fmt.Errorf("drop table %s: remove files (the table is dropped; the next open retries): %w", t.qname, err)
-	}
+	// The drop has committed and reports success (DESIGN §6) whatever
+	// happens to its files: the drop record stays until they are gone, and
+	// open finishes the removal (finishDrops); a table created under the
+	// name meanwhile clears them first (removeAllBut).
+	_ = st.removeDroppedFiles(t.uid, t.prefix)
 	return nil
 }
 

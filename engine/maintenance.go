@@ -314,6 +314,10 @@ func (st *store) vacuum(t *table, retentionMs int64, dryRun bool) ([]string, err
 	if t.dropped.Load() {
 		return nil, kerr.New(kerr.NotFound, "table %s was dropped", t.qname)
 	}
+	if !dryRun {
+		// What an earlier vacuum committed but could not remove.
+		st.finishVacuum(t)
+	}
 	prev := t.currentManifest()
 	now := nowMs()
 	cutoff := now - retentionMs
@@ -381,27 +385,73 @@ func (st *store) vacuum(t *table, retentionMs int64, dryRun bool) ([]string, err
 	if err := st.hit("vacuum_before_delete"); err != nil {
 		return nil, err
 	}
-	// After the commit: a crash from here on leaves orphans that open deletes.
-	ctx := context.Background()
-	if len(dropped) > 0 {
-		// Before the version files go: their history stays readable after
-		// a recover (historyFileName). On failure they stay, and open
-		// tries again.
-		if err := st.mirrorHistory(ctx, t); err != nil {
-			return nil, fmt.Errorf("vacuum %s (committed): %w", t.qname, err)
-		}
-	}
-	for _, v := range dropped {
-		if err := st.storage.Remove(ctx, t.prefix+"/"+versionFileName(v)); err != nil {
-			return nil, fmt.Errorf("vacuum %s (committed): %w", t.qname, err)
-		}
-	}
-	for _, p := range paths {
-		if err := st.storage.Remove(ctx, t.prefix+"/"+p); err != nil {
-			return nil, fmt.Errorf("vacuum %s (committed): %w", t.qname, err)
-		}
-	}
+	// After the commit: a crash from here on leaves orphans that open
+	// deletes, and a failure leaves them to the next vacuum or open. The
+	// vacuum itself has happened: it reports success (DESIGN §6).
+	t.vacuumLeft.versions = append(t.vacuumLeft.versions, dropped...)
+	t.vacuumLeft.paths = append(t.vacuumLeft.paths, paths...)
+	st.finishVacuum(t)
 	return paths, nil
+}
+
+// vacuumLeft is what vacuums of a table committed to remove and have not
+// removed yet (under flushMu): manifest versions whose files go, and
+// segment files (relative to the table's prefix). Only the vacuum that
+// listed them, or a later one, removes them: a general sweep for
+// unreferenced files would also take the segment files a dropped table of
+// the same name leaves to its open readers (reusedDrops).
+type vacuumLeft struct {
+	versions []uint64
+	paths    []string
+	// failed is the background error finishVacuum recorded, cleared when a
+	// later one succeeds (unless other work recorded a newer one).
+	failed *string
+}
+
+// finishVacuum removes what t.vacuumLeft lists (under flushMu). A failure
+// becomes the table's background error; what is left stays listed, and
+// open removes it too (syncTableStorage).
+func (st *store) finishVacuum(t *table) {
+	left := &t.vacuumLeft
+	if len(left.versions) == 0 && len(left.paths) == 0 {
+		return
+	}
+	if err := st.removeVacuumed(t); err != nil {
+		left.failed = t.setBackgroundError(fmt.Errorf("vacuum %s committed but could not remove the files it replaced "+
+			"(the next vacuum or open does): %w", t.qname, err))
+		return
+	}
+	if left.failed != nil {
+		t.bgErr.CompareAndSwap(left.failed, nil)
+		left.failed = nil
+	}
+}
+
+// removeVacuumed removes the files in t.vacuumLeft, each dropped from the
+// list once it is gone.
+func (st *store) removeVacuumed(t *table) error {
+	ctx := context.Background()
+	left := &t.vacuumLeft
+	if len(left.versions) > 0 {
+		// Before the version files go: their history stays readable after
+		// a recover (historyFileName).
+		if err := st.mirrorHistory(ctx, t); err != nil {
+			return err
+		}
+		for len(left.versions) > 0 {
+			if err := st.storage.Remove(ctx, t.prefix+"/"+versionFileName(left.versions[0])); err != nil {
+				return err
+			}
+			left.versions = left.versions[1:]
+		}
+	}
+	for len(left.paths) > 0 {
+		if err := st.storage.Remove(ctx, t.prefix+"/"+left.paths[0]); err != nil {
+			return err
+		}
+		left.paths = left.paths[1:]
+	}
+	return nil
 }
 
 // dropVersionsNeeding stages the removal of every kept version that reads

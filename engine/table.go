@@ -88,8 +88,11 @@ type table struct {
 	hotRows atomic.Int64
 	dropped atomic.Bool
 	// bgErr is the last failure of an automatic flush or compaction, which
-	// never turns the write that triggered it into an error.
+	// never turns the write that triggered it into an error, or of what a
+	// vacuum left after its commit.
 	bgErr atomic.Pointer[string]
+	// vacuumLeft: what committed vacuums have still to remove.
+	vacuumLeft vacuumLeft
 }
 
 func (st *store) newTable(def *tableDef) (*table, error) {

@@ -356,14 +356,16 @@ func (st *store) maybeAutoFlush(t *table) {
 	st.maybeAutoCompact(t)
 }
 
-// setBackgroundError records the failure of automatic work (nil clears).
-func (t *table) setBackgroundError(err error) {
+// setBackgroundError records the failure of automatic work or of a
+// committed call's follow-up (nil clears), and returns what it stored.
+func (t *table) setBackgroundError(err error) *string {
 	if err == nil {
 		t.bgErr.Store(nil)
-		return
+		return nil
 	}
 	msg := err.Error()
 	t.bgErr.Store(&msg)
+	return &msg
 }
 
 func (st *store) deleteBatch(t *table, keyRec arrow.RecordBatch, c *conformer) (int64, error) {

@@ -256,10 +256,12 @@ kalam_status kalam_create_table(kalam_db* db, const char* table, const char* typ
 
 /* Drops a user table, its hot rows, manifests and files. Open streams of
  * the table finish reading: its segment files go when the last of them is
- * released (or at once when a table of the same name is created, which
- * fails those streams with KALAM_NOT_FOUND). Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT;
- * KALAM_NOT_FOUND; KALAM_READ_ONLY; KALAM_CLOSED; KALAM_IO (the table is
- * dropped when only removing its files failed: the next open retries). */
+ * released (a table created under the same name meanwhile leaves them to
+ * those streams). Once the drop has committed it reports KALAM_OK: a file
+ * that cannot be removed then (a full or read-only disk) stays until the
+ * next open removes it. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT;
+ * KALAM_NOT_FOUND; KALAM_READ_ONLY; KALAM_CLOSED; KALAM_IO (nothing was
+ * dropped). */
 kalam_status kalam_drop_table(kalam_db* db, const char* table, kalam_error* err);
 
 /* Writes the table's user-column schema to *out (released by the host).
@@ -591,7 +593,10 @@ kalam_status kalam_compact(kalam_db* db, const char* table, const char* options_
  * versions that needed them: a scan with such an as_of_version is then
  * KALAM_NOT_FOUND, naming the oldest version still readable.
  * retention_ms < 0 is KALAM_INVALID_ARGUMENT. *files_removed (may be NULL)
- * gets the number of files deleted (0 on failure). */
+ * gets the number of segment files vacuumed (0 on failure). Once the new
+ * version has committed the call reports KALAM_OK: files that cannot be
+ * removed then (a full or read-only disk) are the table's background_error
+ * (kalam_table_info) until the next vacuum, or open, removes them. */
 kalam_status kalam_vacuum(kalam_db* db, const char* table, int64_t retention_ms, int64_t* files_removed,
                           kalam_error* err);
 

@@ -307,7 +307,9 @@ class Database:
         return qualify(name) in self.tables()
 
     def drop_table(self, name: str) -> None:
-        """Drops a user table and its files."""
+        """Drops a user table and its files. Once the drop has committed it
+        succeeds: a file that cannot be removed then (a full or read-only
+        disk) stays until the store is next opened."""
         L = _ffi.lib()
         h = self._handle()
         tname = _ffi.encode(name)
@@ -847,7 +849,10 @@ class Table:
         nothing. Versions that needed a deleted file can no longer be read:
         ``scan(version=...)`` then raises :class:`kalam.NotFound` naming the
         oldest version left. A negative retention is
-        :class:`kalam.InvalidArgument`.
+        :class:`kalam.InvalidArgument`. Once the vacuum has committed it
+        succeeds: files that cannot be removed then (a full or read-only
+        disk) are the table's ``background_error`` (:meth:`info`) until
+        the next vacuum, or open, removes them.
         """
         retention_ms = _ffi.int64_arg("retention_ms", retention_ms)  # numpy integers too
         L = _ffi.lib()
