@@ -116,3 +116,28 @@ def test_optional_modules_load_by_attribute():
     # kalam.<module> used to load kalam.polars whatever the name.
     assert kalam.duckdb.__name__ == "kalam.duckdb"
     assert kalam.polars.__name__ == "kalam.polars"
+
+
+def test_streams_come_in_batches_duckdb_can_overlap(db):
+    """DuckDB gets 16 Ki-row batches unless the scan sets its own size, and
+    the rows are the same either way."""
+    db.create_namespace("app")
+    t = db.create_table("app.many", pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("x", pa.float64())]),
+                        primary_key="id")
+    t.append(pa.table({"id": pa.array(range(50_000), pa.int64()), "x": pa.array([i / 2 for i in range(50_000)])}))
+    t.flush()
+    con = duckdb.connect()
+    default = kalam.duckdb.source(t)
+    own = kalam.duckdb.source(t.scan(batch_rows=1000))
+    con.register("d", default)
+    con.register("o", own)
+    q = "SELECT count(*), sum(x) FROM {} WHERE id >= 100"
+    want = [(49_900, sum(i / 2 for i in range(100, 50_000)))]
+    assert con.sql(q.format("d")).fetchall() == want
+    assert con.sql(q.format("o")).fetchall() == want
+    assert default.pushed["batch_rows"] == 16384
+    assert own.pushed["batch_rows"] == 1000
+    # What the stream delivers: batches of that size.
+    capsule, _ = default.stream(None, [])
+    sizes = [b.num_rows for b in pa.RecordBatchReader._import_from_c_capsule(capsule)]
+    assert sizes == [16384, 16384, 16384, 50_000 - 3 * 16384]
