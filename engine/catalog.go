@@ -922,16 +922,15 @@ func (st *store) finishDrops() error {
 				continue
 			}
 			if err := st.storage.RemoveAll(ctx, prefix); err != nil {
-				return fmt.Errorf("finish dropping %s: %w", qn, err)
+				// A full or read-only disk: the record stays and the next
+				// open tries again; this one goes on (the drop committed).
+				continue
 			}
 		}
 		wb := grocksdb.NewWriteBatch()
 		wb.DeleteCF(st.cfCat, uidKey(catDropped, uid))
-		err := st.writeSync(wb, "forget dropped table "+qn)
+		_ = st.writeSync(wb, "forget dropped table "+qn) // on failure the next open forgets it
 		wb.Destroy()
-		if err != nil {
-			return err
-		}
 	}
 	return nil
 }

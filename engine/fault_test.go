@@ -401,3 +401,106 @@ func TestVacuumRemovalFailureAfterCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestStorageRefusingWritesNeverLocksTheStoreOut: with storage refusing
+// every write and removal (a full or read-only disk) a committed alter's
+// mirror fails — said in the table's background error, cleared by the next
+// mirror that succeeds — and a read-write open still succeeds although the
+// mirrors are behind, a drop's files and an orphan are left: the host can
+// get in to read, write hot rows and free space. Storage is brought in step
+// by the first open once it takes writes again. Found by a full-disk pass:
+// the open failed ("rewrite table.json: no space left on device").
+func TestStorageRefusingWritesNeverLocksTheStoreOut(t *testing.T) {
+	dir := t.TempDir()
+	sw := &errorfs.Switch{}
+	opts := DefaultOptions()
+	opts.FS = errorfs.Wrap(vfs.Default, sw)
+	mem := memory.NewGoAllocator()
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"f", "g"} {
+		db.CreateTable(n, "", eventsSchema, map[string]string{"primary_key": "id"})
+		appendEvents(t, db, mem, n, 1, 2)
+		if _, err := db.Flush(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An orphan segment file, as a crash between writing and committing leaves.
+	orphan := filepath.Join(dir, "storage", "default", "f", "data", "segment_900.parquet")
+	if err := os.WriteFile(orphan, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refuse := errorfs.InjectorFunc(func(op errorfs.Op, p string) *errorfs.Fault {
+		if op.Mutating() && strings.Contains(p, string(filepath.Separator)+"storage"+string(filepath.Separator)) {
+			return &errorfs.Fault{Op: op, Path: p, Err: syscall.ENOSPC}
+		}
+		return nil
+	})
+	sw.Set(refuse)
+	if err := db.AddColumns("f", []arrow.Field{{Name: "note", Type: arrow.BinaryTypes.String, Nullable: true}}); err != nil {
+		t.Fatalf("alter with storage full: %v", err)
+	}
+	info, _ := db.Table("f")
+	if !strings.Contains(info.BackgroundError, "mirror in storage") {
+		t.Fatalf("after a failed mirror, background error %q", info.BackgroundError)
+	}
+	if err := db.DropTable("g"); err != nil {
+		t.Fatalf("drop with storage full: %v", err)
+	}
+	db.Close()
+
+	// Storage still refuses writes: the open goes on.
+	db, err = Open(dir, opts)
+	if err != nil {
+		t.Fatalf("open with storage refusing writes: %v", err)
+	}
+	info, _ = db.Table("f")
+	if !strings.Contains(info.BackgroundError, "open could not bring the storage") {
+		t.Fatalf("background error after the open %q", info.BackgroundError)
+	}
+	if _, err := db.Table("g"); !kerr.Is(err, kerr.NotFound) {
+		t.Fatalf("dropped table: %v", err)
+	}
+	appendEvents(t, db, mem, "f", 3) // hot rows live in RocksDB
+	if got := fmt.Sprint(scanIDs(t, db, "f")); got != "[1 2 3]" {
+		t.Fatalf("rows %s", got)
+	}
+	db.Close()
+
+	sw.Set(nil)
+	db, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if info, _ := db.Table("f"); info.BackgroundError != "" {
+		t.Fatalf("background error once storage takes writes %q", info.BackgroundError)
+	}
+	checkStorageConsistent(t, db, "open once storage takes writes")
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatalf("orphan segment left: %v", err)
+	}
+	// A mirror that succeeds clears a mirror failure.
+	sw.Set(refuse)
+	if _, err := db.Flush("f"); err == nil {
+		t.Fatal("flush with storage full succeeded")
+	}
+	if err := db.AddColumns("f", []arrow.Field{{Name: "more", Type: arrow.PrimitiveTypes.Int32, Nullable: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := db.Table("f"); !strings.Contains(info.BackgroundError, "mirror in storage") {
+		t.Fatalf("background error %q", info.BackgroundError)
+	}
+	sw.Set(nil)
+	if _, err := db.Flush("f"); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := db.Table("f"); info.BackgroundError != "" {
+		t.Fatalf("background error after a mirror succeeded %q", info.BackgroundError)
+	}
+	if got := fmt.Sprint(scanIDs(t, db, "f")); got != "[1 2 3]" {
+		t.Fatalf("rows %s", got)
+	}
+}

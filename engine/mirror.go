@@ -40,9 +40,25 @@ func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
 	if err := st.hit("before_mirror"); err != nil {
 		return
 	}
+	if err := st.writeMirror(t, m); err != nil {
+		// Storage-only readers see the older version meanwhile: said in
+		// the table's background error until a mirror succeeds.
+		t.mirrorFailed = t.setBackgroundError(fmt.Errorf("version %d of %s committed, but its mirror in storage "+
+			"could not be written (storage-only readers see an older version until the next commit or open): %w",
+			m.Version, t.qname, err))
+		return
+	}
+	if t.mirrorFailed != nil {
+		t.bgErr.CompareAndSwap(t.mirrorFailed, nil)
+		t.mirrorFailed = nil
+	}
+}
+
+// writeMirror writes mirrorManifest's files.
+func (st *store) writeMirror(t *table, m *manifest.Manifest) error {
 	data, err := manifest.Encode(m)
 	if err != nil {
-		return
+		return kerr.Wrap(kerr.Internal, err, "encode manifest")
 	}
 	ctx := context.Background()
 	// table.json first: a storage-only reader reads manifest.json and then
@@ -53,20 +69,20 @@ func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
 	if def := t.def; t.defMirrored != def {
 		defJSON, err := json.Marshal(def)
 		if err != nil {
-			return
+			return kerr.Wrap(kerr.Internal, err, "encode table definition")
 		}
 		if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
-			return
+			return err
 		}
 		t.defMirrored = def
 	}
 	if err := st.storage.WriteFile(ctx, t.prefix+"/"+versionFileName(m.Version), data); err != nil {
-		return
+		return err
 	}
 	if m.Version < t.currentManifest().Version {
-		return // a later commit's mirror has written (or will write) manifest.json
+		return nil // a later commit's mirror has written (or will write) manifest.json
 	}
-	_ = st.storage.WriteFile(ctx, t.prefix+"/"+manifest.ManifestFileName, data)
+	return st.storage.WriteFile(ctx, t.prefix+"/"+manifest.ManifestFileName, data)
 }
 
 // readManifestObject reads and validates a manifest object; a missing one

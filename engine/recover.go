@@ -23,8 +23,17 @@ import (
 // rewritten where missing, behind or not the table's, version files of
 // versions no longer kept go, and segment files that no manifest entry
 // references (a crash between steps 1 and 2) are deleted.
+//
+// Storage follows RocksDB here; nothing in it is needed to open. So a
+// write or removal that fails (a full or read-only disk) does not fail the
+// open, which would leave the host no way in to free space: what is left
+// is the table's background error, and the next open tries again (the
+// table's next commit rewrites its table.json, manifest.json and version
+// file). A listing that fails does: the segment numbers found in storage
+// must be known before a flush picks the next (sawSegmentNumber).
 func (st *store) syncTableStorage(t *table) error {
 	ctx := context.Background()
+	var left []error
 	for _, dir := range []string{t.prefix, t.prefix + "/" + manifest.DataDir, t.prefix + "/" + versionsDir} {
 		ents, err := st.storage.List(ctx, dir)
 		if err != nil {
@@ -33,37 +42,45 @@ func (st *store) syncTableStorage(t *table) error {
 		for _, e := range ents {
 			if !e.IsDir && storage.IsTmp(e.Name) {
 				if err := st.storage.Remove(ctx, dir+"/"+e.Name); err != nil {
-					return err
+					left = append(left, err)
 				}
 			}
 		}
 	}
-	// table.json before manifest.json, as mirrorManifest writes them.
+	// table.json before manifest.json and the version files, as
+	// mirrorManifest writes them: a manifest newer than its definition
+	// reads in an older schema.
 	defJSON, _ := json.Marshal(t.def)
+	defOK := true
 	if cur, err := st.storage.ReadFile(ctx, t.prefix+"/"+tableJSONName); err != nil || string(cur) != string(defJSON) {
 		if err := st.storage.WriteFile(ctx, t.prefix+"/"+tableJSONName, defJSON); err != nil {
-			return fmt.Errorf("rewrite table.json: %w", err)
+			left = append(left, fmt.Errorf("rewrite table.json: %w", err))
+			defOK = false
 		}
 	}
-	t.flushMu.Lock()
-	t.defMirrored = t.def
-	t.flushMu.Unlock()
-	man := t.currentManifest()
-	onDisk, err := st.readManifestObject(ctx, t.prefix+"/"+manifest.ManifestFileName)
-	if err != nil || onDisk.Version != man.Version || onDisk.TableID != man.TableID {
-		data, err := manifest.Encode(man)
-		if err != nil {
-			return kerr.Wrap(kerr.Internal, err, "encode manifest")
-		}
-		if err := st.storage.WriteFile(ctx, t.prefix+"/"+manifest.ManifestFileName, data); err != nil {
-			return fmt.Errorf("rewrite manifest.json: %w", err)
+	if defOK {
+		t.flushMu.Lock()
+		t.defMirrored = t.def
+		t.flushMu.Unlock()
+		man := t.currentManifest()
+		onDisk, err := st.readManifestObject(ctx, t.prefix+"/"+manifest.ManifestFileName)
+		if err != nil || onDisk.Version != man.Version || onDisk.TableID != man.TableID {
+			data, err := manifest.Encode(man)
+			if err != nil {
+				return kerr.Wrap(kerr.Internal, err, "encode manifest")
+			}
+			if err := st.storage.WriteFile(ctx, t.prefix+"/"+manifest.ManifestFileName, data); err != nil {
+				left = append(left, fmt.Errorf("rewrite manifest.json: %w", err))
+			}
 		}
 	}
-	if err := st.syncVersionFiles(ctx, t); err != nil {
+	vleft, err := st.syncVersionFiles(ctx, t, defOK)
+	if err != nil {
 		return err
 	}
+	left = append(left, vleft...)
 	referenced := map[string]bool{}
-	for _, s := range man.Segments {
+	for _, s := range t.currentManifest().Segments {
 		referenced[s.Path] = true
 	}
 	ents, err := st.storage.List(ctx, t.prefix+"/"+manifest.DataDir)
@@ -78,48 +95,68 @@ func (st *store) syncTableStorage(t *table) error {
 		t.sawSegmentNumber(n) // an orphan's number too: its upload may have been a failed one
 		if rel := manifest.DataDir + "/" + e.Name; !referenced[rel] {
 			if err := st.storage.Remove(ctx, t.prefix+"/"+rel); err != nil {
-				return fmt.Errorf("remove orphan segment %s: %w", rel, err)
+				left = append(left, fmt.Errorf("remove orphan segment %s: %w", rel, err))
 			}
 		}
+	}
+	if len(left) > 0 {
+		more := ""
+		if len(left) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(left)-1)
+		}
+		t.setBackgroundError(fmt.Errorf("open could not bring the storage of %s in step with its catalog; the next open tries again: %w%s",
+			t.qname, left[0], more))
 	}
 	return nil
 }
 
-// syncVersionFiles makes _versions/ hold exactly the kept versions.
-func (st *store) syncVersionFiles(ctx context.Context, t *table) error {
+// syncVersionFiles makes _versions/ hold exactly the kept versions: it
+// returns the writes and removals that failed (error: a listing or the
+// catalog failed). With writeVersions false (table.json could not be
+// written) it writes none.
+func (st *store) syncVersionFiles(ctx context.Context, t *table, writeVersions bool) ([]error, error) {
 	kept, err := st.keptVersions(t)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ents, err := st.storage.List(ctx, t.prefix+"/"+versionsDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var left []error
 	have := map[uint64]bool{}
 	want := map[uint64]bool{}
 	for _, m := range kept {
 		want[m.Version] = true
 	}
 	mirrored := false
+	var mirrorErr error
 	for _, e := range ents {
 		v, ok := parseVersionFileName(e.Name)
 		if !ok || e.IsDir {
 			continue
 		}
 		if !want[v] {
-			if !mirrored {
-				// The history of the versions that go stays readable.
-				if err := st.mirrorHistory(ctx, t); err != nil {
-					return err
+			if !mirrored && mirrorErr == nil {
+				// The history of the versions that go stays readable; if
+				// it cannot be written, they stay too.
+				if mirrorErr = st.mirrorHistory(ctx, t); mirrorErr != nil {
+					left = append(left, mirrorErr)
 				}
-				mirrored = true
+				mirrored = mirrorErr == nil
+			}
+			if !mirrored {
+				continue
 			}
 			if err := st.storage.Remove(ctx, t.prefix+"/"+versionsDir+"/"+e.Name); err != nil {
-				return err
+				left = append(left, err)
 			}
 			continue
 		}
 		have[v] = true
+	}
+	if !writeVersions {
+		return left, nil
 	}
 	for _, m := range kept {
 		if have[m.Version] {
@@ -127,13 +164,13 @@ func (st *store) syncVersionFiles(ctx context.Context, t *table) error {
 		}
 		data, err := manifest.Encode(m)
 		if err != nil {
-			return kerr.Wrap(kerr.Internal, err, "encode manifest version %d", m.Version)
+			return nil, kerr.Wrap(kerr.Internal, err, "encode manifest version %d", m.Version)
 		}
 		if err := st.storage.WriteFile(ctx, t.prefix+"/"+versionFileName(m.Version), data); err != nil {
-			return fmt.Errorf("rewrite version file %d: %w", m.Version, err)
+			left = append(left, fmt.Errorf("rewrite version file %d: %w", m.Version, err))
 		}
 	}
-	return nil
+	return left, nil
 }
 
 // ---- open's check: the catalog holds at least what storage holds -----------
@@ -234,9 +271,9 @@ func (st *store) sweepUncommittedCreates(strays [][2]string) error {
 		if t != nil {
 			continue
 		}
-		if err := st.storage.RemoveAll(ctx, nt[0]+"/"+nt[1]); err != nil {
-			return fmt.Errorf("remove the table.json of an uncommitted create of %s.%s: %w", nt[0], nt[1], err)
-		}
+		// On failure (a full or read-only disk) the next open tries again:
+		// the leftover is no table, and a create of the name clears it.
+		_ = st.storage.RemoveAll(ctx, nt[0]+"/"+nt[1])
 	}
 	return nil
 }
@@ -314,9 +351,9 @@ func (st *store) checkStorage(withQuarantined bool) ([]storageIssue, [][2]string
 		}
 		if ok {
 			if !st.readOnly {
-				if err := st.removeDroppedFiles(uid, prefix); err != nil {
-					return nil, nil, fmt.Errorf("finish dropping %s: %w", qn, err)
-				}
+				// On failure (a full or read-only disk) the files stay for
+				// the next open: they are a dropped table's, no issue.
+				_ = st.removeDroppedFiles(uid, prefix)
 			}
 			continue
 		}

@@ -93,6 +93,9 @@ type table struct {
 	bgErr atomic.Pointer[string]
 	// vacuumLeft: what committed vacuums have still to remove.
 	vacuumLeft vacuumLeft
+	// mirrorFailed is the background error a failed mirrorManifest
+	// recorded (under flushMu), cleared by the next that succeeds.
+	mirrorFailed *string
 }
 
 func (st *store) newTable(def *tableDef) (*table, error) {
