@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,4 +204,40 @@ func appendUntilErrorN(db *DB, mem memory.Allocator, next *int64, n int) ([]int6
 		*next += 2
 	}
 	return acked, nil
+}
+
+// TestOpenOnReadOnlyFileSystem: a read-write open of a store on a
+// read-only file system is KALAM_IO saying so, not KALAM_BUSY ("another
+// process has the store open", which RocksDB's LOCK file in its message
+// made it); a read-only open reads it. Found by a full-disk pass.
+func TestOpenOnReadOnlyFileSystem(t *testing.T) {
+	dir := mountTmpfs(t, 64<<20)
+	root := filepath.Join(dir, "store")
+	db, err := Open(root, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewGoAllocator()
+	db.CreateTable("f", "", eventsSchema, map[string]string{"primary_key": "id"})
+	appendEvents(t, db, mem, "f", 1, 2)
+	db.Flush("f")
+	db.Close()
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Skipf("cannot remount the tmpfs read-only here (%v)", err)
+	}
+	_, err = Open(root, DefaultOptions())
+	if !kerr.Is(err, kerr.IO) || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("read-write open on a read-only file system: %v, want kerr.IO saying read-only", err)
+	}
+	ro := DefaultOptions()
+	ro.ReadOnly = true
+	ro.CreateIfMissing = false
+	db, err = Open(root, ro)
+	if err != nil {
+		t.Fatalf("read-only open: %v", err)
+	}
+	defer db.Close()
+	if got := fmt.Sprint(scanIDs(t, db, "f")); got != "[1 2]" {
+		t.Fatalf("rows %s", got)
+	}
 }

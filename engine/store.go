@@ -451,6 +451,14 @@ func (st *store) openRocks(dir string, readOnly bool, mode walMode) error {
 func rocksOpenError(dir string, err error) error {
 	msg := strings.ToLower(err.Error())
 	switch {
+	// Before "lock": RocksDB names its LOCK file in these too, and the
+	// store is not busy.
+	case strings.Contains(msg, "read-only file system"):
+		return kerr.Wrap(kerr.IO, err, "open rocksdb %q: the file system is read-only (open the store with read_only to read it)", dir)
+	case strings.Contains(msg, "permission denied"):
+		return kerr.Wrap(kerr.IO, err, "open rocksdb %q: permission denied", dir)
+	case strings.Contains(msg, "no space left"):
+		return kerr.Wrap(kerr.IO, err, "open rocksdb %q: the disk is full", dir)
 	case strings.Contains(msg, "lock"):
 		return kerr.Wrap(kerr.Busy, err, "open rocksdb %q (another process has the store open)", dir)
 	case strings.Contains(msg, "corrupt") || strings.Contains(msg, "checksum") || strings.Contains(msg, "no such file") ||
