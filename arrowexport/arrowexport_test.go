@@ -342,6 +342,12 @@ func TestSourceErrorsMapToErrno(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", kerr.New(kerr.Busy, "too many scans")), syscall.EIO, kerr.Busy},
 		{errors.New("no code"), syscall.EIO, kerr.Internal},
 		{fmt.Errorf("decode: %w", arrow.ErrNotImplemented), syscall.ENOSYS, kerr.Internal},
+		// Only io.EOF itself ends a stream: a failure that wraps it (Go's
+		// HTTP client reports a connection closed before a reply as
+		// `Get "...": EOF`) ended a scan early, silently, with the rows
+		// read so far. Found by an S3 fault pass.
+		{fmt.Errorf("read segment_001.parquet: %w", fmt.Errorf("Get \"http://s3/b/k\": %w", io.EOF)), syscall.EIO, kerr.Internal},
+		{kerr.Wrap(kerr.IO, fmt.Errorf("Get: %w", io.ErrUnexpectedEOF), "read segment"), syscall.EIO, kerr.IO},
 	}
 	for _, c := range cases {
 		src := &source{schema: testSchema, err: c.err}

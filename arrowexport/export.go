@@ -42,9 +42,10 @@ import (
 )
 
 // Source is what ExportStream exports. Next returns (nil, nil) at the end
-// (io.EOF is accepted as the end too); the exporter owns and releases every
-// batch it receives. Close is called exactly once, when the consumer
-// releases the stream. engine.Stream satisfies Source.
+// (io.EOF itself is accepted as the end too, not an error wrapping it);
+// the exporter owns and releases every batch it receives. Close is called
+// exactly once, when the consumer releases the stream. engine.Stream
+// satisfies Source.
 type Source interface {
 	Schema() *arrow.Schema
 	Next() (arrow.RecordBatch, error)
@@ -263,7 +264,9 @@ func kxGoGetNext(s *C.struct_ArrowArrayStream, out *C.struct_ArrowArray) (rc C.i
 		return 0 // out was zeroed by the trampoline: a released array, the end
 	}
 	rec, err := st.src.Next()
-	if err != nil && !errors.Is(err, io.EOF) {
+	// io.EOF itself ends the stream; an error wrapping it is a failure (a
+	// storage read whose connection closed before the reply).
+	if err != nil && err != io.EOF {
 		if rec != nil {
 			rec.Release()
 		}

@@ -666,6 +666,35 @@ func TestS3FailingServer(t *testing.T) {
 		storagetest.WantCode(t, s.Remove(ctx, "kept"), kerr.IO, uri+"/kept")
 	})
 
+	// A dropped connection, or a body cut short, is a failure, never an end
+	// of file: up the stack io.EOF means a normal end, and an Arrow stream
+	// took a scan's failed read for the end of the scan (the rows read so
+	// far, no error). Found by an S3 fault pass.
+	t.Run("connections dropped: errors that are not io.EOF", func(t *testing.T) {
+		for _, f := range []storagetest.Fault{storagetest.Drop, storagetest.CutBody} {
+			p.SetFault(func(op string, _ *http.Request) storagetest.Fault {
+				if op == "GetObject" || op == "RangedGet" {
+					return f
+				}
+				return storagetest.Pass
+			})
+			_, err := s.ReadFile(ctx, "kept")
+			storagetest.WantCode(t, err, kerr.IO, uri+"/kept")
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("fault %v: ReadFile error %v is an end of file", f, err)
+			}
+			r, err := s.Open(ctx, "kept")
+			if err == nil {
+				_, err = r.ReadAt(make([]byte, 2), 1)
+				r.Close()
+			}
+			if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("fault %v: ReadAt error %v, want a failure that is not an end of file", f, err)
+			}
+			p.SetFault(nil)
+		}
+	})
+
 	t.Run("parts fail: Commit fails, no object, no upload left", func(t *testing.T) {
 		p.SetFault(func(op string, _ *http.Request) storagetest.Fault {
 			if op == "UploadPart" {

@@ -97,7 +97,17 @@ func (e *s3Error) Error() string {
 	return b.String()
 }
 
-func (e *s3Error) Unwrap() error { return e.Err }
+// Unwrap gives the transport error, unless it is an end of file: Go's
+// HTTP client reports a connection closed before (or during) a reply as
+// `Get "...": EOF`, and up the stack io.EOF means a normal end — an Arrow
+// stream's exporter took such a read failure for the end of a scan and
+// returned the rows read so far.
+func (e *s3Error) Unwrap() error {
+	if errors.Is(e.Err, io.EOF) || errors.Is(e.Err, io.ErrUnexpectedEOF) {
+		return nil
+	}
+	return e.Err
+}
 
 // retryable reports whether repeating the same request may succeed.
 func (e *s3Error) retryable() bool {
