@@ -393,26 +393,6 @@ func openStorage(root string, opts Options) (storage.Storage, error) {
 // the oldest log.
 const maxTotalWAL = 128 << 20
 
-// minTotalWAL is the least walBoundFor gives.
-const minTotalWAL = 4 << 20
-
-// walBoundFor is the log's bound for a RocksDB in dir: maxTotalWAL, or a
-// sixteenth of a smaller file system (at least minTotalWAL). The log stays
-// until the memtables covering it are flushed, rows that flushes long
-// since moved to segments included: with the fixed bound a 24 MiB disk
-// filled with 18 MiB of log while the store held 2,000 rows, and the
-// reserve then refused every write until a reopen.
-func walBoundFor(dir string) uint64 {
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, total, err := statSpace(d); err == nil {
-			return uint64(min(max(total/16, minTotalWAL), maxTotalWAL))
-		}
-		if d == filepath.Dir(d) {
-			return maxTotalWAL
-		}
-	}
-}
-
 // hotWriteBuffer is the size of the data family's memtable. A flush
 // range-deletes the hot rows its segment now holds; rows still in the
 // memtable then cost RocksDB nothing more (retireFlushedMemtable), while
@@ -428,7 +408,7 @@ const hotWriteBuffer = 256 << 20
 
 func (st *store) openRocks(dir string, readOnly bool, mode walMode) error {
 	opts := grocksdb.NewDefaultOptions()
-	opts.SetMaxTotalWalSize(cmp.Or(st.walLimit, walBoundFor(dir)))
+	opts.SetMaxTotalWalSize(cmp.Or(st.walLimit, maxTotalWAL))
 	opts.SetCreateIfMissing(true)
 	opts.SetCreateIfMissingColumnFamilies(true)
 	opts.SetWALRecoveryMode(mode.rocks())
