@@ -224,7 +224,18 @@ func (st *store) acquireRemote(t *table, version uint64) (*readState, error) {
 	if m.TableID.NamespaceID != t.ns || m.TableID.TableName != t.name {
 		return nil, kerr.New(kerr.Corruption, "%s: manifest names table %s", t.prefix, m.TableID)
 	}
-	if m.Version > t.currentManifest().Version {
+	// A newer version may come with a new definition; so may a table
+	// dropped and made again under the name, whose versions start over at
+	// 1 (its creation time tells it apart): read with the definition
+	// loaded before, its files came back with columns missing or renamed.
+	cur := t.currentManifest()
+	again := m.CreatedAt != cur.CreatedAt
+	if version == 0 {
+		// The latest version never goes back, and a version's manifest
+		// never changes: either is a table made again.
+		again = again || m.Version < cur.Version || (m.Version == cur.Version && m.UpdatedAt != cur.UpdatedAt)
+	}
+	if m.Version > cur.Version || again {
 		if t, err = st.reloadRemote(ctx, t); err != nil {
 			return nil, err
 		}

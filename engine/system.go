@@ -306,6 +306,9 @@ func buildManifests(db *DB, b *array.RecordBuilder) error {
 	f := b.Fields()
 	for _, t := range db.st.sortedTables() {
 		m, err := db.st.latestManifest(t)
+		if droppedMeanwhile(db, err) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -330,12 +333,22 @@ func buildSegments(db *DB, b *array.RecordBuilder) error {
 	f := b.Fields()
 	for _, t := range db.st.sortedTables() {
 		m, err := db.st.latestManifest(t)
+		if droppedMeanwhile(db, err) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		appendSegmentRows(f, t.ns, t.name, m)
 	}
 	return nil
+}
+
+// droppedMeanwhile reports whether a storage-only reader found no
+// manifest for a table it listed: the writer dropped it since, and the
+// system table leaves it out, as a listing made a moment later would.
+func droppedMeanwhile(db *DB, err error) bool {
+	return db.st.remote && kerr.Is(err, kerr.NotFound)
 }
 
 func appendSegmentRows(f []array.Builder, ns, name string, m *manifest.Manifest) {
