@@ -65,7 +65,11 @@ func (db *DB) History(table string) ([]HistoryEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		return historyOf(db.st.storedHistory(context.Background(), t.prefix), vs), nil
+		stored, err := db.st.storedHistory(context.Background(), t.prefix)
+		if err != nil {
+			return nil, err
+		}
+		return historyOf(stored, vs), nil
 	}
 	return db.st.catalogHistory(t)
 }
@@ -118,22 +122,27 @@ func (st *store) mirrorHistory(ctx context.Context, t *table) error {
 }
 
 // storedHistory reads the history mirror under a table's prefix, by
-// version; nil when there is none or it cannot be read (history is then
-// inferred from the versions, as before the mirror existed).
-func (st *store) storedHistory(ctx context.Context, prefix string) map[uint64]HistoryEntry {
+// version; nil when there is none or it does not decode (history is then
+// inferred from the versions, as before the mirror existed). A read that
+// fails otherwise (the disk, the server) is an error: a recover that
+// inferred history then would have made it the catalog's for good.
+func (st *store) storedHistory(ctx context.Context, prefix string) (map[uint64]HistoryEntry, error) {
 	b, err := st.storage.ReadFile(ctx, prefix+"/"+historyFileName)
+	if kerr.Is(err, kerr.NotFound) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var hs []HistoryEntry
 	if json.Unmarshal(b, &hs) != nil {
-		return nil
+		return nil, nil
 	}
 	out := make(map[uint64]HistoryEntry, len(hs))
 	for _, h := range hs {
 		out[h.Version] = h
 	}
-	return out
+	return out, nil
 }
 
 // historyOf is the history of a table whose storage holds versions

@@ -420,12 +420,22 @@ func (st *store) readStoredTable(ctx context.Context, ns, name string) (*storedT
 			continue
 		}
 		m, err := st.readManifestObject(ctx, prefix+"/"+versionsDir+"/"+e.Name)
+		if err != nil && !kerr.Is(err, kerr.NotFound) && !kerr.Is(err, kerr.Corruption) {
+			// A read that failed is not a version that cannot be read: a
+			// recover that left it out lost it for good (open then removes
+			// the version files the catalog lacks).
+			return nil, fmt.Errorf("read version %d: %w", v, err)
+		}
 		if err != nil || m.Version != v || m.TableID != cur.TableID {
-			continue // an older version that cannot be read is left out, not fatal
+			continue // an older version that is damaged or gone is left out, not fatal
 		}
 		byVersion[v] = m
 	}
-	s := &storedTable{ns: ns, name: name, history: st.storedHistory(ctx, prefix)}
+	history, err := st.storedHistory(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("read the history: %w", err)
+	}
+	s := &storedTable{ns: ns, name: name, history: history}
 	for _, m := range byVersion {
 		s.versions = append(s.versions, m)
 	}

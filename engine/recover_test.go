@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
+	"github.com/kalamdb/libkalam/vfs"
+	"github.com/kalamdb/libkalam/vfs/errorfs"
 )
 
 // threeTables makes tables a, b and c with two flushed rows each and one
@@ -573,4 +576,73 @@ func TestOpenSweepsUncommittedCreates(t *testing.T) {
 		t.Fatalf("storage/default after open holds %q, want only the table of the catalog", got)
 	}
 	checkStorageConsistent(t, db, "after the sweep")
+}
+
+// TestRecoverFailsOnAVersionItCannotRead: a version file (or the history
+// mirror) whose read fails — the disk, the server — fails the recover,
+// which a retry then completes with every version; it used to be left
+// out as if damaged, and the open after the recover removed its file:
+// those versions were gone for good. A damaged version file is still left
+// out. Found by an S3 fault pass.
+func TestRecoverFailsOnAVersionItCannotRead(t *testing.T) {
+	dir := t.TempDir()
+	sw := &errorfs.Switch{}
+	opts := DefaultOptions()
+	opts.FS = errorfs.Wrap(vfs.Default, sw)
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewGoAllocator()
+	db.CreateTable("h", "", eventsSchema, map[string]string{"primary_key": "id"})
+	for i := int64(0); i < 3; i++ {
+		appendEvents(t, db, mem, "h", i)
+		if _, err := db.Flush("h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	os.RemoveAll(filepath.Join(dir, "rocksdb"))
+	for _, fail := range []string{versionFileName(2), historyFileName} {
+		if fail == historyFileName {
+			// A history mirror to fail on: written by a vacuum that drops versions.
+			if err := os.WriteFile(filepath.Join(dir, "storage", "default", "h", historyFileName), []byte("[]"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sw.Set(errorfs.InjectorFunc(func(op errorfs.Op, p string) *errorfs.Fault {
+			if (op == errorfs.OpOpen || op == errorfs.OpRead) && strings.HasSuffix(p, filepath.FromSlash(fail)) {
+				return &errorfs.Fault{Op: op, Path: p, Err: syscall.EIO}
+			}
+			return nil
+		}))
+		ro := opts
+		ro.Recover = true
+		if db, err := Open(dir, ro); err == nil || !kerr.Is(err, kerr.IO) {
+			if db != nil {
+				db.Close()
+			}
+			t.Fatalf("recover with %s unreadable: %v, want kerr.IO", fail, err)
+		}
+		sw.Set(nil)
+		if _, err := os.Stat(filepath.Join(dir, "storage", "default", "h", versionFileName(2))); err != nil {
+			t.Fatalf("after the failed recover (%s): %v", fail, err)
+		}
+		os.Remove(filepath.Join(dir, "storage", "default", "h", historyFileName))
+	}
+	db, err = openOpts(dir, true)
+	if err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	defer db.Close()
+	var got []uint64
+	for _, h := range mustHistory(t, db, "h") {
+		got = append(got, h.Version)
+	}
+	if fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Fatalf("history after the retried recover: %v", got)
+	}
+	if ids := fmt.Sprint(scanIDs(t, db, "h")); ids != "[0 1 2]" {
+		t.Fatalf("rows %s", ids)
+	}
 }

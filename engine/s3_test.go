@@ -150,7 +150,7 @@ func s3Consistent(db *DB) error {
 		for _, k := range kept {
 			want[tb.prefix+"/"+versionFileName(k.Version)] = true
 		}
-		if st.storedHistory(ctx, tb.prefix) != nil {
+		if h, _ := st.storedHistory(ctx, tb.prefix); h != nil {
 			want[tb.prefix+"/"+historyFileName] = true // after a vacuum that dropped versions
 		}
 		on, err := st.readManifestObject(ctx, tb.prefix+"/manifest.json")
