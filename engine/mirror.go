@@ -40,9 +40,15 @@ func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
 	if err := st.hit("before_mirror"); err != nil {
 		return
 	}
-	if err := st.writeMirror(t, m); err != nil {
+	err := st.writeUnmirrored(t)
+	if err == nil {
+		err = st.writeMirror(t, m)
+	}
+	if err != nil {
 		// Storage-only readers see the older version meanwhile: said in
-		// the table's background error until a mirror succeeds.
+		// the table's background error until a mirror succeeds, which
+		// writes this version's file too.
+		t.unmirrored = append(t.unmirrored, m.Version)
 		t.mirrorFailed = t.setBackgroundError(fmt.Errorf("version %d of %s committed, but its mirror in storage "+
 			"could not be written (storage-only readers see an older version until the next commit or open): %w",
 			m.Version, t.qname, err))
@@ -52,6 +58,38 @@ func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
 		t.bgErr.CompareAndSwap(t.mirrorFailed, nil)
 		t.mirrorFailed = nil
 	}
+}
+
+// writeUnmirrored writes the version files of earlier commits whose
+// mirror failed (t.unmirrored, under flushMu) and the catalog still
+// keeps: without them a storage-only reader's history had a gap, and time
+// travel there failed, until the writer's next open.
+func (st *store) writeUnmirrored(t *table) error {
+	if len(t.unmirrored) == 0 {
+		return nil
+	}
+	kept, err := st.keptVersions(t)
+	if err != nil {
+		return err
+	}
+	want := map[uint64]*manifest.Manifest{}
+	for _, k := range kept {
+		want[k.Version] = k
+	}
+	ctx := context.Background()
+	for len(t.unmirrored) > 0 {
+		if k := want[t.unmirrored[0]]; k != nil {
+			data, err := manifest.Encode(k)
+			if err != nil {
+				return kerr.Wrap(kerr.Internal, err, "encode manifest version %d", k.Version)
+			}
+			if err := st.storage.WriteFile(ctx, t.prefix+"/"+versionFileName(k.Version), data); err != nil {
+				return err
+			}
+		}
+		t.unmirrored = t.unmirrored[1:]
+	}
+	return nil
 }
 
 // writeMirror writes mirrorManifest's files.

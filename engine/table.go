@@ -96,6 +96,9 @@ type table struct {
 	// mirrorFailed is the background error a failed mirrorManifest
 	// recorded (under flushMu), cleared by the next that succeeds.
 	mirrorFailed *string
+	// unmirrored: versions whose mirror failed (under flushMu), written
+	// by the next mirror.
+	unmirrored []uint64
 }
 
 func (st *store) newTable(def *tableDef) (*table, error) {
