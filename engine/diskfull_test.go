@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
@@ -289,5 +291,48 @@ func TestSmallDiskLogDoesNotFillIt(t *testing.T) {
 	}
 	if got := len(scanIDs(t, db, "t")); got != len(ids) {
 		t.Fatalf("%d rows, want %d", got, len(ids))
+	}
+}
+
+// TestDiskFullMergeModeAddsNoColumn: a schema_mode merge write the space
+// reserve refuses adds none of its columns: the alter that added them
+// used to commit before the rows were refused. Found by a full-disk pass.
+func TestDiskFullMergeModeAddsNoColumn(t *testing.T) {
+	fs := mountTmpfs(t, 48<<20)
+	db, err := Open(filepath.Join(fs, "store"), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mem := memory.NewGoAllocator()
+	if _, err := db.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, db, mem, "t", 1)
+	wide := arrow.NewSchema(append(eventsSchema.Fields(), arrow.Field{Name: "note", Type: arrow.BinaryTypes.String, Nullable: true}), nil)
+	b := array.NewRecordBuilder(mem, wide)
+	defer b.Release()
+	for i := 0; i < 4000; i++ {
+		b.Field(0).(*array.Int64Builder).Append(int64(100 + i))
+		b.Field(1).(*array.StringBuilder).Append("k")
+		b.Field(2).(*array.Float64Builder).Append(1)
+		b.Field(3).(*array.StringBuilder).Append(strings.Repeat("n", 200))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	_, total, _ := statSpace(fs)
+	fillTo(t, fs, reserveFor(total)+recordBytes(rec)) // room for the alter, not for the rows
+	rdr := recordReader(t, rec)
+	defer rdr.Release()
+	_, err = db.Write("t", rdr, WriteOptions{SchemaMode: SchemaMerge})
+	if !kerr.Is(err, kerr.IO) || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("merge-mode write into a full disk: %v", err)
+	}
+	info, _ := db.Table("t")
+	if len(info.Columns) != 3 {
+		t.Fatalf("columns after the refused write: %+v", info.Columns)
+	}
+	if info.Version != 1 {
+		t.Fatalf("version after the refused write: %d", info.Version)
 	}
 }

@@ -90,7 +90,12 @@ func (db *DB) Write(name string, rdr array.RecordReader, opts WriteOptions) (int
 				if out != nil {
 					out.Release()
 				}
-				return err
+				if err != nil {
+					return err
+				}
+				// The rows' space too, before the alter commits: on a full
+				// disk the alter went in and the rows were refused.
+				return st.checkSpace(recordBytes(rec))
 			})
 			if err != nil {
 				return 0, err
@@ -104,6 +109,27 @@ func (db *DB) Write(name string, rdr array.RecordReader, opts WriteOptions) (int
 			}
 		}
 	})
+}
+
+// recordBytes is the size of rec's buffers: about what writing its rows
+// takes.
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	var add func(d arrow.ArrayData)
+	add = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			add(c)
+		}
+	}
+	for _, col := range rec.Columns() {
+		add(col.Data())
+	}
+	return n
 }
 
 // mergeAttempts bounds how often a schema_mode merge batch adds its
