@@ -194,6 +194,26 @@ def test_create_table_from_rows_it_cannot_append_leaves_no_table(db):
     assert t.count_rows() == 2
 
 
+def test_create_table_whose_cleanup_fails_says_the_table_stays(db, monkeypatch):
+    """When the drop after refused rows fails too (a full disk refuses it;
+    found by a full-disk pass), the error says the table stays, empty,
+    instead of a retry meeting AlreadyExists unexplained."""
+    import sys
+
+    def refuse(self, name):
+        raise kalam.StorageError("disk full: free some space and retry")
+
+    monkeypatch.setattr(kalam.Database, "drop_table", refuse)
+    with pytest.raises(kalam.InvalidArgument) as info:
+        db.create_table("stays", pa.table({"id": pa.array([1, None], pa.int64())}), primary_key="id")
+    monkeypatch.undo()
+    assert "default.stays" in db.tables()
+    assert db.table("stays").count_rows() == 0
+    if sys.version_info >= (3, 11):
+        notes = getattr(info.value, "__notes__", [])
+        assert any("'default.stays' was created" in n and "disk full" in n for n in notes), notes
+
+
 def test_strings_are_not_columns_and_floats_are_not_truncated(db):
     # {"v": "abc"} made three rows of characters, {"id": "int64"} (a schema
     # meant) a five-row table; update() stored 2 for 2.5 in an int column;

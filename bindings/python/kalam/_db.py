@@ -226,8 +226,9 @@ class Database:
         data the schema is inferred (dictionary/categorical columns become
         their value type; large_utf8 and utf8_view become utf8) and the rows
         are appended in the same call (when they cannot be, the table this
-        call made is dropped again and the error raised); key columns become
-        non-nullable.
+        call made is dropped again and the error raised; should that drop
+        fail too, on a full disk say, the error's note says the table
+        stays, empty); key columns become non-nullable.
         ``type`` is "shared" or "user".
         ``primary_key`` (a column name or a list) becomes the ``primary_key``
         option; ``options`` are the other table options (values turned into
@@ -283,14 +284,21 @@ class Database:
         if rows is not None:
             try:
                 t.append(rows)
-            except BaseException:
+            except BaseException as exc:
                 # The call failed: a table it made stays no more than its
                 # rows do (a retry would meet AlreadyExists).
                 if created:
                     try:
                         self.drop_table(name)
-                    except Error:
-                        pass
+                    except Error as drop_exc:
+                        # It stays (a full disk refuses the drop too): say
+                        # so rather than let a retry meet AlreadyExists.
+                        add_note = getattr(exc, "add_note", None)  # Python 3.11+
+                        if add_note is not None:
+                            add_note(
+                                f"the table {qualify(name)!r} was created, and dropping it again failed "
+                                f"({drop_exc}): it exists, empty; drop it or append to it"
+                            )
                 raise
         return t
 
@@ -844,9 +852,9 @@ class Table:
         """Deletes the files of segments replaced (by compaction) at least
         ``retention_ms`` milliseconds ago (0: all) that no open scan reads.
 
-        Returns the number of files deleted, or with ``dry_run=True`` the
-        paths (relative to :attr:`storage_path`) that would be, deleting
-        nothing. Versions that needed a deleted file can no longer be read:
+        Returns the number of segment files vacuumed, or with
+        ``dry_run=True`` the paths (relative to :attr:`storage_path`) that
+        would be, deleting nothing. Versions that needed a deleted file can no longer be read:
         ``scan(version=...)`` then raises :class:`kalam.NotFound` naming the
         oldest version left. A negative retention is
         :class:`kalam.InvalidArgument`. Once the vacuum has committed it
