@@ -204,7 +204,11 @@ class Scan:
     def to_reader(self) -> pa.RecordBatchReader:
         """A pyarrow RecordBatchReader reading a fresh scan directly from the
         library's stream (no Python per batch). Close it (or let it go) to
-        release the scan."""
+        release the scan. A failure while reading (a segment vacuumed
+        under a storage-only reader, a storage error) comes from pyarrow
+        as its own exception (``pyarrow.ArrowInvalid``, ``OSError``) with
+        the library's message; iterating the :class:`Scan` itself, or
+        :meth:`to_table`, raises the :class:`kalam.Error` subclass."""
         return self._start().to_reader()
 
     def to_pandas(self, **kwargs: Any) -> "pandas.DataFrame":
