@@ -94,7 +94,7 @@ func (st *store) writeError(err error, what string) error {
 // after a failed write, a resume.
 func (st *store) checkSpace(n int64) error {
 	if err := st.space.check(n); err != nil {
-		if !st.reclaimLog() {
+		if !st.reclaimLog(n) {
 			return err
 		}
 		if err := st.space.check(n); err != nil {
@@ -127,12 +127,13 @@ const reclaimLogMin = 1 << 20
 // and RocksDB then deletes the log files, so the next refusal finds a log
 // this large only after as many writes again. Not while RocksDB is
 // stopped after a failed write (a resume comes first).
-func (st *store) reclaimLog() bool {
+func (st *store) reclaimLog(n int64) bool {
 	g := st.space
 	g.mu.Lock()
 	stopped := g.stopped
 	g.mu.Unlock()
-	if stopped || logBytes(g.dir) < reclaimLogMin {
+	// Only a log that could make room for the write is worth a flush.
+	if stopped || logBytes(g.dir) < max(reclaimLogMin, 2*n) {
 		return false
 	}
 	fo := grocksdb.NewDefaultFlushOptions()
@@ -140,6 +141,12 @@ func (st *store) reclaimLog() bool {
 	fo.SetWait(true)
 	for _, cf := range []*grocksdb.ColumnFamilyHandle{st.cfData, st.cfMan, st.cfCat} {
 		if err := st.rdb.FlushCF(cf, fo); err != nil {
+			// A memtable flush that failed (no room for its file) leaves
+			// RocksDB stopped: the next write resumes it, as after any
+			// failed write, once there is room.
+			g.mu.Lock()
+			g.stopped = true
+			g.mu.Unlock()
 			return false
 		}
 	}
