@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -250,8 +249,9 @@ func TestOpenOnReadOnlyFileSystem(t *testing.T) {
 // segments few, never runs out of space: the live data is small. Found by
 // a full-disk pass: RocksDB's write-ahead log kept every write (its bound
 // is 128 MiB, five times the disk) until the reserve refused writes, and
-// nothing but a reopen gave the space back; a refused write now flushes the
-// memtables first, which lets RocksDB delete the log.
+// nothing but a reopen gave the space back. A flush now has RocksDB flush
+// its memtables, while there is room, once the log takes a quarter of the
+// free space (logCrowdsDisk), which lets RocksDB delete it.
 func TestSmallDiskLogDoesNotFillIt(t *testing.T) {
 	dir := mountTmpfs(t, 24<<20)
 	db, err := Open(filepath.Join(dir, "store"), DefaultOptions())
@@ -336,72 +336,4 @@ func TestDiskFullMergeModeAddsNoColumn(t *testing.T) {
 	if info.Version != 1 {
 		t.Fatalf("version after the refused write: %d", info.Version)
 	}
-}
-
-// TestDiskFullReclaimThatCannotFlush: a refused write whose log reclaim
-// cannot flush the memtables (the hot rows need more room than is left)
-// fails cleanly; once space is back writes resume, and every
-// acknowledged row is there after a reopen.
-func TestDiskFullReclaimThatCannotFlush(t *testing.T) {
-	fs := mountTmpfs(t, 64<<20)
-	dir := filepath.Join(fs, "store")
-	db, err := Open(dir, DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { db.Close() }()
-	mem := memory.NewGoAllocator()
-	if _, err := db.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
-	var next int64
-	var acked []int64
-	rng := rand.New(rand.NewPCG(1, 2))
-	for len(acked) < 40000 { // about 10 MiB of hot rows, in the log and the memtable
-		more, err := appendUntilErrorN(db, mem, &next, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acked = append(acked, more...)
-		rec := eventsBatch(mem, []int64{next, next + 1}, []string{noise(rng, 250), noise(rng, 250)}, []float64{1, 2})
-		if _, err := db.AppendRecord("t", rec); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
-		acked = append(acked, next, next+1)
-		next += 2
-	}
-	ballast := fillTo(t, fs, 2<<20)
-	got, err := appendUntilError(t, db, mem, &next)
-	acked = append(acked, got...)
-	if !kerr.Is(err, kerr.IO) {
-		t.Fatalf("append into a full disk: %v", err)
-	}
-	db.st.space.mu.Lock()
-	stopped := db.st.space.stopped
-	db.st.space.mu.Unlock()
-	if !stopped {
-		t.Fatal("the reclaim's memtable flush did not fail: the case is not tested")
-	}
-	os.Remove(ballast)
-	more, err := appendUntilErrorN(db, mem, &next, 3)
-	if err != nil {
-		t.Fatalf("append after space was freed: %v", err)
-	}
-	acked = append(acked, more...)
-	db.Close()
-	db, err = Open(dir, DefaultOptions())
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	checkAcked(t, db, acked)
-}
-
-// noise is n random lowercase letters (rows RocksDB cannot compress).
-func noise(rng *rand.Rand, n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = 'a' + byte(rng.IntN(26))
-	}
-	return string(b)
 }

@@ -2,12 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
-
-	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/kerr"
 )
@@ -89,17 +86,11 @@ func (st *store) writeError(err error, what string) error {
 	return kerr.Wrap(kerr.IO, err, "%s", what)
 }
 
-// checkSpace is the check before a write of n bytes: the reserve (after
-// reclaiming log space, when that may help), then, if RocksDB stopped
-// after a failed write, a resume.
+// checkSpace is the check before a write of n bytes: the reserve, then, if
+// RocksDB stopped after a failed write, a resume.
 func (st *store) checkSpace(n int64) error {
 	if err := st.space.check(n); err != nil {
-		if !st.reclaimLog(n) {
-			return err
-		}
-		if err := st.space.check(n); err != nil {
-			return err
-		}
+		return err
 	}
 	st.space.mu.Lock()
 	defer st.space.mu.Unlock()
@@ -111,60 +102,6 @@ func (st *store) checkSpace(n int64) error {
 	}
 	st.space.stopped = false
 	return nil
-}
-
-// reclaimLogMin is the least log reclaimLog flushes memtables for.
-const reclaimLogMin = 1 << 20
-
-// reclaimLog, when the reserve refuses a write, flushes RocksDB's
-// memtables if its write-ahead log holds at least reclaimLogMin, and
-// reports whether it did. The log stays until the memtables covering it
-// are flushed, rows that flushes long since moved to segments (and
-// range-deleted) included, and its bound (maxTotalWAL) is larger than a
-// small disk: on a 24 MiB disk 18 MiB of log outlived the 2,000 rows the
-// store held, and the reserve refused every write until a reopen. A
-// memtable flush drops the range-deleted rows rather than writing them,
-// and RocksDB then deletes the log files, so the next refusal finds a log
-// this large only after as many writes again. Not while RocksDB is
-// stopped after a failed write (a resume comes first).
-func (st *store) reclaimLog(n int64) bool {
-	g := st.space
-	g.mu.Lock()
-	stopped := g.stopped
-	g.mu.Unlock()
-	// Only a log that could make room for the write is worth a flush.
-	if stopped || logBytes(g.dir) < max(reclaimLogMin, 2*n) {
-		return false
-	}
-	fo := grocksdb.NewDefaultFlushOptions()
-	defer fo.Destroy()
-	fo.SetWait(true)
-	for _, cf := range []*grocksdb.ColumnFamilyHandle{st.cfData, st.cfMan, st.cfCat} {
-		if err := st.rdb.FlushCF(cf, fo); err != nil {
-			// A memtable flush that failed (no room for its file) leaves
-			// RocksDB stopped: the next write resumes it, as after any
-			// failed write, once there is room.
-			g.mu.Lock()
-			g.stopped = true
-			g.mu.Unlock()
-			return false
-		}
-	}
-	return true
-}
-
-// logBytes is the size of the write-ahead log files in a RocksDB directory.
-func logBytes(dir string) int64 {
-	ents, _ := os.ReadDir(dir)
-	var n int64
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".log") {
-			if fi, err := e.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-	}
-	return n
 }
 
 func fmtBytes(n int64) string {

@@ -488,6 +488,16 @@ const retireMaxL0 = 12
 // the rows (a concurrent reader's snapshot still may; the rows then go to
 // L0 and a compaction drops them later, as before).
 func (st *store) retireFlushedMemtable(removed int64) {
+	if st.logCrowdsDisk() {
+		// Every family: each memtable holding a write of the log keeps it.
+		fo := grocksdb.NewDefaultFlushOptions()
+		defer fo.Destroy()
+		fo.SetWait(false)
+		for _, cf := range []*grocksdb.ColumnFamilyHandle{st.cfData, st.cfMan, st.cfCat} {
+			_ = st.rdb.FlushCF(cf, fo)
+		}
+		return
+	}
 	entries, ok1 := st.rdb.GetIntPropertyCF("rocksdb.num-entries-active-mem-table", st.cfData)
 	imm, ok2 := st.rdb.GetIntPropertyCF("rocksdb.num-immutable-mem-table", st.cfData)
 	l0, err := strconv.Atoi(st.rdb.GetPropertyCF("rocksdb.num-files-at-level0", st.cfData))
@@ -500,6 +510,47 @@ func (st *store) retireFlushedMemtable(removed int64) {
 	// A failure leaves the memtable to RocksDB's own triggers: nothing to
 	// report, the flush is committed.
 	_ = st.rdb.FlushCF(st.cfData, fo)
+}
+
+// logCrowdsDisk reports whether RocksDB's log takes a quarter of the
+// free space or more (and at least 1 MiB) while there is still room to
+// flush the memtables safely: on a small disk the log's bound
+// (maxTotalWAL, 128 MiB) is more than the disk, and the log, which stays
+// until the memtables covering it are flushed, kept 18 MiB of rows long
+// since moved to segments on a 24 MiB disk, until the space reserve
+// refused every write and only a reopen helped. The memtables are flushed
+// here, after a flush, while there is room: a memtable flush that fails
+// for want of space stops RocksDB, and DB::Resume after a resume whose own
+// flush failed hung (RocksDB 7.8.3), so a flush when the reserve refuses a
+// write is no remedy.
+func (st *store) logCrowdsDisk() bool {
+	if st.space.off {
+		return false
+	}
+	free, total, err := statSpace(st.space.dir)
+	if err != nil {
+		return false
+	}
+	logs := logBytes(st.space.dir)
+	if logs < 1<<20 || logs*4 < free {
+		return false
+	}
+	mem, ok := st.rdb.GetIntProperty("rocksdb.cur-size-all-mem-tables")
+	return ok && free-reserveFor(total) > 2*int64(mem)
+}
+
+// logBytes is the size of the write-ahead log files in a RocksDB directory.
+func logBytes(dir string) int64 {
+	ents, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".log") {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+	}
+	return n
 }
 
 // worthRetiring is retireFlushedMemtable's rule. A flush that removed
