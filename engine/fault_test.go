@@ -376,6 +376,14 @@ func TestVacuumRemovalFailureAfterCommit(t *testing.T) {
 			if !strings.Contains(info.BackgroundError, "could not remove") {
 				t.Fatalf("background error %q", info.BackgroundError)
 			}
+			if fail == historyFileName {
+				// The segment files go first: on a full disk the history
+				// mirror needs the room their removal frees.
+				ents, _ := os.ReadDir(filepath.Join(dir, "storage", "default", "f", "data"))
+				if len(ents) != 1 {
+					t.Fatalf("%d segment files while the history mirror fails, want 1", len(ents))
+				}
+			}
 			// Still failing: still reported, nothing lost.
 			if again, err := db.Vacuum("f", 0, false); err != nil || len(again) != 0 {
 				t.Fatalf("vacuum while still failing: %v, %v", again, err)

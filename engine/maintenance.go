@@ -432,6 +432,14 @@ func (st *store) finishVacuum(t *table) {
 func (st *store) removeVacuumed(t *table) error {
 	ctx := context.Background()
 	left := &t.vacuumLeft
+	// Segment files first: removing them frees the space a full disk
+	// lacks, and the history mirror the version files wait for needs it.
+	for len(left.paths) > 0 {
+		if err := st.storage.Remove(ctx, t.prefix+"/"+left.paths[0]); err != nil {
+			return err
+		}
+		left.paths = left.paths[1:]
+	}
 	if len(left.versions) > 0 {
 		// Before the version files go: their history stays readable after
 		// a recover (historyFileName).
@@ -444,12 +452,6 @@ func (st *store) removeVacuumed(t *table) error {
 			}
 			left.versions = left.versions[1:]
 		}
-	}
-	for len(left.paths) > 0 {
-		if err := st.storage.Remove(ctx, t.prefix+"/"+left.paths[0]); err != nil {
-			return err
-		}
-		left.paths = left.paths[1:]
 	}
 	return nil
 }

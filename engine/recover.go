@@ -420,14 +420,16 @@ func (st *store) readStoredTable(ctx context.Context, ns, name string) (*storedT
 			continue
 		}
 		m, err := st.readManifestObject(ctx, prefix+"/"+versionsDir+"/"+e.Name)
-		if err != nil && !kerr.Is(err, kerr.NotFound) && !kerr.Is(err, kerr.Corruption) {
-			// A read that failed is not a version that cannot be read: a
-			// recover that left it out lost it for good (open then removes
-			// the version files the catalog lacks).
-			return nil, fmt.Errorf("read version %d: %w", v, err)
+		if err != nil && !kerr.Is(err, kerr.Corruption) {
+			// A read that failed is not a damaged version: a recover that
+			// left it out lost it for good (open then removes the version
+			// files the catalog lacks). Nothing removes a listed version
+			// file while the store is locked for the recover, so a 404 is
+			// a failed read too.
+			return nil, kerr.Wrap(kerr.IO, err, "read version %d", v)
 		}
 		if err != nil || m.Version != v || m.TableID != cur.TableID {
-			continue // an older version that is damaged or gone is left out, not fatal
+			continue // an older version that is damaged is left out, not fatal
 		}
 		byVersion[v] = m
 	}

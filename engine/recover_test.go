@@ -581,9 +581,10 @@ func TestOpenSweepsUncommittedCreates(t *testing.T) {
 // TestRecoverFailsOnAVersionItCannotRead: a version file (or the history
 // mirror) whose read fails — the disk, the server — fails the recover,
 // which a retry then completes with every version; it used to be left
-// out as if damaged, and the open after the recover removed its file:
-// those versions were gone for good. A damaged version file is still left
-// out. Found by an S3 fault pass.
+// out as if damaged (or gone: a listed file that answers not found), and
+// the open after the recover removed its file: those versions were gone
+// for good. A damaged version file is still left out. Found by S3 fault
+// passes.
 func TestRecoverFailsOnAVersionItCannotRead(t *testing.T) {
 	dir := t.TempDir()
 	sw := &errorfs.Switch{}
@@ -603,7 +604,11 @@ func TestRecoverFailsOnAVersionItCannotRead(t *testing.T) {
 	}
 	db.Close()
 	os.RemoveAll(filepath.Join(dir, "rocksdb"))
-	for _, fail := range []string{versionFileName(2), historyFileName} {
+	for _, c := range []struct {
+		fail string
+		err  syscall.Errno
+	}{{versionFileName(2), syscall.EIO}, {versionFileName(2), syscall.ENOENT}, {historyFileName, syscall.EIO}} {
+		fail := c.fail
 		if fail == historyFileName {
 			// A history mirror to fail on: written by a vacuum that drops versions.
 			if err := os.WriteFile(filepath.Join(dir, "storage", "default", "h", historyFileName), []byte("[]"), 0o644); err != nil {
@@ -612,7 +617,7 @@ func TestRecoverFailsOnAVersionItCannotRead(t *testing.T) {
 		}
 		sw.Set(errorfs.InjectorFunc(func(op errorfs.Op, p string) *errorfs.Fault {
 			if (op == errorfs.OpOpen || op == errorfs.OpRead) && strings.HasSuffix(p, filepath.FromSlash(fail)) {
-				return &errorfs.Fault{Op: op, Path: p, Err: syscall.EIO}
+				return &errorfs.Fault{Op: op, Path: p, Err: c.err}
 			}
 			return nil
 		}))
@@ -622,7 +627,7 @@ func TestRecoverFailsOnAVersionItCannotRead(t *testing.T) {
 			if db != nil {
 				db.Close()
 			}
-			t.Fatalf("recover with %s unreadable: %v, want kerr.IO", fail, err)
+			t.Fatalf("recover with %s unreadable (%v): %v, want kerr.IO", fail, c.err, err)
 		}
 		sw.Set(nil)
 		if _, err := os.Stat(filepath.Join(dir, "storage", "default", "h", versionFileName(2))); err != nil {
