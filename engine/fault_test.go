@@ -339,15 +339,8 @@ func TestVacuumRemovalFailureAfterCommit(t *testing.T) {
 	}{{historyFileName, errorfs.OpCreate}, {versionsDir + "/0", errorfs.OpRemove}, {"data/segment_", errorfs.OpRemove}} {
 		fail := c.fail
 		t.Run(fail, func(t *testing.T) {
-			dir := t.TempDir()
-			sw := &errorfs.Switch{}
-			opts := DefaultOptions()
-			opts.FS = errorfs.Wrap(vfs.Default, sw)
+			db, sw, dir, _ := faultStore(t)
 			mem := memory.NewGoAllocator()
-			db, err := Open(dir, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
 			defer db.Close()
 			db.CreateTable("f", "", eventsSchema, map[string]string{"primary_key": "id"})
 			for i := int64(0); i < 3; i++ {
@@ -419,15 +412,8 @@ func TestVacuumRemovalFailureAfterCommit(t *testing.T) {
 // by the first open once it takes writes again. Found by a full-disk pass:
 // the open failed ("rewrite table.json: no space left on device").
 func TestStorageRefusingWritesNeverLocksTheStoreOut(t *testing.T) {
-	dir := t.TempDir()
-	sw := &errorfs.Switch{}
-	opts := DefaultOptions()
-	opts.FS = errorfs.Wrap(vfs.Default, sw)
+	db, sw, dir, opts := faultStore(t)
 	mem := memory.NewGoAllocator()
-	db, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, n := range []string{"f", "g"} {
 		db.CreateTable(n, "", eventsSchema, map[string]string{"primary_key": "id"})
 		appendEvents(t, db, mem, n, 1, 2)
@@ -460,7 +446,7 @@ func TestStorageRefusingWritesNeverLocksTheStoreOut(t *testing.T) {
 	db.Close()
 
 	// Storage still refuses writes: the open goes on.
-	db, err = Open(dir, opts)
+	db, err := Open(dir, opts)
 	if err != nil {
 		t.Fatalf("open with storage refusing writes: %v", err)
 	}
@@ -519,15 +505,8 @@ func TestStorageRefusingWritesNeverLocksTheStoreOut(t *testing.T) {
 // and time travel to that version failed, meanwhile. Found by an S3 fault
 // pass.
 func TestAFailedMirrorIsWrittenByTheNext(t *testing.T) {
-	dir := t.TempDir()
-	sw := &errorfs.Switch{}
-	opts := DefaultOptions()
-	opts.FS = errorfs.Wrap(vfs.Default, sw)
+	db, sw, dir, _ := faultStore(t)
 	mem := memory.NewGoAllocator()
-	db, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer db.Close()
 	db.CreateTable("f", "", eventsSchema, map[string]string{"primary_key": "id"})
 	appendEvents(t, db, mem, "f", 1)
@@ -564,4 +543,19 @@ func TestAFailedMirrorIsWrittenByTheNext(t *testing.T) {
 	if fmt.Sprint(vs) != "[1 2 3 4]" {
 		t.Fatalf("storage-only reader's history %v", vs)
 	}
+}
+
+// faultStore opens a store in a fresh directory whose file operations go
+// through an errorfs switch, with nothing injected until the test sets one.
+func faultStore(t *testing.T) (db *DB, sw *errorfs.Switch, dir string, opts Options) {
+	t.Helper()
+	dir = t.TempDir()
+	sw = &errorfs.Switch{}
+	opts = DefaultOptions()
+	opts.FS = errorfs.Wrap(vfs.Default, sw)
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, sw, dir, opts
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/manifest"
-	"github.com/kalamdb/libkalam/vfs"
 	"github.com/kalamdb/libkalam/vfs/errorfs"
 )
 
@@ -586,14 +585,7 @@ func TestOpenSweepsUncommittedCreates(t *testing.T) {
 // for good. A damaged version file is still left out. Found by S3 fault
 // passes.
 func TestRecoverFailsOnAVersionItCannotRead(t *testing.T) {
-	dir := t.TempDir()
-	sw := &errorfs.Switch{}
-	opts := DefaultOptions()
-	opts.FS = errorfs.Wrap(vfs.Default, sw)
-	db, err := Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sw, dir, opts := faultStore(t)
 	mem := memory.NewGoAllocator()
 	db.CreateTable("h", "", eventsSchema, map[string]string{"primary_key": "id"})
 	for i := int64(0); i < 3; i++ {
@@ -635,7 +627,7 @@ func TestRecoverFailsOnAVersionItCannotRead(t *testing.T) {
 		}
 		os.Remove(filepath.Join(dir, "storage", "default", "h", historyFileName))
 	}
-	db, err = openOpts(dir, true)
+	db, err := openOpts(dir, true)
 	if err != nil {
 		t.Fatalf("recover: %v", err)
 	}
