@@ -92,6 +92,11 @@ func (st *store) open(rdir string, opts Options) error {
 	if err := st.loadCatalog(); err != nil {
 		return err
 	}
+	if !opts.ReadOnly {
+		if err := st.claimStorage(opts.Recover); err != nil {
+			return err
+		}
+	}
 	issues, strays, err := st.checkStorage(opts.Recover)
 	if err != nil {
 		return err

@@ -56,6 +56,10 @@ type store struct {
 	mem      memory.Allocator
 	ownsMem  bool // mem is the store's own recycler, closed with it (not a shared BufferPool)
 	storage  storage.Storage
+	// storageLoc is storageLocation of the options the store was opened
+	// with: a second open naming other storage is refused.
+	storageLoc     string
+	storageDefault bool // storage/ in the root (no "storage" option)
 
 	rdb                  *grocksdb.DB
 	cfData, cfMan, cfCat *grocksdb.ColumnFamilyHandle
@@ -137,13 +141,17 @@ func Open(root string, opts Options) (*DB, error) {
 	if opts.NodeID < 0 || opts.NodeID > 1023 {
 		return nil, kerr.New(kerr.InvalidArgument, "open %q: node_id %d out of range 0..1023", root, opts.NodeID)
 	}
-	abs, err := filepath.Abs(root)
+	abs, err := physicalAbs(root)
 	if err != nil {
 		return nil, kerr.Wrap(kerr.InvalidArgument, err, "open %q", root)
 	}
 	id, err := rootID(abs, opts)
 	if err != nil {
 		return nil, err
+	}
+	// The directory exists now: name it by its resolved path.
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
 	}
 	session := opts.SessionID
 	if session == "" {
@@ -166,6 +174,15 @@ func Open(root string, opts Options) (*DB, error) {
 				st.unref()
 				return nil, kerr.New(kerr.Busy, "open %q: already open read-only in this process", root)
 			}
+			// A handle on the open store would silently ignore these.
+			if loc := storageLocation(abs, opts); !st.sameStorage(loc, opts) {
+				st.unref()
+				return nil, kerr.New(kerr.InvalidArgument, "open %q: the store is open in this process with storage %s, and this open names %s", root, st.storageLoc, loc)
+			}
+			if opts.Recover {
+				st.unref()
+				return nil, kerr.New(kerr.Busy, "open %q with recover: the store is open in this process; recover rebuilds a closed store", root)
+			}
 		} else {
 			st, err = openStore(abs, id, opts)
 			if err != nil {
@@ -177,6 +194,21 @@ func Open(root string, opts Options) (*DB, error) {
 		}
 		return &DB{st: st, sessionID: session, readOnly: opts.ReadOnly || st.readOnly, closedCh: make(chan struct{})}, nil
 	}
+}
+
+// physicalAbs is root made absolute without cleaning it: the kernel, which
+// resolves the path, applies a ".." after a symbolic link to the link's
+// target, while filepath.Abs drops the link and the ".." together ("b/link/../s"
+// became "b/s", another directory than the one the path names).
+func physicalAbs(root string) (string, error) {
+	if filepath.IsAbs(root) {
+		return root, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	return wd + string(filepath.Separator) + root, nil
 }
 
 // rootID stats root, creating it when the options allow.
@@ -344,21 +376,23 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 		maxScans = 64
 	}
 	st := &store{
-		id:         id,
-		root:       root,
-		readOnly:   opts.ReadOnly,
-		mem:        mem,
-		ownsMem:    ownsMem,
-		storage:    stor,
-		refs:       1,
-		gone:       make(chan struct{}),
-		namespaces: map[string]int64{},
-		tables:     map[string]*table{},
-		live:       newLiveRegistry(),
-		slots:      make(chan struct{}, maxScans),
-		space:      newSpaceGuard(rdir),
-		failpoint:  opts.failpoint,
-		walLimit:   opts.walLimit,
+		id:             id,
+		root:           root,
+		storageLoc:     storageLocation(root, opts),
+		storageDefault: opts.Storage == "",
+		readOnly:       opts.ReadOnly,
+		mem:            mem,
+		ownsMem:        ownsMem,
+		storage:        stor,
+		refs:           1,
+		gone:           make(chan struct{}),
+		namespaces:     map[string]int64{},
+		tables:         map[string]*table{},
+		live:           newLiveRegistry(),
+		slots:          make(chan struct{}, maxScans),
+		space:          newSpaceGuard(rdir),
+		failpoint:      opts.failpoint,
+		walLimit:       opts.walLimit,
 	}
 	if err := st.open(rdir, opts); err != nil {
 		st.closeRocks()
@@ -366,6 +400,43 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 	}
 	sweepDatasets(filepath.Join(root, datasetDir))
 	return st, nil
+}
+
+// storageLocation names where a store at root opened with opts keeps its
+// storage, the same for every spelling of it: a local directory by its
+// resolved absolute path, an object store by its URI.
+func storageLocation(root string, opts Options) string {
+	loc := opts.Storage
+	if loc == "" {
+		loc = filepath.Join(root, "storage")
+	}
+	if storage.HasScheme(loc) {
+		if !strings.EqualFold(loc[:strings.Index(loc, "://")], "file") {
+			return strings.TrimRight(loc, "/")
+		}
+		loc = strings.TrimPrefix(loc[len("file://"):], "localhost")
+	}
+	abs, err := filepath.Abs(loc)
+	if err != nil {
+		return loc
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return abs
+}
+
+// sameStorage reports whether loc (storageLocation of another open's
+// options) is where the store keeps its storage. The default storage/ of
+// the same root is, whatever path named the root (a bind mount).
+func (st *store) sameStorage(loc string, opts Options) bool {
+	if opts.Storage == "" && st.storageDefault {
+		return true
+	}
+	if loc == st.storageLoc {
+		return true
+	}
+	return !storage.HasScheme(loc) && !storage.HasScheme(st.storageLoc) && sameDir(loc, st.storageLoc)
 }
 
 // openStorage opens where storage/ lives: {root}/storage unless the options

@@ -849,19 +849,17 @@ func TestDDLDoesNotStallOtherTables(t *testing.T) {
 	}
 }
 
-// TestReplacedSegmentIsNotFound: two stores given the same storage (or a
-// table dropped and made again under a reader's feet) write their own
-// segment_001.parquet under one name. A scan planned on a manifest that
-// names the first must fail with NotFound, not return the second's rows:
-// the segment's id is in its footer and checked when it is opened.
+// TestReplacedSegmentIsNotFound: a segment file replaced by another
+// store's file of the same name (storage copied over, or a table dropped and
+// made again under a reader's feet) must make a scan planned on a manifest
+// that names the first fail with NotFound, not return the other's rows: the
+// segment's id is in its footer and checked when it is opened.
 func TestReplacedSegmentIsNotFound(t *testing.T) {
 	root := t.TempDir()
-	shared := filepath.Join(root, "shared")
 	open := func(node string) *DB {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		opts := DefaultOptions()
 		opts.Allocator = mem
-		opts.Storage = shared
 		db, err := Open(filepath.Join(root, node), opts)
 		if err != nil {
 			t.Fatalf("open %s: %v", node, err)
@@ -895,7 +893,15 @@ func TestReplacedSegmentIsNotFound(t *testing.T) {
 		}
 	}
 	write(a, []int64{1, 2, 3}, "a")
-	write(b, []int64{7, 8}, "b") // the same segment_001.parquet, over a's
+	write(b, []int64{7, 8}, "b")
+	seg := filepath.Join("storage", "default", "t", "data", "segment_001.parquet")
+	other, err := os.ReadFile(filepath.Join(root, "node-b", seg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "node-a", seg), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s, err := a.Scan("t", allRows())
 	if err == nil {
 		var rows int64
@@ -918,6 +924,99 @@ func TestReplacedSegmentIsNotFound(t *testing.T) {
 	}
 	if kerr.CodeOf(err) != kerr.NotFound || !strings.Contains(err.Error(), "replaced") {
 		t.Fatalf("scan of a replaced segment: %v, want NotFound saying it was replaced", err)
+	}
+}
+
+// TestStoresDoNotShareStorage: a second store given the storage of another
+// (the "storage" option naming it, or its storage/ a symlink to it) is
+// refused at open, although the first has no table yet. Accepted, both
+// made a table of the same name and the second's flush wrote its
+// segment_001.parquet over the first's, whose rows the first had already
+// deleted from RocksDB: an acknowledged flush lost. Recover takes the
+// storage over only once its store is closed (and keeps its rows); a
+// store's own reopen, by another path or with recover, is not refused.
+func TestStoresDoNotShareStorage(t *testing.T) {
+	root := t.TempDir()
+	shared := filepath.Join(root, "shared")
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	open := func(node string, storage string, recover bool) (*DB, error) {
+		opts := DefaultOptions()
+		opts.Storage = storage
+		opts.Recover = recover
+		return Open(filepath.Join(root, node), opts)
+	}
+	a, err := open("a", shared, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(what string, db *DB, err error, code kerr.Code) {
+		t.Helper()
+		if err == nil {
+			db.Close()
+			t.Fatalf("%s: opened, want %v", what, code)
+		}
+		if kerr.CodeOf(err) != code || !strings.Contains(err.Error(), "recover") && !strings.Contains(err.Error(), "which is open") {
+			t.Fatalf("%s: %v, want %v saying the storage is another store's and what recover does", what, err, code)
+		}
+	}
+	b, err := open("b", shared, false)
+	refused("the storage option naming another store's storage", b, err, kerr.Corruption)
+	if err := os.MkdirAll(filepath.Join(root, "c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(shared, filepath.Join(root, "c", "storage")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := open("c", "", false)
+	refused("storage/ a symlink to another store's storage", c, err, kerr.Corruption)
+	b, err = open("b", shared, true)
+	refused("recover taking over the storage of an open store", b, err, kerr.Busy)
+
+	// a writes and flushes; its rows stay a's.
+	if _, err := a.CreateTable("t", "", schema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	bld.Field(0).(*array.Int64Builder).AppendValues([]int64{1, 2, 3}, nil)
+	rec := bld.NewRecordBatch()
+	bld.Release()
+	defer rec.Release()
+	if _, err := a.AppendRecord("t", rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Flush("t"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	// Its own reopen, through a symlink to its root and with recover.
+	if err := os.Symlink(filepath.Join(root, "a"), filepath.Join(root, "a-link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, recover := range []bool{false, true} {
+		a, err = open("a-link", shared, recover)
+		if err != nil {
+			t.Fatalf("reopen of the storage's own store (recover %v): %v", recover, err)
+		}
+		if got := fmt.Sprint(scanIDs(t, a, "t")); got != "[1 2 3]" {
+			t.Fatalf("a after its reopen: %s", got)
+		}
+		a.Close()
+	}
+	// a is gone for good: without recover b is still refused; with
+	// recover it rebuilds its catalog from a's storage and writes it from
+	// then on.
+	if err := os.RemoveAll(filepath.Join(root, "a")); err != nil {
+		t.Fatal(err)
+	}
+	b, err = open("b2", shared, false)
+	refused("a new store given a gone store's storage, without recover", b, err, kerr.Corruption)
+	b, err = open("b2", shared, true)
+	if err != nil {
+		t.Fatalf("recover taking over a closed store's storage: %v", err)
+	}
+	defer b.Close()
+	if got := fmt.Sprint(scanIDs(t, b, "t")); got != "[1 2 3]" {
+		t.Fatalf("the recovered store's table: %s", got)
 	}
 }
 
@@ -1309,5 +1408,59 @@ func TestSystemTablesHaveNothingStored(t *testing.T) {
 	}
 	if _, err := db.Vacuum("system.tables", 0, false); !kerr.Is(err, kerr.ReadOnly) {
 		t.Errorf("vacuum of system.tables: %v, want ReadOnly", err)
+	}
+}
+
+// TestOpenResolvesPathsAsTheKernelDoes: a ".." after a symbolic link in the
+// root's path is applied to the link's target, as the kernel (and ls) do;
+// the store was made in the directory the lexically cleaned path names.
+// A second open in this process that names other storage, or asks for a
+// recover, is refused: it returned a handle on the open store that
+// ignored both.
+func TestOpenResolvesPathsAsTheKernelDoes(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"b", "target/x"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "target", "x"), filepath.Join(dir, "b", "link")); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "b", "link") + "/../s"
+	opts := DefaultOptions()
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := os.Stat(filepath.Join(dir, "target", "s", "rocksdb")); err != nil {
+		t.Fatalf("the store is not where %s names: %v", path, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b", "s")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s made b/s (stat: %v)", path, err)
+	}
+	same := DefaultOptions()
+	same.Storage = filepath.Join(dir, "target", "s", "storage")
+	db2, err := Open(filepath.Join(dir, "target", "s"), same)
+	if err != nil {
+		t.Fatalf("second open naming the store's own storage: %v", err)
+	}
+	db2.Close()
+	other := DefaultOptions()
+	other.Storage = filepath.Join(dir, "other")
+	if db3, err := Open(path, other); err == nil {
+		db3.Close()
+		t.Fatal("second open naming other storage shared the open store")
+	} else if kerr.CodeOf(err) != kerr.InvalidArgument || !strings.Contains(err.Error(), filepath.Join(dir, "other")) {
+		t.Fatalf("second open naming other storage: %v, want InvalidArgument naming it", err)
+	}
+	rec := DefaultOptions()
+	rec.Recover = true
+	if db4, err := Open(path, rec); err == nil {
+		db4.Close()
+		t.Fatal("a recover of the open store returned a handle on it")
+	} else if kerr.CodeOf(err) != kerr.Busy {
+		t.Fatalf("a recover of the open store: %v, want Busy", err)
 	}
 }

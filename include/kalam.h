@@ -197,8 +197,13 @@ typedef struct kalam_db kalam_db;
  * this process (through any path: a symlink, a relative path, a bind mount)
  * shares the open store; each handle has its own session and closed state
  * (its "session_id" and "read_only"), while the store's own options —
- * "max_concurrent_scans", "node_id", "storage", "storage_options" — are
- * those of the first open and the later ones' are not used.
+ * "max_concurrent_scans", "node_id", "storage_options" — are those of the
+ * first open and the later ones' are not used ("storage" naming other
+ * storage, or "recover", is refused). A ".." in root after a symbolic link
+ * goes to the link target's parent, as the kernel resolves it.
+ * The storage root records which store writes it (_kalam_store.json): a
+ * read-write open of a store whose storage another store writes is refused
+ * (two stores writing one storage overwrite each other's segments).
  * options_json: NULL or an object with
  *   "read_only": bool, "create_if_missing": bool (default true),
  *   "session_id": str, "max_concurrent_scans": int (>= 1, default 64),
@@ -209,15 +214,19 @@ typedef struct kalam_db kalam_db;
  *   "storage_options": {"endpoint", "region", "access_key_id",
  *   "secret_access_key", "session_token": str, "allow_http": bool}.
  * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (NULL/empty root, a root that
- * is a URL, a bad option, naming the key); KALAM_NOT_FOUND (no store and
+ * is a URL, a bad option, naming the key; "storage" other than the
+ * store's when it is open in this process); KALAM_NOT_FOUND (no store and
  * create_if_missing false, or read_only; root a symbolic link to nothing);
  * KALAM_BUSY (another process has the store open — read-write, for a
  * read-only open too: read such a store through a storage-only reader —,
  * or it is open read-only in this process and a read-write open is asked
- * for); KALAM_CORRUPTION (damaged RocksDB files, rocksdb/
+ * for, or open in this process and a recover is asked for, or a recover
+ * would take over the storage of another store that is open);
+ * KALAM_CORRUPTION (damaged RocksDB files, rocksdb/
  * missing while storage/ holds tables, storage/ holding tables or versions
- * the catalog lacks, or a recover that could not read some tables — the
- * message names them and says what to do); KALAM_IO. */
+ * the catalog lacks, storage another store writes — a recover takes it
+ * over once that store is gone —, or a recover that could not read some
+ * tables — the message names them and says what to do); KALAM_IO. */
 kalam_status kalam_open(const char* root, const char* options_json, kalam_db** out, kalam_error* err);
 
 /* Closes the handle. Later calls on it are KALAM_CLOSED; calls already
