@@ -168,3 +168,28 @@ def test_segment_statistics_follow_renames_and_never_go_to_a_new_column(db):
     assert seg.column("w_max").to_pylist() == ["c", "d"]
     assert seg.column("v_min").to_pylist() == [None, 7]
     assert seg.column("v_null_count").to_pylist() == [None, 0]
+
+
+def test_a_second_store_given_anothers_storage_is_refused(tmp_path):
+    """Two stores on one storage overwrote each other's segment_001: the
+    second is refused at open, before either has a table; the first's rows
+    stay; a recover takes the storage over once the first is gone."""
+    shared = str(tmp_path / "shared")
+    a = kalam.open(str(tmp_path / "a"), storage=shared)
+    with pytest.raises(kalam.Corruption, match="another store"):
+        kalam.open(str(tmp_path / "b"), storage=shared)
+    (tmp_path / "c").mkdir()
+    os.symlink(shared, tmp_path / "c" / "storage")
+    with pytest.raises(kalam.Corruption, match="another store"):
+        kalam.open(str(tmp_path / "c"))
+    with pytest.raises(kalam.Busy, match="open"):
+        kalam.open(str(tmp_path / "d"), storage=shared, recover=True)
+    t = a.create_table("t", pa.schema([("id", pa.int64())]), primary_key="id")
+    t.append(pa.table({"id": [1, 2, 3]}))
+    t.flush()
+    a.close()
+    b = kalam.open(str(tmp_path / "e"), storage=shared, recover=True)
+    try:
+        assert b.table("t").scan().to_table().column("id").to_pylist() == [1, 2, 3]
+    finally:
+        b.close()
