@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 // Nullable columns: a page's definition levels become a validity bitmap,
@@ -93,6 +94,20 @@ func runBack(bm []byte, i int, set bool) int {
 // works backwards in place, a run of valid rows (one copy) or of nulls
 // (one clear) at a time: a value never moves left.
 func spreadFixed(out []byte, w, pos, rows, k int, valid []byte) {
+	switch {
+	case k == rows:
+		return
+	case w == 8 || w == 4:
+		_ = out[(pos+rows)*w-1] // the unchecked slices below stay inside out
+	}
+	switch w {
+	case 8:
+		spreadWords(unsafe.Slice((*uint64)(unsafe.Pointer(&out[pos*8])), rows), rows, k, valid)
+		return
+	case 4:
+		spreadWords(unsafe.Slice((*uint32)(unsafe.Pointer(&out[pos*4])), rows), rows, k, valid)
+		return
+	}
 	i, j := rows, k // rows [0, i) and values [0, j) are left to place
 	for j < i {
 		if r := min(runBack(valid, i, true), j); r > 0 {
@@ -104,6 +119,57 @@ func spreadFixed(out []byte, w, pos, rows, k int, valid []byte) {
 		r := runBack(valid, i, false)
 		clear(out[(pos+i-r)*w : (pos+i)*w])
 		i -= r
+	}
+}
+
+// spreadWords is spreadFixed for 4- and 8-byte values, a validity byte
+// (eight rows) at a time: whole bytes of valid rows or of nulls, and runs
+// of them, are one copy or one clear, and mixed bytes are placed row by
+// row. With a third or half of the rows null at random, the runs are a row
+// or two long, and finding each run (runBack) cost more than placing its
+// values: spreading was 29 % of the CPU of a scan of such a table. vals[:k]
+// holds the values; on return vals[:rows] holds the rows. The invariant:
+// j is the number of valid rows in [0, i), so the rows left once j == i
+// are valid and already in place.
+func spreadWords[T uint32 | uint64](vals []T, rows, k int, valid []byte) {
+	i, j := rows, k
+	for i&7 != 0 && j < i {
+		i--
+		if valid[i>>3]>>(i&7)&1 != 0 {
+			j--
+			vals[i] = vals[j]
+		} else {
+			vals[i] = 0
+		}
+	}
+	for j < i { // i is a multiple of 8, and at least 8
+		switch b := valid[i>>3-1]; b {
+		case 0xff:
+			n := 8
+			for i-n >= 8 && valid[(i-n)>>3-1] == 0xff {
+				n += 8
+			}
+			copy(vals[i-n:i], vals[j-n:j])
+			i -= n
+			j -= n
+		case 0:
+			n := 8
+			for i-n >= 8 && valid[(i-n)>>3-1] == 0 {
+				n += 8
+			}
+			clear(vals[i-n : i])
+			i -= n
+		default:
+			for x := 7; x >= 0; x-- {
+				i--
+				if b>>x&1 != 0 {
+					j--
+					vals[i] = vals[j]
+				} else {
+					vals[i] = 0
+				}
+			}
+		}
 	}
 }
 
