@@ -51,10 +51,12 @@ func (st *store) open(rdir string, opts Options) error {
 	recoverDir := rdir + ".recover"
 	_, rerr := os.Stat(recoverDir)
 	interrupted := rerr == nil
+	rebuilt := false // the catalog is rebuilt from storage (a recover, or one redone)
 	switch {
 	case rocksMissing && opts.ReadOnly:
 		return kerr.New(kerr.NotFound, "no store there (no rocksdb/)")
 	case rocksMissing && (opts.Recover || interrupted):
+		rebuilt = true
 		// A recover asked for, or one that did not finish: rebuild aside.
 		if err := st.rebuildInto(rdir, rep); err != nil {
 			return err
@@ -93,7 +95,8 @@ func (st *store) open(rdir string, opts Options) error {
 		return err
 	}
 	if !opts.ReadOnly {
-		if err := st.claimStorage(opts.Recover); err != nil {
+		// Before anything is repaired from storage or written to it.
+		if err := st.claimStorage(opts.Recover || rebuilt); err != nil {
 			return err
 		}
 	}
@@ -113,6 +116,7 @@ func (st *store) open(rdir string, opts Options) error {
 			return err
 		}
 	}
+
 	global, err := st.getUint64([]byte(catSeqHighWater))
 	if err != nil {
 		return err

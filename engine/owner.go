@@ -11,6 +11,7 @@ import (
 	"github.com/linxGnu/grocksdb"
 
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/storage"
 )
 
 // A storage root is written by one store. Two stores whose storage is one
@@ -22,10 +23,15 @@ import (
 // not know misses every store that has not flushed yet.
 //
 // So each store has an id in its catalog, and the storage root names the
-// store that writes it (ownerFile). A read-write open refuses a root that
-// names another store; recover, which rebuilds a catalog from storage,
-// takes the root's id over (unless the store it names is open). Readers
-// (read-only and storage-only) only read, and do not look.
+// store that writes it (ownerFile): its id, its root and where it found
+// this storage. A read-write open (claimStorage) refuses storage that
+// names another store, and storage whose store of the same id (a copy of
+// this one) still has its root elsewhere. Recover takes storage over under
+// a new id, so the store it replaces is refused if it comes back; it does
+// not take over the storage of a store that is open. A record that names
+// other storage came with a copy of the files (a whole store copied): the
+// copy goes on as a store of its own, under a new id. Readers (read-only
+// and storage-only) only read, and do not look.
 
 // ownerFile is the storage root's record of its store. Its name is no
 // namespace name (it holds a '.'), so listings of namespaces skip it.
@@ -38,18 +44,18 @@ const catStoreID = "ctr\x00store_id"
 type storageOwner struct {
 	StoreID string `json:"store_id"`
 	// Root is the store's root directory when it claimed the storage: for
-	// the message that names it, and to tell whether it is open.
-	Root      string `json:"root"`
+	// messages, and to tell a copy of the store from the store moved.
+	Root string `json:"root"`
+	// Storage is where that store found this storage (storageLocation):
+	// a record naming other storage was copied with the files.
+	Storage   string `json:"storage"`
 	ClaimedAt int64  `json:"claimed_at"`
 }
 
-// claimStorage checks that the store's storage root is its own and records
-// it there when the root names no store yet, or a store of the same root
-// directory (this one, made again there). With recover a root naming
-// another store is taken over, unless that store is open (its root is
-// known on this machine and its RocksDB locked, or it is open in this
-// process). Writing the record is best effort: a full or read-only storage
-// must not keep the store from opening (the next open writes it).
+// claimStorage checks that the store's storage is its own (see above) and
+// records it there. recover is a recover asked for or one being redone.
+// Writing the record is best effort: storage that refuses writes (a full
+// disk) must not keep the store from opening; the next open writes it.
 func (st *store) claimStorage(recover bool) error {
 	ctx := context.Background()
 	mineRaw, err := st.getCat([]byte(catStoreID))
@@ -68,26 +74,33 @@ func (st *store) claimStorage(recover bool) error {
 		// A damaged record holds no data: it is written again below.
 		present = json.Unmarshal(raw, &owner) == nil && owner.StoreID != ""
 	}
-	// A store made again in the same root (rocksdb/ removed, or its
-	// catalog rebuilt by a recover that was interrupted) is that root's
-	// store: two stores cannot hold one root at once (RocksDB's lock).
-	sameRoot := present && sameDir(owner.Root, st.root)
-	if present && owner.StoreID != mine && sameRoot && mine != "" {
-		present = false // rewritten with this catalog's id below
+	if present && owner.Storage != "" && !sameLocation(owner.Storage, st.storageLoc) {
+		// Copied with the files from the storage it names: this store is
+		// a fork, not the store the record names.
+		present = false
+		if mine == owner.StoreID {
+			mine = ""
+		}
 	}
-	if present && owner.StoreID != mine {
-		if !recover && !sameRoot {
-			return kerr.New(kerr.Corruption,
-				"storage %s belongs to another store (id %s, root %q; this store's id is %s): two stores writing one storage overwrite each other's segments. Give this store storage of its own, or, if that store is gone for good, open with {\"recover\": true} to take its storage over",
-				st.storage, owner.StoreID, owner.Root, orNone(mine))
-		}
-		if !sameRoot && ownerIsOpen(owner.Root) {
-			return kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which is open: recover does not take over the storage of an open store", st.storage, owner.Root)
-		}
-		mine = owner.StoreID
-		if err := st.putStoreID(mine); err != nil {
-			return err
-		}
+	ownRoot := present && sameDir(owner.Root, st.root)
+	switch {
+	case !present:
+	case owner.StoreID == mine && (ownRoot || !holdsStore(owner.Root)):
+		// This store, maybe moved: its old root holds no store any more.
+	case owner.StoreID == mine && !recover:
+		return kerr.New(kerr.Corruption,
+			"storage %s is written by the store at %q, a copy of this store (the same store id %s) that still exists: two copies writing one storage overwrite each other's segments. Remove the other copy or open it instead; or, to make this one the storage's store, open with {\"recover\": true}",
+			st.storage, owner.Root, mine)
+	case !recover:
+		return kerr.New(kerr.Corruption,
+			"storage %s belongs to another store (id %s, root %q; this store's id is %s): two stores writing one storage overwrite each other's segments. Give this store storage of its own, or, if that store is gone for good, open with {\"recover\": true} to take its storage over",
+			st.storage, owner.StoreID, owner.Root, orNone(mine))
+	case !ownRoot && ownerIsOpen(owner.Root):
+		return kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which is open: recover does not take over the storage of an open store", st.storage, owner.Root)
+	default:
+		// Taken over under a new id: the store it replaces, should it
+		// come back, is another store to this storage.
+		mine = ""
 	}
 	if mine == "" {
 		mine = uuid.NewString()
@@ -95,10 +108,10 @@ func (st *store) claimStorage(recover bool) error {
 			return err
 		}
 	}
-	if present && owner.StoreID == mine && owner.Root == st.root {
+	if present && owner.StoreID == mine && owner.Root == st.root && owner.Storage == st.storageLoc {
 		return nil
 	}
-	rec, err := json.Marshal(storageOwner{StoreID: mine, Root: st.root, ClaimedAt: nowMs()})
+	rec, err := json.Marshal(storageOwner{StoreID: mine, Root: st.root, Storage: st.storageLoc, ClaimedAt: nowMs()})
 	if err != nil {
 		return kerr.Wrap(kerr.Internal, err, "encode %s", ownerFile)
 	}
@@ -106,11 +119,41 @@ func (st *store) claimStorage(recover bool) error {
 	return nil
 }
 
+// putStoreID records the store's id in its catalog and flushes the
+// catalog's memtable: an id lost with the write-ahead log would make the
+// store a stranger to its own storage.
 func (st *store) putStoreID(id string) error {
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
 	wb.PutCF(st.cfCat, []byte(catStoreID), []byte(id))
-	return st.writeSync(wb, "record the store's id")
+	if err := st.writeSync(wb, "record the store's id"); err != nil {
+		return err
+	}
+	fo := grocksdb.NewDefaultFlushOptions()
+	defer fo.Destroy()
+	fo.SetWait(true)
+	if err := st.rdb.FlushCF(st.cfCat, fo); err != nil {
+		return kerr.Wrap(kerr.IO, err, "flush the catalog")
+	}
+	return nil
+}
+
+// holdsStore reports whether root (a path of this machine) holds a store.
+func holdsStore(root string) bool {
+	if root == "" {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(root, "rocksdb"))
+	return err == nil && fi.IsDir()
+}
+
+// sameLocation reports whether two storageLocation results name the same
+// storage.
+func sameLocation(a, b string) bool {
+	if a == b {
+		return true
+	}
+	return !storage.HasScheme(a) && !storage.HasScheme(b) && sameDir(a, b)
 }
 
 // ownerIsOpen reports whether the store rooted at root is open: in this

@@ -436,7 +436,7 @@ func (st *store) sameStorage(loc string, opts Options) bool {
 	if loc == st.storageLoc {
 		return true
 	}
-	return !storage.HasScheme(loc) && !storage.HasScheme(st.storageLoc) && sameDir(loc, st.storageLoc)
+	return sameLocation(loc, st.storageLoc)
 }
 
 // openStorage opens where storage/ lives: {root}/storage unless the options

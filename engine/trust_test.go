@@ -1464,3 +1464,140 @@ func TestOpenResolvesPathsAsTheKernelDoes(t *testing.T) {
 		t.Fatalf("a recover of the open store: %v, want Busy", err)
 	}
 }
+
+// TestCopiesAndTakeoversOfAStoreSharingStorage: the ways two live stores
+// can still end up on one storage once each storage names its store (found
+// by a verification pass; each lost a flushed segment): a new store whose
+// root has the path the storage's store had (two machines with the same
+// root path on one S3 prefix; here the old root moved away), a copy of a
+// store whose storage/ is a symlink (the same store id, both roots
+// present), and the store a recover took the storage over from, coming
+// back. Each is refused. A whole store copied (its storage with it) is a
+// store of its own: it opens beside the original, and it can be recovered
+// while the original is open.
+func TestCopiesAndTakeoversOfAStoreSharingStorage(t *testing.T) {
+	root := t.TempDir()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	open := func(dir, storage string, recover bool) (*DB, error) {
+		opts := DefaultOptions()
+		opts.Storage = storage
+		opts.Recover = recover
+		return Open(filepath.Join(root, dir), opts)
+	}
+	mustOpen := func(dir, storage string, recover bool) *DB {
+		t.Helper()
+		db, err := open(dir, storage, recover)
+		if err != nil {
+			t.Fatalf("open %s: %v", dir, err)
+		}
+		return db
+	}
+	refused := func(what string, db *DB, err error, says string) {
+		t.Helper()
+		if err == nil {
+			db.Close()
+			t.Fatalf("%s: opened, want Corruption", what)
+		}
+		if kerr.CodeOf(err) != kerr.Corruption || !strings.Contains(err.Error(), says) {
+			t.Fatalf("%s: %v, want Corruption saying %q", what, err, says)
+		}
+	}
+	write := func(db *DB, table string, ids ...int64) {
+		t.Helper()
+		if _, err := db.Table(table); kerr.Is(err, kerr.NotFound) {
+			if _, err := db.CreateTable(table, "", schema, map[string]string{"primary_key": "id"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+		bld.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
+		rec := bld.NewRecordBatch()
+		bld.Release()
+		defer rec.Release()
+		if _, err := db.AppendRecord(table, rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Flush(table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp := func(from, to string) {
+		t.Helper()
+		if out, err := exec.Command("cp", "-a", filepath.Join(root, from), filepath.Join(root, to)).CombinedOutput(); err != nil {
+			t.Fatalf("cp -a %s %s: %v %s", from, to, err, out)
+		}
+	}
+
+	// A new store at the path the storage's store had.
+	s1 := filepath.Join(root, "s1")
+	mustOpen("p", s1, false).Close()
+	if err := os.Rename(filepath.Join(root, "p"), filepath.Join(root, "p-moved")); err != nil {
+		t.Fatal(err)
+	}
+	db, err := open("p", s1, false)
+	refused("a new store at the root path of the storage's store", db, err, "another store")
+	// The store itself, moved, is not refused.
+	if err := os.RemoveAll(filepath.Join(root, "p")); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen("p-moved", s1, false).Close()
+
+	// A copy of a store whose storage/ is a symlink.
+	s2 := filepath.Join(root, "s2")
+	for _, d := range []string{"x", "s2"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(s2, filepath.Join(root, "x", "storage")); err != nil {
+		t.Fatal(err)
+	}
+	x := mustOpen("x", "", false)
+	write(x, "t", 1, 2)
+	x.Close()
+	cp("x", "y")
+	db, err = open("y", "", false)
+	refused("a copy of a store sharing its symlinked storage", db, err, "a copy of this store")
+	x = mustOpen("x", "", false)
+	if got := fmt.Sprint(scanIDs(t, x, "t")); got != "[1 2]" {
+		t.Fatalf("the original after its copy was refused: %s", got)
+	}
+	x.Close()
+
+	// The store a recover took the storage over from, coming back.
+	s3 := filepath.Join(root, "s3")
+	old := mustOpen("old", s3, false)
+	write(old, "t", 1)
+	old.Close()
+	takeover := mustOpen("new", s3, true)
+	write(takeover, "t", 2)
+	db, err = open("old", s3, false)
+	refused("the store a recover took its storage from", db, err, "another store")
+	if got := fmt.Sprint(scanIDs(t, takeover, "t")); got != "[1 2]" {
+		t.Fatalf("the store that took the storage over: %s", got)
+	}
+	takeover.Close()
+
+	// A whole store copied: a store of its own, beside the original, and
+	// recoverable while the original is open.
+	orig := mustOpen("orig", "", false)
+	defer orig.Close()
+	write(orig, "t", 1)
+	cp("orig", "fork")
+	fork := mustOpen("fork", "", false)
+	write(fork, "t", 5)
+	write(orig, "t", 6)
+	fork.Close()
+	cp("fork", "fork2")
+	if err := os.RemoveAll(filepath.Join(root, "fork2", "rocksdb")); err != nil {
+		t.Fatal(err)
+	}
+	fork2 := mustOpen("fork2", "", true)
+	defer fork2.Close()
+	if got := fmt.Sprint(scanIDs(t, fork2, "t")); got != "[1 5]" {
+		t.Fatalf("a copy recovered while the original is open: %s", got)
+	}
+	if got := fmt.Sprint(scanIDs(t, orig, "t")); got != "[1 6]" {
+		t.Fatalf("the original beside its copies: %s", got)
+	}
+}
