@@ -59,13 +59,19 @@ type cursor struct {
 	rec  arrow.RecordBatch
 	n    int
 	pos  int
-	ik   []int64        // int64 key values (int key merges)
-	knil *array.Int64   // the key column when this batch has null keys (they sort first)
-	kv   keyView        // encoded keys, or raw values with a raw key (other merges)
-	kbuf []byte         // the encoded keys' bytes
-	koff []int32        // their offsets, unless of one width
-	seqs []int64        // with bySeq
-	dels *array.Boolean // nil: no tombstone in rec
+	ik   []int64      // int64 key values (int key merges)
+	knil *array.Int64 // the key column when this batch has null keys (they sort first)
+	kv   keyView      // encoded keys, or raw values with a raw key (other merges)
+	kbuf []byte       // the encoded keys' bytes
+	koff []int32      // their offsets, unless of one width
+	// tuple keys (Merge.tuple): each key column's values, when tok (no
+	// key of the batch is null); kv is then encoded only when a compare
+	// with a cursor that is not tok asks for it (kvReady).
+	tk      [][]int64
+	tok     bool
+	kvReady bool
+	seqs    []int64        // with bySeq
+	dels    *array.Boolean // nil: no tombstone in rec
 	// ri is rec's index in the merge's runs while loads == riLoad and
 	// the runs' gen == riGen.
 	loads, riLoad, ri, riGen int
@@ -78,6 +84,7 @@ type cursor struct {
 	phKey      []byte   // encoded, or raw with a raw key
 	phOff      [2]int32 // phKey's offsets in its keyView
 	phSeq      [1]int64
+	phTuple    []int64 // phKey's values with tuple keys
 	prefetched bool
 }
 
@@ -92,6 +99,9 @@ type Merge struct {
 	k       *Keyer
 	intKey  int // index of the int64 key column, -1: encoded keys
 	rawKey  int // index of the string or binary key column compared raw, -1: none
+	// tuple holds the key columns of a key of several 64-bit integer-like
+	// columns (keyenc.Signed64), compared as values; nil otherwise.
+	tuple   []int
 	bySeq   bool
 	drop    bool
 	seqIdx  int
@@ -129,6 +139,17 @@ func NewMerge(srcs []Source, k *Keyer, mo MergeOptions, batch int64, mem memory.
 			// Encoding a string key row by row was a quarter of the CPU of
 			// a merge on one (2 M rows, a tenth of them updated).
 			m.rawKey = k.keyIdx[0]
+		}
+	}
+	if len(k.keyIdx) > 1 && !k.hasSeq {
+		// Encoding a composite key of two int64 columns and comparing the
+		// encodings were a fifth of a merge's CPU.
+		m.tuple = k.keyIdx
+		for _, i := range k.keyIdx {
+			if !keyenc.Signed64(mo.Work.Field(i).Type) {
+				m.tuple = nil
+				break
+			}
 		}
 	}
 	// Output columns are the first out.NumFields() of every input record:
@@ -184,12 +205,39 @@ func (m *Merge) placeholder(c *cursor, minKey []byte) bool {
 		c.phKey = minKey
 		c.phOff = [2]int32{0, int32(len(c.phKey))}
 		c.kv = keyView{data: c.phKey, off32: c.phOff[:]}
+		c.tok, c.kvReady = m.tuple != nil && m.placeholderTuple(c, minKey), true
 	}
 	c.seqs = nil
 	if m.bySeq {
 		c.seqs = c.phSeq[:]
 	}
 	c.lazy, c.n, c.pos, c.dels = true, 1, 0, nil
+	return true
+}
+
+// placeholderTuple gives a lazy cursor of a tuple-key merge its MinKey as
+// tuple values, so that merging up to it compares values (a compare with
+// an encoded placeholder encoded the other cursor's keys); false when a
+// value is null (it then compares by its encoding).
+func (m *Merge) placeholderTuple(c *cursor, minKey []byte) bool {
+	c.phTuple = c.phTuple[:0]
+	c.tk = c.tk[:0]
+	rest := minKey
+	for _, i := range m.tuple {
+		v, r, err := keyenc.DecodeValue(rest, m.out.Field(i).Type)
+		iv, ok := v.(int64)
+		if err != nil || !ok {
+			return false
+		}
+		c.phTuple = append(c.phTuple, iv)
+		rest = r
+	}
+	if len(rest) != 0 {
+		return false
+	}
+	for i := range c.phTuple {
+		c.tk = append(c.tk, c.phTuple[i:i+1])
+	}
 	return true
 }
 
@@ -218,7 +266,8 @@ func (m *Merge) prefetch() {
 func (m *Merge) open() error {
 	c := m.h[0]
 	// The placeholder row, kept apart: load reuses the cursor's key slices.
-	ph := &cursor{ik: []int64{c.phInt[0]}, kv: c.kv}
+	// Its tuple values stay in c.phTuple, which load leaves alone.
+	ph := &cursor{ik: []int64{c.phInt[0]}, kv: c.kv, kvReady: true, tk: append([][]int64(nil), c.tk...), tok: c.tok}
 	c.lazy, c.ik, c.kv = false, nil, keyView{}
 	ok, err := m.loadTop()
 	if err != nil {
@@ -270,8 +319,12 @@ func (m *Merge) load(c *cursor) (bool, error) {
 			if c.kv, err = rawKeyView(rec.Column(m.rawKey)); err != nil {
 				return false, err
 			}
+		} else if m.tuple != nil && m.loadTuple(c, rec) {
+			c.kvReady = false
 		} else if c.kv, c.kbuf, c.koff, err = m.k.Flat(rec, c.kbuf, c.koff); err != nil {
 			return false, err
+		} else {
+			c.kvReady = true
 		}
 		c.seqs = nil
 		if m.bySeq {
@@ -286,6 +339,37 @@ func (m *Merge) load(c *cursor) (bool, error) {
 		}
 		return true, nil
 	}
+}
+
+// loadTuple points c's tuple keys at rec's key columns and reports
+// whether they hold no null (else c compares by encoded keys).
+func (m *Merge) loadTuple(c *cursor, rec arrow.RecordBatch) bool {
+	c.tk = c.tk[:0]
+	c.tok = false
+	for _, i := range m.tuple {
+		d := rec.Column(i).Data()
+		if d.NullN() != 0 {
+			return false
+		}
+		c.tk = append(c.tk, arrow.Int64Traits.CastFromBytes(d.Buffers()[1].Bytes())[d.Offset():])
+	}
+	c.tok = true
+	return true
+}
+
+// ensureKV encodes c's keys when its batch was loaded as tuple keys and a
+// compare needs the encodings.
+func (m *Merge) ensureKV(c *cursor) {
+	if m.tuple == nil || c.kvReady {
+		return
+	}
+	kv, kbuf, koff, err := m.k.Flat(c.rec, c.kbuf, c.koff)
+	if err != nil {
+		// Integer-like key columns always encode (one width, no error
+		// but an unsupported type, which NewMerge ruled out).
+		panic(kerr.Wrap(kerr.Internal, err, "encode merge keys"))
+	}
+	c.kv, c.kbuf, c.koff, c.kvReady = kv, kbuf, koff, true
 }
 
 // checkSchema verifies that a record carries the output columns first, in
@@ -325,6 +409,21 @@ func (m *Merge) cmp(a *cursor, i int, b *cursor, j int) int {
 			return 1
 		}
 		return 0
+	}
+	if m.tuple != nil {
+		if a.tok && b.tok {
+			for k := range a.tk {
+				if x, y := a.tk[k][i], b.tk[k][j]; x != y {
+					if x < y {
+						return -1
+					}
+					return 1
+				}
+			}
+			return 0
+		}
+		m.ensureKV(a)
+		m.ensureKV(b)
 	}
 	return compareKeyAt(&a.kv, i, &b.kv, j)
 }
@@ -498,6 +597,7 @@ func (m *Merge) Next() (arrow.RecordBatch, error) {
 			continue
 		}
 		// Copied: the winner's step may load its next batch into its keys.
+		m.ensureKV(win)
 		k, null := win.kv.at(win.pos)
 		m.lastNull = null
 		m.lastKey = append(m.lastKey[:0], k...)
@@ -512,6 +612,7 @@ func (m *Merge) Next() (arrow.RecordBatch, error) {
 
 // isLastKey reports whether c's current key is the key being decided.
 func (m *Merge) isLastKey(c *cursor) bool {
+	m.ensureKV(c)
 	k, null := c.kv.at(c.pos)
 	return null == m.lastNull && bytes.Equal(k, m.lastKey)
 }
@@ -600,38 +701,27 @@ func (m *Merge) pairsInt(a, b *cursor, bi int) bool {
 	return moved
 }
 
-// pairsKeys is pairs on encoded keys, or raw string or binary keys
-// without nulls: on a string or composite key, deciding through the heap
-// (about 17 key comparisons per run of ten rows and its updated key) was
-// half of a merge's CPU.
+// pairsKeys is pairs on any other key (raw strings and binaries, tuples
+// of integers, encoded keys), compared by Merge.cmp: on a string or
+// composite key, deciding through the heap (about 17 key comparisons per
+// run of ten rows and its updated key) was half of a merge's CPU.
 func (m *Merge) pairsKeys(a, b *cursor, bi int) bool {
-	if a.kv.nulls != nil || b.kv.nulls != nil {
-		return false
-	}
-	var bound []byte
-	bounded := false
+	var third *cursor // the cursor holding the third smallest key
 	for _, i := range thirdKeys(bi) {
 		if i < len(m.h) {
-			c := m.h[i]
-			k, null := c.kv.at(c.pos)
-			if null {
-				return false // sorts first: not this path's case
-			}
-			if !bounded || bytes.Compare(k, bound) < 0 {
-				bound, bounded = k, true
+			if c := m.h[i]; third == nil || m.cmp(c, c.pos, third, third.pos) < 0 {
+				third = c
 			}
 		}
 	}
 	moved := false
 	for m.r.rows < m.batch && a.pos < a.n-1 && b.pos < b.n-1 {
-		ka, _ := a.kv.at(a.pos)
-		kb, _ := b.kv.at(b.pos)
-		c := bytes.Compare(ka, kb)
-		lo, lowKey, hi := a, ka, kb
+		c := m.cmp(a, a.pos, b, b.pos)
+		lo, hi, hiPos := a, b, b.pos
 		if c > 0 {
-			lo, lowKey, hi = b, kb, ka
+			lo, hi, hiPos = b, a, a.pos
 		}
-		if bounded && bytes.Compare(lowKey, bound) >= 0 {
+		if third != nil && m.cmp(lo, lo.pos, third, third.pos) >= 0 {
 			break
 		}
 		if c == 0 {
@@ -639,15 +729,11 @@ func (m *Merge) pairsKeys(a, b *cursor, bi int) bool {
 			moved = true
 			continue
 		}
-		if bounded && bytes.Compare(bound, hi) < 0 {
-			hi = bound
+		if third != nil && m.cmp(third, third.pos, hi, hiPos) < 0 {
+			hi, hiPos = third, third.pos
 		}
 		limit := min(lo.n-1, lo.pos+int(m.batch-m.r.rows))
-		kv := &lo.kv
-		end := gallopFunc(lo.pos+1, limit, func(i int) bool {
-			k, _ := kv.at(i)
-			return bytes.Compare(k, hi) >= 0
-		})
+		end := gallopFunc(lo.pos+1, limit, func(i int) bool { return m.cmp(lo, i, hi, hiPos) >= 0 })
 		if end-lo.pos >= longRun {
 			break
 		}

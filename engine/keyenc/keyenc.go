@@ -129,6 +129,15 @@ func RawOrdered(t arrow.DataType) bool {
 	return false
 }
 
+// Signed64 reports whether non-null values of t are 64-bit signed
+// integers (int64, timestamps, date64, time64, durations) whose encodings
+// order exactly as the integers do: a merge on a key of such columns
+// compares the values as they are, column by column, without encoding.
+func Signed64(t arrow.DataType) bool {
+	s := specOf(t)
+	return s.kind == kindSigned && s.width == 8
+}
+
 // Supported reports whether t can be a key column type.
 func Supported(t arrow.DataType) bool { return specOf(t).kind != kindInvalid }
 
