@@ -48,7 +48,7 @@ var stepOps = map[string]struct {
 	"alter": {[]string{"alter_before_commit", "before_mirror"}, func(db *DB) error {
 		return db.RenameColumn("f", "kind", "category")
 	}},
-	"recover": {[]string{"recover_before_rename"}, nil},
+	"recover": {[]string{"recover_before_rename", "recover_after_rename"}, nil},
 }
 
 // TestStepChild is the process TestSIGKILLAtEveryStep kills: it runs one

@@ -157,6 +157,9 @@ func (st *store) rebuildInto(rdir string, rep *recoverReport) error {
 		return err
 	}
 	err := st.rebuildFromStorage(rep)
+	if err == nil {
+		err = st.adoptStorageID()
+	}
 	st.closeRocks()
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
@@ -170,7 +173,7 @@ func (st *store) rebuildInto(rdir string, rep *recoverReport) error {
 	if err := vfs.Default.SyncDir(filepath.Dir(rdir)); err != nil {
 		return kerr.Wrap(kerr.IO, err, "recover")
 	}
-	return nil
+	return st.hit("recover_after_rename")
 }
 
 // salvage opens a RocksDB whose log a normal open refused: point-in-time

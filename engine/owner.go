@@ -48,7 +48,10 @@ type storageOwner struct {
 	Root string `json:"root"`
 	// Storage is where that store found this storage (storageLocation):
 	// a record naming other storage was copied with the files.
-	Storage   string `json:"storage"`
+	Storage string `json:"storage"`
+	// Host is the machine the store ran on (os.Hostname): a root or
+	// storage path of another machine says nothing here.
+	Host      string `json:"host"`
 	ClaimedAt int64  `json:"claimed_at"`
 }
 
@@ -74,7 +77,11 @@ func (st *store) claimStorage(recover bool) error {
 		// A damaged record holds no data: it is written again below.
 		present = json.Unmarshal(raw, &owner) == nil && owner.StoreID != ""
 	}
-	if present && owner.Storage != "" && !sameLocation(owner.Storage, st.storageLoc) {
+	host, _ := os.Hostname()
+	// Paths in the record mean something only on the machine that wrote
+	// it (a record from before Host was kept: this one).
+	here := present && (owner.Host == "" || owner.Host == host)
+	if present && owner.Storage != "" && otherStorage(owner.Storage, st.storageLoc, here) {
 		// Copied with the files from the storage it names: this store is
 		// a fork, not the store the record names.
 		present = false
@@ -82,21 +89,31 @@ func (st *store) claimStorage(recover bool) error {
 			mine = ""
 		}
 	}
-	ownRoot := present && sameDir(owner.Root, st.root)
+	// From another machine, the same root path with the same id is taken
+	// for this store on a machine whose name changed (a container moved):
+	// a copy at that path there cannot be told apart.
+	ownRoot := here && sameDir(owner.Root, st.root) || !here && owner.Root == st.root
 	switch {
 	case !present:
-	case owner.StoreID == mine && (ownRoot || !holdsStore(owner.Root)):
+	case owner.StoreID == mine && (ownRoot || here && !holdsStore(owner.Root)):
 		// This store, maybe moved: its old root holds no store any more.
 	case owner.StoreID == mine && !recover:
 		return kerr.New(kerr.Corruption,
-			"storage %s is written by the store at %q, a copy of this store (the same store id %s) that still exists: two copies writing one storage overwrite each other's segments. Remove the other copy or open it instead; or, to make this one the storage's store, open with {\"recover\": true}",
-			st.storage, owner.Root, mine)
+			"storage %s is written by the store at %q on %s, a copy of this store (the same store id %s) that may still be in use: two copies writing one storage overwrite each other's segments. Remove the other copy or open it instead; or, to make this one the storage's store (a store moved to this machine, say), open with {\"recover\": true}",
+			st.storage, owner.Root, orNone(owner.Host), mine)
 	case !recover:
 		return kerr.New(kerr.Corruption,
-			"storage %s belongs to another store (id %s, root %q; this store's id is %s): two stores writing one storage overwrite each other's segments. Give this store storage of its own, or, if that store is gone for good, open with {\"recover\": true} to take its storage over",
-			st.storage, owner.StoreID, owner.Root, orNone(mine))
-	case !ownRoot && ownerIsOpen(owner.Root):
+			"storage %s belongs to another store (id %s, root %q on %s; this store's id is %s): two stores writing one storage overwrite each other's segments. Give this store storage of its own, or, if that store is gone for good, open with {\"recover\": true} to take its storage over",
+			st.storage, owner.StoreID, owner.Root, orNone(owner.Host), orNone(mine))
+	case here && !ownRoot && ownerIsOpen(owner.Root):
 		return kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which is open: recover does not take over the storage of an open store", st.storage, owner.Root)
+	case ownRoot:
+		// A recover in this store's own root keeps its id (the rebuild
+		// took it over: adoptStorageID).
+		mine = owner.StoreID
+		if err := st.putStoreID(mine); err != nil {
+			return err
+		}
 	default:
 		// Taken over under a new id: the store it replaces, should it
 		// come back, is another store to this storage.
@@ -108,10 +125,10 @@ func (st *store) claimStorage(recover bool) error {
 			return err
 		}
 	}
-	if present && owner.StoreID == mine && owner.Root == st.root && owner.Storage == st.storageLoc {
+	if present && owner.StoreID == mine && owner.Root == st.root && owner.Storage == st.storageLoc && owner.Host == host {
 		return nil
 	}
-	rec, err := json.Marshal(storageOwner{StoreID: mine, Root: st.root, Storage: st.storageLoc, ClaimedAt: nowMs()})
+	rec, err := json.Marshal(storageOwner{StoreID: mine, Root: st.root, Storage: st.storageLoc, Host: host, ClaimedAt: nowMs()})
 	if err != nil {
 		return kerr.Wrap(kerr.Internal, err, "encode %s", ownerFile)
 	}
@@ -145,6 +162,44 @@ func holdsStore(root string) bool {
 	}
 	fi, err := os.Stat(filepath.Join(root, "rocksdb"))
 	return err == nil && fi.IsDir()
+}
+
+// otherStorage reports whether the storage a record names (rec) is known
+// to be another storage than this store's (mine), both storageLocation
+// results: object storage by its canonical URI, a local path only on the
+// machine that wrote the record (here) and when it exists. Unknown is not
+// other: a record is taken for a copy only when it surely is one.
+func otherStorage(rec, mine string, here bool) bool {
+	if storage.HasScheme(rec) || storage.HasScheme(mine) {
+		return rec != mine
+	}
+	if !here {
+		return false
+	}
+	if _, err := os.Stat(rec); err != nil {
+		return false
+	}
+	return !sameDir(rec, mine)
+}
+
+// adoptStorageID gives a catalog being rebuilt in this store's own root
+// the id its storage records, before the rebuilt catalog replaces the old
+// one: a recover killed after that rename then reopens as the storage's
+// store, without a recover.
+func (st *store) adoptStorageID() error {
+	raw, err := st.storage.ReadFile(context.Background(), ownerFile)
+	if err != nil {
+		return nil // none, or unreadable: the claim at open decides
+	}
+	var owner storageOwner
+	host, _ := os.Hostname()
+	if json.Unmarshal(raw, &owner) != nil || owner.StoreID == "" || owner.Host != "" && owner.Host != host || !sameDir(owner.Root, st.root) {
+		return nil
+	}
+	if owner.Storage != "" && otherStorage(owner.Storage, st.storageLoc, true) {
+		return nil
+	}
+	return st.putStoreID(owner.StoreID)
 }
 
 // sameLocation reports whether two storageLocation results name the same

@@ -153,6 +153,36 @@ func TestInterruptedRecoverIsRedone(t *testing.T) {
 	}
 }
 
+// TestRecoverStoppedAfterItsRenameReopens: a recover that stopped after
+// its rebuilt catalog replaced rocksdb/ but before the open went on (a
+// kill) leaves a store the next plain open accepts as its storage's store:
+// the rebuilt catalog took the storage's store id before the rename. It
+// was refused as "another store" (found by a verification pass).
+func TestRecoverStoppedAfterItsRenameReopens(t *testing.T) {
+	dir := t.TempDir()
+	threeTables(t, dir)
+	os.RemoveAll(filepath.Join(dir, "rocksdb"))
+	o := DefaultOptions()
+	o.Recover = true
+	o.failpoint = func(step string) error {
+		if step == "recover_after_rename" {
+			return errors.New("killed")
+		}
+		return nil
+	}
+	if _, err := Open(dir, o); err == nil {
+		t.Fatal("the stopped recover succeeded")
+	}
+	db, err := openOpts(dir, false)
+	if err != nil {
+		t.Fatalf("open after a recover stopped after its rename: %v", err)
+	}
+	defer db.Close()
+	if got := tableNames(db); got != "default.a default.b default.c" {
+		t.Fatalf("tables: %q", got)
+	}
+}
+
 // TestLostWriteAheadLogIsNotSilent: when RocksDB loses the log holding
 // synced DDL and flush commits, open refuses with Corruption naming the
 // tables storage holds, and recover restores them (defect 6: open

@@ -1213,3 +1213,52 @@ func TestReadWorkersFollowTheStorage(t *testing.T) {
 		t.Fatalf("scan from S3: %s, want %v", got, want)
 	}
 }
+
+// TestS3CopyOfAStoreSpellingItsStorageOtherwiseIsRefused: a copy of a
+// store (the same store id) opened on its original's S3 prefix spelled
+// another way (a doubled slash, an upper-case scheme) is refused while the
+// original's root holds the store, and a recover onto it while the
+// original is open is Busy: the spellings were taken for other storage,
+// the copy went on as a store of its own and the two overwrote each
+// other's segments (found by a verification pass).
+func TestS3CopyOfAStoreSpellingItsStorageOtherwiseIsRefused(t *testing.T) {
+	srv := needS3(t)
+	root, uri := t.TempDir(), s3Root(t, srv)
+	a, err := Open(filepath.Join(root, "a"), s3Opts(srv, uri, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateTable("c", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if out, err := exec.Command("cp", "-a", filepath.Join(root, "a"), filepath.Join(root, "b")).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	a, err = Open(filepath.Join(root, "a"), s3Opts(srv, uri, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
+	for _, spelled := range []string{"s3://" + bucket + "//" + prefix, "S3://" + bucket + "/" + prefix + "/"} {
+		b, err := Open(filepath.Join(root, "b"), s3Opts(srv, spelled, ""))
+		if err == nil {
+			b.Close()
+			t.Fatalf("a copy of the store opened on %s beside it", spelled)
+		}
+		if kerr.CodeOf(err) != kerr.Corruption || !strings.Contains(err.Error(), "copy of this store") {
+			t.Fatalf("a copy on %s: %v, want Corruption saying it is a copy", spelled, err)
+		}
+		o := s3Opts(srv, spelled, "")
+		o.Recover = true
+		c, err := Open(filepath.Join(root, "c"), o)
+		if err == nil {
+			c.Close()
+			t.Fatalf("a recover onto %s took the storage of the open store over", spelled)
+		}
+		if kerr.CodeOf(err) != kerr.Busy {
+			t.Fatalf("a recover onto %s while its store is open: %v, want Busy", spelled, err)
+		}
+	}
+}

@@ -406,24 +406,10 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 // storage, the same for every spelling of it: a local directory by its
 // resolved absolute path, an object store by its URI.
 func storageLocation(root string, opts Options) string {
-	loc := opts.Storage
-	if loc == "" {
-		loc = filepath.Join(root, "storage")
+	if opts.Storage == "" {
+		return storage.Location(filepath.Join(root, "storage"))
 	}
-	if storage.HasScheme(loc) {
-		if !strings.EqualFold(loc[:strings.Index(loc, "://")], "file") {
-			return strings.TrimRight(loc, "/")
-		}
-		loc = strings.TrimPrefix(loc[len("file://"):], "localhost")
-	}
-	abs, err := filepath.Abs(loc)
-	if err != nil {
-		return loc
-	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		return real
-	}
-	return abs
+	return storage.Location(opts.Storage)
 }
 
 // sameStorage reports whether loc (storageLocation of another open's

@@ -5,6 +5,7 @@ package engine
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -1600,4 +1601,58 @@ func TestCopiesAndTakeoversOfAStoreSharingStorage(t *testing.T) {
 	if got := fmt.Sprint(scanIDs(t, orig, "t")); got != "[1 6]" {
 		t.Fatalf("the original beside its copies: %s", got)
 	}
+}
+
+// TestStorageRecordOfAnotherMachine: paths in the storage's record mean
+// something only on the machine that wrote it. A copy of the store (the
+// same id) whose record names another machine's root is refused — that
+// root missing here does not mean the store moved (a copy on another
+// machine, sharing the storage, was taken for this store moved) — and
+// the store itself, at the root path the record names, opens after its
+// machine's name changed.
+func TestStorageRecordOfAnotherMachine(t *testing.T) {
+	root := t.TempDir()
+	shared := filepath.Join(root, "shared")
+	opts := DefaultOptions()
+	opts.Storage = shared
+	db, err := Open(filepath.Join(root, "a"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	rewrite := func(host, at string) {
+		t.Helper()
+		path := filepath.Join(shared, ownerFile)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o storageOwner
+		if err := json.Unmarshal(raw, &o); err != nil {
+			t.Fatal(err)
+		}
+		o.Host, o.Root = host, at
+		if raw, err = json.Marshal(o); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite("another-machine", "/srv/kalam/a")
+	if db, err = Open(filepath.Join(root, "a"), opts); err == nil {
+		db.Close()
+		t.Fatal("a copy of the store opened on storage another machine's copy writes")
+	} else if kerr.CodeOf(err) != kerr.Corruption || !strings.Contains(err.Error(), "another-machine") {
+		t.Fatalf("a copy on another machine's storage: %v, want Corruption naming the machine", err)
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(root, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrite("old-name-of-this-machine", real)
+	if db, err = Open(filepath.Join(root, "a"), opts); err != nil {
+		t.Fatalf("the store at its recorded root after its machine was renamed: %v", err)
+	}
+	db.Close()
 }

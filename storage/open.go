@@ -2,6 +2,7 @@ package storage
 
 import (
 	"net/http"
+	"path/filepath"
 	"strings"
 
 	"github.com/kalamdb/libkalam/kerr"
@@ -48,4 +49,35 @@ func Open(uri string, opts Options) (Storage, error) {
 			"storage %q: scheme %q is not supported (local paths, file:// and s3:// are)", uri, scheme)
 	}
 	return NewLocal(uri, opts.FS)
+}
+
+// Location names the storage at uri the same way however it is spelled:
+// an S3 root as s3://bucket/prefix (the scheme in lower case, the prefix
+// without extra slashes, as Open reads it), a local root (a path or
+// file://) by its absolute path with symbolic links resolved when it
+// exists. A uri Open would refuse is returned as it is.
+func Location(uri string) string {
+	loc := uri
+	if HasScheme(uri) {
+		scheme := strings.ToLower(uri[:strings.Index(uri, "://")])
+		if scheme == "s3" {
+			bucket, prefix, err := parseS3URI(uri)
+			if err != nil {
+				return uri
+			}
+			return "s3://" + bucket + "/" + prefix
+		}
+		if scheme != "file" {
+			return uri
+		}
+		loc = strings.TrimPrefix(uri[len("file://"):], "localhost")
+	}
+	abs, err := filepath.Abs(loc)
+	if err != nil {
+		return loc
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return abs
 }
