@@ -46,6 +46,7 @@ type recycler struct {
 	lastAlloc time.Time
 	heapTimer *time.Timer
 	heapIdle  time.Duration
+	trimHeap  func() // trimCHeap; tests count the calls
 }
 
 // kept is a freed buffer (full class length) and when it was freed.
@@ -95,7 +96,7 @@ func NewBufferPool(base memory.Allocator) *BufferPool { return &BufferPool{r: ne
 
 func newRecycler(base memory.Allocator) *recycler {
 	return &recycler{base: base, idle: recycleIdle, retain: recycleRetainBound(), free: map[int][]kept{}, live: map[unsafe.Pointer]int{},
-		cHeap: trimsCHeap(base), heapIdle: heapTrimIdle}
+		cHeap: trimsCHeap(base), heapIdle: heapTrimIdle, trimHeap: trimCHeap}
 }
 
 // recycleClass rounds n up to a size class: quarter steps between powers
@@ -248,7 +249,7 @@ func (r *recycler) heapTrim() {
 	}
 	r.mu.Unlock()
 	if trim {
-		trimCHeap()
+		r.trimHeap()
 	}
 }
 
@@ -299,6 +300,6 @@ func (r *recycler) close() {
 		}
 	}
 	if heapTrim {
-		trimCHeap()
+		r.trimHeap()
 	}
 }
