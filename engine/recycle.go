@@ -46,7 +46,6 @@ type recycler struct {
 	lastAlloc time.Time
 	heapTimer *time.Timer
 	heapIdle  time.Duration
-	trimHeap  func() // trimCHeap; tests count the calls
 }
 
 // kept is a freed buffer (full class length) and when it was freed.
@@ -96,7 +95,7 @@ func NewBufferPool(base memory.Allocator) *BufferPool { return &BufferPool{r: ne
 
 func newRecycler(base memory.Allocator) *recycler {
 	return &recycler{base: base, idle: recycleIdle, retain: recycleRetainBound(), free: map[int][]kept{}, live: map[unsafe.Pointer]int{},
-		cHeap: trimsCHeap(base), heapIdle: heapTrimIdle, trimHeap: trimCHeap}
+		cHeap: trimsCHeap(base), heapIdle: heapTrimIdle}
 }
 
 // recycleClass rounds n up to a size class: quarter steps between powers
@@ -249,7 +248,7 @@ func (r *recycler) heapTrim() {
 	}
 	r.mu.Unlock()
 	if trim {
-		r.trimHeap()
+		trimCHeap()
 	}
 }
 
@@ -300,6 +299,6 @@ func (r *recycler) close() {
 		}
 	}
 	if heapTrim {
-		r.trimHeap()
+		trimCHeap()
 	}
 }
