@@ -12,14 +12,12 @@ static void kx_heap_trim(void) {}
 import "C"
 
 import (
-	"time"
-
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
 )
 
-// heapTrimAfter is how many bytes freed to the C heap make the recycler
-// ask glibc to give free memory back to the system.
+// heapTrimAfter is how many bytes freed to the C heap make the recycler's
+// next trim ask glibc to give free memory back to the system.
 //
 // glibc serves a freed block of the size of a scan's column buffers (64 KiB
 // to 32 MiB) by mmap only until the first such block is freed: it then
@@ -29,13 +27,6 @@ import (
 // resident, with 2-40 MiB of it in use (found by a check of a long-running
 // host, 2026-12-05). malloc_trim(0) returns the free pages of every arena.
 const heapTrimAfter = 16 << 20
-
-// heapTrimIdle is how long the recycler hands out no buffer before the C
-// heap is given back. Pages given back are faulted in again by the next
-// scan: a full scan of the bench's 10 M rows after 1.2 s idle took 328-397
-// ms with the heap given back after each second, 263 ms without, so the
-// wait is long enough for a host between interactive queries.
-const heapTrimIdle = 30 * time.Second
 
 // trimsCHeap reports whether buffers freed to base go to the C heap.
 func trimsCHeap(base memory.Allocator) bool {

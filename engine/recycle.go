@@ -40,12 +40,6 @@ type recycler struct {
 	// (heapTrimAfter); 0 when the base is not one (trimsCHeap).
 	toHeap int
 	cHeap  bool
-	// lastAlloc is when a buffer was last handed out; heapTimer gives the
-	// C heap back once none was for heapIdle (a scan after that pays
-	// for faulting fresh pages in, so a host between queries must not).
-	lastAlloc time.Time
-	heapTimer *time.Timer
-	heapIdle  time.Duration
 }
 
 // kept is a freed buffer (full class length) and when it was freed.
@@ -95,7 +89,7 @@ func NewBufferPool(base memory.Allocator) *BufferPool { return &BufferPool{r: ne
 
 func newRecycler(base memory.Allocator) *recycler {
 	return &recycler{base: base, idle: recycleIdle, retain: recycleRetainBound(), free: map[int][]kept{}, live: map[unsafe.Pointer]int{},
-		cHeap: trimsCHeap(base), heapIdle: heapTrimIdle}
+		cHeap: trimsCHeap(base)}
 }
 
 // recycleClass rounds n up to a size class: quarter steps between powers
@@ -121,9 +115,6 @@ func (r *recycler) allocate(n int, zero bool) []byte {
 	}
 	c := recycleClass(n)
 	r.mu.Lock()
-	if r.cHeap {
-		r.lastAlloc = time.Now()
-	}
 	if l := r.free[c]; len(l) > 0 {
 		b := l[len(l)-1].b // the most recently freed: likely still in cache
 		r.free[c] = l[:len(l)-1]
@@ -176,10 +167,12 @@ func (r *recycler) Free(b []byte) {
 		return
 	}
 	if r.cHeap && !r.closed {
-		// Past the bound: freed now, given back to the system once the
-		// store is idle.
+		// Past the bound: freed now, given back to the system by the
+		// next trim.
 		r.toHeap += c
-		r.scheduleHeapTrim()
+		if r.timer == nil {
+			r.timer = time.AfterFunc(r.idle, func() { r.trim(time.Now()) })
+		}
 	}
 	r.mu.Unlock()
 	r.base.Free(full)
@@ -210,44 +203,15 @@ func (r *recycler) trim(now time.Time) {
 	if r.retained > 0 && !r.closed {
 		r.timer = time.AfterFunc(r.idle, func() { r.trim(time.Now()) })
 	}
-	if r.cHeap && !r.closed && r.toHeap > 0 {
-		r.scheduleHeapTrim()
+	heapTrim := r.toHeap >= heapTrimAfter
+	if heapTrim {
+		r.toHeap = 0
 	}
 	r.mu.Unlock()
 	for _, b := range out {
 		r.base.Free(b)
 	}
-}
-
-// scheduleHeapTrim starts the timer of heapTrim unless it runs. r.mu is
-// held.
-func (r *recycler) scheduleHeapTrim() {
-	if r.heapTimer == nil {
-		r.heapTimer = time.AfterFunc(r.heapIdle, r.heapTrim)
-	}
-}
-
-// heapTrim gives the C heap's free pages back to the system once
-// heapTrimAfter bytes went there and no buffer was handed out for
-// heapIdle; while buffers are, it looks again later.
-func (r *recycler) heapTrim() {
-	r.mu.Lock()
-	r.heapTimer = nil
-	if r.closed {
-		r.mu.Unlock()
-		return
-	}
-	if wait := r.heapIdle - time.Since(r.lastAlloc); wait > 0 {
-		r.heapTimer = time.AfterFunc(wait, r.heapTrim)
-		r.mu.Unlock()
-		return
-	}
-	trim := r.toHeap >= heapTrimAfter
-	if trim {
-		r.toHeap = 0
-	}
-	r.mu.Unlock()
-	if trim {
+	if heapTrim {
 		trimCHeap()
 	}
 }
@@ -285,10 +249,6 @@ func (r *recycler) close() {
 	if r.timer != nil {
 		r.timer.Stop()
 		r.timer = nil
-	}
-	if r.heapTimer != nil {
-		r.heapTimer.Stop()
-		r.heapTimer = nil
 	}
 	heapTrim := r.cHeap && (r.toHeap > 0 || len(free) > 0)
 	r.toHeap = 0
