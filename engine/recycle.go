@@ -36,10 +36,6 @@ type recycler struct {
 	retained int                    // bytes kept in free
 	closed   bool
 	timer    *time.Timer // the next trim, while anything is kept
-	// toHeap counts the bytes freed to a C heap base since its last trim
-	// (heapTrimAfter); 0 when the base is not one (trimsCHeap).
-	toHeap int
-	cHeap  bool
 }
 
 // kept is a freed buffer (full class length) and when it was freed.
@@ -88,8 +84,7 @@ type BufferPool struct{ r *recycler }
 func NewBufferPool(base memory.Allocator) *BufferPool { return &BufferPool{r: newRecycler(base)} }
 
 func newRecycler(base memory.Allocator) *recycler {
-	return &recycler{base: base, idle: recycleIdle, retain: recycleRetainBound(), free: map[int][]kept{}, live: map[unsafe.Pointer]int{},
-		cHeap: trimsCHeap(base)}
+	return &recycler{base: base, idle: recycleIdle, retain: recycleRetainBound(), free: map[int][]kept{}, live: map[unsafe.Pointer]int{}}
 }
 
 // recycleClass rounds n up to a size class: quarter steps between powers
@@ -166,14 +161,6 @@ func (r *recycler) Free(b []byte) {
 		r.mu.Unlock()
 		return
 	}
-	if r.cHeap && !r.closed {
-		// Past the bound: freed now, given back to the system by the
-		// next trim.
-		r.toHeap += c
-		if r.timer == nil {
-			r.timer = time.AfterFunc(r.idle, func() { r.trim(time.Now()) })
-		}
-	}
 	r.mu.Unlock()
 	r.base.Free(full)
 }
@@ -191,9 +178,6 @@ func (r *recycler) trim(now time.Time) {
 			n++
 		}
 		r.retained -= n * c
-		if r.cHeap {
-			r.toHeap += n * c
-		}
 		if n == len(l) {
 			delete(r.free, c)
 		} else if n > 0 {
@@ -203,16 +187,9 @@ func (r *recycler) trim(now time.Time) {
 	if r.retained > 0 && !r.closed {
 		r.timer = time.AfterFunc(r.idle, func() { r.trim(time.Now()) })
 	}
-	heapTrim := r.toHeap >= heapTrimAfter
-	if heapTrim {
-		r.toHeap = 0
-	}
 	r.mu.Unlock()
 	for _, b := range out {
 		r.base.Free(b)
-	}
-	if heapTrim {
-		trimCHeap()
 	}
 }
 
@@ -250,15 +227,10 @@ func (r *recycler) close() {
 		r.timer.Stop()
 		r.timer = nil
 	}
-	heapTrim := r.cHeap && (r.toHeap > 0 || len(free) > 0)
-	r.toHeap = 0
 	r.mu.Unlock()
 	for _, l := range free {
 		for _, k := range l {
 			r.base.Free(k.b)
 		}
-	}
-	if heapTrim {
-		trimCHeap()
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
 )
 
 // TestRecycler: large buffers are handed out again (zeroed), small and
@@ -122,74 +121,4 @@ func TestRecycleRetainBound(t *testing.T) {
 	if d := r.retain - want; d < -(1<<20) || d > 1<<20 {
 		t.Fatalf("retain bound %d, want about %d (MemTotal %d kB)", r.retain, want, kb)
 	}
-}
-
-// residentBytes is the process's resident set size.
-func residentBytes(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Skipf("no /proc/self/statm: %v", err)
-	}
-	f := strings.Fields(string(b))
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pages * int64(os.Getpagesize())
-}
-
-// TestRecyclerGivesTheCHeapBack: buffers a recycler over the C heap
-// returns there (after they went unused, or past its bound) are given back
-// to the system, not kept resident by glibc. glibc serves blocks of a
-// scan's buffer sizes from its arenas once one such block has been freed,
-// and a freed block between blocks in use stays resident: a host that read
-// a large table and dropped it kept about 1 GB.
-func TestRecyclerGivesTheCHeapBack(t *testing.T) {
-	mem := mallocator.NewMallocator()
-	r := newRecycler(mem)
-	r.idle = 50 * time.Millisecond
-	r.retain = 64 << 20
-	// One 8 MiB block freed: glibc serves smaller blocks from its arenas.
-	mem.Free(mem.Allocate(8 << 20))
-	const n = 256
-	var bufs, pins [][]byte
-	for i := 0; i < n; i++ {
-		b := r.AllocateUncleared(1 << 20)
-		for j := 0; j < len(b); j += 4096 {
-			b[j] = 1
-		}
-		bufs = append(bufs, b)
-		pins = append(pins, mem.Allocate(64)) // in use between the blocks
-	}
-	defer func() {
-		for _, p := range pins {
-			mem.Free(p)
-		}
-	}()
-	held := residentBytes(t)
-	for _, b := range bufs {
-		r.Free(b) // a quarter kept, the rest past the bound
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r.mu.Lock()
-		kept := r.retained
-		r.mu.Unlock()
-		if kept == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond)
-	// The trim runs on the timer's goroutine after the last buffer went.
-	after := residentBytes(t)
-	for time.Now().Before(deadline) && held-after < 200<<20 {
-		time.Sleep(20 * time.Millisecond)
-		after = residentBytes(t)
-	}
-	if held-after < 200<<20 {
-		t.Fatalf("resident %d MiB with %d MiB of buffers in use, %d MiB after they went back: the C heap kept them", held>>20, n, after>>20)
-	}
-	r.close()
 }
