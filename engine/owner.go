@@ -59,20 +59,43 @@ type storageOwner struct {
 // records it there. recover is a recover asked for or one being redone.
 // Writing the record is best effort: storage that refuses writes (a full
 // disk) must not keep the store from opening; the next open writes it.
+//
+// Storage that has no record yet is claimed with an exclusive create: two
+// stores opening it for the first time at once both found no record, and
+// both went on to write segment_001 of their first tables. The one that
+// loses the create decides again on the winner's record.
 func (st *store) claimStorage(recover bool) error {
+	for attempt := 0; ; attempt++ {
+		lost, err := st.claimStorageOnce(recover)
+		if !lost || err != nil {
+			return err
+		}
+		if attempt == 2 {
+			// Records created and gone again, three times over: something
+			// else keeps removing it; this store does not win a race with
+			// it.
+			return kerr.New(kerr.Busy, "storage %s: its record %s keeps appearing and going while this store claims it; open again when nothing else writes there", st.storage, ownerFile)
+		}
+	}
+}
+
+// claimStorageOnce is one claim; lost reports an exclusive create of the
+// record that another writer won.
+func (st *store) claimStorageOnce(recover bool) (lost bool, err error) {
 	ctx := context.Background()
 	mineRaw, err := st.getCat([]byte(catStoreID))
 	if err != nil {
-		return err
+		return false, err
 	}
 	mine := string(mineRaw)
 	var owner storageOwner
-	present := false
+	present, absent := false, false
 	raw, err := st.storage.ReadFile(ctx, ownerFile)
 	switch {
 	case kerr.Is(err, kerr.NotFound):
+		absent = true
 	case err != nil:
-		return fmt.Errorf("read %s: %w", ownerFile, err)
+		return false, fmt.Errorf("read %s: %w", ownerFile, err)
 	default:
 		// A damaged record holds no data: it is written again below.
 		present = json.Unmarshal(raw, &owner) == nil && owner.StoreID != ""
@@ -98,21 +121,21 @@ func (st *store) claimStorage(recover bool) error {
 	case owner.StoreID == mine && (ownRoot || here && !holdsStore(owner.Root)):
 		// This store, maybe moved: its old root holds no store any more.
 	case owner.StoreID == mine && !recover:
-		return kerr.New(kerr.Corruption,
+		return false, kerr.New(kerr.Corruption,
 			"storage %s is written by the store at %q on %s, a copy of this store (the same store id %s) that may still be in use: two copies writing one storage overwrite each other's segments. Remove the other copy or open it instead; or, to make this one the storage's store (a store moved to this machine, say), open with {\"recover\": true}",
 			st.storage, owner.Root, orNone(owner.Host), mine)
 	case !recover:
-		return kerr.New(kerr.Corruption,
+		return false, kerr.New(kerr.Corruption,
 			"storage %s belongs to another store (id %s, root %q on %s; this store's id is %s): two stores writing one storage overwrite each other's segments. Give this store storage of its own, or, if that store is gone for good, open with {\"recover\": true} to take its storage over",
 			st.storage, owner.StoreID, owner.Root, orNone(owner.Host), orNone(mine))
 	case here && !ownRoot && ownerIsOpen(owner.Root):
-		return kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which is open: recover does not take over the storage of an open store", st.storage, owner.Root)
+		return false, kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which is open: recover does not take over the storage of an open store", st.storage, owner.Root)
 	case ownRoot:
 		// A recover in this store's own root keeps its id (the rebuild
 		// took it over: adoptStorageID).
 		mine = owner.StoreID
 		if err := st.putStoreID(mine); err != nil {
-			return err
+			return false, err
 		}
 	default:
 		// Taken over under a new id: the store it replaces, should it
@@ -122,18 +145,25 @@ func (st *store) claimStorage(recover bool) error {
 	if mine == "" {
 		mine = uuid.NewString()
 		if err := st.putStoreID(mine); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if present && owner.StoreID == mine && owner.Root == st.root && owner.Storage == st.storageLoc && owner.Host == host {
-		return nil
+		return false, nil
 	}
 	rec, err := json.Marshal(storageOwner{StoreID: mine, Root: st.root, Storage: st.storageLoc, Host: host, ClaimedAt: nowMs()})
 	if err != nil {
-		return kerr.Wrap(kerr.Internal, err, "encode %s", ownerFile)
+		return false, kerr.Wrap(kerr.Internal, err, "encode %s", ownerFile)
+	}
+	if absent {
+		if err := st.hit("claim_storage_before_create"); err != nil {
+			return false, err
+		}
+		err := st.storage.CreateExclusive(ctx, ownerFile, rec)
+		return kerr.Is(err, kerr.AlreadyExists), nil
 	}
 	_ = st.storage.WriteFile(ctx, ownerFile, rec)
-	return nil
+	return false, nil
 }
 
 // putStoreID records the store's id in its catalog and flushes the

@@ -1262,3 +1262,68 @@ func TestS3CopyOfAStoreSpellingItsStorageOtherwiseIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestS3ClaimOfStorageWithNoRecord: a store that finds no record on its S3
+// storage creates its own with a conditional PUT. Another store's record
+// written between its read and its PUT (a store of another process or
+// machine opening at the same time) wins: this one is refused as another
+// store's storage; before, it overwrote the record and both went on to
+// write segment_001. A conditional PUT whose reply is lost is retried,
+// refused (the object exists), and the store finds its own record there
+// and opens.
+func TestS3ClaimOfStorageWithNoRecord(t *testing.T) {
+	srv := needS3(t)
+	dir := t.TempDir()
+	uri := s3Root(t, srv)
+	st, err := storage.NewS3(uri, srv.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := json.Marshal(storageOwner{StoreID: "other-store", Root: "/elsewhere/store", Storage: uri, Host: "elsewhere"})
+	opts := s3Opts(srv, uri, "")
+	opts.failpoint = func(step string) error {
+		if step == "claim_storage_before_create" {
+			return st.WriteFile(context.Background(), ownerFile, other)
+		}
+		return nil
+	}
+	db, err := Open(filepath.Join(dir, "a"), opts)
+	if err == nil {
+		db.Close()
+		t.Fatal("a store opened on storage another store claimed while it opened")
+	}
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "another store") || !strings.Contains(err.Error(), "/elsewhere/store") {
+		t.Fatalf("open: %v; want Corruption naming the other store", err)
+	}
+	if raw, _ := st.ReadFile(context.Background(), ownerFile); string(raw) != string(other) {
+		t.Fatalf("the record is %s; want the other store's, untouched", raw)
+	}
+
+	uri = s3Root(t, srv)
+	proxy, err := storagetest.NewFaultProxy(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	var puts atomic.Int32
+	proxy.SetFault(func(op string, r *http.Request) storagetest.Fault {
+		if op == "PutObject" && strings.HasSuffix(r.URL.Path, ownerFile) && puts.Add(1) == 1 {
+			return storagetest.LoseReply
+		}
+		return storagetest.Pass
+	})
+	db, err = Open(filepath.Join(dir, "b"), s3Opts(srv, uri, proxy.URL))
+	if err != nil {
+		t.Fatalf("open after the record PUT's reply was lost: %v", err)
+	}
+	db.Close()
+	if puts.Load() < 2 {
+		t.Fatalf("the record was PUT %d times; want the lost reply's retry", puts.Load())
+	}
+	st, _ = storage.NewS3(uri, srv.Options())
+	raw, err := st.ReadFile(context.Background(), ownerFile)
+	var rec storageOwner
+	if err != nil || json.Unmarshal(raw, &rec) != nil || rec.Root != filepath.Join(dir, "b") {
+		t.Fatalf("record %s, %v; want this store's", raw, err)
+	}
+}

@@ -1656,3 +1656,138 @@ func TestStorageRecordOfAnotherMachine(t *testing.T) {
 	}
 	db.Close()
 }
+
+const claimChildEnv = "KALAM_CLAIM_CHILD"
+
+// TestClaimChild is a process of TestFirstOpensRacingForStorageOneGetsIn:
+// it opens the store ROOT on STORAGE, stopping after it has read the
+// storage's record until the file GO exists, and says how the open went.
+func TestClaimChild(t *testing.T) {
+	spec := os.Getenv(claimChildEnv)
+	if spec == "" {
+		t.Skip("not a test on its own: the process TestFirstOpensRacingForStorageOneGetsIn starts (it sets " + claimChildEnv + ")")
+	}
+	parts := strings.SplitN(spec, "|", 3) // root|storage|go
+	opts := DefaultOptions()
+	opts.Storage = parts[1]
+	opts.failpoint = func(step string) error {
+		if step != "claim_storage_before_create" {
+			return nil
+		}
+		fmt.Println("at", step)
+		os.Stdout.Sync()
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+			if _, err := os.Stat(parts[2]); err == nil {
+				return nil
+			}
+		}
+		return errors.New("no go from the parent")
+	}
+	db, err := Open(parts[0], opts)
+	if err != nil {
+		fmt.Printf("refused %v %s\n", kerr.CodeOf(err), strings.ReplaceAll(err.Error(), "\n", " "))
+		return
+	}
+	fmt.Println("opened")
+	db.Close()
+}
+
+// TestFirstOpensRacingForStorageOneGetsIn: two processes opening new
+// stores on storage that records no store yet both found no record, both
+// wrote theirs and both got in (a verification pass saw it in half of its
+// races); their first flushes then wrote one segment_001. Here each
+// process stops between reading the record and writing its own until both
+// have read: exactly one opens, the other is refused naming the winner,
+// and the storage records the winner.
+func TestFirstOpensRacingForStorageOneGetsIn(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	for round := 0; round < 3; round++ {
+		gofile := filepath.Join(dir, fmt.Sprintf("go%d", round))
+		roots := []string{filepath.Join(dir, fmt.Sprintf("r%d-a", round)), filepath.Join(dir, fmt.Sprintf("r%d-b", round))}
+		if round > 0 {
+			// Each round races for storage with no record again.
+			if err := os.Remove(filepath.Join(shared, ownerFile)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		type child struct {
+			cmd   *exec.Cmd
+			lines chan string
+		}
+		var kids []child
+		for _, root := range roots {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestClaimChild$", "-test.v")
+			cmd.Env = append(os.Environ(), claimChildEnv+"="+root+"|"+shared+"|"+gofile)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := make(chan string, 64)
+			go func() {
+				sc := bufio.NewScanner(out)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			kids = append(kids, child{cmd, lines})
+		}
+		next := func(k child, prefixes ...string) string {
+			t.Helper()
+			timeout := time.After(2 * time.Minute)
+			for {
+				select {
+				case l, ok := <-k.lines:
+					if !ok {
+						t.Fatalf("round %d: a child ended without a line starting %q", round, prefixes)
+					}
+					for _, p := range prefixes {
+						if strings.HasPrefix(l, p) {
+							return l
+						}
+					}
+				case <-timeout:
+					t.Fatalf("round %d: no line starting %q from a child", round, prefixes)
+				}
+			}
+		}
+		for _, k := range kids {
+			next(k, "at claim_storage_before_create")
+		}
+		if err := os.WriteFile(gofile, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, k := range kids {
+			got = append(got, next(k, "opened", "refused"))
+			k.cmd.Wait()
+		}
+		winner := -1
+		for i, g := range got {
+			if g == "opened" {
+				if winner >= 0 {
+					t.Fatalf("round %d: both stores opened on storage that recorded neither", round)
+				}
+				winner = i
+			} else if !strings.HasPrefix(g, "refused CORRUPTION") || !strings.Contains(g, "another store") || !strings.Contains(g, roots[1-i]) {
+				t.Fatalf("round %d: the loser: %q; want refused as another store's storage, naming %s", round, g, roots[1-i])
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: neither store opened: %q", round, got)
+		}
+		raw, err := os.ReadFile(filepath.Join(shared, ownerFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec storageOwner
+		if err := json.Unmarshal(raw, &rec); err != nil || rec.Root != roots[winner] {
+			t.Fatalf("round %d: the storage records %q (%v); want the winner %s", round, raw, err, roots[winner])
+		}
+	}
+}

@@ -3,11 +3,15 @@ package storage
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/vfs"
@@ -225,6 +229,64 @@ func (l *LocalStorage) WriteFile(ctx context.Context, name string, data []byte) 
 	}
 	_, err = w.Commit()
 	return err
+}
+
+// CreateExclusive writes data under a temporary name of its own, fsyncs
+// it and hard-links it to name: the kernel refuses the link when name
+// exists, so of racing creators one wins and each of the others sees the
+// winner's whole file, never a part. The temporary name goes, and the
+// directory is fsynced. A file system without hard links (EPERM, ENOTSUP:
+// some FUSE and SMB mounts) gets a rename, which is not exclusive.
+func (l *LocalStorage) CreateExclusive(ctx context.Context, name string, data []byte) error {
+	p, err := l.LocalPath(name)
+	if err != nil {
+		return err
+	}
+	if _, err := l.fs.Stat(p); err == nil {
+		return kerr.New(kerr.AlreadyExists, "create %s: it exists", p)
+	}
+	if err := l.fs.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return ioErr(err, "create %s", p)
+	}
+	// Racers must not share the temporary file: Create truncates.
+	tmp := fmt.Sprintf("%s.%s%s", p, randomSuffix(), TmpSuffix)
+	f, err := l.fs.Create(tmp)
+	if err != nil {
+		return ioErr(err, "create %s", tmp)
+	}
+	defer func() { _ = l.fs.Remove(tmp) }()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return kerr.Wrap(kerr.IO, werr, "write %s", tmp)
+	}
+	switch err := l.fs.Link(tmp, p); {
+	case errors.Is(err, fs.ErrExist):
+		return kerr.Wrap(kerr.AlreadyExists, err, "create %s: it exists", p)
+	case errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.ENOSYS):
+		if err := l.fs.Rename(tmp, p); err != nil {
+			return kerr.Wrap(kerr.IO, err, "rename %s", tmp)
+		}
+	case err != nil:
+		return kerr.Wrap(kerr.IO, err, "link %s", p)
+	}
+	if err := l.fs.SyncDir(filepath.Dir(p)); err != nil {
+		_ = l.fs.Remove(p)
+		return kerr.Wrap(kerr.IO, err, "fsync directory of %s", p)
+	}
+	return nil
+}
+
+// randomSuffix names one writer's temporary file.
+func randomSuffix() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Remove deletes a file and fsyncs its directory.

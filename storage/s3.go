@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -278,6 +279,27 @@ func (s *S3Storage) WriteFile(ctx context.Context, name string, data []byte) err
 	}
 	_, err = w.Commit()
 	return err
+}
+
+// CreateExclusive is one PUT with If-None-Match: * (S3's conditional
+// write), which the server refuses with 412 when the key exists. A retry
+// of a PUT whose reply was lost is refused too, though the object is the
+// caller's own: the caller reads the object to tell. Servers that ignore
+// the header (no conditional writes) overwrite.
+func (s *S3Storage) CreateExclusive(ctx context.Context, name string, data []byte) error {
+	clean, err := CheckName(name)
+	if err != nil {
+		return err
+	}
+	if len(data) > s.tune.partSize {
+		return kerr.New(kerr.InvalidArgument, "create %s: %d bytes is more than one PUT takes here", s.objectURI(clean), len(data))
+	}
+	err = s.c.putObjectIfAbsent(ctx, s.key(clean), data)
+	var se *s3Error
+	if errors.As(err, &se) && se.Status == http.StatusPreconditionFailed {
+		return kerr.Wrap(kerr.AlreadyExists, err, "create %s: it exists", s.objectURI(clean))
+	}
+	return wrapErr(ctx, err, "create", s.objectURI(clean))
 }
 
 // Remove deletes the object; a missing one is not an error.

@@ -118,7 +118,9 @@ func (e *s3Error) retryable() bool {
 		return true
 	}
 	switch e.Code {
-	case "RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable":
+	// ConditionalRequestConflict: a conditional write raced another write
+	// of the key; S3 asks for the request again.
+	case "RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable", "ConditionalRequestConflict":
 		return true
 	}
 	return false
@@ -354,6 +356,14 @@ func (c *s3Client) putObject(ctx context.Context, key string, data []byte) error
 		data = []byte{}
 	}
 	_, _, err := c.call(ctx, &s3Request{method: http.MethodPut, key: key, body: data, idempotent: true})
+	return err
+}
+
+// putObjectIfAbsent is a conditional PUT (If-None-Match: *): 412 when the
+// key exists.
+func (c *s3Client) putObjectIfAbsent(ctx context.Context, key string, data []byte) error {
+	_, _, err := c.call(ctx, &s3Request{method: http.MethodPut, key: key, body: data,
+		header: http.Header{"If-None-Match": {"*"}}, idempotent: true})
 	return err
 }
 

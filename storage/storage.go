@@ -37,6 +37,11 @@ type Storage interface {
 	ReadFile(ctx context.Context, name string) ([]byte, error)
 	// WriteFile replaces name with data atomically and durably.
 	WriteFile(ctx context.Context, name string, data []byte) error
+	// CreateExclusive writes name with data, atomically and durably, only
+	// when no object has that name; kerr.AlreadyExists when one has. Of
+	// callers racing to create one name, at most one succeeds: the record
+	// of who writes a storage root is claimed with it.
+	CreateExclusive(ctx context.Context, name string, data []byte) error
 	// Remove deletes the object; a missing one is not an error.
 	Remove(ctx context.Context, name string) error
 	// RemoveAll deletes dir and everything under it.

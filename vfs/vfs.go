@@ -27,6 +27,10 @@ type FS interface {
 	// Open opens name for reading.
 	Open(name string) (File, error)
 	Rename(oldname, newname string) error
+	// Link makes newname a second name of the file oldname (a hard link).
+	// It fails with an fs.ErrExist error when newname exists, whoever
+	// created it: of two racing Links to one name, one wins.
+	Link(oldname, newname string) error
 	// Remove removes a file or an empty directory.
 	Remove(name string) error
 	RemoveAll(name string) error
@@ -50,6 +54,7 @@ func (osFS) Create(name string) (File, error) {
 }
 func (osFS) Open(name string) (File, error)              { return os.Open(name) }
 func (osFS) Rename(oldname, newname string) error        { return os.Rename(oldname, newname) }
+func (osFS) Link(oldname, newname string) error          { return os.Link(oldname, newname) }
 func (osFS) Remove(name string) error                    { return os.Remove(name) }
 func (osFS) RemoveAll(name string) error                 { return os.RemoveAll(name) }
 func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }

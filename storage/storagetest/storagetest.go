@@ -52,6 +52,7 @@ func Run(t *testing.T, cfg Config) {
 		{"List", testList},
 		{"Remove", testRemove},
 		{"RemoveAll", testRemoveAll},
+		{"CreateExclusive", testCreateExclusive},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -495,5 +496,67 @@ func testRemoveAll(t *testing.T, s storage.Storage, _ Config) {
 	}
 	if _, err := s.ReadFile(ctx, "ns/t.json"); kerr.CodeOf(err) != kerr.NotFound {
 		t.Fatalf("RemoveAll of an object left it: %v", err)
+	}
+}
+
+// testCreateExclusive: a second create of a name is refused and leaves
+// the first's bytes; of racing creators exactly one wins, and every
+// reader after the race sees the winner's whole object; no temporary
+// object is left visible.
+func testCreateExclusive(t *testing.T, s storage.Storage, _ Config) {
+	ctx := context.Background()
+	first := Data(300, 7)
+	if err := s.CreateExclusive(ctx, "rec.json", first); err != nil {
+		t.Fatalf("first CreateExclusive: %v", err)
+	}
+	err := s.CreateExclusive(ctx, "rec.json", []byte("second"))
+	WantCode(t, err, kerr.AlreadyExists, "rec.json")
+	if got := mustRead(t, s, "rec.json"); !bytes.Equal(got, first) {
+		t.Fatalf("after a refused create the object holds %d bytes, not the first's %d", len(got), len(first))
+	}
+	mustWrite(t, s, "other.json", []byte("x"))
+	WantCode(t, s.CreateExclusive(ctx, "other.json", []byte("y")), kerr.AlreadyExists)
+	if got := string(mustRead(t, s, "other.json")); got != "x" {
+		t.Fatalf("CreateExclusive over a written object left %q", got)
+	}
+	WantCode(t, s.CreateExclusive(ctx, "../x", nil), kerr.InvalidArgument)
+
+	for round := 0; round < 5; round++ {
+		name := fmt.Sprintf("race/%d.json", round)
+		const racers = 8
+		var wg sync.WaitGroup
+		errs := make([]error, racers)
+		for i := range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.CreateExclusive(ctx, name, Data(200+i, uint64(i)))
+			}()
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Fatalf("round %d: racers %d and %d both created %s", round, winner, i, name)
+			case err == nil:
+				winner = i
+			case !kerr.Is(err, kerr.AlreadyExists):
+				t.Fatalf("round %d: racer %d: %v (want success or AlreadyExists)", round, i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: no racer created %s", round, name)
+		}
+		if got := mustRead(t, s, name); !bytes.Equal(got, Data(200+winner, uint64(winner))) {
+			t.Fatalf("round %d: %s holds %d bytes, not the winner's", round, name, len(got))
+		}
+	}
+	ents, err := s.List(ctx, "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(ents); len(got) != 5 {
+		t.Fatalf("race/ holds %v; want the 5 created objects and nothing else", got)
 	}
 }

@@ -32,11 +32,12 @@ const (
 	OpReadDir
 	OpStat
 	OpSyncDir
+	OpLink
 	numOps
 )
 
 var opNames = [numOps]string{"create", "open", "write", "read", "fsync", "close", "rename", "remove",
-	"remove-all", "mkdir", "readdir", "stat", "sync-dir"}
+	"remove-all", "mkdir", "readdir", "stat", "sync-dir", "link"}
 
 func (o Op) String() string {
 	if o >= 0 && o < numOps {
@@ -49,7 +50,7 @@ func (o Op) String() string {
 // whose failure the commit protocol must survive).
 func (o Op) Mutating() bool {
 	switch o {
-	case OpCreate, OpWrite, OpSync, OpClose, OpRename, OpRemove, OpRemoveAll, OpMkdirAll, OpSyncDir:
+	case OpCreate, OpWrite, OpSync, OpClose, OpRename, OpLink, OpRemove, OpRemoveAll, OpMkdirAll, OpSyncDir:
 		return true
 	}
 	return false
@@ -231,6 +232,13 @@ func (e *errFS) Rename(oldname, newname string) error {
 		return err
 	}
 	return e.fs.Rename(oldname, newname)
+}
+
+func (e *errFS) Link(oldname, newname string) error {
+	if err := e.check(OpLink, newname); err != nil {
+		return err
+	}
+	return e.fs.Link(oldname, newname)
 }
 
 func (e *errFS) Remove(name string) error {
