@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -176,6 +177,12 @@ func (st *store) alter(t *table, change func(*schemaView, *tableDef) (*arrow.Sch
 	schema, ids, err := change(sv, &nd)
 	if err != nil {
 		return err
+	}
+	if schema.Equal(sv.schema) && slices.Equal(ids, sv.fids) && maps.Equal(nd.Options, cur.Options) {
+		// A change that changes nothing (a column renamed to its own
+		// name, widened to its own type) commits no version: time travel
+		// and system.tables would show a schema change that is none.
+		return nil
 	}
 	seen := map[string]bool{}
 	before := map[int32]arrow.DataType{}

@@ -1014,3 +1014,31 @@ func TestUpdateKeepsNonNullableColumnsItLeavesOut(t *testing.T) {
 		t.Fatalf("after the merge and a flush: %s", got)
 	}
 }
+
+// TestSchemaChangeThatChangesNothingCommitsNoVersion: renaming a column
+// to its own name, or widening it to its own type, committed a manifest
+// version whose schema was the previous one (found by a schema-evolution
+// pass); such a change now commits nothing, and a real one still does.
+func TestSchemaChangeThatChangesNothingCommitsNoVersion(t *testing.T) {
+	db, _, _ := testDB(t)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.PrimitiveTypes.Int32, Nullable: true}}, nil)
+	if _, err := db.CreateTable("s", "", schema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	version := func() uint64 { return db.st.tables["default.s"].currentManifest().Version }
+	v0 := version()
+	if err := db.RenameColumn("s", "v", "v"); err != nil {
+		t.Fatal(err)
+	}
+	// int32 → int32: refused or accepted, nothing may be committed.
+	_ = db.WidenColumn("s", "v", arrow.PrimitiveTypes.Int32)
+	if got := version(); got != v0 {
+		t.Fatalf("version %d after changes that change nothing; want %d", got, v0)
+	}
+	if err := db.RenameColumn("s", "v", "w"); err != nil {
+		t.Fatal(err)
+	}
+	if got := version(); got != v0+1 {
+		t.Fatalf("version %d after a rename; want %d", got, v0+1)
+	}
+}
