@@ -242,7 +242,7 @@ func (p *plan) segmentAsIs(in *planInput) (string, bool, error) {
 		return "", false, nil
 	}
 	var locate func(string) (string, error)
-	switch s := p.st.storage.(type) {
+	switch s := rawStorage(p.st.storage).(type) {
 	case *storage.LocalStorage:
 		locate = s.LocalPath
 	case *storage.S3Storage:

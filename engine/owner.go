@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/linxGnu/grocksdb"
@@ -155,15 +157,145 @@ func (st *store) claimStorageOnce(recover bool) (lost bool, err error) {
 	if err != nil {
 		return false, kerr.Wrap(kerr.Internal, err, "encode %s", ownerFile)
 	}
+	cs, _ := st.storage.(*claimedStorage)
 	if absent {
 		if err := st.hit("claim_storage_before_create"); err != nil {
 			return false, err
 		}
-		err := st.storage.CreateExclusive(ctx, ownerFile, rec)
-		return kerr.Is(err, kerr.AlreadyExists), nil
+		raw := rawStorage(st.storage)
+		err := raw.CreateExclusive(ctx, ownerFile, rec)
+		if kerr.Is(err, kerr.AlreadyExists) {
+			return true, nil
+		}
+		if err != nil && cs != nil {
+			cs.defer_(rec, true, mine, st.root)
+		}
+		return false, nil
 	}
-	_ = st.storage.WriteFile(ctx, ownerFile, rec)
+	if err := rawStorage(st.storage).WriteFile(ctx, ownerFile, rec); err != nil && cs != nil {
+		cs.defer_(rec, false, mine, st.root)
+	}
 	return false, nil
+}
+
+// claimedStorage is a read-write store's storage as its writes see it.
+// A record that could not be written at open (a full or read-only disk:
+// the open goes on, best effort) is written before the store's first
+// write to storage, and that write is refused when another store claimed
+// the storage meanwhile: two stores opened on a full disk, one after the
+// other, both got in without a record and the second's first flush wrote
+// over the first's segment_001 once space was freed.
+type claimedStorage struct {
+	storage.Storage
+	settled atomic.Bool // nothing pending: writes pass straight through
+	mu      sync.Mutex
+	rec     []byte // the record still to write
+	create  bool   // exclusively: the storage had no record at open
+	id      string
+	root    string
+	lost    error // another store claimed the storage first: every write is refused
+}
+
+func newClaimedStorage(s storage.Storage) *claimedStorage {
+	c := &claimedStorage{Storage: s}
+	c.settled.Store(true)
+	return c
+}
+
+// rawStorage is the storage under a claimedStorage (s itself otherwise).
+func rawStorage(s storage.Storage) storage.Storage {
+	if c, ok := s.(*claimedStorage); ok {
+		return c.Storage
+	}
+	return s
+}
+
+// defer_ makes the record rec (of store id at root) wait for the first
+// write.
+func (c *claimedStorage) defer_(rec []byte, create bool, id, root string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rec, c.create, c.id, c.root = rec, create, id, root
+	c.settled.Store(false)
+}
+
+// claim writes the pending record, if any.
+func (c *claimedStorage) claim(ctx context.Context) error {
+	if c.settled.Load() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lost != nil {
+		return c.lost
+	}
+	if c.rec == nil {
+		return nil
+	}
+	var err error
+	if c.create {
+		err = c.Storage.CreateExclusive(ctx, ownerFile, c.rec)
+	} else {
+		err = c.Storage.WriteFile(ctx, ownerFile, c.rec)
+	}
+	if kerr.Is(err, kerr.AlreadyExists) {
+		raw, rerr := c.Storage.ReadFile(ctx, ownerFile)
+		if rerr != nil {
+			return fmt.Errorf("read %s: %w", ownerFile, rerr)
+		}
+		var o storageOwner
+		if json.Unmarshal(raw, &o) != nil || o.StoreID != c.id || o.Root != c.root {
+			c.lost = kerr.New(kerr.Corruption,
+				"storage %s was taken by another store (id %s, root %q on %s) while this store could not write its record there (at open): two stores writing one storage overwrite each other's segments, so this store writes nothing there; close it",
+				c.Storage, o.StoreID, o.Root, orNone(o.Host))
+			return c.lost
+		}
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("record this store in its storage (%s) before writing there: %w", ownerFile, err)
+	}
+	c.rec = nil
+	c.settled.Store(true)
+	return nil
+}
+
+func (c *claimedStorage) Create(ctx context.Context, name string) (storage.Writer, error) {
+	if err := c.claim(ctx); err != nil {
+		return nil, err
+	}
+	return c.Storage.Create(ctx, name)
+}
+
+func (c *claimedStorage) WriteFile(ctx context.Context, name string, data []byte) error {
+	if err := c.claim(ctx); err != nil {
+		return err
+	}
+	return c.Storage.WriteFile(ctx, name, data)
+}
+
+func (c *claimedStorage) CreateExclusive(ctx context.Context, name string, data []byte) error {
+	if err := c.claim(ctx); err != nil {
+		return err
+	}
+	return c.Storage.CreateExclusive(ctx, name, data)
+}
+
+// Remove and RemoveAll wait for the claim only when it is lost: a store
+// that cannot write its record (a full disk) can still free space (a
+// vacuum, a drop) in storage it opened as its own.
+func (c *claimedStorage) Remove(ctx context.Context, name string) error {
+	if err := c.claim(ctx); kerr.Is(err, kerr.Corruption) {
+		return err
+	}
+	return c.Storage.Remove(ctx, name)
+}
+
+func (c *claimedStorage) RemoveAll(ctx context.Context, dir string) error {
+	if err := c.claim(ctx); kerr.Is(err, kerr.Corruption) {
+		return err
+	}
+	return c.Storage.RemoveAll(ctx, dir)
 }
 
 // putStoreID records the store's id in its catalog and flushes the

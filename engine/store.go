@@ -370,6 +370,9 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !opts.ReadOnly {
+		stor = newClaimedStorage(stor)
+	}
 	mem, ownsMem := storeAllocator(opts)
 	maxScans := opts.MaxConcurrentScans
 	if maxScans <= 0 {

@@ -26,6 +26,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/vfs"
+	"github.com/kalamdb/libkalam/vfs/errorfs"
 )
 
 // deleteSeqs deletes rows of a table without a primary key by _seq.
@@ -1789,5 +1791,67 @@ func TestFirstOpensRacingForStorageOneGetsIn(t *testing.T) {
 		if err := json.Unmarshal(raw, &rec); err != nil || rec.Root != roots[winner] {
 			t.Fatalf("round %d: the storage records %q (%v); want the winner %s", round, raw, err, roots[winner])
 		}
+	}
+}
+
+// TestStoresOpenedOnStorageRefusingWritesDoNotShareIt: two stores opened
+// one after the other on storage that refused writes (a full disk) both
+// got in without a record, which is written best effort; once space was
+// freed each made table t, and the second's flush wrote over the first's
+// segment_001 (found by a verification pass). The record left unwritten
+// at open is now written before the store's first write to storage: the
+// first store to write claims the storage, the other's writes are refused.
+func TestStoresOpenedOnStorageRefusingWritesDoNotShareIt(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	if err := os.MkdirAll(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sw := &errorfs.Switch{}
+	full := errorfs.InjectorFunc(func(op errorfs.Op, path string) *errorfs.Fault {
+		if op.Mutating() && op != errorfs.OpMkdirAll && strings.HasPrefix(path, shared) {
+			return &errorfs.Fault{Op: op, Path: path, Err: syscall.ENOSPC}
+		}
+		return nil
+	})
+	open := func(node string) *DB {
+		opts := DefaultOptions()
+		opts.Storage = shared
+		opts.FS = errorfs.Wrap(vfs.Default, sw)
+		db, err := Open(filepath.Join(dir, node), opts)
+		if err != nil {
+			t.Fatalf("open %s on a full storage: %v", node, err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	sw.Set(full)
+	a, b := open("a"), open("b")
+	if _, err := os.Stat(filepath.Join(shared, ownerFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a record was written on the full storage: %v", err)
+	}
+	sw.Set(nil) // space freed
+	mem := memory.NewGoAllocator()
+	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatalf("the first store to write: %v", err)
+	}
+	appendEvents(t, a, mem, "t", 1, 2, 3)
+	if _, err := a.Flush("t"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"})
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "another store") || !strings.Contains(err.Error(), filepath.Join(dir, "a")) {
+		t.Fatalf("the second store's first write: %v; want Corruption naming the first store", err)
+	}
+	if _, err := b.CreateTable("u", "", eventsSchema, map[string]string{"primary_key": "id"}); !kerr.Is(err, kerr.Corruption) {
+		t.Fatalf("the second store's next write: %v; want it refused too", err)
+	}
+	if got := scanRows(t, a, "t", allRows()); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("the first store's table: %s", got)
+	}
+	raw, err := os.ReadFile(filepath.Join(shared, ownerFile))
+	var rec storageOwner
+	if err != nil || json.Unmarshal(raw, &rec) != nil || rec.Root != filepath.Join(dir, "a") {
+		t.Fatalf("record %s, %v; want the first store's", raw, err)
 	}
 }
