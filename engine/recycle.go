@@ -45,9 +45,15 @@ type kept struct {
 }
 
 const (
-	recycleMin  = 64 << 10
-	recycleMax  = 32 << 20
-	recycleIdle = time.Second
+	recycleMin = 64 << 10
+	recycleMax = 32 << 20
+	// recycleIdle: after a second, a scan run a few seconds after the
+	// last (an analyst looking at a result) faulted all its buffers in
+	// afresh: a 10 M-row, 5-column to_table() took 332-477 ms after 4 s
+	// idle against 228-250 ms back to back (docs/DESIGN-NOTES.md
+	// "Buffers kept for ten seconds"). jemalloc's default decay is ten
+	// seconds too.
+	recycleIdle = 10 * time.Second
 )
 
 // recycleRetainBound is how many freed bytes a recycler keeps: an eighth

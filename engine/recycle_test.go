@@ -70,6 +70,12 @@ func TestRecycler(t *testing.T) {
 	if r.retained != before {
 		t.Fatalf("a trim before the idle time returned %d bytes", before-r.retained)
 	}
+	// Nor after a pause between two scans of an interactive user: kept
+	// for a second only, the next scan faulted every buffer in afresh.
+	r.trim(time.Now().Add(5 * time.Second))
+	if r.retained != before {
+		t.Fatalf("a trim 5 s after the frees returned %d bytes", before-r.retained)
+	}
 	r.trim(time.Now().Add(recycleIdle))
 	if r.retained != 0 || len(r.free) != 0 {
 		t.Fatalf("after the idle time %d bytes are still kept", r.retained)
