@@ -57,7 +57,8 @@ var s3Connections = sync.OnceValue(storage.NewHTTPClient)
 // for the same worker: each split's reader would otherwise start with no
 // buffer to reuse, and every column buffer of its scan would be a fresh
 // mmap that the kernel faults in and zeroes (a third of a scan's CPU).
-// It keeps at most 256 MiB, and nothing after a second unused.
+// What it keeps is bounded (recycleRetainBound) and goes back after ten
+// seconds unused.
 var scanBuffers = sync.OnceValue(func() *engine.BufferPool { return engine.NewBufferPool(mallocator.NewMallocator()) })
 
 // openOptions turns kalam_open's options_json into engine options.

@@ -5,7 +5,10 @@
  * segments tracked by a manifest, and every read handed to the host as an
  * Arrow C stream (struct ArrowArrayStream). Build a program with
  *
- *     cc app.c $(pkg-config --cflags --libs kalam)
+ *     cc app.c $(pkg-config --cflags --libs kalam) -Wl,-rpath,"$(pkg-config --variable=libdir kalam)"
+ *
+ * (the rpath lets the program find libkalam at run time; or set
+ * LD_LIBRARY_PATH).
  *
  * CONVENTIONS
  *   - Every function returns a kalam_status (KALAM_OK == 0) and, when `err`
@@ -25,8 +28,15 @@
  *   - A closed or unknown kalam_db* is KALAM_CLOSED; NULL or malformed
  *     arguments are KALAM_INVALID_ARGUMENT. Bad input never crashes the
  *     process (a wild pointer cannot be defended against).
+ *   - Besides the statuses each function lists: any function may return
+ *     KALAM_INTERNAL (a bug in libkalam; the message says where), and any
+ *     call that reads stored data — scans, writes that look up existing
+ *     keys (append, delete, write, update, delete_where), flush, compact,
+ *     vacuum, history — may return KALAM_CORRUPTION when a file fails
+ *     validation (the message names it).
  *   - Functions documented as "libkalam extension" (kalam_vacuum_dry_run,
- *     kalam_table_history) are additions to the ABI of the design contract;
+ *     kalam_table_history, kalam_table_dataset, kalam_dataset_release) are
+ *     additions to the ABI of the design contract;
  *     other implementations of kalam.h need not provide them.
  *
  * THREAD SAFETY
@@ -40,6 +50,9 @@
  *     waiting for a scan slot — and fails with ECANCELED; release returns
  *     once it has).
  *   - kalam_error: owned by the caller; not shared.
+ *   - Functions that take no kalam_db (kalam_free, kalam_error_release,
+ *     kalam_scan_split, kalam_dataset_release, the version calls) may be
+ *     called from any thread; a dataset id is released once.
  *
  * PROCESS RULES
  *   - libkalam embeds a Go runtime: load at most one Go-built shared library
@@ -53,14 +66,15 @@
  *   - Every store the process opens shares one pool of large Arrow buffers
  *     (released ones are handed out again instead of fresh pages: at most
  *     an eighth of the machine's memory kept, between 256 MiB and 2 GiB,
- *     none after a second unused) and one set of object
+ *     none after ten seconds unused) and one set of object
  *     storage connections, so a worker running scan splits one after
  *     another, each through a reader of its own, reuses both.
  *
  * STREAM ERRORS (errno values returned by get_schema / get_next)
  *   0           success; get_next returns 0 with a released array
  *               (release == NULL) at the end of the stream
- *   EINVAL      invalid argument, unknown name, database closed
+ *   EINVAL      invalid argument, not found (an unknown name; a version
+ *               or object a vacuum removed), read-only, database closed
  *               (kalam_close), stream already released
  *   ECANCELED   scan cancelled
  *   ENOMEM      out of memory
@@ -155,8 +169,9 @@ typedef int32_t kalam_status;
                                     get_next returned ECANCELED */
 #define KALAM_CLOSED 7           /* closed or unknown kalam_db */
 #define KALAM_READ_ONLY 8        /* write on a read-only handle; writing,
-                                    flushing, compacting, altering or
-                                    dropping a system table */
+                                    deleting, flushing, compacting,
+                                    vacuuming, altering or dropping a
+                                    system table */
 #define KALAM_BUSY 9
 #define KALAM_INTERNAL 10        /* a bug in libkalam; the message says where */
 
@@ -187,7 +202,8 @@ int32_t kalam_abi_version(void);
 typedef struct kalam_db kalam_db;
 
 /* Opens (or creates) the store at directory `root` and sets *out (NULL on
- * failure). With root NULL it opens a storage-only reader (DESIGN §10) of
+ * failure); give the handle back with kalam_close (the handle itself is
+ * never freed: see kalam_close). With root NULL it opens a storage-only reader (DESIGN §10) of
  * options_json's "storage" (then "read_only" must be true): every read
  * works on the cold data of what storage/ holds — each scan starts from the
  * table's manifest.json at that moment; hot rows live only with the writer
@@ -291,7 +307,9 @@ kalam_status kalam_table_schema(kalam_db* db, const char* table, struct ArrowSch
  *    "background_error" (the last failure of an
  *    automatic flush or compaction, or null)}.
  * Fields may be added. Works on system tables. Statuses: KALAM_OK;
- * KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
+ * KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED; on a storage-only
+ * reader also KALAM_IO and KALAM_CORRUPTION (it reads manifest.json from
+ * storage). */
 kalam_status kalam_table_info(kalam_db* db, const char* table, char** info_json, kalam_error* err);
 
 /* ---- Writes ----------------------------------------------------------------- */
@@ -381,7 +399,8 @@ kalam_status kalam_delete_where(kalam_db* db, const char* table, const char* fil
  * values and the others kept — atomically, as kalam_delete_where. Key
  * columns and the user column cannot be set. *rows_updated (may be NULL)
  * counts the matched rows (each gets a new version even when a value is
- * unchanged). Statuses: as kalam_delete_where; values of more or fewer than
+ * unchanged). Statuses: as kalam_delete_where, and a failing get_next of
+ * `values` as for kalam_append's input; values of more or fewer than
  * one row, an unknown column, a key column, or a value the column cannot
  * take is KALAM_INVALID_ARGUMENT naming it. */
 kalam_status kalam_update(kalam_db* db, const char* table, const char* filter, struct ArrowArrayStream* values,
@@ -434,7 +453,8 @@ typedef struct kalam_scan_options {
   const char* filter;                              /* NULL: none */
   int64_t limit;                                   /* < 0: none */
   int64_t batch_rows;                              /* <= 0: default (65536) */
-  int64_t as_of_version;                           /* <= 0: latest */
+  int64_t as_of_version;                           /* <= 0: latest; else that version's
+                                                      segments only, no hot rows */
   const char* sql;                                 /* label for system.live_queries; NULL: generated */
   /* Fields below were added after the first release; the library reads a
    * field only when struct_size covers it. */
@@ -476,7 +496,10 @@ kalam_status kalam_scan_segment(kalam_db* db, const char* table, const char* seg
  * system.tables also has "schema_version" (int64) and "schema" (utf8, a
  * JSON array of the columns), returned by kalam_scan when named in
  * opts->columns; the default columns are the contract's five.
- * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
+ * The stream keeps the store open until it is released, as kalam_scan's.
+ * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED;
+ * on a storage-only reader also KALAM_IO and KALAM_CORRUPTION (it reads
+ * manifests from storage). */
 kalam_status kalam_system_table(kalam_db* db, const char* name, struct ArrowArrayStream* out,
                                 kalam_error* err);
 
@@ -487,7 +510,10 @@ kalam_status kalam_explain(kalam_db* db, const char* table, const kalam_scan_opt
                            char** plan_json, kalam_error* err);
 
 /* The table's current manifest.json; *json is freed with kalam_free.
- * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
+ * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (also a system table: it has
+ * no manifest); KALAM_NOT_FOUND; KALAM_CLOSED; on a storage-only reader
+ * also KALAM_IO and KALAM_CORRUPTION (it reads manifest.json from
+ * storage). */
 kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, kalam_error* err);
 
 /* Divides a scan of `table` (opts as for kalam_scan; NULL: defaults; no
@@ -506,7 +532,8 @@ kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, k
 kalam_status kalam_scan_splits(kalam_db* db, const char* table, const kalam_scan_options* opts,
                                const char* split_options_json, char** splits_json, kalam_error* err);
 
-/* Exports a version of `table` as Parquet files a query engine reads by
+/* libkalam extension (DESIGN §11 describes the behaviour, not this call).
+ * Exports a version of `table` as Parquet files a query engine reads by
  * itself (DESIGN §11), exactly: reading every file with *schema (missing
  * columns null, stored types cast to it, extra columns ignored — what
  * pyarrow.dataset does) gives the rows kalam_scan gives. opts selects the
@@ -540,7 +567,7 @@ kalam_status kalam_table_dataset(kalam_db* db, const char* table, const kalam_sc
                                  struct ArrowSchema* schema, char** dataset_json, uint64_t* dataset_id,
                                  kalam_error* err);
 
-/* Releases a dataset of kalam_table_dataset: unpins its segments and removes
+/* libkalam extension. Releases a dataset of kalam_table_dataset: unpins its segments and removes
  * its temporary files. Valid after kalam_close of the handle that made it.
  * A process that dies leaves the files; the next open of the store removes
  * them. Statuses: KALAM_OK; KALAM_NOT_FOUND (unknown or released id);

@@ -3,7 +3,8 @@
  *   scan_table ROOT TABLE [FILTER]
  *
  * e.g. scan_table ./demo-data demo.readings "value > 20"
- * Build: cc scan_table.c $(pkg-config --cflags --libs kalam) */
+ * Build: cc scan_table.c $(pkg-config --cflags --libs kalam) -Wl,-rpath,"$(pkg-config --variable=libdir kalam)"
+ *   (the rpath lets the program find libkalam at run time; or set LD_LIBRARY_PATH) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

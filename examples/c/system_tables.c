@@ -2,7 +2,8 @@
  *
  *   system_tables ROOT
  *
- * Build: cc system_tables.c $(pkg-config --cflags --libs kalam) */
+ * Build: cc system_tables.c $(pkg-config --cflags --libs kalam) -Wl,-rpath,"$(pkg-config --variable=libdir kalam)"
+ *   (the rpath lets the program find libkalam at run time; or set LD_LIBRARY_PATH) */
 #include <stdio.h>
 
 #include <kalam.h>

@@ -3,7 +3,8 @@
 // kalam::Db owns a kalam_db*, kalam::Stream owns a struct ArrowArrayStream,
 // kalam::Batch owns a struct ArrowArray, and failures throw kalam::Error with
 // the library's status code and message. Header-only; link with
-// $(pkg-config --libs kalam).
+// $(pkg-config --libs kalam) and an rpath (-Wl,-rpath,"$(pkg-config
+// --variable=libdir kalam)") or LD_LIBRARY_PATH to find it at run time.
 #ifndef KALAM_HPP
 #define KALAM_HPP
 

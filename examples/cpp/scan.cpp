@@ -3,7 +3,8 @@
 //
 //   scan ROOT
 //
-// Build: c++ -std=c++17 scan.cpp $(pkg-config --cflags --libs kalam)
+// Build: c++ -std=c++17 scan.cpp $(pkg-config --cflags --libs kalam) -Wl,-rpath,"$(pkg-config --variable=libdir kalam)"
+//   (the rpath lets the program find libkalam at run time; or set LD_LIBRARY_PATH)
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>

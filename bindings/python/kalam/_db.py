@@ -9,9 +9,12 @@ import json
 import os
 import threading
 import weakref
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    import pyarrow.dataset
 
 from . import _ffi
 from ._convert import DataLike, SchemaLike, as_reader, as_schema, infer_schema, is_schema_like, keys_as_reader
@@ -905,7 +908,7 @@ class Table:
             return base.rstrip("/") + f"/{self._namespace}/{self._name}"
         return os.path.join(base, self._namespace, self._name)
 
-    def to_pyarrow_dataset(self, version: Optional[Union[int, datetime.datetime]] = None) -> "Any":
+    def to_pyarrow_dataset(self, version: Optional[Union[int, datetime.datetime]] = None) -> "pyarrow.dataset.Dataset":
         """A plain :class:`pyarrow.dataset.Dataset` of the table (``version``:
         as for :meth:`scan`; default the latest, hot rows included) that
         reads exactly what ``t.scan(version=...)`` returns, for engines that

@@ -54,6 +54,9 @@ class Scan:
         segment_id: Optional[str] = None,
         sql: Optional[str] = None,
     ) -> None:
+        """A scan of ``table`` in ``db``; usually made by :meth:`Table.scan`
+        or :meth:`Table.scan_segment`, whose parameters these are. Nothing
+        is read until the scan is consumed."""
         if isinstance(columns, str):
             raise TypeError("columns must be a list of column names, not a string")
         if columns is not None and not all(isinstance(c, str) for c in columns):
@@ -431,7 +434,7 @@ class ScanSplit:
     def __repr__(self) -> str:
         return f"<kalam.ScanSplit {self.table} v{self.version} {len(self.segments)} segment(s), <= {self.rows} rows>"
 
-    def scan(self, storage_options: Optional[Dict[str, Any]] = None) -> "SplitScan":
+    def scan(self, storage_options: Optional[Dict[str, Any]] = None) -> "Scan":
         """A :class:`Scan` of this split, read through a storage-only reader
         of the split's storage (``storage_options`` for credentials)."""
         return SplitScan(self, storage_options)
@@ -466,4 +469,6 @@ class SplitScan(Scan):
         return json.loads(self.split.spec)
 
     def splits(self, max_splits: Optional[int] = None, target_rows: Optional[int] = None) -> List["ScanSplit"]:
+        """Not available: raises TypeError (a split is one key range
+        already; split the table's scan instead)."""
         raise TypeError("a split cannot be split again")

@@ -101,7 +101,8 @@ class Closed(Error):
 
 
 class ReadOnly(Error):
-    """A write on a read-only database (KALAM_READ_ONLY)."""
+    """A write on a read-only database, or a write, delete, flush, compaction,
+    vacuum, alter or drop of a system table (KALAM_READ_ONLY)."""
 
     code = 8
 

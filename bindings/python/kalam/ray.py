@@ -90,6 +90,8 @@ class KalamDatasource(ray.data.Datasource):
         max_splits: Optional[int] = None,
         target_rows: Optional[int] = None,
     ) -> None:
+        """Plans the splits at once (parameters as for :func:`read_table`);
+        the tasks read them later, each through a reader of its own."""
         super().__init__()
         self.uri = uri
         self.table = table
@@ -103,9 +105,12 @@ class KalamDatasource(ray.data.Datasource):
         self._row_width = _row_width(self.schema)
 
     def get_name(self) -> str:
+        """The name Ray shows for the read: table and version."""
         return f"Kalam({self.table}@v{self.version})"
 
     def estimate_inmemory_data_size(self) -> Optional[int]:
+        """Bytes the result takes in memory, estimated from the splits' row
+        counts and the schema's column widths."""
         return sum(s.rows for s in self.splits) * self._row_width
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit: Optional[int] = None,
