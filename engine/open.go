@@ -105,6 +105,11 @@ func (st *store) open(rdir string, opts Options) error {
 		return err
 	}
 	if len(issues) > 0 {
+		if opts.ReadOnly {
+			if err := st.storageOwnerError(); err != nil {
+				return err
+			}
+		}
 		if !opts.Recover {
 			return issuesError(issues)
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -68,7 +69,7 @@ type storageOwner struct {
 // loses the create decides again on the winner's record.
 func (st *store) claimStorage(recover bool) error {
 	for attempt := 0; ; attempt++ {
-		lost, err := st.claimStorageOnce(recover)
+		lost, err := st.claimStorageOnce(recover, false)
 		if !lost || err != nil {
 			return err
 		}
@@ -81,9 +82,23 @@ func (st *store) claimStorage(recover bool) error {
 	}
 }
 
-// claimStorageOnce is one claim; lost reports an exclusive create of the
-// record that another writer won.
-func (st *store) claimStorageOnce(recover bool) (lost bool, err error) {
+// storageOwnerError is the refusal a read-write open would give because
+// the storage is another store's, nil when it would give none; it writes
+// nothing. A read-only open, which does not claim storage, reports it
+// rather than what the other store's tables look like to this catalog
+// ("RocksDB lost commits ... recover", which would take the storage over).
+func (st *store) storageOwnerError() error {
+	_, err := st.claimStorageOnce(false, true)
+	if kerr.Is(err, kerr.Corruption) {
+		return err
+	}
+	return nil
+}
+
+// claimStorageOnce is one claim (with check, only its decision: nothing
+// is written); lost reports an exclusive create of the record that
+// another writer won.
+func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 	ctx := context.Background()
 	mineRaw, err := st.getCat([]byte(catStoreID))
 	if err != nil {
@@ -144,6 +159,9 @@ func (st *store) claimStorageOnce(recover bool) (lost bool, err error) {
 		// come back, is another store to this storage.
 		mine = ""
 	}
+	if check {
+		return false, nil
+	}
 	if mine == "" {
 		mine = uuid.NewString()
 		if err := st.putStoreID(mine); err != nil {
@@ -168,12 +186,22 @@ func (st *store) claimStorageOnce(recover bool) (lost bool, err error) {
 			return true, nil
 		}
 		if err != nil && cs != nil {
-			cs.defer_(rec, true, mine, st.root)
+			cs.defer_(rec, true, nil, mine, st.root)
 		}
 		return false, nil
 	}
-	if err := rawStorage(st.storage).WriteFile(ctx, ownerFile, rec); err != nil && cs != nil {
-		cs.defer_(rec, false, mine, st.root)
+	if err := rawStorage(st.storage).WriteFile(ctx, ownerFile, rec); err != nil {
+		if present && owner.StoreID != mine {
+			// A takeover that storage does not show is none: the store it
+			// replaces, opened again, would find itself named there and
+			// write on.
+			return false, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err,
+				"take storage %s over from the store at %q: write %s (free space, or make the storage writable, and open again)",
+				st.storage, owner.Root, ownerFile)
+		}
+		if cs != nil {
+			cs.defer_(rec, false, raw, mine, st.root)
+		}
 	}
 	return false, nil
 }
@@ -191,6 +219,7 @@ type claimedStorage struct {
 	mu      sync.Mutex
 	rec     []byte // the record still to write
 	create  bool   // exclusively: the storage had no record at open
+	seen    []byte // else the record found at open, which rec replaces
 	id      string
 	root    string
 	lost    error // another store claimed the storage first: every write is refused
@@ -211,11 +240,12 @@ func rawStorage(s storage.Storage) storage.Storage {
 }
 
 // defer_ makes the record rec (of store id at root) wait for the first
-// write.
-func (c *claimedStorage) defer_(rec []byte, create bool, id, root string) {
+// write: created exclusively, or replacing seen, the record found at open
+// (damaged, or copied from other storage), only if that is still there.
+func (c *claimedStorage) defer_(rec []byte, create bool, seen []byte, id, root string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rec, c.create, c.id, c.root = rec, create, id, root
+	c.rec, c.create, c.seen, c.id, c.root = rec, create, seen, id, root
 	c.settled.Store(false)
 }
 
@@ -236,7 +266,19 @@ func (c *claimedStorage) claim(ctx context.Context) error {
 	if c.create {
 		err = c.Storage.CreateExclusive(ctx, ownerFile, c.rec)
 	} else {
-		err = c.Storage.WriteFile(ctx, ownerFile, c.rec)
+		// Replaced only if it is still the record found at open: another
+		// store that wrote its own since has claimed the storage.
+		cur, rerr := c.Storage.ReadFile(ctx, ownerFile)
+		switch {
+		case rerr == nil && bytes.Equal(cur, c.seen):
+			err = c.Storage.WriteFile(ctx, ownerFile, c.rec)
+		case kerr.Is(rerr, kerr.NotFound):
+			err = c.Storage.CreateExclusive(ctx, ownerFile, c.rec)
+		case rerr == nil:
+			err = kerr.New(kerr.AlreadyExists, "%s changed since open", ownerFile)
+		default:
+			return fmt.Errorf("read %s: %w", ownerFile, rerr)
+		}
 	}
 	if kerr.Is(err, kerr.AlreadyExists) {
 		raw, rerr := c.Storage.ReadFile(ctx, ownerFile)

@@ -1801,57 +1801,187 @@ func TestFirstOpensRacingForStorageOneGetsIn(t *testing.T) {
 // segment_001 (found by a verification pass). The record left unwritten
 // at open is now written before the store's first write to storage: the
 // first store to write claims the storage, the other's writes are refused.
+// The same when storage held a damaged record, or one copied from other
+// storage: the deferred record replaces it only if it is still the one
+// found at open (a second pass found the replacement unconditional).
 func TestStoresOpenedOnStorageRefusingWritesDoNotShareIt(t *testing.T) {
-	dir := t.TempDir()
-	shared := filepath.Join(dir, "shared")
-	if err := os.MkdirAll(shared, 0o755); err != nil {
-		t.Fatal(err)
+	other := t.TempDir() // existing storage a copied record names
+	host, _ := os.Hostname()
+	copied, _ := json.Marshal(storageOwner{StoreID: "copied", Root: "/elsewhere", Storage: other, Host: host})
+	for _, tc := range []struct {
+		name   string
+		record []byte // nil: none
+	}{{"no record", nil}, {"damaged record", []byte("{}")}, {"empty record", []byte{}}, {"copied record", copied}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			shared := filepath.Join(dir, "shared")
+			if err := os.MkdirAll(shared, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.record != nil {
+				if err := os.WriteFile(filepath.Join(shared, ownerFile), tc.record, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sw := &errorfs.Switch{}
+			open := func(node string) *DB {
+				db, err := Open(filepath.Join(dir, node), fullStorageOpts(shared, sw))
+				if err != nil {
+					t.Fatalf("open %s on a full storage: %v", node, err)
+				}
+				t.Cleanup(func() { db.Close() })
+				return db
+			}
+			sw.Set(fullUnder(shared))
+			a, b := open("a"), open("b")
+			if raw, _ := os.ReadFile(filepath.Join(shared, ownerFile)); tc.record != nil && string(raw) != string(tc.record) || tc.record == nil && raw != nil {
+				t.Fatalf("the record changed on the full storage: %q", raw)
+			}
+			sw.Set(nil) // space freed
+			mem := memory.NewGoAllocator()
+			if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+				t.Fatalf("the first store to write: %v", err)
+			}
+			appendEvents(t, a, mem, "t", 1, 2, 3)
+			if _, err := a.Flush("t"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := b.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"})
+			if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "another store") || !strings.Contains(err.Error(), filepath.Join(dir, "a")) {
+				t.Fatalf("the second store's first write: %v; want Corruption naming the first store", err)
+			}
+			if _, err := b.CreateTable("u", "", eventsSchema, map[string]string{"primary_key": "id"}); !kerr.Is(err, kerr.Corruption) {
+				t.Fatalf("the second store's next write: %v; want it refused too", err)
+			}
+			if err := b.DropTable("t"); err == nil {
+				t.Fatal("the second store dropped a table in the first's storage")
+			}
+			if got := scanRows(t, a, "t", allRows()); got != "1:k1 2:k2 3:k3" {
+				t.Fatalf("the first store's table: %s", got)
+			}
+			raw, err := os.ReadFile(filepath.Join(shared, ownerFile))
+			var rec storageOwner
+			if err != nil || json.Unmarshal(raw, &rec) != nil || rec.Root != filepath.Join(dir, "a") {
+				t.Fatalf("record %s, %v; want the first store's", raw, err)
+			}
+		})
 	}
-	sw := &errorfs.Switch{}
-	full := errorfs.InjectorFunc(func(op errorfs.Op, path string) *errorfs.Fault {
-		if op.Mutating() && op != errorfs.OpMkdirAll && strings.HasPrefix(path, shared) {
+}
+
+// fullStorageOpts are the options of a store whose storage (shared) goes
+// through sw's faults.
+func fullStorageOpts(shared string, sw *errorfs.Switch) Options {
+	opts := DefaultOptions()
+	opts.Storage = shared
+	opts.FS = errorfs.Wrap(vfs.Default, sw)
+	return opts
+}
+
+// fullUnder fails every change under dir as a full disk does (creating a
+// directory that exists still works).
+func fullUnder(dir string) errorfs.Injector {
+	return errorfs.InjectorFunc(func(op errorfs.Op, path string) *errorfs.Fault {
+		if op.Mutating() && op != errorfs.OpMkdirAll && strings.HasPrefix(path, dir) {
 			return &errorfs.Fault{Op: op, Path: path, Err: syscall.ENOSPC}
 		}
 		return nil
 	})
-	open := func(node string) *DB {
-		opts := DefaultOptions()
-		opts.Storage = shared
-		opts.FS = errorfs.Wrap(vfs.Default, sw)
-		db, err := Open(filepath.Join(dir, node), opts)
-		if err != nil {
-			t.Fatalf("open %s on a full storage: %v", node, err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
-	sw.Set(full)
-	a, b := open("a"), open("b")
-	if _, err := os.Stat(filepath.Join(shared, ownerFile)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a record was written on the full storage: %v", err)
-	}
-	sw.Set(nil) // space freed
+}
+
+// TestRecoverTakeoverOnFullStorageFailsTheOpen: a recover taking over the
+// storage of a closed store, on a full disk, opened without rewriting the
+// record; the store it replaced then reopened as the storage's store, and
+// both wrote it: the later flush overwrote the other's segment (found by a
+// verification pass). A takeover whose record cannot be written now fails
+// the open; the old store keeps its storage until one succeeds.
+func TestRecoverTakeoverOnFullStorageFailsTheOpen(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	sw := &errorfs.Switch{}
 	mem := memory.NewGoAllocator()
-	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatalf("the first store to write: %v", err)
-	}
-	appendEvents(t, a, mem, "t", 1, 2, 3)
-	if _, err := a.Flush("t"); err != nil {
+	b, err := Open(filepath.Join(dir, "b"), fullStorageOpts(shared, sw))
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := b.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"})
-	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "another store") || !strings.Contains(err.Error(), filepath.Join(dir, "a")) {
-		t.Fatalf("the second store's first write: %v; want Corruption naming the first store", err)
+	if _, err := b.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := b.CreateTable("u", "", eventsSchema, map[string]string{"primary_key": "id"}); !kerr.Is(err, kerr.Corruption) {
-		t.Fatalf("the second store's next write: %v; want it refused too", err)
+	appendEvents(t, b, mem, "t", 1, 2)
+	if _, err := b.Flush("t"); err != nil {
+		t.Fatal(err)
 	}
+	b.Close()
+	sw.Set(fullUnder(shared))
+	o := fullStorageOpts(shared, sw)
+	o.Recover = true
+	if a, err := Open(filepath.Join(dir, "a"), o); err == nil {
+		a.Close()
+		t.Fatal("a recover took the storage over on a full disk without recording it")
+	} else if !strings.Contains(err.Error(), ownerFile) || !strings.Contains(err.Error(), "free space") {
+		t.Fatalf("recover on a full disk: %v; want the record named and what to do", err)
+	}
+	sw.Set(nil)
+	b, err = Open(filepath.Join(dir, "b"), fullStorageOpts(shared, sw))
+	if err != nil {
+		t.Fatalf("the storage's store after a failed takeover: %v", err)
+	}
+	appendEvents(t, b, mem, "t", 3)
+	if _, err := b.Flush("t"); err != nil {
+		t.Fatal(err)
+	}
+	if got := scanRows(t, b, "t", allRows()); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("rows: %s", got)
+	}
+	b.Close()
+	a, err := Open(filepath.Join(dir, "a"), o)
+	if err != nil {
+		t.Fatalf("recover with space: %v", err)
+	}
+	defer a.Close()
 	if got := scanRows(t, a, "t", allRows()); got != "1:k1 2:k2 3:k3" {
-		t.Fatalf("the first store's table: %s", got)
+		t.Fatalf("rows after the takeover: %s", got)
 	}
-	raw, err := os.ReadFile(filepath.Join(shared, ownerFile))
-	var rec storageOwner
-	if err != nil || json.Unmarshal(raw, &rec) != nil || rec.Root != filepath.Join(dir, "a") {
-		t.Fatalf("record %s, %v; want the first store's", raw, err)
+	if b, err := Open(filepath.Join(dir, "b"), fullStorageOpts(shared, sw)); err == nil {
+		b.Close()
+		t.Fatal("the replaced store opened again")
+	}
+}
+
+// TestReadOnlyOpenOfStoreOnAnothersStorageSaysSo: a store refused because
+// its storage is another store's, opened read-only, was told RocksDB had
+// lost commits and to recover, which would take the other store's storage
+// over (found by a verification pass). It is told whose storage it is.
+func TestReadOnlyOpenOfStoreOnAnothersStorageSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	opts := DefaultOptions()
+	opts.Storage = shared
+	a, err := Open(filepath.Join(dir, "a"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := Open(filepath.Join(dir, "b"), opts); err == nil {
+		b.Close()
+		t.Fatal("a second store opened on the first's storage")
+	}
+	// b: a store of its own storage, then pointed at a's.
+	b, err := Open(filepath.Join(dir, "b"), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	ro := opts
+	ro.ReadOnly = true
+	b, err = Open(filepath.Join(dir, "b"), ro)
+	if err == nil {
+		b.Close()
+		t.Fatal("opened read-only")
+	}
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "another store") || strings.Contains(err.Error(), "lost") {
+		t.Fatalf("read-only open: %v; want the storage named as another store's", err)
 	}
 }
