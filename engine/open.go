@@ -95,8 +95,9 @@ func (st *store) open(rdir string, opts Options) error {
 		return err
 	}
 	if !opts.ReadOnly {
-		// Before anything is repaired from storage or written to it.
-		if err := st.claimStorage(opts.Recover || rebuilt); err != nil {
+		// Refused storage is refused before its tables are looked at: a
+		// store pointed at another's storage hears whose it is.
+		if _, err := st.claimStorageOnce(opts.Recover || rebuilt, true); err != nil {
 			return err
 		}
 	}
@@ -104,15 +105,25 @@ func (st *store) open(rdir string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if len(issues) > 0 {
+	if len(issues) > 0 && !opts.Recover {
 		if opts.ReadOnly {
 			if err := st.storageOwnerError(); err != nil {
 				return err
 			}
 		}
-		if !opts.Recover {
-			return issuesError(issues)
+		// No claim is written for an open that fails: an existing store
+		// given another store's storage by mistake (a copy not yet
+		// opened, storage with no record) left its record there, and the
+		// storage's own store was refused at its next open.
+		return issuesError(issues)
+	}
+	if !opts.ReadOnly {
+		// Before anything is repaired from storage or written to it.
+		if err := st.claimStorage(opts.Recover || rebuilt); err != nil {
+			return err
 		}
+	}
+	if len(issues) > 0 {
 		if err := st.repairFromStorage(issues, rep); err != nil {
 			return err
 		}

@@ -114,8 +114,15 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 	case err != nil:
 		return false, fmt.Errorf("read %s: %w", ownerFile, err)
 	default:
-		// A damaged record holds no data: it is written again below.
 		present = json.Unmarshal(raw, &owner) == nil && owner.StoreID != ""
+		if !present && !recover {
+			// No write of ours leaves one damaged (a record is created or
+			// replaced whole): something else wrote it. Replacing it is
+			// not exclusive, so stores opening at once would all get in.
+			return false, kerr.New(kerr.Corruption,
+				"storage %s holds a damaged %s (%d bytes, not a store's record): it cannot tell which store writes this storage. If no other store does, open with {\"recover\": true} to claim it",
+				st.storage, ownerFile, len(raw))
+		}
 	}
 	host, _ := os.Hostname()
 	// Paths in the record mean something only on the machine that wrote
@@ -151,6 +158,9 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 		// A recover in this store's own root keeps its id (the rebuild
 		// took it over: adoptStorageID).
 		mine = owner.StoreID
+		if check {
+			break
+		}
 		if err := st.putStoreID(mine); err != nil {
 			return false, err
 		}
@@ -190,8 +200,22 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 		}
 		return false, nil
 	}
-	if err := rawStorage(st.storage).WriteFile(ctx, ownerFile, rec); err != nil {
-		if present && owner.StoreID != mine {
+	takeover := present && owner.StoreID != mine
+	if takeover {
+		if err := st.hit("claim_storage_before_takeover"); err != nil {
+			return false, err
+		}
+	}
+	if err := rawStorage(st.storage).WriteFile(ctx, ownerFile, rec); err == nil && takeover && here && !ownRoot && ownerIsOpen(owner.Root) {
+		// The store taken over opened after the check above and before
+		// the record named this one: it read itself there and writes on.
+		// Its record goes back, and this open fails.
+		if rerr := rawStorage(st.storage).WriteFile(ctx, ownerFile, raw); rerr != nil {
+			return false, kerr.Wrap(kerr.IO, rerr, "storage %s: the store at %q opened while this recover took its storage over, and its record could not be put back; close that store and open this one with {\"recover\": true} again", st.storage, owner.Root)
+		}
+		return false, kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which opened while this recover took its storage over: recover does not take over the storage of an open store", st.storage, owner.Root)
+	} else if err != nil {
+		if takeover {
 			// A takeover that storage does not show is none: the store it
 			// replaces, opened again, would find itself named there and
 			// write on.
