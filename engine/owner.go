@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/google/uuid"
 	"github.com/linxGnu/grocksdb"
@@ -172,6 +173,18 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 	if check {
 		return false, nil
 	}
+	if present && owner.StoreID != mine && here && !ownRoot {
+		// The store taken over must not open until the record names
+		// this one: checking that it is not open and then writing left
+		// a window in which it opened, read itself in the record and
+		// wrote on (both stores in, a flush overwriting the other's
+		// segment). Its RocksDB lock, held here, keeps its open out.
+		release, ok := lockStoreRoot(owner.Root)
+		if !ok {
+			return false, kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which is open: recover does not take over the storage of an open store", st.storage, owner.Root)
+		}
+		defer release()
+	}
 	if mine == "" {
 		mine = uuid.NewString()
 		if err := st.putStoreID(mine); err != nil {
@@ -206,15 +219,7 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 			return false, err
 		}
 	}
-	if err := rawStorage(st.storage).WriteFile(ctx, ownerFile, rec); err == nil && takeover && here && !ownRoot && ownerIsOpen(owner.Root) {
-		// The store taken over opened after the check above and before
-		// the record named this one: it read itself there and writes on.
-		// Its record goes back, and this open fails.
-		if rerr := rawStorage(st.storage).WriteFile(ctx, ownerFile, raw); rerr != nil {
-			return false, kerr.Wrap(kerr.IO, rerr, "storage %s: the store at %q opened while this recover took its storage over, and its record could not be put back; close that store and open this one with {\"recover\": true} again", st.storage, owner.Root)
-		}
-		return false, kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which opened while this recover took its storage over: recover does not take over the storage of an open store", st.storage, owner.Root)
-	} else if err != nil {
+	if err := rawStorage(st.storage).WriteFile(ctx, ownerFile, rec); err != nil {
 		if takeover {
 			// A takeover that storage does not show is none: the store it
 			// replaces, opened again, would find itself named there and
@@ -453,6 +458,25 @@ func ownerIsOpen(root string) bool {
 	}
 	_, held := rocksLockHolder(filepath.Join(root, "rocksdb"))
 	return held
+}
+
+// lockStoreRoot takes the RocksDB lock of the store rooted at root (a
+// path of this machine) as RocksDB's open takes it, so that the store
+// cannot open until release; ok is false when the lock is held (the store
+// is open). No lock file: no store there to keep out. The lock is this
+// process's: nothing else here may open and close that file meanwhile
+// (closing any descriptor of it drops the lock).
+func lockStoreRoot(root string) (release func(), ok bool) {
+	f, err := os.OpenFile(filepath.Join(root, "rocksdb", "LOCK"), os.O_RDWR, 0)
+	if err != nil {
+		return func() {}, true
+	}
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk); err != nil {
+		f.Close()
+		return nil, false
+	}
+	return func() { f.Close() }, true
 }
 
 // sameDir reports whether the paths a and b name one directory (the same
