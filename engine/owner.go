@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -78,7 +77,7 @@ func (st *store) claimStorage(recover bool) error {
 			// Records created and gone again, three times over: something
 			// else keeps removing it; this store does not win a race with
 			// it.
-			return kerr.New(kerr.Busy, "storage %s: its record %s keeps appearing and going while this store claims it; open again when nothing else writes there", st.storage, ownerFile)
+			return kerr.New(kerr.Busy, "storage %s: its record %s keeps changing while this store claims it; open again when nothing else writes there", st.storage, ownerFile)
 		}
 	}
 }
@@ -109,6 +108,11 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 	var owner storageOwner
 	present, absent := false, false
 	raw, err := st.storage.ReadFile(ctx, ownerFile)
+	if !check {
+		if err := st.hit("claim_storage_read"); err != nil {
+			return false, err
+		}
+	}
 	switch {
 	case kerr.Is(err, kerr.NotFound):
 		absent = true
@@ -219,18 +223,34 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 			return false, err
 		}
 	}
-	if err := rawStorage(st.storage).WriteFile(ctx, ownerFile, rec); err != nil {
-		if takeover {
-			// A takeover that storage does not show is none: the store it
-			// replaces, opened again, would find itself named there and
-			// write on.
-			return false, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err,
-				"take storage %s over from the store at %q: write %s (free space, or make the storage writable, and open again)",
-				st.storage, owner.Root, ownerFile)
+	if err := st.hit("claim_storage_before_replace"); err != nil {
+		return false, err
+	}
+	// Replaced only if it is still the record read above: two recovers
+	// at once (or a recover and a moved store's first open) each read
+	// the old record, each wrote its own over it, and both got in.
+	err = rawStorage(st.storage).ReplaceIf(ctx, ownerFile, raw, rec)
+	switch {
+	case err == nil:
+	case kerr.Is(err, kerr.AlreadyExists) || kerr.Is(err, kerr.NotFound):
+		if recover {
+			// Another store claimed it while this one decided: a recover
+			// takes storage over from a store that is gone, not from one
+			// claiming it now.
+			return false, kerr.New(kerr.Busy,
+				"storage %s: another store wrote its record (%s) while this recover was taking the storage over; open again (without recover) to see whose it is",
+				st.storage, ownerFile)
 		}
-		if cs != nil {
-			cs.defer_(rec, false, raw, mine, st.root)
-		}
+		return true, nil
+	case takeover:
+		// A takeover that storage does not show is none: the store it
+		// replaces, opened again, would find itself named there and
+		// write on.
+		return false, kerr.Wrap(kerr.CodeOfOr(err, kerr.IO), err,
+			"take storage %s over from the store at %q: write %s (free space, or make the storage writable, and open again)",
+			st.storage, owner.Root, ownerFile)
+	case cs != nil:
+		cs.defer_(rec, false, raw, mine, st.root)
 	}
 	return false, nil
 }
@@ -297,16 +317,9 @@ func (c *claimedStorage) claim(ctx context.Context) error {
 	} else {
 		// Replaced only if it is still the record found at open: another
 		// store that wrote its own since has claimed the storage.
-		cur, rerr := c.Storage.ReadFile(ctx, ownerFile)
-		switch {
-		case rerr == nil && bytes.Equal(cur, c.seen):
-			err = c.Storage.WriteFile(ctx, ownerFile, c.rec)
-		case kerr.Is(rerr, kerr.NotFound):
+		err = c.Storage.ReplaceIf(ctx, ownerFile, c.seen, c.rec)
+		if kerr.Is(err, kerr.NotFound) {
 			err = c.Storage.CreateExclusive(ctx, ownerFile, c.rec)
-		case rerr == nil:
-			err = kerr.New(kerr.AlreadyExists, "%s changed since open", ownerFile)
-		default:
-			return fmt.Errorf("read %s: %w", ownerFile, rerr)
 		}
 	}
 	if kerr.Is(err, kerr.AlreadyExists) {

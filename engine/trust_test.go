@@ -1661,19 +1661,27 @@ func TestStorageRecordOfAnotherMachine(t *testing.T) {
 
 const claimChildEnv = "KALAM_CLAIM_CHILD"
 
-// TestClaimChild is a process of TestFirstOpensRacingForStorageOneGetsIn:
-// it opens the store ROOT on STORAGE, stopping after it has read the
-// storage's record until the file GO exists, and says how the open went.
+// TestClaimChild is a process of the tests of racing claims: it opens the
+// store ROOT on STORAGE, stopping at the failpoint STEP (default: after it
+// has read the storage's record, when it has none, before creating it)
+// until the file GO exists, and says how the open went; with RECOVER
+// ("recover") the open is a recover. KALAM_CLAIM_CHILD is
+// ROOT|STORAGE|GO[|STEP[|RECOVER]].
 func TestClaimChild(t *testing.T) {
 	spec := os.Getenv(claimChildEnv)
 	if spec == "" {
-		t.Skip("not a test on its own: the process TestFirstOpensRacingForStorageOneGetsIn starts (it sets " + claimChildEnv + ")")
+		t.Skip("not a test on its own: the process the racing-claim tests start (they set " + claimChildEnv + ")")
 	}
-	parts := strings.SplitN(spec, "|", 3) // root|storage|go
+	parts := append(strings.Split(spec, "|"), "", "")
 	opts := DefaultOptions()
 	opts.Storage = parts[1]
+	opts.Recover = parts[4] == "recover"
+	stop := parts[3]
+	if stop == "" {
+		stop = "claim_storage_before_create"
+	}
 	opts.failpoint = func(step string) error {
-		if step != "claim_storage_before_create" {
+		if step != stop {
 			return nil
 		}
 		fmt.Println("at", step)
@@ -1713,60 +1721,19 @@ func TestFirstOpensRacingForStorageOneGetsIn(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		type child struct {
-			cmd   *exec.Cmd
-			lines chan string
-		}
-		var kids []child
+		var kids []*claimChild
 		for _, root := range roots {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestClaimChild$", "-test.v")
-			cmd.Env = append(os.Environ(), claimChildEnv+"="+root+"|"+shared+"|"+gofile)
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			lines := make(chan string, 64)
-			go func() {
-				sc := bufio.NewScanner(out)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-				close(lines)
-			}()
-			kids = append(kids, child{cmd, lines})
-		}
-		next := func(k child, prefixes ...string) string {
-			t.Helper()
-			timeout := time.After(2 * time.Minute)
-			for {
-				select {
-				case l, ok := <-k.lines:
-					if !ok {
-						t.Fatalf("round %d: a child ended without a line starting %q", round, prefixes)
-					}
-					for _, p := range prefixes {
-						if strings.HasPrefix(l, p) {
-							return l
-						}
-					}
-				case <-timeout:
-					t.Fatalf("round %d: no line starting %q from a child", round, prefixes)
-				}
-			}
+			kids = append(kids, startClaimChild(t, root, shared, gofile))
 		}
 		for _, k := range kids {
-			next(k, "at claim_storage_before_create")
+			k.next("at claim_storage_before_create")
 		}
 		if err := os.WriteFile(gofile, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		var got []string
 		for _, k := range kids {
-			got = append(got, next(k, "opened", "refused"))
+			got = append(got, k.next("opened", "refused"))
 			k.cmd.Wait()
 		}
 		winner := -1
@@ -1783,13 +1750,8 @@ func TestFirstOpensRacingForStorageOneGetsIn(t *testing.T) {
 		if winner < 0 {
 			t.Fatalf("round %d: neither store opened: %q", round, got)
 		}
-		raw, err := os.ReadFile(filepath.Join(shared, ownerFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rec storageOwner
-		if err := json.Unmarshal(raw, &rec); err != nil || rec.Root != roots[winner] {
-			t.Fatalf("round %d: the storage records %q (%v); want the winner %s", round, raw, err, roots[winner])
+		if got := recordedRoot(t, shared); got != roots[winner] {
+			t.Fatalf("round %d: the storage records %q; want the winner %s", round, got, roots[winner])
 		}
 	}
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -237,6 +238,10 @@ func (l *LocalStorage) WriteFile(ctx context.Context, name string, data []byte) 
 // winner's whole file, never a part. The temporary name goes, and the
 // directory is fsynced. A file system without hard links (EPERM, ENOTSUP:
 // some FUSE and SMB mounts) gets a rename, which is not exclusive.
+//
+// It holds name's lock (see ReplaceIf) while it does, so that a replace
+// cannot slip between its check and its link, and so that temporary files
+// of name found under the lock are a crashed writer's, and go.
 func (l *LocalStorage) CreateExclusive(ctx context.Context, name string, data []byte) error {
 	p, err := l.LocalPath(name)
 	if err != nil {
@@ -247,6 +252,14 @@ func (l *LocalStorage) CreateExclusive(ctx context.Context, name string, data []
 	}
 	if err := l.fs.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return ioErr(err, "create %s", p)
+	}
+	unlock, err := l.lock(p)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := l.fs.Stat(p); err == nil {
+		return kerr.New(kerr.AlreadyExists, "create %s: it exists", p)
 	}
 	// Racers must not share the temporary file: Create truncates.
 	tmp := fmt.Sprintf("%s.%s%s", p, randomSuffix(), TmpSuffix)
@@ -280,6 +293,73 @@ func (l *LocalStorage) CreateExclusive(ctx context.Context, name string, data []
 		return kerr.Wrap(kerr.IO, err, "fsync directory of %s", p)
 	}
 	return nil
+}
+
+// ReplaceIf reads name, compares and writes it (WriteFile) holding name's
+// lock, a file beside it (name + LockSuffix): every local writer of
+// compared content (ReplaceIf, CreateExclusive) holds it, in this process
+// and in others. A file system without locks gets an unlocked compare and
+// write, which is not exclusive.
+func (l *LocalStorage) ReplaceIf(ctx context.Context, name string, old, data []byte) error {
+	p, err := l.LocalPath(name)
+	if err != nil {
+		return err
+	}
+	unlock, err := l.lock(p)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cur, err := l.ReadFile(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(cur, old) {
+		return kerr.New(kerr.AlreadyExists, "replace %s: it changed (another writer replaced it)", p)
+	}
+	return l.WriteFile(ctx, name, data)
+}
+
+// LockSuffix names the lock file of an object replaced with ReplaceIf.
+const LockSuffix = ".lock"
+
+// lock takes the lock of the object at path p (see ReplaceIf) and removes
+// temporary files of p that writers killed while holding it left.
+func (l *LocalStorage) lock(p string) (unlock func(), err error) {
+	lk, err := l.fs.Lock(p + LockSuffix)
+	switch {
+	case errors.Is(err, vfs.ErrNoLocks):
+		return func() {}, nil
+	case errors.Is(err, vfs.ErrLocked):
+		return nil, kerr.Wrap(kerr.Busy, err, "lock %s", p)
+	case err != nil:
+		return nil, ioErr(err, "lock %s", p)
+	}
+	l.removeLeftTmp(p)
+	return func() { _ = lk.Close() }, nil
+}
+
+// removeLeftTmp removes p's temporary files (CreateExclusive's own names
+// and WriteFile's p.tmp): under p's lock, no writer is writing one.
+func (l *LocalStorage) removeLeftTmp(p string) {
+	dir, base := filepath.Split(p)
+	ents, err := l.fs.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		mid, ok := strings.CutPrefix(n, base)
+		if mid, ok2 := strings.CutSuffix(mid, TmpSuffix); ok && ok2 && (mid == "" || isRandomSuffix(strings.TrimPrefix(mid, "."))) {
+			_ = l.fs.Remove(filepath.Join(dir, n))
+		}
+	}
+}
+
+// isRandomSuffix reports whether s is one of randomSuffix's names.
+func isRandomSuffix(s string) bool {
+	_, err := hex.DecodeString(s)
+	return len(s) == 16 && err == nil
 }
 
 // randomSuffix names one writer's temporary file.
@@ -351,6 +431,10 @@ func (l *LocalStorage) List(_ context.Context, dir string) ([]Entry, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// IsLock reports whether a listed name is a local object's lock file
+// (ReplaceIf), which stays beside the object.
+func IsLock(name string) bool { return strings.HasSuffix(name, LockSuffix) }
 
 // IsTmp reports whether a listed name is a local write in progress.
 func IsTmp(name string) bool { return strings.HasSuffix(name, TmpSuffix) }

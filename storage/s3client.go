@@ -367,6 +367,23 @@ func (c *s3Client) putObjectIfAbsent(ctx context.Context, key string, data []byt
 	return err
 }
 
+// getObject reads a whole (small) object and its ETag.
+func (c *s3Client) getObject(ctx context.Context, key string) ([]byte, string, error) {
+	body, h, err := c.call(ctx, &s3Request{method: http.MethodGet, key: key, idempotent: true})
+	if err != nil {
+		return nil, "", err
+	}
+	return body, h.Get("ETag"), nil
+}
+
+// putObjectIfMatch is a conditional PUT (If-Match: etag): 412 when the
+// object has another ETag, 404 when it is missing.
+func (c *s3Client) putObjectIfMatch(ctx context.Context, key, etag string, data []byte) error {
+	_, _, err := c.call(ctx, &s3Request{method: http.MethodPut, key: key, body: data,
+		header: http.Header{"If-Match": {etag}}, idempotent: true})
+	return err
+}
+
 func (c *s3Client) deleteObject(ctx context.Context, key string) error {
 	_, _, err := c.call(ctx, &s3Request{method: http.MethodDelete, key: key, idempotent: true})
 	var se *s3Error

@@ -42,6 +42,12 @@ type Storage interface {
 	// callers racing to create one name, at most one succeeds: the record
 	// of who writes a storage root is claimed with it.
 	CreateExclusive(ctx context.Context, name string, data []byte) error
+	// ReplaceIf replaces name with data, atomically and durably, only
+	// while its content is old: kerr.AlreadyExists when it holds other
+	// content (another writer replaced it), kerr.NotFound when it is
+	// missing. Of callers racing to replace one content, at most one
+	// succeeds: a storage root's record is taken over with it.
+	ReplaceIf(ctx context.Context, name string, old, data []byte) error
 	// Remove deletes the object; a missing one is not an error.
 	Remove(ctx context.Context, name string) error
 	// RemoveAll deletes dir and everything under it.

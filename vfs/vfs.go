@@ -6,8 +6,11 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"syscall"
+	"time"
 )
 
 // File is an open file: written by a writer, or read at offsets.
@@ -39,7 +42,24 @@ type FS interface {
 	Stat(name string) (os.FileInfo, error)
 	// SyncDir makes creations, renames and removals inside dir durable.
 	SyncDir(dir string) error
+	// Lock takes an exclusive lock on the file name, creating it (empty)
+	// when missing; closing the result releases it. Holders exclude each
+	// other across processes and within one. It waits up to LockWait for
+	// another holder, then fails with ErrLocked; ErrNoLocks when the file
+	// system has no locks (some FUSE mounts).
+	Lock(name string) (io.Closer, error)
 }
+
+// ErrNoLocks: the file system takes no locks (Lock).
+var ErrNoLocks = errors.New("file system has no file locks")
+
+// ErrLocked: another holder kept the lock for LockWait (Lock).
+var ErrLocked = errors.New("lock held by another")
+
+// LockWait is how long Lock waits. Holders keep a lock for a read and a
+// small write; one that kept it this long is stopped or hung, and a wait
+// without end would hang the caller with it.
+const LockWait = 10 * time.Second
 
 // ErrNoWriteback: StartWriteback cannot start writing back this file.
 var ErrNoWriteback = errors.New("writeback not supported for this file")
@@ -60,6 +80,36 @@ func (osFS) RemoveAll(name string) error                 { return os.RemoveAll(n
 func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
 func (osFS) ReadDir(dir string) ([]os.DirEntry, error)   { return os.ReadDir(dir) }
 func (osFS) Stat(name string) (os.FileInfo, error)       { return os.Stat(name) }
+
+// Lock is flock(2), whose lock belongs to the open file: two opens in one
+// process exclude each other, which fcntl's per-process locks do not.
+func (osFS) Lock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(LockWait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == syscall.EWOULDBLOCK && time.Now().Before(deadline) || err == syscall.EINTR {
+			time.Sleep(pause)
+			continue
+		}
+		break
+	}
+	if err == syscall.EWOULDBLOCK {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w for %v", name, ErrLocked, LockWait)
+	}
+	if err != nil {
+		f.Close()
+		if err == syscall.ENOLCK || err == syscall.EOPNOTSUPP || err == syscall.ENOSYS {
+			return nil, fmt.Errorf("lock %s: %w (%v)", name, ErrNoLocks, err)
+		}
+		return nil, &os.PathError{Op: "flock", Path: name, Err: err}
+	}
+	return f, nil
+}
 
 func (osFS) SyncDir(dir string) error {
 	d, err := os.Open(dir)

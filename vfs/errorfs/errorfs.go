@@ -6,6 +6,7 @@ package errorfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -33,11 +34,12 @@ const (
 	OpStat
 	OpSyncDir
 	OpLink
+	OpLock
 	numOps
 )
 
 var opNames = [numOps]string{"create", "open", "write", "read", "fsync", "close", "rename", "remove",
-	"remove-all", "mkdir", "readdir", "stat", "sync-dir", "link"}
+	"remove-all", "mkdir", "readdir", "stat", "sync-dir", "link", "lock"}
 
 func (o Op) String() string {
 	if o >= 0 && o < numOps {
@@ -239,6 +241,13 @@ func (e *errFS) Link(oldname, newname string) error {
 		return err
 	}
 	return e.fs.Link(oldname, newname)
+}
+
+func (e *errFS) Lock(name string) (io.Closer, error) {
+	if err := e.check(OpLock, name); err != nil {
+		return nil, err
+	}
+	return e.fs.Lock(name)
 }
 
 func (e *errFS) Remove(name string) error {
