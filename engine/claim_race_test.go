@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/vfs/errorfs"
 )
 
 // claimChild is a TestClaimChild process: an open of a store in another
@@ -202,5 +205,55 @@ func TestMovedStoreLosingItsRecordToARecover(t *testing.T) {
 	}
 	if got := recordedRoot(t, shared); got != filepath.Join(dir, "elsewhere") {
 		t.Fatalf("the storage records %q; want the recover's store", got)
+	}
+}
+
+// TestSchemaChangeRefusedWhenTheClaimWasLost: a store whose record could
+// not be written at open (moved to a new root, opened on a full storage)
+// and whose storage a recover then took over has every write to storage
+// refused; but a schema change, whose storage write is a best-effort
+// mirror after its commit, was acknowledged: kept in its catalog, never in
+// storage (found by a verification pass). It is now refused before its
+// commit, and the table keeps its schema.
+func TestSchemaChangeRefusedWhenTheClaimWasLost(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	sw := &errorfs.Switch{}
+	opts := fullStorageOpts(shared, sw)
+	b, err := Open(filepath.Join(dir, "b"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := os.Rename(filepath.Join(dir, "b"), filepath.Join(dir, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	sw.Set(fullUnder(shared))
+	b, err = Open(filepath.Join(dir, "moved"), opts)
+	if err != nil {
+		t.Fatalf("the moved store on a full storage: %v", err)
+	}
+	defer b.Close()
+	sw.Set(nil) // space freed; a recover elsewhere takes the storage over
+	o := opts
+	o.Recover = true
+	a, err := Open(filepath.Join(dir, "a"), o)
+	if err != nil {
+		t.Fatalf("the recover: %v", err)
+	}
+	defer a.Close()
+	err = b.AddColumns("t", []arrow.Field{{Name: "extra", Type: arrow.PrimitiveTypes.Int64, Nullable: true}})
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "taken by another store") {
+		t.Fatalf("a schema change of the store that lost the claim: %v; want Corruption, the storage taken", err)
+	}
+	info, err := b.Table("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Schema.HasField("extra") || info.SchemaVersion != 1 {
+		t.Fatalf("after the refused change the table has schema %v (version %d); want it unchanged (version 1)", info.Schema, info.SchemaVersion)
 	}
 }

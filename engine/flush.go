@@ -240,6 +240,12 @@ func (st *store) commitManifestWith(t *table, prev, next *manifest.Manifest, wb 
 	if err := st.hit("before_commit"); err != nil {
 		return err
 	}
+	// Every commit mirrors itself in storage: one of a store whose storage
+	// another store claimed would be acknowledged here and refused there
+	// (a schema change, which writes nothing to storage before it, was).
+	if err := st.storageClaimLost(); err != nil {
+		return err
+	}
 	// The write and the publish are one step for readers, who take the
 	// manifest, hotLo and a RocksDB snapshot together (acquire): between
 	// them a reader could pair the old manifest with a snapshot in which a

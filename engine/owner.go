@@ -365,18 +365,39 @@ func (c *claimedStorage) CreateExclusive(ctx context.Context, name string, data 
 	return c.Storage.CreateExclusive(ctx, name, data)
 }
 
+// lostClaim is the refusal of every write when another store claimed the
+// storage while this one's record waited (nil otherwise: the claim made
+// now, or still waiting for a storage that refuses writes).
+func (c *claimedStorage) lostClaim(ctx context.Context) error {
+	if err := c.claim(ctx); kerr.Is(err, kerr.Corruption) {
+		return err
+	}
+	return nil
+}
+
+// storageClaimLost is claimedStorage.lostClaim for the store's storage:
+// a commit whose storage writes are best effort (a schema change: its
+// mirror) asks it first, or it would be acknowledged in a catalog whose
+// storage this store may no longer write.
+func (st *store) storageClaimLost() error {
+	if c, ok := st.storage.(*claimedStorage); ok {
+		return c.lostClaim(context.Background())
+	}
+	return nil
+}
+
 // Remove and RemoveAll wait for the claim only when it is lost: a store
 // that cannot write its record (a full disk) can still free space (a
 // vacuum, a drop) in storage it opened as its own.
 func (c *claimedStorage) Remove(ctx context.Context, name string) error {
-	if err := c.claim(ctx); kerr.Is(err, kerr.Corruption) {
+	if err := c.lostClaim(ctx); err != nil {
 		return err
 	}
 	return c.Storage.Remove(ctx, name)
 }
 
 func (c *claimedStorage) RemoveAll(ctx context.Context, dir string) error {
-	if err := c.claim(ctx); kerr.Is(err, kerr.Corruption) {
+	if err := c.lostClaim(ctx); err != nil {
 		return err
 	}
 	return c.Storage.RemoveAll(ctx, dir)
