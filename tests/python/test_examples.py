@@ -40,6 +40,9 @@ def test_notebook_executes(tmp_path, monkeypatch):
     nb = nbformat.read(nb_path, as_version=4)
     monkeypatch.setenv("KALAM_DEMO_PATH", str(tmp_path / "nb-store"))
     monkeypatch.setenv("KALAM_NOTEBOOK_ROWS", "20000")
+    scratch = tmp_path / "tmp"  # where the notebook's tempfile puts its lab store
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     client = nbclient.NotebookClient(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": os.path.dirname(nb_path)}}
     )
@@ -62,3 +65,5 @@ def test_notebook_executes(tmp_path, monkeypatch):
     views = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "text/html" in o.get("data", {})]
     html = "".join(o["data"]["text/html"] for o in views)
     assert "kalam.Table" in html and "kalam.Scan" in html  # the Jupyter views rendered
+    # The notebook removes the scratch store it made (runs left /tmp/kalam-lab-* behind).
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("kalam-lab-")] == []
