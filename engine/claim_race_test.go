@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
 	"github.com/kalamdb/libkalam/vfs/errorfs"
@@ -255,5 +256,119 @@ func TestSchemaChangeRefusedWhenTheClaimWasLost(t *testing.T) {
 	}
 	if info.Schema.HasField("extra") || info.SchemaVersion != 1 {
 		t.Fatalf("after the refused change the table has schema %v (version %d); want it unchanged (version 1)", info.Schema, info.SchemaVersion)
+	}
+}
+
+// TestStoreWhoseRecordWasRemovedByHandAndTakenWritesNothing: the record
+// of an open store removed by hand let another store open on its storage
+// (it found no record); both then wrote there, and a later flush of one
+// overwrote the other's segment. Each write now checks the record first:
+// the first store's writes are refused once the other store's record is
+// there, and the other store's table is intact.
+func TestStoreWhoseRecordWasRemovedByHandAndTakenWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	opts := DefaultOptions()
+	opts.Storage = shared
+	a, err := Open(filepath.Join(dir, "a"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := os.Remove(filepath.Join(shared, ownerFile)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(filepath.Join(dir, "b"), opts)
+	if err != nil {
+		t.Fatalf("a store opened on storage with no record: %v", err)
+	}
+	defer b.Close()
+	mem := memory.NewGoAllocator()
+	if _, err := b.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, b, mem, "t", 1, 2, 3)
+	if _, err := b.Flush("t"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"})
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "while this store was open") || !strings.Contains(err.Error(), filepath.Join(dir, "b")) {
+		t.Fatalf("the first store's write to storage another store took: %v; want Corruption naming that store", err)
+	}
+	if _, err := a.CreateTable("u", "", eventsSchema, map[string]string{"primary_key": "id"}); !kerr.Is(err, kerr.Corruption) {
+		t.Fatalf("the first store's next write: %v; want it refused too", err)
+	}
+	if got := scanRows(t, b, "t", allRows()); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("the other store's table: %s", got)
+	}
+}
+
+// TestRecordRemovedByHandIsPutBack: a store whose record is gone (and no
+// other store's in its place) writes it again before its next write, so
+// that a store opened on that storage afterwards is refused.
+func TestRecordRemovedByHandIsPutBack(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	opts := DefaultOptions()
+	opts.Storage = shared
+	a, err := Open(filepath.Join(dir, "a"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := os.Remove(filepath.Join(shared, ownerFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := recordedRoot(t, shared); got != filepath.Join(dir, "a") {
+		t.Fatalf("the storage records %q; want the store put back", got)
+	}
+	if b, err := Open(filepath.Join(dir, "b"), opts); err == nil {
+		b.Close()
+		t.Fatal("another store opened on the storage after its record was put back")
+	}
+}
+
+// TestStoreWhoseStorageARecoverTookElsewhereFlushesNothing: a recover on
+// another machine cannot see an open store's RocksDB lock and takes its
+// storage over; the store went on flushing into it. Its flush now finds
+// the record naming the other store and is refused before writing a
+// segment; its rows stay readable where they are.
+func TestStoreWhoseStorageARecoverTookElsewhereFlushesNothing(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	opts := DefaultOptions()
+	opts.Storage = shared
+	a, err := Open(filepath.Join(dir, "a"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	mem := memory.NewGoAllocator()
+	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, a, mem, "t", 1, 2, 3)
+	other, _ := json.Marshal(storageOwner{StoreID: "recovered-elsewhere", Root: "/srv/kalam", Storage: shared, Host: "another-machine", ClaimedAt: nowMs()})
+	if err := os.WriteFile(filepath.Join(shared, ownerFile), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Flush("t")
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "another-machine") {
+		t.Fatalf("a flush into storage a recover took: %v; want Corruption naming the other store", err)
+	}
+	ents, err := os.ReadDir(filepath.Join(shared, "default", "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".parquet") {
+			t.Fatalf("the refused flush wrote %s", e.Name())
+		}
+	}
+	if got := scanRows(t, a, "t", allRows()); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("the store's rows after the refused flush: %s", got)
 	}
 }

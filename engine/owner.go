@@ -1,13 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/google/uuid"
@@ -195,14 +196,17 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 			return false, err
 		}
 	}
+	cs, _ := st.storage.(*claimedStorage)
 	if present && owner.StoreID == mine && owner.Root == st.root && owner.Storage == st.storageLoc && owner.Host == host {
+		if cs != nil {
+			cs.hold(raw)
+		}
 		return false, nil
 	}
 	rec, err := json.Marshal(storageOwner{StoreID: mine, Root: st.root, Storage: st.storageLoc, Host: host, ClaimedAt: nowMs()})
 	if err != nil {
 		return false, kerr.Wrap(kerr.Internal, err, "encode %s", ownerFile)
 	}
-	cs, _ := st.storage.(*claimedStorage)
 	if absent {
 		if err := st.hit("claim_storage_before_create"); err != nil {
 			return false, err
@@ -212,8 +216,12 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 		if kerr.Is(err, kerr.AlreadyExists) {
 			return true, nil
 		}
-		if err != nil && cs != nil {
+		switch {
+		case cs == nil:
+		case err != nil:
 			cs.defer_(rec, true, nil, mine, st.root)
+		default:
+			cs.hold(rec)
 		}
 		return false, nil
 	}
@@ -232,6 +240,9 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 	err = rawStorage(st.storage).ReplaceIf(ctx, ownerFile, raw, rec)
 	switch {
 	case err == nil:
+		if cs != nil {
+			cs.hold(rec)
+		}
 	case kerr.Is(err, kerr.AlreadyExists) || kerr.Is(err, kerr.NotFound):
 		if recover {
 			// Another store claimed it while this one decided: a recover
@@ -256,28 +267,32 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 }
 
 // claimedStorage is a read-write store's storage as its writes see it.
+//
 // A record that could not be written at open (a full or read-only disk:
 // the open goes on, best effort) is written before the store's first
-// write to storage, and that write is refused when another store claimed
-// the storage meanwhile: two stores opened on a full disk, one after the
+// write to storage: two stores opened on a full disk, one after the
 // other, both got in without a record and the second's first flush wrote
 // over the first's segment_001 once space was freed.
+//
+// And every write checks first that the record still names this store:
+// a recover on another machine (which cannot see this store's lock), or
+// another store opened after the record was removed by hand, took the
+// storage while this store was open, and both wrote. A write of a store
+// whose record names another is refused, and so is every later one.
 type claimedStorage struct {
 	storage.Storage
-	settled atomic.Bool // nothing pending: writes pass straight through
-	mu      sync.Mutex
-	rec     []byte // the record still to write
-	create  bool   // exclusively: the storage had no record at open
-	seen    []byte // else the record found at open, which rec replaces
-	id      string
-	root    string
-	lost    error // another store claimed the storage first: every write is refused
+	mu     sync.Mutex
+	rec    []byte // the record still to write
+	create bool   // exclusively: the storage had no record at open
+	seen   []byte // else the record found at open, which rec replaces
+	id     string
+	root   string
+	held   []byte // the record in storage naming this store, once there
+	lost   error  // another store claimed the storage: every write is refused
 }
 
 func newClaimedStorage(s storage.Storage) *claimedStorage {
-	c := &claimedStorage{Storage: s}
-	c.settled.Store(true)
-	return c
+	return &claimedStorage{Storage: s}
 }
 
 // rawStorage is the storage under a claimedStorage (s itself otherwise).
@@ -295,21 +310,26 @@ func (c *claimedStorage) defer_(rec []byte, create bool, seen []byte, id, root s
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rec, c.create, c.seen, c.id, c.root = rec, create, seen, id, root
-	c.settled.Store(false)
+	c.held = nil
 }
 
-// claim writes the pending record, if any.
+// hold notes rec as the record in storage that names this store: from
+// now on each write checks that it is still there.
+func (c *claimedStorage) hold(rec []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = slices.Clone(rec)
+}
+
+// claim writes the pending record, if any, or checks the one held.
 func (c *claimedStorage) claim(ctx context.Context) error {
-	if c.settled.Load() {
-		return nil
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lost != nil {
 		return c.lost
 	}
 	if c.rec == nil {
-		return nil
+		return c.check(ctx)
 	}
 	var err error
 	if c.create {
@@ -322,6 +342,7 @@ func (c *claimedStorage) claim(ctx context.Context) error {
 			err = c.Storage.CreateExclusive(ctx, ownerFile, c.rec)
 		}
 	}
+	held := c.rec
 	if kerr.Is(err, kerr.AlreadyExists) {
 		raw, rerr := c.Storage.ReadFile(ctx, ownerFile)
 		if rerr != nil {
@@ -334,14 +355,49 @@ func (c *claimedStorage) claim(ctx context.Context) error {
 				c.Storage, o.StoreID, o.Root, orNone(o.Host))
 			return c.lost
 		}
-		err = nil
+		held, err = raw, nil
 	}
 	if err != nil {
 		return fmt.Errorf("record this store in its storage (%s) before writing there: %w", ownerFile, err)
 	}
-	c.rec = nil
-	c.settled.Store(true)
+	c.rec, c.held = nil, held
 	return nil
+}
+
+// check makes sure the record held still names this store (c.mu held).
+// A record gone (removed by hand) is put back, exclusively.
+func (c *claimedStorage) check(ctx context.Context) error {
+	if c.held == nil {
+		return nil // not claimed yet: the open is still deciding
+	}
+	cur, err := c.Storage.ReadFile(ctx, ownerFile)
+	if kerr.Is(err, kerr.NotFound) {
+		err = c.Storage.CreateExclusive(ctx, ownerFile, c.held)
+		if err == nil {
+			return nil
+		}
+		if !kerr.Is(err, kerr.AlreadyExists) {
+			return fmt.Errorf("put back this store's record %s, which is gone from its storage, before writing there: %w", ownerFile, err)
+		}
+		cur, err = c.Storage.ReadFile(ctx, ownerFile)
+	}
+	if err != nil {
+		return fmt.Errorf("check this store's record %s before writing to its storage: %w", ownerFile, err)
+	}
+	if bytes.Equal(cur, c.held) {
+		return nil
+	}
+	var o storageOwner
+	if json.Unmarshal(cur, &o) != nil || o.StoreID == "" {
+		c.lost = kerr.New(kerr.Corruption,
+			"storage %s: its record %s was overwritten while this store was open (%d bytes, not a store's record), so this store writes nothing there; close it",
+			c.Storage, ownerFile, len(cur))
+		return c.lost
+	}
+	c.lost = kerr.New(kerr.Corruption,
+		"storage %s was taken by another store (id %s, root %q on %s) while this store was open (a recover elsewhere, or this store's record removed and another store opened there): two stores writing one storage overwrite each other's segments, so this store writes nothing there; close it",
+		c.Storage, o.StoreID, o.Root, orNone(o.Host))
+	return c.lost
 }
 
 func (c *claimedStorage) Create(ctx context.Context, name string) (storage.Writer, error) {
