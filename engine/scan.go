@@ -927,7 +927,11 @@ func (p *plan) explainJSON() ([]byte, error) {
 		}
 		// How the pipeline would read it (opens the footer; the plan
 		// closes the file).
-		sp, err := p.prepareSeg(in, p.inputWork(in), in.isolated && !p.deletedNamed, !in.isolated)
+		var taskCap int64
+		if !in.isolated {
+			taskCap = mergeTaskRows // explain shows readers, not tasks
+		}
+		sp, err := p.prepareSeg(in, p.inputWork(in), in.isolated && !p.deletedNamed, taskCap)
 		if err != nil {
 			return nil, err
 		}

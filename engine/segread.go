@@ -25,6 +25,15 @@ const (
 	// so this bounds a merge's (and a compaction's) memory per input like
 	// the 64Ki-row batches pqarrow read before.
 	mergeTaskRows = 64 * 1024
+	// mergeTaskRowsFew is that cap when the merge reads at most
+	// fewMergedInputs segments: a row group of the recommended layout
+	// (131,072 rows) is then one task. Cut at 64Ki rows, a task decoded
+	// every page that straddles the cut twice (a dictionary column's pages
+	// of 30,720 rows: 1.24x its rows per scan), and a merge of a few
+	// segments (a wide newer segment over the older ones, opened as the
+	// merge reaches them) holds few inputs at once.
+	mergeTaskRowsFew = 128 * 1024
+	fewMergedInputs  = 16
 	// maxRunFiles bounds the segment files one shared read-ahead run
 	// opens ahead of the scan (their footers and handles stay open until
 	// the run is read).
@@ -81,9 +90,10 @@ func (sp *segPrep) reader() (string, map[string]string) {
 
 // prepareSeg opens in's segment (unless open) and decides how work is read
 // from it. With dropNoTombstones, _deleted is left out when the file's
-// statistics show that the rows read hold no tombstone. With smallTasks (an
-// input merged with other segments) tasks are cut to mergeTaskRows.
-func (rc *readCtx) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstones, smallTasks bool) (*segPrep, error) {
+// statistics show that the rows read hold no tombstone. With taskCap > 0
+// (an input merged with other segments) tasks are cut to at most that many
+// rows (mergeTaskCap).
+func (rc *readCtx) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstones bool, taskCap int64) (*segPrep, error) {
 	if in.file == nil {
 		sf, err := rc.st.openSegment(rc.t, in.seg)
 		if err != nil {
@@ -126,8 +136,8 @@ func (rc *readCtx) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstone
 	add := func(rg int, first, n int64) {
 		for n > 0 {
 			take := n
-			if smallTasks {
-				take = min(n, mergeTaskRows)
+			if taskCap > 0 {
+				take = min(n, taskCap)
 			}
 			sp.tasks = append(sp.tasks, segment.Task{File: sf.nf, RowGroup: rg, Columns: sp.ncols, FirstRow: first, NumRows: take})
 			first += take
@@ -153,6 +163,18 @@ func (rc *readCtx) prepareSeg(in *planInput, work *arrow.Schema, dropNoTombstone
 		}
 	}
 	return sp, nil
+}
+
+// mergeTaskCap is the task cap of a segment input merged with mergedWith
+// segment inputs in all (0: no cap, not merged with another segment).
+func mergeTaskCap(mergedWith int) int64 {
+	switch {
+	case mergedWith <= 1:
+		return 0
+	case mergedWith <= fewMergedInputs:
+		return mergeTaskRowsFew
+	}
+	return mergeTaskRows
 }
 
 // rowRange is rows [first, first+n) of a row group.
@@ -340,7 +362,7 @@ func (fr *feedRuns) prepareRun(in *planInput) error {
 	feed := rc.newTaskFeed(readWindow())
 	for files := 0; fr.next < len(fr.order) && files < maxRunFiles; files++ {
 		cur := fr.order[fr.next]
-		sp, err := rc.prepareSeg(cur, fr.workOf(cur), fr.drop, false)
+		sp, err := rc.prepareSeg(cur, fr.workOf(cur), fr.drop, 0)
 		if err != nil {
 			if cur == in {
 				if feed.users == 0 {

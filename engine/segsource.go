@@ -58,7 +58,7 @@ type segSource struct {
 // segments stays bounded in memory.
 func (rc *readCtx) newSegSource(in *planInput, work *arrow.Schema, dropNoTombstones bool, mergedWith int) (*segSource, error) {
 	merged := mergedWith > 0
-	sp, err := rc.prepareSeg(in, work, dropNoTombstones, mergedWith > 1)
+	sp, err := rc.prepareSeg(in, work, dropNoTombstones, mergeTaskCap(mergedWith))
 	if err != nil {
 		return nil, err
 	}

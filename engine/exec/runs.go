@@ -19,6 +19,7 @@ type Runs struct {
 	gen    int // counts resets (Merge caches record indices per gen)
 	// patches are the patch regions of parts, found by Build and Column.
 	patches []patch
+	ops     []copyOp // copyOps of parts and patches, found by Build
 	// proj, when set, assembles only these columns of the parts (their
 	// indices in every part), as schema.
 	proj []int
@@ -43,7 +44,7 @@ func (r *Runs) Rows() int64 { return r.rows }
 // the allocator, leaving them collected.
 func (r *Runs) Column(c int) (arrow.Array, error) {
 	r.patches = patchRegions(r.parts, r.ris, r.patches)
-	return gatherRunsIdx(r.parts, r.ris, r.recs, r.patches, c, r.rows, r.mem)
+	return gatherRunsIdx(r.parts, r.ris, r.recs, r.patches, nil, c, r.rows, r.mem)
 }
 
 // index returns rec's index in r.recs, adding (and retaining) it unless it
@@ -107,13 +108,14 @@ func (r *Runs) Build(copyAlways bool) (arrow.RecordBatch, error) {
 		return rec, nil
 	}
 	r.patches = patchRegions(r.parts, r.ris, r.patches)
+	r.ops = copyOps(r.parts, r.ris, r.patches, r.ops)
 	cols := make([]arrow.Array, schema.NumFields())
 	for c := range cols {
 		src := c
 		if r.proj != nil {
 			src = r.proj[c]
 		}
-		out, err := gatherRunsIdx(r.parts, r.ris, r.recs, r.patches, src, r.rows, r.mem)
+		out, err := gatherRunsIdx(r.parts, r.ris, r.recs, r.patches, r.ops, src, r.rows, r.mem)
 		if err != nil {
 			for _, done := range cols[:c] {
 				done.Release()
