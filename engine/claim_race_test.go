@@ -372,3 +372,34 @@ func TestStoreWhoseStorageARecoverTookElsewhereFlushesNothing(t *testing.T) {
 		t.Fatalf("the store's rows after the refused flush: %s", got)
 	}
 }
+
+// TestNewStoreOnAnothersStorageWithTablesHearsWhose: a new store (no
+// rocksdb/ at its root) pointed at storage where another store has tables
+// was told "rocksdb/ is missing ... open with recover", advice that takes
+// that store's storage over; it now hears whose storage it is. A store
+// that did lose its catalog still hears to recover.
+func TestNewStoreOnAnothersStorageWithTablesHearsWhose(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	opts := DefaultOptions()
+	opts.Storage = shared
+	a, err := Open(filepath.Join(dir, "a"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	_, err = Open(filepath.Join(dir, "b"), opts)
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "belongs to another store") || !strings.Contains(err.Error(), filepath.Join(dir, "a")) {
+		t.Fatalf("a new store on another's storage: %v; want Corruption naming the store at %s", err, filepath.Join(dir, "a"))
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "a", "rocksdb")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(filepath.Join(dir, "a"), opts)
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "rocksdb/ is missing") || !strings.Contains(err.Error(), "recover") {
+		t.Fatalf("the store that lost its catalog: %v; want the advice to recover", err)
+	}
+}

@@ -70,6 +70,9 @@ func (st *store) open(rdir string, opts Options) error {
 			return kerr.New(kerr.NotFound, "no store there (no rocksdb/; storage/ holds %d table(s), which {\"recover\": true} rebuilds the catalog from) and create_if_missing is false", len(tables))
 		}
 		if len(tables) > 0 {
+			if err := st.strangerStorageError(len(tables)); err != nil {
+				return err
+			}
 			return kerr.New(kerr.Corruption,
 				"rocksdb/ is missing but storage/ holds %d table(s); open with {\"recover\": true} to rebuild the catalog from them", len(tables))
 		}

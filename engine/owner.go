@@ -83,6 +83,43 @@ func (st *store) claimStorage(recover bool) error {
 	}
 }
 
+// openOwnerError refuses a recover the storage of the store at root,
+// whose RocksDB is locked: that store is open, or another recover, taking
+// the storage over from it, holds its lock (lockStoreRoot) until its own
+// record is written.
+func openOwnerError(s storage.Storage, root string) error {
+	return kerr.New(kerr.Busy,
+		"storage %s belongs to the store at %q, which is open, or which another recover is taking the storage over from right now (it holds that store's lock): recover does not take over the storage of an open store; open again (without recover) to see whose the storage is",
+		s, root)
+}
+
+// strangerStorageError is the refusal of an open that finds no store at
+// its root (no rocksdb/) but storage that holds tables and records
+// another store, nil when the record names no other store: the advice to
+// recover, right for a store that lost its catalog, would take that
+// store's storage over.
+func (st *store) strangerStorageError(tables int) error {
+	raw, err := st.storage.ReadFile(context.Background(), ownerFile)
+	if err != nil {
+		return nil
+	}
+	var owner storageOwner
+	if json.Unmarshal(raw, &owner) != nil || owner.StoreID == "" {
+		return nil
+	}
+	host, _ := os.Hostname()
+	here := owner.Host == "" || owner.Host == host
+	if here && (sameDir(owner.Root, st.root) || !holdsStore(owner.Root)) || !here && owner.Root == st.root {
+		return nil // this store's storage (or its store gone from there): a lost catalog
+	}
+	if owner.Storage != "" && otherStorage(owner.Storage, st.storageLoc, here) {
+		return nil // copied with the files: a store copied whole
+	}
+	return kerr.New(kerr.Corruption,
+		"storage %s belongs to another store (id %s, root %q on %s) and holds %d table(s) of it; there is no store at %s (no rocksdb/). Give this store storage of its own, or, if that store is gone for good, open with {\"recover\": true} to take its storage over",
+		st.storage, owner.StoreID, owner.Root, orNone(owner.Host), tables, st.root)
+}
+
 // storageOwnerError is the refusal a read-write open would give because
 // the storage is another store's, nil when it would give none; it writes
 // nothing. A read-only open, which does not claim storage, reports it
@@ -159,7 +196,7 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 			"storage %s belongs to another store (id %s, root %q on %s; this store's id is %s): two stores writing one storage overwrite each other's segments. Give this store storage of its own, or, if that store is gone for good, open with {\"recover\": true} to take its storage over",
 			st.storage, owner.StoreID, owner.Root, orNone(owner.Host), orNone(mine))
 	case here && !ownRoot && ownerIsOpen(owner.Root):
-		return false, kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which is open: recover does not take over the storage of an open store", st.storage, owner.Root)
+		return false, openOwnerError(st.storage, owner.Root)
 	case ownRoot:
 		// A recover in this store's own root keeps its id (the rebuild
 		// took it over: adoptStorageID).
@@ -186,7 +223,7 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 		// segment). Its RocksDB lock, held here, keeps its open out.
 		release, ok := lockStoreRoot(owner.Root)
 		if !ok {
-			return false, kerr.New(kerr.Busy, "storage %s belongs to the store at %q, which is open: recover does not take over the storage of an open store", st.storage, owner.Root)
+			return false, openOwnerError(st.storage, owner.Root)
 		}
 		defer release()
 	}
