@@ -36,6 +36,10 @@ type Options struct {
 	failpoint func(step string) error
 	// walLimit replaces maxTotalWAL (tests reach the bound with little data).
 	walLimit uint64
+	// noStorageHold: the store does not hold its storage root, as on
+	// storage that cannot be held (object storage; another machine, which
+	// does not see this one's locks), so tests can race the record alone.
+	noStorageHold bool
 }
 
 // DefaultOptions returns the options of a plain read-write open.

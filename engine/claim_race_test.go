@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,7 +92,9 @@ func recordedRoot(t *testing.T, storageDir string) string {
 // of a verification pass. The record is now replaced only while it is
 // the one read: here the second recover, in another process, claims the
 // storage between the first's read and its write; the first is refused
-// with Busy and the storage records the second.
+// with Busy and the storage records the second. (Both run as on storage
+// that cannot be held, another machine's view: on this machine the
+// storage hold refuses the second recover before it reads the record.)
 func TestTwoRecoversOnADamagedRecordOneGetsIn(t *testing.T) {
 	dir := t.TempDir()
 	shared := filepath.Join(dir, "shared")
@@ -106,6 +109,7 @@ func TestTwoRecoversOnADamagedRecordOneGetsIn(t *testing.T) {
 	opts := DefaultOptions()
 	opts.Storage = shared
 	opts.Recover = true
+	opts.noStorageHold = true // as from another machine (on this one, the second waits for no hold)
 	opts.failpoint = func(step string) error {
 		if step == "claim_storage_before_replace" {
 			c := startClaimChild(t, second, shared, filepath.Join(dir, "unused"), "none", "recover")
@@ -135,6 +139,7 @@ func TestTwoRecoversOnADamagedRecordOneGetsIn(t *testing.T) {
 // store's lock after the first let it go: it wrote over the first's
 // record and both got in (10 of 20 races of a verification pass). Now
 // the second's write is refused, as the record changed since it read it.
+// (As on storage that cannot be held; here the hold would refuse it too.)
 func TestRecoverReadingBeforeAnotherRecoverTookOver(t *testing.T) {
 	dir := t.TempDir()
 	shared := filepath.Join(dir, "shared")
@@ -150,6 +155,7 @@ func TestRecoverReadingBeforeAnotherRecoverTookOver(t *testing.T) {
 	second.next("at claim_storage_read")
 	o := opts
 	o.Recover = true
+	o.noStorageHold = true // as from another machine than the second recover's
 	first, err := Open(filepath.Join(dir, "first"), o)
 	if err != nil {
 		t.Fatalf("the first recover: %v", err)
@@ -211,7 +217,8 @@ func TestMovedStoreLosingItsRecordToARecover(t *testing.T) {
 
 // TestSchemaChangeRefusedWhenTheClaimWasLost: a store whose record could
 // not be written at open (moved to a new root, opened on a full storage)
-// and whose storage a recover then took over has every write to storage
+// and whose storage a recover on another machine then took over has
+// every write to storage
 // refused; but a schema change, whose storage write is a best-effort
 // mirror after its commit, was acknowledged: kept in its catalog, never in
 // storage (found by a verification pass). It is now refused before its
@@ -238,14 +245,20 @@ func TestSchemaChangeRefusedWhenTheClaimWasLost(t *testing.T) {
 		t.Fatalf("the moved store on a full storage: %v", err)
 	}
 	defer b.Close()
-	sw.Set(nil) // space freed; a recover elsewhere takes the storage over
-	o := opts
-	o.Recover = true
-	a, err := Open(filepath.Join(dir, "a"), o)
+	sw.Set(nil) // space freed; a recover on another machine takes the storage over
+	host, _ := os.Hostname()
+	seen, err := os.ReadFile(filepath.Join(shared, ownerFile))
 	if err != nil {
-		t.Fatalf("the recover: %v", err)
+		t.Fatal(err)
 	}
-	defer a.Close()
+	var rec storageOwner
+	if err := json.Unmarshal(seen, &rec); err != nil || rec.Root != filepath.Join(dir, "b") || rec.Host != host {
+		t.Fatalf("the record before the takeover: %q (%v); want the moved store's old one", seen, err)
+	}
+	other, _ := json.Marshal(storageOwner{StoreID: "recovered-elsewhere", Root: "/srv/kalam", Storage: shared, Host: "another-machine", ClaimedAt: nowMs()})
+	if err := os.WriteFile(filepath.Join(shared, ownerFile), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	err = b.AddColumns("t", []arrow.Field{{Name: "extra", Type: arrow.PrimitiveTypes.Int64, Nullable: true}})
 	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "taken by another store") {
 		t.Fatalf("a schema change of the store that lost the claim: %v; want Corruption, the storage taken", err)
@@ -259,13 +272,14 @@ func TestSchemaChangeRefusedWhenTheClaimWasLost(t *testing.T) {
 	}
 }
 
-// TestStoreWhoseRecordWasRemovedByHandAndTakenWritesNothing: the record
-// of an open store removed by hand let another store open on its storage
-// (it found no record); both then wrote there, and a later flush of one
-// overwrote the other's segment. Each write now checks the record first:
-// the first store's writes are refused once the other store's record is
-// there, and the other store's table is intact.
-func TestStoreWhoseRecordWasRemovedByHandAndTakenWritesNothing(t *testing.T) {
+// TestRecordRemovedByHandWhileOpen: the record of an open store removed
+// by hand let another store open on its storage (it found no record);
+// both wrote there, and a later flush of one overwrote the other's
+// segment. Now another store's open on this machine is refused while the
+// store holds the storage (storage.HoldRoot), and the store puts its
+// record back before its next write, after which that open is refused by
+// the record too.
+func TestRecordRemovedByHandWhileOpen(t *testing.T) {
 	dir := t.TempDir()
 	shared := filepath.Join(dir, "shared")
 	opts := DefaultOptions()
@@ -279,45 +293,15 @@ func TestStoreWhoseRecordWasRemovedByHandAndTakenWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, err := Open(filepath.Join(dir, "b"), opts)
-	if err != nil {
-		t.Fatalf("a store opened on storage with no record: %v", err)
+	if err == nil {
+		b.Close()
+		t.Fatal("another store opened on the storage of an open store whose record was removed")
 	}
-	defer b.Close()
-	mem := memory.NewGoAllocator()
-	if _, err := b.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
+	if !kerr.Is(err, kerr.Busy) || !strings.Contains(err.Error(), "in use by another store") {
+		t.Fatalf("another store's open: %v; want Busy, the storage in use", err)
 	}
-	appendEvents(t, b, mem, "t", 1, 2, 3)
-	if _, err := b.Flush("t"); err != nil {
-		t.Fatal(err)
-	}
-	_, err = a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"})
-	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "while this store was open") || !strings.Contains(err.Error(), filepath.Join(dir, "b")) {
-		t.Fatalf("the first store's write to storage another store took: %v; want Corruption naming that store", err)
-	}
-	if _, err := a.CreateTable("u", "", eventsSchema, map[string]string{"primary_key": "id"}); !kerr.Is(err, kerr.Corruption) {
-		t.Fatalf("the first store's next write: %v; want it refused too", err)
-	}
-	if got := scanRows(t, b, "t", allRows()); got != "1:k1 2:k2 3:k3" {
-		t.Fatalf("the other store's table: %s", got)
-	}
-}
-
-// TestRecordRemovedByHandIsPutBack: a store whose record is gone (and no
-// other store's in its place) writes it again before its next write, so
-// that a store opened on that storage afterwards is refused.
-func TestRecordRemovedByHandIsPutBack(t *testing.T) {
-	dir := t.TempDir()
-	shared := filepath.Join(dir, "shared")
-	opts := DefaultOptions()
-	opts.Storage = shared
-	a, err := Open(filepath.Join(dir, "a"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	if err := os.Remove(filepath.Join(shared, ownerFile)); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(filepath.Join(shared, ownerFile)); !os.IsNotExist(err) {
+		t.Fatalf("the refused open left a record: %v", err)
 	}
 	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
 		t.Fatal(err)
@@ -325,9 +309,86 @@ func TestRecordRemovedByHandIsPutBack(t *testing.T) {
 	if got := recordedRoot(t, shared); got != filepath.Join(dir, "a") {
 		t.Fatalf("the storage records %q; want the store put back", got)
 	}
+	a.Close()
 	if b, err := Open(filepath.Join(dir, "b"), opts); err == nil {
 		b.Close()
 		t.Fatal("another store opened on the storage after its record was put back")
+	} else if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "another store") {
+		t.Fatalf("another store's open once the first closed: %v; want refused by the record", err)
+	}
+}
+
+const holdChildEnv = "KALAM_HOLD_CHILD"
+
+// TestHoldChild is a process of TestRecoverOfAStoreWhoseOpenRootWasRenamed:
+// it opens the store ROOT on STORAGE, says "open", and keeps it open until
+// the file GO exists. KALAM_HOLD_CHILD is ROOT|STORAGE|GO.
+func TestHoldChild(t *testing.T) {
+	spec := os.Getenv(holdChildEnv)
+	if spec == "" {
+		t.Skip("not a test on its own: the process TestRecoverOfAStoreWhoseOpenRootWasRenamed starts (it sets " + holdChildEnv + ")")
+	}
+	parts := strings.Split(spec, "|")
+	opts := DefaultOptions()
+	opts.Storage = parts[1]
+	db, err := Open(parts[0], opts)
+	if err != nil {
+		fmt.Println("refused", err)
+		return
+	}
+	defer db.Close()
+	fmt.Println("open")
+	os.Stdout.Sync()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(parts[2]); err == nil {
+			return
+		}
+	}
+}
+
+// TestRecoverOfAStoreWhoseOpenRootWasRenamed: a store open in another
+// process whose root directory was renamed meanwhile was taken for closed
+// by a recover (no RocksDB lock at the root its record names): the
+// recover got in, and both flushed into one storage (found by a
+// verification pass; the store's later flush lost the recover's rows).
+// The store holds its storage while open, so the recover is refused.
+func TestRecoverOfAStoreWhoseOpenRootWasRenamed(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	gofile := filepath.Join(dir, "go")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldChild$", "-test.v")
+	cmd.Env = append(os.Environ(), holdChildEnv+"="+filepath.Join(dir, "a")+"|"+shared+"|"+gofile)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.WriteFile(gofile, nil, 0o644); _ = cmd.Wait() }()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "open") && !strings.HasPrefix(sc.Text(), "refused") {
+	}
+	if sc.Text() != "open" {
+		t.Fatalf("the store in the other process: %q", sc.Text())
+	}
+	if err := os.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "a-renamed")); err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.Storage = shared
+	opts.Recover = true
+	db, err := Open(filepath.Join(dir, "r"), opts)
+	if err == nil {
+		db.Close()
+		t.Fatal("a recover took over the storage of a store open in another process")
+	}
+	if !kerr.Is(err, kerr.Busy) || !strings.Contains(err.Error(), "in use by another store") {
+		t.Fatalf("the recover: %v; want Busy, the storage in use", err)
+	}
+	if got := recordedRoot(t, shared); got != filepath.Join(dir, "a") {
+		t.Fatalf("the storage records %q; want the open store still", got)
 	}
 }
 

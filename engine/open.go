@@ -121,6 +121,9 @@ func (st *store) open(rdir string, opts Options) error {
 		return issuesError(issues)
 	}
 	if !opts.ReadOnly {
+		if err := st.holdStorage(); err != nil {
+			return err
+		}
 		// Before anything is repaired from storage or written to it.
 		if err := st.claimStorage(opts.Recover || rebuilt); err != nil {
 			return err

@@ -83,6 +83,38 @@ func (st *store) claimStorage(recover bool) error {
 	}
 }
 
+// holdStorage holds the storage root while the store is open
+// (storage.HoldRoot), before its claim: a recover here found the store it
+// replaces open or not by the RocksDB lock at the root its record names,
+// and a store whose root was renamed while open was not found there; the
+// recover got in, and both wrote. The root's own hold is found whatever
+// the store's root is called now. Storage that cannot be held (a full or
+// read-only disk, no locks, object storage) leaves the record to decide.
+func (st *store) holdStorage() error {
+	if st.noStorageHold {
+		return nil
+	}
+	release, err := rawStorage(st.storage).HoldRoot(context.Background())
+	switch {
+	case kerr.Is(err, kerr.Busy):
+		return kerr.Wrap(kerr.Busy, err,
+			"storage %s is in use by another store open read-write on this machine: two stores writing one storage overwrite each other's segments; close that store first",
+			st.storage)
+	case err != nil:
+		return nil
+	}
+	st.storageHold = release
+	return nil
+}
+
+// releaseStorage gives the storage root's hold back.
+func (st *store) releaseStorage() {
+	if st.storageHold != nil {
+		st.storageHold()
+		st.storageHold = nil
+	}
+}
+
 // openOwnerError refuses a recover the storage of the store at root,
 // whose RocksDB is locked: that store is open, or another recover, taking
 // the storage over from it, holds its lock (lockStoreRoot) until its own

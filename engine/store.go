@@ -58,13 +58,17 @@ type store struct {
 	storage  storage.Storage
 	// storageLoc is storageLocation of the options the store was opened
 	// with: a second open naming other storage is refused.
-	storageLoc     string
+	storageLoc string
+	// storageHold releases the storage root's hold (holdStorage), when
+	// the store took one.
+	storageHold    func()
 	storageDefault bool // storage/ in the root (no "storage" option)
 
 	rdb                  *grocksdb.DB
 	cfData, cfMan, cfCat *grocksdb.ColumnFamilyHandle
 	dbOpts               *grocksdb.Options
 	walLimit             uint64 // RocksDB's max_total_wal_size (0: maxTotalWAL); tests lower it
+	noStorageHold        bool   // Options.noStorageHold
 	cfOpts               []*grocksdb.Options
 	syncWO, asyncWO      *grocksdb.WriteOptions
 	readOpts             *grocksdb.ReadOptions
@@ -338,6 +342,7 @@ func (st *store) unref() {
 	_ = st.hit("store_closing")
 	st.flushMemtables()
 	st.closeRocks()
+	st.releaseStorage()
 	if r, ok := st.mem.(*recycler); ok && st.ownsMem {
 		r.close()
 	}
@@ -396,9 +401,11 @@ func openStore(root string, id storeID, opts Options) (*store, error) {
 		space:          newSpaceGuard(rdir),
 		failpoint:      opts.failpoint,
 		walLimit:       opts.walLimit,
+		noStorageHold:  opts.noStorageHold,
 	}
 	if err := st.open(rdir, opts); err != nil {
 		st.closeRocks()
+		st.releaseStorage()
 		return nil, fmt.Errorf("open %q: %w", root, err)
 	}
 	sweepDatasets(filepath.Join(root, datasetDir))

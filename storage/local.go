@@ -320,13 +320,37 @@ func (l *LocalStorage) ReplaceIf(ctx context.Context, name string, old, data []b
 	return l.WriteFile(ctx, name, data)
 }
 
+// HoldRoot takes the lock of RootHoldName at the root, without waiting:
+// another holder, in this process or another, has it until it releases
+// it or its process ends.
+func (l *LocalStorage) HoldRoot(_ context.Context) (func(), error) {
+	p := filepath.Join(l.root, RootHoldName)
+	if err := l.fs.MkdirAll(l.root, 0o755); err != nil {
+		return nil, ioErr(err, "hold %s", p)
+	}
+	lk, err := l.fs.Lock(p, 0)
+	switch {
+	case errors.Is(err, vfs.ErrNoLocks):
+		return func() {}, nil
+	case errors.Is(err, vfs.ErrLocked):
+		return nil, kerr.New(kerr.Busy, "storage %s is held by another writer (%s is locked)", l.root, p)
+	case err != nil:
+		return nil, ioErr(err, "hold %s", p)
+	}
+	return func() { _ = lk.Close() }, nil
+}
+
+// RootHoldName is the file a local root's holder locks (HoldRoot). Its
+// name holds a '.', as no namespace's does.
+const RootHoldName = "_kalam_open.lock"
+
 // LockSuffix names the lock file of an object replaced with ReplaceIf.
 const LockSuffix = ".lock"
 
 // lock takes the lock of the object at path p (see ReplaceIf) and removes
 // temporary files of p that writers killed while holding it left.
 func (l *LocalStorage) lock(p string) (unlock func(), err error) {
-	lk, err := l.fs.Lock(p + LockSuffix)
+	lk, err := l.fs.Lock(p+LockSuffix, vfs.LockWait)
 	switch {
 	case errors.Is(err, vfs.ErrNoLocks):
 		return func() {}, nil

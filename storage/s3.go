@@ -339,6 +339,10 @@ func (s *S3Storage) ReplaceIf(ctx context.Context, name string, old, data []byte
 	return wrapErr(ctx, err, "replace", uri)
 }
 
+// HoldRoot holds nothing: S3 has no locks (a lease object would need
+// renewing and expiry, and its holder's death to be told from a pause).
+func (s *S3Storage) HoldRoot(context.Context) (func(), error) { return func() {}, nil }
+
 // Remove deletes the object; a missing one is not an error.
 func (s *S3Storage) Remove(ctx context.Context, name string) error {
 	clean, err := CheckName(name)

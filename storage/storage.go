@@ -48,6 +48,14 @@ type Storage interface {
 	// missing. Of callers racing to replace one content, at most one
 	// succeeds: a storage root's record is taken over with it.
 	ReplaceIf(ctx context.Context, name string, old, data []byte) error
+	// HoldRoot marks the root as held by the caller until release is
+	// called (or its process ends): another HoldRoot, in this process or
+	// another of this machine (or of any machine sharing the file
+	// system's locks), fails with kerr.Busy at once. A root that cannot
+	// be marked (a file system without locks) and object storage, which
+	// has no such mark, hold nothing: release is a no-op. Other errors
+	// (a full or read-only disk) say that nothing is held.
+	HoldRoot(ctx context.Context) (release func(), err error)
 	// Remove deletes the object; a missing one is not an error.
 	Remove(ctx context.Context, name string) error
 	// RemoveAll deletes dir and everything under it.

@@ -44,10 +44,10 @@ type FS interface {
 	SyncDir(dir string) error
 	// Lock takes an exclusive lock on the file name, creating it (empty)
 	// when missing; closing the result releases it. Holders exclude each
-	// other across processes and within one. It waits up to LockWait for
-	// another holder, then fails with ErrLocked; ErrNoLocks when the file
-	// system has no locks (some FUSE mounts).
-	Lock(name string) (io.Closer, error)
+	// other across processes and within one. It waits up to wait for
+	// another holder (0: not at all), then fails with ErrLocked;
+	// ErrNoLocks when the file system has no locks (some FUSE mounts).
+	Lock(name string, wait time.Duration) (io.Closer, error)
 }
 
 // ErrNoLocks: the file system takes no locks (Lock).
@@ -56,8 +56,8 @@ var ErrNoLocks = errors.New("file system has no file locks")
 // ErrLocked: another holder kept the lock for LockWait (Lock).
 var ErrLocked = errors.New("lock held by another")
 
-// LockWait is how long Lock waits. Holders keep a lock for a read and a
-// small write; one that kept it this long is stopped or hung, and a wait
+// LockWait is how long a lock kept for a read and a small write is waited
+// for: a holder that kept it this long is stopped or hung, and a wait
 // without end would hang the caller with it.
 const LockWait = 10 * time.Second
 
@@ -83,12 +83,12 @@ func (osFS) Stat(name string) (os.FileInfo, error)       { return os.Stat(name) 
 
 // Lock is flock(2), whose lock belongs to the open file: two opens in one
 // process exclude each other, which fcntl's per-process locks do not.
-func (osFS) Lock(name string) (io.Closer, error) {
+func (osFS) Lock(name string, wait time.Duration) (io.Closer, error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(LockWait)
+	deadline := time.Now().Add(wait)
 	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == syscall.EWOULDBLOCK && time.Now().Before(deadline) || err == syscall.EINTR {
@@ -99,7 +99,7 @@ func (osFS) Lock(name string) (io.Closer, error) {
 	}
 	if err == syscall.EWOULDBLOCK {
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w for %v", name, ErrLocked, LockWait)
+		return nil, fmt.Errorf("lock %s: %w (waited %v)", name, ErrLocked, wait)
 	}
 	if err != nil {
 		f.Close()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/kalamdb/libkalam/vfs"
 )
@@ -243,11 +244,11 @@ func (e *errFS) Link(oldname, newname string) error {
 	return e.fs.Link(oldname, newname)
 }
 
-func (e *errFS) Lock(name string) (io.Closer, error) {
+func (e *errFS) Lock(name string, wait time.Duration) (io.Closer, error) {
 	if err := e.check(OpLock, name); err != nil {
 		return nil, err
 	}
-	return e.fs.Lock(name)
+	return e.fs.Lock(name, wait)
 }
 
 func (e *errFS) Remove(name string) error {
