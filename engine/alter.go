@@ -237,8 +237,7 @@ func (st *store) alter(t *table, change func(*schemaView, *tableDef) (*arrow.Sch
 	}
 	// Mirrors after the commit, table.json first (open, or the next
 	// commit's mirror, rewrites them when this fails).
-	st.mirrorManifest(t, next)
-	return nil
+	return st.mirrorManifest(t, next)
 }
 
 // addInputColumns adds, in one alter, the columns of an input schema the

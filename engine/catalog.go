@@ -671,8 +671,11 @@ func (db *DB) CreateTable(name, typ string, schema *arrow.Schema, options map[st
 	// Under flushMu, like every mirror: a flush of the new table may run
 	// already.
 	t.flushMu.Lock()
-	st.mirrorManifest(t, man)
+	err = st.mirrorManifest(t, man)
 	t.flushMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("create table %q: %w", qn, err)
+	}
 	return t.info(), nil
 }
 
@@ -717,6 +720,12 @@ func (db *DB) DropTable(name string) error {
 	wb.PutCF(st.cfCat, []byte(catSeqHighWater), u64be(max(global, uint64(t.hwm))))
 	wb.PutCF(st.cfCat, uidKey(catDropped, t.uid), []byte(t.qname))
 	wb.PutCF(st.cfCat, []byte(catSegFloor+t.qname), u64be(max(t.segNo, t.currentManifest().LastSequenceNumber)))
+	// A store whose storage another store took keeps its tables: their
+	// rows (hot ones too) are readable only here now, and the drop's
+	// files would be refused anyway.
+	if err := st.storageClaimLost(); err != nil {
+		return fmt.Errorf("drop table %s: %w", t.qname, err)
+	}
 	if err := st.writeSync(wb, "drop table "+t.qname); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,21 +290,36 @@ func TestRecordRemovedByHandWhileOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
+	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Remove(filepath.Join(shared, ownerFile)); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(filepath.Join(dir, "b"), opts)
-	if err == nil {
-		b.Close()
-		t.Fatal("another store opened on the storage of an open store whose record was removed")
-	}
-	if !kerr.Is(err, kerr.Busy) || !strings.Contains(err.Error(), "in use by another store") {
-		t.Fatalf("another store's open: %v; want Busy, the storage in use", err)
+	// A new store there (no rocksdb/, storage holding a's table) was told
+	// to recover, which the hold refuses too: it hears the storage is in
+	// use. So does a store with a catalog of its own.
+	for _, root := range []string{"b", "c"} {
+		if root == "c" {
+			c, err := Open(filepath.Join(dir, "c"), DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+		}
+		db, err := Open(filepath.Join(dir, root), opts)
+		if err == nil {
+			db.Close()
+			t.Fatalf("store %s opened on the storage of an open store whose record was removed", root)
+		}
+		if !kerr.Is(err, kerr.Busy) || !strings.Contains(err.Error(), "in use by another store") {
+			t.Fatalf("store %s's open: %v; want Busy, the storage in use", root, err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(shared, ownerFile)); !os.IsNotExist(err) {
-		t.Fatalf("the refused open left a record: %v", err)
+		t.Fatalf("the refused opens left a record: %v", err)
 	}
-	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+	if _, err := a.CreateTable("u", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := recordedRoot(t, shared); got != filepath.Join(dir, "a") {
@@ -462,5 +478,52 @@ func TestNewStoreOnAnothersStorageWithTablesHearsWhose(t *testing.T) {
 	_, err = Open(filepath.Join(dir, "a"), opts)
 	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "rocksdb/ is missing") || !strings.Contains(err.Error(), "recover") {
 		t.Fatalf("the store that lost its catalog: %v; want the advice to recover", err)
+	}
+}
+
+// TestCommitWhoseStorageWasTakenBeforeItsMirrorFails: a flush whose storage
+// a recover elsewhere took between the commit's check of the record and
+// the version's mirror returned success; the recover, seeing no version
+// with the new segment, removed it as an orphan, and the flushed rows were
+// nowhere (found by a verification pass). The flush now fails, naming
+// what happened, and its segment is still read by this store. A drop of
+// a table of such a store is refused: its rows are readable only here.
+func TestCommitWhoseStorageWasTakenBeforeItsMirrorFails(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	other, _ := json.Marshal(storageOwner{StoreID: "recovered-elsewhere", Root: "/srv/kalam", Storage: shared, Host: "another-machine", ClaimedAt: nowMs()})
+	var armed atomic.Bool
+	opts := DefaultOptions()
+	opts.Storage = shared
+	opts.failpoint = func(step string) error {
+		if step == "before_mirror" && armed.CompareAndSwap(true, false) {
+			// The takeover lands after the commit.
+			return os.WriteFile(filepath.Join(shared, ownerFile), other, 0o644)
+		}
+		return nil
+	}
+	a, err := Open(filepath.Join(dir, "a"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	mem := memory.NewGoAllocator()
+	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, a, mem, "t", 1, 2, 3)
+	armed.Store(true)
+	_, err = a.Flush("t")
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "committed in this store's catalog") || !strings.Contains(err.Error(), "another-machine") {
+		t.Fatalf("a flush whose storage was taken before its mirror: %v; want Corruption saying so", err)
+	}
+	if got := scanRows(t, a, "t", allRows()); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("the store's rows after the failed mirror: %s", got)
+	}
+	if err := a.DropTable("t"); !kerr.Is(err, kerr.Corruption) {
+		t.Fatalf("a drop in the store whose storage was taken: %v; want Corruption", err)
+	}
+	if got := scanRows(t, a, "t", allRows()); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("the table after the refused drop: %s", got)
 	}
 }

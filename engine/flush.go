@@ -209,7 +209,9 @@ func (st *store) flushHot(t *table) (id string, removed int64, err error) {
 	removed = versions()
 	t.hotRows.Add(-removed)
 	t.forgetGens(hi + 1)
-	st.mirrorManifest(t, next)
+	if err := st.mirrorManifest(t, next); err != nil {
+		return meta.ID, removed, fmt.Errorf("flush %s: %w", t.qname, err)
+	}
 	return meta.ID, removed, nil
 }
 

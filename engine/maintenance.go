@@ -253,7 +253,9 @@ func (st *store) compactOnce(t *table, opts CompactOptions) (rep *CompactReport,
 	if err := st.commitManifest(t, prev, next, wb, 0); err != nil {
 		return nil, fmt.Errorf("compact %s: %w", t.qname, err)
 	}
-	st.mirrorManifest(t, next)
+	if err := st.mirrorManifest(t, next); err != nil {
+		return nil, fmt.Errorf("compact %s: %w", t.qname, err)
+	}
 	rep.Version = next.Version
 	return rep, nil
 }
@@ -381,7 +383,9 @@ func (st *store) vacuum(t *table, retentionMs int64, dryRun bool) ([]string, err
 		return nil, fmt.Errorf("vacuum %s: %w", t.qname, err)
 	}
 	committed = true
-	st.mirrorManifest(t, next)
+	if err := st.mirrorManifest(t, next); err != nil {
+		return nil, fmt.Errorf("vacuum %s: %w", t.qname, err)
+	}
 	if err := st.hit("vacuum_before_delete"); err != nil {
 		return nil, err
 	}

@@ -36,9 +36,16 @@ func parseVersionFileName(name string) (uint64, bool) {
 // t.flushMu. A failure does not undo the commit: the next commit's mirror
 // (table.json) and open (everything, step 4) rewrite what is missing or
 // behind.
-func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
+//
+// It returns an error only when the storage was taken by another store
+// since the commit checked it (claimedStorage): no mirror will follow
+// then, the other store may remove this commit's new files as orphans,
+// and the call that committed must not report plain success (a flush
+// did, and its rows were then nowhere but in a file the other store
+// removed).
+func (st *store) mirrorManifest(t *table, m *manifest.Manifest) error {
 	if err := st.hit("before_mirror"); err != nil {
-		return
+		return nil
 	}
 	err := st.writeUnmirrored(t)
 	if err == nil {
@@ -52,12 +59,18 @@ func (st *store) mirrorManifest(t *table, m *manifest.Manifest) {
 		t.mirrorFailed = t.setBackgroundError(fmt.Errorf("version %d of %s committed, but its mirror in storage "+
 			"could not be written (storage-only readers see an older version until the next commit or open): %w",
 			m.Version, t.qname, err))
-		return
+		if kerr.Is(err, kerr.Corruption) {
+			return kerr.Wrap(kerr.Corruption, err,
+				"version %d of %s is committed in this store's catalog, but its storage was taken by another store before the version could be recorded there (that store may remove the version's new files); copy what this store holds out (scans still read it) and close it",
+				m.Version, t.qname)
+		}
+		return nil
 	}
 	if t.mirrorFailed != nil {
 		t.bgErr.CompareAndSwap(t.mirrorFailed, nil)
 		t.mirrorFailed = nil
 	}
+	return nil
 }
 
 // writeUnmirrored writes the version files of earlier commits whose

@@ -73,6 +73,9 @@ func (st *store) open(rdir string, opts Options) error {
 			if err := st.strangerStorageError(len(tables)); err != nil {
 				return err
 			}
+			if err := st.storageInUse(); err != nil {
+				return err
+			}
 			return kerr.New(kerr.Corruption,
 				"rocksdb/ is missing but storage/ holds %d table(s); open with {\"recover\": true} to rebuild the catalog from them", len(tables))
 		}
@@ -113,6 +116,10 @@ func (st *store) open(rdir string, opts Options) error {
 			if err := st.storageOwnerError(); err != nil {
 				return err
 			}
+		} else if err := st.storageInUse(); err != nil {
+			// Storage another store has open holds what this catalog
+			// lacks: that, not a recover, is the answer.
+			return err
 		}
 		// No claim is written for an open that fails: an existing store
 		// given another store's storage by mistake (a copy not yet

@@ -97,13 +97,35 @@ func (st *store) holdStorage() error {
 	release, err := rawStorage(st.storage).HoldRoot(context.Background())
 	switch {
 	case kerr.Is(err, kerr.Busy):
-		return kerr.Wrap(kerr.Busy, err,
-			"storage %s is in use by another store open read-write on this machine: two stores writing one storage overwrite each other's segments; close that store first",
-			st.storage)
+		return st.storageInUseError(err)
 	case err != nil:
 		return nil
 	}
 	st.storageHold = release
+	return nil
+}
+
+func (st *store) storageInUseError(err error) error {
+	return kerr.Wrap(kerr.Busy, err,
+		"storage %s is in use by another store open read-write on this machine: two stores writing one storage overwrite each other's segments; close that store first",
+		st.storage)
+}
+
+// storageInUse is holdStorage's refusal, nil when the storage could be
+// held now; it holds nothing. An open about to refuse for what storage
+// holds (tables no catalog here knows) says first that another store has
+// it open: the advice it would give (recover) is refused too meanwhile.
+func (st *store) storageInUse() error {
+	if st.noStorageHold {
+		return nil
+	}
+	release, err := rawStorage(st.storage).HoldRoot(context.Background())
+	if kerr.Is(err, kerr.Busy) {
+		return st.storageInUseError(err)
+	}
+	if err == nil {
+		release()
+	}
 	return nil
 }
 
