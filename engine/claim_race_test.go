@@ -527,3 +527,57 @@ func TestCommitWhoseStorageWasTakenBeforeItsMirrorFails(t *testing.T) {
 		t.Fatalf("the table after the refused drop: %s", got)
 	}
 }
+
+// TestRecoverTakingOverMidFlushKeepsTheFlushedSegment: a recover (in
+// another process, the open store's root renamed so that it looked
+// closed, and no storage hold: the view from another machine) took the
+// storage over between a flush's commit and its mirror, and its open
+// removed the flush's segment as an orphan: the flushed rows were nowhere.
+// An open that takes storage over now leaves segments past every version
+// it knows for a later open: the flushing store, told its storage was
+// taken, still reads its rows.
+func TestRecoverTakingOverMidFlushKeepsTheFlushedSegment(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	var armed atomic.Bool
+	var said string
+	opts := DefaultOptions()
+	opts.Storage = shared
+	opts.noStorageHold = true
+	opts.failpoint = func(step string) error {
+		if step != "before_mirror" || !armed.CompareAndSwap(true, false) {
+			return nil
+		}
+		if err := os.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "a-renamed")); err != nil {
+			return err
+		}
+		c := startClaimChild(t, filepath.Join(dir, "r"), shared, filepath.Join(dir, "unused"), "none", "recover")
+		said = c.next("opened", "refused")
+		return nil
+	}
+	a, err := Open(filepath.Join(dir, "a"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	mem := memory.NewGoAllocator()
+	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, a, mem, "t", 1, 2)
+	if _, err := a.Flush("t"); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, a, mem, "t", 3, 4)
+	armed.Store(true)
+	_, err = a.Flush("t")
+	if said != "opened" {
+		t.Fatalf("the recover: %q; want it in", said)
+	}
+	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "committed in this store's catalog") {
+		t.Fatalf("the flush the takeover landed in: %v; want Corruption saying so", err)
+	}
+	if got := scanRows(t, a, "t", allRows()); got != "1:k1 2:k2 3:k3 4:k4" {
+		t.Fatalf("the flushing store's rows after the takeover: %s", got)
+	}
+}

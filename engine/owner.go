@@ -334,6 +334,7 @@ func (st *store) claimStorageOnce(recover, check bool) (lost bool, err error) {
 		if cs != nil {
 			cs.hold(rec)
 		}
+		st.tookOver = takeover
 	case kerr.Is(err, kerr.AlreadyExists) || kerr.Is(err, kerr.NotFound):
 		if recover {
 			// Another store claimed it while this one decided: a recover

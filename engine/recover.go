@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -80,8 +81,12 @@ func (st *store) syncTableStorage(t *table) error {
 	}
 	left = append(left, vleft...)
 	referenced := map[string]bool{}
+	var newest uint64 // the highest segment number a version references
 	for _, s := range t.currentManifest().Segments {
 		referenced[s.Path] = true
+		if n, ok := manifest.ParseSegmentFileName(path.Base(s.Path)); ok {
+			newest = max(newest, n)
+		}
 	}
 	ents, err := st.storage.List(ctx, t.prefix+"/"+manifest.DataDir)
 	if err != nil {
@@ -93,6 +98,14 @@ func (st *store) syncTableStorage(t *table) error {
 			continue
 		}
 		t.sawSegmentNumber(n) // an orphan's number too: its upload may have been a failed one
+		if n > newest && st.tookOver {
+			// Storage taken over from another store in this open: a
+			// segment past every version may be that store's flush,
+			// committed in its catalog as the takeover landed (it reads
+			// it still, and is told to copy its rows out). It stays for
+			// the next open to remove; this store numbers past it.
+			continue
+		}
 		if rel := manifest.DataDir + "/" + e.Name; !referenced[rel] {
 			if err := st.storage.Remove(ctx, t.prefix+"/"+rel); err != nil {
 				left = append(left, fmt.Errorf("remove orphan segment %s: %w", rel, err))

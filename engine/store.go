@@ -69,6 +69,7 @@ type store struct {
 	dbOpts               *grocksdb.Options
 	walLimit             uint64 // RocksDB's max_total_wal_size (0: maxTotalWAL); tests lower it
 	noStorageHold        bool   // Options.noStorageHold
+	tookOver             bool   // this open took the storage over from another store (claimStorage)
 	cfOpts               []*grocksdb.Options
 	syncWO, asyncWO      *grocksdb.WriteOptions
 	readOpts             *grocksdb.ReadOptions
