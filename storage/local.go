@@ -320,15 +320,16 @@ func (l *LocalStorage) ReplaceIf(ctx context.Context, name string, old, data []b
 	return l.WriteFile(ctx, name, data)
 }
 
-// HoldRoot takes the lock of RootHoldName at the root, without waiting:
-// another holder, in this process or another, has it until it releases
-// it or its process ends.
+// HoldRoot takes the process's lock of RootHoldName at the root, without
+// waiting (vfs.FS.HoldLock): another holder, in this process or another,
+// has it until it releases it or its process ends; processes it forks do
+// not inherit it.
 func (l *LocalStorage) HoldRoot(_ context.Context) (func(), error) {
 	p := filepath.Join(l.root, RootHoldName)
 	if err := l.fs.MkdirAll(l.root, 0o755); err != nil {
 		return nil, ioErr(err, "hold %s", p)
 	}
-	lk, err := l.fs.Lock(p, 0)
+	lk, err := l.fs.HoldLock(p)
 	switch {
 	case errors.Is(err, vfs.ErrNoLocks):
 		return func() {}, nil

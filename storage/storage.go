@@ -49,9 +49,10 @@ type Storage interface {
 	// succeeds: a storage root's record is taken over with it.
 	ReplaceIf(ctx context.Context, name string, old, data []byte) error
 	// HoldRoot marks the root as held by the caller until release is
-	// called (or its process ends): another HoldRoot, in this process or
-	// another of this machine (or of any machine sharing the file
-	// system's locks), fails with kerr.Busy at once. A root that cannot
+	// called (or its process ends; a process it forks does not inherit
+	// the hold): another HoldRoot, in this process or another of this
+	// machine (or of any machine sharing the file system's locks), fails
+	// with kerr.Busy at once. A root that cannot
 	// be marked (a file system without locks) and object storage, which
 	// has no such mark, hold nothing: release is a no-op. Other errors
 	// (a full or read-only disk) say that nothing is held.

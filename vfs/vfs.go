@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -48,6 +49,13 @@ type FS interface {
 	// another holder (0: not at all), then fails with ErrLocked;
 	// ErrNoLocks when the file system has no locks (some FUSE mounts).
 	Lock(name string, wait time.Duration) (io.Closer, error)
+	// HoldLock takes this process's lock on the file name, creating it
+	// when missing, without waiting: ErrLocked when another process, or
+	// another holder in this one, has it. Unlike Lock's, the lock is not
+	// inherited by a child forked without exec (a Python host's
+	// multiprocessing workers), so it ends with its holder's close or
+	// process. For locks held for a long time (a store's whole open).
+	HoldLock(name string) (io.Closer, error)
 }
 
 // ErrNoLocks: the file system takes no locks (Lock).
@@ -109,6 +117,97 @@ func (osFS) Lock(name string, wait time.Duration) (io.Closer, error) {
 		return nil, &os.PathError{Op: "flock", Path: name, Err: err}
 	}
 	return f, nil
+}
+
+// HoldLock is fcntl(2)'s record lock, which belongs to the process and is
+// not inherited across fork: flock's belongs to the open file, which a
+// fork shares, so workers forked by a Python host kept a closed store's
+// storage held, and the store's next open was refused. A process's fcntl
+// lock on a file is dropped when it closes any descriptor of that file,
+// and two opens in one process do not exclude each other, so the process
+// keeps its holders in one table (held), consulted before the file is
+// opened: that table is per process because the lock is.
+func (osFS) HoldLock(name string) (io.Closer, error) {
+	held.mu.Lock()
+	defer held.mu.Unlock()
+	if fi, err := os.Stat(name); err == nil {
+		if _, ok := held.files[fileIDOf(fi)]; ok {
+			return nil, fmt.Errorf("lock %s: %w (in this process)", name, ErrLocked)
+		}
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	id := fileIDOf(fi)
+	if _, ok := held.files[id]; ok {
+		// Created and linked here by another holder of this process
+		// since the Stat above: impossible under held.mu, but closing f
+		// would drop that holder's lock, so f stays open with it.
+		held.files[id] = append(held.files[id], f)
+		return nil, fmt.Errorf("lock %s: %w (in this process)", name, ErrLocked)
+	}
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK}
+	for {
+		err = syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close() // no lock of this process on the file to drop
+		switch err {
+		case syscall.EAGAIN, syscall.EACCES:
+			return nil, fmt.Errorf("lock %s: %w", name, ErrLocked)
+		case syscall.ENOLCK, syscall.EOPNOTSUPP, syscall.ENOSYS:
+			return nil, fmt.Errorf("lock %s: %w (%v)", name, ErrNoLocks, err)
+		}
+		return nil, &os.PathError{Op: "fcntl lock", Path: name, Err: err}
+	}
+	held.files[id] = []*os.File{f}
+	return &heldLock{id: id}, nil
+}
+
+// held is the process's table of HoldLock holders, by file.
+var held = struct {
+	mu    sync.Mutex
+	files map[fileID][]*os.File // the holder's descriptor first
+}{files: map[fileID][]*os.File{}}
+
+type fileID struct{ dev, ino uint64 }
+
+func fileIDOf(fi os.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{uint64(st.Dev), st.Ino}
+	}
+	return fileID{}
+}
+
+type heldLock struct {
+	id   fileID
+	once sync.Once
+}
+
+// Close releases the lock: the file's descriptors close together, so the
+// lock ends only with its holder.
+func (h *heldLock) Close() error {
+	var err error
+	h.once.Do(func() {
+		held.mu.Lock()
+		defer held.mu.Unlock()
+		for _, f := range held.files[h.id] {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		delete(held.files, h.id)
+	})
+	return err
 }
 
 func (osFS) SyncDir(dir string) error {

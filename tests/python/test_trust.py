@@ -193,3 +193,42 @@ def test_a_second_store_given_anothers_storage_is_refused(tmp_path):
         assert b.table("t").scan().to_table().column("id").to_pylist() == [1, 2, 3]
     finally:
         b.close()
+
+
+def _sleep_in_child(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_reopen_while_a_forked_child_lives(tmp_path):
+    # A store holds its storage root with a lock its process owns. With a
+    # lock that belonged to the open file instead (flock), workers forked
+    # after the open (multiprocessing's "fork") kept the closed store's
+    # storage held, and its next open was refused as "in use by another
+    # store" until they exited.
+    import multiprocessing
+
+    root, storage = str(tmp_path / "root"), str(tmp_path / "storage")
+    db = kalam.open(root, storage=storage)
+    db.create_table("t", pa.schema([("id", pa.int64())]), primary_key="id")
+    pool = multiprocessing.get_context("fork").Pool(1)
+    try:
+        pending = pool.map_async(_sleep_in_child, [3.0])
+        db.close()
+        db = kalam.open(root, storage=storage)
+        assert db.tables() == ["default.t"]
+        assert pending.get(timeout=60) == [3.0]
+    finally:
+        pool.close()
+        pool.join()
+        db.close()
+    # And the hold is still a hold: with the storage's record removed by
+    # hand, another store's read-write open is refused while this one is
+    # open, by the hold alone.
+    db = kalam.open(root, storage=storage)
+    try:
+        os.remove(os.path.join(storage, "_kalam_store.json"))
+        with pytest.raises(kalam.Busy, match="in use by another store"):
+            kalam.open(str(tmp_path / "other"), storage=storage)
+    finally:
+        db.close()

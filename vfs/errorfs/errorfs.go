@@ -251,6 +251,13 @@ func (e *errFS) Lock(name string, wait time.Duration) (io.Closer, error) {
 	return e.fs.Lock(name, wait)
 }
 
+func (e *errFS) HoldLock(name string) (io.Closer, error) {
+	if err := e.check(OpLock, name); err != nil {
+		return nil, err
+	}
+	return e.fs.HoldLock(name)
+}
+
 func (e *errFS) Remove(name string) error {
 	if err := e.check(OpRemove, name); err != nil {
 		return err
