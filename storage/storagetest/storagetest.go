@@ -529,31 +529,9 @@ func testCreateExclusive(t *testing.T, s storage.Storage, _ Config) {
 
 	for round := 0; round < 5; round++ {
 		name := fmt.Sprintf("race/%d.json", round)
-		const racers = 8
-		var wg sync.WaitGroup
-		errs := make([]error, racers)
-		for i := range racers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = s.CreateExclusive(ctx, name, Data(200+i, uint64(i)))
-			}()
-		}
-		wg.Wait()
-		winner := -1
-		for i, err := range errs {
-			switch {
-			case err == nil && winner >= 0:
-				t.Fatalf("round %d: racers %d and %d both created %s", round, winner, i, name)
-			case err == nil:
-				winner = i
-			case !kerr.Is(err, kerr.AlreadyExists):
-				t.Fatalf("round %d: racer %d: %v (want success or AlreadyExists)", round, i, err)
-			}
-		}
-		if winner < 0 {
-			t.Fatalf("round %d: no racer created %s", round, name)
-		}
+		winner := raceOnce(t, round, name, "created", func(i int) error {
+			return s.CreateExclusive(ctx, name, Data(200+i, uint64(i)))
+		})
 		if got := mustRead(t, s, name); !bytes.Equal(got, Data(200+winner, uint64(winner))) {
 			t.Fatalf("round %d: %s holds %d bytes, not the winner's", round, name, len(got))
 		}
@@ -561,6 +539,38 @@ func testCreateExclusive(t *testing.T, s storage.Storage, _ Config) {
 	if got := objectNames(t, s, "race"); len(got) != 5 {
 		t.Fatalf("race/ holds %v; want the 5 created objects and nothing else", got)
 	}
+}
+
+// raceOnce runs 8 racers (write(i) each) at once and returns the one that
+// succeeded: exactly one must, and every other fail with AlreadyExists.
+func raceOnce(t *testing.T, round int, name, did string, write func(i int) error) int {
+	t.Helper()
+	const racers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, racers)
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = write(i)
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("round %d: racers %d and %d both %s %s", round, winner, i, did, name)
+		case err == nil:
+			winner = i
+		case !kerr.Is(err, kerr.AlreadyExists):
+			t.Fatalf("round %d: racer %d: %v (want success or AlreadyExists)", round, i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("round %d: no racer %s %s", round, did, name)
+	}
+	return winner
 }
 
 // objectNames lists dir's objects, without local lock files (which stay
@@ -612,31 +622,9 @@ func testReplaceIf(t *testing.T, s storage.Storage, cfg Config) {
 		name := fmt.Sprintf("race/%d.json", round)
 		base := Data(100, uint64(round))
 		mustWrite(t, s, name, base)
-		const racers = 8
-		var wg sync.WaitGroup
-		errs := make([]error, racers)
-		for i := range racers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = s.ReplaceIf(ctx, name, base, Data(200+i, uint64(i)))
-			}()
-		}
-		wg.Wait()
-		winner := -1
-		for i, err := range errs {
-			switch {
-			case err == nil && winner >= 0:
-				t.Fatalf("round %d: racers %d and %d both replaced %s", round, winner, i, name)
-			case err == nil:
-				winner = i
-			case !kerr.Is(err, kerr.AlreadyExists):
-				t.Fatalf("round %d: racer %d: %v (want success or AlreadyExists)", round, i, err)
-			}
-		}
-		if winner < 0 {
-			t.Fatalf("round %d: no racer replaced %s", round, name)
-		}
+		winner := raceOnce(t, round, name, "replaced", func(i int) error {
+			return s.ReplaceIf(ctx, name, base, Data(200+i, uint64(i)))
+		})
 		if got := mustRead(t, s, name); !bytes.Equal(got, Data(200+winner, uint64(winner))) {
 			t.Fatalf("round %d: %s holds %d bytes, not the winner's", round, name, len(got))
 		}
