@@ -87,6 +87,42 @@ func recordedRoot(t *testing.T, storageDir string) string {
 	return rec.Root
 }
 
+// sharedSetup is a test directory whose stores share the storage
+// dir/shared through opts.
+func sharedSetup(t *testing.T) (dir, shared string, opts Options) {
+	dir = t.TempDir()
+	shared = filepath.Join(dir, "shared")
+	opts = DefaultOptions()
+	opts.Storage = shared
+	return dir, shared, opts
+}
+
+// mustOpenWith opens the store at root with opts, failing the test if
+// it cannot.
+func mustOpenWith(t *testing.T, root string, opts Options) *DB {
+	t.Helper()
+	db, err := Open(root, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// createEvents creates table name of eventsSchema, keyed by id, in db.
+func createEvents(t *testing.T, db *DB, name string) {
+	t.Helper()
+	if _, err := db.CreateTable(name, "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// elsewhereRecord is the record a recover on another machine writes when
+// it takes the storage shared over.
+func elsewhereRecord(shared string) []byte {
+	rec, _ := json.Marshal(storageOwner{StoreID: "recovered-elsewhere", Root: "/srv/kalam", Storage: shared, Host: "another-machine", ClaimedAt: nowMs()})
+	return rec
+}
+
 // TestTwoRecoversOnADamagedRecordOneGetsIn: two recovers claiming storage
 // whose record is damaged (the damaged-record error says to recover) each
 // read it and each wrote its own over it; both got in, in 10 of 15 races
@@ -142,14 +178,8 @@ func TestTwoRecoversOnADamagedRecordOneGetsIn(t *testing.T) {
 // the second's write is refused, as the record changed since it read it.
 // (As on storage that cannot be held; here the hold would refuse it too.)
 func TestRecoverReadingBeforeAnotherRecoverTookOver(t *testing.T) {
-	dir := t.TempDir()
-	shared := filepath.Join(dir, "shared")
-	opts := DefaultOptions()
-	opts.Storage = shared
-	old, err := Open(filepath.Join(dir, "old"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, shared, opts := sharedSetup(t)
+	old := mustOpenWith(t, filepath.Join(dir, "old"), opts)
 	old.Close()
 	gofile := filepath.Join(dir, "go")
 	second := startClaimChild(t, filepath.Join(dir, "second"), shared, gofile, "claim_storage_read", "recover")
@@ -179,14 +209,8 @@ func TestRecoverReadingBeforeAnotherRecoverTookOver(t *testing.T) {
 // and both stores got in (7 of 25 races of a verification pass). Now the
 // moved store decides again on the recover's record and is refused.
 func TestMovedStoreLosingItsRecordToARecover(t *testing.T) {
-	dir := t.TempDir()
-	shared := filepath.Join(dir, "shared")
-	opts := DefaultOptions()
-	opts.Storage = shared
-	db, err := Open(filepath.Join(dir, "a"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, shared, opts := sharedSetup(t)
+	db := mustOpenWith(t, filepath.Join(dir, "a"), opts)
 	db.Close()
 	if err := os.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "moved")); err != nil {
 		t.Fatal(err)
@@ -203,9 +227,9 @@ func TestMovedStoreLosingItsRecordToARecover(t *testing.T) {
 		}
 		return nil
 	}
-	db, err = Open(filepath.Join(dir, "moved"), o)
+	moved, err := Open(filepath.Join(dir, "moved"), o)
 	if err == nil {
-		db.Close()
+		moved.Close()
 		t.Fatal("the moved store opened over the recover's record")
 	}
 	if !wrote || !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "another store") || !strings.Contains(err.Error(), "elsewhere") {
@@ -229,19 +253,14 @@ func TestSchemaChangeRefusedWhenTheClaimWasLost(t *testing.T) {
 	shared := filepath.Join(dir, "shared")
 	sw := &errorfs.Switch{}
 	opts := fullStorageOpts(shared, sw)
-	b, err := Open(filepath.Join(dir, "b"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
+	b := mustOpenWith(t, filepath.Join(dir, "b"), opts)
+	createEvents(t, b, "t")
 	b.Close()
 	if err := os.Rename(filepath.Join(dir, "b"), filepath.Join(dir, "moved")); err != nil {
 		t.Fatal(err)
 	}
 	sw.Set(fullUnder(shared))
-	b, err = Open(filepath.Join(dir, "moved"), opts)
+	b, err := Open(filepath.Join(dir, "moved"), opts)
 	if err != nil {
 		t.Fatalf("the moved store on a full storage: %v", err)
 	}
@@ -256,7 +275,7 @@ func TestSchemaChangeRefusedWhenTheClaimWasLost(t *testing.T) {
 	if err := json.Unmarshal(seen, &rec); err != nil || rec.Root != filepath.Join(dir, "b") || rec.Host != host {
 		t.Fatalf("the record before the takeover: %q (%v); want the moved store's old one", seen, err)
 	}
-	other, _ := json.Marshal(storageOwner{StoreID: "recovered-elsewhere", Root: "/srv/kalam", Storage: shared, Host: "another-machine", ClaimedAt: nowMs()})
+	other := elsewhereRecord(shared)
 	if err := os.WriteFile(filepath.Join(shared, ownerFile), other, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -281,18 +300,10 @@ func TestSchemaChangeRefusedWhenTheClaimWasLost(t *testing.T) {
 // record back before its next write, after which that open is refused by
 // the record too.
 func TestRecordRemovedByHandWhileOpen(t *testing.T) {
-	dir := t.TempDir()
-	shared := filepath.Join(dir, "shared")
-	opts := DefaultOptions()
-	opts.Storage = shared
-	a, err := Open(filepath.Join(dir, "a"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, shared, opts := sharedSetup(t)
+	a := mustOpenWith(t, filepath.Join(dir, "a"), opts)
 	defer a.Close()
-	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, a, "t")
 	if err := os.Remove(filepath.Join(shared, ownerFile)); err != nil {
 		t.Fatal(err)
 	}
@@ -319,9 +330,7 @@ func TestRecordRemovedByHandWhileOpen(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(shared, ownerFile)); !os.IsNotExist(err) {
 		t.Fatalf("the refused opens left a record: %v", err)
 	}
-	if _, err := a.CreateTable("u", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, a, "u")
 	if got := recordedRoot(t, shared); got != filepath.Join(dir, "a") {
 		t.Fatalf("the storage records %q; want the store put back", got)
 	}
@@ -414,25 +423,17 @@ func TestRecoverOfAStoreWhoseOpenRootWasRenamed(t *testing.T) {
 // the record naming the other store and is refused before writing a
 // segment; its rows stay readable where they are.
 func TestStoreWhoseStorageARecoverTookElsewhereFlushesNothing(t *testing.T) {
-	dir := t.TempDir()
-	shared := filepath.Join(dir, "shared")
-	opts := DefaultOptions()
-	opts.Storage = shared
-	a, err := Open(filepath.Join(dir, "a"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, shared, opts := sharedSetup(t)
+	a := mustOpenWith(t, filepath.Join(dir, "a"), opts)
 	defer a.Close()
 	mem := memory.NewGoAllocator()
-	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, a, "t")
 	appendEvents(t, a, mem, "t", 1, 2, 3)
-	other, _ := json.Marshal(storageOwner{StoreID: "recovered-elsewhere", Root: "/srv/kalam", Storage: shared, Host: "another-machine", ClaimedAt: nowMs()})
+	other := elsewhereRecord(shared)
 	if err := os.WriteFile(filepath.Join(shared, ownerFile), other, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.Flush("t")
+	_, err := a.Flush("t")
 	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "another-machine") {
 		t.Fatalf("a flush into storage a recover took: %v; want Corruption naming the other store", err)
 	}
@@ -456,19 +457,11 @@ func TestStoreWhoseStorageARecoverTookElsewhereFlushesNothing(t *testing.T) {
 // that store's storage over; it now hears whose storage it is. A store
 // that did lose its catalog still hears to recover.
 func TestNewStoreOnAnothersStorageWithTablesHearsWhose(t *testing.T) {
-	dir := t.TempDir()
-	shared := filepath.Join(dir, "shared")
-	opts := DefaultOptions()
-	opts.Storage = shared
-	a, err := Open(filepath.Join(dir, "a"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
+	dir, _, opts := sharedSetup(t)
+	a := mustOpenWith(t, filepath.Join(dir, "a"), opts)
+	createEvents(t, a, "t")
 	a.Close()
-	_, err = Open(filepath.Join(dir, "b"), opts)
+	_, err := Open(filepath.Join(dir, "b"), opts)
 	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "belongs to another store") || !strings.Contains(err.Error(), filepath.Join(dir, "a")) {
 		t.Fatalf("a new store on another's storage: %v; want Corruption naming the store at %s", err, filepath.Join(dir, "a"))
 	}
@@ -491,7 +484,7 @@ func TestNewStoreOnAnothersStorageWithTablesHearsWhose(t *testing.T) {
 func TestCommitWhoseStorageWasTakenBeforeItsMirrorFails(t *testing.T) {
 	dir := t.TempDir()
 	shared := filepath.Join(dir, "shared")
-	other, _ := json.Marshal(storageOwner{StoreID: "recovered-elsewhere", Root: "/srv/kalam", Storage: shared, Host: "another-machine", ClaimedAt: nowMs()})
+	other := elsewhereRecord(shared)
 	var armed atomic.Bool
 	opts := DefaultOptions()
 	opts.Storage = shared
@@ -502,18 +495,13 @@ func TestCommitWhoseStorageWasTakenBeforeItsMirrorFails(t *testing.T) {
 		}
 		return nil
 	}
-	a, err := Open(filepath.Join(dir, "a"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustOpenWith(t, filepath.Join(dir, "a"), opts)
 	defer a.Close()
 	mem := memory.NewGoAllocator()
-	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, a, "t")
 	appendEvents(t, a, mem, "t", 1, 2, 3)
 	armed.Store(true)
-	_, err = a.Flush("t")
+	_, err := a.Flush("t")
 	if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), "committed in this store's catalog") || !strings.Contains(err.Error(), "another-machine") {
 		t.Fatalf("a flush whose storage was taken before its mirror: %v; want Corruption saying so", err)
 	}
@@ -555,22 +543,17 @@ func TestRecoverTakingOverMidFlushKeepsTheFlushedSegment(t *testing.T) {
 		said = c.next("opened", "refused")
 		return nil
 	}
-	a, err := Open(filepath.Join(dir, "a"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustOpenWith(t, filepath.Join(dir, "a"), opts)
 	defer a.Close()
 	mem := memory.NewGoAllocator()
-	if _, err := a.CreateTable("t", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
-		t.Fatal(err)
-	}
+	createEvents(t, a, "t")
 	appendEvents(t, a, mem, "t", 1, 2)
 	if _, err := a.Flush("t"); err != nil {
 		t.Fatal(err)
 	}
 	appendEvents(t, a, mem, "t", 3, 4)
 	armed.Store(true)
-	_, err = a.Flush("t")
+	_, err := a.Flush("t")
 	if said != "opened" {
 		t.Fatalf("the recover: %q; want it in", said)
 	}
