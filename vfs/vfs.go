@@ -44,17 +44,17 @@ type FS interface {
 	// SyncDir makes creations, renames and removals inside dir durable.
 	SyncDir(dir string) error
 	// Lock takes an exclusive lock on the file name, creating it (empty)
-	// when missing; closing the result releases it. Holders exclude each
-	// other across processes and within one. It waits up to wait for
+	// when missing; closing the result releases it. It is HoldLock's lock:
+	// holders exclude each other across processes and within one, and a
+	// child forked without exec holds nothing. It waits up to wait for
 	// another holder (0: not at all), then fails with ErrLocked;
 	// ErrNoLocks when the file system has no locks (some FUSE mounts).
 	Lock(name string, wait time.Duration) (io.Closer, error)
 	// HoldLock takes this process's lock on the file name, creating it
 	// when missing, without waiting: ErrLocked when another process, or
-	// another holder in this one, has it. Unlike Lock's, the lock is not
-	// inherited by a child forked without exec (a Python host's
-	// multiprocessing workers), so it ends with its holder's close or
-	// process. For locks held for a long time (a store's whole open).
+	// another holder in this one, has it. The lock is not inherited by a
+	// child forked without exec (a Python host's multiprocessing
+	// workers), so it ends with its holder's close or process.
 	HoldLock(name string) (io.Closer, error)
 }
 
@@ -89,34 +89,23 @@ func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(di
 func (osFS) ReadDir(dir string) ([]os.DirEntry, error)   { return os.ReadDir(dir) }
 func (osFS) Stat(name string) (os.FileInfo, error)       { return os.Stat(name) }
 
-// Lock is flock(2), whose lock belongs to the open file: two opens in one
-// process exclude each other, which fcntl's per-process locks do not.
-func (osFS) Lock(name string, wait time.Duration) (io.Closer, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
+// Lock is HoldLock, waited for. It was flock(2), whose lock belongs to
+// the open file, which a child forked without exec shares: a Python
+// host's multiprocessing worker forked while a replace held it kept the
+// lock after the replace let go, and every later replace of that object
+// waited LockWait and failed until the worker exited.
+func (fs osFS) Lock(name string, wait time.Duration) (io.Closer, error) {
 	deadline := time.Now().Add(wait)
 	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == syscall.EWOULDBLOCK && time.Now().Before(deadline) || err == syscall.EINTR {
-			time.Sleep(pause)
-			continue
+		lk, err := fs.HoldLock(name)
+		if !errors.Is(err, ErrLocked) {
+			return lk, err
 		}
-		break
-	}
-	if err == syscall.EWOULDBLOCK {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w (waited %v)", name, ErrLocked, wait)
-	}
-	if err != nil {
-		f.Close()
-		if err == syscall.ENOLCK || err == syscall.EOPNOTSUPP || err == syscall.ENOSYS {
-			return nil, fmt.Errorf("lock %s: %w (%v)", name, ErrNoLocks, err)
+		if !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("lock %s: %w (waited %v)", name, ErrLocked, wait)
 		}
-		return nil, &os.PathError{Op: "flock", Path: name, Err: err}
+		time.Sleep(pause)
 	}
-	return f, nil
 }
 
 // HoldLock is fcntl(2)'s record lock, which belongs to the process and is
