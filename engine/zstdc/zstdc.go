@@ -78,8 +78,9 @@ func CompressBound(n int) int { return int(C.ZSTD_compressBound(C.size_t(n))) }
 
 // Compress compresses src at level into dst's backing array when it has
 // room for CompressBound(len(src)) bytes, else into a new slice, and
-// returns the frame. src and dst hold no Go pointers (cgo pins them for the
-// call). It fails only when libzstd cannot allocate.
+// returns the frame, which carries a checksum of src. src and dst hold no
+// Go pointers (cgo pins them for the call). It fails only when libzstd
+// cannot allocate (or level is out of libzstd's range).
 func Compress(dst, src []byte, level int) ([]byte, error) {
 	bound := CompressBound(len(src))
 	if cap(dst) < bound {
@@ -90,8 +91,17 @@ func Compress(dst, src []byte, level int) ([]byte, error) {
 	if cctx == nil {
 		return nil, ErrNoMemory
 	}
-	n := C.ZSTD_compressCCtx(cctx, unsafe.Pointer(unsafe.SliceData(dst)), C.size_t(len(dst)),
-		unsafe.Pointer(unsafe.SliceData(src)), C.size_t(len(src)), C.int(level))
+	// The frame carries a checksum of its content (4 bytes; XXH64, a
+	// small fraction of compressing), which every zstd decoder checks: a
+	// page damaged on disk fails to decode instead of giving other values.
+	// Segments have no other checksum (arrow-go writes no page CRCs).
+	var n C.size_t
+	if n = C.ZSTD_CCtx_setParameter(cctx, C.ZSTD_c_compressionLevel, C.int(level)); C.ZSTD_isError(n) == 0 {
+		if n = C.ZSTD_CCtx_setParameter(cctx, C.ZSTD_c_checksumFlag, 1); C.ZSTD_isError(n) == 0 {
+			n = C.ZSTD_compress2(cctx, unsafe.Pointer(unsafe.SliceData(dst)), C.size_t(len(dst)),
+				unsafe.Pointer(unsafe.SliceData(src)), C.size_t(len(src)))
+		}
+	}
 	putCCtx(cctx)
 	if C.ZSTD_isError(n) != 0 {
 		return nil, fmt.Errorf("zstd: %s", C.GoString(C.ZSTD_getErrorName(n)))
