@@ -232,3 +232,33 @@ def test_strings_are_not_columns_and_floats_are_not_truncated(db):
     assert t.scan().to_table().column("n").to_pylist() == [2]
     with pytest.raises(TypeError, match="segment_id"):
         t.scan_segment(None)
+
+
+def test_python_values_take_the_columns_types(db):
+    """A dict of Python lists (or row dicts) written to a table took
+    pyarrow's inferred types: an embedding written as lists of floats was
+    list<double> and refused for a fixed_size_list<float32> column, and
+    [0.5] for a float32 column was refused as double. Python values now take
+    the table's column types where they are the same kind of value; a bool
+    for an int, a float for an int, an int too wide and a list of the wrong
+    length are still refused, naming the column."""
+    t = db.create_table("py_types", pa.schema([pa.field("id", pa.int64(), False), ("v", pa.list_(pa.float32(), 4)),
+                                               ("x", pa.float32()), ("n", pa.int8()), ("b", pa.bool_())]),
+                        primary_key="id")
+    assert t.append({"id": [1, 2], "v": [[1.0, 2.0, 3.0, 4.0], [0.5, 0.25, 0.125, 2.0]], "x": [0.5, 2], "n": [1, 2],
+                     "b": [True, False]}) == 2
+    assert t.write([{"id": 3, "v": None, "x": 1.5}, {"id": 4, "v": [1, 2, 3, 4], "n": 5}]) == 2
+    got = t.scan().to_table()
+    assert got.schema.field("v").type == pa.list_(pa.float32(), 4)
+    assert got.to_pylist() == [
+        {"id": 1, "v": [1.0, 2.0, 3.0, 4.0], "x": 0.5, "n": 1, "b": True},
+        {"id": 2, "v": [0.5, 0.25, 0.125, 2.0], "x": 2.0, "n": 2, "b": False},
+        {"id": 3, "v": None, "x": 1.5, "n": None, "b": None},
+        {"id": 4, "v": [1.0, 2.0, 3.0, 4.0], "x": None, "n": 5, "b": None},
+    ]
+    for bad, says in ([{"id": [5], "v": [[1.0, 2.0]]}, 'column "v"'], [{"id": [5], "n": [300]}, "300 does not fit in int8"],
+                      [{"id": [5], "n": [True]}, 'column "n"'], [{"id": [5], "b": [1]}, 'column "b"'],
+                      [{"id": [5], "n": [2.5]}, 'column "n"']):
+        with pytest.raises(kalam.InvalidArgument, match=says):
+            t.append(bad)
+    assert t.count_rows() == 4

@@ -4,7 +4,7 @@ into pyarrow readers and schemas without materialising streams."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable, List, Mapping, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import pyarrow as pa
 
@@ -36,14 +36,71 @@ def _pandas_to_table(df: Any) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=keep_index)
 
 
-def as_reader(data: DataLike) -> pa.RecordBatchReader:
+def _kind(t: pa.DataType) -> Any:
+    """What a Python value of type ``t`` is, whatever Arrow's width or
+    layout: ("list", kind of the values) for every list type."""
+    if pa.types.is_null(t):
+        return None
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return ("list", _kind(t.value_type))
+    for kind, test in (("bool", pa.types.is_boolean), ("int", pa.types.is_integer), ("float", pa.types.is_floating),
+                       ("str", lambda x: pa.types.is_string(x) or pa.types.is_large_string(x) or pa.types.is_string_view(x)),
+                       ("bin", lambda x: pa.types.is_binary(x) or pa.types.is_large_binary(x)
+                        or pa.types.is_fixed_size_binary(x) or pa.types.is_binary_view(x)),
+                       ("decimal", pa.types.is_decimal), ("timestamp", pa.types.is_timestamp),
+                       ("date", pa.types.is_date), ("time", pa.types.is_time), ("duration", pa.types.is_duration)):
+        if test(t):
+            return kind
+    return str(t)
+
+
+def _same_kind(inferred: Any, target: Any) -> bool:
+    """Whether Python values pyarrow inferred as kind ``inferred`` are the
+    same kind of value as ``target`` (ints are numbers for a float column)."""
+    if inferred is None or inferred == target:
+        return True
+    if isinstance(inferred, tuple) and isinstance(target, tuple):
+        return _same_kind(inferred[1], target[1])
+    return inferred == "int" and target == "float"
+
+
+def _column(name: str, values: Any, types: Optional[pa.Schema]) -> Any:
+    """``values`` of a dict of columns as an array: a list of Python values
+    takes the table's type for that column (a Python float has no width:
+    [0.5] is the float32 of a float32 column, a list of lists the
+    fixed_size_list of an embedding column), when pyarrow converts them to
+    it and they are the same kind of value (no bool as int, no float as
+    int); anything else is left to pyarrow's inference, and the library
+    then casts it losslessly or names what does not fit."""
+    if types is None or not isinstance(values, (list, tuple)):
+        return values
+    idx = types.get_field_index(name)
+    if idx < 0:
+        return values
+    target = types.field(idx).type
+    try:
+        inferred = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        return values  # let pyarrow say why, in context
+    if inferred.type == target or not _same_kind(_kind(inferred.type), _kind(target)):
+        return inferred
+    try:
+        return pa.array(values, type=target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
+        return inferred
+
+
+def as_reader(data: DataLike, types: Optional[Callable[[], pa.Schema]] = None) -> pa.RecordBatchReader:
     """A RecordBatchReader over ``data``.
 
     Accepts pyarrow Table, RecordBatch and RecordBatchReader; pandas and
     Polars DataFrames (a Polars LazyFrame is collected); any object with
     ``__arrow_c_stream__`` (read lazily, batch by batch) or
     ``__arrow_c_array__`` (a struct array); a dict of columns or a list of row
-    dicts. Raises TypeError for anything else.
+    dicts. Raises TypeError for anything else. ``types``, when given, returns
+    the schema of the table written to: Python values of a dict of columns
+    or of row dicts take its column types where they convert (see
+    :func:`_column`).
     """
     if isinstance(data, pa.RecordBatchReader):
         return data
@@ -72,9 +129,16 @@ def as_reader(data: DataLike) -> pa.RecordBatchReader:
                     f"column {name!r}: a {type(values).__name__} is not a column of values (give a list or array); "
                     "a schema takes pyarrow types, e.g. {'id': pa.int64()}"
                 )
-        return pa.table(dict(data)).to_reader()
+        hint = types() if types is not None else None
+        return pa.table({name: _column(name, values, hint) for name, values in data.items()}).to_reader()
     if isinstance(data, list) and all(isinstance(r, Mapping) for r in data):
-        return pa.Table.from_pylist(data).to_reader()
+        if types is None:
+            return pa.Table.from_pylist(data).to_reader()
+        names: Dict[str, None] = {}
+        for r in data:
+            names.update(dict.fromkeys(r))
+        hint = types()
+        return pa.table({n: _column(n, [r.get(n) for r in data], hint) for n in names}).to_reader()
     raise TypeError(
         f"cannot read rows from {type(data).__module__}.{type(data).__name__}: expected a pyarrow "
         "Table/RecordBatch/RecordBatchReader, a pandas or Polars DataFrame, an object with "

@@ -525,7 +525,7 @@ class Table:
         batch by batch, never materialised.
         """
         try:
-            return self._write("kalam_append", as_reader(data))
+            return self._write("kalam_append", as_reader(data, lambda: self.schema))
         finally:
             self._info = None
 
@@ -554,7 +554,7 @@ class Table:
         opts.mode = modes[mode]
         opts.schema_mode = schema_modes[schema_mode]
         try:
-            return self._write("kalam_write", as_reader(data), ctypes.byref(opts))
+            return self._write("kalam_write", as_reader(data, lambda: self.schema), ctypes.byref(opts))
         finally:
             self._info = None
             self._schema = None
