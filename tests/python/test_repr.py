@@ -4,6 +4,7 @@ escape every text, stay short as plain reprs and never raise."""
 from __future__ import annotations
 
 import html
+import os
 import re
 
 import pyarrow as pa
@@ -135,3 +136,15 @@ def test_a_split_scan_shows_the_split_not_an_empty_plan(db):
     (sp,) = t.scan().splits(max_splits=1)
     html = sp.scan()._repr_html_()
     assert "reads 2 segments" in html and "0 of 0" not in html
+
+
+def test_storage_only_reader_view_names_its_storage(db, layered):
+    """A storage-only reader has no local path: its view showed ``None``
+    where its plain repr names the storage."""
+    layered.flush()
+    storage = os.path.join(str(db.path), "storage")
+    db.close()
+    with kalam.open(storage=storage, read_only=True) as reader:
+        txt = text_of(reader._repr_html_())
+        assert f"storage={storage}" in txt and "None" not in txt and "read-only" in txt
+        assert f"storage={storage}" in repr(reader)

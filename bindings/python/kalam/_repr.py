@@ -125,7 +125,8 @@ def database_html(db: "Database") -> str:
     from ._ffi import library_path
 
     state = "closed" if db.closed else ("read-only" if db.read_only else "open")
-    head = f"<b>kalam.Database</b> <code>{_e(db.path)}</code> — {_e(state)}"
+    where = db.path if db.path is not None else f"storage={db.storage}"  # a storage-only reader
+    head = f"<b>kalam.Database</b> <code>{_e(where)}</code> — {_e(state)}"
     if db.closed:
         return _wrap(head)
     parts = [head]
