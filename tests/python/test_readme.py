@@ -55,3 +55,45 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
         assert got["id"] == [3, 4, 9, 10]  # 2 was a click
         assert got["kind"][got["id"].index(3)] == "refund"
         assert got["value"][got["id"].index(4)] == 3.0
+
+
+def test_readme_c_program_builds_and_runs(tmp_path, monkeypatch):
+    """The README's C program (the block with a main) compiles against
+    include/kalam.h and the library, and run where the tour left its store
+    prints the rows of its filter; run elsewhere it refuses to make an
+    empty store."""
+    import shutil
+    import subprocess
+
+    import pyarrow as pa
+
+    import kalam
+    from kalam._ffi import library_path
+
+    blocks = re.findall(r"```c\n(.*?)```", open(os.path.join(ROOT, "README.md"), encoding="utf-8").read(), flags=re.S)
+    program = [b for b in blocks if "int main" in b]
+    assert len(program) == 1
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "a C compiler (bootstrap installs gcc)"
+    libdir = tmp_path / "lib"
+    libdir.mkdir()
+    os.symlink(library_path(), libdir / "libkalam.so.0")  # the soname the program asks for
+    os.symlink(library_path(), libdir / "libkalam.so")
+    src = tmp_path / "scan.c"
+    src.write_text(program[0])
+    exe = tmp_path / "scan"
+    subprocess.run([cc, str(src), "-I", os.path.join(ROOT, "include"), f"-L{libdir}", "-lkalam", "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    env = dict(os.environ, LD_LIBRARY_PATH=str(libdir))
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.chdir(run)
+    refused = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "tour-data" in refused.stderr, refused
+    assert not (run / "tour-data").exists()
+    with kalam.open("./tour-data") as db:
+        db.create_namespace("app")
+        db.create_table("app.events", pa.table({"id": pa.array([1, 2, 3, 4, 5], pa.int64())}), primary_key=["id"])
+    ok = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok
+    assert ok.stdout.strip() == "3 rows with id >= 3"
