@@ -308,7 +308,8 @@ type segFile struct {
 // records another segment id is NotFound, never read: the segment this
 // manifest names is gone (its table was dropped and made again, or another
 // store wrote to the same storage), and its replacement would be wrong
-// data. Files written before the id was recorded are not checked.
+// data; a recorded id that is no segment id at all is a damaged footer
+// (Corruption). Files written before the id was recorded are not checked.
 func (st *store) openSegment(t *table, seg *manifest.SegmentMetadata) (*segFile, error) {
 	sf, err := st.openSegmentFile(t, seg.Path)
 	if err != nil {
@@ -316,6 +317,11 @@ func (st *store) openSegment(t *table, seg *manifest.SegmentMetadata) (*segFile,
 	}
 	if id, ok := sf.segmentID(); ok && id != seg.ID {
 		sf.close()
+		if _, perr := uuid.Parse(id); perr != nil {
+			// No libkalam wrote that: the footer is damaged, not replaced.
+			return nil, kerr.New(kerr.Corruption, "segment %s of table %s: its footer records a damaged segment id %q (want %s)",
+				seg.Path, t.qname, id, seg.ID)
+		}
 		return nil, kerr.New(kerr.NotFound, "segment %s of table %s (id %s) was replaced by another file (id %s): the table was dropped and made again, or another store writes to the same storage",
 			seg.Path, t.qname, seg.ID, id)
 	}
