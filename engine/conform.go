@@ -151,6 +151,7 @@ func (e castError) Error() string {
 // Supported: utf8 ⇄ large_utf8 ⇄ utf8_view, binary ⇄ large_binary ⇄
 // binary_view, list ⇄ large_list (recursively), fixed_size_list to the same
 // size (its values recursively, nullable to not null when none is null),
+// list or large_list to a fixed_size_list when every list has its size,
 // dictionary → its value type.
 func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.Array, error) {
 	from := arr.DataType()
@@ -175,6 +176,8 @@ func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arr
 		return castBytes(arr, to, mem)
 	case from.ID() == arrow.FIXED_SIZE_LIST && to.ID() == arrow.FIXED_SIZE_LIST:
 		return castFixedSizeList(arr.(*array.FixedSizeList), to.(*arrow.FixedSizeListType), mem)
+	case isListLike(from) && to.ID() == arrow.FIXED_SIZE_LIST:
+		return castListToFixedSize(arr.(array.ListLike), to.(*arrow.FixedSizeListType), mem)
 	case isListLike(from) && isListLike(to), from.ID() == arrow.MAP && to.ID() == arrow.MAP:
 		return castList(arr, to, mem)
 	case from.ID() == arrow.STRUCT && to.ID() == arrow.STRUCT:
@@ -213,6 +216,78 @@ func castFixedSizeList(arr *array.FixedSizeList, to *arrow.FixedSizeListType, me
 		defer validity.Release()
 	}
 	d := array.NewData(to, arr.Len(), []*memory.Buffer{validity}, []arrow.ArrayData{cast.Data()}, arr.NullN(), 0)
+	defer d.Release()
+	return array.MakeFromData(d), nil
+}
+
+// castListToFixedSize casts a list or large_list whose lists all hold
+// to's size of values (embeddings from a Polars List column or a pandas
+// frame of lists) to that fixed_size_list: lossless when every list that
+// is not null has exactly that many values and they cast, as an integer
+// narrows when every value fits. A null list becomes a null slot over
+// null values. The first list of another length is a rangeError.
+func castListToFixedSize(arr array.ListLike, to *arrow.FixedSizeListType, mem memory.Allocator) (arrow.Array, error) {
+	size := int64(to.Len())
+	n := arr.Len()
+	var pieces []arrow.Array // the values: runs of adjacent lists, and a null run per null list
+	defer func() {
+		for _, p := range pieces {
+			p.Release()
+		}
+	}()
+	runStart, runEnd := int64(-1), int64(-1)
+	flush := func() {
+		if runEnd > runStart {
+			pieces = append(pieces, array.NewSlice(arr.ListValues(), runStart, runEnd))
+		}
+		runStart, runEnd = -1, -1
+	}
+	for i := 0; i < n; i++ {
+		if arr.IsNull(i) {
+			flush()
+			pieces = append(pieces, array.MakeArrayOfNull(mem, arr.ListValues().DataType(), int(size)))
+			continue
+		}
+		s, e := arr.ValueOffsets(i)
+		if e-s != size {
+			return nil, rangeError{i, fmt.Sprintf("[%d values]", e-s)}
+		}
+		if runEnd != s {
+			flush()
+			runStart = s
+		}
+		runEnd = e
+	}
+	flush()
+	var values arrow.Array
+	switch len(pieces) {
+	case 0:
+		values = array.NewSlice(arr.ListValues(), 0, 0)
+	case 1:
+		values = pieces[0]
+		values.Retain()
+	default:
+		var err error
+		if values, err = array.Concatenate(pieces, mem); err != nil {
+			return nil, kerr.Wrap(kerr.Internal, err, "assemble the values of %s", to)
+		}
+	}
+	defer values.Release()
+	cast, err := castLossless(values, to.Elem(), mem)
+	if err != nil {
+		var re rangeError
+		if errors.As(err, &re) {
+			// A value's row is its list's.
+			return nil, rangeError{re.row / int(size), re.value}
+		}
+		return nil, castError{arr.DataType(), to}
+	}
+	defer cast.Release()
+	valid := validity.Window(arr.Data().Buffers()[0], arr.Data().Offset(), n, arr.NullN(), mem)
+	if valid != nil {
+		defer valid.Release()
+	}
+	d := array.NewData(to, n, []*memory.Buffer{valid}, []arrow.ArrayData{cast.Data()}, arr.NullN(), 0)
 	defer d.Release()
 	return array.MakeFromData(d), nil
 }

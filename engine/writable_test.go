@@ -352,3 +352,71 @@ func TestFixedSizeListRowGroupsKeepTheirValues(t *testing.T) {
 		t.Fatalf("segment rows: %v", stored)
 	}
 }
+
+// TestListsOfOneLengthWriteToAFixedSizeList: an embedding column arrives
+// as a list or large_list from hosts that have no fixed-size type in hand
+// (a Polars List column, pandas lists); it was refused as a cast that is
+// not lossless. Lists that all hold the column's size of values are now
+// taken (null lists as null slots), and read back as the fixed_size_list;
+// a list of another length is refused naming the column, row and length,
+// and a null value where the type declares none naming the field.
+func TestListsOfOneLengthWriteToAFixedSizeList(t *testing.T) {
+	db, mem, _ := testDB(t)
+	fsl := arrow.FixedSizeListOfNonNullable(3, arrow.PrimitiveTypes.Float32)
+	sch := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: fsl, Nullable: true}}, nil)
+	if _, err := db.CreateTable("emb", "", sch, map[string]string{"primary_key": "k"}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(elem arrow.DataType, large bool, rows string) error {
+		t.Helper()
+		lt := arrow.DataType(arrow.ListOf(elem))
+		if large {
+			lt = arrow.LargeListOf(elem)
+		}
+		in := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: lt, Nullable: true}}, nil)
+		rec, _, err := array.RecordFromJSON(mem, in, strings.NewReader(rows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rec.Release()
+		_, err = db.AppendRecord("emb", rec)
+		return err
+	}
+	if err := write(arrow.PrimitiveTypes.Float32, false, `[{"k": 1, "v": [1, 2, 3]}, {"k": 2, "v": null}, {"k": 3, "v": [4, 5, 6]}]`); err != nil {
+		t.Fatalf("lists of 3 float32s into fixed_size_list<float32>[3]: %v", err)
+	}
+	if err := write(arrow.PrimitiveTypes.Float32, true, `[{"k": 4, "v": [7, 8, 9]}]`); err != nil {
+		t.Fatalf("a large_list: %v", err)
+	}
+	for _, bad := range []struct {
+		elem arrow.DataType
+		rows string
+		says string
+	}{
+		{arrow.PrimitiveTypes.Float32, `[{"k": 5, "v": [1, 2, 3]}, {"k": 6, "v": [1, 2]}]`, `column "v": row 1: value [2 values] does not fit`},
+		{arrow.PrimitiveTypes.Float32, `[{"k": 5, "v": [1, null, 3]}]`, `column "v": row 0: null in item`},
+		{arrow.PrimitiveTypes.Float64, `[{"k": 5, "v": [1, 2, 3]}]`, `cannot cast list<item: float64, nullable> to fixed_size_list`},
+	} {
+		if err := write(bad.elem, false, bad.rows); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), bad.says) {
+			t.Fatalf("%s: %v; want InvalidArgument saying %q", bad.rows, err, bad.says)
+		}
+	}
+	want := `[map[k:1 v:[1,2,3]] map[k:2 v:<nil>] map[k:3 v:[4,5,6]] map[k:4 v:[7,8,9]]]`
+	for _, step := range []string{"hot", "flushed"} {
+		if step == "flushed" {
+			if _, err := db.Flush("emb"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sc, err := db.Scan("emb", allRows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !arrow.TypeEqual(sc.Schema().Field(1).Type, fsl) {
+			t.Fatalf("%s: read as %s, want %s", step, sc.Schema().Field(1).Type, fsl)
+		}
+		if got := fmt.Sprint(collect(t, sc)); got != want {
+			t.Fatalf("%s:\n%s\nwant\n%s", step, got, want)
+		}
+	}
+}
