@@ -1,5 +1,5 @@
 # libkalam build. `make` builds build/libkalam.so and build/kalam.pc.
-# See README.md and DESIGN.md §8.
+# See README.md (and docs/REFERENCE.md for the format and the ABI).
 
 # rustup installs cargo under ~/.cargo/bin, which a plain shell may not have
 # on its PATH (bindings/datafusion is built with it).
@@ -71,7 +71,7 @@ bootstrap:
 
 # dist/kalam-*.whl: the Python package with libkalam.so and the libraries it
 # needs beyond the manylinux baseline (RocksDB, its compression libraries)
-# grafted in by auditwheel (scripts/build-wheel.sh; DESIGN §10).
+# grafted in by auditwheel (scripts/build-wheel.sh).
 wheel: lib
 	bash scripts/build-wheel.sh
 
@@ -169,7 +169,7 @@ fuzz:
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SMOKE_TIME)
 
-# ---- DataFusion provider (bindings/datafusion, DESIGN §11) --------------------
+# ---- DataFusion provider (bindings/datafusion) --------------------------------
 
 # The Rust crate kalam-datafusion and its wheel (Python module kalam_datafusion).
 CARGO          ?= cargo

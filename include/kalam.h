@@ -23,6 +23,10 @@
  *     or fails.
  *   - Output structs (struct ArrowArrayStream*, struct ArrowSchema*) may hold
  *     junk on entry; on failure they are left released (release == NULL).
+ *     On KALAM_OK every struct ArrowArrayStream and struct ArrowSchema a
+ *     function returns through an out parameter is owned by the caller,
+ *     who must call its release callback exactly once when done with it
+ *     (a stream may be released from any thread, before its end too).
  *   - Table names are "namespace.table" or "table" (namespace "default").
  *     Names match [a-z_][a-z0-9_]{0,63} after lower-casing.
  *   - A closed or unknown kalam_db* is KALAM_CLOSED; NULL or malformed
@@ -36,8 +40,11 @@
  *     validation (the message names it).
  *   - Functions documented as "libkalam extension" (kalam_vacuum_dry_run,
  *     kalam_table_history, kalam_table_dataset, kalam_dataset_release) are
- *     additions to the ABI of the design contract;
+ *     additions to the core ABI;
  *     other implementations of kalam.h need not provide them.
+ *   - docs/REFERENCE.md (in the source repository) describes the behaviour
+ *     behind these calls: write modes, the filter language, scans, explain
+ *     plans, schema evolution, commits, object storage, splits.
  *
  * THREAD SAFETY
  *   - kalam_db: every function may be called concurrently on one handle
@@ -203,8 +210,9 @@ typedef struct kalam_db kalam_db;
 
 /* Opens (or creates) the store at directory `root` and sets *out (NULL on
  * failure); give the handle back with kalam_close (the handle itself is
- * never freed: see kalam_close). With root NULL it opens a storage-only reader (DESIGN §10) of
- * options_json's "storage" (then "read_only" must be true): every read
+ * never freed: see kalam_close). With root NULL it opens a storage-only
+ * reader (docs/REFERENCE.md, "Storage-only readers") of options_json's
+ * "storage" (then "read_only" must be true): every read
  * works on the cold data of what storage/ holds — each scan starts from the
  * table's manifest.json at that moment; hot rows live only with the writer
  * (it publishes them by flushing); writes are KALAM_READ_ONLY; a scan that
@@ -279,17 +287,19 @@ kalam_status kalam_create_table(kalam_db* db, const char* table, const char* typ
                                 struct ArrowSchema* schema, const char* options_json,
                                 kalam_error* err);
 
-/* Drops a user table, its hot rows, manifests and files. Open streams of
+/* Drops a table (shared or user), its hot rows, manifests and files; a
+ * system table cannot be dropped (KALAM_READ_ONLY). Open streams of
  * the table finish reading: its segment files go when the last of them is
  * released (a table created under the same name meanwhile leaves them to
  * those streams). Once the drop has committed it reports KALAM_OK: a file
  * that cannot be removed then (a full or read-only disk) stays until the
  * next open removes it. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT;
- * KALAM_NOT_FOUND; KALAM_READ_ONLY; KALAM_CLOSED; KALAM_IO (nothing was
- * dropped). */
+ * KALAM_NOT_FOUND; KALAM_READ_ONLY (a read-only handle, or a system
+ * table); KALAM_CLOSED; KALAM_IO (nothing was dropped). */
 kalam_status kalam_drop_table(kalam_db* db, const char* table, kalam_error* err);
 
-/* Writes the table's user-column schema to *out (released by the host).
+/* Writes the table's user-column schema to *out (owned by the caller:
+ * release it).
  * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED. */
 kalam_status kalam_table_schema(kalam_db* db, const char* table, struct ArrowSchema* out,
                                 kalam_error* err);
@@ -342,9 +352,9 @@ kalam_status kalam_append(kalam_db* db, const char* table, struct ArrowArrayStre
 kalam_status kalam_delete(kalam_db* db, const char* table, struct ArrowArrayStream* keys,
                           int64_t* rows_deleted, kalam_error* err);
 
-/* Write modes of kalam_write (DESIGN §3.1): how a row whose key has a live
- * row (and one whose key has none) is written; rows_written counts rows
- * that produced a new version.
+/* Write modes of kalam_write (docs/REFERENCE.md, "Write modes"): how a
+ * row whose key has a live row (and one whose key has none) is written;
+ * rows_written counts rows that produced a new version.
  *   UPSERT  live: the input row is the whole new version; none: inserted
  *   INSERT  live: skipped (not counted);                   none: inserted
  *   UPDATE  live: the current row with the input's columns replaced;
@@ -413,7 +423,7 @@ kalam_status kalam_update(kalam_db* db, const char* table, const char* filter, s
  * KALAM_CLOSED; KALAM_IO (the previous version stays intact). */
 kalam_status kalam_flush(kalam_db* db, const char* table, char** segment_id, kalam_error* err);
 
-/* ---- Schema evolution (DESIGN §3.2) ----------------------------------------------- */
+/* ---- Schema evolution (docs/REFERENCE.md, "Schema evolution") ------------------- */
 /* Each call is one commit: a new manifest version with the same segments,
  * schema_version + 1, history operation "alter", in one synced write.
  * Columns keep a field id for life; segments written under any earlier
@@ -470,8 +480,9 @@ typedef struct kalam_scan_options {
 #define KALAM_SCAN_OPTIONS_INIT {sizeof(kalam_scan_options), NULL, -1, NULL, -1, 0, 0, NULL, 0}
 
 /* Starts a scan of `table` (a user or system table) and writes the stream to
- * *out. opts may be NULL (defaults). The scan reads one snapshot (the
- * manifest version and hot rows at the call; the files it needs stay until
+ * *out (owned by the caller: release it). opts may be NULL (defaults); the
+ * options are described in docs/REFERENCE.md, "Scans". The scan reads one
+ * snapshot (the manifest version and hot rows at the call; the files it needs stay until
  * the stream is released, whatever vacuum does). Never blocks: a scan
  * waiting for a slot (max_concurrent_scans) waits in its first get_next,
  * cancellably. The stream keeps its store open until released. Statuses:
@@ -495,7 +506,8 @@ kalam_status kalam_scan_segment(kalam_db* db, const char* table, const char* seg
  * live_queries, namespaces, manifests, segments). Takes no scan slot.
  * system.tables also has "schema_version" (int64) and "schema" (utf8, a
  * JSON array of the columns), returned by kalam_scan when named in
- * opts->columns; the default columns are the contract's five.
+ * opts->columns; the default columns are table_name, namespace, type,
+ * created_at and options.
  * The stream keeps the store open until it is released, as kalam_scan's.
  * Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT; KALAM_NOT_FOUND; KALAM_CLOSED;
  * on a storage-only reader also KALAM_IO and KALAM_CORRUPTION (it reads
@@ -503,9 +515,9 @@ kalam_status kalam_scan_segment(kalam_db* db, const char* table, const char* seg
 kalam_status kalam_system_table(kalam_db* db, const char* name, struct ArrowArrayStream* out,
                                 kalam_error* err);
 
-/* Plans a scan without running it; *plan_json (kalam_free) gets the plan
- * (DESIGN §4). Statuses: as kalam_scan; system tables have no plan
- * (KALAM_INVALID_ARGUMENT). */
+/* Plans a scan without running it; *plan_json (kalam_free) gets the plan,
+ * a JSON object (its keys: docs/REFERENCE.md, "Explain plans"). Statuses:
+ * as kalam_scan; system tables have no plan (KALAM_INVALID_ARGUMENT). */
 kalam_status kalam_explain(kalam_db* db, const char* table, const kalam_scan_options* opts,
                            char** plan_json, kalam_error* err);
 
@@ -517,9 +529,11 @@ kalam_status kalam_explain(kalam_db* db, const char* table, const kalam_scan_opt
 kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, kalam_error* err);
 
 /* Divides a scan of `table` (opts as for kalam_scan; NULL: defaults; no
- * limit) into key-range splits (DESIGN §10): *splits_json (kalam_free) gets
+ * limit) into key-range splits (docs/REFERENCE.md, "Scan splits and
+ * distributed reads"): *splits_json (kalam_free) gets
  * a JSON array of split objects {"storage", "table", "version", "key_lo",
- * "key_hi" (hex, null: unbounded), "columns", "filter", "segments",
+ * "key_hi" (hex, null: unbounded), "columns", "filter" (absent: none),
+ * "batch_rows" (absent: the default), "segments",
  * "rows", "table_def" (the table's definition), "manifest" (the version's
  * manifest with only the segments the split reads)}: with the last two a
  * split reads no metadata object before its data; a split without them
@@ -532,9 +546,10 @@ kalam_status kalam_manifest_json(kalam_db* db, const char* table, char** json, k
 kalam_status kalam_scan_splits(kalam_db* db, const char* table, const kalam_scan_options* opts,
                                const char* split_options_json, char** splits_json, kalam_error* err);
 
-/* libkalam extension (DESIGN §11 describes the behaviour, not this call).
+/* libkalam extension (docs/REFERENCE.md, "An exact pyarrow dataset",
+ * describes the behaviour; Python's Table.to_pyarrow_dataset uses this call).
  * Exports a version of `table` as Parquet files a query engine reads by
- * itself (DESIGN §11), exactly: reading every file with *schema (missing
+ * itself, exactly: reading every file with *schema (missing
  * columns null, stored types cast to it, extra columns ignored — what
  * pyarrow.dataset does) gives the rows kalam_scan gives. opts selects the
  * version (as_of_version / as_of_time_ms; NULL or neither: the latest, hot
@@ -548,7 +563,8 @@ kalam_status kalam_scan_splits(kalam_db* db, const char* table, const kalam_scan
  * (the engine reads them with its own client and credentials); a
  * storage-only reader pins nothing, so it merges every part locally.
  *
- * Outputs (all required): *schema (release it), *dataset_json (kalam_free):
+ * Outputs (all required): *schema (owned by the caller: release it),
+ * *dataset_json (kalam_free):
  * {"table", "version", "dir" (the temporary files' directory, or null),
  * "files": [{"path" (absolute, or an s3:// URI), "rows", "segment_id" (absent for a merged
  * file), "row_groups" (absent: the whole file; else read only these row
@@ -576,7 +592,8 @@ kalam_status kalam_dataset_release(uint64_t dataset_id, kalam_error* err);
 
 /* Runs one split (one object of kalam_scan_splits' array) anywhere a
  * storage-only reader could open: options_json as for kalam_open
- * ("storage_options" for credentials). The stream owns the reader it opened
+ * ("storage_options" for credentials). The stream (owned by the caller:
+ * release it) owns the reader it opened
  * and closes it when released. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT
  * (a split that does not parse, bad options, a manifest that is not the
  * split's version); KALAM_NOT_FOUND (the split's version was vacuumed: a
@@ -636,7 +653,7 @@ kalam_status kalam_compact(kalam_db* db, const char* table, const char* options_
 kalam_status kalam_vacuum(kalam_db* db, const char* table, int64_t retention_ms, int64_t* files_removed,
                           kalam_error* err);
 
-/* libkalam extension (not in the design's minimal ABI): what kalam_vacuum
+/* libkalam extension (not in the core ABI): what kalam_vacuum
  * with the same arguments would delete now, without changing anything.
  * *paths_json (required; kalam_free) gets a JSON array of the files' paths
  * relative to the table directory, sorted: ["data/segment_001.parquet", ...].

@@ -9,7 +9,8 @@ RocksDB, cold Parquet segments) whose every read is an Arrow C stream.
         t.scan(filter="id >= 2").to_pandas()
 
 Pure ctypes over ``libkalam.so``; Arrow data crosses as C structs through
-pyarrow, zero-copy. See DESIGN.md §7.
+pyarrow, zero-copy. See bindings/python/README.md for the Python API and
+docs/REFERENCE.md for the behaviour behind it.
 """
 
 from __future__ import annotations

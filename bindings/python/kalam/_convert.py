@@ -205,7 +205,8 @@ def is_schema_like(obj: Any) -> bool:
 
 
 def plain_type(t: pa.DataType) -> pa.DataType:
-    """The column type a table gets for input of type ``t`` (DESIGN §7):
+    """The column type a table gets for input of type ``t`` (see
+    docs/REFERENCE.md, "Creating a table from data"):
     dictionaries (pandas categoricals) become their value type, large_utf8
     and utf8_view become utf8 (binary likewise), recursively in lists and
     structs."""

@@ -1,5 +1,6 @@
 """``Table.to_pyarrow_dataset``: a table version as a plain
-:class:`pyarrow.dataset.Dataset` (DESIGN §11).
+:class:`pyarrow.dataset.Dataset` (see docs/REFERENCE.md, "An exact pyarrow
+dataset").
 
 The library decides which segments an engine may read as they are and
 merges the rest into temporary Parquet files (``kalam_table_dataset``). The
@@ -47,7 +48,8 @@ def _release(dataset_id: int) -> None:
 
 def _s3_filesystem(options: Dict[str, Any]) -> pafs.FileSystem:
     """pyarrow's S3 file system with the store's storage options, falling
-    back to the environment variables the library reads (DESIGN §10)."""
+    back to the environment variables the library reads (see
+    docs/REFERENCE.md, "Object storage")."""
     endpoint = (
         options.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
     )

@@ -60,7 +60,8 @@ def open(
     """Opens (creating it if missing) the store at directory ``path``.
 
     ``storage`` puts the store's ``storage/`` elsewhere: a path or
-    ``s3://bucket/prefix`` (DESIGN §10), with ``storage_options``
+    ``s3://bucket/prefix`` (see docs/REFERENCE.md, "Object storage"), with
+    ``storage_options``
     (``endpoint``, ``region``, ``access_key_id``, ``secret_access_key``,
     ``session_token``, ``allow_http``; the ``AWS_*`` environment variables
     fill what is missing). With no ``path``, ``storage=URI,
@@ -565,7 +566,8 @@ class Table:
         Exactly one of ``keys`` and ``filter`` (else TypeError). ``keys``:
         tabular data holding the key columns (see :attr:`key_columns`; extra
         columns are dropped), or a list of key values (tuples for a composite
-        key). ``filter``: a predicate (DESIGN §4.1; ``"TRUE"`` deletes every
+        key). ``filter``: a predicate (docs/REFERENCE.md, "Filter language";
+        ``"TRUE"`` deletes every
         row): every matching row at the call's snapshot is deleted in one
         atomic write.
         """

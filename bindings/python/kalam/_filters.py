@@ -1,5 +1,5 @@
 """Translation of Polars predicate expressions into the filter language of
-DESIGN §4.1, for :func:`kalam.polars.scan_table`.
+docs/REFERENCE.md ("Filter language"), for :func:`kalam.polars.scan_table`.
 
 The translation is *exact or nothing*: a part of the predicate is handed to
 libkalam only when the store's filter selects exactly the rows Polars would
@@ -699,9 +699,9 @@ class _Translator:
         return text
 
     def const(self, value: bool) -> str:
-        """A predicate true (or false) on every row, never null. The store's
-        parser does not take a bare TRUE or FALSE (DESIGN §4.1 has them), so
-        it is written with IS NULL on a column."""
+        """A predicate true (or false) on every row, never null, written with
+        IS NULL on a column (the filter language also has a bare TRUE and
+        FALSE: docs/REFERENCE.md, "Filter language")."""
         if not self.schema.names:
             raise _NotPushed("a constant over a table without columns")
         c = quote_ident(self.schema.names[0])

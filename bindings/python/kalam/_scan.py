@@ -71,7 +71,7 @@ class Scan:
         self.table: str = table
         #: Projection (None: the default columns).
         self.columns: Optional[List[str]] = list(columns) if columns is not None else None
-        #: Filter predicate (DESIGN §4.1), or None.
+        #: Filter predicate (docs/REFERENCE.md, "Filter language"), or None.
         self.filter: Optional[str] = filter
         #: Row limit, or None.
         self.limit: Optional[int] = limit
@@ -148,7 +148,7 @@ class Scan:
         del keep
         return stream
 
-    # ---- splits (DESIGN §10) --------------------------------------------------
+    # ---- splits (docs/REFERENCE.md, "Scan splits and distributed reads") ----
 
     def splits(self, max_splits: Optional[int] = None, target_rows: Optional[int] = None) -> List["ScanSplit"]:
         """Divides this scan into key-range tasks (:class:`ScanSplit`) that
@@ -231,8 +231,9 @@ class Scan:
         return sum(b.num_rows for b in stream.read_all())
 
     def explain(self) -> Dict[str, Any]:
-        """The plan of this scan (DESIGN §4) without running it: segments
-        read and pruned (with reasons), key range, merge strategy."""
+        """The plan of this scan without running it: segments read and pruned
+        (with reasons), key range, merge strategy. Every key is described in
+        docs/REFERENCE.md, "Explain plans"."""
         if self.segment_id is not None:
             raise TypeError("a segment scan has no plan to explain: it reads one file as stored")
         L = _ffi.lib()

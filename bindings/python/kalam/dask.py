@@ -1,5 +1,5 @@
 """Dask integration: a table in storage as a ``dask.dataframe.DataFrame``
-(DESIGN §10, "Distributed engines").
+(see docs/REFERENCE.md, "Scan splits and distributed reads").
 
     import kalam.dask
     df = kalam.dask.read_table("s3://bucket/store", "app.events",
@@ -103,7 +103,8 @@ def read_table(
     """A lazy Dask DataFrame of ``table`` (``"ns.table"``) under the storage
     root ``uri`` (a local path or ``s3://bucket/prefix``).
 
-    ``columns`` (projection), ``filter`` (DESIGN §4.1) and ``version`` (an
+    ``columns`` (projection), ``filter`` (docs/REFERENCE.md, "Filter
+    language") and ``version`` (an
     int or a datetime, as in :meth:`kalam.Table.scan`) are pushed into every
     task. ``storage_options`` (``endpoint``, ``region``, credentials,
     ``allow_http``; the workers' ``AWS_*`` environment fills what is

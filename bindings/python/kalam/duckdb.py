@@ -11,7 +11,8 @@ filters)``), so :func:`source` wraps a table or scan in one::
     con.sql("select id, amount from events where id between 10 and 20")
 
 and :func:`register` does it for every table of a store. A predicate is
-pushed only when the filter language (DESIGN §4.1) selects exactly the rows
+pushed only when the filter language (docs/REFERENCE.md, "Filter language")
+selects exactly the rows
 DuckDB would keep (``_filters`` checks every literal against the column's
 type); the rest stays with DuckDB. :attr:`KalamSource.pushed` records what
 the last stream received, for tests and ``EXPLAIN``-style checks.

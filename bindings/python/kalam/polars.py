@@ -8,7 +8,8 @@ The LazyFrame is a Polars IO source (``polars.io.plugins.register_io_source``):
 when Polars runs a query on it, it hands the source the columns it needs, the
 predicate and a row count, and the source starts one libkalam scan with the
 columns as the projection, the exactly translatable part of the predicate as
-the filter (DESIGN §4.1; see :func:`kalam._filters.translate_predicate`) and
+the filter (docs/REFERENCE.md, "Filter language"; see
+:func:`kalam._filters.translate_predicate`) and
 the row count as the limit when the whole predicate was pushed. The rest of
 the predicate is applied by this module, with Polars, on each batch as it
 arrives, so the result is always what Polars would compute on the full table.

@@ -1,5 +1,5 @@
-"""Ray integration: a table in storage as a ``ray.data.Dataset`` (DESIGN
-§10, "Distributed engines").
+"""Ray integration: a table in storage as a ``ray.data.Dataset`` (see
+docs/REFERENCE.md, "Scan splits and distributed reads").
 
     import kalam.ray
     ds = kalam.ray.read_table("s3://bucket/store", "app.events", filter="amount > 10")
