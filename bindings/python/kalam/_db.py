@@ -528,7 +528,10 @@ class Table:
         try:
             return self._write("kalam_append", as_reader(data, lambda: self.schema))
         finally:
+            # Like write: the metadata (schema included, which a dict's
+            # column types were read from) is read again when next asked.
             self._info = None
+            self._schema = None
 
     def write(self, data: DataLike, mode: str = "upsert", schema_mode: str = "strict") -> int:
         """Writes rows in ``mode`` and returns how many produced a new version.
