@@ -12,16 +12,22 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// normalFloats is n bytes of float64 values, normally distributed: pages
+// of mostly literals, as a float column's.
+func normalFloats(rnd *rand.Rand, n int) []byte {
+	out := make([]byte, 0, n)
+	for len(out) < cap(out) {
+		out = binary.LittleEndian.AppendUint64(out, math.Float64bits(rnd.NormFloat64()*100))
+	}
+	return out
+}
+
 // Frames from libzstd decode with klauspost's decoder and libzstd, frames
 // from klauspost's encoder decode with libzstd, and Decompress fills dst
 // exactly: a frame for more or fewer bytes, a damaged frame and garbage
 // are errors, never a write past dst.
 func TestRoundTripAndStrictSize(t *testing.T) {
-	rnd := rand.New(rand.NewSource(1))
-	floats := make([]byte, 0, 256<<10)
-	for len(floats) < cap(floats) {
-		floats = binary.LittleEndian.AppendUint64(floats, math.Float64bits(rnd.NormFloat64()*100))
-	}
+	floats := normalFloats(rand.New(rand.NewSource(1)), 256<<10)
 	sorted := make([]byte, 0, 1<<20)
 	for i := 0; len(sorted) < cap(sorted); i++ {
 		sorted = binary.LittleEndian.AppendUint64(sorted, uint64(1_000_000+i))
@@ -123,10 +129,7 @@ func TestConcurrentCalls(t *testing.T) {
 // values, silently (a segment damaged on disk read as different numbers).
 func TestDamagedFrameNeverDecodesToOtherBytes(t *testing.T) {
 	rnd := rand.New(rand.NewSource(2))
-	floats := make([]byte, 0, 8<<10)
-	for len(floats) < cap(floats) {
-		floats = binary.LittleEndian.AppendUint64(floats, math.Float64bits(rnd.NormFloat64()*100))
-	}
+	floats := normalFloats(rnd, 8<<10)
 	ints := make([]byte, 0, 8<<10)
 	for i := 0; len(ints) < cap(ints); i++ {
 		ints = binary.LittleEndian.AppendUint64(ints, uint64(7*i+rnd.Intn(5)))
