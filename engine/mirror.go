@@ -138,6 +138,33 @@ func (st *store) writeMirror(t *table, m *manifest.Manifest) error {
 
 // readManifestObject reads and validates a manifest object; a missing one
 // is kerr.NotFound, one that does not decode or validate kerr.Corruption.
+// readVersionObject reads version v's manifest from its version file
+// under prefix: a file holding another version (copied or renamed by hand)
+// is Corruption naming it, never that other version's rows.
+func (st *store) readVersionObject(ctx context.Context, prefix string, v uint64) (*manifest.Manifest, error) {
+	name := prefix + "/" + versionFileName(v)
+	m, err := st.readManifestObject(ctx, name)
+	if err == nil && m.Version != v {
+		return nil, kerr.New(kerr.Corruption, "%s holds manifest version %d", name, m.Version)
+	}
+	return m, err
+}
+
+// defCovers checks that a table definition read from storage knows every
+// schema version the segments of m were written with: table.json is
+// mirrored before the manifests that need it, so an older one (put back
+// by hand, or another table's) would read them without their newer
+// columns, silently. Corruption naming what.
+func defCovers(def *tableDef, m *manifest.Manifest, what string) error {
+	for _, seg := range m.Segments {
+		if seg.SchemaVersion > def.SchemaVersion {
+			return kerr.New(kerr.Corruption, "%s has schema version %d, older than segment %s of manifest version %d (schema version %d)",
+				what, def.SchemaVersion, seg.Path, m.Version, seg.SchemaVersion)
+		}
+	}
+	return nil
+}
+
 func (st *store) readManifestObject(ctx context.Context, name string) (*manifest.Manifest, error) {
 	data, err := st.storage.ReadFile(ctx, name)
 	if err != nil {

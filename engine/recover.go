@@ -423,13 +423,21 @@ func (st *store) readStoredTable(ctx context.Context, ns, name string) (*storedT
 		return nil, kerr.New(kerr.Corruption, "manifest.json names table %s", cur.TableID)
 	}
 	byVersion := map[uint64]*manifest.Manifest{cur.Version: cur}
+	present := map[string]bool{}
+	files, err := st.storage.List(ctx, prefix+"/"+manifest.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		present[manifest.DataDir+"/"+f.Name] = true
+	}
 	ents, err := st.storage.List(ctx, prefix+"/"+versionsDir)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range ents {
 		v, ok := parseVersionFileName(e.Name)
-		if !ok || e.IsDir || v >= cur.Version {
+		if !ok || e.IsDir || v == cur.Version {
 			continue
 		}
 		m, err := st.readManifestObject(ctx, prefix+"/"+versionsDir+"/"+e.Name)
@@ -441,10 +449,35 @@ func (st *store) readStoredTable(ctx context.Context, ns, name string) (*storedT
 			// a failed read too.
 			return nil, kerr.Wrap(kerr.IO, err, "read version %d", v)
 		}
-		if err != nil || m.Version != v || m.TableID != cur.TableID {
-			continue // an older version that is damaged is left out, not fatal
+		if err != nil || m.Version != v || m.TableID != cur.TableID || m.CreatedAt != cur.CreatedAt {
+			continue // a damaged version (or one of a table dropped before) is left out, not fatal
 		}
 		byVersion[v] = m
+	}
+	// A version file newer than manifest.json: the writer mirrors
+	// _versions/{v}.json before manifest.json, so a mirror stopped between
+	// the two (or a manifest.json put back by hand) leaves manifest.json
+	// behind a committed version. The newest such version whose segments
+	// are all present is the current one; a recover that took
+	// manifest.json's went back a version and removed the newer segments
+	// as orphans.
+	var newer []uint64
+	for v := range byVersion {
+		if v > cur.Version {
+			newer = append(newer, v)
+		}
+	}
+	sort.Slice(newer, func(i, j int) bool { return newer[i] > newer[j] })
+	for _, v := range newer {
+		if m := byVersion[v]; allPresent(m, present) {
+			cur = m
+			break
+		}
+	}
+	for v := range byVersion {
+		if v > cur.Version {
+			delete(byVersion, v)
+		}
 	}
 	history, err := st.storedHistory(ctx, prefix)
 	if err != nil {
@@ -472,14 +505,6 @@ func (st *store) readStoredTable(ctx context.Context, ns, name string) (*storedT
 		}
 	}
 	s.versions = kept
-	present := map[string]bool{}
-	files, err := st.storage.List(ctx, prefix+"/"+manifest.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		present[manifest.DataDir+"/"+f.Name] = true
-	}
 	for _, seg := range cur.Segments {
 		if !present[seg.Path] {
 			return nil, kerr.New(kerr.Corruption, "segment %s listed by manifest version %d is missing", seg.Path, cur.Version)
@@ -497,6 +522,16 @@ func (st *store) readStoredTable(ctx context.Context, ns, name string) (*storedT
 	return s, nil
 }
 
+// allPresent reports whether every segment m lists is in present.
+func allPresent(m *manifest.Manifest, present map[string]bool) bool {
+	for _, seg := range m.Segments {
+		if !present[seg.Path] {
+			return false
+		}
+	}
+	return true
+}
+
 // readTableDef reads table.json, or, when it is missing, infers a shared
 // table without a primary key from the newest segment's schema.
 func (st *store) readTableDef(ctx context.Context, prefix string, man *manifest.Manifest) (*tableDef, error) {
@@ -505,6 +540,9 @@ func (st *store) readTableDef(ctx context.Context, prefix string, man *manifest.
 		var def tableDef
 		if err := json.Unmarshal(b, &def); err != nil {
 			return nil, kerr.Wrap(kerr.Corruption, err, "table.json")
+		}
+		if err := defCovers(&def, man, "table.json"); err != nil {
+			return nil, err
 		}
 		return &def, nil
 	}

@@ -673,3 +673,133 @@ func TestRecoverFailsOnAVersionItCannotRead(t *testing.T) {
 		t.Fatalf("rows %s", ids)
 	}
 }
+
+// copyFile puts src's bytes at dst.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// damagedMetadataStore makes table e: rows 1 and 2 flushed, then 2 and 3
+// flushed again (the newest version, its own segment), and closes the
+// store. It returns the table's storage directory and the newest version.
+func damagedMetadataStore(t *testing.T, dir string) (string, uint64) {
+	t.Helper()
+	db := mustOpenWith(t, dir, DefaultOptions())
+	mem := memory.NewGoAllocator()
+	createEvents(t, db, "e")
+	appendEvents(t, db, mem, "e", 1, 2)
+	if _, err := db.Flush("e"); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, db, mem, "e", 2, 3)
+	if _, err := db.Flush("e"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := db.Table("e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	return filepath.Join(dir, "storage", "default", "e"), uint64(info.Version)
+}
+
+// TestRecoverTakesAVersionNewerThanManifestJSON: the writer mirrors
+// _versions/{v}.json before manifest.json, so a mirror stopped between
+// the two (or manifest.json put back from an older copy) leaves
+// manifest.json a version behind. A recover (RocksDB lost) took
+// manifest.json's version and then removed the newer version's segment as
+// an orphan: the rows of the last flush were gone for good (found by a
+// checker). It now takes the newest version whose segments are all there.
+func TestRecoverTakesAVersionNewerThanManifestJSON(t *testing.T) {
+	dir := t.TempDir()
+	tdir, v := damagedMetadataStore(t, dir)
+	copyFile(t, filepath.Join(tdir, versionFileName(v-1)), filepath.Join(tdir, manifest.ManifestFileName))
+	if err := os.RemoveAll(filepath.Join(dir, "rocksdb")); err != nil {
+		t.Fatal(err)
+	}
+	db, err := openOpts(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := scanRows(t, db, "e", allRows()); got != "1:k1 2:k2 3:k3" {
+		t.Fatalf("rows after the recover: %s; want the newest version's", got)
+	}
+	info, err := db.Table("e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(info.Version) != v {
+		t.Fatalf("recovered at version %d, want %d", info.Version, v)
+	}
+	segs, _ := filepath.Glob(filepath.Join(tdir, "data", "*.parquet"))
+	if len(segs) != 2 {
+		t.Fatalf("segments after the recover: %v; want both", segs)
+	}
+}
+
+// TestStoredMetadataFromAnotherVersionIsCorruption: a version file that
+// holds another version's manifest answered a storage-only reader's time
+// travel with that version's rows, and a table.json older than the
+// segments (from before an added column) made both the reader and a
+// recover read them without that column; each is now Corruption naming
+// the file (found by a checker).
+func TestStoredMetadataFromAnotherVersionIsCorruption(t *testing.T) {
+	t.Run("version file", func(t *testing.T) {
+		dir := t.TempDir()
+		tdir, v := damagedMetadataStore(t, dir)
+		// Version v-1 (rows 1 and 2) holds version v-2's manifest (none).
+		copyFile(t, filepath.Join(tdir, versionFileName(v-2)), filepath.Join(tdir, versionFileName(v-1)))
+		r := openRemoteAt(t, filepath.Join(dir, "storage"))
+		_, err := r.Scan("e", ScanRequest{Limit: -1, AsOfVersion: int64(v - 1)})
+		if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), versionFileName(v-1)) {
+			t.Fatalf("time travel to a version whose file holds another: %v; want Corruption naming it", err)
+		}
+	})
+	t.Run("table.json", func(t *testing.T) {
+		dir := t.TempDir()
+		db := mustOpenWith(t, dir, DefaultOptions())
+		mem := memory.NewGoAllocator()
+		createEvents(t, db, "e")
+		tdir := filepath.Join(dir, "storage", "default", "e")
+		old, err := os.ReadFile(filepath.Join(tdir, tableJSONName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.AddColumns("e", []arrow.Field{{Name: "w", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}); err != nil {
+			t.Fatal(err)
+		}
+		appendEvents(t, db, mem, "e", 1, 2)
+		if _, err := db.Flush("e"); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if err := os.WriteFile(filepath.Join(tdir, tableJSONName), old, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		o := DefaultOptions()
+		o.Storage, o.ReadOnly = filepath.Join(dir, "storage"), true
+		if r, err := Open("", o); err == nil {
+			r.Close()
+			t.Fatal("a reader opened with table.json from before an alter")
+		} else if !kerr.Is(err, kerr.Corruption) || !strings.Contains(err.Error(), tableJSONName) {
+			t.Fatalf("a reader with table.json from before an alter: %v; want Corruption naming it", err)
+		}
+		if err := os.RemoveAll(filepath.Join(dir, "rocksdb")); err != nil {
+			t.Fatal(err)
+		}
+		if db, err = openOpts(dir, true); err == nil {
+			db.Close()
+			t.Fatal("recover took table e with a table.json from before its alter")
+		} else if !strings.Contains(err.Error(), "could not recover default.e: table.json has schema version 1") {
+			t.Fatalf("recover with table.json from before an alter: %v; want the table reported, naming table.json", err)
+		}
+	})
+}

@@ -141,17 +141,19 @@ func (st *store) loadRemoteTable(ctx context.Context, ns, name string) (*table, 
 // the current one, manifest.json) as the table's manifest.
 func (st *store) loadRemoteTableAt(ctx context.Context, ns, name string, version uint64) (*table, error) {
 	prefix := ns + "/" + name
-	obj := prefix + "/" + manifest.ManifestFileName
-	if version != 0 {
-		obj = prefix + "/" + versionFileName(version)
-	}
 	// The manifest first, then table.json: the writer mirrors table.json
 	// before the manifests that need it (mirrorManifest), so the
 	// definition read second knows every schema version up to the
 	// manifest's. Read the other way round, an alter committed in between
 	// paired the old definition with the new manifest, and the version
 	// was read in the old schema (a dropped column's values back).
-	m, merr := st.readManifestObject(ctx, obj)
+	var m *manifest.Manifest
+	var merr error
+	if version != 0 {
+		m, merr = st.readVersionObject(ctx, prefix, version)
+	} else {
+		m, merr = st.readManifestObject(ctx, prefix+"/"+manifest.ManifestFileName)
+	}
 	missing := kerr.Is(merr, kerr.NotFound) && version != 0
 	if merr != nil && !missing {
 		return nil, merr
@@ -186,6 +188,11 @@ func (st *store) loadRemoteTableAt(ctx context.Context, ns, name string, version
 		return nil, kerr.Wrap(kerr.Corruption, err, "%s/%s", prefix, tableJSONName)
 	}
 	def.Namespace, def.Name = ns, name
+	if m != nil {
+		if err := defCovers(&def, m, prefix+"/"+tableJSONName); err != nil {
+			return nil, err
+		}
+	}
 	t, err := st.newTable(&def)
 	if err != nil {
 		return nil, kerr.Wrap(kerr.Corruption, err, "%s/%s", prefix, tableJSONName)
@@ -213,7 +220,7 @@ func (st *store) acquireRemote(t *table, version uint64) (*readState, error) {
 		// table was loaded with (a split's) need not be read again.
 		m = cur
 	default:
-		m, err = st.readManifestObject(ctx, t.prefix+"/"+versionFileName(version))
+		m, err = st.readVersionObject(ctx, t.prefix, version)
 		if kerr.Is(err, kerr.NotFound) {
 			return nil, st.versionNotFound(t, version)
 		}
