@@ -92,3 +92,20 @@ func TestSpreadMatchesValueByValue(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSpreadScatteredNulls spreads 8-byte values over rows whose
+// nulls are scattered at random (30 %), the case of a nullable measure.
+func BenchmarkSpreadScatteredNulls(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const rows = 32768
+	valid := make([]byte, rows/8)
+	for i := 0; i < rows; i++ {
+		bitutil.SetBitTo(valid, i, r.Float64() >= 0.3)
+	}
+	k := bitutil.CountSetBits(valid, 0, rows)
+	out := make([]byte, rows*8)
+	b.SetBytes(rows * 8)
+	for b.Loop() {
+		spreadFixed(out, 8, 0, rows, k, valid)
+	}
+}

@@ -108,13 +108,20 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 					total += int64(lens[v])
 					offs[pos+r+1] = O(total)
 				}
-			} else {
-				j := 0
+			} else if k > 0 {
+				// Without a branch per row (scattered nulls mispredict it
+				// every other row): a null row adds the length of some
+				// value times zero. min keeps j inside idx once the last
+				// value has been counted.
+				valid, j := d.pageValid, 0
 				for r := 0; r < rows; r++ {
-					if bitutil.BitIsSet(d.pageValid, r) {
-						total += int64(lens[idx[j]])
-						j++
-					}
+					bit := int(valid[r>>3]>>(r&7)) & 1
+					total += int64(lens[idx[min(j, k-1)]]) * int64(bit)
+					j += bit
+					offs[pos+r+1] = O(total)
+				}
+			} else {
+				for r := 0; r < rows; r++ {
 					offs[pos+r+1] = O(total)
 				}
 			}
