@@ -28,21 +28,11 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 		limit = math.MaxInt64
 	}
 	limit = min(limit, d.c.f.opts.MaxBufferBytes)
-	// One arena holds every decompressed page (PLAIN values are read again
-	// in pass 2): a single pooled buffer instead of one per page.
-	var arenaSize int64
-	if d.c.cc.codec != codecUncompressed { // uncompressed pages are used in place
-		for i := range pages {
-			arenaSize += int64(pages[i].h.uncompressedSize)
-		}
+	// One pooled arena holds every decompressed page (PLAIN values are
+	// read again in pass 2), filled by one call into the codec.
+	if err := d.c.inflatePages(pagePtrs(pages)); err != nil {
+		return err
 	}
-	// Each page's claim is bounded, but not their number (pages of no
-	// rows cost a few bytes each): bound the sum too.
-	if arenaSize > d.c.f.opts.MaxBufferBytes {
-		return d.c.errf(ErrUnsupported, "pages of %d bytes uncompressed, above the limit of %d", arenaSize, d.c.f.opts.MaxBufferBytes)
-	}
-	arena := d.c.mem.get(int(arenaSize) + 64)
-	at := 0
 	var total int64
 	offs[0] = 0
 	pos := 0
@@ -54,12 +44,7 @@ func decodeBytes[O int32 | int64](ctx context.Context, d *chunkDecoder, pages []
 			return err
 		}
 		p := &pages[i]
-		var region []byte
-		if arenaSize > 0 {
-			region = arena[at:]
-			at += int(p.h.uncompressedSize)
-		}
-		pd, _, err := d.c.openPage(p, region)
+		pd, _, err := d.c.openPage(p, nil)
 		if err != nil {
 			return err
 		}

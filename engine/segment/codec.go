@@ -9,6 +9,21 @@ import (
 	"github.com/kalamdb/libkalam/engine/zstdc"
 )
 
+// decompressAll is decompress for each job, zstd in one call into libzstd
+// (see zstdc.DecompressAll). It returns the index of the first job that
+// failed with its error, or -1 and nil.
+func decompressAll(codec int32, jobs []zstdc.Job) (int, error) {
+	if codec == codecZstd {
+		return zstdc.DecompressAll(jobs)
+	}
+	for i, j := range jobs {
+		if err := decompress(codec, j.Dst, j.Src); err != nil {
+			return i, err
+		}
+	}
+	return -1, nil
+}
+
 // decompress decodes src (compressed with codec) into dst, whose length is
 // the size the page header promises; anything else is corrupt.
 func decompress(codec int32, dst, src []byte) error {

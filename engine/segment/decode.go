@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kalamdb/libkalam/engine/zstdc"
 )
 
 func isUnsupported(err error) bool { return errors.Is(err, ErrUnsupported) }
@@ -131,6 +133,11 @@ type chunkDecoder struct {
 	pageValid []byte   // this page's validity bits, from bit 0
 	indices   []uint32 // dictionary indices (scratch)
 	scratch   []byte   // decompression scratch, reused across pages
+
+	// Decompressions of direct pages waiting to run together (decodeFixed)
+	// and their pages.
+	jobs     []zstdc.Job
+	jobPages []*page
 }
 
 // free releases buffers not handed to an array (on error).
@@ -406,6 +413,30 @@ func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
 	plan := d.c.plan
 	out := d.values.Bytes()
 	pos := 0
+	// Direct pages without nulls are decompressed together, in one call
+	// per run of them (see zstdc.DecompressAll); a page that needs its
+	// values afterwards (nulls to spread, a copy) goes on its own, after
+	// the run before it.
+	d.jobs, d.jobPages = d.jobs[:0], d.jobPages[:0]
+	// The other pages are decompressed together, up front.
+	var others []*page
+	for i := range pages {
+		if !d.direct(&pages[i]) {
+			others = append(others, &pages[i])
+		}
+	}
+	if err := d.c.inflatePages(others); err != nil {
+		return err
+	}
+	flush := func() error {
+		if len(d.jobs) == 0 {
+			return nil
+		}
+		err := d.c.inflateAll(d.jobPages, d.jobs)
+		clear(d.jobs) // no buffer outlives the chunk through them
+		d.jobs, d.jobPages = d.jobs[:0], d.jobPages[:0]
+		return err
+	}
 	for i := range pages {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -413,15 +444,32 @@ func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
 		p := &pages[i]
 		rows := d.slots(p)
 		if d.direct(p) {
-			k, err := d.decodeDirect(p, out, pos)
+			k, job, err := d.directJob(p, out, pos)
 			if err != nil {
 				return err
+			}
+			if job != nil && k == rows {
+				d.jobs = append(d.jobs, *job)
+				d.jobPages = append(d.jobPages, p)
+				pos += rows
+				continue
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			if job != nil {
+				if err := d.c.inflateInto(p, job.Dst, job.Src); err != nil {
+					return err
+				}
 			}
 			if k < rows {
 				spreadFixed(out, plan.outWidth, pos, rows, k, d.pageValid)
 			}
 			pos += rows
 			continue
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 		pd, scratch, err := d.c.openPage(p, d.scratch)
 		d.scratch = scratch
@@ -468,7 +516,7 @@ func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
 		}
 		pos += rows
 	}
-	return nil
+	return flush()
 }
 
 // direct reports whether page p decodes straight into the output buffer:
@@ -480,35 +528,36 @@ func (d *chunkDecoder) direct(p *page) bool {
 		d.c.plan.kind == kindCopy && d.c.cc.codec != codecUncompressed
 }
 
-// decodeDirect decodes a page for which direct holds: its levels, then its
-// k non-null values packed into out from row pos. It returns k.
-func (d *chunkDecoder) decodeDirect(p *page, out []byte, pos int) (int, error) {
+// directJob decodes the levels of a page for which direct holds and
+// returns its number k of non-null values and the decompression that puts
+// them, packed, into out from row pos; the caller runs it (alone or with
+// other pages'). A page with bytes past its values (no writer leaves them,
+// none is forbidden) is decoded here, through scratch, and has no job.
+func (d *chunkDecoder) directJob(p *page, out []byte, pos int) (int, *zstdc.Job, error) {
 	repLevels, defLevels, body, err := d.c.v2Parts(p)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	pd := pageData{repLevels: repLevels, defLevels: defLevels, encoding: encPlain}
 	k, err := d.levels(p, &pd, pos)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	w := d.c.plan.outWidth
 	size := int(p.h.uncompressedSize) - len(repLevels) - len(defLevels)
 	if int64(size) < int64(k)*int64(w) {
-		return 0, d.c.pageErr(p, "%d values of %d bytes in %d bytes", k, w, size)
+		return 0, nil, d.c.pageErr(p, "%d values of %d bytes in %d bytes", k, w, size)
 	}
 	if size == k*w {
-		return k, d.c.inflateInto(p, out[pos*w:(pos+k)*w], body)
+		return k, &zstdc.Job{Dst: out[pos*w : (pos+k)*w], Src: body}, nil
 	}
-	// Bytes past the values (no writer leaves them, none is forbidden):
-	// through scratch, as any other page.
 	raw, scratch, err := d.c.inflate(p, body, size, d.scratch)
 	d.scratch = scratch
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	copy(out[pos*w:(pos+k)*w], raw[:k*w])
-	return k, nil
+	return k, nil, nil
 }
 
 // rleBools decodes k V2 booleans (4-byte length, then RLE with width 1).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/kalamdb/libkalam/engine/zstdc"
 )
 
 // page is one page of a column chunk: its header, its still-compressed
@@ -14,6 +16,9 @@ type page struct {
 	offset   int64 // file offset of the header
 	firstRow int64 // data pages: first row, relative to the row group
 	rows     int64
+	// raw is the page's decompressed part (a V1 page's whole body, a V2
+	// page's values) once preinflate has decoded it; nil: openPage does.
+	raw []byte
 }
 
 // chunkReader reads and splits one column chunk.
@@ -242,18 +247,101 @@ type pageData struct {
 	encoding  int32
 }
 
-// openPage decompresses a data page and splits it into levels and values.
+// compressed returns the part of data page p that its codec compressed
+// (a V1 page's whole body, a V2 page's values) and its size decompressed;
+// ok is false when nothing of the page is compressed.
+func (c *chunkReader) compressed(p *page) (src []byte, size int, ok bool, err error) {
+	if c.cc.codec == codecUncompressed {
+		return nil, 0, false, nil
+	}
+	if p.h.typ == pageDataV1 {
+		return p.body, int(p.h.uncompressedSize), true, nil
+	}
+	if !p.h.isCompressed {
+		return nil, 0, false, nil
+	}
+	rep, def, body, err := c.v2Parts(p)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	return body, int(p.h.uncompressedSize) - len(rep) - len(def), true, nil
+}
+
+// inflatePages decompresses the compressed parts of pages together, into
+// one pooled arena, so that openPage finds them decoded: one call into
+// libzstd per chunk instead of one per page (see zstdc.DecompressAll).
+func (c *chunkReader) inflatePages(pages []*page) error {
+	if c.cc.codec == codecUncompressed || len(pages) == 0 {
+		return nil
+	}
+	var size int64
+	for _, p := range pages {
+		size += int64(p.h.uncompressedSize)
+	}
+	// Each page's claim is bounded, but not their number (pages of no
+	// rows cost a few bytes each): bound the sum too.
+	if size > c.f.opts.MaxBufferBytes {
+		return c.errf(ErrUnsupported, "pages of %d bytes uncompressed, above the limit of %d", size, c.f.opts.MaxBufferBytes)
+	}
+	return c.preinflate(pages, c.mem.get(int(size)+64)[:size])
+}
+
+// preinflate is inflatePages into arena, which has room for all of them.
+func (c *chunkReader) preinflate(pages []*page, arena []byte) error {
+	jobs := make([]zstdc.Job, 0, len(pages))
+	at := 0
+	for _, p := range pages {
+		src, size, ok, err := c.compressed(p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if size < 0 || size > len(arena)-at {
+			return c.pageErr(p, "page of %d bytes decompressed, past its chunk's %d", size, len(arena))
+		}
+		p.raw = arena[at : at+size : at+size]
+		jobs = append(jobs, zstdc.Job{Dst: p.raw, Src: src})
+		at += size
+	}
+	// inflateAll names the page of a failed job: only pages with a job.
+	withJob := pages[:0:0]
+	for _, p := range pages {
+		if p.raw != nil {
+			withJob = append(withJob, p)
+		}
+	}
+	return c.inflateAll(withJob, jobs)
+}
+
+// pagePtrs points at each of pages.
+func pagePtrs(pages []page) []*page {
+	ps := make([]*page, len(pages))
+	for i := range pages {
+		ps[i] = &pages[i]
+	}
+	return ps
+}
+
+// openPage decompresses a data page (unless preinflate has) and splits it
+// into levels and values.
 func (c *chunkReader) openPage(p *page, scratch []byte) (pageData, []byte, error) {
 	h := &p.h
 	var pd pageData
 	pd.encoding = h.encoding
 	size := int(h.uncompressedSize)
 	if p.h.typ == pageDataV1 {
-		raw, scratch2, err := c.inflate(p, p.body, size, scratch)
-		if err != nil {
-			return pd, scratch, err
+		raw := p.raw
+		if raw == nil {
+			var scratch2 []byte
+			var err error
+			raw, scratch2, err = c.inflate(p, p.body, size, scratch)
+			if err != nil {
+				return pd, scratch, err
+			}
+			scratch = scratch2
 		}
-		scratch = scratch2
 		// No repetition levels: a V1 page of a fixed_size_list column is
 		// left to pqarrow (splitPages).
 		if c.plan.maxDef > 0 {
@@ -280,6 +368,10 @@ func (c *chunkReader) openPage(p *page, scratch []byte) (pageData, []byte, error
 	}
 	pd.repLevels, pd.defLevels = repLevels, defLevels
 	dl := len(repLevels) + len(defLevels)
+	if p.raw != nil {
+		pd.values = p.raw
+		return pd, scratch, nil
+	}
 	if h.isCompressed && c.cc.codec != codecUncompressed {
 		raw, scratch2, err := c.inflate(p, body, size-dl, scratch)
 		if err != nil {
@@ -326,6 +418,18 @@ func (c *chunkReader) inflate(p *page, src []byte, size int, scratch []byte) ([]
 		return nil, scratch, err
 	}
 	return dst, scratch, nil
+}
+
+// inflateAll is inflateInto for the pages of a chunk whose values
+// decompress straight into their place (jobs[i] is pages[i]'s).
+func (c *chunkReader) inflateAll(pages []*page, jobs []zstdc.Job) error {
+	if i, err := decompressAll(c.cc.codec, jobs); err != nil {
+		if isUnsupported(err) {
+			return c.errf(ErrUnsupported, "page at byte %d: %v", pages[i].offset, err)
+		}
+		return c.pageErr(pages[i], "%v", err)
+	}
+	return nil
 }
 
 // inflateInto decompresses src into exactly dst (of the chunk's codec,

@@ -17,6 +17,27 @@ package zstdc
 /*
 #cgo LDFLAGS: -lzstd
 #include <zstd.h>
+
+typedef struct {
+	void* dst;
+	size_t dst_len;
+	const void* src;
+	size_t src_len;
+} kz_job;
+
+// kz_decompress_all decodes jobs in order until one fails or does not
+// fill its destination exactly; it returns how many succeeded and, in
+// *result, libzstd's result for the one that did not.
+static size_t kz_decompress_all(ZSTD_DCtx* d, const kz_job* jobs, size_t n, size_t* result) {
+	for (size_t i = 0; i < n; i++) {
+		size_t r = ZSTD_decompressDCtx(d, jobs[i].dst, jobs[i].dst_len, jobs[i].src, jobs[i].src_len);
+		if (ZSTD_isError(r) || r != jobs[i].dst_len) {
+			*result = r;
+			return i;
+		}
+	}
+	return n;
+}
 */
 import "C"
 
@@ -139,4 +160,72 @@ func Decompress(dst, src []byte) error {
 		return fmt.Errorf("zstd decoded %d bytes, %d expected", int(n), len(dst))
 	}
 	return nil
+}
+
+// A Job is one input of DecompressAll: the frames in Src, decoded into
+// exactly Dst (as Decompress).
+type Job struct {
+	Dst, Src []byte
+}
+
+// DecompressAll is Decompress for each job, in one call into libzstd: a
+// scan decodes a column chunk's pages together. Each call into C that
+// runs longer than a scheduler tick hands the goroutine's P to another
+// thread and takes one back after, and one per page kept a tenth of the
+// cores of a one-column scan idle in those hand-offs. It returns the index
+// of the first job that failed with its error (the jobs before it are
+// decoded), or -1 and nil. Buffers are Go or C memory holding no Go
+// pointers; they are pinned for the call.
+func DecompressAll(jobs []Job) (int, error) {
+	if len(jobs) == 0 {
+		return -1, nil
+	}
+	for i := range jobs {
+		if len(jobs[i].Src) == 0 || len(jobs[i].Dst) == 0 {
+			// Empty frames or pages take Decompress's rules, between the
+			// batches before and after them.
+			if f, err := decompressBatch(jobs[:i]); err != nil {
+				return f, err
+			}
+			if err := Decompress(jobs[i].Dst, jobs[i].Src); err != nil {
+				return i, err
+			}
+			f, err := DecompressAll(jobs[i+1:])
+			if err != nil {
+				return i + 1 + f, err
+			}
+			return -1, nil
+		}
+	}
+	return decompressBatch(jobs)
+}
+
+// decompressBatch is DecompressAll for jobs whose buffers are not empty.
+func decompressBatch(jobs []Job) (int, error) {
+	if len(jobs) == 0 {
+		return -1, nil
+	}
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	cj := make([]C.kz_job, len(jobs))
+	for i, j := range jobs {
+		dp, sp := unsafe.SliceData(j.Dst), unsafe.SliceData(j.Src)
+		pin.Pin(dp)
+		pin.Pin(sp)
+		cj[i] = C.kz_job{dst: unsafe.Pointer(dp), dst_len: C.size_t(len(j.Dst)), src: unsafe.Pointer(sp), src_len: C.size_t(len(j.Src))}
+	}
+	dctx := getDCtx()
+	if dctx == nil {
+		return 0, ErrNoMemory
+	}
+	var r C.size_t
+	done := int(C.kz_decompress_all(dctx, unsafe.SliceData(cj), C.size_t(len(cj)), &r))
+	putDCtx(dctx)
+	if done == len(jobs) {
+		return -1, nil
+	}
+	if C.ZSTD_isError(r) != 0 {
+		return done, fmt.Errorf("zstd: %s", C.GoString(C.ZSTD_getErrorName(r)))
+	}
+	return done, fmt.Errorf("zstd decoded %d bytes, %d expected", int(r), len(jobs[done].Dst))
 }

@@ -165,3 +165,71 @@ func TestDamagedFrameNeverDecodesToOtherBytes(t *testing.T) {
 		}
 	}
 }
+
+// DecompressAll decodes every job as Decompress would, and on a failure
+// names the first job that failed (the jobs before it decoded, in any mix
+// with empty ones): a wrong index would blame another page of a chunk.
+func TestDecompressAllNamesTheFailedJob(t *testing.T) {
+	rnd := rand.New(rand.NewSource(7))
+	var ins, frames [][]byte
+	for i := 0; i < 9; i++ {
+		in := normalFloats(rnd, []int{0, 8, 4096, 64 << 10}[i%4])
+		f, err := Compress(nil, in, DefaultLevel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(in) == 0 && i%2 == 0 {
+			f = nil // no frame at all for an empty page
+		}
+		ins, frames = append(ins, in), append(frames, f)
+	}
+	jobs := func() ([]Job, [][]byte) {
+		js := make([]Job, len(ins))
+		outs := make([][]byte, len(ins))
+		for i := range ins {
+			outs[i] = bytes.Repeat([]byte{0xa5}, len(ins[i]))
+			js[i] = Job{Dst: outs[i], Src: frames[i]}
+		}
+		return js, outs
+	}
+	js, outs := jobs()
+	if i, err := DecompressAll(js); err != nil || i != -1 {
+		t.Fatalf("DecompressAll = %d, %v", i, err)
+	}
+	for i := range ins {
+		if !bytes.Equal(outs[i], ins[i]) {
+			t.Fatalf("job %d decoded to other bytes", i)
+		}
+	}
+	for bad := range ins {
+		for _, how := range []string{"damaged", "short", "long"} {
+			js, outs := jobs()
+			switch how {
+			case "damaged":
+				if len(frames[bad]) == 0 {
+					js[bad].Src = []byte("not zstd")
+				} else {
+					d := bytes.Clone(frames[bad])
+					d[len(d)/2] ^= 0x40
+					js[bad].Src = d
+				}
+			case "short":
+				if len(ins[bad]) == 0 {
+					continue
+				}
+				js[bad].Dst = outs[bad][:len(ins[bad])-1]
+			case "long":
+				js[bad].Dst = make([]byte, len(ins[bad])+1)
+			}
+			i, err := DecompressAll(js)
+			if err == nil || i != bad {
+				t.Fatalf("job %d %s: DecompressAll = %d, %v", bad, how, i, err)
+			}
+			for j := 0; j < bad; j++ {
+				if !bytes.Equal(outs[j], ins[j]) {
+					t.Fatalf("job %d %s: job %d before it not decoded", bad, how, j)
+				}
+			}
+		}
+	}
+}
