@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kalamdb/libkalam/kerr"
+	"github.com/kalamdb/libkalam/validity"
 )
 
 // GatherRuns copies rows [start, end) of column c of every run, in order,
@@ -321,22 +322,6 @@ func (vw *views) mayHaveNulls() bool {
 	return false
 }
 
-// copyBits copies n bits from src at spos to dst at dpos; short runs bit by
-// bit (CopyBitmap's set-up costs more than a merge's typical run).
-func copyBits(src []byte, spos int, n int, dst []byte, dpos int) {
-	if n >= 64 {
-		bitutil.CopyBitmap(src, spos, n, dst, dpos)
-		return
-	}
-	for i := 0; i < n; i++ {
-		if src[(spos+i)>>3]&(1<<((spos+i)&7)) != 0 {
-			dst[(dpos+i)>>3] |= 1 << ((dpos + i) & 7)
-		} else {
-			dst[(dpos+i)>>3] &^= 1 << ((dpos + i) & 7)
-		}
-	}
-}
-
 // gatherValidity builds the validity bitmap of the gathered column, or nil
 // when no row is null.
 func gatherValidity(vw *views, rows int64, mem memory.Allocator) (*memory.Buffer, int) {
@@ -351,7 +336,7 @@ func gatherValidity(vw *views, rows int64, mem memory.Allocator) (*memory.Buffer
 		if v.valid == nil {
 			bitutil.SetBitsTo(dst, int64(pos), int64(n), true)
 		} else {
-			copyBits(v.valid, v.off+int(parts[i].Start), n, dst, pos)
+			validity.Copy(dst, pos, v.valid, v.off+int(parts[i].Start), n)
 		}
 	}
 	vw.each(copyValid)
@@ -403,7 +388,7 @@ func gatherBits(vw *views, c int, rows int64, mem memory.Allocator) arrow.Array 
 	for i, p := range parts {
 		v := vw.at(i)
 		n := int(p.End - p.Start)
-		copyBits(v.vals, v.off+int(p.Start), n, vals.Bytes(), pos)
+		validity.Copy(vals.Bytes(), pos, v.vals, v.off+int(p.Start), n)
 		pos += n
 	}
 	return finish(parts[0].Rec.Column(c).DataType(), rows, []*memory.Buffer{valid, vals}, nulls)

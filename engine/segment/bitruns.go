@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"unsafe"
+
+	"github.com/kalamdb/libkalam/validity"
 )
 
 // Nullable columns: a page's definition levels become a validity bitmap,
@@ -12,53 +14,6 @@ import (
 // in short runs and the valid rows in runs of a few values, so both are
 // done a run (or up to 56 bits) at a time rather than a bit or a value at a
 // time: per value, they were a third of the decoding of such a column.
-
-// copyBits copies n bits of src from bit soff to dst from bit doff and
-// returns how many of them are set. It writes only the bytes that hold the
-// destination bits, and keeps their other bits. src and dst may overlap
-// only when dst starts at or before src (or, copying backwards in chunks as
-// spreadBits does, when each chunk's source lies below what it writes).
-func copyBits(dst []byte, doff int, src []byte, soff int, n int) int {
-	set := 0
-	for n > 0 {
-		c := min(n, 56)
-		v := loadBits(src, soff, c)
-		set += bits.OnesCount64(v)
-		storeBits(dst, doff, c, v)
-		soff += c
-		doff += c
-		n -= c
-	}
-	return set
-}
-
-// loadBits returns bits [off, off+c) of b, c <= 56, in the low bits.
-func loadBits(b []byte, off, c int) uint64 {
-	i := off >> 3
-	var v uint64
-	if i+8 <= len(b) {
-		v = binary.LittleEndian.Uint64(b[i:])
-	} else {
-		for k := len(b) - 1; k >= i; k-- {
-			v = v<<8 | uint64(b[k])
-		}
-	}
-	return (v >> (off & 7)) & (1<<c - 1)
-}
-
-// storeBits writes the low c bits of v (c <= 56, no higher bit set) to b
-// from bit off, leaving the other bits of the bytes it touches as they are.
-func storeBits(b []byte, off, c int, v uint64) {
-	sh := off & 7
-	m := (uint64(1)<<c - 1) << sh
-	v <<= sh
-	last := (off + c - 1) >> 3
-	for i := off >> 3; i <= last; i++ {
-		b[i] = b[i]&^byte(m) | byte(v)
-		m >>= 8
-		v >>= 8
-	}
-}
 
 // runBack is the length of the run of bits equal to set that ends at bit
 // i-1 of bm (i > 0); at most i. It reads eight bytes at a time, ending
@@ -206,7 +161,7 @@ func spreadBits(out []byte, pos, rows, k int, valid []byte) {
 			// bits it writes, so nothing is read after being overwritten.
 			for r > 0 {
 				c := min(r, 56)
-				storeBits(out, pos+i-c, c, loadBits(out, pos+j-c, c))
+				validity.Store(out, pos+i-c, c, validity.Load(out, pos+j-c, c))
 				i -= c
 				j -= c
 				r -= c
@@ -216,7 +171,7 @@ func spreadBits(out []byte, pos, rows, k int, valid []byte) {
 		r := runBack(valid, i, false)
 		for r > 0 {
 			c := min(r, 56)
-			storeBits(out, pos+i-c, c, 0)
+			validity.Store(out, pos+i-c, c, 0)
 			i -= c
 			r -= c
 		}

@@ -24,29 +24,6 @@ func randomBits(r *rand.Rand, n int) []byte {
 	return b
 }
 
-func TestCopyBitsMatchesBitByBit(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for iter := 0; iter < 3000; iter++ {
-		n := r.IntN(300)
-		soff, doff := r.IntN(20), r.IntN(20)
-		src := randomBits(r, soff+n)
-		dst := randomBits(r, doff+n+r.IntN(20))
-		want := bytes.Clone(dst)
-		wantSet := 0
-		for i := 0; i < n; i++ {
-			v := bitutil.BitIsSet(src, soff+i)
-			bitutil.SetBitTo(want, doff+i, v)
-			if v {
-				wantSet++
-			}
-		}
-		got := copyBits(dst, doff, src, soff, n)
-		if got != wantSet || !bytes.Equal(dst, want) {
-			t.Fatalf("n=%d soff=%d doff=%d: set %d want %d; bytes %x want %x", n, soff, doff, got, wantSet, dst, want)
-		}
-	}
-}
-
 func TestSpreadMatchesValueByValue(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for iter := 0; iter < 2000; iter++ {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+
+	"github.com/kalamdb/libkalam/validity"
 )
 
 // The RLE / bit-packed hybrid encoding (Parquet's "RLE"), used for
@@ -196,7 +198,7 @@ func (d *rleDecoder) bits(dst []byte, off, n int) (int, error) {
 				set += k
 			}
 		} else {
-			set += copyBits(dst, off, d.data, d.bitPos, k)
+			set += validity.Copy(dst, off, d.data, d.bitPos, k)
 			d.bitPos += k
 		}
 		d.left -= k

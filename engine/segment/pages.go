@@ -283,7 +283,7 @@ func (c *chunkReader) inflatePages(pages []*page) error {
 	if size > c.f.opts.MaxBufferBytes {
 		return c.errf(ErrUnsupported, "pages of %d bytes uncompressed, above the limit of %d", size, c.f.opts.MaxBufferBytes)
 	}
-	return c.preinflate(pages, c.mem.get(int(size)+64)[:size])
+	return c.preinflate(pages, c.mem.get(int(size) + 64)[:size])
 }
 
 // preinflate is inflatePages into arena, which has room for all of them.
