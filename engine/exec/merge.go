@@ -733,7 +733,7 @@ func (m *Merge) pairsKeys(a, b *cursor, bi int) bool {
 			hi, hiPos = third, third.pos
 		}
 		limit := min(lo.n-1, lo.pos+int(m.batch-m.r.rows))
-		end := gallopFunc(lo.pos+1, limit, func(i int) bool { return m.cmp(lo, i, hi, hiPos) >= 0 })
+		end := m.gallopKeys(lo, limit, hi, hiPos)
 		if end-lo.pos >= longRun {
 			break
 		}
@@ -775,7 +775,32 @@ func (m *Merge) runEnd(win *cursor) int {
 	if m.intKey >= 0 && win.knil == nil && (bound.knil == nil || !bound.knil.IsNull(bound.pos)) {
 		return gallop(win.ik, win.pos+1, limit, bound.ik[bound.pos])
 	}
-	return gallopFunc(win.pos+1, limit, func(i int) bool { return m.cmp(win, i, bound, bound.pos) >= 0 })
+	return m.gallopKeys(win, limit, bound, bound.pos)
+}
+
+// gallopKeys returns the first row in [lo.pos+1, limit) of lo whose key is
+// at or above row hiPos of hi (limit when none), for merges on keys other
+// than a single int64. Raw 32-bit-offset keys without nulls are searched
+// in place with hi's key read once: through m.cmp, each comparison read
+// both keys through their views, and on a 14-byte string key the search
+// was a fifth of the merge's CPU.
+func (m *Merge) gallopKeys(lo *cursor, limit int, hi *cursor, hiPos int) int {
+	if m.rawKey >= 0 && lo.kv.nulls == nil && lo.kv.off32 != nil {
+		if b, null := hi.kv.at(hiPos); !null {
+			return gallopBytes(lo.kv.off32, lo.kv.data, lo.pos+1, limit, b)
+		}
+	}
+	if m.tuple != nil && lo.tok && hi.tok {
+		// The same for a key of 64-bit integers (a fifth of a merge's CPU
+		// on an (int64, int64) key went to comparing through m.cmp).
+		var buf [4]int64
+		b := buf[:0]
+		for _, c := range hi.tk {
+			b = append(b, c[hiPos])
+		}
+		return gallopTuple(lo.tk, lo.pos+1, limit, b)
+	}
+	return gallopFunc(lo.pos+1, limit, func(i int) bool { return m.cmp(lo, i, hi, hiPos) >= 0 })
 }
 
 // gallop returns the first index in [from, limit) of the sorted ks whose
@@ -805,6 +830,70 @@ func gallop(ks []int64, from, limit int, b int64) int {
 		}
 	}
 	return lo
+}
+
+// gallopBytes is gallop for byte-string keys (key i is
+// data[offs[i]:offs[i+1]]), compared as bytes.
+func gallopBytes(offs []int32, data []byte, from, limit int, b []byte) int {
+	lo, step := from, 1
+	for {
+		at := lo + step - 1
+		if at >= limit {
+			break
+		}
+		if bytes.Compare(data[offs[at]:offs[at+1]], b) >= 0 {
+			limit = at
+			break
+		}
+		lo = at + 1
+		step *= 2
+	}
+	for lo < limit {
+		mid := int(uint(lo+limit) >> 1)
+		if bytes.Compare(data[offs[mid]:offs[mid+1]], b) >= 0 {
+			limit = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// gallopTuple is gallop for keys of several int64 columns (key i is
+// cols[0][i], cols[1][i], ...), compared in column order.
+func gallopTuple(cols [][]int64, from, limit int, b []int64) int {
+	lo, step := from, 1
+	for {
+		at := lo + step - 1
+		if at >= limit {
+			break
+		}
+		if tupleAtOrAbove(cols, at, b) {
+			limit = at
+			break
+		}
+		lo = at + 1
+		step *= 2
+	}
+	for lo < limit {
+		mid := int(uint(lo+limit) >> 1)
+		if tupleAtOrAbove(cols, mid, b) {
+			limit = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// tupleAtOrAbove reports whether key i of cols is at or above b.
+func tupleAtOrAbove(cols [][]int64, i int, b []int64) bool {
+	for k, c := range cols {
+		if c[i] != b[k] {
+			return c[i] > b[k]
+		}
+	}
+	return true
 }
 
 // gallopFunc is gallop for any key: the first index in [from, limit) at

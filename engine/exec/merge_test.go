@@ -14,10 +14,19 @@ import (
 	"github.com/kalamdb/libkalam/engine/keyenc"
 )
 
-// TestGallop: gallop and gallopFunc find the first key >= b in a sorted
-// range.
+// TestGallop: gallop, gallopBytes, gallopTuple and gallopFunc find the
+// first key >= b in a sorted range (gallopBytes on the keys as strings of
+// varying length that sort as the numbers do, gallopTuple on them as
+// pairs of their tens and units).
 func TestGallop(t *testing.T) {
 	ks := []int64{1, 3, 3, 5, 8, 13, 21, 34, 55, 89}
+	word := func(k int64) string { return fmt.Sprintf("%c%d", 'a'+len(fmt.Sprint(k)), k) }
+	var data []byte
+	offs := []int32{0}
+	for _, k := range ks {
+		data = append(data, word(k)...)
+		offs = append(offs, int32(len(data)))
+	}
 	for from := 0; from <= len(ks); from++ {
 		for limit := from; limit <= len(ks); limit++ {
 			for b := int64(0); b <= 90; b++ {
@@ -27,6 +36,18 @@ func TestGallop(t *testing.T) {
 				}
 				if got := gallop(ks, from, limit, b); got != want {
 					t.Fatalf("gallop(from %d, limit %d, b %d) = %d, want %d", from, limit, b, got, want)
+				}
+				if got := gallopBytes(offs, data, from, limit, []byte(word(b))); got != want {
+					t.Fatalf("gallopBytes(from %d, limit %d, b %q) = %d, want %d", from, limit, word(b), got, want)
+				}
+				// As a tuple (k/10, k%10): the first column decides
+				// unless equal.
+				cols := [][]int64{make([]int64, len(ks)), make([]int64, len(ks))}
+				for i, k := range ks {
+					cols[0][i], cols[1][i] = k/10, k%10
+				}
+				if got := gallopTuple(cols, from, limit, []int64{b / 10, b % 10}); got != want {
+					t.Fatalf("gallopTuple(from %d, limit %d, b %d) = %d, want %d", from, limit, b, got, want)
 				}
 				if got := gallopFunc(from, limit, func(i int) bool { return ks[i] >= b }); got != want {
 					t.Fatalf("gallopFunc(from %d, limit %d, b %d) = %d, want %d", from, limit, b, got, want)
