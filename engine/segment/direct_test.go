@@ -141,3 +141,79 @@ func TestShortDictionaryStrings(t *testing.T) {
 		}
 	}
 }
+
+// A chunk whose pages differ in kind decodes to the written values: the
+// writer's dictionary fills up and it falls back to PLAIN pages part way
+// through, and runs of rows with and without nulls alternate, so the
+// decoder batches some direct pages, decompresses others on their own
+// (nulls to spread) and stages dictionary pages in the chunk's arena, in
+// one chunk and in every order those come in.
+func TestPagesOfMixedKindsInOneChunk(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	const n = 60000
+	for _, v2 := range []bool{true, false} {
+		fb := array.NewFloat64Builder(memory.DefaultAllocator)
+		ib := array.NewInt64Builder(memory.DefaultAllocator)
+		for i := 0; i < n; i++ {
+			// Nulls only in some stretches of 5,000 rows; few distinct
+			// values early (dictionary), many later (fallback to PLAIN).
+			nulls := (i/5000)%3 == 1
+			distinct := 50
+			if i > n/3 {
+				distinct = 1 << 30
+			}
+			if nulls && rng.Intn(4) == 0 {
+				fb.AppendNull()
+				ib.AppendNull()
+				continue
+			}
+			v := rng.Intn(distinct)
+			fb.Append(float64(v) / 7)
+			ib.Append(int64(v) - 1<<20)
+		}
+		fcol, icol := fb.NewArray(), ib.NewArray()
+		fb.Release()
+		ib.Release()
+		schema := arrow.NewSchema([]arrow.Field{
+			{Name: "f", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+			{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		}, nil)
+		rec := array.NewRecordBatch(schema, []arrow.Array{fcol, icol}, n)
+		props := []parquet.WriterProperty{parquet.WithCompression(compress.Codecs.Zstd),
+			parquet.WithDictionaryDefault(true), parquet.WithDictionaryPageSizeLimit(4 << 10),
+			parquet.WithDataPageSize(16 << 10), parquet.WithBatchSize(1024)}
+		if v2 {
+			props = append(props, parquet.WithDataPageVersion(parquet.DataPageV2))
+		}
+		f := openBytes(t, writeWithProps(t, rec, props...))
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		for c, want := range []arrow.Array{fcol, icol} {
+			cc := f.chunk(0, c)
+			r := &chunkReader{f: f, rg: 0, col: c, cc: cc, plan: &f.plans[c], rgRows: n}
+			pages, err := r.chunkPages(context.Background(), 0, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds := map[int32]int{}
+			for i := range pages {
+				kinds[pages[i].h.encoding]++
+			}
+			if kinds[encPlain] == 0 || kinds[encPlainDict]+kinds[encRLEDict] == 0 {
+				t.Fatalf("v2 %v column %d: want dictionary and plain pages, got %v", v2, c, kinds)
+			}
+			r.mem.release()
+			got, err := f.ReadColumn(context.Background(), 0, c, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !array.Equal(got, want) {
+				t.Fatalf("v2 %v column %d: decoded values differ", v2, c)
+			}
+			got.Release()
+		}
+		mem.AssertSize(t, 0)
+		rec.Release()
+		fcol.Release()
+		icol.Release()
+	}
+}
