@@ -414,11 +414,10 @@ func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
 	out := d.values.Bytes()
 	pos := 0
 	// Direct pages without nulls are decompressed together, in one call
-	// per run of them (see zstdc.DecompressAll); a page that needs its
-	// values afterwards (nulls to spread, a copy) goes on its own, after
-	// the run before it.
+	// at the end (see zstdc.DecompressAll): each writes only its own rows.
+	// A direct page with nulls goes on its own, as its values are spread
+	// right after; the other pages are decompressed together, up front.
 	d.jobs, d.jobPages = d.jobs[:0], d.jobPages[:0]
-	// The other pages are decompressed together, up front.
 	var others []*page
 	for i := range pages {
 		if !d.direct(&pages[i]) {
@@ -426,15 +425,6 @@ func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
 		}
 	}
 	if err := d.c.inflatePages(others); err != nil {
-		return err
-	}
-	flush := func() error {
-		if len(d.jobs) == 0 {
-			return nil
-		}
-		err := d.c.inflateAll(d.jobPages, d.jobs)
-		clear(d.jobs) // no buffer outlives the chunk through them
-		d.jobs, d.jobPages = d.jobs[:0], d.jobPages[:0]
 		return err
 	}
 	for i := range pages {
@@ -454,9 +444,6 @@ func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
 				pos += rows
 				continue
 			}
-			if err := flush(); err != nil {
-				return err
-			}
 			if job != nil {
 				if err := d.c.inflateInto(p, job.Dst, job.Src); err != nil {
 					return err
@@ -467,9 +454,6 @@ func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
 			}
 			pos += rows
 			continue
-		}
-		if err := flush(); err != nil {
-			return err
 		}
 		pd, scratch, err := d.c.openPage(p, d.scratch)
 		d.scratch = scratch
@@ -516,7 +500,13 @@ func (d *chunkDecoder) decodeFixed(ctx context.Context, pages []page) error {
 		}
 		pos += rows
 	}
-	return flush()
+	if len(d.jobs) == 0 {
+		return nil
+	}
+	err := d.c.inflateAll(d.jobPages, d.jobs)
+	clear(d.jobs) // no buffer outlives the chunk through them
+	d.jobs, d.jobPages = d.jobs[:0], d.jobPages[:0]
+	return err
 }
 
 // direct reports whether page p decodes straight into the output buffer:
