@@ -553,61 +553,69 @@ func (m *Merge) Next() (arrow.RecordBatch, error) {
 		sort.SliceStable(m.lazies, func(i, j int) bool { return m.cmp(m.lazies[i], 0, m.lazies[j], 0) < 0 })
 		m.prefetch()
 	}
-	for len(m.h) > 0 && m.r.rows < m.batch {
-		win := m.h[0]
-		if win.lazy {
-			if err := m.open(); err != nil {
-				return nil, err
+	// A batch whose rows were all tombstones left out has no row: merging
+	// goes on, as Build returns nil for an empty batch, which a caller
+	// takes for the end of the stream (every row after a run of dropped
+	// tombstones was lost).
+	for {
+		for len(m.h) > 0 && m.r.rows < m.batch {
+			win := m.h[0]
+			if win.lazy {
+				if err := m.open(); err != nil {
+					return nil, err
+				}
+				continue
 			}
-			continue
-		}
-		if !m.bySeq && len(m.h) >= 2 && m.pairs() {
-			continue
-		}
-		// Fast path: every key of the winner below the smallest key of the
-		// other cursors is unique to it, so that whole run goes out at once
-		// (one binary search instead of a heap operation per row).
-		if end := m.runEnd(win); end > win.pos+1 {
-			long := end-win.pos >= longRun
-			if long && m.r.rows > 0 {
-				break // the long run starts the next batch
+			if !m.bySeq && len(m.h) >= 2 && m.pairs() {
+				continue
 			}
-			m.add(win, win.pos, end)
-			win.pos = end - 1
-			if err := m.step(); err != nil {
-				return nil, err
+			// Fast path: every key of the winner below the smallest key of the
+			// other cursors is unique to it, so that whole run goes out at once
+			// (one binary search instead of a heap operation per row).
+			if end := m.runEnd(win); end > win.pos+1 {
+				long := end-win.pos >= longRun
+				if long && m.r.rows > 0 {
+					break // the long run starts the next batch
+				}
+				m.add(win, win.pos, end)
+				win.pos = end - 1
+				if err := m.step(); err != nil {
+					return nil, err
+				}
+				if long {
+					break // and goes out alone: a slice of its input, not a copy
+				}
+				continue
 			}
-			if long {
-				break // and goes out alone: a slice of its input, not a copy
+			m.add(win, win.pos, win.pos+1)
+			// Advance every cursor positioned on this key (the winner first).
+			if m.intKey >= 0 {
+				// The winner's row stays addressable while the others step:
+				// only the winner's own step can load its next batch, and it
+				// steps first.
+				key, null := win.ik[win.pos], win.knil != nil && win.knil.IsNull(win.pos)
+				for len(m.h) > 0 && m.sameIntKey(m.h[0], key, null) {
+					if err := m.step(); err != nil {
+						return nil, err
+					}
+				}
+				continue
 			}
-			continue
-		}
-		m.add(win, win.pos, win.pos+1)
-		// Advance every cursor positioned on this key (the winner first).
-		if m.intKey >= 0 {
-			// The winner's row stays addressable while the others step:
-			// only the winner's own step can load its next batch, and it
-			// steps first.
-			key, null := win.ik[win.pos], win.knil != nil && win.knil.IsNull(win.pos)
-			for len(m.h) > 0 && m.sameIntKey(m.h[0], key, null) {
+			// Copied: the winner's step may load its next batch into its keys.
+			m.ensureKV(win)
+			k, null := win.kv.at(win.pos)
+			m.lastNull = null
+			m.lastKey = append(m.lastKey[:0], k...)
+			for len(m.h) > 0 && m.isLastKey(m.h[0]) {
 				if err := m.step(); err != nil {
 					return nil, err
 				}
 			}
-			continue
 		}
-		// Copied: the winner's step may load its next batch into its keys.
-		m.ensureKV(win)
-		k, null := win.kv.at(win.pos)
-		m.lastNull = null
-		m.lastKey = append(m.lastKey[:0], k...)
-		for len(m.h) > 0 && m.isLastKey(m.h[0]) {
-			if err := m.step(); err != nil {
-				return nil, err
-			}
+		if m.r.rows > 0 || len(m.h) == 0 {
+			return m.r.Build(false)
 		}
 	}
-	return m.r.Build(false)
 }
 
 // isLastKey reports whether c's current key is the key being decided.
