@@ -484,3 +484,49 @@ func expectCorruption(t *testing.T, m *Merge) {
 		t.Fatalf("error %v, want a Corruption", err)
 	}
 }
+
+// A merge whose batch ends up holding only tombstones it leaves out (a run
+// of more than longRun of them, below every other input's keys) goes on
+// to the rows after them: it returned an empty batch, that is nil, which
+// ends a stream, and the older input's rows were lost.
+func TestMergeGoesOnAfterABatchOfDroppedTombstones(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+		{Name: DeletedColumn, Type: arrow.FixedWidthTypes.Boolean},
+	}, nil)
+	batch := func(lo, hi int64, del bool) arrow.RecordBatch {
+		b := array.NewRecordBuilder(mem, schema)
+		defer b.Release()
+		for id := lo; id < hi; id++ {
+			b.Field(0).(*array.Int64Builder).Append(id)
+			b.Field(1).(*array.Int64Builder).Append(id * 10)
+			b.Field(2).(*array.BooleanBuilder).Append(del)
+		}
+		return b.NewRecordBatch()
+	}
+	for _, tombs := range []int64{longRun - 1, longRun, 3 * longRun} {
+		older := NewMem([]arrow.RecordBatch{batch(100_000, 101_000, false)})
+		newer := NewMem([]arrow.RecordBatch{batch(0, tombs, true), batch(tombs, tombs+1, false)})
+		m := NewMerge([]Source{older, newer}, NewKeyer(schema, []string{"id"}, false),
+			MergeOptions{Work: schema, Ranks: []int{0, 1}, DropTombstones: true}, 65536, mem)
+		var ids []int64
+		for {
+			rec, err := m.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec == nil {
+				break
+			}
+			ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
+			rec.Release()
+		}
+		m.Close()
+		if len(ids) != 1001 || ids[0] != tombs || ids[1] != 100_000 || ids[1000] != 100_999 {
+			t.Fatalf("%d tombstones: %d rows out (first %v), want the live one and the older input's 1000", tombs, len(ids), ids[:min(len(ids), 3)])
+		}
+	}
+}
