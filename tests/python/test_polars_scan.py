@@ -337,6 +337,29 @@ def test_quoted_column_names(db):
     assert reports[0].translation.exact
 
 
+def test_residual_null_literal_on_large_batches(db):
+    """``v NOT IN (1, 2, NULL)`` leaves Polars a residual that is a null
+    literal; Polars' eager ``DataFrame.filter`` refuses such a literal on
+    frames of 50,000 rows and more (ShapeError), so the residual is applied
+    lazily: the query returns what Polars returns over the same rows in
+    memory (found by a checker: the scan raised on 65,536-row batches)."""
+    n = 70_000
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), ("v", pa.int64())])
+    t = db.create_table("notin_null", schema, primary_key="id")
+    t.append(pa.table({"id": list(range(n)), "v": [i % 1009 for i in range(n)]}, schema=schema))
+    t.flush()
+    mem = pl.from_arrow(t.scan().to_table()).lazy()
+    for q in (
+        "SELECT count(*) FROM T WHERE v NOT IN (1, 2, NULL)",
+        "SELECT count(*) FROM T WHERE v IN (1, 2, NULL)",
+        "SELECT count(*) FROM T WHERE v NOT IN (1, 2)",
+    ):
+        want = pl.SQLContext(T=mem).execute(q).collect().rows()
+        got = pl.SQLContext(T=kp.scan_table(t)).execute(q).collect().rows()
+        assert got == want, q
+    assert want != [(0,)]  # the last query counts rows: the table is not empty
+
+
 def test_translate_predicate_reports_reasons():
     tr = kp.translate_predicate((pl.col("id") > 3) & pl.col("s").str.contains("x"), SCHEMA)
     assert tr.filter == "id > 3" and not tr.exact

@@ -183,7 +183,10 @@ def _batches(
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
             if residual is not None:
-                df = df.filter(residual)
+                # Lazily: Polars 2.1's eager filter refuses a residual that
+                # is a null literal (left by ``v NOT IN (1, 2, NULL)``) on
+                # frames of 50,000 rows and more, which its lazy one takes.
+                df = df.lazy().filter(residual).collect()
             if not out_cols:
                 df = df.drop(df.columns)  # keeps the height, unlike select([])
             elif df.columns != out_cols:
