@@ -289,6 +289,7 @@ func (c *chunkReader) inflatePages(pages []*page) error {
 // preinflate is inflatePages into arena, which has room for all of them.
 func (c *chunkReader) preinflate(pages []*page, arena []byte) error {
 	jobs := make([]zstdc.Job, 0, len(pages))
+	withJob := make([]*page, 0, len(pages)) // for inflateAll to name a failed one
 	at := 0
 	for _, p := range pages {
 		src, size, ok, err := c.compressed(p)
@@ -303,14 +304,8 @@ func (c *chunkReader) preinflate(pages []*page, arena []byte) error {
 		}
 		p.raw = arena[at : at+size : at+size]
 		jobs = append(jobs, zstdc.Job{Dst: p.raw, Src: src})
+		withJob = append(withJob, p)
 		at += size
-	}
-	// inflateAll names the page of a failed job: only pages with a job.
-	withJob := pages[:0:0]
-	for _, p := range pages {
-		if p.raw != nil {
-			withJob = append(withJob, p)
-		}
 	}
 	return c.inflateAll(withJob, jobs)
 }
