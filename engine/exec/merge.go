@@ -722,25 +722,29 @@ func (m *Merge) pairsKeys(a, b *cursor, bi int) bool {
 			}
 		}
 	}
+	// Each cursor's rows below the third key, found once: comparing the
+	// smaller of a and b with the third key at every run, and capping each
+	// run's search by it, were two of the three key comparisons per run.
+	aEnd, bEnd := m.below(a, third), m.below(b, third)
 	moved := false
 	for m.r.rows < m.batch && a.pos < a.n-1 && b.pos < b.n-1 {
 		c := m.cmp(a, a.pos, b, b.pos)
-		lo, hi, hiPos := a, b, b.pos
+		lo, loEnd, hi, hiPos := a, aEnd, b, b.pos
 		if c > 0 {
-			lo, hi, hiPos = b, a, a.pos
+			lo, loEnd, hi, hiPos = b, bEnd, a, a.pos
 		}
-		if third != nil && m.cmp(lo, lo.pos, third, third.pos) >= 0 {
-			break
+		if lo.pos >= loEnd {
+			break // the smaller key is at or above the third key
 		}
 		if c == 0 {
 			m.addNewer(a, b)
 			moved = true
 			continue
 		}
-		if third != nil && m.cmp(third, third.pos, hi, hiPos) < 0 {
-			hi, hiPos = third, third.pos
-		}
-		limit := min(lo.n-1, lo.pos+int(m.batch-m.r.rows))
+		// Rows of lo at or above the third key are at or after loEnd, so
+		// the search for hi's key within it ends where one for the
+		// smaller of the two keys would.
+		limit := min(loEnd, lo.pos+int(m.batch-m.r.rows))
 		end := m.gallopKeys(lo, limit, hi, hiPos)
 		if end-lo.pos >= longRun {
 			break
@@ -750,6 +754,20 @@ func (m *Merge) pairsKeys(a, b *cursor, bi int) bool {
 		moved = true
 	}
 	return moved
+}
+
+// below returns the first row in [c.pos, c.n-1) of c whose key is at or
+// above bound's current key (c.n-1 when none, or when bound is nil). The
+// last row of c's batch is left to the heap, which moves c to its next
+// batch.
+func (m *Merge) below(c, bound *cursor) int {
+	if bound == nil {
+		return c.n - 1
+	}
+	if c.pos >= c.n-1 || m.cmp(c, c.pos, bound, bound.pos) >= 0 {
+		return c.pos
+	}
+	return m.gallopKeys(c, c.n-1, bound, bound.pos)
 }
 
 // addNewer outputs the version of the newer-ranked of a and b, which
