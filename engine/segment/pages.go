@@ -197,6 +197,9 @@ func (c *chunkReader) chunkPages(ctx context.Context, first, n int64) ([]page, e
 		if err != nil {
 			return nil, err
 		}
+		if err := c.matchIndex(data, locs[a:b], locs[a].firstRow+rowsThere); err != nil {
+			return nil, err
+		}
 		return append(pages, data...), nil
 	}
 	buf, err := c.readAt(start, end-start)
@@ -217,6 +220,28 @@ func (c *chunkReader) chunkPages(ctx context.Context, first, n int64) ([]page, e
 		}
 	}
 	return out, nil
+}
+
+// matchIndex checks the data pages read for a row range against the
+// offset index entries that chose them: the same pages, each starting at
+// the row its entry gives, the last ending where the next entry (or the
+// row group) starts. The index decides which rows of the chunk a range
+// reads and has no checksum: an entry off by a row would otherwise shift
+// the column against the others without an error.
+func (c *chunkReader) matchIndex(data []page, locs []pageLocation, end int64) error {
+	row := int64(-1)
+	for i := range data {
+		p := &data[i]
+		if i >= len(locs) || p.offset != locs[i].offset || p.firstRow != locs[i].firstRow {
+			return c.pageErr(p, "page %d of the offset index's range does not start at the byte and row the index gives", i)
+		}
+		row = p.firstRow + p.rows
+	}
+	if len(data) != len(locs) || row != end {
+		return c.corrupt("offset index names %d pages ending at row %d; the page headers give %d pages ending at row %d",
+			len(locs), end, len(data), row)
+	}
+	return nil
 }
 
 func (c *chunkReader) offsetIndex() ([]pageLocation, error) {

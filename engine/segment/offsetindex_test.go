@@ -1,0 +1,81 @@
+package segment
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+)
+
+// TestOffsetIndexDisagreeingWithPages: a row-range read takes a page's
+// first row from the offset index and counts on from it through the page
+// headers. When an entry's first_row_index is off by one (a flipped bit;
+// the index has no checksum), the pages it names hold a different number
+// of rows than the index says. The read must fail as corruption — it used
+// to return the column shifted by a row against the others, with no error.
+func TestOffsetIndexDisagreeingWithPages(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	rec := randomTable(rng, memory.DefaultAllocator, 3000)
+	defer rec.Release()
+	v := writeVariant{codec: compress.Codecs.Zstd, dict: true, v2: true, rgRows: 3000, pageSize: 256, pageIndex: true}
+	data := writeSegment(t, rec, v)
+	f := openBytes(t, data)
+	c := f.ColumnIndex("i64_req")
+	cc := f.meta.rowGroups[0].columns[c]
+	idx := data[cc.offsetIndexOffset : cc.offsetIndexOffset+int64(cc.offsetIndexLength)]
+	locs, err := parseOffsetIndex(idx)
+	if err != nil || len(locs) < 6 {
+		t.Fatalf("offset index: %d pages, %v; the test needs at least 6", len(locs), err)
+	}
+	ctx := context.Background()
+	for _, k := range []int{1, len(locs) / 2, len(locs) - 1} {
+		for _, delta := range []int64{-1, 1} {
+			bad := bytes.Clone(data)
+			if !shiftFirstRow(bad[cc.offsetIndexOffset:cc.offsetIndexOffset+int64(cc.offsetIndexLength)], locs[k].firstRow, delta) {
+				t.Fatalf("page %d: first_row_index %d not found in the offset index", k, locs[k].firstRow)
+			}
+			bf := openBytes(t, bad)
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			// Ranges that start in the damaged page, end in it, and span it.
+			first, last := locs[k].firstRow, f.RowGroupNumRows(0)
+			if k+1 < len(locs) {
+				last = locs[k+1].firstRow
+			}
+			for _, r := range [][2]int64{{first + 1, 3}, {locs[k-1].firstRow + 1, first - locs[k-1].firstRow}, {first - 2, last - first + 4}} {
+				if r[0]+r[1] > f.RowGroupNumRows(0) {
+					r[1] = f.RowGroupNumRows(0) - r[0]
+				}
+				a, err := bf.ReadColumnRows(ctx, 0, c, r[0], r[1], mem)
+				if !errors.Is(err, ErrCorrupt) {
+					if a != nil {
+						a.Release()
+					}
+					t.Fatalf("page %d first_row_index %+d, rows [%d, %d): err %v, want ErrCorrupt", k, delta, r[0], r[0]+r[1], err)
+				}
+			}
+			mem.AssertSize(t, 0)
+		}
+	}
+}
+
+// shiftFirstRow adds delta to the PageLocation.first_row_index equal to
+// row in a thrift-compact offset index (field 3, i64, after field 2: header
+// byte 0x16, then the zigzag varint), when the new value encodes to as
+// many bytes.
+func shiftFirstRow(idx []byte, row, delta int64) bool {
+	enc := func(v int64) []byte {
+		return binary.AppendUvarint([]byte{0x16}, uint64(v<<1^v>>63))
+	}
+	old, nu := enc(row), enc(row+delta)
+	at := bytes.Index(idx, old)
+	if at < 0 || len(old) != len(nu) {
+		return false
+	}
+	copy(idx[at:], nu)
+	return true
+}
