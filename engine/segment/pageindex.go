@@ -1,6 +1,13 @@
 package segment
 
-import "bytes"
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+)
 
 // PageInfo describes one data page of a column chunk, from the Parquet
 // page index.
@@ -119,6 +126,9 @@ func (f *File) PageIndex(rg, col int) ([]PageInfo, bool, error) {
 		p := &pages[i]
 		p.AllNull = ci.nullPages[i]
 		if !p.AllNull {
+			if err := boundsInOrder(f.cols[col], ci.mins[i], ci.maxs[i]); err != nil {
+				return nil, false, c.corrupt("column index of page %d (rows %d..%d): %v", i, p.FirstRow, p.FirstRow+p.NumRows, err)
+			}
 			p.Min, p.Max, p.HasMinMax = bytes.Clone(ci.mins[i]), bytes.Clone(ci.maxs[i]), true
 		}
 		if ci.nulls != nil {
@@ -126,4 +136,53 @@ func (f *File) PageIndex(rg, col int) ([]PageInfo, bool, error) {
 		}
 	}
 	return pages, true, nil
+}
+
+// boundsInOrder checks that a page's column-index bounds are values of the
+// column with min <= max in the column's order. The index has no checksum
+// and a scan skips pages by it: bounds that contradict themselves are
+// damage to report, not a range to prune by. Values whose order is not
+// plain here (NaN, float16 and other fixed-size binaries, types without
+// statistics decoding) are not judged.
+func boundsInOrder(ci ColumnInfo, min, max []byte) error {
+	lo, err1 := ci.StatValue(min)
+	hi, err2 := ci.StatValue(max)
+	for _, err := range []error{err1, err2} {
+		if errors.Is(err, ErrCorrupt) {
+			return err
+		}
+		if err != nil {
+			return nil
+		}
+	}
+	var c int
+	switch a := lo.(type) {
+	case int64:
+		c = cmp.Compare(a, hi.(int64))
+	case uint64:
+		c = cmp.Compare(a, hi.(uint64))
+	case float64:
+		b := hi.(float64)
+		if math.IsNaN(a) || math.IsNaN(b) {
+			return nil
+		}
+		c = cmp.Compare(a, b)
+	case bool:
+		if a && !hi.(bool) {
+			c = 1
+		}
+	case string:
+		c = cmp.Compare(a, hi.(string))
+	case decimal128.Num:
+		c = a.Cmp(hi.(decimal128.Num))
+	case []byte:
+		if ci.PhysicalType != "BYTE_ARRAY" {
+			return nil
+		}
+		c = bytes.Compare(a, hi.([]byte))
+	}
+	if c > 0 {
+		return errors.New("minimum above maximum")
+	}
+	return nil
 }
