@@ -344,6 +344,32 @@ func (f *File) checkRowGroups(flen int64) error {
 	if total != f.meta.numRows {
 		return f.corrupt("row groups hold %d rows, the footer says %d", total, f.meta.numRows)
 	}
+	return f.checkStatistics()
+}
+
+// checkStatistics checks the row-group statistics of flat columns that a
+// scan prunes by: a null count within the chunk's values, and min <= max
+// (boundsInOrder). They have no checksum; a flipped bit that makes them
+// contradict themselves is reported here rather than pruning row groups
+// whose rows the filter wants.
+func (f *File) checkStatistics() error {
+	for g := range f.meta.rowGroups {
+		for col := range f.cols {
+			cc := f.chunk(g, col)
+			if f.nested(col) || !cc.hasMeta || !cc.hasStats {
+				continue
+			}
+			s := &cc.stats
+			if s.hasNullCount && (s.nullCount < 0 || s.nullCount > cc.numValues) {
+				return f.corrupt("row group %d: column %q: statistics count %d nulls in %d values", g, f.cols[col].Name, s.nullCount, cc.numValues)
+			}
+			if s.hasMin && s.hasMax {
+				if err := boundsInOrder(f.cols[col], s.min, s.max); err != nil {
+					return f.corrupt("row group %d: column %q: statistics: %v", g, f.cols[col].Name, err)
+				}
+			}
+		}
+	}
 	return nil
 }
 

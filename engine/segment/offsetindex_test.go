@@ -114,3 +114,48 @@ func TestColumnIndexMinAboveMax(t *testing.T) {
 		t.Fatalf("PageIndex with page %d's minimum above its maximum: %+v, %v; want ErrCorrupt", page, pages[page], err)
 	}
 }
+
+// TestFooterStatisticsContradictingThemselves: row-group statistics with
+// the minimum above the maximum, or more nulls than values, make the file
+// corrupt at open. A scan prunes row groups by them and has no other way
+// to know they were damaged.
+func TestFooterStatisticsContradictingThemselves(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	rec := randomTable(rng, memory.DefaultAllocator, 300)
+	defer rec.Release()
+	v := writeVariant{codec: compress.Codecs.Zstd, dict: true, v2: true, rgRows: 30, pageIndex: true}
+	data := writeSegment(t, rec, v)
+	f := openBytes(t, data)
+	c := f.ColumnIndex("i64_req")
+	st, ok := f.Statistics(1, c)
+	if !ok || !st.HasMinMax || !st.HasNullCount || st.NullCount != 0 {
+		t.Fatalf("row group 1 of i64_req: statistics %+v; the test needs min/max and a null count of 0", st)
+	}
+	// The chunk's Statistics as the writer lays them out (thrift compact):
+	// the legacy max and min (fields 1 and 2), null_count 0 (field 3,
+	// i64), max_value (field 5, 8 bytes), min_value (field 6, 8 bytes).
+	pattern := append(append(append([]byte{0x16, 0x00, 0x28, 8}, st.Max...), 0x18, 8), st.Min...)
+	flen := int64(binary.LittleEndian.Uint32(data[len(data)-8:]))
+	footer := int64(len(data)) - 8 - flen
+	rel := bytes.Index(data[footer:], pattern)
+	if rel < 0 {
+		t.Fatal("row group 1's statistics not found in the footer as laid out above: update the pattern to the writer's")
+	}
+	at := footer + int64(rel)
+	bad := bytes.Clone(data)
+	binary.LittleEndian.PutUint64(bad[at+14:], binary.LittleEndian.Uint64(st.Max)+1)
+	if _, err := Open(bytes.NewReader(bad), int64(len(bad)), "bad.parquet"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open with row group 1's minimum above its maximum: %v, want ErrCorrupt", err)
+	}
+	// 31 nulls (zigzag 62, one byte) in a chunk of 30 values.
+	bad = bytes.Clone(data)
+	bad[at+1] = 62
+	if _, err := Open(bytes.NewReader(bad), int64(len(bad)), "bad.parquet"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open with 31 nulls counted in 30 values: %v, want ErrCorrupt", err)
+	}
+	// 15 nulls in 30 values: wrong, but no contradiction to see.
+	bad[at+1] = 30
+	if _, err := Open(bytes.NewReader(bad), int64(len(bad)), "bad.parquet"); err != nil {
+		t.Fatalf("open with 15 nulls counted in 30 values: %v", err)
+	}
+}
