@@ -159,3 +159,64 @@ func TestFooterStatisticsContradictingThemselves(t *testing.T) {
 		t.Fatalf("open with 15 nulls counted in 30 values: %v", err)
 	}
 }
+
+// TestPageEncodingNotInChunkMetadata: a data page whose header names an
+// encoding the column chunk's metadata does not list (a flipped byte: the
+// header has no checksum) is corruption. It was "unsupported", which sent
+// the read to pqarrow, and pqarrow decoded the page's PLAIN values as
+// BYTE_STREAM_SPLIT: wrong values with no error, which a compaction then
+// wrote into a new segment.
+func TestPageEncodingNotInChunkMetadata(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	rec := randomTable(rng, memory.DefaultAllocator, 300)
+	defer rec.Release()
+	for _, codec := range []compress.Compression{compress.Codecs.Zstd, compress.Codecs.Uncompressed} {
+		v := writeVariant{codec: codec, v2: true, rgRows: 300}
+		data := writeSegment(t, rec, v)
+		f := openBytes(t, data)
+		c := f.ColumnIndex("f64_req")
+		cc := f.chunk(0, c)
+		at, ok := v2EncodingByte(data[cc.dataPageOffset:])
+		if !ok || data[cc.dataPageOffset+int64(at)] != 0 {
+			t.Fatalf("%s: no PLAIN encoding in the first V2 page header of f64_req", codec)
+		}
+		bad := bytes.Clone(data)
+		bad[cc.dataPageOffset+int64(at)] = 9 << 1 // BYTE_STREAM_SPLIT, zigzag
+		bf := openBytes(t, bad)
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		a, err := bf.ReadColumn(context.Background(), 0, c, mem)
+		if a != nil {
+			a.Release()
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: page encoding BYTE_STREAM_SPLIT in a chunk of PLAIN pages: %v, want ErrCorrupt", codec, err)
+		}
+		mem.AssertSize(t, 0)
+	}
+}
+
+// v2EncodingByte finds the encoding of a V2 data page header at the start
+// of b (thrift compact): PageHeader fields type, sizes, then
+// data_page_header_v2 (field 8, header 0x5c) whose fields 1-3 are varints
+// and field 4 the encoding. It returns the offset of the encoding's byte.
+func v2EncodingByte(b []byte) (int, bool) {
+	i := bytes.IndexByte(b[:min(len(b), 32)], 0x5c)
+	if i < 0 {
+		return 0, false
+	}
+	i++
+	for f := 0; f < 3; f++ {
+		if b[i] != 0x15 {
+			return 0, false
+		}
+		i++
+		for b[i]&0x80 != 0 {
+			i++
+		}
+		i++
+	}
+	if b[i] != 0x15 {
+		return 0, false
+	}
+	return i + 1, true
+}

@@ -87,6 +87,10 @@ func (c *chunkReader) splitPages(ctx context.Context, buf []byte, base, firstRow
 		}
 		p.body = buf[bodyAt : bodyAt+int(h.compressedSize)]
 		pos = bodyAt + int(h.compressedSize)
+		if (h.typ == pageDataV1 || h.typ == pageDataV2) && h.hasSub && !c.listsEncoding(h.encoding) ||
+			h.typ == pageDictionary && h.hasSub && !c.listsEncoding(h.encoding) && !c.listsEncoding(encPlainDict) {
+			return nil, c.pageErr(&p, "encoding %s, which the column chunk's metadata does not list", nameOr(encodingNames, h.encoding))
+		}
 		switch h.typ {
 		case pageDictionary:
 			if !h.hasSub {
@@ -146,6 +150,27 @@ func (c *chunkReader) splitPages(ctx context.Context, buf []byte, base, firstRow
 		return nil, c.corrupt("column chunk ends after %d of %d rows", row, end)
 	}
 	return pages, nil
+}
+
+// listsEncoding reports whether the column chunk's metadata lists
+// encoding e for its pages (PLAIN_DICTIONARY and RLE_DICTIONARY count as
+// one: writers name the dictionary encoding either way; a dictionary page
+// needs only a dictionary encoding listed). A page header
+// that names another is damaged: taken as "unsupported", it sent the read
+// to pqarrow, which decoded the page by the wrong encoding without an
+// error. A chunk that lists no encodings is not judged.
+func (c *chunkReader) listsEncoding(e int32) bool {
+	encs := c.cc.encodings
+	if len(encs) == 0 {
+		return true
+	}
+	dict := func(e int32) bool { return e == encPlainDict || e == encRLEDict }
+	for _, l := range encs {
+		if l == e || dict(l) && dict(e) {
+			return true
+		}
+	}
+	return false
 }
 
 // chunkPages returns the dictionary page (if any) and the data pages that
