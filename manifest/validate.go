@@ -2,7 +2,10 @@ package manifest
 
 import (
 	"bytes"
+	"math"
+	"math/big"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -18,7 +21,8 @@ import (
 // segment ids are non-empty and unique; segment paths are relative, clean,
 // inside data/, free of "..", backslashes and NUL, and unique; min_key and
 // max_key are both null or both set with min_key ≤ max_key (bytewise);
-// last_sequence_number ≥ N for every path named data/segment_N.parquet.
+// last_sequence_number ≥ N for every path named data/segment_N.parquet;
+// column statistics that do not contradict themselves (validateColumnStats).
 // Deliberately lenient elsewhere: row_count 0 with keys set (a segment of
 // tombstones only), or tombstoned_at without tombstone, are accepted.
 func (m *Manifest) Validate() error {
@@ -60,6 +64,9 @@ func (m *Manifest) Validate() error {
 		if s.MinKey != nil && bytes.Compare(s.MinKey, s.MaxKey) > 0 {
 			return kerr.New(kerr.Corruption, "manifest %s: %s.min_key %x is greater than %s.max_key %x",
 				m.TableID, field, s.MinKey, field, s.MaxKey)
+		}
+		if err := validateColumnStats(s); err != nil {
+			return kerr.Wrap(kerr.Corruption, err, "manifest %s: %s.column_stats", m.TableID, field)
 		}
 		if n, ok := parseSegmentPath(s.Path); ok && n > m.LastSequenceNumber {
 			return kerr.New(kerr.Corruption, "manifest %s: last_sequence_number %d is below %d of %s.path %q",
@@ -134,4 +141,80 @@ func ValidateSuccessor(prev, next *Manifest) error {
 			next.TableID, prev.LastSequenceNumber, next.LastSequenceNumber)
 	}
 	return nil
+}
+
+// validateColumnStats checks what a segment's column statistics can be
+// checked against without the column's type: min and max of the same JSON
+// kind with min <= max (numbers numerically, strings bytewise, false before
+// true), and no more nulls than the segment has rows. Scans prune segments
+// by these statistics and the manifest has no checksum: a damaged value
+// that contradicts itself is reported, not pruned by. A row count of 0 is
+// not judged (see Validate).
+func validateColumnStats(s *SegmentMetadata) error {
+	names := make([]string, 0, len(s.ColumnStats))
+	for name := range s.ColumnStats {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the first violation by name, the same every time
+	for _, name := range names {
+		cs := s.ColumnStats[name]
+		if s.RowCount > 0 && cs.NullCount > s.RowCount {
+			return kerr.New(kerr.Corruption, "%q: null_count %d is above row_count %d", name, cs.NullCount, s.RowCount)
+		}
+		if cs.Min == nil || cs.Max == nil {
+			continue
+		}
+		c, ok := compareStat(cs.Min, cs.Max)
+		if !ok {
+			return kerr.New(kerr.Corruption, "%q: min %v (%T) and max %v (%T) are not values of one type", name, cs.Min, cs.Min, cs.Max, cs.Max)
+		}
+		if c > 0 {
+			return kerr.New(kerr.Corruption, "%q: min %v is above max %v", name, cs.Min, cs.Max)
+		}
+	}
+	return nil
+}
+
+// compareStat compares two decoded statistics (ColumnStat: bool, string,
+// int64, uint64 or float64); ok is false when they are not of one kind.
+func compareStat(a, b any) (int, bool) {
+	switch x := a.(type) {
+	case bool:
+		y, ok := b.(bool)
+		switch {
+		case !ok:
+			return 0, false
+		case x == y:
+			return 0, true
+		case y:
+			return -1, true
+		}
+		return 1, true
+	case string:
+		y, ok := b.(string)
+		return strings.Compare(x, y), ok
+	}
+	x, ok1 := statNumber(a)
+	y, ok2 := statNumber(b)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	return x.Cmp(y), true
+}
+
+// statNumber is a numeric statistic as an exact big.Float (int64, uint64
+// and float64 all convert exactly).
+func statNumber(v any) (*big.Float, bool) {
+	switch x := v.(type) {
+	case int64:
+		return new(big.Float).SetInt64(x), true
+	case uint64:
+		return new(big.Float).SetUint64(x), true
+	case float64:
+		if math.IsNaN(x) {
+			return nil, false
+		}
+		return new(big.Float).SetFloat64(x), true
+	}
+	return nil, false
 }

@@ -38,7 +38,23 @@ func TestValidateAcceptsValid(t *testing.T) {
 			m.LastSequenceNumber = 1000
 			return m
 		}(),
-		"64 character name":   New(strings.Repeat("n", 64), "_t0", 0),
+		"64 character name": New(strings.Repeat("n", 64), "_t0", 0),
+		"column stats in order": withStats(map[string]ColumnStat{
+			"i":     {Min: int64(-3), Max: int64(7), NullCount: 2},
+			"eq":    {Min: int64(5), Max: int64(5)},
+			"u":     {Min: int64(1), Max: uint64(1 << 63)},
+			"mixed": {Min: int64(1), Max: 2.5},
+			"f":     {Min: -0.5, Max: 1e300},
+			"exact": {Min: int64(1<<62 + 1), Max: int64(1<<62 + 2)},
+			"s":     {Min: "apple", Max: "b"},
+			"b":     {Min: false, Max: true},
+			"nan":   {Min: nil, Max: nil, NullCount: 1},
+		}),
+		"stats of a segment of tombstones only": func() *Manifest {
+			m := withStats(map[string]ColumnStat{"v": {NullCount: 4}})
+			m.Segments[0].RowCount = 0
+			return m
+		}(),
 		"tombstoned segments": func() *Manifest { m := twoSegments(); m.Segments[1].Tombstone = true; return m }(),
 	} {
 		if err := m.Validate(); err != nil {
@@ -75,6 +91,22 @@ func TestValidateRejects(t *testing.T) {
 		{"only max_key", func(m *Manifest) { m.Segments[0].MinKey = nil }, "segments[0].min_key and segments[0].max_key"},
 		{"min above max", func(m *Manifest) { m.Segments[0].MinKey = []byte{2, 0} }, "segments[0].min_key 0200 is greater than segments[0].max_key 02"},
 		{"seq below segment", func(m *Manifest) { m.LastSequenceNumber = 1 }, `last_sequence_number 1 is below 2 of segments[1].path "data/segment_002.parquet"`},
+		{"more nulls than rows", func(m *Manifest) { m.Segments[0].ColumnStats = map[string]ColumnStat{"v": {NullCount: 3}} },
+			`segments[0].column_stats: "v": null_count 3 is above row_count 2`},
+		{"int min above max", func(m *Manifest) {
+			m.Segments[1].ColumnStats = map[string]ColumnStat{"a": {Min: int64(1), Max: int64(2)}, "v": {Min: int64(8), Max: int64(-1)}}
+		}, `segments[1].column_stats: "v": min 8 is above max -1`},
+		{"uint min above max", func(m *Manifest) {
+			m.Segments[0].ColumnStats = map[string]ColumnStat{"v": {Min: uint64(1 << 63), Max: int64(1<<63 - 1)}}
+		}, `"v": min 9223372036854775808 is above max 9223372036854775807`},
+		{"float min above max", func(m *Manifest) { m.Segments[0].ColumnStats = map[string]ColumnStat{"v": {Min: 0.5, Max: int64(0)}} },
+			`"v": min 0.5 is above max 0`},
+		{"string min above max", func(m *Manifest) { m.Segments[0].ColumnStats = map[string]ColumnStat{"v": {Min: "b", Max: "apple"}} },
+			`"v": min b is above max apple`},
+		{"bool min above max", func(m *Manifest) { m.Segments[0].ColumnStats = map[string]ColumnStat{"v": {Min: true, Max: false}} },
+			`"v": min true is above max false`},
+		{"kinds differ", func(m *Manifest) { m.Segments[0].ColumnStats = map[string]ColumnStat{"v": {Min: "1", Max: int64(2)}} },
+			`"v": min 1 (string) and max 2 (int64) are not values of one type`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -144,4 +176,12 @@ func TestValidateSuccessor(t *testing.T) {
 	if err := ValidateSuccessor(nil, next); !kerr.Is(err, kerr.Corruption) {
 		t.Fatalf("nil prev: %v", err)
 	}
+}
+
+// withStats is oneSegment with the given column statistics.
+func withStats(cs map[string]ColumnStat) *Manifest {
+	m := oneSegment()
+	m.Segments[0].RowCount = 10
+	m.Segments[0].ColumnStats = cs
+	return m
 }
