@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 )
@@ -219,4 +221,43 @@ func v2EncodingByte(b []byte) (int, bool) {
 		return 0, false
 	}
 	return i + 1, true
+}
+
+// TestBoundsInOrder: which bounds boundsInOrder judges, and how.
+func TestBoundsInOrder(t *testing.T) {
+	le64 := func(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+	le32 := func(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+	col := func(phys string, typ arrow.DataType) ColumnInfo {
+		return ColumnInfo{Name: "c", Type: typ, PhysicalType: phys}
+	}
+	nan := le64(math.Float64bits(math.NaN()))
+	cases := []struct {
+		name     string
+		ci       ColumnInfo
+		min, max []byte
+		bad      bool
+	}{
+		{"int64 ordered", col("INT64", arrow.PrimitiveTypes.Int64), le64(uint64(1<<64 - 5)), le64(3), false}, // -5 <= 3
+		{"int64 reversed", col("INT64", arrow.PrimitiveTypes.Int64), le64(3), le64(uint64(1<<64 - 5)), true},
+		{"uint64 ordered above int64", col("INT64", arrow.PrimitiveTypes.Uint64), le64(3), le64(1 << 63), false},
+		{"uint32 reversed", col("INT32", arrow.PrimitiveTypes.Uint32), le32(1 << 31), le32(1), true},
+		{"double reversed", col("DOUBLE", arrow.PrimitiveTypes.Float64), le64(math.Float64bits(2)), le64(math.Float64bits(-1)), true},
+		{"-0 and +0", col("DOUBLE", arrow.PrimitiveTypes.Float64), le64(math.Float64bits(0)), le64(math.Float64bits(math.Copysign(0, -1))), false},
+		{"NaN not judged", col("DOUBLE", arrow.PrimitiveTypes.Float64), nan, le64(math.Float64bits(-1)), false},
+		{"bool reversed", col("BOOLEAN", arrow.FixedWidthTypes.Boolean), []byte{1}, []byte{0}, true},
+		{"string reversed", col("BYTE_ARRAY", arrow.BinaryTypes.String), []byte("b"), []byte("apple"), true},
+		{"string bytewise", col("BYTE_ARRAY", arrow.BinaryTypes.String), []byte("Z"), []byte("a"), false},
+		{"binary reversed", col("BYTE_ARRAY", arrow.BinaryTypes.Binary), []byte{0xff}, []byte{0x01}, true},
+		{"decimal as byte array not judged", col("BYTE_ARRAY", &arrow.Decimal128Type{Precision: 9, Scale: 0}), []byte{0xff}, []byte{0x01}, false},
+		{"decimal flba signed", col("FIXED_LEN_BYTE_ARRAY", &arrow.Decimal128Type{Precision: 9, Scale: 0}), []byte{0xff, 0xff}, []byte{0x00, 0x01}, false},
+		{"decimal flba reversed", col("FIXED_LEN_BYTE_ARRAY", &arrow.Decimal128Type{Precision: 9, Scale: 0}), []byte{0x00, 0x01}, []byte{0xff, 0xff}, true},
+		{"float16 not judged", col("FIXED_LEN_BYTE_ARRAY", arrow.FixedWidthTypes.Float16), []byte{0x00, 0x3c}, []byte{0x00, 0xbc}, false},
+		{"wrong width", col("INT64", arrow.PrimitiveTypes.Int64), le32(1), le64(2), true},
+	}
+	for _, c := range cases {
+		err := boundsInOrder(c.ci, c.min, c.max)
+		if (err != nil) != c.bad {
+			t.Errorf("%s: %v, want an error: %v", c.name, err, c.bad)
+		}
+	}
 }

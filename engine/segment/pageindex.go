@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 )
 
@@ -176,7 +177,9 @@ func boundsInOrder(ci ColumnInfo, min, max []byte) error {
 	case decimal128.Num:
 		c = a.Cmp(hi.(decimal128.Num))
 	case []byte:
-		if ci.PhysicalType != "BYTE_ARRAY" {
+		// Binary values order bytewise; other byte-array layouts (a
+		// decimal as BYTE_ARRAY orders as a signed number) are not judged.
+		if id := ci.Type.ID(); ci.PhysicalType != "BYTE_ARRAY" || id != arrow.BINARY && id != arrow.LARGE_BINARY {
 			return nil
 		}
 		c = bytes.Compare(a, hi.([]byte))
