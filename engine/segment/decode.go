@@ -586,5 +586,12 @@ func (d *chunkDecoder) dictIndices(p *page, src []byte, k int) ([]uint32, error)
 	if err := r.indices(idx, uint32(d.dict.n)); err != nil {
 		return nil, d.c.pageErr(p, "dictionary indices: %v", err)
 	}
+	if r.pos != len(r.data) {
+		// Runs that hold more than the page's values: writers end the
+		// indices with the run of the last value. A changed bit width (the
+		// byte before them, which no checksum covers where the page is
+		// not compressed) reads the runs as others and leaves bytes over.
+		return nil, d.c.pageErr(p, "dictionary indices: %d bytes after the runs of the page's %d values", len(r.data)-r.pos, k)
+	}
 	return idx, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 )
@@ -259,5 +260,42 @@ func TestBoundsInOrder(t *testing.T) {
 		if (err != nil) != c.bad {
 			t.Errorf("%s: %v, want an error: %v", c.name, err, c.bad)
 		}
+	}
+}
+
+// TestDictionaryIndexWidthChanged: the bit width in front of a page's
+// dictionary indices has no checksum where the page is not compressed.
+// Changed to 0 it read every value as the dictionary's first entry, with
+// no error; the runs it leaves unread now make it corruption.
+func TestDictionaryIndexWidthChanged(t *testing.T) {
+	b := array.NewStringBuilder(memory.DefaultAllocator)
+	words := []string{"alpha", "beta", "gamma", "delta", "epsilon"}
+	for i := 0; i < 3000; i++ {
+		b.Append(words[(i*7+i/3)%len(words)])
+	}
+	col := b.NewArray()
+	defer col.Release()
+	sch := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+	rec := array.NewRecordBatch(sch, []arrow.Array{col}, 3000)
+	defer rec.Release()
+	data := writeSegment(t, rec, writeVariant{codec: compress.Codecs.Uncompressed, dict: true, v2: true, rgRows: 3000})
+	f := openBytes(t, data)
+	cc := f.chunk(0, 0)
+	h, hl, err := parsePageHeader(data[cc.dataPageOffset:])
+	if err != nil || h.typ != pageDataV2 || h.encoding != encRLEDict {
+		t.Fatalf("first data page: %+v, %v; want a V2 dictionary-encoded page", h, err)
+	}
+	at := cc.dataPageOffset + int64(hl) + int64(h.defLen) + int64(h.repLen)
+	if data[at] == 0 {
+		t.Fatal("the page's index bit width is already 0")
+	}
+	bad := bytes.Clone(data)
+	bad[at] = 0
+	a, err := openBytes(t, bad).ReadColumn(context.Background(), 0, 0, memory.DefaultAllocator)
+	if a != nil {
+		a.Release()
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("index bit width 0 in a page of five values: %v, want ErrCorrupt", err)
 	}
 }
