@@ -47,29 +47,41 @@ func (c *conformer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, []bool, e
 
 func (c *conformer) conformInto(rec arrow.RecordBatch, base int64, present []bool) (arrow.RecordBatch, error) {
 	in := rec.Schema()
+	// byName maps each target column to the input column found for it by
+	// the engine's one rule for names (columnIndex: exact, else the one
+	// equal ignoring case), as projections, filters and DDL find them.
 	byName := make(map[string]int, in.NumFields())
+	unknown := ""
 	for i, f := range in.Fields() {
-		if _, dup := byName[f.Name]; dup {
-			return nil, kerr.New(kerr.InvalidArgument, "%s: input has column %q twice", c.what, f.Name)
+		t := columnIndex(c.target, f.Name)
+		if t < 0 {
+			if unknown == "" {
+				unknown = f.Name
+			}
+			continue
 		}
-		byName[f.Name] = i
+		name := c.target.Field(t).Name
+		if j, dup := byName[name]; dup {
+			return nil, kerr.New(kerr.InvalidArgument, "%s: input has column %q twice (as %q and %q)", c.what, name, in.Field(j).Name, f.Name)
+		}
+		byName[name] = i
 	}
 	if c.keys {
+		// A delete names the key column it lacks before a column it has
+		// that is not a key.
 		for _, f := range c.target.Fields() {
 			if _, ok := byName[f.Name]; !ok {
 				return nil, kerr.New(kerr.InvalidArgument, "%s: missing key column %q (a delete takes the key columns %s)",
 					c.what, f.Name, fieldNames(c.target))
 			}
 		}
-	}
-	for _, f := range in.Fields() {
-		if !c.target.HasField(f.Name) {
-			if c.keys {
-				return nil, kerr.New(kerr.InvalidArgument, "%s: column %q is not a key column (a delete takes the key columns %s)",
-					c.what, f.Name, fieldNames(c.target))
-			}
-			return nil, kerr.New(kerr.InvalidArgument, "%s: unknown column %q", c.what, f.Name)
+		if unknown != "" {
+			return nil, kerr.New(kerr.InvalidArgument, "%s: column %q is not a key column (a delete takes the key columns %s)",
+				c.what, unknown, fieldNames(c.target))
 		}
+	}
+	if unknown != "" {
+		return nil, kerr.New(kerr.InvalidArgument, "%s: unknown column %q", c.what, unknown)
 	}
 	n := int(rec.NumRows())
 	cols := make([]arrow.Array, c.target.NumFields())

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -106,19 +105,11 @@ func resolveColumns(full *arrow.Schema, requested []string, def []string, what s
 	out := make([]string, 0, len(names))
 	seen := map[string]bool{}
 	for _, n := range names {
-		idx := full.FieldIndices(n)
-		if len(idx) == 0 {
-			for i, f := range full.Fields() {
-				if strings.EqualFold(f.Name, n) {
-					idx = []int{i}
-					break
-				}
-			}
-		}
-		if len(idx) == 0 {
+		i := columnIndex(full, n)
+		if i < 0 {
 			return nil, nil, kerr.New(kerr.InvalidArgument, "%s: unknown column %q", what, n)
 		}
-		f := full.Field(idx[0])
+		f := full.Field(i)
 		if seen[f.Name] {
 			return nil, nil, kerr.New(kerr.InvalidArgument, "%s: column %q requested twice", what, n)
 		}

@@ -201,6 +201,17 @@ func fieldIDOf(f arrow.Field) int32 {
 	return -1
 }
 
+// columnIndex is the index of the column of s named name: the column of
+// exactly that name, else the one column whose name equals it ignoring
+// case; -1 when there is none (or several). The one rule by which every
+// call finds a column by name: projections, filters, DDL and writes.
+func columnIndex(s *arrow.Schema, name string) int {
+	if idx := s.FieldIndices(name); len(idx) == 1 {
+		return idx[0]
+	}
+	return foldIndex(s, name)
+}
+
 // foldIndex is the index of the one column whose name equals name ignoring
 // case, or -1 (none, or ambiguous).
 func foldIndex(s *arrow.Schema, name string) int {
@@ -221,12 +232,7 @@ func (sv *schemaView) isKey(i int) bool { return slices.Contains(sv.keyCols, i) 
 
 // column returns the index of the column named name (exact, then
 // case-insensitively when unique), or -1.
-func (sv *schemaView) column(name string) int {
-	if idx := sv.schema.FieldIndices(name); len(idx) == 1 {
-		return idx[0]
-	}
-	return foldIndex(sv.schema, name)
-}
+func (sv *schemaView) column(name string) int { return columnIndex(sv.schema, name) }
 
 // segmentSchema is the Arrow schema of a segment written with this view:
 // the columns (non-key columns nullable, since tombstones carry only their

@@ -2148,3 +2148,64 @@ func TestRecoverTakeoverRacingTheOwnersOpen(t *testing.T) {
 		t.Fatal("the replaced store opened after the takeover")
 	}
 }
+
+// TestWritesFindColumnsLikeEveryOtherCall: a write finds the table's
+// columns by the rule projections, filters and DDL use (exact name, else
+// the one equal ignoring case). It refused "ID" for "id" while a filter
+// on ID and add_columns("ID") found it (a checker's pass, 2026-12-06).
+func TestWritesFindColumnsLikeEveryOtherCall(t *testing.T) {
+	db, mem, _ := testDB(t)
+	if _, err := db.CreateTable("c", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(names []string, ids []int64, del bool) error {
+		fields := []arrow.Field{{Name: names[0], Type: arrow.PrimitiveTypes.Int64}}
+		if len(names) > 1 {
+			fields = append(fields, arrow.Field{Name: names[1], Type: arrow.PrimitiveTypes.Float64, Nullable: true})
+		}
+		b := array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil))
+		b.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
+		if len(names) > 1 {
+			for _, id := range ids {
+				b.Field(1).(*array.Float64Builder).Append(float64(id) / 2)
+			}
+		}
+		rec := b.NewRecordBatch()
+		b.Release()
+		defer rec.Release()
+		rdr := recordReader(t, rec)
+		defer rdr.Release()
+		var err error
+		if del {
+			_, err = db.Delete("c", rdr)
+		} else {
+			_, err = db.Append("c", rdr)
+		}
+		return err
+	}
+	if err := write([]string{"ID", "Amount"}, []int64{1, 2, 3}, false); err != nil {
+		t.Fatalf("append with ID and Amount: %v", err)
+	}
+	if err := write([]string{"Id"}, []int64{2}, true); err != nil {
+		t.Fatalf("delete with Id: %v", err)
+	}
+	s, err := db.Scan("c", ScanRequest{Limit: -1, Filter: "amount > 0", Columns: []string{"id"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []any
+	for _, r := range collect(t, s) {
+		got = append(got, r["id"])
+	}
+	if fmt.Sprint(got) != "[1 3]" {
+		t.Fatalf("after appending 1..3 as ID/Amount and deleting Id 2: ids %v with amount > 0, want [1 3]", got)
+	}
+	err = write([]string{"id", "ID"}, []int64{4}, false)
+	if !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), `column "id" twice`) {
+		t.Fatalf("append with both id and ID: %v, want InvalidArgument naming id twice", err)
+	}
+	err = write([]string{"id", "amountx"}, []int64{4}, false)
+	if !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), `unknown column "amountx"`) {
+		t.Fatalf("append with amountx: %v, want the unknown column named", err)
+	}
+}
