@@ -12,16 +12,17 @@
 /* The host may hand us uninitialised output structs. The Go runtime's write
  * barrier must never see junk that looks like a Go pointer, so every output
  * is zeroed here, in C, before Go touches it. */
+/* A NULL out on a live stream still goes to Go, which records the misuse
+ * as the stream's last error (get_last_error, kalam_stream_error) without
+ * failing the stream. */
 static int kx_export_get_schema(struct ArrowArrayStream* s, struct ArrowSchema* out) {
-  if (out == NULL) return EINVAL;
-  memset(out, 0, sizeof *out);
+  if (out != NULL) memset(out, 0, sizeof *out);
   if (s == NULL || s->release == NULL) return EINVAL;
   return kxGoGetSchema(s, out);
 }
 
 static int kx_export_get_next(struct ArrowArrayStream* s, struct ArrowArray* out) {
-  if (out == NULL) return EINVAL;
-  memset(out, 0, sizeof *out);
+  if (out != NULL) memset(out, 0, sizeof *out);
   if (s == NULL || s->release == NULL) return EINVAL;
   return kxGoGetNext(s, out);
 }
@@ -53,12 +54,16 @@ int kx_is_exported(const struct ArrowArrayStream* s) {
 
 uintptr_t kx_export_handle(const struct ArrowArrayStream* s) { return (uintptr_t)s->private_data; }
 
-void kx_zero_schema(struct ArrowSchema* s) { memset(s, 0, sizeof *s); }
+void kx_zero_schema(struct ArrowSchema* s) {
+  if (s != NULL) memset(s, 0, sizeof *s);
+}
 void kx_release_schema(struct ArrowSchema* s) {
   if (s->release) s->release(s);
 }
 
-void kx_mark_array_released(struct ArrowArray* a) { a->release = NULL; }
+void kx_mark_array_released(struct ArrowArray* a) {
+  if (a != NULL) a->release = NULL;
+}
 
 /* ---- import side: streams ----------------------------------------------- */
 

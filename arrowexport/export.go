@@ -198,6 +198,16 @@ func (st *exported) fail(err error) C.int {
 	return st.errno
 }
 
+// misuse records a call the stream refused without running it (a NULL
+// out) as its last error, EINVAL, and leaves the stream as it was: the
+// host's next proper call goes on where the stream stood.
+func (st *exported) misuse(msg string) C.int {
+	st.clearErrText()
+	st.errCode, st.errMsg = kerr.InvalidArgument, msg
+	st.errText = C.CString(msg)
+	return C.EINVAL
+}
+
 func (st *exported) clearErrText() {
 	if st.errText != nil {
 		C.free(unsafe.Pointer(st.errText))
@@ -231,6 +241,9 @@ func kxGoGetSchema(s *C.struct_ArrowArrayStream, out *C.struct_ArrowSchema) (rc 
 	if st.released {
 		return C.EINVAL
 	}
+	if out == nil {
+		return st.misuse("get_schema: out is NULL")
+	}
 	if st.schema == nil {
 		return st.fail(kerr.New(kerr.Internal, "stream has no schema"))
 	}
@@ -255,6 +268,9 @@ func kxGoGetNext(s *C.struct_ArrowArrayStream, out *C.struct_ArrowArray) (rc C.i
 	}()
 	if st.released {
 		return C.EINVAL
+	}
+	if out == nil {
+		return st.misuse("get_next: out is NULL")
 	}
 	if st.errno != 0 {
 		return st.sticky()
@@ -364,7 +380,7 @@ func StreamError(stream unsafe.Pointer) (code kerr.Code, msg string, ok bool) {
 	if st.released {
 		return kerr.OK, "", false
 	}
-	if st.errno == 0 {
+	if st.errno == 0 && st.errCode == kerr.OK {
 		return kerr.OK, "", true
 	}
 	return st.errCode, st.errMsg, true

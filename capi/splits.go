@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"encoding/json"
+	"io"
 	"math"
 	"runtime/debug"
 	"strings"
@@ -98,6 +99,9 @@ func kalam_scan_split(splitJSON *C.kalam_cchar, optionsJSON *C.kalam_cchar, out 
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sp); err != nil {
 		return finish(cerr, kerr.New(kerr.InvalidArgument, "split_json: %v", err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return finish(cerr, kerr.New(kerr.InvalidArgument, "split_json: trailing data after the split's JSON object"))
 	}
 	var otext string
 	if optionsJSON != nil {

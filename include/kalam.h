@@ -89,7 +89,9 @@
  *   EIO         I/O error, corruption, busy, internal error
  *   get_last_error's text is owned by the stream and valid until the next
  *   call on the stream or its release; kalam_stream_error gives the
- *   kalam_status of the failure.
+ *   kalam_status of the failure. A failure sticks: later get_next calls
+ *   return it again. A NULL out is the exception: EINVAL, recorded as the
+ *   last error (KALAM_INVALID_ARGUMENT), and the stream goes on as before.
  */
 #ifndef KALAM_H
 #define KALAM_H

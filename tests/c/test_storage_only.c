@@ -365,6 +365,13 @@ static void test_splits_equal_the_scan(void) {
            dir);
   EXPECT(KALAM_INVALID_ARGUMENT, "options_json", kalam_scan_split(bad, "{\"read_only\": 3}", &s, &err));
   EXPECT(KALAM_INVALID_ARGUMENT, "out", kalam_scan_split(bad, NULL, NULL, &err));
+  /* A valid split with more after it is not a split (it was read as the
+   * first object alone). */
+  char trail[1300];
+  snprintf(trail, sizeof trail, "%s this is not JSON", bad);
+  EXPECT(KALAM_INVALID_ARGUMENT, "trailing", kalam_scan_split(trail, NULL, &s, &err));
+  snprintf(trail, sizeof trail, "%s {}", bad);
+  EXPECT(KALAM_INVALID_ARGUMENT, "trailing", kalam_scan_split(trail, NULL, &s, &err));
   /* A version that does not exist. */
   snprintf(bad, sizeof bad,
            "{\"storage\": \"%s/storage\", \"table\": \"app.t\", \"version\": 999, \"key_lo\": null, \"key_hi\": null, "

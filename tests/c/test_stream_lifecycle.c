@@ -156,8 +156,37 @@ static void test_close_with_open_stream(void) {
   free(dir);
 }
 
+/* A NULL out is refused with EINVAL and recorded as the stream's last
+ * error, and the stream goes on as it was: the next proper call gets the
+ * first batch. */
+static void test_null_out(void) {
+  kalam_error err = {0};
+  char* dir = h_tempdir();
+  kalam_db* db = NULL;
+  OK(kalam_open(dir, NULL, &db, &err));
+  fill(db, 10);
+  struct ArrowArrayStream s;
+  scan_in_batches(db, 4, &s);
+  CHECK(s.get_next(&s, NULL) == EINVAL);
+  const char* msg = s.get_last_error(&s);
+  CHECKF(msg != NULL && strstr(msg, "out is NULL") != NULL, "get_last_error after get_next(NULL): %s", msg ? msg : "(null)");
+  CHECK(kalam_stream_error(&s, &err) == KALAM_INVALID_ARGUMENT);
+  kalam_error_release(&err);
+  CHECK(s.get_schema(&s, NULL) == EINVAL);
+  msg = s.get_last_error(&s);
+  CHECKF(msg != NULL && strstr(msg, "get_schema") != NULL, "get_last_error after get_schema(NULL): %s", msg ? msg : "(null)");
+  static h_result r;
+  h_collect(&s, &r);
+  CHECK(r.rows == 10 && r.nbatches == 3);
+  h_result_free(&r);
+  s.release(&s);
+  OK(kalam_close(db, &err));
+  free(dir);
+}
+
 int main(void) {
   RUN(test_release_points);
+  RUN(test_null_out);
   RUN(test_close_with_open_stream);
   return h_done("test_stream_lifecycle");
 }
