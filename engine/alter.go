@@ -249,15 +249,10 @@ func (st *store) addInputColumns(t *table, in *arrow.Schema, check func(future *
 	sv := t.view()
 	var add []arrow.Field
 	for _, f := range in.Fields() {
-		if len(sv.schema.FieldIndices(f.Name)) > 0 || f.Name == colSeq || f.Name == colDeleted {
+		// A column the write finds (columnIndex: exact, else the one equal
+		// ignoring case) is the table's, not a new one.
+		if sv.column(f.Name) >= 0 || f.Name == colSeq || f.Name == colDeleted {
 			continue
-		}
-		if i := sv.column(f.Name); i >= 0 {
-			// Adding it would be refused (names differing only by case
-			// are one column to an alter), and the write matches names
-			// exactly: the batch could never be written.
-			return kerr.New(kerr.InvalidArgument, "write to %s: input column %q differs from table column %q only by case; writes match column names exactly",
-				t.qname, f.Name, sv.schema.Field(i).Name)
 		}
 		f.Type = plainType(f.Type)
 		f.Nullable = true
