@@ -385,8 +385,8 @@ typedef struct kalam_write_options {
 
 /* Writes every row of stream `in` (consumed) in opts' mode (NULL: UPSERT,
  * STRICT). Columns match by name (exactly, else the one column equal
- * ignoring case, as projections and filters do); integer columns narrower than the table's
- * are widened, wider ones accepted when every value fits (else
+ * ignoring case, as projections and filters do); integer columns narrower
+ * than the table's are widened, wider ones accepted when every value fits (else
  * KALAM_INVALID_ARGUMENT naming the column, the row — 0-based within the
  * call — and the value). Each batch is atomic: a refused batch stores
  * nothing; batches committed before an error stay, and *rows_written (may
