@@ -129,3 +129,24 @@ def test_an_all_null_input_column_fills_nulls(db):
     t = db.create_table("nn", {"id": pa.int64(), "v": pa.string()}, primary_key="id")
     assert t.append(pa.table({"id": [1], "v": [None]})) == 1  # v is pa.null() as inferred
     assert rows(t) == {"id": [1], "v": [None]}
+
+
+def test_python_values_take_the_current_column_types(db):
+    """A write of Python values converts them to the column types the table
+    has now, not to a schema this Table object cached before another one
+    widened a column: 0.1 was stored through float32 (0.10000000149011612)
+    and 2**40 refused as too large for int32 (a checker's pass,
+    2026-12-06)."""
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), ("f", pa.float32()), ("n", pa.int32())])
+    t = db.create_table("wid", schema, primary_key="id")
+    assert t.schema.field("f").type == pa.float32()  # cached by this object
+    other = db.table("wid")
+    other.widen_column("f", pa.float64())
+    other.widen_column("n", pa.int64())
+    t.write({"id": [1], "f": [0.1], "n": [1]})
+    t.append([{"id": 2, "f": 0.1, "n": 2}])
+    assert t.update({"n": 2**40}, filter="id = 1") == 1
+    got = t.scan(columns=["id", "f", "n"]).to_table().to_pydict()
+    assert got == {"id": [1, 2], "f": [0.1, 0.1], "n": [2**40, 2]}
+    assert t.delete([2]) == 1
+    assert t.scan(columns=["id"]).to_table().to_pydict() == {"id": [1]}

@@ -432,6 +432,19 @@ class Table:
         self._info = info
         return self
 
+    def _live_schema(self) -> pa.Schema:
+        """The table's schema as the library has it now, for converting the
+        values of a write. The cached :attr:`schema` may predate a change
+        made through another handle or Table object (a widened column), and
+        Python values converted to the old type lose what the new one holds
+        (0.1 stored through float32)."""
+        L = _ffi.lib()
+        h = self._db._handle()
+        schema_out = _ffi.ArrowSchema()
+        tname = _ffi.encode(self._qname)
+        _ffi.check(lambda err: L.kalam_table_schema(h, tname, ctypes.byref(schema_out), err))
+        return pa.Schema._import_from_c(ctypes.addressof(schema_out))
+
     @property
     def info(self) -> Dict[str, Any]:
         """The table's metadata (``kalam_table_info``), cached: ``namespace``,
@@ -526,7 +539,7 @@ class Table:
         batch by batch, never materialised.
         """
         try:
-            return self._write("kalam_append", as_reader(data, lambda: self.schema))
+            return self._write("kalam_append", as_reader(data, self._live_schema))
         finally:
             # Like write: the metadata (schema included, which a dict's
             # column types were read from) is read again when next asked.
@@ -558,7 +571,7 @@ class Table:
         opts.mode = modes[mode]
         opts.schema_mode = schema_modes[schema_mode]
         try:
-            return self._write("kalam_write", as_reader(data, lambda: self.schema), ctypes.byref(opts))
+            return self._write("kalam_write", as_reader(data, self._live_schema), ctypes.byref(opts))
         finally:
             self._info = None
             self._schema = None
@@ -586,7 +599,7 @@ class Table:
                 _ffi.check(lambda err: L.kalam_delete_where(h, tname, f, ctypes.byref(n), err))
                 return int(n.value)
             cols = self.key_columns
-            schema = self.schema
+            schema = self._live_schema()
             fields = []
             for c in cols:
                 if c == "_seq":
@@ -606,7 +619,7 @@ class Table:
         :class:`kalam.InvalidArgument`)."""
         if not isinstance(values, Mapping) or not values:
             raise TypeError("update() takes a non-empty dict of column -> value")
-        schema = self.schema
+        schema = self._live_schema()
         arrays, fields = [], []
         for name, v in values.items():
             if not isinstance(name, str):
