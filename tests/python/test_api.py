@@ -376,3 +376,13 @@ def test_time_travel_before_1970_is_not_found_naming_the_time(events):
     for when in (datetime.datetime(1970, 1, 1), datetime.datetime(1969, 7, 20, tzinfo=datetime.timezone.utc)):
         with pytest.raises(kalam.NotFound, match=when.isoformat().replace("+", r"\+")):
             events.scan(version=when).to_table()
+
+
+def test_scan_columns_from_a_generator(db):
+    """A generator of column names is read once: the type check used it up
+    and the scan had no columns (a checker's pass, 2026-12-06)."""
+    t = db.create_table("gen", pa.schema([pa.field("id", pa.int64(), nullable=False), ("v", pa.int64())]),
+                        primary_key="id")
+    t.append({"id": [1, 2], "v": [10, 20]})
+    got = t.scan(columns=(c for c in ["v", "id"])).to_table()
+    assert got.schema.names == ["v", "id"] and got.to_pydict() == {"v": [10, 20], "id": [1, 2]}

@@ -59,6 +59,8 @@ class Scan:
         is read until the scan is consumed."""
         if isinstance(columns, str):
             raise TypeError("columns must be a list of column names, not a string")
+        if columns is not None:
+            columns = list(columns)  # once: a generator would be used up by the check below
         if columns is not None and not all(isinstance(c, str) for c in columns):
             raise TypeError(f"columns must be a list of column names (str), got {list(columns)!r}")
         for name, value in (("filter", filter), ("sql", sql)):
