@@ -193,6 +193,17 @@ func kalam_close(db *C.kalam_db, cerr *C.kalam_error) (status C.kalam_status) {
 	return finish(cerr, d.Close())
 }
 
+//export kalam_detach
+func kalam_detach(db *C.kalam_db, cerr *C.kalam_error) (status C.kalam_status) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard("kalam_detach", &status, cerr)
+	d, err := handles.close(db)
+	if err != nil {
+		return finish(cerr, err)
+	}
+	return finish(cerr, d.Detach())
+}
+
 //export kalam_create_namespace
 func kalam_create_namespace(db *C.kalam_db, ns *C.kalam_cchar, cerr *C.kalam_error) (status C.kalam_status) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))

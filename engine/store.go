@@ -126,6 +126,9 @@ type DB struct {
 	// no call is in flight.
 	state    atomic.Int64
 	closedCh chan struct{}
+	// detached (set before the handle is closed by Detach): its open
+	// streams go on instead of failing.
+	detached atomic.Bool
 }
 
 const closedBit = int64(1) << 62
@@ -300,8 +303,30 @@ func (db *DB) Close() error {
 	}
 }
 
+// Detach closes this handle as Close does — later calls fail with
+// kerr.Closed — except that the streams it already opened go on reading
+// until they are released; each holds the store, which closes after the
+// last of them. It is what a host language's garbage collector does with
+// a handle nothing references any more: the streams it handed out may
+// live on elsewhere (an Arrow stream moved into a query engine), and
+// failing them would break a read the host never abandoned. Detaching a
+// closed handle is a no-op (its streams stay failed).
+func (db *DB) Detach() error {
+	if db == nil {
+		return nil
+	}
+	if !db.closed() {
+		db.detached.Store(true)
+	}
+	return db.Close()
+}
+
 // closed reports whether Close was called.
 func (db *DB) closed() bool { return db.state.Load()&closedBit != 0 }
+
+// failsStreams reports whether the handle's open streams fail: closed, and
+// not by Detach.
+func (db *DB) failsStreams() bool { return db.closed() && !db.detached.Load() }
 
 // SessionID is this handle's session id.
 func (db *DB) SessionID() string { return db.sessionID }

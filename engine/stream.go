@@ -112,7 +112,7 @@ func (s *stream) Next() (arrow.RecordBatch, error) {
 	if s.closed {
 		return nil, kerr.New(kerr.InvalidArgument, "stream is released")
 	}
-	if s.db.closed() {
+	if s.db.failsStreams() {
 		return nil, errStreamClosed
 	}
 	select {
@@ -124,17 +124,23 @@ func (s *stream) Next() (arrow.RecordBatch, error) {
 		return nil, nil
 	}
 	if s.needSlot && !s.hasSlot {
-		select {
-		case s.st.slots <- struct{}{}:
-			s.hasSlot = true
-			s.lq.state.Store(stateRunning)
-		case <-s.cancelCh:
-			return nil, kerr.New(kerr.Cancelled, "scan cancelled while queued")
-		case <-s.db.closedCh:
-			return nil, errStreamClosed
+		closedCh := s.db.closedCh
+		for !s.hasSlot {
+			select {
+			case s.st.slots <- struct{}{}:
+				s.hasSlot = true
+				s.lq.state.Store(stateRunning)
+			case <-s.cancelCh:
+				return nil, kerr.New(kerr.Cancelled, "scan cancelled while queued")
+			case <-closedCh:
+				if s.db.failsStreams() {
+					return nil, errStreamClosed
+				}
+				closedCh = nil // detached: wait for the slot alone
+			}
 		}
 		// A close racing the slot: the handle's streams fail from now on.
-		if s.db.closed() {
+		if s.db.failsStreams() {
 			return nil, errStreamClosed
 		}
 	}

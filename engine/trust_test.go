@@ -2209,3 +2209,54 @@ func TestWritesFindColumnsLikeEveryOtherCall(t *testing.T) {
 		t.Fatalf("append with amountx: %v, want the unknown column named", err)
 	}
 }
+
+// TestDetachLetsOpenScansFinish: a detached handle refuses new calls like a
+// closed one, but the scans it opened read on — one holding the only scan
+// slot, and one queued for it, which gets the slot when the first is
+// released — where Close fails both (TestQueuedScanWakesOnClose). A host's
+// garbage collector detaches a handle whose streams may live on elsewhere.
+func TestDetachLetsOpenScansFinish(t *testing.T) {
+	dir := t.TempDir()
+	opts := DefaultOptions()
+	opts.MaxConcurrentScans = 1
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewGoAllocator()
+	db.CreateTable("q", "", eventsSchema, map[string]string{"primary_key": "id"})
+	appendEvents(t, db, mem, "q", 1, 2, 3)
+	first, _ := db.Scan("q", ScanRequest{Limit: -1, BatchRows: 1})
+	rec, err := first.Next() // takes the only slot
+	if err != nil || rec == nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	second, _ := db.Scan("q", ScanRequest{Limit: -1})
+	res := make(chan []map[string]any, 1)
+	go func() { res <- collect(t, second) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := db.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Scan("q", ScanRequest{Limit: -1}); !kerr.Is(err, kerr.Closed) {
+		t.Fatalf("scan on a detached handle: %v, want Closed", err)
+	}
+	select {
+	case rows := <-res:
+		t.Fatalf("the queued scan did not wait for the slot: %v", rows)
+	case <-time.After(50 * time.Millisecond):
+	}
+	rest := collect(t, first) // the two rows left, then the slot is free
+	if len(rest) != 2 {
+		t.Fatalf("the slot holder read %d more rows after the detach, want 2", len(rest))
+	}
+	select {
+	case rows := <-res:
+		if len(rows) != 3 {
+			t.Fatalf("the queued scan read %d rows after the detach, want 3", len(rows))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the queued scan still waits 5 s after the slot was released")
+	}
+}

@@ -267,6 +267,16 @@ kalam_status kalam_open(const char* root, const char* options_json, kalam_db** o
  * KALAM_CLOSED (already closed). */
 kalam_status kalam_close(kalam_db* db, kalam_error* err);
 
+/* Closes the handle as kalam_close does, except that the streams it
+ * already opened go on reading until they are released (RocksDB is closed
+ * after the last of them). For bindings whose garbage collector gives a
+ * handle back while a stream it opened lives on elsewhere (moved into a
+ * query engine through the Arrow PyCapsule interface, say). Later calls
+ * on the handle are KALAM_CLOSED. Thread safety as kalam_close. Statuses:
+ * KALAM_OK; KALAM_INVALID_ARGUMENT (db NULL); KALAM_CLOSED (already
+ * closed: its streams stay failed). */
+kalam_status kalam_detach(kalam_db* db, kalam_error* err);
+
 /* ---- Catalog --------------------------------------------------------------- */
 
 /* Creates namespace `ns`. Statuses: KALAM_OK; KALAM_INVALID_ARGUMENT (bad

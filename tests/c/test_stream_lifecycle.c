@@ -184,8 +184,44 @@ static void test_null_out(void) {
   free(dir);
 }
 
+/* kalam_detach gives the handle back like kalam_close, but its open
+ * streams read on to their end; the store can be opened again afterwards. */
+static void test_detach_keeps_streams(void) {
+  kalam_error err = {0};
+  char* dir = h_tempdir();
+  kalam_db* db = NULL;
+  OK(kalam_open(dir, NULL, &db, &err));
+  fill(db, 10);
+  struct ArrowArrayStream s, never;
+  scan_in_batches(db, 4, &s);
+  scan_in_batches(db, 4, &never); /* not read before the detach */
+  struct ArrowArray a;
+  CHECK(s.get_next(&s, &a) == 0 && a.release != NULL && a.length == 4);
+  a.release(&a);
+  OK(kalam_detach(db, &err));
+  kalam_scan_options o = KALAM_SCAN_OPTIONS_INIT;
+  struct ArrowArrayStream late;
+  EXPECT(KALAM_CLOSED, "closed", kalam_scan(db, "t", &o, &late, &err));
+  EXPECT(KALAM_CLOSED, "closed", kalam_detach(db, &err));
+  static h_result r;
+  h_collect(&s, &r);
+  CHECKF(r.rows == 6 && r.nbatches == 2, "after detach: %lld rows in %d batches", (long long)r.rows, r.nbatches);
+  h_result_free(&r);
+  s.release(&s);
+  h_collect(&never, &r);
+  CHECKF(r.rows == 10, "a stream never read before the detach: %lld rows", (long long)r.rows);
+  h_result_free(&r);
+  never.release(&never);
+  /* Every stream released: the store closed and opens again. */
+  kalam_db* again = NULL;
+  OK(kalam_open(dir, NULL, &again, &err));
+  OK(kalam_close(again, &err));
+  free(dir);
+}
+
 int main(void) {
   RUN(test_release_points);
+  RUN(test_detach_keeps_streams);
   RUN(test_null_out);
   RUN(test_close_with_open_stream);
   return h_done("test_stream_lifecycle");

@@ -195,9 +195,11 @@ def test_a_collected_database_does_not_fail_its_streams(store_path):
     """``kalam.open(p).table(t).scan()`` iterated, or turned into a reader,
     with no other reference to the Database: the Database is collected while
     the stream is in use, and it used to close its handle then, failing the
-    stream with Closed. Iterators keep their Database alive; a reader makes
-    the collected Database close its handle only once the reader is gone
-    (then another process can open the store for writing)."""
+    stream with Closed. Iterators keep their Database alive; a collected
+    Database detaches its handle (kalam_detach), so that a reader or a
+    stream moved out through ``__arrow_c_stream__`` reads on, and the store
+    closes once the last of them is gone (then another process can open it
+    for writing)."""
     import subprocess
     import sys
 
@@ -219,6 +221,17 @@ def test_a_collected_database_does_not_fail_its_streams(store_path):
     busy = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=120)
     assert busy.returncode != 0 and "Busy" in busy.stderr, busy.stderr
     del reader
+    gc.collect()
+    free = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=120)
+    assert free.returncode == 0, free.stderr
+    # The same through the Arrow PyCapsule interface, which DuckDB and
+    # Polars use: the stream moves out of every Python object of kalam, and
+    # the collected Database failed it ("database handle was closed while
+    # the stream was open"); it is detached now, not closed.
+    moved = pa.RecordBatchReader.from_stream(kalam.open(store_path).table("t").scan(batch_rows=10))
+    gc.collect()
+    assert moved.read_all().num_rows == 100
+    del moved
     gc.collect()
     free = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=120)
     assert free.returncode == 0, free.stderr

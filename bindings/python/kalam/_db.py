@@ -8,7 +8,6 @@ import datetime
 import json
 import os
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import pyarrow as pa
@@ -77,7 +76,13 @@ def open(
 
 class Database:
     """An open libkalam store. Thread-safe: any method may be called from
-    several threads at once. Use :func:`kalam.open` to create one."""
+    several threads at once. Use :func:`kalam.open` to create one.
+
+    :meth:`close` (or ``with``) gives the handle back and fails its open
+    streams. A Database that is garbage-collected without being closed is
+    detached instead: streams it opened that live on (a reader, an Arrow
+    stream moved into DuckDB or Polars) read to their end, and the store
+    closes after the last of them."""
 
     def __init__(
         self,
@@ -92,9 +97,6 @@ class Database:
         L = _ffi.lib()
         self._ptr: Optional[int] = None
         self._lock = threading.Lock()
-        # pyarrow readers holding this handle's streams (Scan.to_reader):
-        # a Database collected while one is alive closes when they are.
-        self._readers: "weakref.WeakSet[pa.RecordBatchReader]" = weakref.WeakSet()
         if path is None and (storage is None or not read_only):
             raise InvalidArgument("kalam.open without a path needs storage=... and read_only=True (a storage-only reader)")
         #: The store's root directory, as given (None for a storage-only reader).
@@ -157,28 +159,20 @@ class Database:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _track_reader(self, reader: pa.RecordBatchReader) -> None:
-        """Remembers a pyarrow reader of one of this handle's streams (see
-        ``__del__``)."""
-        self._readers.add(reader)
-
     def __del__(self) -> None:
         # An abandoned handle would keep the store's RocksDB lock until exit,
-        # so it is closed here; but closing fails the handle's open streams,
-        # and a reader may outlive the Database it came from
-        # (``kalam.open(p).table(t).scan().to_reader()``). Then the handle
-        # is closed when the last such reader is collected. Iterators and
-        # CStreams hold the Database themselves, so they keep it alive.
+        # so it is given back here — detached, not closed: a stream it
+        # opened may live on without it (``kalam.open(p).table(t).scan()``
+        # read through ``to_reader()`` or moved into DuckDB or Polars as an
+        # Arrow PyCapsule), and kalam_close would fail it. kalam_detach
+        # lets such streams finish; RocksDB closes after the last one.
         try:
             ptr = getattr(self, "_ptr", None)
             if ptr is None:
                 return
-            readers = list(getattr(self, "_readers", ()))
-            if readers:
-                self._ptr = None
-                _close_after(ptr, readers)
-                return
-            self.close()
+            self._ptr = None
+            L = _ffi.lib()
+            _ffi.check(lambda err: L.kalam_detach(ptr, err))
         except Exception:
             pass
 
@@ -956,21 +950,3 @@ class Table:
         finally:
             del keep
 
-
-def _close_after(ptr: int, readers: List[pa.RecordBatchReader]) -> None:
-    """Closes handle ``ptr`` once every one of ``readers`` is collected."""
-    left = [len(readers)]
-    lock = threading.Lock()
-
-    def one() -> None:
-        with lock:
-            left[0] -= 1
-            last = left[0] == 0
-        if last:
-            try:
-                _ffi.check(lambda err: _ffi.lib().kalam_close(ptr, err))
-            except Exception:
-                pass
-
-    for r in readers:
-        weakref.finalize(r, one)

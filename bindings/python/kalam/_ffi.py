@@ -212,6 +212,7 @@ _PROTOTYPES = {
     "kalam_abi_version": (ctypes.c_int32, []),
     "kalam_open": (_c_status, [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), _c_err_p]),
     "kalam_close": (_c_status, [_c_db_p, _c_err_p]),
+    "kalam_detach": (_c_status, [_c_db_p, _c_err_p]),
     "kalam_create_namespace": (_c_status, [_c_db_p, ctypes.c_char_p, _c_err_p]),
     "kalam_create_table": (
         _c_status,

@@ -163,9 +163,6 @@ class CStream:
             if self.released:
                 raise _ffi.error_for_status(6, "the scan was cancelled or released")
             reader = pa.RecordBatchReader._import_from_c(self.address)
-        track = getattr(self._owner, "_track_reader", None)
-        if track is not None:
-            track(reader)
         return reader
 
     def release(self) -> None:
