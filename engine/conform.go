@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -491,6 +492,13 @@ func castList(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.A
 	defer childSlice.Release()
 	child, err := castLossless(childSlice, toElem, mem)
 	if err != nil {
+		var re rangeError
+		if errors.As(err, &re) {
+			// A value's row is its list's (re.row counts the values).
+			at := start + int64(re.row)
+			row := sort.Search(n, func(i int) bool { _, e := la.ValueOffsets(i); return e > at })
+			return nil, rangeError{row, re.value}
+		}
 		return nil, err
 	}
 	defer child.Release()

@@ -150,3 +150,18 @@ def test_python_values_take_the_current_column_types(db):
     assert got == {"id": [1, 2], "f": [0.1, 0.1], "n": [2**40, 2]}
     assert t.delete([2]) == 1
     assert t.scan(columns=["id"]).to_table().to_pydict() == {"id": [1]}
+
+
+def test_a_value_too_large_in_a_list_names_its_row(db):
+    """A list or map value that does not fit names the row of its list, not
+    its position among all the lists' values (row 3 and row 2 were named
+    for rows 1 and 2; a checker's pass, 2026-12-06)."""
+    t = db.create_table("lists", pa.schema([pa.field("id", pa.int64(), False), ("l", pa.list_(pa.int8())),
+                                            ("m", pa.map_(pa.string(), pa.int8()))]), primary_key="id")
+    lists = pa.array([[1, 2, 3], [4, 300]], pa.list_(pa.int64()))
+    with pytest.raises(kalam.InvalidArgument, match=r'column "l": row 1: value 300 does not fit'):
+        t.append(pa.table({"id": [0, 1], "l": lists}))
+    maps = pa.array([[("a", 1), ("b", 2)], [], [("d", 500)]], pa.map_(pa.string(), pa.int64()))
+    with pytest.raises(kalam.InvalidArgument, match=r'column "m": row 2: value 500 does not fit'):
+        t.append(pa.table({"id": [0, 1, 2], "m": maps}))
+    assert t.scan().count_rows() == 0

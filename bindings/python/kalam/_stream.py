@@ -28,8 +28,8 @@ class CStream:
 
     def __init__(self, owner: Optional[object] = None) -> None:
         # The Database the stream belongs to, kept alive while the stream
-        # is (a collected Database closes its handle, which fails its
-        # streams).
+        # is (a collected Database would be detached: the stream would read
+        # on, but the owner's other calls could not).
         self._owner = owner
         self.struct = ArrowArrayStream()
         self._lock = threading.Lock()
