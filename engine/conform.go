@@ -165,7 +165,9 @@ func (e castError) Error() string {
 // binary_view, list ⇄ large_list (recursively), fixed_size_list to the same
 // size (its values recursively, nullable to not null when none is null),
 // list or large_list to a fixed_size_list when every list has its size,
-// dictionary → its value type.
+// dictionary → its value type, timestamps to another unit or zone and
+// decimals to another precision or scale when every value is the same
+// there (castTimestamp, castDecimal).
 func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arrow.Array, error) {
 	from := arr.DataType()
 	if arrow.TypeEqual(from, to) {
@@ -199,8 +201,93 @@ func castLossless(arr arrow.Array, to arrow.DataType, mem memory.Allocator) (arr
 		return castInt(arr, to, mem)
 	case from.ID() == arrow.FLOAT32 && to.ID() == arrow.FLOAT64:
 		return widenArray(arr, to, mem)
+	case from.ID() == arrow.TIMESTAMP && to.ID() == arrow.TIMESTAMP:
+		return castTimestamp(arr.(*array.Timestamp), from.(*arrow.TimestampType), to.(*arrow.TimestampType), mem)
+	case from.ID() == arrow.DECIMAL128 && to.ID() == arrow.DECIMAL128:
+		return castDecimal(arr.(*array.Decimal128), from.(*arrow.Decimal128Type), to.(*arrow.Decimal128Type), mem)
 	}
 	return nil, castError{from, to}
+}
+
+// castTimestamp casts timestamps to another unit or time zone: the same
+// instants. A zone names how an instant is shown, not the instant, so any
+// zone casts to any other; a naive timestamp (no zone) is a wall-clock
+// time and never casts to a zoned one, nor back. To a finer unit every
+// value is multiplied (a value that overflows is a rangeError), to a
+// coarser one it must be a whole number of that unit (pandas' nanosecond
+// timestamps into a microsecond column).
+func castTimestamp(arr *array.Timestamp, from, to *arrow.TimestampType, mem memory.Allocator) (arrow.Array, error) {
+	if (from.TimeZone == "") != (to.TimeZone == "") {
+		return nil, castError{from, to}
+	}
+	perSecond := func(u arrow.TimeUnit) int64 {
+		return [...]int64{arrow.Second: 1, arrow.Millisecond: 1e3, arrow.Microsecond: 1e6, arrow.Nanosecond: 1e9}[u]
+	}
+	f, t := perSecond(from.Unit), perSecond(to.Unit)
+	b := array.NewTimestampBuilder(mem, to)
+	defer b.Release()
+	b.Reserve(arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		if arr.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		v := int64(arr.Value(i))
+		var w int64
+		switch {
+		case t >= f:
+			k := t / f
+			if w = v * k; w/k != v {
+				return nil, rangeError{i, fmt.Sprintf("%d (%s)", v, from)}
+			}
+		default:
+			k := f / t
+			if v%k != 0 {
+				return nil, rangeError{i, fmt.Sprintf("%d (%s)", v, from)}
+			}
+			w = v / k
+		}
+		b.Append(arrow.Timestamp(w))
+	}
+	return b.NewArray(), nil
+}
+
+// castDecimal casts decimals to another precision or scale when every
+// value is the same number there: a larger scale multiplies, a smaller one
+// needs the digits it drops to be zero, and the result must fit the
+// precision (else a rangeError naming the value). pandas' Decimal objects
+// become decimal(3, 2) for 1.25, Polars makes decimal(38, s): either
+// appends to a table made by the other.
+func castDecimal(arr *array.Decimal128, from, to *arrow.Decimal128Type, mem memory.Allocator) (arrow.Array, error) {
+	b := array.NewDecimal128Builder(mem, to)
+	defer b.Release()
+	b.Reserve(arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		if arr.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		v := arr.Value(i)
+		w := v
+		switch {
+		case to.Scale > from.Scale:
+			w = v.IncreaseScaleBy(to.Scale - from.Scale)
+			if w.ReduceScaleBy(to.Scale-from.Scale, false) != v {
+				// Overflowed 128 bits.
+				return nil, rangeError{i, fmt.Sprintf("%s (%s)", v.ToString(from.Scale), from)}
+			}
+		case to.Scale < from.Scale:
+			w = v.ReduceScaleBy(from.Scale-to.Scale, false)
+			if w.IncreaseScaleBy(from.Scale-to.Scale) != v {
+				return nil, rangeError{i, fmt.Sprintf("%s (%s)", v.ToString(from.Scale), from)}
+			}
+		}
+		if !w.FitsInPrecision(to.Precision) {
+			return nil, rangeError{i, fmt.Sprintf("%s (%s)", v.ToString(from.Scale), from)}
+		}
+		b.Append(w)
+	}
+	return b.NewArray(), nil
 }
 
 // castFixedSizeList casts a fixed_size_list to one of the same size whose

@@ -165,3 +165,34 @@ def test_a_value_too_large_in_a_list_names_its_row(db):
     with pytest.raises(kalam.InvalidArgument, match=r'column "m": row 2: value 500 does not fit'):
         t.append(pa.table({"id": [0, 1, 2], "m": maps}))
     assert t.scan().count_rows() == 0
+
+
+def test_timestamps_and_decimals_append_when_every_value_is_the_same(db):
+    """Timestamps of another unit or zone and decimals of another precision
+    or scale append when every value is the same there, as REFERENCE says
+    pandas and Polars frames do: pandas' nanosecond timestamps and its
+    Decimal objects (decimal(3, 2) for 1.25) were refused by a table made
+    with microseconds or by Polars (decimal(38, 2)); a checker's pass,
+    2026-12-06. A value that would change is refused, naming its row."""
+    import datetime as dt
+    import decimal
+
+    t = db.create_table("tsdec", pa.schema([pa.field("id", pa.int64(), False), ("at", pa.timestamp("us", tz="UTC")),
+                                            ("d", pa.decimal128(38, 2))]), primary_key="id")
+    when = dt.datetime(2024, 3, 31, 1, 30, tzinfo=dt.timezone.utc)
+    t.append(pa.table({"id": [1], "at": pa.array([when], pa.timestamp("ns", tz="UTC"))}))
+    t.append(pa.table({"id": [2], "at": pa.array([when], pa.timestamp("s", tz="UTC"))}))
+    berlin = pa.array([when], pa.timestamp("ms", tz="UTC")).cast(pa.timestamp("ms", tz="Europe/Berlin"))
+    t.append(pa.table({"id": [3], "at": berlin}))
+    t.append(pd.DataFrame({"id": [4], "d": [decimal.Decimal("1.25")]}))
+    t.append(pa.table({"id": [5], "d": pa.array([decimal.Decimal("-7.500")], pa.decimal128(5, 3))}))
+    got = t.scan().to_table().to_pydict()
+    assert got["at"][:3] == [when, when, when]
+    assert got["d"][3:] == [decimal.Decimal("1.25"), decimal.Decimal("-7.50")]
+    with pytest.raises(kalam.InvalidArgument, match=r'column "at": row 1'):
+        t.append(pa.table({"id": [6, 7], "at": pa.array([0, 1_000_000_001], pa.timestamp("ns", tz="UTC"))}))
+    with pytest.raises(kalam.InvalidArgument, match=r'column "at"'):
+        t.append(pa.table({"id": [6], "at": pa.array([when.replace(tzinfo=None)], pa.timestamp("us"))}))
+    with pytest.raises(kalam.InvalidArgument, match=r'column "d": row 0'):
+        t.append(pa.table({"id": [6], "d": pa.array([decimal.Decimal("1.255")], pa.decimal128(5, 3))}))
+    assert t.scan().count_rows() == 5
