@@ -262,3 +262,20 @@ def test_python_values_take_the_columns_types(db):
         with pytest.raises(kalam.InvalidArgument, match=says):
             t.append(bad)
     assert t.count_rows() == 4
+
+
+def test_dicts_and_pairs_take_struct_and_map_columns(db):
+    """Python dicts for a struct column (keys in any order, a key missing)
+    and key-value pairs for a map column take the column's type; they were
+    refused ("cannot cast struct<…>") or failed in pyarrow naming no column
+    (a checker's pass, 2026-12-06)."""
+    st = pa.struct([("a", pa.int64()), ("b", pa.string())])
+    t = db.create_table("nested_in", pa.schema([pa.field("id", pa.int64(), False), ("st", st),
+                                                ("m", pa.map_(pa.string(), pa.int64()))]), primary_key="id")
+    t.append({"id": [1, 2], "st": [{"b": "x", "a": 5}, {"a": 1}], "m": [[("k", 1), ("k2", None)], []]})
+    t.append([{"id": 3, "st": {"b": "y"}, "m": [("z", 7)]}])
+    got = t.scan().to_table()
+    assert got.column("st").to_pylist() == [{"a": 5, "b": "x"}, {"a": 1, "b": None}, {"a": None, "b": "y"}]
+    assert got.column("m").to_pylist() == [[("k", 1), ("k2", None)], [], [("z", 7)]]
+    with pytest.raises(kalam.InvalidArgument, match='column "st"'):
+        t.append({"id": [4], "st": [{"a": "not a number"}]})

@@ -78,6 +78,14 @@ def _column(name: str, values: Any, types: Optional[pa.Schema]) -> Any:
     if idx < 0:
         return values
     target = types.field(idx).type
+    if pa.types.is_struct(target) or pa.types.is_map(target):
+        # Dicts (keys in any order, missing keys null) and key-value pairs
+        # take the column's layout; inferred alone, another key order or a
+        # missing key made another struct type, which no cast matches.
+        try:
+            return pa.array(values, type=target)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
+            pass
     try:
         inferred = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
