@@ -386,3 +386,21 @@ def test_scan_columns_from_a_generator(db):
     t.append({"id": [1, 2], "v": [10, 20]})
     got = t.scan(columns=(c for c in ["v", "id"])).to_table()
     assert got.schema.names == ["v", "id"] and got.to_pydict() == {"v": [10, 20], "id": [1, 2]}
+
+
+def test_scan_schema_follows_the_table(db):
+    """A Scan's schema is the table's as it is now, like its data: after a
+    column was added or widened it showed the old one (a checker's pass,
+    2026-12-06). A scan of a version keeps that version's schema."""
+    t = db.create_table("sch", pa.schema([pa.field("id", pa.int64(), nullable=False), ("v", pa.int32())]),
+                        primary_key="id")
+    t.append({"id": [1], "v": [1]})
+    s = t.scan()
+    old = t.scan(version=t.refresh().info["version"])
+    assert s.schema.names == ["id", "v"] and old.schema.names == ["id", "v"]
+    t.add_columns(pa.field("w", pa.string()))
+    t.widen_column("v", pa.int64())
+    assert s.schema.names == ["id", "v", "w"] and s.schema.field("v").type == pa.int64()
+    assert pa.schema(s) == s.schema and s.to_table().schema.names == ["id", "v", "w"]
+    assert old.schema.names == ["id", "v"] and old.schema.field("v").type == pa.int32()
+    assert db.system("tables").num_rows >= 1 and db.table("system.tables").scan().schema.names[0] == "table_name"

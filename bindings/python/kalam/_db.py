@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 
 from . import _ffi
 from ._convert import DataLike, SchemaLike, as_reader, as_schema, infer_schema, is_schema_like, keys_as_reader
-from ._scan import Scan
+from ._scan import Scan, table_schema
 from ._stats import history_table, segment_stats_columns
 from .errors import AlreadyExists, Closed, Error, InvalidArgument, NotFound
 
@@ -432,12 +432,7 @@ class Table:
         made through another handle or Table object (a widened column), and
         Python values converted to the old type lose what the new one holds
         (0.1 stored through float32)."""
-        L = _ffi.lib()
-        h = self._db._handle()
-        schema_out = _ffi.ArrowSchema()
-        tname = _ffi.encode(self._qname)
-        _ffi.check(lambda err: L.kalam_table_schema(h, tname, ctypes.byref(schema_out), err))
-        return pa.Schema._import_from_c(ctypes.addressof(schema_out))
+        return table_schema(self._db, self._qname)
 
     @property
     def info(self) -> Dict[str, Any]:

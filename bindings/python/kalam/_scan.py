@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from . import _ffi
 from ._stream import CStream
-from .errors import InvalidArgument, NotFound
+from .errors import Error, InvalidArgument, NotFound
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -88,6 +88,7 @@ class Scan:
         #: Label shown in system.live_queries, or None for the generated SQL.
         self.sql: Optional[str] = sql
         self._schema: Optional[pa.Schema] = None
+        self._schema_of: Optional[pa.Schema] = None  # the table's schema _schema was planned with
 
     def __repr__(self) -> str:
         # Short whatever the request: long projections and filters are cut.
@@ -181,13 +182,26 @@ class Scan:
 
     @property
     def schema(self) -> pa.Schema:
-        """The schema of the scan's result (exactly the table's Arrow types)."""
-        if self._schema is None:
+        """The schema of the scan's result (exactly the table's Arrow types),
+        as the table is now: a column added or widened since the last call
+        shows, as it does in the scan's data."""
+        # Planning a scan costs ten times what the table's schema does: the
+        # scan's schema is kept while the table's stays the same.
+        live = self.version is None and self.segment_id is None
+        current = None
+        if live:
+            try:
+                current = table_schema(self._db, self.table)
+            except Error:
+                current = None  # not a table of the catalog: planned each time
+        if self._schema is None or live and (current is None or self._schema_of is None
+                                             or not current.equals(self._schema_of, check_metadata=True)):
             stream = self._start()
             try:
                 self._schema = stream.schema()
             finally:
                 stream.release()
+            self._schema_of = current
         return self._schema
 
     # ---- consuming -----------------------------------------------------------
@@ -475,3 +489,14 @@ class SplitScan(Scan):
         """Not available: raises TypeError (a split is one key range
         already; split the table's scan instead)."""
         raise TypeError("a split cannot be split again")
+
+
+def table_schema(db: "Database", qname: str) -> pa.Schema:
+    """The user columns' schema of table ``qname`` as the library has it now
+    (``kalam_table_schema``, no cache)."""
+    L = _ffi.lib()
+    h = db._handle()
+    out = _ffi.ArrowSchema()
+    tname = _ffi.encode(qname)
+    _ffi.check(lambda err: L.kalam_table_schema(h, tname, ctypes.byref(out), err))
+    return pa.Schema._import_from_c(ctypes.addressof(out))
