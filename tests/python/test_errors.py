@@ -217,3 +217,17 @@ def test_more_wrong_arguments_name_what_was_expected(db, tmp_path):
         t.scan(columns=[None])
     with pytest.raises(TypeError, match="filter must be a str"):
         t.scan(filter=b"id > 1")
+
+
+def test_bad_open_and_add_columns_arguments_are_named(tmp_path, db):
+    """A non-bool read_only ("no" opened the store read-only) and
+    add_columns given None or a dict are TypeErrors saying what is
+    expected (a checker's pass, 2026-12-06)."""
+    with pytest.raises(TypeError, match="read_only must be True or False"):
+        kalam.open(str(tmp_path / "s"), read_only="no")
+    t = db.create_table("ac", pa.schema([pa.field("id", pa.int64(), nullable=False)]), primary_key="id")
+    for bad in (None, {"x": pa.int64()}, "x", [pa.int64()]):
+        with pytest.raises(TypeError, match="add_columns takes a pyarrow Field"):
+            t.add_columns(bad)
+    t.add_columns([pa.field("x", pa.int64())])
+    assert t.refresh().schema.names == ["id", "x"]

@@ -97,6 +97,9 @@ class Database:
         L = _ffi.lib()
         self._ptr: Optional[int] = None
         self._lock = threading.Lock()
+        if not isinstance(read_only, bool):
+            # "no" is truthy: a string here opened the store read-only.
+            raise TypeError(f"read_only must be True or False, not {read_only!r}")
         if path is None and (storage is None or not read_only):
             raise InvalidArgument("kalam.open without a path needs storage=... and read_only=True (a storage-only reader)")
         #: The store's root directory, as given (None for a storage-only reader).
@@ -648,6 +651,11 @@ class Table:
         name in use."""
         if isinstance(fields, pa.Field):
             fields = [fields]
+        if not isinstance(fields, pa.Schema):
+            if isinstance(fields, (str, bytes, Mapping)) or not isinstance(fields, Sequence) or \
+                    not all(isinstance(f, pa.Field) for f in fields):
+                raise TypeError("add_columns takes a pyarrow Field, a list of Fields or a Schema "
+                                f"(pa.field('x', pa.int64())), not {fields!r}")
         sch = fields if isinstance(fields, pa.Schema) else pa.schema(list(fields))
         c_schema = _ffi.ArrowSchema()
         sch._export_to_c(ctypes.addressof(c_schema))
