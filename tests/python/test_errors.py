@@ -225,6 +225,10 @@ def test_bad_open_and_add_columns_arguments_are_named(tmp_path, db):
     expected (a checker's pass, 2026-12-06)."""
     with pytest.raises(TypeError, match="read_only must be True or False"):
         kalam.open(str(tmp_path / "s"), read_only="no")
+    import datetime
+
+    with pytest.raises(TypeError, match="open option node_id="):
+        kalam.open(str(tmp_path / "s"), node_id=datetime.datetime(2024, 1, 1))
     t = db.create_table("ac", pa.schema([pa.field("id", pa.int64(), nullable=False)]), primary_key="id")
     for bad in (None, {"x": pa.int64()}, "x", [pa.int64()]):
         with pytest.raises(TypeError, match="add_columns takes a pyarrow Field"):

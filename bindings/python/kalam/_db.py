@@ -124,6 +124,12 @@ class Database:
         self._storage_options: Dict[str, Any] = dict(storage_options or {})
         #: The session id given to open (None: a UUID chosen by the library).
         self.session_id: Optional[str] = session_id
+        for k, v in opts.items():
+            try:
+                json.dumps(v)
+            except (TypeError, ValueError):
+                raise TypeError(f"open option {k}={v!r}: a {builtins.type(v).__name__} is not a JSON value "
+                                "(see kalam.open for each option's type)") from None
         text = json.dumps(opts).encode() if opts else None
         out = ctypes.c_void_p()
         root = _ffi.encode(self.path) if self.path is not None else None
@@ -270,6 +276,12 @@ class Database:
         sch._export_to_c(ctypes.addressof(c_schema))
         tname = _ffi.encode(name)
         ttype = _ffi.encode(type)
+        for k, v in opts.items():
+            try:
+                json.dumps(v)
+            except (TypeError, ValueError):
+                raise TypeError(f"open option {k}={v!r}: a {builtins.type(v).__name__} is not a JSON value "
+                                "(see kalam.open for each option's type)") from None
         text = json.dumps(opts).encode() if opts else None
         created = True
         try:
@@ -855,6 +867,12 @@ class Table:
         L = _ffi.lib()
         h = self._db._handle()
         tname = _ffi.encode(self._qname)
+        for k, v in opts.items():
+            try:
+                json.dumps(v)
+            except (TypeError, ValueError):
+                raise TypeError(f"open option {k}={v!r}: a {builtins.type(v).__name__} is not a JSON value "
+                                "(see kalam.open for each option's type)") from None
         text = json.dumps(opts).encode() if opts else None
         out = ctypes.c_void_p()
         try:
