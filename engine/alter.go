@@ -30,7 +30,7 @@ func (db *DB) AddColumns(table string, fields []arrow.Field) error {
 			if !f.Nullable {
 				return nil, nil, kerr.New(kerr.InvalidArgument, "column %q: an added column must be nullable (existing rows read it as null)", f.Name)
 			}
-			if sv.column(f.Name) >= 0 || slices.ContainsFunc(out[sv.schema.NumFields():], func(o arrow.Field) bool { return strings.EqualFold(o.Name, f.Name) }) {
+			if nameTaken(out, f.Name, -1) {
 				return nil, nil, kerr.New(kerr.AlreadyExists, "column %q already exists", f.Name)
 			}
 			f.Metadata = arrow.Metadata{}
@@ -89,7 +89,7 @@ func (db *DB) RenameColumn(table, from, to string) error {
 		if p := nameProblem(to); p != "" {
 			return nil, nil, kerr.New(kerr.InvalidArgument, "new column name %q: %s", to, p)
 		}
-		if j := sv.column(to); j >= 0 && j != i {
+		if nameTaken(sv.schema.Fields(), to, i) {
 			return nil, nil, kerr.New(kerr.AlreadyExists, "column %q already exists", to)
 		}
 		old := sv.schema.Field(i).Name
@@ -253,6 +253,16 @@ func (st *store) addInputColumns(t *table, in *arrow.Schema, check func(future *
 		// ignoring case) is the table's, not a new one.
 		if sv.column(f.Name) >= 0 || f.Name == colSeq || f.Name == colDeleted {
 			continue
+		}
+		// Not found, yet equal to a name ignoring case: one of several
+		// table columns (the name cannot pick), or another input column.
+		// Added, it would be a column no spelling of its name reaches.
+		if nameTaken(sv.schema.Fields(), f.Name, -1) {
+			return kerr.New(kerr.InvalidArgument, "write to %s: input column %q equals several table columns ignoring case; name one of them exactly",
+				t.qname, f.Name)
+		}
+		if nameTaken(add, f.Name, -1) {
+			return kerr.New(kerr.InvalidArgument, "write to %s: input columns differing only by case (%q) would be one column", t.qname, f.Name)
 		}
 		f.Type = plainType(f.Type)
 		f.Nullable = true

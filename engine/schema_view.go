@@ -212,6 +212,21 @@ func columnIndex(s *arrow.Schema, name string) int {
 	return foldIndex(s, name)
 }
 
+// nameTaken reports whether a column of fields, other than fields[except]
+// (-1: none excepted), has name ignoring case. Adds, renames and
+// schema_mode merge writes keep a table's column names distinct ignoring
+// case, so that columnIndex finds each column by any spelling of its name
+// (a table created with names equal ignoring case keeps them, reached by
+// their exact names).
+func nameTaken(fields []arrow.Field, name string, except int) bool {
+	for i, f := range fields {
+		if i != except && strings.EqualFold(f.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // foldIndex is the index of the one column whose name equals name ignoring
 // case, or -1 (none, or ambiguous).
 func foldIndex(s *arrow.Schema, name string) int {

@@ -2260,3 +2260,95 @@ func TestDetachLetsOpenScansFinish(t *testing.T) {
 		t.Fatal("the queued scan still waits 5 s after the slot was released")
 	}
 }
+
+// TestColumnNamesStayDistinctIgnoringCase: add_columns, rename_column and
+// schema_mode merge writes never make two columns whose names differ only
+// by case. A merge-mode write of "ab" and "AB" added both, a later "Ab"
+// matched neither and became a third column holding the row's value, and
+// add_columns then took "aB" too (a checker's pass, 2026-12-06).
+func TestColumnNamesStayDistinctIgnoringCase(t *testing.T) {
+	db, mem, _ := testDB(t)
+	if _, err := db.CreateTable("c", "", eventsSchema, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(names ...string) error {
+		fields := []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}
+		for _, n := range names {
+			fields = append(fields, arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Int64, Nullable: true})
+		}
+		b := array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil))
+		for i := range fields {
+			b.Field(i).(*array.Int64Builder).Append(int64(i + 1))
+		}
+		rec := b.NewRecordBatch()
+		b.Release()
+		defer rec.Release()
+		rdr := recordReader(t, rec)
+		defer rdr.Release()
+		_, err := db.Write("c", rdr, WriteOptions{SchemaMode: SchemaMerge})
+		return err
+	}
+	columns := func() string {
+		s, err := db.Scan("c", ScanRequest{Limit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var names []string
+		for _, f := range s.Schema().Fields() {
+			names = append(names, f.Name)
+		}
+		return strings.Join(names, ",")
+	}
+	if err := write("ab", "AB"); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), "differing only by case") {
+		t.Fatalf("merge-mode write of ab and AB: %v", err)
+	}
+	if err := write("ab"); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("Ab"); err != nil { // the column ab
+		t.Fatal(err)
+	}
+	if got := columns(); got != "id,kind,amount,ab" {
+		t.Fatalf("columns %s, want id,kind,amount,ab", got)
+	}
+	if err := db.AddColumns("c", []arrow.Field{{Name: "aB", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}); !kerr.Is(err, kerr.AlreadyExists) {
+		t.Fatalf("add_columns aB beside ab: %v", err)
+	}
+	if err := db.AddColumns("c", []arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "X", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}); !kerr.Is(err, kerr.AlreadyExists) {
+		t.Fatalf("add_columns x and X: %v", err)
+	}
+	if err := db.RenameColumn("c", "kind", "AB"); !kerr.Is(err, kerr.AlreadyExists) {
+		t.Fatalf("rename kind to AB beside ab: %v", err)
+	}
+	if err := db.RenameColumn("c", "ab", "AB"); err != nil { // its own name in another case
+		t.Fatal(err)
+	}
+	// A table created with names equal ignoring case keeps them; a write
+	// naming neither exactly is refused, not added as a third.
+	twins := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "ab", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, {Name: "AB", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil)
+	if _, err := db.CreateTable("tw", "", twins, map[string]string{"primary_key": "id"}); err != nil {
+		t.Fatal(err)
+	}
+	writeTw := func(name string) error {
+		b := array.NewRecordBuilder(mem, arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+			{Name: name, Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil))
+		b.Field(0).(*array.Int64Builder).Append(1)
+		b.Field(1).(*array.Int64Builder).Append(2)
+		rec := b.NewRecordBatch()
+		b.Release()
+		defer rec.Release()
+		rdr := recordReader(t, rec)
+		defer rdr.Release()
+		_, err := db.Write("tw", rdr, WriteOptions{SchemaMode: SchemaMerge})
+		return err
+	}
+	if err := writeTw("AB"); err != nil { // its exact name
+		t.Fatal(err)
+	}
+	if err := writeTw("Ab"); !kerr.Is(err, kerr.InvalidArgument) || !strings.Contains(err.Error(), "several table columns") {
+		t.Fatalf("merge-mode write of Ab beside ab and AB: %v", err)
+	}
+}
