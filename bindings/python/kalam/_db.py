@@ -124,13 +124,7 @@ class Database:
         self._storage_options: Dict[str, Any] = dict(storage_options or {})
         #: The session id given to open (None: a UUID chosen by the library).
         self.session_id: Optional[str] = session_id
-        for k, v in opts.items():
-            try:
-                json.dumps(v)
-            except (TypeError, ValueError):
-                raise TypeError(f"open option {k}={v!r}: a {builtins.type(v).__name__} is not a JSON value "
-                                "(see kalam.open for each option's type)") from None
-        text = json.dumps(opts).encode() if opts else None
+        text = _options_json("open", opts)
         out = ctypes.c_void_p()
         root = _ffi.encode(self.path) if self.path is not None else None
         _ffi.check(lambda err: L.kalam_open(root, text, ctypes.byref(out), err))
@@ -276,13 +270,7 @@ class Database:
         sch._export_to_c(ctypes.addressof(c_schema))
         tname = _ffi.encode(name)
         ttype = _ffi.encode(type)
-        for k, v in opts.items():
-            try:
-                json.dumps(v)
-            except (TypeError, ValueError):
-                raise TypeError(f"open option {k}={v!r}: a {builtins.type(v).__name__} is not a JSON value "
-                                "(see kalam.open for each option's type)") from None
-        text = json.dumps(opts).encode() if opts else None
+        text = _options_json("create_table", opts)
         created = True
         try:
             _ffi.check(lambda err: L.kalam_create_table(h, tname, ttype, ctypes.byref(c_schema), text, err))
@@ -867,13 +855,7 @@ class Table:
         L = _ffi.lib()
         h = self._db._handle()
         tname = _ffi.encode(self._qname)
-        for k, v in opts.items():
-            try:
-                json.dumps(v)
-            except (TypeError, ValueError):
-                raise TypeError(f"open option {k}={v!r}: a {builtins.type(v).__name__} is not a JSON value "
-                                "(see kalam.open for each option's type)") from None
-        text = json.dumps(opts).encode() if opts else None
+        text = _options_json("compact", opts)
         out = ctypes.c_void_p()
         try:
             _ffi.check(lambda err: L.kalam_compact(h, tname, text, ctypes.byref(out), err))
@@ -971,3 +953,13 @@ class Table:
         finally:
             del keep
 
+
+def _options_json(call: str, opts: Mapping[str, Any]) -> Optional[bytes]:
+    """``opts`` as the JSON text ``call`` hands the library (None when
+    empty); a value JSON cannot hold is a TypeError naming its option."""
+    for k, v in opts.items():
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"{call} option {k}={v!r}: a {builtins.type(v).__name__} is not a JSON value") from None
+    return json.dumps(opts).encode() if opts else None
